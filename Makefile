@@ -1,0 +1,57 @@
+# The CSMS mesh: `make up` runs it, `make test` tests it. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+GEN := gen
+PROTOS := $(shell find proto -name '*.proto')
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z][a-zA-Z_-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	echo "$(CURDIR)/$(GEN)" > $$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/csms_gen.pth
+	touch $@
+
+install: $(STAMP) ## create .venv and install the pinned dependencies
+
+$(GEN)/.stamp: $(STAMP) $(PROTOS) proto/tools/gen_ocpp_proto.py
+	$(PY) proto/tools/gen_ocpp_proto.py
+	$(PY) proto/tools/compile.py $(GEN)
+	touch $@
+
+proto: $(GEN)/.stamp ## regenerate the OCPP .proto from the JSON schemas, the Python stubs and Envoy's descriptor set
+
+up: proto ## run the whole mesh (Envoy, gateway, services) on the embedded default; Ctrl-C stops it
+	$(PY) -m deploy.mesh up
+
+migrate: proto ## apply the Alembic migrations of every service
+	$(PY) -m deploy.mesh migrate
+
+test: proto ## install what is needed and run unit, integration and end-to-end tests
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
+
+test-unit: proto ## unit tests
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
+test-integration: proto ## integration tests (real SQLite and PostgreSQL, real gRPC servers)
+	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+test-e2e: proto ## end-to-end tests (real Envoy, gateway, services, WebSocket station)
+	$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+style: $(STAMP) ## ruff format check and lint
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+clean: ## remove generated code and local databases
+	rm -rf $(GEN) var
+
+.PHONY: help install proto up migrate test test-unit test-integration test-e2e style clean
