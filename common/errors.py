@@ -1,0 +1,85 @@
+"""The one error mapping of the mesh, kept as tables.
+
+Service error (a :class:`CsmsError` subclass) → gRPC status code → OCPP CALLERROR code for
+stations (used by the gateway) and → HTTP status for REST (applied by Envoy's gRPC-JSON
+transcoder, which follows ``google/rpc/code.proto``; the table here documents it and the tests
+check Envoy against it). Business outcomes (Accepted/Rejected/Unknown) are data, never errors.
+"""
+
+from __future__ import annotations
+
+import grpc
+
+__all__ = [
+    "CsmsError",
+    "InvalidArgument",
+    "NotFound",
+    "AlreadyExists",
+    "FailedPrecondition",
+    "GRPC_TO_OCPP",
+    "GRPC_TO_HTTP",
+    "ocpp_code",
+]
+
+
+class CsmsError(Exception):
+    """A failure a service reports to its caller; the subclass picks the gRPC status."""
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+
+
+class InvalidArgument(CsmsError):
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class NotFound(CsmsError):
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class AlreadyExists(CsmsError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
+class FailedPrecondition(CsmsError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+# What a station hears when the service behind its CALL failed (OCPP 2.0.1 Part 4 codes).
+GRPC_TO_OCPP: dict[grpc.StatusCode, str] = {
+    grpc.StatusCode.INVALID_ARGUMENT: "PropertyConstraintViolation",
+    grpc.StatusCode.OUT_OF_RANGE: "PropertyConstraintViolation",
+    grpc.StatusCode.FAILED_PRECONDITION: "GenericError",
+    grpc.StatusCode.NOT_FOUND: "GenericError",
+    grpc.StatusCode.ALREADY_EXISTS: "GenericError",
+    grpc.StatusCode.PERMISSION_DENIED: "SecurityError",
+    grpc.StatusCode.UNAUTHENTICATED: "SecurityError",
+    grpc.StatusCode.UNIMPLEMENTED: "NotSupported",
+}
+# Everything else (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, ...) is our fault.
+OCPP_DEFAULT = "InternalError"
+
+# What a REST client sees (google/rpc/code.proto's mapping, as Envoy applies it).
+GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
+    grpc.StatusCode.OK: 200,
+    grpc.StatusCode.CANCELLED: 499,
+    grpc.StatusCode.UNKNOWN: 500,
+    grpc.StatusCode.INVALID_ARGUMENT: 400,
+    grpc.StatusCode.DEADLINE_EXCEEDED: 504,
+    grpc.StatusCode.NOT_FOUND: 404,
+    grpc.StatusCode.ALREADY_EXISTS: 409,
+    grpc.StatusCode.PERMISSION_DENIED: 403,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
+    grpc.StatusCode.ABORTED: 409,
+    grpc.StatusCode.OUT_OF_RANGE: 400,
+    grpc.StatusCode.UNIMPLEMENTED: 501,
+    grpc.StatusCode.INTERNAL: 500,
+    grpc.StatusCode.UNAVAILABLE: 503,
+    grpc.StatusCode.DATA_LOSS: 500,
+    grpc.StatusCode.UNAUTHENTICATED: 401,
+}
+
+
+def ocpp_code(code: grpc.StatusCode) -> str:
+    """The CALLERROR code a station gets when its CALL ended in this gRPC status."""
+    return GRPC_TO_OCPP.get(code, OCPP_DEFAULT)

@@ -1,0 +1,117 @@
+"""Running a gRPC service: health, the error-mapping and request-id interceptor, graceful stop.
+
+Every service process is ``asyncio.run(serve(...))``: it serves ``grpc.health.v1``, maps
+:class:`common.errors.CsmsError` to gRPC statuses in one interceptor, and on SIGTERM/SIGINT
+reports NOT_SERVING, lets in-flight RPCs finish (``shutdown_grace``) and only then returns, so
+nothing is left half-written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from common import errors
+from common import logging as log_ctx
+
+__all__ = ["ErrorInterceptor", "Server", "start", "serve_until_signal", "REQUEST_ID_KEY"]
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_KEY = "x-request-id"
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Sets the request id in the logging context and turns CsmsError into its gRPC status."""
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+        rid = next(
+            (v for k, v in handler_call_details.invocation_metadata or () if k == REQUEST_ID_KEY),
+            None,
+        )
+
+        async def unary(request, context):  # type: ignore[no-untyped-def]
+            log_ctx.request_id.set(rid or uuid.uuid4().hex[:16])
+            try:
+                return await inner(request, context)
+            except errors.CsmsError as exc:
+                await context.abort(exc.code, str(exc))
+
+        return grpc.unary_unary_rpc_method_handler(
+            unary,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class Server:
+    """A started gRPC server with its health servicer and bound port."""
+
+    def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
+                 port: int, service_names: Sequence[str]) -> None:
+        self.grpc = server
+        self.health = health_servicer
+        self.port = port
+        self.service_names = service_names
+
+    async def stop(self, grace: float) -> None:
+        """Report NOT_SERVING, then let in-flight RPCs finish for up to ``grace`` seconds."""
+        for name in (*self.service_names, ""):
+            await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.grpc.stop(grace)
+
+
+async def start(
+    listen: str,
+    add_servicers: Callable[[grpc.aio.Server], None],
+    service_names: Sequence[str],
+) -> Server:
+    """Build, bind and start a server; ``listen`` may use port 0 (see ``Server.port``)."""
+    server = grpc.aio.server(
+        interceptors=[ErrorInterceptor()],
+        options=[("grpc.so_reuseport", 0)],
+    )
+    add_servicers(server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise OSError(f"cannot listen on {listen}")
+    await server.start()
+    for name in (*service_names, ""):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return Server(server, health_servicer, port, service_names)
+
+
+async def serve_until_signal(
+    name: str,
+    server: Server,
+    grace: float,
+    on_stop: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully and run ``on_stop`` (close the db)."""
+    log.info("%s serving gRPC on port %d", name, server.port)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    log.info("%s stopping: in-flight RPCs get %.0f s", name, grace)
+    await server.stop(grace)
+    if on_stop is not None:
+        await on_stop()
+    log.info("%s stopped", name)

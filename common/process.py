@@ -1,0 +1,29 @@
+"""The start of every service process: logging, migrations, uvloop, run until signalled."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from common import db
+from common import logging as csms_logging
+from common.settings import ServiceSettings
+
+__all__ = ["main"]
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def main(package: str, settings: S, run: Callable[[S], Awaitable[None]]) -> None:
+    """Configure logging, apply the service's migrations (``--no-migrate`` skips), then run."""
+    csms_logging.setup(package, settings.log_level)
+    if "--no-migrate" not in sys.argv:
+        db.migrate(package, settings.database_url)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is pinned, but not on Windows
+        asyncio.run(run(settings))
+    else:
+        uvloop.run(run(settings))

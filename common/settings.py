@@ -1,0 +1,35 @@
+"""Settings shared by every process: one object per process, read from the environment once.
+
+Each process subclasses :class:`ServiceSettings` with its own env prefix (``CSMS_DEVICE_``,
+``CSMS_TRANSACTION_``, ``CSMS_USER_``, ``CSMS_GATEWAY_``). Nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings", "DEFAULT_PORTS"]
+
+# The mesh's well-known ports; the gateway's 3000 and Envoy's 5000 are the Go prototype's.
+DEFAULT_PORTS = {
+    "gateway": 3000,
+    "envoy": 5000,
+    "envoy_admin": 9901,
+    "device": 50051,
+    "transaction": 50052,
+    "user": 50053,
+}
+
+
+class ServiceSettings(BaseSettings):
+    """What every gRPC service reads."""
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True)
+
+    # host:port the gRPC server listens on; port 0 picks a free one.
+    grpc_listen: str = "127.0.0.1:0"
+    # SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db
+    database_url: str = "sqlite+aiosqlite:///var/db.sqlite"
+    log_level: str = "INFO"
+    # Seconds in-flight RPCs get to finish after SIGTERM.
+    shutdown_grace: float = 10.0

@@ -1,0 +1,1 @@
+"""Running the mesh: the local launcher (``make up``) and Envoy's configuration."""

@@ -1,0 +1,1 @@
+"""device_svc: charging stations, their boots, heartbeats and connector statuses."""

@@ -1,0 +1,6 @@
+"""Alembic environment of device_svc."""
+
+from common.migrations import run
+from device_svc.models import Base
+
+run(Base.metadata)

@@ -1,0 +1,151 @@
+"""device_svc over real gRPC on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2, timestamp_pb2
+
+from csms.device.v1 import device_service_pb2 as pb
+from csms.ocpp.v201 import messages_pb2 as ocpp
+
+
+def _ts(iso: str) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromJsonString(iso)
+    return ts
+
+
+PROTOTYPE_STATION = pb.ChargingStation(
+    id="CS123",
+    serial_number="5",
+    model="CS-5500",
+    vendor_name="ChargerMaker Inc.",
+    firmware_version="1.8",
+    modem=pb.Modem(iccid="24", imsi="24"),
+    location=pb.Location(lat=41.366446, lng=-38.1854651),
+)
+
+
+async def test_create_get_list_update_delete(device_stub) -> None:
+    """The standard methods keep what was given and return the resource."""
+    created = await device_stub.CreateChargingStation(
+        pb.CreateChargingStationRequest(charging_station=PROTOTYPE_STATION)
+    )
+    assert created.id == "CS123" and created.location.lng == pytest.approx(-38.1854651)
+    assert not created.connected
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="CS123"))
+    assert got.modem.iccid == "24" and got.vendor_name == "ChargerMaker Inc."
+
+    updated = await device_stub.UpdateChargingStation(
+        pb.UpdateChargingStationRequest(
+            charging_station=pb.ChargingStation(id="CS123", model="CS-6000", vendor_name="X"),
+            update_mask=field_mask_pb2.FieldMask(paths=["model"]),
+        )
+    )
+    assert updated.model == "CS-6000" and updated.vendor_name == "ChargerMaker Inc."
+
+    await device_stub.DeleteChargingStation(pb.DeleteChargingStationRequest(id="CS123"))
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="CS123"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_create_twice_is_already_exists(device_stub) -> None:
+    """A second create of one id is ALREADY_EXISTS, and a bad id INVALID_ARGUMENT."""
+    req = pb.CreateChargingStationRequest(charging_station=pb.ChargingStation(id="A"))
+    await device_stub.CreateChargingStation(req)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await device_stub.CreateChargingStation(req)
+    assert err.value.code() == grpc.StatusCode.ALREADY_EXISTS
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await device_stub.CreateChargingStation(
+            pb.CreateChargingStationRequest(charging_station=pb.ChargingStation(id="a/b"))
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_list_pages(device_stub) -> None:
+    """Listing walks every station once, page by page."""
+    for i in range(5):
+        await device_stub.CreateChargingStation(
+            pb.CreateChargingStationRequest(charging_station=pb.ChargingStation(id=f"S{i}"))
+        )
+    seen, token = [], ""
+    while True:
+        page = await device_stub.ListChargingStations(
+            pb.ListChargingStationsRequest(page_size=2, page_token=token)
+        )
+        seen += [s.id for s in page.charging_stations]
+        token = page.next_page_token
+        if not token:
+            break
+    assert seen == ["S0", "S1", "S2", "S3", "S4"]
+
+
+async def test_connect_boot_heartbeat_status(device_stub) -> None:
+    """What a station reports is stored; a stale disconnect does not mark it offline."""
+    await device_stub.CreateChargingStation(
+        pb.CreateChargingStationRequest(charging_station=PROTOTYPE_STATION)
+    )
+    first = await device_stub.ConnectStation(pb.ConnectStationRequest(station_id="CS123"))
+    second = await device_stub.ConnectStation(pb.ConnectStationRequest(station_id="CS123"))
+    assert second.epoch == first.epoch + 1
+    await device_stub.DisconnectStation(
+        pb.DisconnectStationRequest(station_id="CS123", epoch=first.epoch)
+    )
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="CS123"))
+    assert got.connected
+
+    boot = await device_stub.BootNotification(
+        pb.BootNotificationCall(
+            station_id="CS123",
+            request=ocpp.BootNotificationRequest(
+                reason=ocpp.BOOT_REASON_POWER_UP,
+                charging_station=ocpp.ChargingStation(
+                    model="CS-5501", vendor_name="ChargerMaker Inc.", firmware_version="1.9"
+                ),
+            ),
+        )
+    )
+    assert boot.status == ocpp.REGISTRATION_STATUS_ACCEPTED and boot.interval == 60
+    hb = await device_stub.Heartbeat(pb.HeartbeatCall(station_id="CS123"))
+    assert hb.current_time.seconds > 0
+    for when, status in [
+        ("2026-01-01T10:00:00Z", ocpp.CONNECTOR_STATUS_OCCUPIED),
+        ("2026-01-01T09:00:00Z", ocpp.CONNECTOR_STATUS_FAULTED),  # older: ignored
+    ]:
+        await device_stub.StatusNotification(
+            pb.StatusNotificationCall(
+                station_id="CS123",
+                request=ocpp.StatusNotificationRequest(
+                    timestamp=_ts(when), connector_status=status, evse_id=1, connector_id=1
+                ),
+            )
+        )
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="CS123"))
+    assert got.model == "CS-5501" and got.firmware_version == "1.9"
+    assert got.boot_reason == ocpp.BOOT_REASON_POWER_UP
+    assert got.last_boot_at.seconds > 0 and got.last_heartbeat_at.seconds > 0
+    [evse] = got.evses
+    assert evse.id == 1 and evse.connectors[0].status == ocpp.CONNECTOR_STATUS_OCCUPIED
+    assert evse.connectors[0].status_time.ToDatetime(datetime.UTC).hour == 10
+
+    await device_stub.DisconnectStation(
+        pb.DisconnectStationRequest(station_id="CS123", epoch=second.epoch)
+    )
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="CS123"))
+    assert not got.connected
+
+
+async def test_unknown_station_refused_unless_auto_register(device_stub) -> None:
+    """ConnectStation is NOT_FOUND for an unknown id, and creates it with auto_register."""
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await device_stub.ConnectStation(pb.ConnectStationRequest(station_id="NEW"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    resp = await device_stub.ConnectStation(
+        pb.ConnectStationRequest(station_id="NEW", auto_register=True)
+    )
+    assert resp.charging_station.connected and resp.epoch == 1
