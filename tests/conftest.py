@@ -20,6 +20,12 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server the tests use (no database part)."""
+    return POSTGRES_URL
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param

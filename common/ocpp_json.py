@@ -1,0 +1,279 @@
+"""OCPP 2.0.1 JSON payloads ⇄ the generated protobuf messages, as pure code.
+
+The gateway calls this on every OCPP frame, so everything descriptor-derived is computed once at
+import: the action → message tables, the OCPP-spelling ⇄ enum-number tables (read from the
+``(csms.ocpp.v201.ocpp_value)`` options that ``proto/tools/gen_ocpp_proto.py`` writes), and a
+"plan" per message listing only the JSON paths that need more than ``json_format``. Messages with
+no enum anywhere below them (Heartbeat, for instance) go straight to ``json_format``.
+
+``json_format`` does the rest: field names through ``json_name``, RFC 3339 ⇄ ``Timestamp``, and
+``customData`` ⇄ ``Struct``. Presence follows the proto: every singular scalar is ``optional``, so
+0, false and "" survive; unset fields, including empty repeated ones, are omitted on output; an
+explicitly set empty sub-message (OCPP ``{}``) comes back as ``{}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Final
+
+from csms.ocpp.v201 import messages_pb2
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+
+__all__ = [
+    "ConversionError",
+    "REQUEST_TYPES",
+    "RESPONSE_TYPES",
+    "to_proto",
+    "to_ocpp",
+    "ocpp_enum_value",
+    "proto_enum_number",
+]
+
+# Struct/Value hold JSON numbers as doubles; integral ones within this bound go back out as ints
+# so a vendor's {"count": 3} is not echoed as {"count": 3.0}.
+_MAX_EXACT_INT: Final = 2**53
+_VALUE_TYPES: Final = frozenset({"google.protobuf.Struct", "google.protobuf.Value"})
+
+
+class ConversionError(ValueError):
+    """A payload cannot be converted; the message starts with the JSON path that failed."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _EnumTable:
+    """One generated enum: OCPP spelling ⇄ number, without the UNSPECIFIED zero."""
+
+    name: str
+    numbers: Mapping[str, int]
+    values: Mapping[int, str]
+
+
+def _enum_table(enum: EnumDescriptor) -> _EnumTable:
+    numbers: dict[str, int] = {}
+    for value in enum.values:
+        if value.number == 0:
+            continue
+        ocpp = value.GetOptions().Extensions[messages_pb2.ocpp_value]
+        if not ocpp:
+            raise RuntimeError(f"{enum.full_name}.{value.name} has no ocpp_value option")
+        numbers[ocpp] = value.number
+    return _EnumTable(enum.name, numbers, {n: v for v, n in numbers.items()})
+
+
+_ENUMS: Final[Mapping[str, _EnumTable]] = MappingProxyType(
+    {
+        enum.full_name: _enum_table(enum)
+        for enum in messages_pb2.DESCRIPTOR.enum_types_by_name.values()
+    }
+)
+
+
+# A plan maps a JSON name to a step: (kind, repeated, argument), where kind is one of:
+_ENUM: Final = 0  # argument: _EnumTable
+_MESSAGE: Final = 1  # argument: the sub-message's plan
+_VALUE: Final = 2  # Struct/Value: integral doubles back to ints (outbound only)
+_Plan = dict[str, tuple[int, bool, Any]]
+
+
+def _build_plan(message: Descriptor, outbound: bool, cache: dict[str, _Plan]) -> _Plan:
+    """The JSON keys under which something beyond json_format must happen; empty if none."""
+    if message.full_name in cache:
+        return cache[message.full_name]
+    plan: _Plan = {}
+    cache[message.full_name] = plan  # filled in place, which also ends any recursion
+    for fld in message.fields:
+        step = _step(fld, outbound, cache)
+        if step is not None:
+            plan[fld.json_name] = step
+    return plan
+
+
+def _step(fld: FieldDescriptor, outbound: bool, cache: dict[str, _Plan]) -> Any:
+    if fld.enum_type is not None:
+        return (_ENUM, fld.is_repeated, _ENUMS[fld.enum_type.full_name])
+    if fld.message_type is None:
+        return None
+    if fld.message_type.full_name in _VALUE_TYPES:
+        return (_VALUE, fld.is_repeated, None) if outbound else None
+    sub = _build_plan(fld.message_type, outbound, cache)
+    return (_MESSAGE, fld.is_repeated, sub) if sub else None
+
+
+def _build_plans(outbound: bool) -> Mapping[str, _Plan]:
+    cache: dict[str, _Plan] = {}
+    for message in messages_pb2.DESCRIPTOR.message_types_by_name.values():
+        _build_plan(message, outbound, cache)
+    return MappingProxyType(cache)
+
+
+_INBOUND: Final = _build_plans(outbound=False)
+_OUTBOUND: Final = _build_plans(outbound=True)
+
+
+def _payload_types(suffix: str) -> Mapping[str, type[Message]]:
+    return MappingProxyType(
+        {
+            name.removesuffix(suffix): getattr(messages_pb2, name)
+            for name in sorted(messages_pb2.DESCRIPTOR.message_types_by_name)
+            if name.endswith(suffix)
+        }
+    )
+
+
+# The generator guarantees only payload messages end in Request/Response.
+REQUEST_TYPES: Final[Mapping[str, type[Message]]] = _payload_types("Request")
+RESPONSE_TYPES: Final[Mapping[str, type[Message]]] = _payload_types("Response")
+
+
+def _enum_in(table: _EnumTable, value: Any, path: str) -> int:
+    number = table.numbers.get(value) if isinstance(value, str) else None
+    if number is None:
+        raise ConversionError(path, f"{value!r} is not a {table.name} value")
+    return number
+
+
+def _enum_out(table: _EnumTable, number: int, path: str) -> str:
+    value = table.values.get(number)
+    if value is None:
+        raise ConversionError(path, f"{table.name} number {number} has no OCPP value")
+    return value
+
+
+def _inbound(plan: _Plan, data: dict[str, Any], path: str) -> dict[str, Any]:
+    """A copy of ``data`` with enum strings replaced by numbers; the caller's dict is untouched."""
+    out = data
+    for key, (kind, repeated, arg) in plan.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        where = f"{path}.{key}" if path else key
+        if repeated:
+            if not isinstance(value, list):
+                continue  # json_format reports the wrong shape with its path
+            new: Any = [_inbound_one(kind, arg, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        else:
+            new = _inbound_one(kind, arg, value, where)
+        if new is not value:
+            if out is data:
+                out = dict(data)
+            out[key] = new
+    return out
+
+
+def _inbound_one(kind: int, arg: Any, value: Any, path: str) -> Any:
+    if kind == _ENUM:
+        return _enum_in(arg, value, path)
+    return _inbound(arg, value, path) if isinstance(value, dict) else value
+
+
+def _outbound(plan: _Plan, data: dict[str, Any], path: str) -> None:
+    """Rewrite MessageToDict's output in place: enum numbers to OCPP strings, and so on."""
+    for key, (kind, repeated, arg) in plan.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        where = f"{path}.{key}" if path else key
+        if kind == _ENUM:
+            if repeated:
+                data[key] = [_enum_out(arg, n, f"{where}[{i}]") for i, n in enumerate(value)]
+            else:
+                data[key] = _enum_out(arg, value, where)
+        elif kind == _MESSAGE:
+            for i, item in enumerate(value) if repeated else ((None, value),):
+                _outbound(arg, item, where if i is None else f"{where}[{i}]")
+        else:
+            data[key] = _integral(value)
+
+
+def _integral(value: Any) -> Any:
+    """JSON from a Struct/Value with whole doubles turned back into ints."""
+    if isinstance(value, float):
+        if value.is_integer() and -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
+            return int(value)
+        return value
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    return value
+
+
+_PARSE_PREFIX = re.compile(r"Failed to parse (\S+) field: ")
+_PARSE_AT = re.compile(r' at "?([\w.\[\]]+?)"?\.*$')
+
+
+def _parse_error(message_name: str, error: Exception) -> ConversionError:
+    """Turn json_format's nested 'Failed to parse x field: ...' text into 'path: reason'."""
+    text = str(error)
+    names = _PARSE_PREFIX.findall(text)
+    reason = _PARSE_PREFIX.sub("", text).rstrip(".")
+    path = ".".join(names)
+    at = _PARSE_AT.search(reason)
+    if at and at.group(1).startswith(message_name + "."):
+        path = at.group(1).removeprefix(message_name + ".")
+        reason = reason[: at.start()]
+    return ConversionError(path or message_name, reason)
+
+
+def to_proto(message_type: type[Message], payload: dict[str, Any]) -> Message:
+    """An OCPP JSON payload (already schema-valid) as a ``message_type`` message."""
+    descriptor = message_type.DESCRIPTOR
+    if not isinstance(payload, dict):
+        raise ConversionError(descriptor.name, f"expected a JSON object, got {type(payload)}")
+    plan = _INBOUND.get(descriptor.full_name)
+    if plan is None:
+        plan = _build_plan(descriptor, False, {})
+    data = _inbound(plan, payload, "") if plan else payload
+    try:
+        return json_format.ParseDict(data, message_type())
+    except (json_format.ParseError, ValueError, TypeError) as error:
+        raise _parse_error(descriptor.name, error) from error
+
+
+def to_ocpp(message: Message) -> dict[str, Any]:
+    """The OCPP JSON payload of ``message``; unset fields are omitted, never null, {} or []."""
+    data = json_format.MessageToDict(
+        message, preserving_proto_field_name=False, use_integers_for_enums=True
+    )
+    full_name = message.DESCRIPTOR.full_name
+    plan = _OUTBOUND.get(full_name)
+    if plan is None:
+        plan = _build_plan(message.DESCRIPTOR, True, {})
+    if plan:
+        _outbound(plan, data, "")
+    return data
+
+
+def _table(enum_type: Any) -> _EnumTable:
+    """The table of an enum given as descriptor, generated wrapper or (full) name."""
+    if isinstance(enum_type, str):
+        name = enum_type if "." in enum_type else f"{messages_pb2.DESCRIPTOR.package}.{enum_type}"
+    else:
+        name = getattr(getattr(enum_type, "DESCRIPTOR", enum_type), "full_name", None)
+    table = _ENUMS.get(name) if isinstance(name, str) else None
+    if table is None:
+        raise TypeError(f"{enum_type!r} is not an OCPP 2.0.1 enum of {messages_pb2.__name__}")
+    return table
+
+
+def ocpp_enum_value(enum_type: EnumDescriptor | Any, number: int) -> str:
+    """The OCPP spelling of an enum number, e.g. (ChargingStateEnum, 3) -> "SuspendedEV"."""
+    table = _table(enum_type)
+    return _enum_out(table, number, table.name)
+
+
+def proto_enum_number(enum_type: EnumDescriptor | Any, ocpp_value: str) -> int:
+    """The enum number of an OCPP spelling, e.g. (MeasurandEnum, "Power.Factor") -> 17."""
+    table = _table(enum_type)
+    return _enum_in(table, ocpp_value, table.name)

@@ -1,0 +1,76 @@
+"""End-to-end fixtures: the real mesh (Envoy, gateway, three services) on free loopback ports.
+
+The mesh is started by the same :class:`deploy.mesh.Mesh` that ``make up`` uses, once per
+backend (SQLite files, then PostgreSQL databases) and test session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+
+from common import db
+from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(
+    scope="session",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+def mesh(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres_url: str
+) -> Iterator[Mesh]:
+    """A running mesh; its settings tell the ports."""
+    run_dir = tmp_path_factory.mktemp(f"mesh-{request.param}")
+    settings = MeshSettings(
+        host="127.0.0.1",
+        gateway_port=free_port(),
+        envoy_port=free_port(),
+        envoy_admin_port=free_port(),
+        device_port=free_port(),
+        transaction_port=free_port(),
+        user_port=free_port(),
+        data_dir=run_dir,
+        database_url=postgres_url if request.param == "postgresql" else "",
+        database_prefix=f"csms_e2e_{uuid.uuid4().hex[:8]}_",
+        heartbeat_interval=42,
+        log_level="INFO",
+    )
+    mesh = Mesh(settings, log_dir=run_dir)
+    mesh.start()
+    try:
+        yield mesh
+    finally:
+        mesh.stop()
+        for svc in SERVICES:
+            asyncio.run(db.drop_database(settings.service_database_url(svc)))
+
+
+@pytest.fixture
+async def rest(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
+    """A REST client through Envoy."""
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{mesh.settings.envoy_port}", timeout=10
+    ) as client:
+        yield client
+
+
+@pytest.fixture
+def ws_url(mesh: Mesh):  # type: ignore[no-untyped-def]
+    """``ws_url("CS1")``: where station CS1 connects."""
+    return lambda station_id: f"ws://127.0.0.1:{mesh.settings.gateway_port}/ocpp/{station_id}"
+
+
+@pytest.fixture
+async def station_id(rest: httpx.AsyncClient) -> str:
+    """A station registered through REST, with a fresh id per test."""
+    sid = f"CS-{uuid.uuid4().hex[:12]}"
+    resp = await rest.post("/v1/chargingStations", json={"id": sid, "model": "M1"})
+    assert resp.status_code == 200, resp.text
+    return sid
