@@ -15,9 +15,22 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, TypeDecorator, event, make_url, text
 from sqlalchemy.engine import URL
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
-__all__ = ["create_engine", "session_factory", "ensure_database", "migrate", "drop_database", "UtcDateTime", "utcnow"]
+__all__ = [
+    "create_engine",
+    "session_factory",
+    "ensure_database",
+    "migrate",
+    "drop_database",
+    "UtcDateTime",
+    "utcnow",
+]
 
 
 def _is_sqlite(url: URL) -> bool:
@@ -72,7 +85,7 @@ async def drop_database(database_url: str) -> None:
     if _is_sqlite(url):
         if url.database and url.database != ":memory:":
             for suffix in ("", "-wal", "-shm"):
-                pathlib.Path(url.database + suffix).unlink(missing_ok=True)
+                pathlib.Path(url.database + suffix).unlink(missing_ok=True)  # noqa: ASYNC240
         return
     admin = create_async_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:

@@ -58,8 +58,13 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 class Server:
     """A started gRPC server with its health servicer and bound port."""
 
-    def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
-                 port: int, service_names: Sequence[str]) -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+        port: int,
+        service_names: Sequence[str],
+    ) -> None:
         self.grpc = server
         self.health = health_servicer
         self.port = port

@@ -1,4 +1,4 @@
-"""The body of every service's Alembic ``env.py``: async migrations on the service's own database."""
+"""The body of every service's Alembic ``env.py``: async migrations on its own database."""
 
 from __future__ import annotations
 

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from csms.ocpp.v201 import messages_pb2
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
+
+from csms.ocpp.v201 import messages_pb2
 
 __all__ = [
     "ConversionError",

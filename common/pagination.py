@@ -28,7 +28,9 @@ def encode_token(*key: str) -> str:
 def decode_token(token: str) -> tuple[str, ...]:
     """The key encoded in ``token``; an unreadable token is the caller's error."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        raw = base64.b64decode(
+            token + "=" * (-len(token) % 4), altchars=b"-_", validate=True
+        ).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidArgument("page_token is not one this service issued") from None
     return tuple(raw.split("\x1f"))

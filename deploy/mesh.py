@@ -147,8 +147,11 @@ class Mesh:
                 [py, "-m", "user_svc", "--no-migrate"],
                 self._proc_env(
                     "USER",
-                    {"grpc_listen": addr["user"], "database_url": urls["user"],
-                     "log_level": s.log_level},
+                    {
+                        "grpc_listen": addr["user"],
+                        "database_url": urls["user"],
+                        "log_level": s.log_level,
+                    },
                 ),
             ),
             Proc(
@@ -156,8 +159,12 @@ class Mesh:
                 [py, "-m", "device_svc", "--no-migrate"],
                 self._proc_env(
                     "DEVICE",
-                    {"grpc_listen": addr["device"], "database_url": urls["device"],
-                     "heartbeat_interval": s.heartbeat_interval, "log_level": s.log_level},
+                    {
+                        "grpc_listen": addr["device"],
+                        "database_url": urls["device"],
+                        "heartbeat_interval": s.heartbeat_interval,
+                        "log_level": s.log_level,
+                    },
                 ),
             ),
             Proc(
@@ -165,8 +172,12 @@ class Mesh:
                 [py, "-m", "transaction_svc", "--no-migrate"],
                 self._proc_env(
                     "TRANSACTION",
-                    {"grpc_listen": addr["transaction"], "database_url": urls["transaction"],
-                     "user_svc_addr": addr["user"], "log_level": s.log_level},
+                    {
+                        "grpc_listen": addr["transaction"],
+                        "database_url": urls["transaction"],
+                        "user_svc_addr": addr["user"],
+                        "log_level": s.log_level,
+                    },
                 ),
             ),
             Proc(
@@ -174,11 +185,15 @@ class Mesh:
                 [py, "-m", "gateway"],
                 self._proc_env(
                     "GATEWAY",
-                    {"host": s.host, "port": s.gateway_port,
-                     "auto_register": str(s.auto_register).lower(),
-                     "device_svc_addr": addr["device"],
-                     "transaction_svc_addr": addr["transaction"],
-                     "user_svc_addr": addr["user"], "log_level": s.log_level},
+                    {
+                        "host": s.host,
+                        "port": s.gateway_port,
+                        "auto_register": str(s.auto_register).lower(),
+                        "device_svc_addr": addr["device"],
+                        "transaction_svc_addr": addr["transaction"],
+                        "user_svc_addr": addr["user"],
+                        "log_level": s.log_level,
+                    },
                 ),
             ),
         ]
@@ -190,8 +205,16 @@ class Mesh:
         procs.append(
             Proc(
                 "envoy",
-                [str(envoy), "-c", str(config), "--disable-hot-restart", "--log-level", "warn",
-                 "--concurrency", "1"],
+                [
+                    str(envoy),
+                    "-c",
+                    str(config),
+                    "--disable-hot-restart",
+                    "--log-level",
+                    "warn",
+                    "--concurrency",
+                    "1",
+                ],
                 dict(os.environ),
             )
         )
@@ -215,8 +238,11 @@ class Mesh:
                     proc.log = self.log_dir / f"{proc.name}.log"
                     out = proc.log.open("ab")
                 proc.popen = subprocess.Popen(
-                    proc.argv, env=proc.env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-                    if out else None,
+                    proc.argv,
+                    env=proc.env,
+                    cwd=ROOT,
+                    stdout=out,
+                    stderr=subprocess.STDOUT if out else None,
                 )
             asyncio.run(self._wait_healthy(time.monotonic() + timeout))
         except BaseException:
@@ -276,8 +302,11 @@ class Mesh:
                 f"  stations (OCPP 2.0.1):  ws://{s.host}:{s.gateway_port}/ocpp/<stationId>",
                 f"  REST and gRPC (Envoy):  http://{s.host}:{s.envoy_port}",
                 f"  Envoy admin:            http://127.0.0.1:{s.envoy_admin_port}",
-                *(f"  {svc}_svc gRPC:  127.0.0.1:{getattr(s, f'{svc}_port')}  "
-                  f"({self.settings.service_database_url(svc)})" for svc in SERVICES),
+                *(
+                    f"  {svc}_svc gRPC:  127.0.0.1:{getattr(s, f'{svc}_port')}  "
+                    f"({self.settings.service_database_url(svc)})"
+                    for svc in SERVICES
+                ),
             ]
         )
 

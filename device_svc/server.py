@@ -8,8 +8,8 @@ from common import grpc_server
 from common.db import create_engine, session_factory
 from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
-from device_svc.servicer import DeviceServicer
 from device_svc.service import Devices
+from device_svc.servicer import DeviceServicer
 from device_svc.settings import Settings
 
 __all__ = ["SERVICE_NAME", "run", "start"]

@@ -40,9 +40,7 @@ _STATION_ID = re.compile(r"[A-Za-z0-9._~:*-]{1,48}")
 
 def validate_station_id(station_id: str) -> None:
     if not _STATION_ID.fullmatch(station_id):
-        raise InvalidArgument(
-            "id must be 1 to 48 characters of letters, digits and . _ ~ : * -"
-        )
+        raise InvalidArgument("id must be 1 to 48 characters of letters, digits and . _ ~ : * -")
 
 
 class Devices:

@@ -152,7 +152,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         return ocpp.BootNotificationResponse(
             current_time=_ts(self.devices.clock()),
             interval=self.devices.heartbeat_interval,
-            status=ocpp.REGISTRATION_STATUS_ACCEPTED if known else ocpp.REGISTRATION_STATUS_REJECTED,
+            status=ocpp.REGISTRATION_STATUS_ACCEPTED
+            if known
+            else ocpp.REGISTRATION_STATUS_REJECTED,
         )
 
     async def Heartbeat(self, request, context):  # type: ignore[no-untyped-def]

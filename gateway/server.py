@@ -205,8 +205,12 @@ async def run(settings: Settings) -> None:
     server: Server
     async with gateway.serve() as server:
         port = next(iter(server.sockets)).getsockname()[1]
-        log.info("gateway listening on ws://%s:%d%s<stationId>", settings.host, port,
-                 settings.path_prefix)
+        log.info(
+            "gateway listening on ws://%s:%d%s<stationId>",
+            settings.host,
+            port,
+            settings.path_prefix,
+        )
         await stopping.wait()
         log.info("gateway stopping")
         server.close(close_connections=True)
@@ -214,4 +218,3 @@ async def run(settings: Settings) -> None:
     for channel in channels.values():
         await channel.close()
     log.info("gateway stopped")
-

@@ -1,4 +1,4 @@
-"""Compile every .proto under proto/ into Python stubs (with .pyi type stubs) and Envoy's descriptor set.
+"""Compile every .proto under proto/ into Python stubs (with .pyi) and Envoy's descriptor set.
 
 Usage: python proto/tools/compile.py OUTDIR   (``make proto`` calls it with ``gen``)
 """

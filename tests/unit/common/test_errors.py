@@ -9,9 +9,17 @@ from common import errors
 
 # Part 4's complete list of CALLERROR codes: no other string may reach a station.
 PART4_CODES = {
-    "FormatViolation", "GenericError", "InternalError", "MessageTypeNotSupported",
-    "NotImplemented", "NotSupported", "OccurrenceConstraintViolation",
-    "PropertyConstraintViolation", "ProtocolError", "RpcFrameworkError", "SecurityError",
+    "FormatViolation",
+    "GenericError",
+    "InternalError",
+    "MessageTypeNotSupported",
+    "NotImplemented",
+    "NotSupported",
+    "OccurrenceConstraintViolation",
+    "PropertyConstraintViolation",
+    "ProtocolError",
+    "RpcFrameworkError",
+    "SecurityError",
     "TypeConstraintViolation",
 }
 
@@ -50,7 +58,9 @@ def test_every_status_maps_to_a_part4_code() -> None:
         (errors.CsmsError, grpc.StatusCode.INTERNAL),
     ],
 )
-def test_service_error_to_grpc_status(error: type[errors.CsmsError], status: grpc.StatusCode) -> None:
+def test_service_error_to_grpc_status(
+    error: type[errors.CsmsError], status: grpc.StatusCode
+) -> None:
     """Each service error class carries its gRPC status."""
     assert error("x").code == status
 

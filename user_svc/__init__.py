@@ -1,0 +1,1 @@
+"""user_svc: id tokens (RFID cards, app accounts, ...) and the Authorize decisions on them."""

@@ -1,0 +1,34 @@
+"""Id tokens on an AsyncSession: the only place user_svc writes SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from user_svc.models import IdToken
+
+__all__ = ["IdTokenRepository"]
+
+
+class IdTokenRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key: str, *, for_update: bool = False) -> IdToken | None:
+        stmt = select(IdToken).where(IdToken.key == key)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    def add(self, token: IdToken) -> None:
+        self.session.add(token)
+
+    async def page(self, after: str, limit: int) -> Sequence[IdToken]:
+        stmt = select(IdToken).where(IdToken.key > after).order_by(IdToken.key).limit(limit)
+        return (await self.session.scalars(stmt)).all()
+
+    async def delete(self, key: str) -> bool:
+        result = await self.session.execute(delete(IdToken).where(IdToken.key == key))
+        return result.rowcount > 0  # type: ignore[attr-defined]
