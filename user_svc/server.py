@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from csms.user.v1 import user_service_pb2 as pb
-from csms.user.v1 import user_service_pb2_grpc as pb_grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
 from common.db import create_engine, session_factory
+from csms.user.v1 import user_service_pb2 as pb
+from csms.user.v1 import user_service_pb2_grpc as pb_grpc
 from user_svc.service import IdTokens
 from user_svc.servicer import UserServicer
 from user_svc.settings import Settings

@@ -5,13 +5,13 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from csms.ocpp.v201 import messages_pb2 as ocpp
-from csms.user.v1 import user_service_pb2 as pb
-from csms.user.v1 import user_service_pb2_grpc as pb_grpc
 from google.protobuf import empty_pb2, timestamp_pb2
 
 from common.errors import InvalidArgument
 from common.ocpp_json import ConversionError, ocpp_enum_value, proto_enum_number
+from csms.ocpp.v201 import messages_pb2 as ocpp
+from csms.user.v1 import user_service_pb2 as pb
+from csms.user.v1 import user_service_pb2_grpc as pb_grpc
 from user_svc.models import IdToken
 from user_svc.service import Authorization, IdTokens
 

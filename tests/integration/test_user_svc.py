@@ -6,9 +6,10 @@ import datetime
 
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2, timestamp_pb2
+
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.user.v1 import user_service_pb2 as pb
-from google.protobuf import field_mask_pb2, timestamp_pb2
 
 
 def _ts(when: datetime.datetime) -> timestamp_pb2.Timestamp:

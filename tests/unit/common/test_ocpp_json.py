@@ -13,13 +13,13 @@ from typing import Any
 import jsonschema
 import ocpp
 import pytest
-from csms.ocpp.v201 import messages_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
 from common import ocpp_json
 from common.ocpp_json import ConversionError, to_ocpp, to_proto
+from csms.ocpp.v201 import messages_pb2
 
 SCHEMAS = pathlib.Path(ocpp.__file__).parent / "v201" / "schemas"
 SCHEMA_NAMES = sorted(p.stem for p in SCHEMAS.glob("*.json"))

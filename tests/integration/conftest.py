@@ -1,0 +1,97 @@
+"""Integration fixtures: real gRPC servers on port 0 over real databases."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from csms.device.v1 import device_service_pb2_grpc
+from device_svc import server as device_server
+from device_svc.settings import Settings as DeviceSettings
+
+
+@pytest.fixture
+async def device_stub(migrated_db) -> AsyncIterator[device_service_pb2_grpc.DeviceServiceStub]:  # type: ignore[no-untyped-def]
+    url = await asyncio.to_thread(migrated_db, "device_svc")
+    server, engine = await device_server.start(
+        DeviceSettings(grpc_listen="127.0.0.1:0", database_url=url, heartbeat_interval=60)
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield device_service_pb2_grpc.DeviceServiceStub(channel)
+    await server.stop(1)
+    await engine.dispose()
+
+
+# Appended with user_stub (the file is shared; hoist these into the import block when tidying).
+from csms.user.v1 import user_service_pb2_grpc  # noqa: E402
+from user_svc import server as user_server  # noqa: E402
+from user_svc.settings import Settings as UserSettings  # noqa: E402
+
+
+@pytest.fixture
+async def user_stub(migrated_db) -> AsyncIterator[user_service_pb2_grpc.UserServiceStub]:  # type: ignore[no-untyped-def]
+    url = await asyncio.to_thread(migrated_db, "user_svc")
+    server, engine = await user_server.start(
+        UserSettings(grpc_listen="127.0.0.1:0", database_url=url)
+    )
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        yield user_service_pb2_grpc.UserServiceStub(channel)
+    await server.stop(1)
+    await engine.dispose()
+
+
+# Appended with transaction_stub (hoist these into the import block when tidying).
+from collections.abc import Awaitable, Callable  # noqa: E402
+
+from common.grpc_server import Server  # noqa: E402
+from csms.transaction.v1 import transaction_service_pb2_grpc  # noqa: E402
+from transaction_svc import server as transaction_server  # noqa: E402
+from transaction_svc.settings import Settings as TransactionSettings  # noqa: E402
+
+TransactionStub = transaction_service_pb2_grpc.TransactionServiceStub
+
+
+@pytest.fixture
+async def user_svc_addr(migrated_db) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+    """host:port of a real user_svc, for the services that call it (transaction_svc)."""
+    url = await asyncio.to_thread(migrated_db, "user_svc")
+    server, engine = await user_server.start(
+        UserSettings(grpc_listen="127.0.0.1:0", database_url=url)
+    )
+    yield f"127.0.0.1:{server.port}"
+    await server.stop(1)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def start_transaction_svc(  # type: ignore[no-untyped-def]
+    migrated_db,
+) -> AsyncIterator[Callable[..., Awaitable[TransactionStub]]]:
+    """A factory: ``await start_transaction_svc(user_svc_addr=...)`` gives a fresh one's stub."""
+    running: list[tuple[Server, Callable[[], Awaitable[None]]]] = []
+    channels: list[grpc.aio.Channel] = []
+
+    async def start(**settings: object) -> TransactionStub:
+        url = await asyncio.to_thread(migrated_db, "transaction_svc")
+        server, close = await transaction_server.start(
+            TransactionSettings(grpc_listen="127.0.0.1:0", database_url=url, **settings)
+        )
+        running.append((server, close))
+        channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{server.port}"))
+        return TransactionStub(channels[-1])
+
+    yield start
+    for channel in channels:
+        await channel.close()
+    for server, close in running:
+        await server.stop(1)
+        await close()
+
+
+@pytest.fixture
+async def transaction_stub(start_transaction_svc, user_svc_addr) -> TransactionStub:  # type: ignore[no-untyped-def]
+    """transaction_svc over a real database, asking the real user_svc at ``user_svc_addr``."""
+    return await start_transaction_svc(user_svc_addr=user_svc_addr)

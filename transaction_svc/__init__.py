@@ -1,0 +1,1 @@
+"""transaction_svc: charging transactions, folded from the TransactionEvents stations send."""

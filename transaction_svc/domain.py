@@ -1,0 +1,190 @@
+"""Transactions as a fold of their events: pure code, no I/O, no protobuf.
+
+Stations send a transaction's events in seqNo order when online, but an offline backlog may
+arrive late, interleaved or repeated. Every rule here is therefore order-independent: folding a
+set of events in any order gives the same :class:`TransactionState`. Values are OCPP JSON
+spellings ("Ended", "Charging", "Energy.Active.Import.Register") as the database keeps them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "ENERGY_MEASURAND",
+    "Event",
+    "Reading",
+    "TransactionState",
+    "energy_readings",
+    "energy_wh",
+    "fold",
+]
+
+# OCPP 2.0.1 SampledValueType: a value without measurand is this measurand.
+ENERGY_MEASURAND = "Energy.Active.Import.Register"
+_UNIT_SCALE = {"Wh": 1.0, "kWh": 1000.0}
+
+STARTED, ENDED = "Started", "Ended"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Reading:
+    """One register reading: when, and the register in Wh."""
+
+    at: datetime.datetime
+    wh: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Event:
+    """What one TransactionEvent says about its transaction; None/"" where it says nothing."""
+
+    seq_no: int
+    event_type: str
+    timestamp: datetime.datetime
+    trigger_reason: str = ""
+    offline: bool = False
+    # OCPP JSON of the event's meterValue list.
+    meter_values: Sequence[Mapping[str, Any]] = ()
+    evse_id: int | None = None
+    connector_id: int | None = None
+    id_token: str = ""
+    id_token_type: str = ""
+    charging_state: str = ""
+    stopped_reason: str = ""
+    remote_start_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class TransactionState:
+    """The aggregate; the *_seq fields say which event a value came from, so order cannot matter."""
+
+    active: bool = True
+    # True once the Started event is folded in; until then started_at is the earliest timestamp.
+    start_event_received: bool = False
+    started_at: datetime.datetime | None = None
+    ended_at: datetime.datetime | None = None
+    # From the event of lowest seqNo that carries an evse.
+    evse_id: int | None = None
+    connector_id: int | None = None
+    evse_seq: int | None = None
+    # From the event of lowest seqNo that carries an idToken: the one that started it, not a
+    # group member's that stopped it.
+    id_token: str = ""
+    id_token_type: str = ""
+    id_token_seq: int | None = None
+    # From the event of highest seqNo that carries one.
+    charging_state: str = ""
+    charging_state_seq: int | None = None
+    stopped_reason: str = ""
+    remote_start_id: int | None = None
+    # The register reading of earliest and of latest timestamp.
+    energy_first_at: datetime.datetime | None = None
+    energy_first_wh: float | None = None
+    energy_last_at: datetime.datetime | None = None
+    energy_last_wh: float | None = None
+
+
+def _parse_time(value: str) -> datetime.datetime:
+    when = datetime.datetime.fromisoformat(value)
+    if when.tzinfo is None:  # RFC 3339 always has an offset; be lenient with stations
+        when = when.replace(tzinfo=datetime.UTC)
+    return when.astimezone(datetime.UTC)
+
+
+def _wh(sampled: Mapping[str, Any]) -> float:
+    unit = sampled.get("unitOfMeasure") or {}
+    scale = _UNIT_SCALE.get(unit.get("unit", "Wh"))
+    if scale is None:
+        raise ValueError(f"unit {unit.get('unit')!r} is not an energy unit")
+    return float(sampled["value"]) * scale * 10.0 ** int(unit.get("multiplier", 0))
+
+
+def energy_readings(meter_values: Iterable[Mapping[str, Any]]) -> list[Reading]:
+    """The Energy.Active.Import.Register readings (all phases together) in OCPP meterValue JSON.
+
+    Per-phase values are skipped: the register of the whole meter is the one without ``phase``.
+    A value in a unit that is not Wh or kWh, or without a timestamp to order it by, is skipped
+    too rather than guessed.
+    """
+    readings = []
+    for meter_value in meter_values:
+        if "timestamp" not in meter_value:
+            continue
+        at = _parse_time(meter_value["timestamp"])
+        for sampled in meter_value.get("sampledValue", ()):
+            if sampled.get("measurand", ENERGY_MEASURAND) != ENERGY_MEASURAND:
+                continue
+            if "phase" in sampled:
+                continue
+            try:
+                readings.append(Reading(at, _wh(sampled)))
+            except ValueError:
+                continue
+    return readings
+
+
+def energy_wh(state: TransactionState) -> float:
+    """Energy delivered so far: latest register reading minus earliest, 0 without two."""
+    if state.energy_first_wh is None or state.energy_last_wh is None:
+        return 0.0
+    return state.energy_last_wh - state.energy_first_wh
+
+
+def fold(state: TransactionState, event: Event) -> TransactionState:
+    """``state`` with ``event`` folded in; commutative, so arrival order does not matter.
+
+    The caller folds each event once (events are stored idempotently on their seqNo).
+    """
+    changes: dict[str, Any] = {}
+    s = state
+
+    if event.event_type == STARTED:
+        changes.update(start_event_received=True, started_at=event.timestamp)
+    elif not s.start_event_received and (s.started_at is None or event.timestamp < s.started_at):
+        changes["started_at"] = event.timestamp
+    if event.event_type == ENDED:
+        changes.update(active=False, ended_at=event.timestamp)
+
+    if event.evse_id is not None:
+        if s.evse_seq is None or event.seq_no < s.evse_seq:
+            # A connectorId missing here but known from a later event of the same EVSE is kept.
+            keep = s.connector_id if s.evse_id == event.evse_id else None
+            changes.update(
+                evse_id=event.evse_id,
+                connector_id=event.connector_id if event.connector_id is not None else keep,
+                evse_seq=event.seq_no,
+            )
+        elif s.connector_id is None and s.evse_id == event.evse_id:
+            changes["connector_id"] = event.connector_id
+
+    if event.id_token and (s.id_token_seq is None or event.seq_no < s.id_token_seq):
+        changes.update(
+            id_token=event.id_token, id_token_type=event.id_token_type, id_token_seq=event.seq_no
+        )
+    if event.charging_state and (
+        s.charging_state_seq is None or event.seq_no > s.charging_state_seq
+    ):
+        changes.update(charging_state=event.charging_state, charging_state_seq=event.seq_no)
+    # Only the Ended event should carry one; if others do, the Ended event's wins.
+    if event.stopped_reason and (event.event_type == ENDED or not s.stopped_reason):
+        changes["stopped_reason"] = event.stopped_reason
+    if event.remote_start_id is not None and s.remote_start_id is None:
+        changes["remote_start_id"] = event.remote_start_id
+
+    readings = energy_readings(event.meter_values)
+    if readings:
+        first = min(readings, key=lambda r: (r.at, r.wh))
+        last = max(readings, key=lambda r: (r.at, r.wh))
+        if s.energy_first_at is None or (first.at, first.wh) < (
+            s.energy_first_at,
+            s.energy_first_wh,
+        ):
+            changes.update(energy_first_at=first.at, energy_first_wh=first.wh)
+        if s.energy_last_at is None or (last.at, last.wh) > (s.energy_last_at, s.energy_last_wh):
+            changes.update(energy_last_at=last.at, energy_last_wh=last.wh)
+
+    return dataclasses.replace(state, **changes) if changes else state

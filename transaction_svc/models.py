@@ -1,0 +1,79 @@
+"""transaction_svc tables: transactions (the aggregate) and the events they are folded from."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKeyConstraint, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from common.db import UtcDateTime, utcnow
+
+__all__ = ["Base", "Transaction", "TransactionEventRow"]
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime.datetime: UtcDateTime}
+
+
+class Transaction(Base):
+    """One row per (station, transactionId); the columns mirror domain.TransactionState."""
+
+    __tablename__ = "transactions"
+
+    station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    # The station's transactionId; indexed for GetTransaction without station_id.
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    active: Mapped[bool] = mapped_column(default=True)
+    start_event_received: Mapped[bool] = mapped_column(default=False)
+    started_at: Mapped[datetime.datetime | None]
+    ended_at: Mapped[datetime.datetime | None]
+    evse_id: Mapped[int | None]
+    connector_id: Mapped[int | None]
+    # seqNo of the event the value above came from (see domain.fold).
+    evse_seq: Mapped[int | None]
+    id_token: Mapped[str] = mapped_column(String(36), default="")
+    # OCPP IdTokenEnumType value, e.g. "ISO14443".
+    id_token_type: Mapped[str] = mapped_column(String(20), default="")
+    id_token_seq: Mapped[int | None]
+    # OCPP ChargingStateEnumType value, e.g. "Charging".
+    charging_state: Mapped[str] = mapped_column(String(20), default="")
+    charging_state_seq: Mapped[int | None]
+    # OCPP ReasonEnumType value, e.g. "EVDisconnected".
+    stopped_reason: Mapped[str] = mapped_column(String(32), default="")
+    remote_start_id: Mapped[int | None]
+    # Energy.Active.Import.Register readings in Wh: the earliest and the latest by timestamp.
+    energy_first_at: Mapped[datetime.datetime | None]
+    energy_first_wh: Mapped[float | None]
+    energy_last_at: Mapped[datetime.datetime | None]
+    energy_last_wh: Mapped[float | None]
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TransactionEventRow(Base):
+    """A TransactionEvent as received; the primary key makes a repeated event a duplicate."""
+
+    __tablename__ = "transaction_events"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["station_id", "transaction_id"],
+            ["transactions.station_id", "transactions.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq_no: Mapped[int] = mapped_column(primary_key=True)
+    # OCPP TransactionEventEnumType value: "Started", "Updated" or "Ended".
+    event_type: Mapped[str] = mapped_column(String(8))
+    # OCPP TriggerReasonEnumType value, e.g. "MeterValuePeriodic".
+    trigger_reason: Mapped[str] = mapped_column(String(32))
+    # The station's clock.
+    timestamp: Mapped[datetime.datetime]
+    offline: Mapped[bool] = mapped_column(default=False)
+    # The OCPP JSON of the event's meterValue list, exactly as received.
+    meter_values: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)

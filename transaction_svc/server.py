@@ -1,0 +1,59 @@
+"""transaction_svc wiring: database, user_svc channel, servicer, gRPC server, graceful stop."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import grpc
+
+from common import grpc_server
+from common.db import create_engine, session_factory
+from csms.transaction.v1 import transaction_service_pb2 as pb
+from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
+from transaction_svc.service import Transactions
+from transaction_svc.servicer import TransactionServicer
+from transaction_svc.settings import Settings
+from transaction_svc.users import Users
+
+__all__ = ["SERVICE_NAME", "run", "start"]
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TransactionService"].full_name
+
+
+async def start(
+    settings: Settings,
+) -> tuple[grpc_server.Server, Callable[[], Awaitable[None]]]:
+    """Start the service (tests use this with port 0).
+
+    Returns the server and ``close``, to await after the server stopped: it closes the user_svc
+    channel, then the engine.
+    """
+    engine = create_engine(settings.database_url)
+    # One channel for the life of the process; it reconnects by itself when user_svc restarts.
+    channel = grpc.aio.insecure_channel(settings.user_svc_addr)
+    servicer = TransactionServicer(
+        Transactions(session_factory(engine)), Users(channel, settings.user_svc_timeout)
+    )
+    try:
+        server = await grpc_server.start(
+            settings.grpc_listen,
+            lambda s: pb_grpc.add_TransactionServiceServicer_to_server(servicer, s),
+            [SERVICE_NAME],
+        )
+    except BaseException:
+        await channel.close()
+        await engine.dispose()
+        raise
+
+    async def close() -> None:
+        await channel.close()
+        await engine.dispose()
+
+    return server, close
+
+
+async def run(settings: Settings) -> None:
+    server, close = await start(settings)
+    await grpc_server.serve_until_signal(
+        "transaction_svc", server, settings.shutdown_grace, on_stop=close
+    )

@@ -1,0 +1,128 @@
+"""transaction_svc use cases: recording TransactionEvents and reading transactions back.
+
+Recording is one database transaction, committed before it returns: the gateway answers the
+station only after that, so nothing acknowledged is lost. The folding rules live in
+:mod:`transaction_svc.domain`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from common import pagination
+from common.errors import FailedPrecondition, InvalidArgument, NotFound
+from transaction_svc.domain import Event, TransactionState, fold
+from transaction_svc.models import Transaction, TransactionEventRow
+from transaction_svc.repository import TransactionRepository
+
+__all__ = ["Transactions", "state_of"]
+
+log = logging.getLogger(__name__)
+
+_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(TransactionState))
+
+
+def state_of(row: Transaction) -> TransactionState:
+    """The domain view of a transaction row."""
+    return TransactionState(**{name: getattr(row, name) for name in _STATE_FIELDS})
+
+
+def _apply(row: Transaction, state: TransactionState) -> None:
+    for name in _STATE_FIELDS:
+        value = getattr(state, name)
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+
+
+class Transactions:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def record(self, station_id: str, transaction_id: str, event: Event) -> bool:
+        """Store ``event`` and fold it into its transaction; False if it was already stored."""
+        if not station_id or len(station_id) > 48:
+            raise InvalidArgument("station_id must be 1 to 48 characters")
+        if not transaction_id or len(transaction_id) > 36:
+            raise InvalidArgument("transactionInfo.transactionId must be 1 to 36 characters")
+        if event.seq_no < 0:
+            raise InvalidArgument("seqNo must not be negative")
+        try:
+            async with self.sessions.begin() as session:
+                repo = TransactionRepository(session)
+                # Written first, so that on SQLite this transaction holds the write lock from
+                # its first statement and reads nothing stale.
+                await repo.ensure(station_id, transaction_id)
+                # Locked before the event is inserted: the insert's foreign-key check takes a
+                # share lock on this row, and two events each holding one while waiting for
+                # FOR UPDATE would deadlock on PostgreSQL.
+                row = await repo.get(station_id, transaction_id, for_update=True)
+                if row is None:  # pragma: no cover - ensure() just made it
+                    raise RuntimeError(f"transaction {station_id}/{transaction_id} vanished")
+                if await repo.has_event(station_id, transaction_id, event.seq_no):
+                    log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
+                    return False
+                repo.add_event(
+                    TransactionEventRow(
+                        station_id=station_id,
+                        transaction_id=transaction_id,
+                        seq_no=event.seq_no,
+                        event_type=event.event_type,
+                        trigger_reason=event.trigger_reason,
+                        timestamp=event.timestamp,
+                        offline=event.offline,
+                        meter_values=list(event.meter_values),
+                    )
+                )
+                await session.flush()
+                _apply(row, fold(state_of(row), event))
+        except IntegrityError:
+            # The row lock above serializes a transaction's events, so a copy of this event can
+            # only win the race to the primary key where that lock is not honoured; whatever
+            # else broke an integrity constraint is a real error.
+            async with self.sessions() as session:
+                repo = TransactionRepository(session)
+                if not await repo.has_event(station_id, transaction_id, event.seq_no):
+                    raise
+            log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
+            return False
+        return True
+
+    async def get(
+        self, transaction_id: str, station_id: str = ""
+    ) -> tuple[Transaction, Sequence[TransactionEventRow]]:
+        """A transaction with its events in seqNo order."""
+        async with self.sessions() as session:
+            repo = TransactionRepository(session)
+            rows = await repo.find(transaction_id, station_id, limit=2)
+            if not rows:
+                where = f" of station {station_id}" if station_id else ""
+                raise NotFound(f"transaction {transaction_id}{where} not found")
+            if len(rows) > 1:
+                raise FailedPrecondition(
+                    f"transaction id {transaction_id} is used by more than one station "
+                    "(e.g. " + ", ".join(r.station_id for r in rows) + "): give station_id"
+                )
+            (row,) = rows
+            return row, await repo.events(row.station_id, row.id)
+
+    async def list(
+        self, station_id: str, active: bool | None, size: int, token: str
+    ) -> tuple[Sequence[Transaction], str]:
+        """A page ordered by (station_id, id); ``active`` None means active and ended."""
+        limit = pagination.page_size(size)
+        after: tuple[str, str] | None = None
+        if token:
+            key = pagination.decode_token(token)
+            if len(key) != 2:
+                raise InvalidArgument("page_token is not one this service issued")
+            after = (key[0], key[1])
+        async with self.sessions() as session:
+            rows = await TransactionRepository(session).page(station_id, active, after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, pagination.encode_token(rows[-1].station_id, rows[-1].id) if more else ""

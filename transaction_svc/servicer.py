@@ -1,0 +1,166 @@
+"""TransactionService over gRPC: proto ⇄ domain, plus asking user_svc about an event's idToken."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+from google.protobuf import timestamp_pb2
+
+from common import logging as log_ctx
+from common.errors import InvalidArgument
+from common.ocpp_json import ConversionError, ocpp_enum_value, proto_enum_number, to_ocpp, to_proto
+from csms.ocpp.v201 import messages_pb2 as ocpp
+from csms.transaction.v1 import transaction_service_pb2 as pb
+from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
+from transaction_svc.domain import Event, energy_wh
+from transaction_svc.models import Transaction, TransactionEventRow
+from transaction_svc.service import Transactions, state_of
+from transaction_svc.users import Users
+
+__all__ = ["TransactionServicer", "event_of", "transaction_to_proto"]
+
+log = logging.getLogger(__name__)
+
+_STATES = {
+    pb.ListTransactionsRequest.STATE_ACTIVE: True,
+    pb.ListTransactionsRequest.STATE_ENDED: False,
+}
+
+
+def _ts(value: datetime.datetime | None) -> timestamp_pb2.Timestamp | None:
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def _ocpp_value(enum_type: Any, number: int, field: str) -> str:
+    """The OCPP spelling of an enum number; "" for UNSPECIFIED, a bad number is the caller's."""
+    if number == 0:
+        return ""
+    try:
+        return ocpp_enum_value(enum_type, number)
+    except ConversionError as exc:
+        raise InvalidArgument(f"{field}: {exc.reason}") from None
+
+
+def _number(enum_type: Any, value: str) -> int:
+    return proto_enum_number(enum_type, value) if value else 0
+
+
+def event_of(req: ocpp.TransactionEventRequest) -> Event:
+    """The domain event of an OCPP TransactionEventRequest; INVALID_ARGUMENT if it lacks one."""
+    for name in ("event_type", "trigger_reason", "seq_no", "timestamp", "transaction_info"):
+        if not req.HasField(name):
+            raise InvalidArgument(f"{name} is required")
+    info = req.transaction_info
+    return Event(
+        seq_no=req.seq_no,
+        event_type=_ocpp_value(ocpp.TransactionEventEnum, req.event_type, "event_type"),
+        trigger_reason=_ocpp_value(ocpp.TriggerReasonEnum, req.trigger_reason, "trigger_reason"),
+        timestamp=req.timestamp.ToDatetime(tzinfo=datetime.UTC),
+        offline=req.offline,
+        meter_values=[to_ocpp(mv) for mv in req.meter_value],
+        evse_id=req.evse.id if req.HasField("evse") else None,
+        connector_id=(
+            req.evse.connector_id
+            if req.HasField("evse") and req.evse.HasField("connector_id")
+            else None
+        ),
+        id_token=req.id_token.id_token if req.HasField("id_token") else "",
+        id_token_type=(
+            _ocpp_value(ocpp.IdTokenEnum, req.id_token.type, "id_token.type")
+            if req.HasField("id_token")
+            else ""
+        ),
+        charging_state=_ocpp_value(
+            ocpp.ChargingStateEnum, info.charging_state, "transaction_info.charging_state"
+        ),
+        stopped_reason=_ocpp_value(
+            ocpp.ReasonEnum, info.stopped_reason, "transaction_info.stopped_reason"
+        ),
+        remote_start_id=info.remote_start_id if info.HasField("remote_start_id") else None,
+    )
+
+
+def _event_to_proto(row: TransactionEventRow) -> pb.TransactionEvent:
+    return pb.TransactionEvent(
+        seq_no=row.seq_no,
+        event_type=proto_enum_number(ocpp.TransactionEventEnum, row.event_type),
+        trigger_reason=proto_enum_number(ocpp.TriggerReasonEnum, row.trigger_reason),
+        timestamp=_ts(row.timestamp),
+        offline=row.offline,
+        meter_values=[to_proto(ocpp.MeterValue, mv) for mv in row.meter_values],
+    )
+
+
+def transaction_to_proto(
+    row: Transaction, events: Sequence[TransactionEventRow] = ()
+) -> pb.Transaction:
+    msg = pb.Transaction(
+        id=row.id,
+        station_id=row.station_id,
+        evse_id=row.evse_id or 0,
+        connector_id=row.connector_id or 0,
+        id_token=row.id_token,
+        id_token_type=_number(ocpp.IdTokenEnum, row.id_token_type),
+        charging_state=_number(ocpp.ChargingStateEnum, row.charging_state),
+        stopped_reason=_number(ocpp.ReasonEnum, row.stopped_reason),
+        active=row.active,
+        started_at=_ts(row.started_at),
+        ended_at=_ts(row.ended_at),
+        energy_wh=energy_wh(state_of(row)),
+        events=[_event_to_proto(e) for e in events],
+        update_time=_ts(row.updated_at),
+    )
+    if row.remote_start_id is not None:
+        msg.remote_start_id = row.remote_start_id
+    return msg
+
+
+class TransactionServicer(pb_grpc.TransactionServiceServicer):
+    def __init__(self, transactions: Transactions, users: Users) -> None:
+        self.transactions = transactions
+        self.users = users
+
+    async def TransactionEvent(self, request, context):  # type: ignore[no-untyped-def]
+        log_ctx.station_id.set(request.station_id)
+        req = request.request
+        event = event_of(req)
+        response = ocpp.TransactionEventResponse()
+        if req.HasField("id_token"):
+            # Asked before storing: if user_svc cannot answer, nothing is stored and the
+            # station's retry of this event is a first delivery, not a duplicate.
+            try:
+                info = await self.users.authorize(request.station_id, req.id_token)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("user_svc Authorize failed: %s %s", exc.code().name, exc.details())
+                await context.abort(
+                    grpc.StatusCode.UNAVAILABLE,
+                    f"user_svc cannot authorize the idToken now ({exc.code().name})",
+                )
+            response.id_token_info.CopyFrom(info)
+        await self.transactions.record(
+            request.station_id, req.transaction_info.transaction_id, event
+        )
+        return response
+
+    async def GetTransaction(self, request, context):  # type: ignore[no-untyped-def]
+        row, events = await self.transactions.get(request.id, request.station_id)
+        return transaction_to_proto(row, events)
+
+    async def ListTransactions(self, request, context):  # type: ignore[no-untyped-def]
+        rows, token = await self.transactions.list(
+            request.station_id,
+            _STATES.get(request.state),
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListTransactionsResponse(
+            transactions=[transaction_to_proto(r) for r in rows], next_page_token=token
+        )

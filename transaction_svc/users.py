@@ -1,0 +1,34 @@
+"""The client side of user_svc: the idTokenInfo for a token a TransactionEvent carries."""
+
+from __future__ import annotations
+
+import grpc
+
+from common import logging as log_ctx
+from common.grpc_server import REQUEST_ID_KEY
+from csms.ocpp.v201 import messages_pb2 as ocpp
+from csms.user.v1 import user_service_pb2, user_service_pb2_grpc
+
+__all__ = ["Users"]
+
+
+class Users:
+    """Authorize over one long-lived channel, opened with the process and closed with it."""
+
+    def __init__(self, channel: grpc.aio.Channel, timeout: float) -> None:
+        self.stub = user_service_pb2_grpc.UserServiceStub(channel)
+        self.timeout = timeout
+
+    async def authorize(self, station_id: str, id_token: ocpp.IdToken) -> ocpp.IdTokenInfo:
+        """user_svc's decision; raises grpc.aio.AioRpcError when it cannot be had in time."""
+        rid = log_ctx.request_id.get()
+        # "-" is common.logging's "no request id": outside an RPC there is none to forward.
+        metadata = () if rid == "-" else ((REQUEST_ID_KEY, rid),)
+        response = await self.stub.Authorize(
+            user_service_pb2.AuthorizeCall(
+                station_id=station_id, request=ocpp.AuthorizeRequest(id_token=id_token)
+            ),
+            timeout=self.timeout,
+            metadata=metadata,
+        )
+        return response.id_token_info
