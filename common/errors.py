@@ -18,6 +18,9 @@ __all__ = [
     "FailedPrecondition",
     "GRPC_TO_OCPP",
     "GRPC_TO_HTTP",
+    "OCPP_TO_GRPC",
+    "OCPP_ERROR_DOMAIN",
+    "grpc_status_of_callerror",
     "ocpp_code",
 ]
 
@@ -58,6 +61,21 @@ GRPC_TO_OCPP: dict[grpc.StatusCode, str] = {
 # Everything else (UNAVAILABLE, DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, ...) is our fault.
 OCPP_DEFAULT = "InternalError"
 
+# What a CSMS-initiated call ends in when the station answers with a CALLERROR (the OCPP code
+# itself travels along as a google.rpc.ErrorInfo reason). Unlisted codes → UNKNOWN (HTTP 500):
+# the station failed, not us.
+OCPP_TO_GRPC: dict[str, grpc.StatusCode] = {
+    "NotImplemented": grpc.StatusCode.UNIMPLEMENTED,
+    "NotSupported": grpc.StatusCode.UNIMPLEMENTED,
+    "FormatViolation": grpc.StatusCode.INVALID_ARGUMENT,
+    "PropertyConstraintViolation": grpc.StatusCode.INVALID_ARGUMENT,
+    "OccurrenceConstraintViolation": grpc.StatusCode.INVALID_ARGUMENT,
+    "TypeConstraintViolation": grpc.StatusCode.INVALID_ARGUMENT,
+    "ProtocolError": grpc.StatusCode.INVALID_ARGUMENT,
+    "SecurityError": grpc.StatusCode.PERMISSION_DENIED,
+}
+OCPP_ERROR_DOMAIN = "ocpp"
+
 # What a REST client sees (google/rpc/code.proto's mapping, as Envoy applies it).
 GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,
@@ -78,6 +96,11 @@ GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DATA_LOSS: 500,
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
+
+
+def grpc_status_of_callerror(ocpp_error_code: str) -> grpc.StatusCode:
+    """The gRPC status of a station's CALLERROR answer to a CSMS-initiated call."""
+    return OCPP_TO_GRPC.get(ocpp_error_code, grpc.StatusCode.UNKNOWN)
 
 
 def ocpp_code(code: grpc.StatusCode) -> str:

@@ -71,3 +71,21 @@ def test_http_table_covers_every_status() -> None:
     assert errors.GRPC_TO_HTTP[grpc.StatusCode.NOT_FOUND] == 404
     assert errors.GRPC_TO_HTTP[grpc.StatusCode.ALREADY_EXISTS] == 409
     assert errors.GRPC_TO_HTTP[grpc.StatusCode.INVALID_ARGUMENT] == 400
+
+
+@pytest.mark.parametrize(
+    ("ocpp", "status"),
+    [
+        ("NotImplemented", grpc.StatusCode.UNIMPLEMENTED),
+        ("NotSupported", grpc.StatusCode.UNIMPLEMENTED),
+        ("FormatViolation", grpc.StatusCode.INVALID_ARGUMENT),
+        ("PropertyConstraintViolation", grpc.StatusCode.INVALID_ARGUMENT),
+        ("SecurityError", grpc.StatusCode.PERMISSION_DENIED),
+        ("InternalError", grpc.StatusCode.UNKNOWN),
+        ("GenericError", grpc.StatusCode.UNKNOWN),
+        ("SomethingNew", grpc.StatusCode.UNKNOWN),
+    ],
+)
+def test_station_callerror_to_grpc_status(ocpp: str, status: grpc.StatusCode) -> None:
+    """A station's CALLERROR to our call becomes the gRPC status of the table."""
+    assert errors.grpc_status_of_callerror(ocpp) == status
