@@ -13,6 +13,7 @@ __all__ = ["ServiceSettings", "DEFAULT_PORTS"]
 # The mesh's well-known ports; the gateway's 3000 and Envoy's 5000 are the Go prototype's.
 DEFAULT_PORTS = {
     "gateway": 3000,
+    "gateway_grpc": 50060,
     "envoy": 5000,
     "envoy_admin": 9901,
     "device": 50051,

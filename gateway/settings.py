@@ -24,6 +24,16 @@ class Settings(BaseSettings):
     device_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
     transaction_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['transaction']}"
     user_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['user']}"
+    # The gateway's own gRPC server (StationControlService: CSMS-initiated calls to its stations).
+    grpc_listen: str = f"127.0.0.1:{DEFAULT_PORTS['gateway_grpc']}"
+    # The address device_svc records and other processes dial for this gateway's stations
+    # (empty: grpc_listen). Must be reachable from device_svc, e.g. the pod IP on Kubernetes.
+    advertise_addr: str = ""
+    # Seconds a station gets to answer a CSMS-initiated CALL unless the caller's deadline is
+    # shorter.
+    call_timeout: float = 30.0
+    # Seconds a connection's ownership lease lasts in device_svc; renewed every third of it.
+    lease_seconds: int = 30
     # Seconds a service gets to answer one forwarded CALL before the station hears InternalError.
     rpc_timeout: float = 10.0
     # Largest frame a station may send, in bytes.
