@@ -1,16 +1,17 @@
-"""transaction_svc tables: transactions (the aggregate) and the events they are folded from."""
+"""transaction_svc tables: transactions (the aggregate), their events, and meter values sent
+outside transactions (MeterValues)."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKeyConstraint, String
+from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UtcDateTime, utcnow
 
-__all__ = ["Base", "Transaction", "TransactionEventRow"]
+__all__ = ["Base", "MeterValuesRow", "Transaction", "TransactionEventRow"]
 
 
 class Base(DeclarativeBase):
@@ -42,7 +43,8 @@ class Transaction(Base):
     charging_state_seq: Mapped[int | None]
     # OCPP ReasonEnumType value, e.g. "EVDisconnected".
     stopped_reason: Mapped[str] = mapped_column(String(32), default="")
-    remote_start_id: Mapped[int | None]
+    # Indexed: a transaction started by RequestStartTransaction is looked up by it.
+    remote_start_id: Mapped[int | None] = mapped_column(index=True)
     # Energy.Active.Import.Register readings in Wh: the earliest and the latest by timestamp.
     energy_first_at: Mapped[datetime.datetime | None]
     energy_first_wh: Mapped[float | None]
@@ -76,4 +78,24 @@ class TransactionEventRow(Base):
     offline: Mapped[bool] = mapped_column(default=False)
     # The OCPP JSON of the event's meterValue list, exactly as received.
     meter_values: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class MeterValuesRow(Base):
+    """One MeterValues request as received: a station's readings outside any transaction."""
+
+    __tablename__ = "meter_values"
+    # Listings are a station's rows newest first (optionally of one EVSE).
+    __table_args__ = (Index("ix_meter_values_station_received", "station_id", "received_at", "id"),)
+
+    # Assigned in arrival order; ties of received_at are broken by it. SQLite only
+    # auto-increments an INTEGER primary key.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    station_id: Mapped[str] = mapped_column(String(48))
+    # 0: the station's main meter.
+    evse_id: Mapped[int]
+    # The OCPP JSON of the request's meterValue list, exactly as received.
+    meter_values: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)

@@ -1,16 +1,18 @@
-"""Transactions and their events on an AsyncSession: the only place transaction_svc writes SQL."""
+"""Transactions, their events and meter values on an AsyncSession: the only place
+transaction_svc writes SQL."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from transaction_svc.models import Transaction, TransactionEventRow
+from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
 
-__all__ = ["TransactionRepository"]
+__all__ = ["MeterValuesRepository", "TransactionRepository"]
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -48,13 +50,20 @@ class TransactionRepository:
         ).all()
 
     async def page(
-        self, station_id: str, active: bool | None, after: tuple[str, str] | None, limit: int
+        self,
+        station_id: str,
+        active: bool | None,
+        after: tuple[str, str] | None,
+        limit: int,
+        remote_start_id: int | None = None,
     ) -> Sequence[Transaction]:
         stmt = select(Transaction)
         if station_id:
             stmt = stmt.where(Transaction.station_id == station_id)
         if active is not None:
             stmt = stmt.where(Transaction.active == active)
+        if remote_start_id is not None:
+            stmt = stmt.where(Transaction.remote_start_id == remote_start_id)
         if after is not None:
             stmt = stmt.where(tuple_(Transaction.station_id, Transaction.id) > tuple_(*after))
         stmt = stmt.order_by(Transaction.station_id, Transaction.id).limit(limit)
@@ -79,3 +88,35 @@ class TransactionRepository:
             .order_by(TransactionEventRow.seq_no)
         )
         return (await self.session.scalars(stmt)).all()
+
+
+class MeterValuesRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: MeterValuesRow) -> None:
+        self.session.add(row)
+
+    async def page(
+        self,
+        station_id: str,
+        evse_id: int | None,
+        before: tuple[datetime.datetime, int] | None,
+        limit: int,
+    ) -> Sequence[MeterValuesRow]:
+        """A station's rows newest first, those older than ``before`` (received_at, id)."""
+        stmt = select(MeterValuesRow).where(MeterValuesRow.station_id == station_id)
+        if evse_id is not None:
+            stmt = stmt.where(MeterValuesRow.evse_id == evse_id)
+        if before is not None:
+            # Spelled out rather than as a row-value comparison so that the timestamp is bound
+            # through the column's type (UTC, naive on SQLite).
+            at, row_id = before
+            stmt = stmt.where(
+                or_(
+                    MeterValuesRow.received_at < at,
+                    and_(MeterValuesRow.received_at == at, MeterValuesRow.id < row_id),
+                )
+            )
+        stmt = stmt.order_by(MeterValuesRow.received_at.desc(), MeterValuesRow.id.desc())
+        return (await self.session.scalars(stmt.limit(limit))).all()

@@ -10,7 +10,7 @@ from common import grpc_server
 from common.db import create_engine, session_factory
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
-from transaction_svc.service import Transactions
+from transaction_svc.service import MeterValues, Transactions
 from transaction_svc.servicer import TransactionServicer
 from transaction_svc.settings import Settings
 from transaction_svc.users import Users
@@ -31,8 +31,9 @@ async def start(
     engine = create_engine(settings.database_url)
     # One channel for the life of the process; it reconnects by itself when user_svc restarts.
     channel = grpc.aio.insecure_channel(settings.user_svc_addr)
+    sessions = session_factory(engine)
     servicer = TransactionServicer(
-        Transactions(session_factory(engine)), Users(channel, settings.user_svc_timeout)
+        Transactions(sessions), Users(channel, settings.user_svc_timeout), MeterValues(sessions)
     )
     try:
         server = await grpc_server.start(

@@ -1,4 +1,4 @@
-"""transaction_svc use cases: recording TransactionEvents and reading transactions back.
+"""transaction_svc use cases: recording TransactionEvents and MeterValues, reading them back.
 
 Recording is one database transaction, committed before it returns: the gateway answers the
 station only after that, so nothing acknowledged is lost. The folding rules live in
@@ -8,8 +8,10 @@ station only after that, so nothing acknowledged is lost. The folding rules live
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common import pagination
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from transaction_svc.domain import Event, TransactionState, fold
-from transaction_svc.models import Transaction, TransactionEventRow
-from transaction_svc.repository import TransactionRepository
+from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
+from transaction_svc.repository import MeterValuesRepository, TransactionRepository
 
-__all__ = ["Transactions", "state_of"]
+__all__ = ["MeterValues", "Transactions", "state_of"]
 
 log = logging.getLogger(__name__)
 
@@ -111,9 +113,18 @@ class Transactions:
             return row, await repo.events(row.station_id, row.id)
 
     async def list(
-        self, station_id: str, active: bool | None, size: int, token: str
+        self,
+        station_id: str,
+        active: bool | None,
+        size: int,
+        token: str,
+        remote_start_id: int | None = None,
     ) -> tuple[Sequence[Transaction], str]:
-        """A page ordered by (station_id, id); ``active`` None means active and ended."""
+        """A page ordered by (station_id, id); ``active`` None means active and ended.
+
+        ``remote_start_id`` finds the transaction a RequestStartTransaction started (of any
+        station unless ``station_id`` is given: stations number their requests independently).
+        """
         limit = pagination.page_size(size)
         after: tuple[str, str] | None = None
         if token:
@@ -122,7 +133,64 @@ class Transactions:
                 raise InvalidArgument("page_token is not one this service issued")
             after = (key[0], key[1])
         async with self.sessions() as session:
-            rows = await TransactionRepository(session).page(station_id, active, after, limit + 1)
+            rows = await TransactionRepository(session).page(
+                station_id, active, after, limit + 1, remote_start_id
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, pagination.encode_token(rows[-1].station_id, rows[-1].id) if more else ""
+
+
+def _validate_station_id(station_id: str) -> None:
+    if not station_id or len(station_id) > 48:
+        raise InvalidArgument("station_id must be 1 to 48 characters")
+
+
+class MeterValues:
+    """Meter values stations send outside transactions (OCPP MeterValues)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def record(
+        self, station_id: str, evse_id: int, meter_values: Sequence[Mapping[str, Any]]
+    ) -> MeterValuesRow:
+        """Store one MeterValues request (its meterValue list as OCPP JSON); committed on return."""
+        _validate_station_id(station_id)
+        if evse_id < 0:
+            raise InvalidArgument("evseId must not be negative")
+        if not meter_values:
+            raise InvalidArgument("meterValue must hold at least one meter value")
+        row = MeterValuesRow(
+            station_id=station_id,
+            evse_id=evse_id,
+            meter_values=[dict(mv) for mv in meter_values],
+        )
+        async with self.sessions.begin() as session:
+            MeterValuesRepository(session).add(row)
+        return row
+
+    async def list(
+        self, station_id: str, evse_id: int | None, size: int, token: str
+    ) -> tuple[Sequence[MeterValuesRow], str]:
+        """A page of a station's meter values, newest first (by the time they arrived)."""
+        _validate_station_id(station_id)
+        limit = pagination.page_size(size)
+        before: tuple[datetime.datetime, int] | None = None
+        if token:
+            key = pagination.decode_token(token)
+            try:
+                at, row_id = key
+                before = (datetime.datetime.fromisoformat(at), int(row_id))
+            except ValueError:
+                raise InvalidArgument("page_token is not one this service issued") from None
+            if before[0].tzinfo is None:
+                raise InvalidArgument("page_token is not one this service issued")
+        async with self.sessions() as session:
+            rows = await MeterValuesRepository(session).page(station_id, evse_id, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if not more:
+            return rows, ""
+        last = rows[-1]
+        return rows, pagination.encode_token(last.received_at.isoformat(), str(last.id))

@@ -17,11 +17,11 @@ from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
 from transaction_svc.domain import Event, energy_wh
-from transaction_svc.models import Transaction, TransactionEventRow
-from transaction_svc.service import Transactions, state_of
+from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
+from transaction_svc.service import MeterValues, Transactions, state_of
 from transaction_svc.users import Users
 
-__all__ = ["TransactionServicer", "event_of", "transaction_to_proto"]
+__all__ = ["TransactionServicer", "event_of", "meter_values_to_proto", "transaction_to_proto"]
 
 log = logging.getLogger(__name__)
 
@@ -123,10 +123,20 @@ def transaction_to_proto(
     return msg
 
 
+def meter_values_to_proto(row: MeterValuesRow) -> pb.StationMeterValues:
+    return pb.StationMeterValues(
+        station_id=row.station_id,
+        evse_id=row.evse_id,
+        meter_values=[to_proto(ocpp.MeterValue, mv) for mv in row.meter_values],
+        received_at=_ts(row.received_at),
+    )
+
+
 class TransactionServicer(pb_grpc.TransactionServiceServicer):
-    def __init__(self, transactions: Transactions, users: Users) -> None:
+    def __init__(self, transactions: Transactions, users: Users, meter_values: MeterValues) -> None:
         self.transactions = transactions
         self.users = users
+        self.meter_values = meter_values
 
     async def TransactionEvent(self, request, context):  # type: ignore[no-untyped-def]
         log_ctx.station_id.set(request.station_id)
@@ -160,7 +170,29 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
             _STATES.get(request.state),
             request.page_size,
             request.page_token,
+            request.remote_start_id if request.HasField("remote_start_id") else None,
         )
         return pb.ListTransactionsResponse(
             transactions=[transaction_to_proto(r) for r in rows], next_page_token=token
+        )
+
+    async def MeterValues(self, request, context):  # type: ignore[no-untyped-def]
+        log_ctx.station_id.set(request.station_id)
+        req = request.request
+        if not req.HasField("evse_id"):
+            raise InvalidArgument("evse_id is required")
+        await self.meter_values.record(
+            request.station_id, req.evse_id, [to_ocpp(mv) for mv in req.meter_value]
+        )
+        return ocpp.MeterValuesResponse()
+
+    async def ListMeterValues(self, request, context):  # type: ignore[no-untyped-def]
+        rows, token = await self.meter_values.list(
+            request.station_id,
+            request.evse_id if request.HasField("evse_id") else None,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListMeterValuesResponse(
+            meter_values=[meter_values_to_proto(r) for r in rows], next_page_token=token
         )

@@ -1,18 +1,21 @@
-"""user_svc tables: id tokens."""
+"""user_svc tables: id tokens, and the local authorization list each station accepted."""
 
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import JSON, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UtcDateTime, utcnow
 
-__all__ = ["Base", "IdToken", "MAX_ID_TOKEN_LENGTH"]
+__all__ = ["Base", "IdToken", "LocalList", "MAX_ID_TOKEN_LENGTH", "MAX_STATION_ID_LENGTH"]
 
 # OCPP 2.0.1 IdTokenType.idToken: maxLength 36.
 MAX_ID_TOKEN_LENGTH = 36
+# OCPP 2.0.1 station identities: at most 48 characters (as device_svc stores them).
+MAX_STATION_ID_LENGTH = 48
 
 
 class Base(DeclarativeBase):
@@ -35,4 +38,17 @@ class IdToken(Base):
     # An idToken value shared by a group (e.g. a fleet); "" when none.
     group_id_token: Mapped[str] = mapped_column(String(MAX_ID_TOKEN_LENGTH), default="")
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class LocalList(Base):
+    """The snapshot of the local authorization list a station last accepted (SendLocalList)."""
+
+    __tablename__ = "local_lists"
+
+    station_id: Mapped[str] = mapped_column(String(MAX_STATION_ID_LENGTH), primary_key=True)
+    # The versionNumber the station holds the list under.
+    version: Mapped[int]
+    # The OCPP JSON AuthorizationData entries, in user_svc.local_list.entry_key order.
+    entries: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

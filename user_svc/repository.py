@@ -1,15 +1,16 @@
-"""Id tokens on an AsyncSession: the only place user_svc writes SQL."""
+"""Id tokens and local lists on an AsyncSession: the only place user_svc writes SQL."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_svc.models import IdToken
+from user_svc.models import IdToken, LocalList
 
-__all__ = ["IdTokenRepository"]
+__all__ = ["IdTokenRepository", "LocalListRepository"]
 
 
 class IdTokenRepository:
@@ -29,6 +30,29 @@ class IdTokenRepository:
         stmt = select(IdToken).where(IdToken.key > after).order_by(IdToken.key).limit(limit)
         return (await self.session.scalars(stmt)).all()
 
+    async def all(self) -> Sequence[IdToken]:
+        return (await self.session.scalars(select(IdToken).order_by(IdToken.key))).all()
+
     async def delete(self, key: str) -> bool:
         result = await self.session.execute(delete(IdToken).where(IdToken.key == key))
         return result.rowcount > 0  # type: ignore[attr-defined]
+
+
+class LocalListRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, station_id: str) -> LocalList | None:
+        return await self.session.get(LocalList, station_id)
+
+    async def save(self, station_id: str, version: int, entries: list[dict[str, Any]]) -> LocalList:
+        """Replace the station's snapshot (or make its first one)."""
+        row = await self.session.get(LocalList, station_id, with_for_update=True)
+        if row is None:
+            row = LocalList(station_id=station_id, version=version, entries=entries)
+            self.session.add(row)
+        else:
+            row.version = version
+            row.entries = entries
+        await self.session.flush()
+        return row

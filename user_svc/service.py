@@ -1,26 +1,32 @@
-"""user_svc use cases: the id tokens an operator manages and the Authorize decision.
+"""user_svc use cases: the id tokens an operator manages, the Authorize decision, local lists.
 
 :func:`decide` is the whole authorization policy as a pure function of the stored token, the type
 the station presented and the time; :class:`IdTokens` adds the transactions around it. Every
-method is one transaction, committed before it returns. Enums are OCPP spellings here
+method is one transaction, committed before it returns. :class:`LocalLists` keeps each station's
+local authorization list in step with the id tokens (the rules are in
+:mod:`user_svc.local_list`). Enums are OCPP spellings here
 ("ISO14443", "Accepted"), as they are in the database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import logging
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common import pagination
 from common.db import utcnow
-from common.errors import AlreadyExists, InvalidArgument, NotFound
-from user_svc.models import MAX_ID_TOKEN_LENGTH, IdToken
-from user_svc.repository import IdTokenRepository
+from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from user_svc import local_list
+from user_svc.models import MAX_ID_TOKEN_LENGTH, MAX_STATION_ID_LENGTH, IdToken, LocalList
+from user_svc.repository import IdTokenRepository, LocalListRepository
 
 __all__ = [
     "ACCEPTED",
@@ -30,10 +36,15 @@ __all__ = [
     "WRITABLE_FIELDS",
     "Authorization",
     "IdTokens",
+    "LocalLists",
+    "Stations",
+    "SyncResult",
     "decide",
     "token_key",
     "validate_id_token",
 ]
+
+log = logging.getLogger(__name__)
 
 ACCEPTED = "Accepted"
 EXPIRED = "Expired"
@@ -163,3 +174,146 @@ def _writable(fields: Mapping[str, Any]) -> dict[str, Any]:
     if group:
         validate_id_token(group, "group_id_token")
     return dict(fields)
+
+
+class Stations(Protocol):
+    """What :class:`LocalLists` needs of a station (device_svc forwards it; tests fake it).
+
+    Either call raises when the station cannot answer (not connected, no answer in time, a
+    CALLERROR); :class:`LocalLists` lets that through and stores nothing for it.
+    """
+
+    async def local_list_version(self, station_id: str) -> int: ...
+
+    async def send_local_list(
+        self, station_id: str, payload: Mapping[str, Any]
+    ) -> Mapping[str, Any]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResult:
+    """What a sync did: the version the station has now and what was sent to get there."""
+
+    version: int
+    # "Full" or "Differential": the first message's type; "" when nothing needed sending.
+    update_type: str = ""
+    # Entries sent, over all messages of the update that succeeded.
+    entries: int = 0
+    # The station's SendLocalListResponse (OCPP JSON) to the last message.
+    station_response: Mapping[str, Any] | None = None
+
+
+class _VersionMismatch(Exception):
+    def __init__(self, version: int) -> None:
+        self.version = version
+
+
+class LocalLists:
+    """Each station's local authorization list: built from the id tokens, sent, remembered.
+
+    Syncs of one station are serialized in this process (its calls reach the station one at a
+    time anyway, and the version numbers of two interleaved syncs would collide).
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        stations: Stations,
+        per_message: int,
+    ) -> None:
+        if per_message < 1:
+            raise ValueError("per_message must be at least 1")
+        self.sessions = sessions
+        self.stations = stations
+        self.per_message = per_message
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    async def get(self, station_id: str) -> LocalList:
+        """The list as the station last accepted it."""
+        _validate_station_id(station_id)
+        async with self.sessions() as session:
+            row = await LocalListRepository(session).get(station_id)
+        if row is None:
+            raise NotFound(f"station {station_id} has accepted no local list yet")
+        return row
+
+    async def sync(self, station_id: str, full: bool = False) -> SyncResult:
+        """Bring the station's list up to date with the id tokens.
+
+        Differential when the station holds the version we last stored, else (or when ``full``)
+        Full, with the next version number; nothing is sent when nothing changed. Only what the
+        station accepted is stored. VersionMismatch is answered with one Full update; Failed
+        (or VersionMismatch again) is FAILED_PRECONDITION.
+        """
+        _validate_station_id(station_id)
+        lock = self._locks.get(station_id)
+        if lock is None:
+            lock = self._locks[station_id] = asyncio.Lock()
+        async with lock:
+            station_version = await self.stations.local_list_version(station_id)
+            async with self.sessions() as session:
+                snapshot = await LocalListRepository(session).get(station_id)
+                wanted = local_list.entries_of(await IdTokenRepository(session).all())
+            stored_version = snapshot.version if snapshot is not None else 0
+            if snapshot is not None and not full and station_version == snapshot.version:
+                messages = local_list.plan(
+                    snapshot.entries, wanted, stored_version + 1, False, self.per_message
+                )
+                if not messages:
+                    return SyncResult(stored_version)
+                try:
+                    return await self._send(station_id, messages, snapshot.entries, retry=True)
+                except _VersionMismatch as exc:
+                    # The station's list is not the one we think: replace it whole.
+                    log.warning(
+                        "station %s: local list version mismatch, sending it full", station_id
+                    )
+                    stored_version = max(stored_version, exc.version)
+            # Above both our version and the station's, so the station sees it grow.
+            version = max(stored_version, station_version, 0) + 1
+            messages = local_list.plan(None, wanted, version, True, self.per_message)
+            return await self._send(station_id, messages, [], retry=False)
+
+    async def _send(
+        self,
+        station_id: str,
+        messages: Sequence[local_list.Message],
+        entries: Sequence[local_list.Entry],
+        retry: bool,
+    ) -> SyncResult:
+        """Send ``messages`` in order, storing the list after each one the station accepted."""
+        current = list(entries)
+        response: Mapping[str, Any] = {}
+        for message in messages:
+            response = await self.stations.send_local_list(station_id, message.payload())
+            status = response.get("status")
+            if status == ACCEPTED:
+                current = local_list.apply(current, message)
+                async with self.sessions.begin() as session:
+                    await LocalListRepository(session).save(
+                        station_id, message.version, [dict(e) for e in current]
+                    )
+                continue
+            if (
+                status == "VersionMismatch"
+                and retry
+                and message.update_type == local_list.DIFFERENTIAL
+            ):
+                raise _VersionMismatch(message.version)
+            info = response.get("statusInfo") or {}
+            detail = " ".join(v for v in (info.get("reasonCode"), info.get("additionalInfo")) if v)
+            raise FailedPrecondition(
+                f"station {station_id} answered the {message.update_type} SendLocalList "
+                f"(version {message.version}) with {status}" + (f": {detail}" if detail else "")
+            )
+        return SyncResult(
+            messages[-1].version,
+            messages[0].update_type,
+            sum(len(m.entries) for m in messages),
+            response,
+        )
+
+
+def _validate_station_id(station_id: str) -> None:
+    if not station_id or len(station_id) > MAX_STATION_ID_LENGTH:
+        raise InvalidArgument(f"station_id must be 1 to {MAX_STATION_ID_LENGTH} characters")

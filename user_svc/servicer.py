@@ -5,17 +5,32 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
+import grpc
 from google.protobuf import empty_pb2, timestamp_pb2
 
 from common.errors import InvalidArgument
-from common.ocpp_json import ConversionError, ocpp_enum_value, proto_enum_number
+from common.ocpp_json import (
+    ConversionError,
+    ocpp_enum_value,
+    proto_enum_number,
+    to_proto,
+)
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.user.v1 import user_service_pb2 as pb
 from csms.user.v1 import user_service_pb2_grpc as pb_grpc
-from user_svc.models import IdToken
-from user_svc.service import Authorization, IdTokens
+from user_svc.models import IdToken, LocalList
+from user_svc.service import Authorization, IdTokens, LocalLists, SyncResult
 
-__all__ = ["UserServicer", "id_token_to_proto", "authorization_to_proto"]
+__all__ = [
+    "UserServicer",
+    "authorization_to_proto",
+    "id_token_to_proto",
+    "local_list_to_proto",
+    "sync_result_to_proto",
+]
+
+# Where a gRPC status carries its google.rpc.Status (with the station's OCPP error code).
+_STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 # update_mask paths are the writable columns themselves.
 _MASK_PATHS = frozenset({"type", "status", "expiry_date", "group_id_token"})
@@ -79,9 +94,32 @@ def authorization_to_proto(decision: Authorization) -> ocpp.AuthorizeResponse:
     return ocpp.AuthorizeResponse(id_token_info=info)
 
 
+def local_list_to_proto(row: LocalList) -> pb.LocalList:
+    return pb.LocalList(
+        station_id=row.station_id,
+        version=row.version,
+        entries=[to_proto(ocpp.AuthorizationData, e) for e in row.entries],
+        update_time=_ts(row.updated_at),
+    )
+
+
+def sync_result_to_proto(result: SyncResult) -> pb.SyncLocalListResponse:
+    msg = pb.SyncLocalListResponse(
+        version=result.version,
+        update_type=_number(ocpp.UpdateEnum, result.update_type),
+        entries=result.entries,
+    )
+    if result.station_response is not None:
+        msg.station_response.CopyFrom(
+            to_proto(ocpp.SendLocalListResponse, dict(result.station_response))
+        )
+    return msg
+
+
 class UserServicer(pb_grpc.UserServiceServicer):
-    def __init__(self, id_tokens: IdTokens) -> None:
+    def __init__(self, id_tokens: IdTokens, local_lists: LocalLists) -> None:
         self.id_tokens = id_tokens
+        self.local_lists = local_lists
 
     async def CreateIdToken(self, request, context):  # type: ignore[no-untyped-def]
         msg = request.id_token
@@ -123,3 +161,21 @@ class UserServicer(pb_grpc.UserServiceServicer):
             _ocpp_value(ocpp.IdTokenEnum, presented.type, "request.id_token.type"),
         )
         return authorization_to_proto(decision)
+
+    async def SyncLocalList(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            result = await self.local_lists.sync(request.station_id, request.full)
+        except grpc.aio.AioRpcError as exc:
+            # device_svc's status is the answer (UNAVAILABLE: not connected, DEADLINE_EXCEEDED,
+            # the station's CALLERROR); its google.rpc.Status details travel on unchanged, and
+            # the message with them, since clients check that the two agree.
+            details = [(k, v) for k, v in exc.trailing_metadata() or () if k == _STATUS_DETAILS_KEY]
+            if details:
+                message = exc.details() or ""
+            else:
+                message = f"device_svc: {exc.details()}"
+            await context.abort(exc.code(), message, tuple(details))
+        return sync_result_to_proto(result)
+
+    async def GetLocalList(self, request, context):  # type: ignore[no-untyped-def]
+        return local_list_to_proto(await self.local_lists.get(request.station_id))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from common.settings import DEFAULT_PORTS, ServiceSettings
@@ -16,6 +17,14 @@ class Settings(ServiceSettings):
 
     grpc_listen: str = f"127.0.0.1:{DEFAULT_PORTS['user']}"
     database_url: str = "sqlite+aiosqlite:///var/user.sqlite"
+    # device_svc's host:port, through which local lists reach the stations.
+    device_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
+    # Seconds device_svc gets for each call it forwards to a station; above the gateway's own
+    # 30 s call timeout, so that a silent station is reported by the gateway, not by us.
+    device_svc_timeout: float = 35.0
+    # Entries per SendLocalListRequest: the stations' LocalAuthListCtrlr.ItemsPerMessage (the
+    # smallest of the fleet's); longer updates are split (see user_svc.local_list.plan).
+    local_list_items_per_message: int = Field(default=100, ge=1)
 
 
 @functools.cache

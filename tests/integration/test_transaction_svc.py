@@ -310,3 +310,23 @@ async def test_event_without_required_fields_is_invalid(transaction_stub) -> Non
     for bad in (no_id, no_type):
         code = await code_of(transaction_stub.TransactionEvent(bad))
         assert code == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_list_by_remote_start_id(transaction_stub) -> None:
+    """remote_start_id finds the transaction a RequestStartTransaction started, 0 included."""
+    await send(transaction_stub, [FULL[0]], "CS1")  # remoteStartId 7
+    await send(transaction_stub, [event(0, "Started", 1, tx="tx-2", info={"remoteStartId": 0})])
+    await send(transaction_stub, [event(0, "Started", 2, tx="tx-3")], "CS1")  # not remote
+    await send(
+        transaction_stub, [event(0, "Started", 3, tx="tx-4", info={"remoteStartId": 7})], "CS2"
+    )
+
+    async def ids(**filters: Any) -> list[tuple[str, str]]:
+        page = await transaction_stub.ListTransactions(pb.ListTransactionsRequest(**filters))
+        return [(t.station_id, t.id) for t in page.transactions]
+
+    assert await ids(remote_start_id=7) == [("CS1", "tx-1"), ("CS2", "tx-4")]
+    assert await ids(remote_start_id=7, station_id="CS2") == [("CS2", "tx-4")]
+    assert await ids(remote_start_id=0) == [("CS1", "tx-2")]
+    assert await ids(remote_start_id=8) == []
+    assert len(await ids()) == 4
