@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import logging
 import os
 import pathlib
 import signal
@@ -22,17 +24,30 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common import db
 from common.settings import DEFAULT_PORTS
 
-__all__ = ["MeshSettings", "Mesh", "SERVICES", "free_port"]
+__all__ = [
+    "MeshSettings",
+    "Mesh",
+    "Gateway",
+    "Cluster",
+    "SERVICES",
+    "free_port",
+    "envoy_config",
+    "render_envoy",
+    "kubernetes_envoy_config",
+]
+
+log = logging.getLogger(__name__)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SERVICES = ("device", "transaction", "user")
@@ -45,7 +60,17 @@ class MeshSettings(BaseSettings):
 
     # The address stations and REST clients reach; 0.0.0.0 to serve other machines.
     host: str = "127.0.0.1"
+    # The stations' port (one URL for all of them, whatever the number of gateways).
     gateway_port: int = DEFAULT_PORTS["gateway"]
+    # Gateway processes. One listens on gateway_port itself (the fast path); with several,
+    # Envoy listens there and spreads the WebSocket upgrades over them.
+    gateways: int = Field(default=1, ge=1)
+    # The first gateway's gRPC port (StationControlService, health); gateway i gets +i-1.
+    # 0: free ports picked at start (tests); a taken one is replaced by a free one too.
+    gateway_grpc_port: int = DEFAULT_PORTS["gateway_grpc"]
+    # With several gateways: the first one's WebSocket port behind Envoy; gateway i gets +i-1.
+    # 0: free ports picked at start (tests).
+    gateway_internal_port: int = DEFAULT_PORTS["gateway"] + 1
     envoy_port: int = DEFAULT_PORTS["envoy"]
     envoy_admin_port: int = DEFAULT_PORTS["envoy_admin"]
     device_port: int = DEFAULT_PORTS["device"]
@@ -76,35 +101,141 @@ def free_port() -> int:
 
 _CLUSTER = string.Template(
     """    - name: ${name}
-      type: STATIC
+      type: ${type}
       connect_timeout: 2s
-      typed_extension_protocol_options:
-        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-          explicit_http_config: {http2_protocol_options: {}}
-      load_assignment:
+      lb_policy: ${lb_policy}
+${options}      load_assignment:
         cluster_name: ${name}
         endpoints:
           - lb_endpoints:
-              - endpoint:
+${endpoints}"""
+)
+
+_ENDPOINT = string.Template(
+    """              - endpoint:
                   address:
-                    socket_address: {address: 127.0.0.1, port_value: ${port}}
+                    socket_address: {address: ${address}, port_value: ${port}}
 """
 )
 
+# The services speak gRPC: HTTP/2 upstream.
+_HTTP2 = """      typed_extension_protocol_options:
+        envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+          "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+          explicit_http_config: {http2_protocol_options: {}}
+"""
 
-def envoy_config(settings: MeshSettings, descriptor: pathlib.Path) -> str:
-    """deploy/envoy.yaml with this mesh's ports filled in."""
-    clusters = "".join(
-        _CLUSTER.substitute(name=f"{s}_svc", port=getattr(settings, f"{s}_port")) for s in SERVICES
+# The gateways: a gateway that stopped answering connects is set aside for a while, so a crashed
+# one does not keep refusing a share of the stations (its TCP connect fails at once).
+_GATEWAY_OPTIONS = """      outlier_detection:
+        split_external_local_origin_errors: true
+        consecutive_local_origin_failure: 1
+        base_ejection_time: 5s
+        max_ejection_percent: 100
+"""
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """An Envoy upstream: a service (gRPC, HTTP/2) or the gateways (HTTP/1.1 WebSocket)."""
+
+    name: str
+    endpoints: Sequence[tuple[str, int]]
+    grpc: bool = True
+
+
+def render_envoy(
+    *,
+    host: str,
+    port: int,
+    admin_host: str,
+    admin_port: int,
+    descriptor: pathlib.Path | str,
+    clusters: Sequence[Cluster],
+    stations_port: int | None = None,
+    dns: bool = False,
+) -> str:
+    """deploy/envoy.yaml filled in; a ``gateway`` cluster needs ``stations_port`` and back.
+
+    ``dns``: the endpoints are DNS names resolved to every address they have (Kubernetes
+    Services; a headless one lists every gateway pod) instead of fixed IPs.
+    """
+    rendered = []
+    for c in clusters:
+        rendered.append(
+            _CLUSTER.substitute(
+                name=c.name,
+                type="STRICT_DNS" if dns else "STATIC",
+                lb_policy="ROUND_ROBIN" if c.grpc else "LEAST_REQUEST",
+                options=_HTTP2 if c.grpc else _GATEWAY_OPTIONS,
+                endpoints="".join(_ENDPOINT.substitute(address=a, port=p) for a, p in c.endpoints),
+            )
+        )
+    has_gateways = any(c.name == "gateway" for c in clusters)
+    if has_gateways != (stations_port is not None):
+        raise ValueError("the stations listener and the gateway cluster go together")
+    listener = (
+        string.Template((ROOT / "deploy" / "envoy-stations.yaml").read_text()).substitute(
+            host=host, port=stations_port
+        )
+        if stations_port is not None
+        else ""
     )
     template = string.Template((ROOT / "deploy" / "envoy.yaml").read_text())
     return template.substitute(
+        host=host,
+        port=port,
+        admin_host=admin_host,
+        admin_port=admin_port,
+        descriptor=descriptor,
+        stations_listener=listener,
+        clusters="".join(rendered),
+    )
+
+
+def envoy_config(
+    settings: MeshSettings, descriptor: pathlib.Path, gateway_ports: Sequence[int] = ()
+) -> str:
+    """deploy/envoy.yaml with this mesh's ports filled in.
+
+    ``gateway_ports``: the gateways' internal WebSocket ports when there are several (Envoy
+    then also listens on the stations' port); empty when the one gateway listens there itself.
+    """
+    clusters = [
+        Cluster(f"{s}_svc", [("127.0.0.1", getattr(settings, f"{s}_port"))]) for s in SERVICES
+    ]
+    if gateway_ports:
+        clusters.append(Cluster("gateway", [("127.0.0.1", p) for p in gateway_ports], grpc=False))
+    return render_envoy(
         host=settings.host,
         port=settings.envoy_port,
+        admin_host="127.0.0.1",
         admin_port=settings.envoy_admin_port,
         descriptor=descriptor,
         clusters=clusters,
+        stations_port=settings.gateway_port if gateway_ports else None,
+    )
+
+
+# Kubernetes: peers are Services (deploy/k8s/base); the descriptor is built into the image.
+K8S_DESCRIPTOR = "/app/gen/descriptor.pb"
+K8S_SERVICE_NAMES = {s: f"{s}-svc" for s in SERVICES}
+
+
+def kubernetes_envoy_config() -> str:
+    """The Envoy config of deploy/k8s/base: all interfaces, the gateways' headless Service."""
+    clusters = [Cluster(f"{s}_svc", [(K8S_SERVICE_NAMES[s], DEFAULT_PORTS[s])]) for s in SERVICES]
+    clusters.append(Cluster("gateway", [("gateway", DEFAULT_PORTS["gateway"])], grpc=False))
+    return render_envoy(
+        host="0.0.0.0",
+        port=DEFAULT_PORTS["envoy"],
+        # The kubelet probes /ready from outside the pod; the Service does not expose admin.
+        admin_host="0.0.0.0",
+        admin_port=DEFAULT_PORTS["envoy_admin"],
+        descriptor=K8S_DESCRIPTOR,
+        clusters=clusters,
+        stations_port=DEFAULT_PORTS["gateway"],
+        dns=True,
     )
 
 
@@ -113,8 +244,22 @@ class Proc:
     name: str
     argv: Sequence[str]
     env: dict[str, str]
+    # Waits until the process serves (or raises); gets the monotonic deadline.
+    ready: Callable[[float], Awaitable[None]] | None = None
     popen: subprocess.Popen[bytes] | None = None
     log: pathlib.Path | None = None
+    # Killed on purpose (Mesh.kill): its death is not a failure of the mesh.
+    killed: bool = False
+
+
+@dataclass(frozen=True)
+class Gateway:
+    """Where one gateway process listens."""
+
+    name: str  # gateway-1, gateway-2, ...
+    ws_host: str
+    ws_port: int
+    grpc_port: int
 
 
 @dataclass
@@ -124,6 +269,7 @@ class Mesh:
     settings: MeshSettings
     log_dir: pathlib.Path | None = None  # None: the processes log to this terminal
     procs: list[Proc] = field(default_factory=list)
+    gateways: list[Gateway] = field(default_factory=list)
 
     # -- configuration --------------------------------------------------------------------
 
@@ -136,11 +282,41 @@ class Mesh:
     def database_urls(self) -> dict[str, str]:
         return {s: self.settings.service_database_url(s) for s in SERVICES}
 
+    def plan_gateways(self) -> list[Gateway]:
+        """The gateways' ports: the stations' port for a lone gateway, else internal ones."""
+        s = self.settings
+
+        def ports(base: int) -> list[int]:
+            # Nobody dials these by number (Envoy's config is written here, and device_svc
+            # learns each gateway's gRPC address from the gateway itself), so one taken, e.g.
+            # by another mesh on this machine, is replaced by a free one rather than failing.
+            chosen = []
+            for i in range(s.gateways):
+                port = base + i if base else free_port()
+                if base and not _port_free(port):
+                    port, taken = free_port(), port
+                    log.warning("port %d is taken: gateway-%d uses %d instead", taken, i + 1, port)
+                chosen.append(port)
+            return chosen
+
+        grpc_ports = ports(s.gateway_grpc_port)
+        if s.gateways == 1:
+            return [Gateway("gateway-1", s.host, s.gateway_port, grpc_ports[0])]
+        ws_ports = ports(s.gateway_internal_port)
+        return [
+            Gateway(f"gateway-{i + 1}", "127.0.0.1", ws, grpc)
+            for i, (ws, grpc) in enumerate(zip(ws_ports, grpc_ports, strict=True))
+        ]
+
     def plan(self) -> list[Proc]:
         s = self.settings
         py = sys.executable
         urls = self.database_urls()
         addr = {svc: f"127.0.0.1:{getattr(s, f'{svc}_port')}" for svc in SERVICES}
+
+        def grpc_ready(svc: str) -> Callable[[float], Awaitable[None]]:
+            return lambda deadline: self._wait_grpc(addr[svc], deadline)
+
         procs = [
             Proc(
                 "user_svc",
@@ -150,9 +326,12 @@ class Mesh:
                     {
                         "grpc_listen": addr["user"],
                         "database_url": urls["user"],
+                        # For the local authorization lists' station lookups.
+                        "device_svc_addr": addr["device"],
                         "log_level": s.log_level,
                     },
                 ),
+                grpc_ready("user"),
             ),
             Proc(
                 "device_svc",
@@ -166,6 +345,7 @@ class Mesh:
                         "log_level": s.log_level,
                     },
                 ),
+                grpc_ready("device"),
             ),
             Proc(
                 "transaction_svc",
@@ -179,28 +359,36 @@ class Mesh:
                         "log_level": s.log_level,
                     },
                 ),
-            ),
-            Proc(
-                "gateway",
-                [py, "-m", "gateway"],
-                self._proc_env(
-                    "GATEWAY",
-                    {
-                        "host": s.host,
-                        "port": s.gateway_port,
-                        "auto_register": str(s.auto_register).lower(),
-                        "device_svc_addr": addr["device"],
-                        "transaction_svc_addr": addr["transaction"],
-                        "user_svc_addr": addr["user"],
-                        "log_level": s.log_level,
-                    },
-                ),
+                grpc_ready("transaction"),
             ),
         ]
+        self.gateways = self.plan_gateways()
+        for gw in self.gateways:
+            procs.append(
+                Proc(
+                    gw.name,
+                    [py, "-m", "gateway"],
+                    self._proc_env(
+                        "GATEWAY",
+                        {
+                            "host": gw.ws_host,
+                            "port": gw.ws_port,
+                            "grpc_listen": f"127.0.0.1:{gw.grpc_port}",
+                            "auto_register": str(s.auto_register).lower(),
+                            "device_svc_addr": addr["device"],
+                            "transaction_svc_addr": addr["transaction"],
+                            "user_svc_addr": addr["user"],
+                            "log_level": s.log_level,
+                        },
+                    ),
+                    functools.partial(self._wait_gateway, gw),
+                )
+            )
         run_dir = self.log_dir or s.data_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         config = run_dir / "envoy.yaml"
-        config.write_text(envoy_config(s, ROOT / "gen" / "descriptor.pb"))
+        behind_envoy = [gw.ws_port for gw in self.gateways] if s.gateways > 1 else []
+        config.write_text(envoy_config(s, ROOT / "gen" / "descriptor.pb", behind_envoy))
         envoy = pathlib.Path(py).parent / "envoy"
         procs.append(
             Proc(
@@ -216,6 +404,9 @@ class Mesh:
                     "1",
                 ],
                 dict(os.environ),
+                lambda deadline: self._wait(
+                    lambda: _envoy_ready(s.envoy_admin_port), deadline, "envoy"
+                ),
             )
         )
         return procs
@@ -233,28 +424,57 @@ class Mesh:
         self.procs = self.plan()
         try:
             for proc in self.procs:
-                out = None
-                if self.log_dir is not None:
-                    proc.log = self.log_dir / f"{proc.name}.log"
-                    out = proc.log.open("ab")
-                proc.popen = subprocess.Popen(
-                    proc.argv,
-                    env=proc.env,
-                    cwd=ROOT,
-                    stdout=out,
-                    stderr=subprocess.STDOUT if out else None,
-                )
+                self._spawn(proc)
             asyncio.run(self._wait_healthy(time.monotonic() + timeout))
         except BaseException:
             self.stop()
             raise
 
+    def _spawn(self, proc: Proc) -> None:
+        out = None
+        if self.log_dir is not None:
+            proc.log = self.log_dir / f"{proc.name}.log"
+            out = proc.log.open("ab")
+        try:
+            proc.popen = subprocess.Popen(
+                proc.argv,
+                env=proc.env,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT if out else None,
+            )
+        finally:
+            if out is not None:
+                out.close()  # the child has its own copy
+        proc.killed = False
+
+    def proc(self, name: str) -> Proc:
+        for proc in self.procs:
+            if proc.name == name:
+                return proc
+        raise KeyError(f"no process {name!r} in this mesh: {[p.name for p in self.procs]}")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one process (e.g. ``"gateway-1"``) and reap it: a crash, for chaos tests."""
+        proc = self.proc(name)
+        proc.killed = True
+        if proc.popen is not None and proc.popen.poll() is None:
+            proc.popen.kill()
+            proc.popen.wait()
+
+    def restart(self, name: str, timeout: float = 30.0) -> None:
+        """Start a killed (or exited) process again, same argv and env; wait until it serves."""
+        proc = self.proc(name)
+        if proc.popen is not None and proc.popen.poll() is None:
+            raise RuntimeError(f"{name} is still running; kill it first")
+        self._spawn(proc)
+        if proc.ready is not None:
+            asyncio.run(proc.ready(time.monotonic() + timeout))
+
     async def _wait_healthy(self, deadline: float) -> None:
-        s = self.settings
-        for svc in SERVICES:
-            await self._wait_grpc(f"127.0.0.1:{getattr(s, f'{svc}_port')}", deadline)
-        await self._wait(lambda: _tcp_open(s.host, s.gateway_port), deadline, "gateway")
-        await self._wait(lambda: _envoy_ready(s.envoy_admin_port), deadline, "envoy")
+        for proc in self.procs:
+            if proc.ready is not None:
+                await proc.ready(deadline)
 
     async def _wait(self, check, deadline: float, what: str) -> None:  # type: ignore[no-untyped-def]
         while not await asyncio.to_thread(check):
@@ -262,6 +482,24 @@ class Mesh:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{what} did not become ready")
             await asyncio.sleep(0.1)
+
+    async def _wait_gateway(self, gw: Gateway, deadline: float) -> None:
+        """Its WebSocket port open, and its gRPC health SERVING once it has a gRPC server.
+
+        A gateway that has not bound its gRPC port a moment after its WebSocket port is taken
+        for one without a gRPC server (older builds): its open WebSocket port is then enough.
+        """
+        await self._wait(lambda: _tcp_open(gw.ws_host, gw.ws_port), deadline, gw.name)
+        grace = min(deadline, time.monotonic() + 2.0)
+        while not await asyncio.to_thread(_tcp_open, "127.0.0.1", gw.grpc_port):
+            self._check_alive()
+            if time.monotonic() > grace:
+                log.warning(
+                    "%s serves no gRPC on %s: checked its TCP port only", gw.name, gw.grpc_port
+                )
+                return
+            await asyncio.sleep(0.1)
+        await self._wait_grpc(f"127.0.0.1:{gw.grpc_port}", deadline)
 
     async def _wait_grpc(self, addr: str, deadline: float) -> None:
         async with grpc.aio.insecure_channel(addr) as channel:
@@ -280,6 +518,8 @@ class Mesh:
 
     def _check_alive(self) -> None:
         for proc in self.procs:
+            if proc.killed:
+                continue
             if proc.popen is not None and proc.popen.poll() is not None:
                 tail = proc.log.read_text()[-3000:] if proc.log and proc.log.exists() else ""
                 raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}\n{tail}")
@@ -297,11 +537,16 @@ class Mesh:
 
     def endpoints(self) -> str:
         s = self.settings
+        via = " (Envoy, to the gateways below)" if s.gateways > 1 else ""
         return "\n".join(
             [
-                f"  stations (OCPP 2.0.1):  ws://{s.host}:{s.gateway_port}/ocpp/<stationId>",
+                f"  stations (OCPP 2.0.1):  ws://{s.host}:{s.gateway_port}/ocpp/<stationId>{via}",
                 f"  REST and gRPC (Envoy):  http://{s.host}:{s.envoy_port}",
                 f"  Envoy admin:            http://127.0.0.1:{s.envoy_admin_port}",
+                *(
+                    f"  {gw.name}:  ws {gw.ws_host}:{gw.ws_port}  gRPC 127.0.0.1:{gw.grpc_port}"
+                    for gw in self.gateways
+                ),
                 *(
                     f"  {svc}_svc gRPC:  127.0.0.1:{getattr(s, f'{svc}_port')}  "
                     f"({self.settings.service_database_url(svc)})"
@@ -309,6 +554,15 @@ class Mesh:
                 ),
             ]
         )
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def _tcp_open(host: str, port: int) -> bool:
@@ -329,9 +583,23 @@ def _envoy_ready(admin_port: int) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m deploy.mesh", description=__doc__)
-    parser.add_argument("command", choices=["up", "migrate"])
+    parser.add_argument("command", choices=["up", "migrate", "envoy-config"])
+    parser.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="envoy-config: the one of deploy/k8s/base (written to deploy/k8s/base/envoy.yaml)",
+    )
     args = parser.parse_args(argv)
     mesh = Mesh(MeshSettings())
+    if args.command == "envoy-config":
+        if args.kubernetes:
+            print(kubernetes_envoy_config(), end="")
+        else:
+            ports = (
+                [gw.ws_port for gw in mesh.plan_gateways()] if mesh.settings.gateways > 1 else []
+            )
+            print(envoy_config(mesh.settings, ROOT / "gen" / "descriptor.pb", ports), end="")
+        return
     if args.command == "migrate":
         mesh.migrate()
         return

@@ -33,6 +33,7 @@ def mesh(
         gateway_port=free_port(),
         envoy_port=free_port(),
         envoy_admin_port=free_port(),
+        gateway_grpc_port=0,
         device_port=free_port(),
         transaction_port=free_port(),
         user_port=free_port(),

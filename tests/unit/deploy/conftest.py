@@ -1,0 +1,37 @@
+"""What each process really reads, derived from its pydantic settings class (prefix + fields)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic_settings import BaseSettings
+
+import device_svc.settings
+import gateway.settings
+import transaction_svc.settings
+import user_svc.settings
+
+# ``python -m <module>`` → the settings class that process reads.
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "gateway": gateway.settings.Settings,
+    "device_svc": device_svc.settings.Settings,
+    "transaction_svc": transaction_svc.settings.Settings,
+    "user_svc": user_svc.settings.Settings,
+}
+
+
+def env_names(module: str) -> set[str]:
+    """The environment variables ``python -m module`` reads."""
+    cls = SETTINGS[module]
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    return {(prefix + name).upper() for name in cls.model_fields}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No CSMS_* variable of this machine leaks into settings built by a test."""
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("CSMS_"):
+            monkeypatch.delenv(key)
+    return monkeypatch

@@ -1,0 +1,195 @@
+"""deploy/mesh.py: the Envoy config it renders, the processes it plans, kill and restart."""
+
+from __future__ import annotations
+
+import pathlib
+import socket
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+import yaml
+
+from deploy.mesh import SERVICES, Mesh, MeshSettings, Proc, envoy_config
+
+from .conftest import env_names
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+DESCRIPTOR = ROOT / "gen" / "descriptor.pb"
+ENVOY = pathlib.Path(sys.executable).parent / "envoy"
+
+
+def _settings(tmp_path: pathlib.Path, **kw: Any) -> MeshSettings:
+    kw.setdefault("host", "127.0.0.1")
+    return MeshSettings(
+        gateway_port=13000,
+        envoy_port=15000,
+        envoy_admin_port=19901,
+        device_port=15051,
+        transaction_port=15052,
+        user_port=15053,
+        gateway_grpc_port=15060,
+        gateway_internal_port=13001,
+        data_dir=tmp_path,
+        **kw,
+    )
+
+
+def _clusters(config: dict[str, Any]) -> dict[str, list[int]]:
+    return {
+        c["name"]: [
+            ep["endpoint"]["address"]["socket_address"]["port_value"]
+            for group in c["load_assignment"]["endpoints"]
+            for ep in group["lb_endpoints"]
+        ]
+        for c in config["static_resources"]["clusters"]
+    }
+
+
+def _listeners(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {lst["name"]: lst for lst in config["static_resources"]["listeners"]}
+
+
+def test_one_gateway_envoy_fronts_the_services_only(tmp_path: pathlib.Path) -> None:
+    """gateways=1: one cluster per service, the API listener only (the gateway has port 3000)."""
+    config = yaml.safe_load(envoy_config(_settings(tmp_path), DESCRIPTOR))
+    assert _clusters(config) == {
+        "device_svc": [15051],
+        "transaction_svc": [15052],
+        "user_svc": [15053],
+    }
+    assert set(_listeners(config)) == {"api"}
+    assert config["admin"]["address"]["socket_address"] == {
+        "address": "127.0.0.1",
+        "port_value": 19901,
+    }
+
+
+def test_several_gateways_envoy_takes_the_stations_port(tmp_path: pathlib.Path) -> None:
+    """gateways=3: a WebSocket listener on the stations' port, balancing over the gateways."""
+    config = yaml.safe_load(envoy_config(_settings(tmp_path), DESCRIPTOR, [13001, 13002, 13003]))
+    assert _clusters(config)["gateway"] == [13001, 13002, 13003]
+    gateway = next(c for c in config["static_resources"]["clusters"] if c["name"] == "gateway")
+    assert gateway["lb_policy"] in {"ROUND_ROBIN", "LEAST_REQUEST"}
+    assert "typed_extension_protocol_options" not in gateway  # HTTP/1.1: WebSocket upgrades
+    stations = _listeners(config)["stations"]
+    assert stations["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 13000}
+    [hcm] = stations["filter_chains"][0]["filters"]
+    hcm = hcm["typed_config"]
+    assert hcm["upgrade_configs"] == [{"upgrade_type": "websocket"}]
+    assert hcm["stream_idle_timeout"] == "0s"
+    assert hcm["common_http_protocol_options"] == {"idle_timeout": "0s"}
+    [route] = hcm["route_config"]["virtual_hosts"][0]["routes"]
+    assert route["match"] == {"prefix": "/"}
+    assert route["route"]["cluster"] == "gateway"
+    assert route["route"]["timeout"] == "0s" and route["route"]["idle_timeout"] == "0s"
+    # /ocpp/{id} and the subprotocol reach the gateway as the station sent them.
+    assert not {"prefix_rewrite", "regex_rewrite"} & set(route["route"])
+    assert "request_headers_to_remove" not in hcm["route_config"]
+
+
+@pytest.mark.parametrize("gateways", [1, 3])
+def test_envoy_validates_the_rendered_config(tmp_path: pathlib.Path, gateways: int) -> None:
+    """The real Envoy accepts the config (``--mode validate``)."""
+    ports = [13001 + i for i in range(gateways)] if gateways > 1 else []
+    config = tmp_path / "envoy.yaml"
+    config.write_text(envoy_config(_settings(tmp_path), DESCRIPTOR, ports))
+    result = subprocess.run(
+        [str(ENVOY), "--mode", "validate", "-c", str(config)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _gateway_env(proc: Proc) -> dict[str, str]:
+    return {k: v for k, v in proc.env.items() if k.startswith("CSMS_GATEWAY_")}
+
+
+def test_plan_one_gateway_listens_on_the_stations_port(tmp_path: pathlib.Path) -> None:
+    """The fast path: gateway-1 on host:gateway_port itself, its gRPC on the base port."""
+    mesh = Mesh(_settings(tmp_path, host="0.0.0.0"), log_dir=tmp_path)
+    procs = {p.name: p for p in mesh.plan()}
+    assert list(procs) == ["user_svc", "device_svc", "transaction_svc", "gateway-1", "envoy"]
+    env = _gateway_env(procs["gateway-1"])
+    assert env["CSMS_GATEWAY_HOST"] == "0.0.0.0" and env["CSMS_GATEWAY_PORT"] == "13000"
+    assert env["CSMS_GATEWAY_GRPC_LISTEN"] == "127.0.0.1:15060"
+    assert "stations" not in _listeners(yaml.safe_load((tmp_path / "envoy.yaml").read_text()))
+
+
+def test_plan_several_gateways_behind_envoy(tmp_path: pathlib.Path) -> None:
+    """gateways=3: each on loopback, its own internal and gRPC port; Envoy on the stations' port."""
+    mesh = Mesh(_settings(tmp_path, host="0.0.0.0", gateways=3), log_dir=tmp_path)
+    procs = {p.name: p for p in mesh.plan()}
+    for i in range(3):
+        env = _gateway_env(procs[f"gateway-{i + 1}"])
+        assert env["CSMS_GATEWAY_HOST"] == "127.0.0.1"
+        assert env["CSMS_GATEWAY_PORT"] == str(13001 + i)
+        assert env["CSMS_GATEWAY_GRPC_LISTEN"] == f"127.0.0.1:{15060 + i}"
+    config = yaml.safe_load((tmp_path / "envoy.yaml").read_text())
+    assert _clusters(config)["gateway"] == [13001, 13002, 13003]
+    assert _listeners(config)["stations"]["address"]["socket_address"]["address"] == "0.0.0.0"
+    shown = mesh.endpoints()
+    assert all(f"gateway-{i}:" in shown for i in (1, 2, 3)) and ":13000/ocpp/" in shown
+
+
+def test_plan_port_zero_picks_distinct_free_ports(tmp_path: pathlib.Path) -> None:
+    """0 for the gateways' base ports: free ones, all different (tests)."""
+    s = _settings(tmp_path, gateways=2).model_copy(
+        update={"gateway_grpc_port": 0, "gateway_internal_port": 0}
+    )
+    mesh = Mesh(s, log_dir=tmp_path)
+    mesh.plan()
+    ports = [p for gw in mesh.gateways for p in (gw.ws_port, gw.grpc_port)]
+    assert len(set(ports)) == 4 and 0 not in ports
+
+
+def test_plan_replaces_a_taken_gateway_port(tmp_path: pathlib.Path) -> None:
+    """Another mesh on the gateways' gRPC port: this one's gateway takes a free port instead."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        mesh = Mesh(_settings(tmp_path).model_copy(update={"gateway_grpc_port": port}))
+        [gw] = mesh.plan_gateways()
+    assert gw.grpc_port not in (port, 0)
+
+
+def test_plan_passes_only_what_the_processes_read(tmp_path: pathlib.Path) -> None:
+    """Every CSMS_* variable the launcher sets is a setting of the process it starts."""
+    mesh = Mesh(_settings(tmp_path, gateways=2), log_dir=tmp_path)
+    for proc in mesh.plan():
+        if proc.name == "envoy":
+            continue
+        module = proc.argv[2]
+        csms = {k for k in proc.env if k.startswith("CSMS_")}
+        assert csms <= env_names(module), (proc.name, csms - env_names(module))
+    user = next(p for p in mesh.plan() if p.name == "user_svc")
+    assert user.env["CSMS_USER_DEVICE_SVC_ADDR"] == "127.0.0.1:15051"
+    assert {f"{s}_svc" for s in SERVICES} <= {p.name for p in mesh.plan()}
+
+
+def test_kill_and_restart_one_process(tmp_path: pathlib.Path) -> None:
+    """kill() SIGKILLs one process without failing the mesh; restart() runs it again alike."""
+    mesh = Mesh(_settings(tmp_path), log_dir=tmp_path)
+    sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
+    mesh.procs = [Proc("a", sleeper, {}), Proc("b", sleeper, {})]
+    for proc in mesh.procs:
+        mesh._spawn(proc)
+    try:
+        first = mesh.proc("a").popen
+        mesh.kill("a")
+        assert first is not None and first.returncode == -9
+        mesh._check_alive()  # a killed process is no failure
+        mesh.restart("a")
+        again = mesh.proc("a").popen
+        assert again is not None and again is not first and again.poll() is None
+        with pytest.raises(RuntimeError):
+            mesh.restart("b")  # still running
+        with pytest.raises(KeyError):
+            mesh.kill("nope")
+        mesh.proc("b").popen.kill()  # type: ignore[union-attr]
+        mesh.proc("b").popen.wait()  # type: ignore[union-attr]
+        with pytest.raises(RuntimeError, match="b exited"):
+            mesh._check_alive()  # an unplanned death is
+    finally:
+        mesh.stop()
