@@ -1,15 +1,31 @@
-"""device_svc tables: stations and their connectors."""
+"""device_svc tables: stations, their connectors, device model and customer information.
+
+Enum-like columns keep the OCPP JSON spelling ("Accepted", "ReadWrite", ...).
+"""
 
 from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import ForeignKey, String, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.db import UtcDateTime, utcnow
 
-__all__ = ["Base", "Station", "Connector"]
+__all__ = [
+    "Base",
+    "Station",
+    "Connector",
+    "DeviceVariable",
+    "DeviceVariableAttribute",
+    "ReportPart",
+    "CustomerInformationRow",
+    "NO_ID",
+]
+
+# Stands for "no EVSE" / "no connector" in the device model's key columns, which must not be
+# NULL to take part in the unique key and in keyset pagination (OCPP ids are > 0).
+NO_ID = -1
 
 
 class Base(DeclarativeBase):
@@ -31,11 +47,24 @@ class Station(Base):
     connected: Mapped[bool] = mapped_column(default=False)
     # Increases with every WebSocket connection; a disconnect of an older one is ignored.
     epoch: Mapped[int] = mapped_column(default=0)
+    # The StationControlService address of the gateway holding the connection.
     gateway: Mapped[str] = mapped_column(String(255), default="")
+    # The connection counts only until then: a gateway that stops renewing (crashed) loses it.
+    lease_expires_at: Mapped[datetime.datetime | None]
     last_boot_at: Mapped[datetime.datetime | None]
     # OCPP BootReasonEnumType value, e.g. "PowerUp".
     boot_reason: Mapped[str] = mapped_column(String(32), default="")
     last_heartbeat_at: Mapped[datetime.datetime | None]
+    # OCPP RegistrationStatusEnumType value BootNotification answers: "Accepted", "Pending", ...
+    registration_status: Mapped[str] = mapped_column(
+        String(16), default="Accepted", server_default="Accepted"
+    )
+    # While Pending: fetch the full base report at boot, accept once it is complete.
+    accept_after_base_report: Mapped[bool] = mapped_column(
+        default=False, server_default=text("false")
+    )
+    # The requestId of the GetBaseReport the automatic rule is waiting for.
+    base_report_request_id: Mapped[int | None]
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -61,3 +90,94 @@ class Connector(Base):
     status_time: Mapped[datetime.datetime]
 
     station: Mapped[Station] = relationship(back_populates="connectors")
+
+
+class DeviceVariable(Base):
+    """One variable of one component of a station, with its characteristics."""
+
+    __tablename__ = "device_variables"
+    __table_args__ = (
+        # Also the order of ListVariables and the index behind its filters.
+        UniqueConstraint(
+            "station_id",
+            "component_name",
+            "component_instance",
+            "evse_id",
+            "connector_id",
+            "variable_name",
+            "variable_instance",
+            name="uq_device_variables_key",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("charging_stations.id", ondelete="CASCADE"))
+    component_name: Mapped[str] = mapped_column(String(50))
+    # "" when the component has no instance.
+    component_instance: Mapped[str] = mapped_column(String(50), default="")
+    evse_id: Mapped[int] = mapped_column(default=NO_ID)
+    connector_id: Mapped[int] = mapped_column(default=NO_ID)
+    variable_name: Mapped[str] = mapped_column(String(50))
+    variable_instance: Mapped[str] = mapped_column(String(50), default="")
+    # VariableCharacteristics; data_type is NULL when the station reported none.
+    data_type: Mapped[str | None] = mapped_column(String(16))
+    supports_monitoring: Mapped[bool | None]
+    unit: Mapped[str | None] = mapped_column(String(16))
+    min_limit: Mapped[float | None]
+    max_limit: Mapped[float | None]
+    values_list: Mapped[str | None] = mapped_column(String(1000))
+    updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    attributes: Mapped[list[DeviceVariableAttribute]] = relationship(
+        back_populates="variable",
+        cascade="all, delete-orphan",
+        order_by="DeviceVariableAttribute.type",
+        lazy="selectin",
+    )
+
+
+class DeviceVariableAttribute(Base):
+    __tablename__ = "device_variable_attributes"
+
+    variable_id: Mapped[int] = mapped_column(
+        ForeignKey("device_variables.id", ondelete="CASCADE"), primary_key=True
+    )
+    # OCPP AttributeEnumType value: "Actual", "Target", "MinSet", "MaxSet".
+    type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    value: Mapped[str | None] = mapped_column(String(2500))
+    # OCPP MutabilityEnumType value; NULL when not reported (OCPP's default: ReadWrite).
+    mutability: Mapped[str | None] = mapped_column(String(16))
+    persistent: Mapped[bool | None]
+    constant: Mapped[bool | None]
+
+    variable: Mapped[DeviceVariable] = relationship(back_populates="attributes")
+
+
+class ReportPart(Base):
+    """A NotifyReport part already applied: a replay of it changes nothing."""
+
+    __tablename__ = "report_parts"
+
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("charging_stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[int] = mapped_column(primary_key=True)
+    seq_no: Mapped[int] = mapped_column(primary_key=True)
+    tbc: Mapped[bool]
+    generated_at: Mapped[datetime.datetime]
+    received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class CustomerInformationRow(Base):
+    """One NotifyCustomerInformation part."""
+
+    __tablename__ = "customer_information"
+
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("charging_stations.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[int] = mapped_column(primary_key=True)
+    seq_no: Mapped[int] = mapped_column(primary_key=True)
+    data: Mapped[str] = mapped_column(String(512))
+    tbc: Mapped[bool]
+    generated_at: Mapped[datetime.datetime]

@@ -1,4 +1,4 @@
-"""device_svc wiring: database, servicer, gRPC server with health, graceful stop."""
+"""device_svc wiring: database, gateway channels, servicer, gRPC server, health, graceful stop."""
 
 from __future__ import annotations
 
@@ -8,25 +8,56 @@ from common import grpc_server
 from common.db import create_engine, session_factory
 from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
+from device_svc.operations import Gateways, Operations
 from device_svc.service import Devices
 from device_svc.servicer import DeviceServicer
 from device_svc.settings import Settings
 
-__all__ = ["SERVICE_NAME", "run", "start"]
+__all__ = ["SERVICE_NAME", "DeviceServer", "run", "start"]
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DeviceService"].full_name
 
 
-async def start(settings: Settings) -> tuple[grpc_server.Server, AsyncEngine]:
-    """Start the service (tests use this with port 0); returns the server and its engine."""
+class DeviceServer(grpc_server.Server):
+    """The gRPC server; stopping it also ends what the operations own (background boot-policy
+    calls, the gateway channels), before the caller disposes of the engine."""
+
+    def __init__(self, server: grpc_server.Server, operations: Operations) -> None:
+        super().__init__(server.grpc, server.health, server.port, server.service_names)
+        self.operations = operations
+
+    async def stop(self, grace: float) -> None:
+        await super().stop(grace)
+        await self.operations.close()
+
+
+async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
+    """Start the service (tests use this with port 0); returns the server and its engine.
+
+    Stop the server first (``await server.stop(grace)``), then dispose of the engine.
+    """
     engine = create_engine(settings.database_url)
-    devices = Devices(session_factory(engine), settings.heartbeat_interval)
-    server = await grpc_server.start(
-        settings.grpc_listen,
-        lambda s: pb_grpc.add_DeviceServiceServicer_to_server(DeviceServicer(devices), s),
-        [SERVICE_NAME],
+    devices = Devices(
+        session_factory(engine),
+        settings.heartbeat_interval,
+        default_lease_seconds=settings.default_lease_seconds,
     )
-    return server, engine
+    operations = Operations(
+        devices, Gateways(), settings.gateway_call_timeout, settings.boot_followup_delay
+    )
+    try:
+        server = await grpc_server.start(
+            settings.grpc_listen,
+            lambda s: pb_grpc.add_DeviceServiceServicer_to_server(
+                DeviceServicer(devices, operations), s
+            ),
+            [SERVICE_NAME],
+        )
+    except BaseException:
+        await operations.close()
+        await engine.dispose()
+        raise
+    return DeviceServer(server, operations), engine
 
 
 async def run(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""device_svc use cases: registering stations and recording what they report.
+"""device_svc use cases: registering stations, their connections, boot policy, what they report.
 
 Every method is one transaction, committed before it returns: the gateway answers a station only
 after that.
@@ -6,20 +6,55 @@ after that.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
-from collections.abc import Callable, Mapping, Sequence
+import secrets
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+import grpc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common import pagination
 from common.db import utcnow
-from common.errors import AlreadyExists, InvalidArgument, NotFound
-from device_svc.models import Connector, Station
-from device_svc.repository import StationRepository
+from common.errors import AlreadyExists, CsmsError, InvalidArgument, NotFound
+from device_svc.domain import (
+    CustomerInformationPart,
+    ReportedVariable,
+    Route,
+    ValueUpdate,
+)
+from device_svc.models import (
+    Connector,
+    CustomerInformationRow,
+    DeviceVariable,
+    DeviceVariableAttribute,
+    ReportPart,
+    Station,
+)
+from device_svc.repository import (
+    CustomerInformationRepository,
+    DeviceModelRepository,
+    StationRepository,
+    VariableKey,
+    variable_key,
+)
 
-__all__ = ["Devices", "WRITABLE_FIELDS", "validate_station_id"]
+__all__ = [
+    "ACCEPTED",
+    "PENDING",
+    "REJECTED",
+    "BootOutcome",
+    "Devices",
+    "Unavailable",
+    "WRITABLE_FIELDS",
+    "is_reachable",
+    "validate_station_id",
+]
+
+# OCPP RegistrationStatusEnumType values.
+ACCEPTED, PENDING, REJECTED = "Accepted", "Pending", "Rejected"
 
 # The fields an operator may set; the rest is learned from the station.
 WRITABLE_FIELDS = (
@@ -31,16 +66,45 @@ WRITABLE_FIELDS = (
     "modem_imsi",
     "location_lat",
     "location_lng",
+    "registration_status",
+    "accept_after_base_report",
 )
+_REGISTRATION_STATUSES = (ACCEPTED, PENDING, REJECTED)
 # OCPP 2.0.1 (Part 2, security): the identity is at most 48 characters, of RFC 3986's
 # "unreserved" set (plus ':' and '*', seen in EVSE-ID style identities), since it is a URL path
 # segment.
 _STATION_ID = re.compile(r"[A-Za-z0-9._~:*-]{1,48}")
+# OCPP requestIds are 32-bit integers; ours for the automatic rule are random positive ones so
+# they hardly ever meet an operator's own GetBaseReport/GetReport requestId.
+_MAX_REQUEST_ID = 2**31 - 1
+
+
+class Unavailable(CsmsError):
+    """The station cannot be reached now (not connected, or its gateway's lease ran out)."""
+
+    code = grpc.StatusCode.UNAVAILABLE
 
 
 def validate_station_id(station_id: str) -> None:
     if not _STATION_ID.fullmatch(station_id):
         raise InvalidArgument("id must be 1 to 48 characters of letters, digits and . _ ~ : * -")
+
+
+def is_reachable(station: Station, now: datetime.datetime) -> bool:
+    """Connected, and the holding gateway's lease has not run out."""
+    return bool(
+        station.connected
+        and station.lease_expires_at is not None
+        and station.lease_expires_at > now
+    )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class BootOutcome:
+    """What BootNotification answers, and whether the automatic accept rule starts now."""
+
+    status: str
+    fetch_base_report: bool = False
 
 
 class Devices:
@@ -49,18 +113,25 @@ class Devices:
         sessions: async_sessionmaker[AsyncSession],
         heartbeat_interval: int,
         clock: Callable[[], datetime.datetime] = utcnow,
+        default_lease_seconds: int = 30,
     ) -> None:
         self.sessions = sessions
         self.heartbeat_interval = heartbeat_interval
         self.clock = clock
+        self.default_lease_seconds = default_lease_seconds
+
+    # -- stations ------------------------------------------------------------------------------
 
     async def create(self, station_id: str, fields: Mapping[str, Any]) -> Station:
         validate_station_id(station_id)
+        columns = _writable(fields)
+        if columns.get("registration_status") is None:
+            columns["registration_status"] = ACCEPTED
         async with self.sessions.begin() as session:
             repo = StationRepository(session)
             if await repo.get(station_id) is not None:
                 raise AlreadyExists(f"charging station {station_id} already exists")
-            station = Station(id=station_id, connectors=[], **_writable(fields))
+            station = Station(id=station_id, connectors=[], **columns)
             repo.add(station)
         return station
 
@@ -81,11 +152,12 @@ class Devices:
         return rows, pagination.encode_token(rows[-1].id) if more else ""
 
     async def update(self, station_id: str, fields: Mapping[str, Any]) -> Station:
+        columns = _writable(fields)
         async with self.sessions.begin() as session:
             station = await StationRepository(session).get(station_id, for_update=True)
             if station is None:
                 raise NotFound(f"charging station {station_id} not found")
-            for name, value in _writable(fields).items():
+            for name, value in columns.items():
                 setattr(station, name, value)
         return station
 
@@ -94,8 +166,15 @@ class Devices:
             if not await StationRepository(session).delete(station_id):
                 raise NotFound(f"charging station {station_id} not found")
 
-    async def connect(self, station_id: str, auto_register: bool, gateway: str) -> Station:
-        """Mark the station connected under a new epoch; unknown stations only if auto_register."""
+    # -- connections ---------------------------------------------------------------------------
+
+    async def connect(
+        self, station_id: str, auto_register: bool, gateway: str, lease_seconds: int = 0
+    ) -> Station:
+        """Mark the station connected to ``gateway`` under a new epoch, with a fresh lease.
+
+        Unknown stations only if ``auto_register``.
+        """
         async with self.sessions.begin() as session:
             repo = StationRepository(session)
             station = await repo.get(station_id, for_update=True)
@@ -103,29 +182,63 @@ class Devices:
                 if not auto_register:
                     raise NotFound(f"charging station {station_id} is not registered")
                 validate_station_id(station_id)
-                station = Station(id=station_id, epoch=0, connectors=[])
+                station = Station(
+                    id=station_id, epoch=0, registration_status=ACCEPTED, connectors=[]
+                )
                 repo.add(station)
             station.epoch = (station.epoch or 0) + 1
             station.connected = True
             station.gateway = gateway
+            station.lease_expires_at = self._lease_end(lease_seconds)
         return station
 
     async def disconnect(self, station_id: str, epoch: int) -> None:
         async with self.sessions.begin() as session:
             await StationRepository(session).disconnect(station_id, epoch)
 
-    async def boot(self, station_id: str, reason: str, reported: Mapping[str, str]) -> bool:
-        """Record a boot and what the station says of itself; False if the station is unknown."""
+    async def renew_leases(
+        self, gateway: str, leases: Collection[tuple[str, int]], ttl_seconds: int
+    ) -> list[str]:
+        """Extend the leases ``gateway`` still holds; the listed stations it lost, sorted.
+
+        Lost: the station reconnected (another epoch, maybe another gateway), disconnected, or
+        is gone. An expired lease is renewed as long as nobody else took the station.
+        """
+        if ttl_seconds < 0:
+            raise InvalidArgument("ttl_seconds must not be negative")
+        until = self._lease_end(ttl_seconds)
+        async with self.sessions.begin() as session:
+            renewed = await StationRepository(session).renew_leases(gateway, leases, until)
+        return sorted({station_id for station_id, _ in leases} - renewed)
+
+    async def route(self, station_id: str) -> Route:
+        """Where to send a call to the station; NOT_FOUND or UNAVAILABLE when there is none."""
+        station = await self.get(station_id)
+        if not is_reachable(station, self.clock()):
+            raise Unavailable(f"station {station_id} is not connected")
+        if not station.gateway:
+            # Connected through a gateway that gave no StationControlService address.
+            raise Unavailable(f"station {station_id} is connected through a gateway without calls")
+        return Route(gateway=station.gateway, epoch=station.epoch)
+
+    def _lease_end(self, seconds: int) -> datetime.datetime:
+        return self.clock() + datetime.timedelta(seconds=seconds or self.default_lease_seconds)
+
+    # -- what stations send --------------------------------------------------------------------
+
+    async def boot(self, station_id: str, reason: str, reported: Mapping[str, str]) -> BootOutcome:
+        """Record a boot and what the station says of itself; Rejected if it is unknown."""
         async with self.sessions.begin() as session:
             station = await StationRepository(session).get(station_id, for_update=True)
             if station is None:
-                return False
+                return BootOutcome(REJECTED)
             station.last_boot_at = self.clock()
             station.boot_reason = reason
             for name, value in reported.items():
                 if value:
                     setattr(station, name, value)
-        return True
+            status = station.registration_status
+        return BootOutcome(status, status == PENDING and station.accept_after_base_report)
 
     async def heartbeat(self, station_id: str) -> datetime.datetime:
         now = self.clock()
@@ -162,9 +275,221 @@ class Devices:
             elif timestamp >= row.status_time:
                 row.status, row.status_time = status, timestamp
 
+    # -- boot policy ---------------------------------------------------------------------------
+
+    async def accept(self, station_id: str) -> Station:
+        """Answer the station's next BootNotification with Accepted."""
+        async with self.sessions.begin() as session:
+            station = await StationRepository(session).get(station_id, for_update=True)
+            if station is None:
+                raise NotFound(f"charging station {station_id} not found")
+            station.registration_status = ACCEPTED
+            station.base_report_request_id = None
+        return station
+
+    async def start_base_report(self, station_id: str) -> int | None:
+        """A fresh requestId for the automatic rule's GetBaseReport, remembered on the station.
+
+        None when the rule no longer applies (accepted meanwhile, rule switched off, deleted).
+        """
+        async with self.sessions.begin() as session:
+            station = await StationRepository(session).get(station_id, for_update=True)
+            if (
+                station is None
+                or station.registration_status != PENDING
+                or not station.accept_after_base_report
+            ):
+                return None
+            station.base_report_request_id = secrets.randbelow(_MAX_REQUEST_ID) + 1
+            return station.base_report_request_id
+
+    # -- device model --------------------------------------------------------------------------
+
+    async def record_report(
+        self,
+        station_id: str,
+        request_id: int,
+        seq_no: int,
+        tbc: bool,
+        generated_at: datetime.datetime,
+        variables: Sequence[ReportedVariable],
+    ) -> bool:
+        """Store one NotifyReport part (a replay changes nothing).
+
+        True when this part completed the report the automatic rule waited for and the station
+        is now accepted: the caller asks it to boot again.
+        """
+        async with self.sessions.begin() as session:
+            station = await StationRepository(session).get(station_id, for_update=True)
+            if station is None:
+                raise NotFound(f"charging station {station_id} not found")
+            model = DeviceModelRepository(session)
+            if await model.report_part_seen(station_id, request_id, seq_no):
+                return False
+            model.add_report_part(
+                ReportPart(
+                    station_id=station_id,
+                    request_id=request_id,
+                    seq_no=seq_no,
+                    tbc=tbc,
+                    generated_at=generated_at,
+                )
+            )
+            await self._apply_report(model, station_id, variables)
+            return not tbc and _complete_base_report(station, request_id)
+
+    async def complete_base_report(self, station_id: str, request_id: int) -> bool:
+        """The rule's report is complete without any part (EmptyResultSet): as for the last part."""
+        async with self.sessions.begin() as session:
+            station = await StationRepository(session).get(station_id, for_update=True)
+            return station is not None and _complete_base_report(station, request_id)
+
+    async def _apply_report(
+        self, model: DeviceModelRepository, station_id: str, variables: Sequence[ReportedVariable]
+    ) -> None:
+        # Later entries for one key win, as if the parts had been applied one by one.
+        by_key = {variable_key(v.ref): v for v in variables}
+        stored = await model.variables(station_id, by_key.keys())
+        for key, reported in by_key.items():
+            row = stored.get(key)
+            if row is None:
+                row = _new_variable(station_id, key)
+                model.add_variable(row)
+            if reported.characteristics is not None:
+                c = reported.characteristics
+                row.data_type, row.supports_monitoring = c.data_type, c.supports_monitoring
+                row.unit, row.values_list = c.unit, c.values_list
+                row.min_limit, row.max_limit = c.min_limit, c.max_limit
+            attributes = {a.type: a for a in row.attributes}
+            for attr in reported.attributes:
+                target = attributes.get(attr.type)
+                if target is None:
+                    target = attributes[attr.type] = DeviceVariableAttribute(type=attr.type)
+                    row.attributes.append(target)
+                target.value, target.mutability = attr.value, attr.mutability
+                target.persistent, target.constant = attr.persistent, attr.constant
+            row.updated_at = self.clock()
+
+    async def record_values(self, station_id: str, updates: Sequence[ValueUpdate]) -> None:
+        """Store values the station confirmed; unknown variables join the model."""
+        if not updates:
+            return
+        async with self.sessions.begin() as session:
+            model = DeviceModelRepository(session)
+            by_key = {(variable_key(u.ref), u.type): u for u in updates}
+            stored = await model.variables(station_id, {key for key, _ in by_key})
+            for (key, type_), update in by_key.items():
+                row = stored.get(key)
+                if row is None:
+                    row = stored[key] = _new_variable(station_id, key)
+                    model.add_variable(row)
+                target = next((a for a in row.attributes if a.type == type_), None)
+                if target is None:
+                    row.attributes.append(DeviceVariableAttribute(type=type_, value=update.value))
+                else:
+                    target.value = update.value
+                row.updated_at = self.clock()
+
+    async def list_variables(
+        self, station_id: str, component: str, variable: str, size: int, token: str
+    ) -> tuple[Sequence[DeviceVariable], str]:
+        limit = pagination.page_size(size)
+        after = _decode_variable_key(token) if token else None
+        async with self.sessions() as session:
+            if await StationRepository(session).get(station_id) is None:
+                raise NotFound(f"charging station {station_id} not found")
+            rows = await DeviceModelRepository(session).page(
+                station_id, component, variable, after, limit + 1
+            )
+        more = len(rows) > limit
+        rows = rows[:limit]
+        if not more:
+            return rows, ""
+        last = rows[-1]
+        return rows, pagination.encode_token(
+            last.component_name,
+            last.component_instance,
+            str(last.evse_id),
+            str(last.connector_id),
+            last.variable_name,
+            last.variable_instance,
+        )
+
+    # -- customer information ------------------------------------------------------------------
+
+    async def record_customer_information(
+        self, station_id: str, part: CustomerInformationPart
+    ) -> None:
+        """Store one NotifyCustomerInformation part; a replay changes nothing."""
+        async with self.sessions.begin() as session:
+            if await StationRepository(session).get(station_id) is None:
+                raise NotFound(f"charging station {station_id} not found")
+            repo = CustomerInformationRepository(session)
+            if await repo.get(station_id, part.request_id, part.seq_no) is not None:
+                return
+            repo.add(
+                CustomerInformationRow(
+                    station_id=station_id,
+                    request_id=part.request_id,
+                    seq_no=part.seq_no,
+                    data=part.data,
+                    tbc=part.tbc,
+                    generated_at=part.generated_at,
+                )
+            )
+
+    async def list_customer_information(
+        self, station_id: str, request_id: int | None
+    ) -> list[CustomerInformationPart]:
+        async with self.sessions() as session:
+            if await StationRepository(session).get(station_id) is None:
+                raise NotFound(f"charging station {station_id} not found")
+            rows = await CustomerInformationRepository(session).list(station_id, request_id)
+        return [
+            CustomerInformationPart(r.request_id, r.seq_no, r.data, r.tbc, r.generated_at)
+            for r in rows
+        ]
+
 
 def _writable(fields: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - set(WRITABLE_FIELDS)
     if unknown:
         raise InvalidArgument(f"not writable: {', '.join(sorted(unknown))}")
+    status = fields.get("registration_status")
+    if status is not None and status not in _REGISTRATION_STATUSES:
+        raise InvalidArgument(f"registration_status must be one of {_REGISTRATION_STATUSES}")
     return dict(fields)
+
+
+def _complete_base_report(station: Station, request_id: int) -> bool:
+    """The report ``request_id`` is complete: True if that accepts the station (automatic rule)."""
+    if station.base_report_request_id != request_id:
+        return False
+    station.base_report_request_id = None
+    if station.registration_status != PENDING:
+        return False
+    station.registration_status = ACCEPTED
+    return True
+
+
+def _new_variable(station_id: str, key: VariableKey) -> DeviceVariable:
+    component, component_instance, evse_id, connector_id, variable, variable_instance = key
+    return DeviceVariable(
+        station_id=station_id,
+        component_name=component,
+        component_instance=component_instance,
+        evse_id=evse_id,
+        connector_id=connector_id,
+        variable_name=variable,
+        variable_instance=variable_instance,
+        attributes=[],
+    )
+
+
+def _decode_variable_key(token: str) -> VariableKey:
+    parts = pagination.decode_token(token)
+    try:
+        component, c_instance, evse, connector, variable, v_instance = parts
+        return (component, c_instance, int(evse), int(connector), variable, v_instance)
+    except ValueError:
+        raise InvalidArgument("page_token is not one this service issued") from None

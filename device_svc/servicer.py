@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import grpc
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 
+from common.errors import InvalidArgument
 from common.ocpp_json import ocpp_enum_value, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
+from device_svc import convert
+from device_svc.convert import timestamp as _ts
+from device_svc.domain import CustomerInformationPart
 from device_svc.models import Station
-from device_svc.service import Devices
+from device_svc.operations import ACTIONS, GatewayError, Operations
+from device_svc.service import Devices, is_reachable
 
 __all__ = ["DeviceServicer", "station_to_proto"]
 
@@ -28,19 +34,13 @@ _MASK_COLUMNS = {
     "location": ("location_lat", "location_lng"),
     "location.lat": ("location_lat",),
     "location.lng": ("location_lng",),
+    "registration_status": ("registration_status",),
+    "accept_after_base_report": ("accept_after_base_report",),
 }
 
 
-def _ts(value: datetime.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
 def _columns(cs: pb.ChargingStation) -> dict[str, object]:
-    """Every writable column as the message gives it."""
+    """Every writable column as the message gives it (None: not given)."""
     return {
         "serial_number": cs.serial_number,
         "model": cs.model,
@@ -50,21 +50,31 @@ def _columns(cs: pb.ChargingStation) -> dict[str, object]:
         "modem_imsi": cs.modem.imsi,
         "location_lat": cs.location.lat if cs.HasField("location") else None,
         "location_lng": cs.location.lng if cs.HasField("location") else None,
+        "registration_status": ocpp_enum_value(ocpp.RegistrationStatusEnum, cs.registration_status)
+        if cs.registration_status
+        else None,
+        "accept_after_base_report": cs.accept_after_base_report,
     }
 
 
-def station_to_proto(station: Station) -> pb.ChargingStation:
+def station_to_proto(station: Station, now: datetime.datetime) -> pb.ChargingStation:
+    reachable = is_reachable(station, now)
     msg = pb.ChargingStation(
         id=station.id,
         serial_number=station.serial_number,
         model=station.model,
         vendor_name=station.vendor_name,
         firmware_version=station.firmware_version,
-        connected=station.connected,
+        connected=reachable,
         last_boot_at=_ts(station.last_boot_at),
         last_heartbeat_at=_ts(station.last_heartbeat_at),
         create_time=_ts(station.created_at),
         update_time=_ts(station.updated_at),
+        registration_status=proto_enum_number(
+            ocpp.RegistrationStatusEnum, station.registration_status
+        ),
+        accept_after_base_report=station.accept_after_base_report,
+        gateway=station.gateway if reachable else "",
     )
     if station.modem_iccid or station.modem_imsi:
         msg.modem.iccid, msg.modem.imsi = station.modem_iccid, station.modem_imsi
@@ -85,22 +95,34 @@ def station_to_proto(station: Station) -> pb.ChargingStation:
     return msg
 
 
+def _datetime(ts: Any) -> datetime.datetime:
+    return ts.ToDatetime(tzinfo=datetime.UTC)  # type: ignore[no-any-return]
+
+
 class DeviceServicer(pb_grpc.DeviceServiceServicer):
-    def __init__(self, devices: Devices) -> None:
+    """The operation RPCs (Reset, ..., CustomerInformation) are added below from ACTIONS."""
+
+    def __init__(self, devices: Devices, operations: Operations) -> None:
         self.devices = devices
+        self.operations = operations
+
+    def _proto(self, station: Station) -> pb.ChargingStation:
+        return station_to_proto(station, self.devices.clock())
+
+    # -- stations ------------------------------------------------------------------------------
 
     async def CreateChargingStation(self, request, context):  # type: ignore[no-untyped-def]
         cs = request.charging_station
         station = await self.devices.create(cs.id, _columns(cs))
-        return station_to_proto(station)
+        return self._proto(station)
 
     async def GetChargingStation(self, request, context):  # type: ignore[no-untyped-def]
-        return station_to_proto(await self.devices.get(request.id))
+        return self._proto(await self.devices.get(request.id))
 
     async def ListChargingStations(self, request, context):  # type: ignore[no-untyped-def]
         rows, token = await self.devices.list(request.page_size, request.page_token)
         return pb.ListChargingStationsResponse(
-            charging_stations=[station_to_proto(s) for s in rows], next_page_token=token
+            charging_stations=[self._proto(s) for s in rows], next_page_token=token
         )
 
     async def UpdateChargingStation(self, request, context):  # type: ignore[no-untyped-def]
@@ -115,26 +137,47 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
                     )
                 names.extend(_MASK_COLUMNS[path])
             fields = {n: given[n] for n in names}
+            if "registration_status" in fields and fields["registration_status"] is None:
+                raise InvalidArgument("registration_status must be given")
         else:
             # No mask: PATCH the fields the body sets.
-            fields = {n: v for n, v in given.items() if v not in ("", None)}
-        return station_to_proto(await self.devices.update(cs.id, fields))
+            fields = {
+                n: v
+                for n, v in given.items()
+                if v not in ("", None) and not (n == "accept_after_base_report" and v is False)
+            }
+        return self._proto(await self.devices.update(cs.id, fields))
 
     async def DeleteChargingStation(self, request, context):  # type: ignore[no-untyped-def]
         await self.devices.delete(request.id)
         return empty_pb2.Empty()
 
+    async def AcceptChargingStation(self, request, context):  # type: ignore[no-untyped-def]
+        return self._proto(await self.operations.accept(request.id))
+
+    # -- connections ---------------------------------------------------------------------------
+
     async def ConnectStation(self, request, context):  # type: ignore[no-untyped-def]
+        if request.lease_seconds < 0:
+            raise InvalidArgument("lease_seconds must not be negative")
         station = await self.devices.connect(
-            request.station_id, request.auto_register, request.gateway
+            request.station_id, request.auto_register, request.gateway, request.lease_seconds
         )
-        return pb.ConnectStationResponse(
-            charging_station=station_to_proto(station), epoch=station.epoch
-        )
+        return pb.ConnectStationResponse(charging_station=self._proto(station), epoch=station.epoch)
 
     async def DisconnectStation(self, request, context):  # type: ignore[no-untyped-def]
         await self.devices.disconnect(request.station_id, request.epoch)
         return empty_pb2.Empty()
+
+    async def RenewLeases(self, request, context):  # type: ignore[no-untyped-def]
+        lost = await self.devices.renew_leases(
+            request.gateway,
+            [(s.station_id, s.epoch) for s in request.stations],
+            request.ttl_seconds,
+        )
+        return pb.RenewLeasesResponse(lost=lost)
+
+    # -- OCPP messages from stations -----------------------------------------------------------
 
     async def BootNotification(self, request, context):  # type: ignore[no-untyped-def]
         req = request.request
@@ -148,13 +191,11 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             "modem_imsi": cs.modem.imsi,
         }
         reason = ocpp_enum_value(ocpp.BootReasonEnum, req.reason)
-        known = await self.devices.boot(request.station_id, reason, reported)
+        outcome = await self.operations.boot(request.station_id, reason, reported)
         return ocpp.BootNotificationResponse(
             current_time=_ts(self.devices.clock()),
             interval=self.devices.heartbeat_interval,
-            status=ocpp.REGISTRATION_STATUS_ACCEPTED
-            if known
-            else ocpp.REGISTRATION_STATUS_REJECTED,
+            status=proto_enum_number(ocpp.RegistrationStatusEnum, outcome.status),
         )
 
     async def Heartbeat(self, request, context):  # type: ignore[no-untyped-def]
@@ -168,6 +209,88 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             req.evse_id,
             req.connector_id,
             ocpp_enum_value(ocpp.ConnectorStatusEnum, req.connector_status),
-            req.timestamp.ToDatetime(tzinfo=datetime.UTC),
+            _datetime(req.timestamp),
         )
         return ocpp.StatusNotificationResponse()
+
+    async def NotifyReport(self, request, context):  # type: ignore[no-untyped-def]
+        req = request.request
+        await self.operations.record_report(
+            request.station_id,
+            req.request_id,
+            req.seq_no,
+            req.tbc,
+            _datetime(req.generated_at),
+            convert.reported_variables(req.report_data),
+        )
+        return ocpp.NotifyReportResponse()
+
+    async def NotifyCustomerInformation(self, request, context):  # type: ignore[no-untyped-def]
+        req = request.request
+        await self.devices.record_customer_information(
+            request.station_id,
+            CustomerInformationPart(
+                request_id=req.request_id,
+                seq_no=req.seq_no,
+                data=req.data,
+                tbc=req.tbc,
+                generated_at=_datetime(req.generated_at),
+            ),
+        )
+        return ocpp.NotifyCustomerInformationResponse()
+
+    async def StationDataTransfer(self, request, context):  # type: ignore[no-untyped-def]
+        # We implement no vendor extension, so every vendorId is unknown to us.
+        return ocpp.DataTransferResponse(status=ocpp.DATA_TRANSFER_STATUS_UNKNOWN_VENDOR_ID)
+
+    # -- what the CSMS keeps -------------------------------------------------------------------
+
+    async def ListVariables(self, request, context):  # type: ignore[no-untyped-def]
+        rows, token = await self.devices.list_variables(
+            request.station_id,
+            request.component,
+            request.variable,
+            request.page_size,
+            request.page_token,
+        )
+        return pb.ListVariablesResponse(
+            variables=[convert.variable_to_proto(r) for r in rows], next_page_token=token
+        )
+
+    async def ListCustomerInformation(self, request, context):  # type: ignore[no-untyped-def]
+        parts = await self.devices.list_customer_information(
+            request.station_id, request.request_id if request.HasField("request_id") else None
+        )
+        return pb.ListCustomerInformationResponse(
+            parts=[
+                pb.CustomerInformation(
+                    request_id=p.request_id,
+                    seq_no=p.seq_no,
+                    data=p.data,
+                    generated_at=_ts(p.generated_at),
+                    tbc=p.tbc,
+                )
+                for p in parts
+            ]
+        )
+
+
+def _operation(action: str):  # type: ignore[no-untyped-def]
+    """The servicer method of one operation RPC: ``<action>(<action>Command)``."""
+
+    async def method(self, request, context):  # type: ignore[no-untyped-def]
+        try:
+            return await self.operations.call(
+                action, request.station_id, request.request, context.time_remaining()
+            )
+        except GatewayError as exc:
+            await context.abort(exc.code, exc.details, exc.trailing_metadata)
+
+    method.__name__ = method.__qualname__ = action
+    method.__doc__ = f"OCPP {action} to the station, through the gateway holding it."
+    return method
+
+
+for _action in ACTIONS:
+    setattr(DeviceServicer, _action, _operation(_action))
+del _action

@@ -18,6 +18,15 @@ class Settings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/device.sqlite"
     # Seconds between Heartbeats that BootNotification asks of stations.
     heartbeat_interval: int = 300
+    # Seconds a CSMS-initiated call may wait for the gateway (and so the station) when the caller
+    # gave no deadline or a longer one. Above the gateway's own call_timeout (30 s), so that the
+    # station's silence comes back as the gateway's DEADLINE_EXCEEDED.
+    gateway_call_timeout: float = 35.0
+    # The lease of a connection when the gateway's ConnectStation/RenewLeases gives none.
+    default_lease_seconds: int = 30
+    # Seconds between answering a Pending BootNotification and sending GetBaseReport (automatic
+    # accept rule): time for the gateway to put the BootNotification CALLRESULT on the wire first.
+    boot_followup_delay: float = 1.0
 
 
 @functools.cache

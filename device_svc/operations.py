@@ -1,0 +1,278 @@
+"""CSMS-initiated OCPP operations: to the gateway holding the station, and its answer back.
+
+Every operation RPC of DeviceService (``<Action>(<Action>Command)``) goes through
+:meth:`Operations.call`: look up the station's route (NOT_FOUND, or UNAVAILABLE when it is not
+reachable), send the typed request to the owning gateway's ``StationControlService.Call`` with
+the caller's remaining deadline, and unpack the station's answer. The gateway's errors come back
+to our caller unchanged (:class:`GatewayError`), so the station's CALLERROR and its ErrorInfo
+reach REST clients as they left the gateway.
+
+The boot policy lives here too, since it sends calls of its own: the automatic accept rule
+(GetBaseReport after a Pending boot, accept when the report is complete) and the
+TriggerMessage(BootNotification) that follows an accept. Those run as background tasks, owned
+here and cancelled by :meth:`Operations.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any
+
+import grpc
+from google.protobuf.message import Message
+
+from common import logging as log_ctx
+from common.errors import CsmsError
+from common.grpc_server import REQUEST_ID_KEY
+from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES
+from csms.device.v1 import device_service_pb2 as pb
+from csms.gateway.v1 import station_control_pb2 as gw
+from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
+from csms.ocpp.v201 import messages_pb2 as ocpp
+from device_svc import convert
+from device_svc.domain import ReportedVariable, Route
+from device_svc.models import Station
+from device_svc.service import BootOutcome, Devices, Unavailable, is_reachable
+
+__all__ = ["ACTIONS", "GatewayError", "Gateways", "Operations"]
+
+log = logging.getLogger(__name__)
+
+
+def _actions() -> tuple[str, ...]:
+    """The operation RPCs of the contract: ``<Action>(<Action>Command)``, Action an OCPP action."""
+    service = pb.DESCRIPTOR.services_by_name["DeviceService"]
+    actions = tuple(m.name for m in service.methods if m.input_type.name == f"{m.name}Command")
+    for action in actions:
+        if action not in REQUEST_TYPES or action not in RESPONSE_TYPES:
+            raise RuntimeError(f"DeviceService.{action} is not an OCPP 2.0.1 action")
+    return actions
+
+
+# Reset, ChangeAvailability, ..., CustomerInformation: read from the proto, the one source.
+ACTIONS: tuple[str, ...] = _actions()
+
+# The trailing metadata of a gateway error that travels on to our caller: the google.rpc.Status
+# with the ErrorInfo of the station's CALLERROR (Envoy turns it into the REST error body).
+_FORWARDED_METADATA = frozenset({"grpc-status-details-bin"})
+
+
+class GatewayError(Exception):
+    """A gateway's error status, to be returned to our caller as it is."""
+
+    def __init__(
+        self, code: grpc.StatusCode, details: str, trailing_metadata: Sequence[tuple[str, Any]]
+    ) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+        self.details = details
+        self.trailing_metadata = tuple(trailing_metadata)
+
+
+class Gateways:
+    """StationControlService clients: one channel per gateway address, for the life of the
+    process (a channel reconnects by itself when its gateway restarts)."""
+
+    def __init__(self) -> None:
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._stubs: dict[str, gw_grpc.StationControlServiceStub] = {}
+
+    def _stub(self, address: str) -> tuple[grpc.aio.Channel, gw_grpc.StationControlServiceStub]:
+        stub = self._stubs.get(address)
+        if stub is None:
+            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+            stub = self._stubs[address] = gw_grpc.StationControlServiceStub(channel)
+        return self._channels[address], stub
+
+    async def call(
+        self, station_id: str, route: Route, request: Message, seconds: float
+    ) -> gw.StationCallResult:
+        """Send one typed OCPP request; GatewayError for the gateway's own error statuses."""
+        channel, stub = self._stub(route.gateway)
+        call = gw.StationCall(station_id=station_id, epoch=route.epoch)
+        call.request.Pack(request)
+        try:
+            return await stub.Call(
+                call, timeout=seconds, metadata=((REQUEST_ID_KEY, log_ctx.request_id.get()),)
+            )
+        except grpc.aio.AioRpcError as exc:
+            if (
+                exc.code() == grpc.StatusCode.UNAVAILABLE
+                and channel.get_state() != grpc.ChannelConnectivity.READY
+            ):
+                # Not the gateway's answer: we never reached it (crashed, or unroutable).
+                log.warning("gateway %s unreachable: %s", route.gateway, exc.details())
+                raise Unavailable(
+                    f"station {station_id} is not reachable: its gateway does not answer"
+                ) from None
+            trailing = [
+                (k, v) for k, v in exc.trailing_metadata() or () if k in _FORWARDED_METADATA
+            ]
+            raise GatewayError(exc.code(), exc.details() or "", trailing) from None
+
+    async def close(self) -> None:
+        channels = list(self._channels.values())
+        self._channels.clear()
+        self._stubs.clear()
+        for channel in channels:
+            await channel.close()
+
+
+def _timeout(remaining: float | None, cap: float) -> float:
+    """How long a call may take: the caller's remaining time (None: no deadline), capped."""
+    return cap if remaining is None else max(0.0, min(remaining, cap))
+
+
+class Operations:
+    def __init__(
+        self,
+        devices: Devices,
+        gateways: Gateways,
+        call_timeout: float,
+        followup_delay: float,
+    ) -> None:
+        self.devices = devices
+        self.gateways = gateways
+        self.call_timeout = call_timeout
+        self.followup_delay = followup_delay
+        self._tasks: set[asyncio.Task[None]] = set()
+        # What the CSMS learns from an operation's answer, by action.
+        self._learn: Mapping[str, Callable[[str, Any, Any], Awaitable[None]]] = {
+            "SetVariables": self._learn_set_variables,
+            "GetVariables": self._learn_get_variables,
+        }
+
+    # -- the operations ------------------------------------------------------------------------
+
+    async def call(
+        self, action: str, station_id: str, request: Message, time_remaining: float | None
+    ) -> Message:
+        """Send ``request`` to the station and return its answer (the ``<Action>Response``)."""
+        route = await self.devices.route(station_id)
+        seconds = _timeout(time_remaining, self.call_timeout)
+        result = await self.gateways.call(station_id, route, request, seconds)
+        response = RESPONSE_TYPES[action]()
+        if not result.response.Unpack(response):
+            raise CsmsError(
+                f"gateway answered {result.response.TypeName() or 'nothing'} to {action}"
+            )
+        learn = self._learn.get(action)
+        if learn is not None:
+            try:
+                await learn(station_id, request, response)
+            except Exception:
+                # The station did what it answered; our copy of its device model lags behind.
+                log.exception("could not record the %s results in the device model", action)
+        return response
+
+    async def _learn_set_variables(
+        self, station_id: str, request: ocpp.SetVariablesRequest, response: Any
+    ) -> None:
+        await self.devices.record_values(station_id, convert.set_results(request, response))
+
+    async def _learn_get_variables(
+        self, station_id: str, request: ocpp.GetVariablesRequest, response: Any
+    ) -> None:
+        await self.devices.record_values(station_id, convert.get_results(response))
+
+    # -- boot policy ---------------------------------------------------------------------------
+
+    async def boot(self, station_id: str, reason: str, reported: Mapping[str, str]) -> BootOutcome:
+        """Record the boot; a Pending station under the automatic rule gets its GetBaseReport.
+
+        The request leaves ``followup_delay`` seconds after we answer, in the background: the
+        gateway must first send the station our BootNotification CALLRESULT (it does so as soon
+        as this RPC returns, so the delay only has to cover one hop).
+        """
+        outcome = await self.devices.boot(station_id, reason, reported)
+        if outcome.fetch_base_report:
+            self._spawn(station_id, self._fetch_base_report(station_id))
+        return outcome
+
+    async def accept(self, station_id: str) -> Station:
+        """Accept the station; a reachable one is asked to boot again (best effort)."""
+        station = await self.devices.accept(station_id)
+        if is_reachable(station, self.devices.clock()):
+            self._spawn(station_id, self._trigger_boot(station_id))
+        return station
+
+    async def record_report(
+        self,
+        station_id: str,
+        request_id: int,
+        seq_no: int,
+        tbc: bool,
+        generated_at: datetime.datetime,
+        variables: Sequence[ReportedVariable],
+    ) -> None:
+        """Store a NotifyReport part; the last part the automatic rule waits for accepts."""
+        if await self.devices.record_report(
+            station_id, request_id, seq_no, tbc, generated_at, variables
+        ):
+            self._accepted_by_rule(station_id, request_id)
+
+    def _accepted_by_rule(self, station_id: str, request_id: int) -> None:
+        log.info("base report %d complete: station accepted", request_id)
+        self._spawn(station_id, self._trigger_boot(station_id))
+
+    async def _fetch_base_report(self, station_id: str) -> None:
+        await asyncio.sleep(self.followup_delay)
+        request_id = await self.devices.start_base_report(station_id)
+        if request_id is None:
+            return
+        request = ocpp.GetBaseReportRequest(
+            request_id=request_id, report_base=ocpp.REPORT_BASE_FULL_INVENTORY
+        )
+        response = await self.call("GetBaseReport", station_id, request, None)
+        status = response.status  # type: ignore[attr-defined]
+        if status == ocpp.GENERIC_DEVICE_MODEL_STATUS_EMPTY_RESULT_SET:
+            # Nothing to report: the report is complete already.
+            if await self.devices.complete_base_report(station_id, request_id):
+                self._accepted_by_rule(station_id, request_id)
+        elif status != ocpp.GENERIC_DEVICE_MODEL_STATUS_ACCEPTED:
+            log.warning(
+                "GetBaseReport %d answered %s: the station stays Pending",
+                request_id,
+                ocpp.GenericDeviceModelStatusEnum.Name(status),
+            )
+
+    async def _trigger_boot(self, station_id: str) -> None:
+        request = ocpp.TriggerMessageRequest(
+            requested_message=ocpp.MESSAGE_TRIGGER_BOOT_NOTIFICATION
+        )
+        response = await self.call("TriggerMessage", station_id, request, None)
+        log.info(
+            "TriggerMessage BootNotification: %s",
+            ocpp.TriggerMessageStatusEnum.Name(response.status),  # type: ignore[attr-defined]
+        )
+
+    def _spawn(self, station_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` in the background; a failure is logged (the next boot retries)."""
+
+        async def guarded() -> None:
+            log_ctx.station_id.set(station_id)
+            try:
+                await work
+            except (CsmsError, GatewayError) as exc:
+                log.warning("boot policy follow-up failed: %s", exc)
+            except Exception:
+                log.exception("boot policy follow-up failed")
+
+        task = asyncio.create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def idle(self) -> None:
+        """Wait until no background work is left (tests)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Cancel the background work, then close the gateway channels."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.gateways.close()
