@@ -27,12 +27,8 @@ __all__ = ["Route", "ROUTES", "Router"]
 @dataclass(frozen=True, slots=True)
 class Route:
     service: str  # "device", "transaction" or "user": which channel
-    method: str  # the RPC's name on that service's stub
+    method: str  # the RPC's name on that service's stub (not always the action's)
     call_type: type[Message]  # the <Action>Call wrapper: station_id + the OCPP request
-
-    @property
-    def request_type(self) -> type[Message]:
-        return REQUEST_TYPES[self.method]
 
 
 ROUTES: Mapping[str, Route] = {
@@ -43,6 +39,14 @@ ROUTES: Mapping[str, Route] = {
     "TransactionEvent": Route(
         "transaction", "TransactionEvent", transaction_pb.TransactionEventCall
     ),
+    "MeterValues": Route("transaction", "MeterValues", transaction_pb.MeterValuesCall),
+    "NotifyReport": Route("device", "NotifyReport", device_pb.NotifyReportCall),
+    "NotifyCustomerInformation": Route(
+        "device", "NotifyCustomerInformation", device_pb.NotifyCustomerInformationCall
+    ),
+    # DataTransfer goes both ways; the station's own is StationDataTransfer on device_svc, since
+    # DeviceService.DataTransfer is the CSMS-initiated command.
+    "DataTransfer": Route("device", "StationDataTransfer", device_pb.DataTransferCall),
 }
 
 _STUBS: Mapping[str, Callable[[grpc.aio.Channel], Any]] = {
@@ -66,6 +70,6 @@ class Router:
         stubs = {name: make(channels[name]) for name, make in _STUBS.items()}
         self.device = stubs["device"]
         self.bound: dict[str, Bound] = {
-            action: Bound(route, route.request_type, getattr(stubs[route.service], route.method))
+            action: Bound(route, REQUEST_TYPES[action], getattr(stubs[route.service], route.method))
             for action, route in ROUTES.items()
         }

@@ -1,34 +1,46 @@
-"""The station-facing WebSocket server: handshake rules, one connection per station, the frame loop.
+"""The station-facing WebSocket server: handshake rules, one connection per station, leases.
 
-Per frame: one parse, one schema validation, one conversion to proto, one RPC through the
-action → RPC table, and the answer goes back only after the service has stored what the
-frame carried. A bad frame is answered with its CALLERROR and the connection stays open.
+Per station CALL: one parse (in :mod:`gateway.connection`'s reader), one schema validation, one
+conversion to proto, one RPC through the action → RPC table, and the answer goes back only
+after the service has stored what the frame carried. A bad frame is answered with its CALLERROR
+and the connection stays open.
+
+The process is also the gRPC server of ``csms.gateway.v1.StationControlService``
+(:mod:`gateway.control`) for the stations it holds. device_svc records which gateway address
+holds which station under which connection epoch; the gateway renews those leases every third
+of ``lease_seconds`` and closes the connections device_svc says have moved elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import http
 import logging
 import signal
 import urllib.parse
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
+from grpc_health.v1 import health_pb2
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from common import errors
+from common import errors, grpc_server
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import ConversionError, to_ocpp, to_proto
 from csms.device.v1 import device_service_pb2 as device_pb
+from csms.gateway.v1 import station_control_pb2_grpc as control_grpc
 from gateway import ocppj
+from gateway.connection import StationConnection
+from gateway.control import CONTROL_SERVICE_NAME, StationControl
 from gateway.routes import Router
 from gateway.settings import Settings
 
-__all__ = ["Gateway", "SUBPROTOCOL"]
+__all__ = ["Gateway", "Running", "SUBPROTOCOL", "advertised_address", "run", "start"]
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +56,17 @@ def _offered_subprotocols(headers: Headers) -> list[str]:
 
 
 class Gateway:
-    """Holds the station connections of this process and forwards their CALLs."""
+    """Holds the station connections of this process, forwards their CALLs, renews their leases."""
 
-    def __init__(self, settings: Settings, router: Router) -> None:
+    def __init__(self, settings: Settings, router: Router, address: str = "") -> None:
         self.settings = settings
         self.router = router
-        self.connections: dict[str, ServerConnection] = {}
+        self.connections: dict[str, StationConnection] = {}
         self.timeout = settings.rpc_timeout
+        # What device_svc records as this gateway's StationControlService address; see
+        # advertised_address() for a gRPC server listening on port 0.
+        self.address = address or settings.advertise_addr or settings.grpc_listen
+        self._renew_unimplemented_logged = False
 
     # -- handshake ---------------------------------------------------------------------------
 
@@ -75,7 +91,10 @@ class Gateway:
         try:
             resp = await self.router.device.ConnectStation(
                 device_pb.ConnectStationRequest(
-                    station_id=station_id, auto_register=self.settings.auto_register
+                    station_id=station_id,
+                    auto_register=self.settings.auto_register,
+                    gateway=self.address,
+                    lease_seconds=self.settings.lease_seconds,
                 ),
                 timeout=self.timeout,
             )
@@ -98,25 +117,26 @@ class Gateway:
 
     async def handler(self, conn: ServerConnection) -> None:
         station_id: str = conn.station_id  # type: ignore[attr-defined]
+        epoch: int = conn.epoch  # type: ignore[attr-defined]
         log_ctx.station_id.set(station_id)
+        station = StationConnection(
+            conn, station_id, epoch, functools.partial(self._call, station_id)
+        )
         old = self.connections.get(station_id)
-        self.connections[station_id] = conn
+        self.connections[station_id] = station
         if old is not None:
             # A station whose link died must be able to come back at once: the new one wins.
             log.info("replacing the previous connection of this station")
-            await old.close(code=1000, reason="replaced by a new connection")
-        log.info("connected (epoch %d)", conn.epoch)  # type: ignore[attr-defined]
+            await old.close("replaced by a new connection")
+        log.info("connected (epoch %d)", epoch)
         try:
-            async for frame in conn:
-                reply = await self.handle_frame(station_id, frame)
-                if reply is not None:
-                    await conn.send(reply)
+            await station.serve()
         except Exception:  # a crash in one connection must not take others down
             log.exception("connection handler failed")
         finally:
-            if self.connections.get(station_id) is conn:
+            if self.connections.get(station_id) is station:
                 del self.connections[station_id]
-            await self._disconnected(station_id, conn.epoch)  # type: ignore[attr-defined]
+            await self._disconnected(station_id, epoch)
 
     async def _disconnected(self, station_id: str, epoch: int) -> None:
         try:
@@ -128,22 +148,53 @@ class Gateway:
             log.warning("could not record the disconnect: %s", exc.details())
         log.info("disconnected (epoch %d)", epoch)
 
-    # -- frames --------------------------------------------------------------------------------
+    # -- leases --------------------------------------------------------------------------------
 
-    async def handle_frame(self, station_id: str, frame: str | bytes) -> str | None:
-        """The answer to one frame (None when a frame needs none)."""
+    async def renew_leases_forever(self) -> None:
+        """Renew every third of the lease, so two lost renewals in a row still leave time."""
+        interval = self.settings.lease_seconds / 3
+        while True:
+            await asyncio.sleep(interval)
+            await self.renew_leases()
+
+    async def renew_leases(self) -> None:
+        """One renewal of all held connections; closes the ones device_svc says moved away."""
+        held = dict(self.connections)
+        if not held:
+            return
         try:
-            message = ocppj.parse(frame)
-        except ocppj.OcppError as exc:
-            log_ctx.message_id.set(exc.message_id)
-            log.info("bad frame: %s", exc)
-            return exc.frame() if exc.reply else None
-        log_ctx.message_id.set(message.message_id)
-        if not isinstance(message, ocppj.Call):
-            # No CSMS-initiated CALL is outstanding yet: nothing waits for this answer.
-            log.info("unexpected %s ignored", type(message).__name__)
-            return None
-        return await self._call(station_id, message)
+            resp = await self.router.device.RenewLeases(
+                device_pb.RenewLeasesRequest(
+                    gateway=self.address,
+                    stations=[
+                        device_pb.StationLease(station_id=sid, epoch=conn.epoch)
+                        for sid, conn in held.items()
+                    ],
+                    ttl_seconds=self.settings.lease_seconds,
+                ),
+                timeout=self.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                if not self._renew_unimplemented_logged:
+                    log.debug("device_svc does not implement RenewLeases yet")
+                    self._renew_unimplemented_logged = True
+            else:
+                log.warning(
+                    "lease renewal failed (retried next tick): %s %s",
+                    exc.code().name,
+                    exc.details(),
+                )
+            return
+        # Only the connections this renewal was about: a station may have come back here since.
+        lost = [
+            held[sid] for sid in resp.lost if sid in held and self.connections.get(sid) is held[sid]
+        ]
+        for station in lost:
+            log.info("%s is held by another gateway now: closing", station.station_id)
+        await asyncio.gather(*(station.close("connected to another gateway") for station in lost))
+
+    # -- frames --------------------------------------------------------------------------------
 
     async def _call(self, station_id: str, call: ocppj.Call) -> str:
         bound = self.router.bound.get(call.action)
@@ -177,7 +228,7 @@ class Gateway:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def serve(self) -> Any:
-        """The websockets server (an async context manager)."""
+        """The websockets server (awaitable, or an async context manager)."""
         return serve(
             self.handler,
             self.settings.host,
@@ -190,31 +241,98 @@ class Gateway:
         )
 
 
-async def run(settings: Settings) -> None:
-    """Serve stations until SIGTERM/SIGINT, then close every connection and the channels."""
+def advertised_address(settings: Settings, grpc_port: int) -> str:
+    """advertise_addr, else grpc_listen with the port the server really bound (port 0)."""
+    if settings.advertise_addr:
+        return settings.advertise_addr
+    host = settings.grpc_listen.rsplit(":", 1)[0]
+    return f"{host}:{grpc_port}"
+
+
+class Running:
+    """A started gateway: WebSocket server, StationControlService, lease renewal, channels."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        ws: Server,
+        grpc_srv: grpc_server.Server,
+        channels: Mapping[str, grpc.aio.Channel],
+    ) -> None:
+        self.gateway = gateway
+        self.ws = ws
+        self.grpc = grpc_srv
+        self.channels = channels
+        self.ws_port: int = next(iter(ws.sockets)).getsockname()[1]
+        self.grpc_port = grpc_srv.port
+        self._renewal = asyncio.create_task(gateway.renew_leases_forever(), name="lease-renewal")
+
+    async def stop(self, grace: float) -> None:
+        """NOT_SERVING, stop accepting, close the stations, let in-flight RPCs finish, close."""
+        for name in (*self.grpc.service_names, ""):
+            await self.grpc.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._renewal.cancel()
+        # Closing a station fails its outstanding CSMS-initiated call with UNAVAILABLE at once;
+        # each handler records the disconnect with device_svc before it ends.
+        self.ws.close(close_connections=True)
+        try:
+            await asyncio.wait_for(self.ws.wait_closed(), grace)
+        except TimeoutError:
+            log.warning("station connections still closing after %.1f s", grace)
+        await self.grpc.stop(grace)
+        await asyncio.gather(self._renewal, return_exceptions=True)
+        for channel in self.channels.values():
+            await channel.close()
+
+
+async def start(settings: Settings) -> Running:
+    """Start the gRPC server, then the WebSocket server (tests use this with port 0)."""
     channels = {
         "device": grpc.aio.insecure_channel(settings.device_svc_addr),
         "transaction": grpc.aio.insecure_channel(settings.transaction_svc_addr),
         "user": grpc.aio.insecure_channel(settings.user_svc_addr),
     }
     gateway = Gateway(settings, Router(channels))
+    control = StationControl(gateway.connections, settings.call_timeout)
+    try:
+        grpc_srv = await grpc_server.start(
+            settings.grpc_listen,
+            lambda s: control_grpc.add_StationControlServiceServicer_to_server(control, s),
+            [CONTROL_SERVICE_NAME],
+        )
+    except BaseException:
+        for channel in channels.values():
+            await channel.close()
+        raise
+    # Stations register this address at handshake, so it must be known before they connect.
+    gateway.address = advertised_address(settings, grpc_srv.port)
+    try:
+        ws = await gateway.serve()
+    except BaseException:
+        await grpc_srv.stop(0)
+        for channel in channels.values():
+            await channel.close()
+        raise
+    running = Running(gateway, ws, grpc_srv, channels)
+    log.info(
+        "gateway listening on ws://%s:%d%s<stationId>, StationControlService on %s (as %s)",
+        settings.host,
+        running.ws_port,
+        settings.path_prefix,
+        settings.grpc_listen,
+        gateway.address,
+    )
+    return running
+
+
+async def run(settings: Settings) -> None:
+    """Serve until SIGTERM/SIGINT, then stop gracefully (see Running.stop)."""
+    running = await start(settings)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    server: Server
-    async with gateway.serve() as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        log.info(
-            "gateway listening on ws://%s:%d%s<stationId>",
-            settings.host,
-            port,
-            settings.path_prefix,
-        )
-        await stopping.wait()
-        log.info("gateway stopping")
-        server.close(close_connections=True)
-        await asyncio.wait_for(server.wait_closed(), settings.shutdown_grace)
-    for channel in channels.values():
-        await channel.close()
+    await stopping.wait()
+    log.info("gateway stopping: connections and in-flight RPCs get %.1f s", settings.shutdown_grace)
+    await running.stop(settings.shutdown_grace)
     log.info("gateway stopped")

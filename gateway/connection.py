@@ -1,0 +1,210 @@
+"""One station's OCPP-J session over its WebSocket: both directions, one outstanding CALL each.
+
+OCPP-J (Part 4) lets each side have one CALL outstanding, and the two directions are
+independent. So a connection has:
+
+* a reader (:meth:`StationConnection.serve`) that parses every frame once and never waits for a
+  service: a station's CALL is handed to a queue, a CALLRESULT or CALLERROR resolves the
+  outstanding CSMS-initiated call at once;
+* one worker task that answers the station's CALLs in the order they came, one at a time,
+  through the ``dispatch`` callable it was given (the gateway's action → RPC table);
+* :meth:`StationConnection.call`, which sends CSMS-initiated CALLs one at a time behind a lock of
+  their own. That lock is never taken for the station's CALLs: sharing one between the two
+  directions deadlocks a station that sends a CALL while it owes us an answer, a known bug of
+  other CSMSs.
+
+Nothing here knows about gRPC: :mod:`gateway.server` gives the dispatch callable,
+:mod:`gateway.control` maps :class:`StationUnavailable` and :class:`TimeoutError` to statuses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from websockets.asyncio.connection import Connection
+from websockets.exceptions import ConnectionClosed
+
+from common import logging as log_ctx
+from gateway import ocppj
+
+__all__ = [
+    "MAX_QUEUED_CALLS",
+    "Dispatch",
+    "InvalidAnswer",
+    "Reply",
+    "StationConnection",
+    "StationUnavailable",
+]
+
+log = logging.getLogger(__name__)
+
+#: Answers one CALL of the station: returns the CALLRESULT or CALLERROR frame to send.
+Dispatch = Callable[[ocppj.Call], Awaitable[str]]
+#: What a CSMS-initiated call ends in when the station answered it.
+Reply = ocppj.CallResult | ocppj.CallError
+
+# A station may have one CALL outstanding; one that floods us gets CALLERRORs beyond this many
+# waiting CALLs instead of growing the queue without bound.
+MAX_QUEUED_CALLS: Final = 16
+
+
+class StationUnavailable(Exception):
+    """The station's connection is closed (or closes) before it answered."""
+
+
+class InvalidAnswer(Exception):
+    """The station answered the outstanding call with a frame that breaks OCPP-J."""
+
+
+class _Pending:
+    """The one outstanding CSMS-initiated call of a connection."""
+
+    __slots__ = ("message_id", "action", "future")
+
+    def __init__(self, message_id: str, action: str, future: asyncio.Future[Reply]) -> None:
+        self.message_id = message_id
+        self.action = action
+        self.future = future
+
+
+class StationConnection:
+    """The OCPP-J session of one connected station (see the module docstring)."""
+
+    def __init__(self, ws: Connection, station_id: str, epoch: int, dispatch: Dispatch) -> None:
+        self.ws = ws
+        self.station_id = station_id
+        self.epoch = epoch
+        self._dispatch = dispatch
+        # Items are the station's CALLs, or frames already made (a bad frame's CALLERROR) that
+        # must go out in their turn.
+        self._inbox: asyncio.Queue[ocppj.Call | str] = asyncio.Queue()
+        self._outbound = asyncio.Lock()  # CSMS → station only; never taken for station CALLs
+        self._pending: _Pending | None = None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- station → CSMS ------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Read frames until the connection closes; then fail whatever still waits on it."""
+        worker = asyncio.create_task(self._work(), name=f"ocpp-worker-{self.station_id}")
+        try:
+            async for frame in self.ws:
+                await self._receive(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._closed = True
+            self._fail_pending(StationUnavailable("the station's connection closed"))
+            # A station CALL in flight is abandoned: its answer could not be sent any more, and
+            # the station repeats what it did not get an answer to.
+            worker.cancel()
+            await asyncio.gather(worker, return_exceptions=True)
+
+    async def _receive(self, frame: str | bytes) -> None:
+        try:
+            message = ocppj.parse(frame)
+        except ocppj.OcppError as exc:
+            log_ctx.message_id.set(exc.message_id)
+            if exc.reply:
+                log.info("bad frame: %s", exc)
+                self._inbox.put_nowait(exc.frame())  # answered in its turn, like a CALL
+            else:
+                log.warning("bad answer frame dropped: %s", exc)
+                self._fail_answer(exc)
+            return
+        if type(message) is ocppj.Call:
+            if self._inbox.qsize() >= MAX_QUEUED_CALLS:
+                log.warning("station has %d CALLs waiting; refusing more", MAX_QUEUED_CALLS)
+                await self.ws.send(
+                    ocppj.call_error(
+                        message.message_id,
+                        ocppj.Code.GENERIC_ERROR,
+                        "Too many outstanding CALLs: OCPP-J allows one at a time",
+                    )
+                )
+                return
+            self._inbox.put_nowait(message)
+        else:
+            self._resolve(message)  # type: ignore[arg-type]
+
+    async def _work(self) -> None:
+        """Answer the station's CALLs one at a time, in the order they came."""
+        while True:
+            item = await self._inbox.get()
+            if isinstance(item, str):
+                reply = item
+            else:
+                log_ctx.message_id.set(item.message_id)
+                try:
+                    reply = await self._dispatch(item)
+                except Exception:  # a bug must not leave the station waiting for ever
+                    log.exception("%s failed", item.action)
+                    reply = ocppj.call_error(
+                        item.message_id, ocppj.Code.INTERNAL_ERROR, f"{item.action} failed"
+                    )
+            try:
+                await self.ws.send(reply)
+            except ConnectionClosed:
+                return
+
+    # -- CSMS → station ------------------------------------------------------------------------
+
+    async def call(self, action: str, payload: dict[str, Any]) -> Reply:
+        """Send one CALL and return the station's answer to it.
+
+        Waits behind earlier CSMS-initiated calls to this station. Bound it with
+        ``asyncio.timeout``: cancelling gives the turn to the next call, and an answer arriving
+        after that is dropped. Raises StationUnavailable when the connection is or gets closed
+        first, InvalidAnswer when the station's answer frame is broken. The payload is sent as
+        given: validate it before.
+        """
+        async with self._outbound:
+            if self._closed:
+                raise StationUnavailable("the station's connection is closed")
+            message_id = uuid.uuid4().hex  # 32 characters; Part 4 allows 36
+            future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
+            self._pending = _Pending(message_id, action, future)
+            try:
+                try:
+                    await self.ws.send(ocppj.call(message_id, action, payload))
+                except ConnectionClosed:
+                    raise StationUnavailable("the station's connection closed") from None
+                return await future
+            finally:
+                self._pending = None
+
+    def _resolve(self, answer: Reply) -> None:
+        pending = self._pending
+        if pending is None or pending.message_id != answer.message_id or pending.future.done():
+            # Late (after a timeout) or made up: nothing waits for it.
+            log.warning(
+                "%s %s matches no outstanding call: dropped",
+                type(answer).__name__,
+                answer.message_id,
+            )
+            return
+        pending.future.set_result(answer)
+
+    def _fail_answer(self, exc: ocppj.OcppError) -> None:
+        """A broken answer to the outstanding call fails it instead of letting it time out."""
+        pending = self._pending
+        if pending is not None and pending.message_id == exc.message_id:
+            if not pending.future.done():
+                pending.future.set_exception(InvalidAnswer(exc.description))
+
+    def _fail_pending(self, exc: Exception) -> None:
+        pending = self._pending
+        if pending is not None and not pending.future.done():
+            pending.future.set_exception(exc)
+
+    async def close(self, reason: str) -> None:
+        """Close the WebSocket (code 1000); :meth:`serve` then ends and fails what waits."""
+        await self.ws.close(code=1000, reason=reason)

@@ -1,0 +1,164 @@
+"""``csms.gateway.v1.StationControlService``: CSMS-initiated OCPP calls to the stations held here.
+
+One ``Call``: the typed request (an ``Any`` holding ``csms.ocpp.v201.<Action>Request``) becomes
+OCPP JSON, is checked against the official request schema (INVALID_ARGUMENT, nothing sent), goes
+to the station's :class:`~gateway.connection.StationConnection` (UNAVAILABLE when the station is
+not connected here, or under another epoch than the caller routes by), and the station's answer
+comes back as the typed response: a CALLRESULT that breaks the response schema is UNKNOWN, a
+CALLERROR the status of :func:`common.errors.grpc_status_of_callerror` with a
+``google.rpc.ErrorInfo`` detail carrying the OCPP error code. The wait is bounded by
+``call_timeout`` and the caller's deadline, whichever ends first (DEADLINE_EXCEEDED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import grpc
+import orjson
+from google.protobuf import any_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from common import errors
+from common import logging as log_ctx
+from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, ConversionError, to_ocpp, to_proto
+from csms.gateway.v1 import station_control_pb2 as pb
+from csms.gateway.v1 import station_control_pb2_grpc as pb_grpc
+from gateway import ocppj
+from gateway.connection import InvalidAnswer, StationConnection, StationUnavailable
+
+__all__ = ["CONTROL_SERVICE_NAME", "StationControl", "callerror_status"]
+
+log = logging.getLogger(__name__)
+
+CONTROL_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StationControlService"].full_name
+
+_OCPP_PACKAGE = "csms.ocpp.v201."
+
+
+def callerror_status(error: ocppj.CallError) -> grpc.Status:
+    """The gRPC status (with its ErrorInfo detail) of a station's CALLERROR."""
+    code = errors.grpc_status_of_callerror(error.code)
+    info = error_details_pb2.ErrorInfo(
+        reason=error.code,
+        domain=errors.OCPP_ERROR_DOMAIN,
+        metadata={
+            "description": error.description,
+            "details": orjson.dumps(error.details).decode(),
+        },
+    )
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    message = f"the station answered {error.code}"
+    if error.description:
+        message += f": {error.description}"
+    status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
+    return rpc_status.to_status(status)
+
+
+def _action_of(request: any_pb2.Any) -> str | None:
+    """The action an ``Any`` names when it holds one of the generated OCPP requests."""
+    type_name = request.TypeName()
+    if not type_name.startswith(_OCPP_PACKAGE) or not type_name.endswith("Request"):
+        return None
+    action = type_name[len(_OCPP_PACKAGE) : -len("Request")]
+    request_type = REQUEST_TYPES.get(action)
+    if request_type is None or request_type.DESCRIPTOR.full_name != type_name:
+        return None
+    return action
+
+
+class StationControl(pb_grpc.StationControlServiceServicer):
+    """Sends typed OCPP CALLs to the stations in ``connections`` (the gateway's own dict)."""
+
+    def __init__(self, connections: Mapping[str, StationConnection], call_timeout: float) -> None:
+        self.connections = connections
+        self.call_timeout = call_timeout
+
+    async def Call(  # noqa: N802 - the RPC's name
+        self, request: pb.StationCall, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.StationCallResult:
+        log_ctx.station_id.set(request.station_id or "-")
+        action = _action_of(request.request)
+        if action is None:
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "request must hold a csms.ocpp.v201.<Action>Request, "
+                f"not {request.request.TypeName() or 'nothing'!r}",
+            )
+        message = REQUEST_TYPES[action]()
+        request.request.Unpack(message)
+        try:
+            payload = to_ocpp(message)
+            ocppj.validate(action, "Request", payload)
+        except ConversionError as exc:
+            await _abort(context, grpc.StatusCode.INVALID_ARGUMENT, f"{action}Request: {exc}")
+        except ocppj.OcppError as exc:
+            await _abort(
+                context,
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{action}Request breaks the OCPP 2.0.1 schema ({exc.code}): {exc.description}",
+            )
+        station = self.connections.get(request.station_id)
+        if station is None or (request.epoch and request.epoch != station.epoch):
+            await _abort(
+                context,
+                grpc.StatusCode.UNAVAILABLE,
+                f"charging station {request.station_id!r} is not connected to this gateway"
+                + (f" under epoch {request.epoch}" if station is not None else ""),
+            )
+        timeout = self.call_timeout
+        remaining = context.time_remaining()
+        if remaining is not None:
+            timeout = min(timeout, remaining)
+        try:
+            async with asyncio.timeout(timeout):
+                answer = await station.call(action, payload)
+        except TimeoutError:
+            log.info("%s: no answer within %.1f s", action, timeout)
+            await _abort(
+                context,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"the station did not answer {action} within {timeout:.1f} s",
+            )
+        except StationUnavailable as exc:
+            await _abort(context, grpc.StatusCode.UNAVAILABLE, f"{action} not answered: {exc}")
+        except InvalidAnswer as exc:
+            log.warning("%s: the station's answer breaks OCPP-J: %s", action, exc)
+            await _abort(
+                context,
+                grpc.StatusCode.UNKNOWN,
+                f"the station's answer to {action} breaks OCPP-J: {exc}",
+            )
+        log_ctx.message_id.set(answer.message_id)
+        if isinstance(answer, ocppj.CallError):
+            log.info("%s answered %s: %s", action, answer.code, answer.description)
+            await context.abort_with_status(callerror_status(answer))
+            raise AssertionError("abort_with_status returned")  # pragma: no cover
+        try:
+            ocppj.validate(action, "Response", answer.payload)
+            response = to_proto(RESPONSE_TYPES[action], answer.payload)
+        except (ocppj.OcppError, ConversionError) as exc:
+            # The station's fault, not the caller's: UNKNOWN (HTTP 500), as for unlisted
+            # CALLERROR codes.
+            log.warning("%s: the station's answer breaks the schema: %s", action, exc)
+            await _abort(
+                context,
+                grpc.StatusCode.UNKNOWN,
+                f"the station's {action}Response breaks the OCPP 2.0.1 schema: {exc}",
+            )
+        result = any_pb2.Any()
+        result.Pack(response)
+        return pb.StationCallResult(response=result)
+
+
+async def _abort(
+    context: grpc.aio.ServicerContext[Any, Any], code: grpc.StatusCode, why: str
+) -> NoReturn:
+    await context.abort(code, why)
+    raise AssertionError("abort returned")  # pragma: no cover
