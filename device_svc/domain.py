@@ -17,6 +17,7 @@ __all__ = [
     "CustomerInformationPart",
     "ReportedVariable",
     "Route",
+    "SecurityEvent",
     "ValueUpdate",
     "VariableRef",
 ]
@@ -91,3 +92,14 @@ class Route:
 
     gateway: str
     epoch: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SecurityEvent:
+    """One SecurityEventNotification: what the station says happened, and when we heard it."""
+
+    type: str
+    # The station's clock.
+    timestamp: datetime.datetime
+    tech_info: str = ""
+    received_at: datetime.datetime | None = None

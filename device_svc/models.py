@@ -1,4 +1,5 @@
-"""device_svc tables: stations, their connectors, device model and customer information.
+"""device_svc tables: stations, their connectors, device model, customer information and security
+events.
 
 Enum-like columns keep the OCPP JSON spelling ("Accepted", "ReadWrite", ...).
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from common.db import UtcDateTime, utcnow
@@ -20,6 +21,7 @@ __all__ = [
     "DeviceVariableAttribute",
     "ReportPart",
     "CustomerInformationRow",
+    "SecurityEventRow",
     "NO_ID",
 ]
 
@@ -181,3 +183,24 @@ class CustomerInformationRow(Base):
     data: Mapped[str] = mapped_column(String(512))
     tbc: Mapped[bool]
     generated_at: Mapped[datetime.datetime]
+
+
+class SecurityEventRow(Base):
+    """One SecurityEventNotification, as the station sent it."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (
+        # ListSecurityEvents' order (newest first by the station's clock) and the look-up of a
+        # repeated event.
+        Index("ix_security_events_station_time", "station_id", "timestamp", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("charging_stations.id", ondelete="CASCADE"))
+    # OCPP security event type, e.g. "FirmwareUpdated" (maxLength 50).
+    type: Mapped[str] = mapped_column(String(50))
+    # When it happened, by the station's clock.
+    timestamp: Mapped[datetime.datetime]
+    # "" when the station sent no techInfo (maxLength 255).
+    tech_info: Mapped[str] = mapped_column(String(255), default="")
+    received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)

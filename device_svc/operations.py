@@ -9,8 +9,9 @@ reach REST clients as they left the gateway.
 
 The boot policy lives here too, since it sends calls of its own: the automatic accept rule
 (GetBaseReport after a Pending boot, accept when the report is complete) and the
-TriggerMessage(BootNotification) that follows an accept. Those run as background tasks, owned
-here and cancelled by :meth:`Operations.close`.
+TriggerMessage(BootNotification) that follows an accept. So does SignCertificate: the CSR is
+signed while the station waits, the chain follows in a CertificateSigned call. Those calls run as
+background tasks, owned here and cancelled by :meth:`Operations.close`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,16 @@ import grpc
 from google.protobuf.message import Message
 
 from common import logging as log_ctx
+from common import pki
 from common.errors import CsmsError
 from common.grpc_server import REQUEST_ID_KEY
-from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES
+from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
 from csms.gateway.v1 import station_control_pb2 as gw
 from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc import convert
+from device_svc.certificates import Signer, SignOutcome
 from device_svc.domain import ReportedVariable, Route
 from device_svc.models import Station
 from device_svc.service import BootOutcome, Devices, Unavailable, is_reachable
@@ -133,11 +136,14 @@ class Operations:
         gateways: Gateways,
         call_timeout: float,
         followup_delay: float,
+        *,
+        signer: Signer,
     ) -> None:
         self.devices = devices
         self.gateways = gateways
         self.call_timeout = call_timeout
         self.followup_delay = followup_delay
+        self.signer = signer
         self._tasks: set[asyncio.Task[None]] = set()
         # What the CSMS learns from an operation's answer, by action.
         self._learn: Mapping[str, Callable[[str, Any, Any], Awaitable[None]]] = {
@@ -249,17 +255,55 @@ class Operations:
             ocpp.TriggerMessageStatusEnum.Name(response.status),  # type: ignore[attr-defined]
         )
 
+    # -- certificates --------------------------------------------------------------------------
+
+    async def sign_certificate(
+        self, station_id: str, csr: str, usage: pki.CertificateUse | None
+    ) -> SignOutcome:
+        """Sign the station's CSR; when accepted, the chain follows in a CertificateSigned call.
+
+        ``usage`` None (the station gave no certificateType) is signed as a station certificate,
+        the CN checked against the station id: OCPP says such a certificate also serves the
+        connection to the CSMS.
+        """
+        outcome = await self.signer.sign(csr, station_id, usage or "ChargingStationCertificate")
+        if outcome.chain is None:
+            log.warning("SignCertificate rejected: %s", outcome.additional_info)
+        else:
+            log.info("SignCertificate accepted: CertificateSigned follows")
+            self._spawn(station_id, self._send_certificate(station_id, outcome.chain, usage))
+        return outcome
+
+    async def _send_certificate(
+        self, station_id: str, chain: str, usage: pki.CertificateUse | None
+    ) -> None:
+        # As for the boot policy: our SignCertificate CALLRESULT must reach the station first.
+        await asyncio.sleep(self.followup_delay)
+        request = ocpp.CertificateSignedRequest(certificate_chain=chain)
+        if usage is not None:
+            request.certificate_type = proto_enum_number(ocpp.CertificateSigningUseEnum, usage)
+        response = await self.call("CertificateSigned", station_id, request, None)
+        status = response.status  # type: ignore[attr-defined]
+        info = response.status_info  # type: ignore[attr-defined]
+        (log.info if status == ocpp.CERTIFICATE_SIGNED_STATUS_ACCEPTED else log.warning)(
+            "CertificateSigned answered %s%s",
+            ocpp.CertificateSignedStatusEnum.Name(status),
+            f" ({info.reason_code}: {info.additional_info})" if info.reason_code else "",
+        )
+
     def _spawn(self, station_id: str, work: Coroutine[Any, Any, None]) -> None:
-        """Run ``work`` in the background; a failure is logged (the next boot retries)."""
+        """Run ``work`` in the background; a failure is logged (for the boot policy, the next
+        boot retries; for CertificateSigned, the station sends a new CSR when its own timer
+        runs out)."""
 
         async def guarded() -> None:
             log_ctx.station_id.set(station_id)
             try:
                 await work
             except (CsmsError, GatewayError) as exc:
-                log.warning("boot policy follow-up failed: %s", exc)
+                log.warning("background call failed: %s", exc)
             except Exception:
-                log.exception("boot policy follow-up failed")
+                log.exception("background call failed")
 
         task = asyncio.create_task(guarded())
         self._tasks.add(task)

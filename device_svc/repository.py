@@ -1,12 +1,12 @@
-"""Stations, their device model and customer information on an AsyncSession: the only place
-device_svc writes SQL."""
+"""Stations, their device model, customer information and security events on an AsyncSession: the
+only place device_svc writes SQL."""
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import Select, delete, select, tuple_, update
+from sqlalchemy import Select, and_, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from device_svc.domain import VariableRef
@@ -16,6 +16,7 @@ from device_svc.models import (
     CustomerInformationRow,
     DeviceVariable,
     ReportPart,
+    SecurityEventRow,
     Station,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "StationRepository",
     "DeviceModelRepository",
     "CustomerInformationRepository",
+    "SecurityEventRepository",
     "VariableKey",
     "variable_key",
 ]
@@ -194,3 +196,43 @@ class CustomerInformationRepository:
             stmt = stmt.where(CustomerInformationRow.request_id == request_id)
         stmt = stmt.order_by(CustomerInformationRow.request_id, CustomerInformationRow.seq_no)
         return (await self.session.scalars(stmt)).all()
+
+
+class SecurityEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, row: SecurityEventRow) -> None:
+        self.session.add(row)
+
+    async def exists(
+        self, station_id: str, type_: str, timestamp: datetime.datetime, tech_info: str
+    ) -> bool:
+        """Whether exactly this event is stored already."""
+        stmt = (
+            select(SecurityEventRow.id)
+            .where(
+                SecurityEventRow.station_id == station_id,
+                SecurityEventRow.timestamp == timestamp,
+                SecurityEventRow.type == type_,
+                SecurityEventRow.tech_info == tech_info,
+            )
+            .limit(1)
+        )
+        return (await self.session.scalars(stmt)).first() is not None
+
+    async def page(
+        self, station_id: str, before: tuple[datetime.datetime, int] | None, limit: int
+    ) -> Sequence[SecurityEventRow]:
+        """Newest first by the station's clock (then by arrival), after the key ``before``."""
+        stmt = select(SecurityEventRow).where(SecurityEventRow.station_id == station_id)
+        if before is not None:
+            timestamp, id_ = before
+            stmt = stmt.where(
+                or_(
+                    SecurityEventRow.timestamp < timestamp,
+                    and_(SecurityEventRow.timestamp == timestamp, SecurityEventRow.id < id_),
+                )
+            )
+        stmt = stmt.order_by(SecurityEventRow.timestamp.desc(), SecurityEventRow.id.desc())
+        return (await self.session.scalars(stmt.limit(limit))).all()

@@ -1,4 +1,4 @@
-"""device_svc wiring: database, gateway channels, servicer, gRPC server, health, graceful stop."""
+"""device_svc wiring: database, gateways, CA, servicer, gRPC server, health, graceful stop."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from common import grpc_server
 from common.db import create_engine, session_factory
 from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
+from device_svc.certificates import open_signer
 from device_svc.operations import Gateways, Operations
 from device_svc.service import Devices
 from device_svc.servicer import DeviceServicer
@@ -36,6 +37,8 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
 
     Stop the server first (``await server.stop(grace)``), then dispose of the engine.
     """
+    # Before anything that needs closing: a configured CA that cannot be read stops the start.
+    signer = await open_signer(settings.ca_cert_path, settings.ca_key_path, settings.local_ca_dir)
     engine = create_engine(settings.database_url)
     devices = Devices(
         session_factory(engine),
@@ -43,7 +46,11 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         default_lease_seconds=settings.default_lease_seconds,
     )
     operations = Operations(
-        devices, Gateways(), settings.gateway_call_timeout, settings.boot_followup_delay
+        devices,
+        Gateways(),
+        settings.gateway_call_timeout,
+        settings.boot_followup_delay,
+        signer=signer,
     )
     try:
         server = await grpc_server.start(

@@ -1,4 +1,5 @@
-"""device_svc use cases: registering stations, their connections, boot policy, what they report.
+"""device_svc use cases: registering stations, their connections, boot policy, what they report
+(security events included).
 
 Every method is one transaction, committed before it returns: the gateway answers a station only
 after that.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 import re
 import secrets
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -23,6 +25,7 @@ from device_svc.domain import (
     CustomerInformationPart,
     ReportedVariable,
     Route,
+    SecurityEvent,
     ValueUpdate,
 )
 from device_svc.models import (
@@ -31,11 +34,13 @@ from device_svc.models import (
     DeviceVariable,
     DeviceVariableAttribute,
     ReportPart,
+    SecurityEventRow,
     Station,
 )
 from device_svc.repository import (
     CustomerInformationRepository,
     DeviceModelRepository,
+    SecurityEventRepository,
     StationRepository,
     VariableKey,
     variable_key,
@@ -52,6 +57,8 @@ __all__ = [
     "is_reachable",
     "validate_station_id",
 ]
+
+log = logging.getLogger(__name__)
 
 # OCPP RegistrationStatusEnumType values.
 ACCEPTED, PENDING, REJECTED = "Accepted", "Pending", "Rejected"
@@ -450,6 +457,53 @@ class Devices:
             for r in rows
         ]
 
+    # -- security events -----------------------------------------------------------------------
+
+    async def record_security_event(self, station_id: str, event: SecurityEvent) -> bool:
+        """Store a SecurityEventNotification; False when exactly this event is stored already
+        (the station resent it, e.g. after losing our answer)."""
+        async with self.sessions.begin() as session:
+            if await StationRepository(session).get(station_id) is None:
+                raise NotFound(f"charging station {station_id} not found")
+            repo = SecurityEventRepository(session)
+            if await repo.exists(station_id, event.type, event.timestamp, event.tech_info):
+                return False
+            repo.add(
+                SecurityEventRow(
+                    station_id=station_id,
+                    type=event.type,
+                    timestamp=event.timestamp,
+                    tech_info=event.tech_info,
+                    received_at=self.clock(),
+                )
+            )
+        # Operators watch for these: each one is worth a line at WARNING.
+        log.warning(
+            "security event from station %s: %s at %s%s",
+            station_id,
+            event.type,
+            event.timestamp.isoformat(),
+            f" ({event.tech_info})" if event.tech_info else "",
+        )
+        return True
+
+    async def list_security_events(
+        self, station_id: str, size: int, token: str
+    ) -> tuple[list[SecurityEvent], str]:
+        """Newest first by the station's clock."""
+        limit = pagination.page_size(size)
+        before = _decode_event_key(token) if token else None
+        async with self.sessions() as session:
+            if await StationRepository(session).get(station_id) is None:
+                raise NotFound(f"charging station {station_id} not found")
+            rows = await SecurityEventRepository(session).page(station_id, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        events = [SecurityEvent(r.type, r.timestamp, r.tech_info, r.received_at) for r in rows]
+        if not more:
+            return events, ""
+        return events, pagination.encode_token(rows[-1].timestamp.isoformat(), str(rows[-1].id))
+
 
 def _writable(fields: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - set(WRITABLE_FIELDS)
@@ -493,3 +547,15 @@ def _decode_variable_key(token: str) -> VariableKey:
         return (component, c_instance, int(evse), int(connector), variable, v_instance)
     except ValueError:
         raise InvalidArgument("page_token is not one this service issued") from None
+
+
+def _decode_event_key(token: str) -> tuple[datetime.datetime, int]:
+    parts = pagination.decode_token(token)
+    try:
+        timestamp, id_ = parts
+        key = datetime.datetime.fromisoformat(timestamp), int(id_)
+    except ValueError:
+        raise InvalidArgument("page_token is not one this service issued") from None
+    if key[0].tzinfo is None:
+        raise InvalidArgument("page_token is not one this service issued")
+    return key

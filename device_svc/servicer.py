@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import Any, cast
 
 import grpc
 from google.protobuf import empty_pb2
 
+from common import pki
 from common.errors import InvalidArgument
 from common.ocpp_json import ocpp_enum_value, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
@@ -15,7 +16,7 @@ from csms.device.v1 import device_service_pb2_grpc as pb_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc import convert
 from device_svc.convert import timestamp as _ts
-from device_svc.domain import CustomerInformationPart
+from device_svc.domain import CustomerInformationPart, SecurityEvent
 from device_svc.models import Station
 from device_svc.operations import ACTIONS, GatewayError, Operations
 from device_svc.service import Devices, is_reachable
@@ -243,6 +244,33 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         # We implement no vendor extension, so every vendorId is unknown to us.
         return ocpp.DataTransferResponse(status=ocpp.DATA_TRANSFER_STATUS_UNKNOWN_VENDOR_ID)
 
+    async def SecurityEventNotification(self, request, context):  # type: ignore[no-untyped-def]
+        req = request.request
+        await self.devices.record_security_event(
+            request.station_id,
+            SecurityEvent(
+                type=req.type, timestamp=_datetime(req.timestamp), tech_info=req.tech_info
+            ),
+        )
+        return ocpp.SecurityEventNotificationResponse()
+
+    async def SignCertificate(self, request, context):  # type: ignore[no-untyped-def]
+        req = request.request
+        usage = (
+            cast(pki.CertificateUse, ocpp_enum_value(ocpp.CertificateSigningUseEnum, t))
+            if (t := req.certificate_type)
+            else None
+        )
+        outcome = await self.operations.sign_certificate(request.station_id, req.csr, usage)
+        if outcome.accepted:
+            return ocpp.SignCertificateResponse(status=ocpp.GENERIC_STATUS_ACCEPTED)
+        return ocpp.SignCertificateResponse(
+            status=ocpp.GENERIC_STATUS_REJECTED,
+            status_info=ocpp.StatusInfo(
+                reason_code=outcome.reason_code, additional_info=outcome.additional_info
+            ),
+        )
+
     # -- what the CSMS keeps -------------------------------------------------------------------
 
     async def ListVariables(self, request, context):  # type: ignore[no-untyped-def]
@@ -255,6 +283,23 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
         return pb.ListVariablesResponse(
             variables=[convert.variable_to_proto(r) for r in rows], next_page_token=token
+        )
+
+    async def ListSecurityEvents(self, request, context):  # type: ignore[no-untyped-def]
+        events, token = await self.devices.list_security_events(
+            request.station_id, request.page_size, request.page_token
+        )
+        return pb.ListSecurityEventsResponse(
+            security_events=[
+                pb.SecurityEvent(
+                    type=e.type,
+                    timestamp=_ts(e.timestamp),
+                    tech_info=e.tech_info,
+                    receive_time=_ts(e.received_at),
+                )
+                for e in events
+            ],
+            next_page_token=token,
         )
 
     async def ListCustomerInformation(self, request, context):  # type: ignore[no-untyped-def]

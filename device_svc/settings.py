@@ -24,9 +24,18 @@ class Settings(ServiceSettings):
     gateway_call_timeout: float = 35.0
     # The lease of a connection when the gateway's ConnectStation/RenewLeases gives none.
     default_lease_seconds: int = 30
-    # Seconds between answering a Pending BootNotification and sending GetBaseReport (automatic
-    # accept rule): time for the gateway to put the BootNotification CALLRESULT on the wire first.
+    # Seconds between answering a station's CALL and sending the call that follows it in the
+    # background (GetBaseReport after a Pending BootNotification under the automatic accept rule,
+    # CertificateSigned after SignCertificate): time for the gateway to put our CALLRESULT on the
+    # wire first.
     boot_followup_delay: float = 1.0
+    # The CA that signs stations' CSRs (SignCertificate): a PEM certificate and its unencrypted
+    # PEM key; give both or neither. Neither: the local CA in local_ca_dir (ca.pem, ca.key),
+    # created on first start with common.pki.write_local_ca, so `make up` and its TLS mode can
+    # share it.
+    ca_cert_path: str = ""
+    ca_key_path: str = ""
+    local_ca_dir: str = "var/tls"
 
 
 @functools.cache

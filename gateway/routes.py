@@ -47,6 +47,10 @@ ROUTES: Mapping[str, Route] = {
     # DataTransfer goes both ways; the station's own is StationDataTransfer on device_svc, since
     # DeviceService.DataTransfer is the CSMS-initiated command.
     "DataTransfer": Route("device", "StationDataTransfer", device_pb.DataTransferCall),
+    "SecurityEventNotification": Route(
+        "device", "SecurityEventNotification", device_pb.SecurityEventNotificationCall
+    ),
+    "SignCertificate": Route("device", "SignCertificate", device_pb.SignCertificateCall),
 }
 
 _STUBS: Mapping[str, Callable[[grpc.aio.Channel], Any]] = {

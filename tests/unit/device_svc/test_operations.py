@@ -26,11 +26,15 @@ ISSUE_OPERATIONS = (
     "DataTransfer",
     "SetNetworkProfile",
     "CustomerInformation",
+    "InstallCertificate",
+    "GetInstalledCertificateIds",
+    "DeleteCertificate",
+    "CertificateSigned",
 )
 
 
 def test_actions_are_the_contract_operations() -> None:
-    """The table read from the proto holds exactly the 17 operations of the contract."""
+    """The table read from the proto holds exactly the 21 operations of the contract."""
     assert ACTIONS == ISSUE_OPERATIONS
 
 
