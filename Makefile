@@ -47,6 +47,9 @@ test-integration: proto ## integration tests (real SQLite and PostgreSQL, real g
 test-e2e: proto ## end-to-end tests (real Envoy, gateway, services, WebSocket station)
 	$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
+bench: proto ## measure the mesh against two baselines (BENCH_ARGS="--quick" for a short run)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 style: $(STAMP) ## ruff format check and lint
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
@@ -54,4 +57,4 @@ style: $(STAMP) ## ruff format check and lint
 clean: ## remove generated code and local databases
 	rm -rf $(GEN) var
 
-.PHONY: help install proto up migrate test test-unit test-integration test-e2e style clean
+.PHONY: help install proto up migrate bench test test-unit test-integration test-e2e style clean

@@ -50,9 +50,12 @@ def mesh2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
 
 @pytest.fixture
 async def rest(mesh2: Mesh) -> AsyncIterator[httpx.AsyncClient]:
-    """A REST client through this mesh's Envoy."""
+    """A REST client through this mesh's Envoy, with an operator key."""
+    key = mesh2.create_api_key("operator", "e2e multi-gateway")
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{mesh2.settings.envoy_port}", timeout=10
+        base_url=f"http://127.0.0.1:{mesh2.settings.envoy_port}",
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
     ) as client:
         yield client
 
@@ -69,6 +72,18 @@ async def _connect(mesh: Mesh, station_id: str) -> ClientConnection:
     """Through the stations' one URL: Envoy's listener on gateway_port."""
     url = f"ws://127.0.0.1:{mesh.settings.gateway_port}/ocpp/{station_id}"
     return await connect(url, subprotocols=["ocpp2.0.1"])  # type: ignore[list-item]
+
+
+async def _connect_like_a_station(mesh: Mesh, station_id: str) -> ClientConnection:
+    """Real stations retry a refused connect after a pause; 503 while Envoy notices a dead gateway."""
+    for _ in range(20):
+        try:
+            return await _connect(mesh, station_id)
+        except InvalidStatus as exc:
+            if exc.response.status_code != 503:
+                raise
+            await asyncio.sleep(0.25)
+    raise AssertionError("still 503 after 5 s of retries")
 
 
 async def _call(ws: ClientConnection, action: str, payload: dict[str, object]) -> object:
@@ -155,7 +170,7 @@ async def test_stations_still_connect_while_a_gateway_is_down(
     try:
         ids = await _register(rest, 4)
         for sid in ids:
-            async with await _connect(mesh2, sid) as ws:
+            async with await _connect_like_a_station(mesh2, sid) as ws:
                 await _boot_and_heartbeat(ws)
             assert _held_by(mesh2, sid) == ["gateway-2"]
     finally:
@@ -164,7 +179,7 @@ async def test_stations_still_connect_while_a_gateway_is_down(
     deadline = asyncio.get_running_loop().time() + 30
     while True:
         [sid] = await _register(rest, 1)
-        async with await _connect(mesh2, sid) as ws:
+        async with await _connect_like_a_station(mesh2, sid) as ws:
             await _boot_and_heartbeat(ws)
         if _held_by(mesh2, sid) == ["gateway-1"]:
             break

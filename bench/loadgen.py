@@ -1,0 +1,529 @@
+"""``python -m bench.loadgen``: thousands of OCPP 2.0.1 stations from one process, measured.
+
+Works against any OCPP 2.0.1 CSMS that serves ``{url}/{stationId}`` with the ``ocpp2.0.1``
+subprotocol. The stations must be known to it (register them first, or let it auto-register).
+
+Scenarios (every loop is bounded by ``--duration`` and ``--timeout``):
+
+- ``connect``: N stations connect (``--ramp`` per second), boot, heartbeat every
+  ``--heartbeat-interval`` s, held ``--duration`` s; with ``--measure-pid`` the RSS growth of
+  that process per connection.
+- ``bootstorm``: N stations connect and boot all at once; time until all are Accepted.
+- ``steady``: N stations each in a transaction, a TransactionEvent Updated every
+  ``--tx-interval`` s plus heartbeats, for ``--duration`` s once all are in their
+  transaction (the latencies of Heartbeat and TransactionEvent.Updated are that window's).
+- ``throughput``: closed loop, each of N stations sends its next ``--message`` (``heartbeat`` or
+  ``transaction-event``) as soon as the previous is answered, for ``--duration`` s.
+
+Prints a progress line on stderr (at most once a second), a summary on stdout, and writes a
+JSON result and a PNG plot (``--json``; the PNG goes beside it).
+
+Example::
+
+    python -m bench.loadgen --url ws://127.0.0.1:3000/ocpp --stations 1000 --scenario steady
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import pathlib
+import random
+import resource
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from bench.station import CallFailed, Station
+from bench.stats import Recorder, summary_table
+
+__all__ = ["Options", "run", "main", "SCENARIOS"]
+
+SCENARIOS = ("connect", "bootstorm", "steady", "throughput")
+
+
+@dataclass
+class Options:
+    url: str
+    scenario: str
+    stations: int = 100
+    ramp: float = 500.0  # connections started per second; 0: all at once
+    concurrency: int = 0  # at most this many stations connecting/booting at once; 0: no limit
+    duration: float = 10.0
+    heartbeat_interval: float = 30.0
+    tx_interval: float = 10.0
+    message: str = "heartbeat"  # throughput: heartbeat | transaction-event
+    timeout: float = 30.0
+    measure_pid: int | None = None
+    id_token: str = "BENCH0001"
+    password: str = ""  # HTTP Basic auth (security profile 1) for every station; "": none
+    prefix: str = ""
+    label: str = ""
+    progress: bool = True
+    tx_log: bool = False
+
+
+def raise_fd_limit() -> int:
+    """Raise the open-files limit to the hard limit (each station is one socket)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a process, in KiB (Linux)."""
+    for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+async def _progress(rec: Recorder, stop: asyncio.Event) -> None:
+    tty = sys.stderr.isatty()
+    last_answered, last_t = 0, rec.now()
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        t = rec.now()
+        rate = (rec.answered - last_answered) / max(t - last_t, 1e-9)
+        last_answered, last_t = rec.answered, t
+        tx = rec.tx
+        line = (
+            f"[{t:7.1f}s] connected {rec.connected:6d}  answered {rec.answered:8d} "
+            f"({rate:8.0f}/s)  errors {sum(rec.errors.values()):6d}  "
+            f"tx ack {tx.acknowledged}/{tx.sent}"
+        )
+        sys.stderr.write(("\r" + line) if tty else (line + "\n"))
+        sys.stderr.flush()
+    if tty:
+        sys.stderr.write("\n")
+
+
+def _guarded(
+    rec: Recorder, body: Callable[[Station], Awaitable[None]]
+) -> Callable[[Station], Awaitable[None]]:
+    """``body`` whose unexpected exceptions are counted (``crash:<Type>``), never lost."""
+
+    async def run(st: Station) -> None:
+        try:
+            await body(st)
+        except Exception as exc:
+            rec.error(f"crash:{type(exc).__name__}")
+
+    return run
+
+
+async def _ramp(
+    stations: Sequence[Station], rate: float, body: Callable[[Station], Awaitable[None]]
+) -> list[asyncio.Task[None]]:
+    """Start ``body(station)`` for each station, ``rate`` per second (0: all at once)."""
+    body = _guarded(stations[0].rec, body) if stations else body
+    tasks = []
+    t0 = time.perf_counter()
+    for i, station in enumerate(stations):
+        if rate > 0:
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(body(station)))
+    return tasks
+
+
+async def _sleep_until(deadline: float, stop: asyncio.Event) -> bool:
+    """Sleep until ``deadline`` (perf_counter) or ``stop``; True when stopped."""
+    delay = deadline - time.perf_counter()
+    if delay > 0:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+    return stop.is_set()
+
+
+async def _close_all(stations: Sequence[Station], limit_s: float) -> None:
+    async def close(st: Station) -> None:
+        with contextlib.suppress(Exception):
+            await st.close()
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(close(s) for s in stations)), limit_s)
+
+
+def _gate(opts: Options) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Bounds the stations in setup at once (``--concurrency``), so that a ramp faster than
+    the CSMS admits queues in the generator instead of timing out in the CSMS's backlog."""
+    if opts.concurrency > 0:
+        return asyncio.Semaphore(opts.concurrency)
+    return contextlib.AsyncExitStack()  # a no-op async context manager, reusable
+
+
+async def _setup(
+    st: Station,
+    in_transaction: bool = False,
+    gate: contextlib.AbstractAsyncContextManager[Any] | None = None,
+) -> bool:
+    """Connect and boot (then, for a transaction: Occupied, Authorize, Started)."""
+    if gate is None:
+        return await _setup_now(st, in_transaction)
+    async with gate:
+        return await _setup_now(st, in_transaction)
+
+
+async def _setup_now(st: Station, in_transaction: bool) -> bool:
+    if not await st.connect():
+        return False
+    try:
+        if not await st.boot():
+            return False
+        if in_transaction:
+            await st.status("Occupied")
+            await st.authorize()
+            return await st.transaction_event("Started")
+    except CallFailed:
+        return False
+    return True
+
+
+class _Settled:
+    """Counts stations whose setup ended (ready or failed); wakes the scenario when all did."""
+
+    def __init__(self, total: int) -> None:
+        self.total, self.count = total, 0
+        self.event = asyncio.Event()
+        if total == 0:
+            self.event.set()
+
+    def tick(self) -> None:
+        self.count += 1
+        if self.count >= self.total:
+            self.event.set()
+
+    async def wait(self, opts: Options) -> None:
+        """Until all settled, bounded: the ramp's length, 10 ms per station, 3 timeouts."""
+        ramp = opts.stations / opts.ramp if opts.ramp > 0 else 0.0
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                self.event.wait(), ramp + opts.stations * 0.01 + opts.timeout * 3
+            )
+
+
+# -- scenarios ----------------------------------------------------------------------------------
+
+
+async def _connect(opts: Options, rec: Recorder, stations: list[Station]) -> dict[str, Any]:
+    stop = asyncio.Event()
+    rss_before = rss_kib(opts.measure_pid) if opts.measure_pid else None
+    booted = 0
+    gate = _gate(opts)
+    settled = _Settled(len(stations))
+
+    async def body(st: Station) -> None:
+        nonlocal booted
+        ok = await _setup(st, gate=gate)
+        booted += ok
+        settled.tick()
+        if not ok:
+            return
+        next_hb = time.perf_counter() + random.uniform(0, opts.heartbeat_interval)
+        while not await _sleep_until(next_hb, stop):
+            try:
+                await st.heartbeat()
+            except CallFailed as exc:
+                if exc.kind == "closed":
+                    return
+            next_hb += opts.heartbeat_interval
+
+    t0 = time.perf_counter()
+    tasks = await _ramp(stations, opts.ramp, body)
+    await settled.wait(opts)
+    setup_s = time.perf_counter() - t0
+    await _sleep_until(time.perf_counter() + opts.duration, stop)
+    rss_after = rss_kib(opts.measure_pid) if opts.measure_pid else None
+    connected = rec.connected
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    figures: dict[str, Any] = {
+        "stations": len(stations),
+        "booted": booted,
+        "connected_at_end": connected,
+        "setup_s": round(setup_s, 2),
+        "connect_rate_per_s": round(booted / setup_s, 1) if setup_s else 0,
+    }
+    if rss_before is not None and rss_after is not None:
+        figures["rss_before_kib"] = rss_before
+        figures["rss_after_kib"] = rss_after
+        figures["rss_per_connection_kib"] = (
+            round((rss_after - rss_before) / connected, 2) if connected else None
+        )
+    return figures
+
+
+async def _bootstorm(opts: Options, rec: Recorder, stations: list[Station]) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    accepted_at: list[float] = []
+
+    async def body(st: Station) -> None:
+        if await _setup(st):
+            t = time.perf_counter() - t0
+            accepted_at.append(t)
+            rec.observe("station_ready", t)
+
+    guarded = _guarded(rec, body)
+    tasks = [asyncio.create_task(guarded(st)) for st in stations]
+    await asyncio.gather(*tasks, return_exceptions=True)
+    all_ok = len(accepted_at) == len(stations)
+    ready = rec.hists.get("station_ready")
+    return {
+        "stations": len(stations),
+        "accepted": len(accepted_at),
+        "all_accepted": all_ok,
+        "time_to_all_accepted_s": round(max(accepted_at), 3) if all_ok and accepted_at else None,
+        "ready_p50_ms": ready.get_value_at_percentile(50) / 1000 if ready else None,
+        "ready_p99_ms": ready.get_value_at_percentile(99) / 1000 if ready else None,
+    }
+
+
+async def _steady(opts: Options, rec: Recorder, stations: list[Station]) -> dict[str, Any]:
+    stop = asyncio.Event()
+    in_tx = 0
+    gate = _gate(opts)
+    settled = _Settled(len(stations))
+    go = asyncio.Event()
+
+    async def body(st: Station) -> None:
+        nonlocal in_tx
+        ok = await _setup(st, in_transaction=True, gate=gate)
+        in_tx += ok
+        settled.tick()
+        if not ok:
+            return
+        # The fleet runs once every station is in its transaction: the measured Heartbeats and
+        # Updated events are all in the steady window, none competes with the ramp.
+        await go.wait()
+        now = time.perf_counter()
+        next_tx = now + random.uniform(0, opts.tx_interval)
+        next_hb = now + random.uniform(0, opts.heartbeat_interval)
+        while not await _sleep_until(min(next_tx, next_hb), stop):
+            try:
+                if next_tx <= next_hb:
+                    next_tx += opts.tx_interval
+                    await st.transaction_event("Updated")
+                else:
+                    next_hb += opts.heartbeat_interval
+                    await st.heartbeat()
+            except CallFailed as exc:
+                if exc.kind == "closed":
+                    return
+        with contextlib.suppress(CallFailed):
+            await st.transaction_event("Ended")
+            await st.status("Available")
+
+    tasks = await _ramp(stations, opts.ramp, body)
+    await settled.wait(opts)
+    updated_before = _count(rec, "TransactionEvent.Updated")
+    t_start = time.perf_counter()
+    go.set()
+    await _sleep_until(t_start + opts.duration, stop)
+    elapsed = time.perf_counter() - t_start
+    updated = _count(rec, "TransactionEvent.Updated") - updated_before
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    p99s = [
+        rec.hists[k].get_value_at_percentile(99) / 1000
+        for k in ("Heartbeat", "TransactionEvent.Updated")
+        if k in rec.hists
+    ]
+    return {
+        "stations": len(stations),
+        "in_transaction": in_tx,
+        "duration_s": round(elapsed, 2),
+        "tx_updated_per_s": round(updated / elapsed, 1) if elapsed else 0,
+        "steady_p99_ms": max(p99s) if p99s else None,
+    }
+
+
+def _count(rec: Recorder, kind: str) -> int:
+    hist = rec.hists.get(kind)
+    return hist.get_total_count() if hist is not None else 0
+
+
+async def _throughput(opts: Options, rec: Recorder, stations: list[Station]) -> dict[str, Any]:
+    tx = opts.message == "transaction-event"
+    ready = 0
+    go = asyncio.Event()
+    stop = asyncio.Event()
+    gate = _gate(opts)
+    settled = _Settled(len(stations))
+
+    async def body(st: Station) -> None:
+        nonlocal ready
+        ok = await _setup(st, gate=gate)
+        if ok and tx:
+            with contextlib.suppress(CallFailed):
+                ok = await st.transaction_event("Started")
+        ready += ok
+        settled.tick()
+        if not ok:
+            return
+        await go.wait()
+        send = (lambda: st.transaction_event("Updated")) if tx else st.heartbeat
+        while not stop.is_set():
+            try:
+                await send()
+            except CallFailed as exc:
+                if exc.kind == "closed":
+                    return
+        if tx:
+            with contextlib.suppress(CallFailed):
+                await st.transaction_event("Ended")
+
+    tasks = await _ramp(stations, opts.ramp, body)
+    await settled.wait(opts)
+    kind = "TransactionEvent.Updated" if tx else "Heartbeat"
+    before = _count(rec, kind)
+    t_start = time.perf_counter()
+    go.set()
+    await _sleep_until(t_start + opts.duration, stop)
+    elapsed = time.perf_counter() - t_start
+    done = _count(rec, kind) - before
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "stations": len(stations),
+        "ready": ready,
+        "message": opts.message,
+        "duration_s": round(elapsed, 2),
+        "answered": done,
+        "msgs_per_s": round(done / elapsed, 1) if elapsed else 0,
+    }
+
+
+_RUNNERS = {
+    "connect": _connect,
+    "bootstorm": _bootstorm,
+    "steady": _steady,
+    "throughput": _throughput,
+}
+
+
+async def run(opts: Options) -> dict[str, Any]:
+    """Run one scenario and return its result (the JSON the CLI writes)."""
+    if opts.scenario not in _RUNNERS:
+        raise ValueError(f"unknown scenario {opts.scenario!r}")
+    rec = Recorder(tx_log=[] if opts.tx_log else None)
+    prefix = opts.prefix or f"BENCH-{uuid.uuid4().hex[:6]}-"
+    stations = [
+        Station(f"{prefix}{i:06d}", opts.url, rec, opts.timeout, opts.id_token, opts.password)
+        for i in range(opts.stations)
+    ]
+    stop_progress = asyncio.Event()
+    progress = asyncio.create_task(_progress(rec, stop_progress)) if opts.progress else None
+    wall = time.perf_counter()
+    try:
+        figures = await _RUNNERS[opts.scenario](opts, rec, stations)
+    finally:
+        await _close_all(stations, opts.timeout)
+        stop_progress.set()
+        if progress is not None:
+            await progress
+    rec.flush()
+    result: dict[str, Any] = {
+        "scenario": opts.scenario,
+        "label": opts.label,
+        "url": opts.url,
+        "options": asdict(opts),
+        "wall_s": round(time.perf_counter() - wall, 2),
+        "figures": figures,
+        **rec.as_dict(),
+    }
+    if rec.tx_log is not None:
+        result["transaction_event_log"] = rec.tx_log
+    return result
+
+
+def write_result(
+    result: dict[str, Any], json_path: pathlib.Path, plot: bool = True
+) -> pathlib.Path | None:
+    """Write the JSON and the PNG beside it (same name, .png); return the PNG's path."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2))
+    if not plot:
+        return None
+    from bench.plot import plot_timeline  # matplotlib takes a second to import: only here
+
+    return plot_timeline(result, json_path.with_suffix(".png"))
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path, bool]:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.loadgen",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--url", required=True, help="e.g. ws://127.0.0.1:3000/ocpp")
+    p.add_argument("--scenario", required=True, choices=SCENARIOS)
+    p.add_argument("--stations", type=int, default=100)
+    p.add_argument("--ramp", type=float, default=500.0, help="connections per second (0: all)")
+    p.add_argument(
+        "--concurrency", type=int, default=0, help="max stations connecting at once (0: any)"
+    )
+    p.add_argument("--duration", type=float, default=10.0, help="seconds of measured load")
+    p.add_argument("--heartbeat-interval", type=float, default=30.0)
+    p.add_argument("--tx-interval", type=float, default=10.0, help="steady: s between Updated")
+    p.add_argument("--message", choices=["heartbeat", "transaction-event"], default="heartbeat")
+    p.add_argument("--timeout", type=float, default=30.0, help="per call and per handshake, s")
+    p.add_argument("--measure-pid", type=int, help="report this process's RSS per connection")
+    p.add_argument("--id-token", default="BENCH0001")
+    p.add_argument("--password", default="", help="HTTP Basic auth password of every station")
+    p.add_argument("--prefix", default="", help="station id prefix (default: random)")
+    p.add_argument("--label", default="")
+    p.add_argument("--json", type=pathlib.Path, help="result file (default bench-<scenario>.json)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument("--no-plot", action="store_true", help="no PNG (bench.run draws its own)")
+    p.add_argument(
+        "--tx-log", action="store_true", help="list every TransactionEvent outcome in the JSON"
+    )
+    a = p.parse_args(argv)
+    opts = Options(
+        url=a.url,
+        scenario=a.scenario,
+        stations=a.stations,
+        ramp=a.ramp,
+        concurrency=a.concurrency,
+        duration=a.duration,
+        heartbeat_interval=a.heartbeat_interval,
+        tx_interval=a.tx_interval,
+        message=a.message,
+        timeout=a.timeout,
+        measure_pid=a.measure_pid,
+        id_token=a.id_token,
+        password=a.password,
+        prefix=a.prefix,
+        label=a.label,
+        progress=not a.quiet,
+        tx_log=a.tx_log,
+    )
+    return opts, a.json or pathlib.Path(f"bench-{a.scenario}.json"), not a.no_plot
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    opts, json_path, plot = parse_args(argv)
+    raise_fd_limit()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover
+        result = asyncio.run(run(opts))
+    else:
+        result = uvloop.run(run(opts))
+    png = write_result(result, json_path, plot)
+    print(summary_table(result))
+    print(f"  result: {json_path}" + (f"  plot: {png}" if png else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,560 @@
+"""``python -m bench.run``: the mesh against the two baselines, every scenario, one table.
+
+Starts, one after the other, a fresh mesh on SQLite, a fresh mesh on PostgreSQL (databases with
+a unique prefix, dropped afterwards), ``bench.baseline_ocpp`` and ``bench.baseline_raw``, each on
+free loopback ports, and runs every scenario of :mod:`bench.loadgen` against each. The load
+generator is its own process. On a machine with 2 or more cores the system under test (all
+its processes) is pinned to CPU 0 and the load generator to CPU 1 (``--cpus split``), so both
+get one core whatever they are; ``--cpus shared`` pins nothing. The PostgreSQL server is not
+ours and is never pinned.
+
+Prints one table (every figure per target, and mesh/baseline-ocpp ratios), checks the issue's
+targets (PASS/MISS: a measurement, never a failure), writes ``summary.json``, ``summary.txt`` and
+per scenario a JSON and a PNG under ``--out``. Exits non-zero only when the harness itself
+failed (a target that could not be started, a load generator that crashed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from bench.loadgen import raise_fd_limit
+
+__all__ = ["main", "run_bench", "Scenario", "plan", "TARGETS"]
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+POSTGRES_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432"
+ID_TOKEN = "BENCH0001"
+TARGETS = ("mesh-sqlite", "mesh-postgresql", "baseline-ocpp", "baseline-raw")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # the result's name: connect, bootstorm, steady, throughput-hb, throughput-tx
+    args: tuple[str, ...]  # the loadgen arguments
+    budget_s: float  # a hard bound on the load generator's run
+
+
+def plan(quick: bool, scale: float = 1.0) -> list[Scenario]:
+    """The scenarios and their sizes: the issue's full sizes (station counts of the first
+    three times ``scale``), or, ``quick``, seconds with 20 stations."""
+    if quick:
+        n, d = "20", "1"
+        return [
+            Scenario("connect", ("--scenario", "connect", "--stations", n, "--ramp", "200",
+                                 "--duration", d, "--heartbeat-interval", "0.5",
+                                 "--timeout", "10"), 40),
+            Scenario("bootstorm", ("--scenario", "bootstorm", "--stations", n,
+                                   "--timeout", "10"), 40),
+            Scenario("steady", ("--scenario", "steady", "--stations", n, "--ramp", "200",
+                                "--duration", d, "--tx-interval", "0.5",
+                                "--heartbeat-interval", "0.5", "--timeout", "10"), 40),
+            Scenario("throughput-hb", ("--scenario", "throughput", "--stations", n,
+                                       "--duration", d, "--timeout", "10"), 40),
+            Scenario("throughput-tx", ("--scenario", "throughput", "--stations", n,
+                                       "--duration", d, "--message", "transaction-event",
+                                       "--timeout", "10"), 40),
+        ]  # fmt: skip
+
+    def n(full: int) -> str:
+        return str(max(1, round(full * scale)))
+
+    return [
+        Scenario("connect", ("--scenario", "connect", "--stations", n(10_000), "--ramp", "500",
+                             "--concurrency", "200", "--duration", "5",
+                             "--heartbeat-interval", "60"), 400),
+        Scenario("bootstorm", ("--scenario", "bootstorm", "--stations", n(5_000),
+                               "--timeout", "30"), 300),
+        Scenario("steady", ("--scenario", "steady", "--stations", n(2_000), "--ramp", "200",
+                            "--concurrency", "200", "--duration", "20", "--tx-interval", "10",
+                            "--heartbeat-interval", "60"), 400),
+        Scenario("throughput-hb", ("--scenario", "throughput", "--stations", "100",
+                                   "--duration", "15"), 150),
+        Scenario("throughput-tx", ("--scenario", "throughput", "--stations", "100",
+                                   "--duration", "15", "--message", "transaction-event"), 150),
+    ]  # fmt: skip
+
+
+# -- CPU split -------------------------------------------------------------------------------------
+
+
+def _cpu_sets(mode: str) -> tuple[set[int] | None, set[int] | None]:
+    """(CPUs of the system under test, CPUs of the load generator); None: not pinned."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if mode != "split" or len(cpus) < 2:
+        return None, None
+    return {cpus[0]}, {cpus[1]}
+
+
+@contextlib.contextmanager
+def _pinned(cpus: set[int] | None) -> Iterator[None]:
+    """Processes started inside inherit ``cpus`` (the calling thread's mask)."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+# -- systems under test ---------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"port {port} did not open")
+
+
+@dataclass
+class Target:
+    """A started system under test: where stations connect and which pid holds them."""
+
+    name: str
+    url: str
+    pid: int
+
+
+@contextlib.contextmanager
+def _baseline(
+    name: str, module: str, cpus: set[int] | None, log_dir: pathlib.Path
+) -> Iterator[Target]:
+    port = _free_port()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{name}.log").open("ab") as log, _pinned(cpus):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--port", str(port)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_port(port, proc)
+        yield Target(name, f"ws://127.0.0.1:{port}/ocpp", proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextlib.contextmanager
+def _mesh(
+    backend: str, postgres_url: str, cpus: set[int] | None, log_dir: pathlib.Path
+) -> Iterator[Target]:
+    from common import db
+    from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port
+
+    data_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"csms-bench-{backend}-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # Fields other work may add: free ports for them where the launcher supports it.
+    optional = {
+        "gateway_grpc_port": 0,
+        "gateway_internal_port": 0,
+        # Load stations connect without credentials (security profile 0), as auto-registered.
+        "allow_unsecured_stations": True,
+    }
+    settings = MeshSettings(
+        **{k: v for k, v in optional.items() if k in MeshSettings.model_fields},
+        host="127.0.0.1",
+        gateway_port=free_port(),
+        envoy_port=free_port(),
+        envoy_admin_port=free_port(),
+        device_port=free_port(),
+        transaction_port=free_port(),
+        user_port=free_port(),
+        data_dir=data_dir,
+        database_url=postgres_url if backend == "postgresql" else "",
+        database_prefix=f"csms_bench_{uuid.uuid4().hex[:8]}_",
+        # Load stations are not registered one by one through REST: the gateway lets them in.
+        auto_register=True,
+        log_level="INFO",
+    )
+    mesh = Mesh(settings, log_dir=log_dir)
+    try:
+        with _pinned(cpus):
+            mesh.start()
+        # The management API may want a key (when the launcher can make one): an operator's.
+        make_key = getattr(mesh, "create_api_key", None)
+        key = make_key("operator", "bench") if make_key is not None else None
+        _create_id_token(settings.envoy_port, key)
+        # One gateway holds every station: its RSS is the one measured.
+        gateway = next(p for p in mesh.procs if p.name.startswith("gateway"))
+        assert gateway.popen is not None
+        yield Target(
+            f"mesh-{backend}",
+            f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
+            gateway.popen.pid,
+        )
+    finally:
+        mesh.stop()
+        for svc in SERVICES:
+            with contextlib.suppress(Exception):
+                asyncio.run(db.drop_database(settings.service_database_url(svc)))
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _create_id_token(envoy_port: int, api_key: str | None) -> None:
+    """The token the stations present (Authorize, TransactionEvent Started) exists."""
+    headers = {"content-type": "application/json"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{envoy_port}/v1/idTokens",
+        data=orjson.dumps({"idToken": ID_TOKEN, "type": "ID_TOKEN_ISO14443"}),
+        headers=headers,
+        method="POST",
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback, no proxy
+    with opener.open(req, timeout=10) as resp:
+        resp.read()
+
+
+# -- running --------------------------------------------------------------------------------------
+
+
+def _run_scenario(
+    target: Target,
+    sc: Scenario,
+    out: pathlib.Path,
+    cpus: set[int] | None,
+    quiet: bool,
+) -> dict[str, Any]:
+    path = out / target.name / f"{sc.name}.json"
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.loadgen",
+        "--url",
+        target.url,
+        *sc.args,
+        "--id-token",
+        ID_TOKEN,
+        "--label",
+        f"{target.name} {sc.name}",
+        "--json",
+        str(path),
+        "--no-plot",  # drawn here: one matplotlib import per run, not one per scenario
+    ]
+    if sc.name == "connect":
+        argv += ["--measure-pid", str(target.pid)]
+    if quiet:
+        argv.append("--quiet")
+    print(f"== {target.name}: {sc.name}", file=sys.stderr, flush=True)
+    with _pinned(cpus):
+        proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE)
+    try:
+        stdout, _ = proc.communicate(timeout=sc.budget_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        return {"failed": f"load generator exceeded its {sc.budget_s:.0f} s budget"}
+    if proc.returncode != 0:
+        return {"failed": f"load generator exited with {proc.returncode}"}
+    if not quiet:
+        sys.stderr.write(stdout.decode())
+    from bench.plot import plot_timeline
+
+    result: dict[str, Any] = orjson.loads(path.read_bytes())
+    result["png"] = str(plot_timeline(result, path.with_suffix(".png")))
+    result.pop("timeline", None)  # in the per-scenario file; the summary stays small
+    result["json"] = str(path)
+    return result
+
+
+def run_bench(
+    quick: bool = False,
+    backends: Sequence[str] = ("sqlite", "postgresql"),
+    baselines: Sequence[str] = ("ocpp", "raw"),
+    out: pathlib.Path = ROOT / "bench" / "results",
+    postgres_url: str = POSTGRES_URL,
+    cpus_mode: str = "split",
+    quiet: bool = False,
+    settle_s: float | None = None,
+    scale: float = 1.0,
+) -> dict[str, Any]:
+    """Run every scenario against every target; the summary (also written to ``out``)."""
+    out.mkdir(parents=True, exist_ok=True)
+    # The systems under test inherit it: a gateway holding 10,000 stations needs the fds.
+    raise_fd_limit()
+    sut_cpus, gen_cpus = _cpu_sets(cpus_mode)
+    scenarios = plan(quick, scale)
+    settle = settle_s if settle_s is not None else (0.2 if quick else 1.0)
+    results: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
+
+    def starters() -> Iterator[tuple[str, contextlib.AbstractContextManager[Target]]]:
+        for b in backends:
+            yield f"mesh-{b}", _mesh(b, postgres_url, sut_cpus, out / "logs" / f"mesh-{b}")
+        for b in baselines:
+            yield (
+                f"baseline-{b}",
+                _baseline(f"baseline-{b}", f"bench.baseline_{b}", sut_cpus, out / "logs"),
+            )
+
+    for name, starter in starters():
+        results[name] = {}
+        try:
+            with starter as target:
+                for sc in scenarios:
+                    results[name][sc.name] = _run_scenario(target, sc, out, gen_cpus, quiet)
+                    time.sleep(settle)  # let disconnects be recorded before the next wave
+        except Exception as exc:  # a target that cannot start is reported, the rest still run
+            results[name]["_failed"] = f"{type(exc).__name__}: {exc}"
+    summary = {
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "cpu_split": cpus_mode if sut_cpus else "none"},
+        "quick": quick,
+        "scale": scale,
+        "command": " ".join(["python -m bench.run", *sys.argv[1:]]),
+        "wall_s": round(time.monotonic() - started, 1),
+        "scenarios": {sc.name: list(sc.args) for sc in scenarios},
+        "results": results,
+    }
+    rows = figures(results)
+    summary["table"] = rows
+    summary["targets"] = check_targets(rows)
+    text = render(summary)
+    summary["harness_failures"] = harness_failures(results)
+    (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
+    (out / "summary.txt").write_text(text + "\n")
+    print(text, flush=True)
+    return summary
+
+
+def harness_failures(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Every target or scenario that produced no numbers, with why."""
+    bad = []
+    for target, by_sc in results.items():
+        for sc, r in by_sc.items():
+            if sc == "_failed":
+                bad.append(f"{target}: {r}")
+            elif "failed" in r:
+                bad.append(f"{target} {sc}: {r['failed']}")
+    return bad
+
+
+# -- the table ------------------------------------------------------------------------------------
+
+
+def _get(r: dict[str, Any] | None, *path: str) -> Any:
+    for key in path:
+        if not isinstance(r, dict) or key not in r:
+            return None
+        r = r[key]
+    return r
+
+
+# (row label, scenario, path into its result)
+ROWS: list[tuple[str, str, tuple[str, ...]]] = [
+    ("connect: stations booted", "connect", ("figures", "booted")),
+    ("connect: connect+boot rate /s", "connect", ("figures", "connect_rate_per_s")),
+    ("connect: RSS per connection KiB", "connect", ("figures", "rss_per_connection_kib")),
+    ("connect: Heartbeat p99 ms", "connect", ("latency", "Heartbeat", "p99_ms")),
+    ("connect: errors", "connect", ("error_total",)),
+    ("bootstorm: accepted", "bootstorm", ("figures", "accepted")),
+    ("bootstorm: time to all Accepted s", "bootstorm", ("figures", "time_to_all_accepted_s")),
+    ("bootstorm: connect+boot p99 ms", "bootstorm", ("figures", "ready_p99_ms")),
+    ("bootstorm: errors", "bootstorm", ("error_total",)),
+    ("steady: in transaction", "steady", ("figures", "in_transaction")),
+    ("steady: TxEvent Updated /s", "steady", ("figures", "tx_updated_per_s")),
+    ("steady: TxEvent Updated p50 ms", "steady", ("latency", "TransactionEvent.Updated", "p50_ms")),
+    ("steady: TxEvent Updated p99 ms", "steady", ("latency", "TransactionEvent.Updated", "p99_ms")),
+    ("steady: Heartbeat p50 ms", "steady", ("latency", "Heartbeat", "p50_ms")),
+    ("steady: Heartbeat p99 ms", "steady", ("latency", "Heartbeat", "p99_ms")),
+    ("steady: p99 ms (max of both)", "steady", ("figures", "steady_p99_ms")),
+    ("steady: errors", "steady", ("error_total",)),
+    ("throughput: Heartbeat msg/s", "throughput-hb", ("figures", "msgs_per_s")),
+    ("throughput: Heartbeat p99 ms", "throughput-hb", ("latency", "Heartbeat", "p99_ms")),
+    ("throughput: errors (hb)", "throughput-hb", ("error_total",)),
+    ("throughput: TxEvent msg/s", "throughput-tx", ("figures", "msgs_per_s")),
+    (
+        "throughput: TxEvent p99 ms",
+        "throughput-tx",
+        ("latency", "TransactionEvent.Updated", "p99_ms"),
+    ),
+    ("throughput: errors (tx)", "throughput-tx", ("error_total",)),
+    ("TxEvents sent (all)", "*", ("transaction_events", "sent")),
+    ("TxEvents acknowledged (all)", "*", ("transaction_events", "acknowledged")),
+]
+
+
+def figures(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per figure: its value for every target that ran."""
+    rows = []
+    for label, sc, path in ROWS:
+        row: dict[str, Any] = {"figure": label}
+        for target, by_sc in results.items():
+            if sc == "*":
+                values = [_get(r, *path) for r in by_sc.values() if isinstance(r, dict)]
+                nums = [v for v in values if isinstance(v, int | float)]
+                row[target] = sum(nums) if nums else None
+            else:
+                row[target] = _get(by_sc.get(sc), *path)
+        rows.append(row)
+    return rows
+
+
+def _row(rows: list[dict[str, Any]], label: str) -> dict[str, Any]:
+    return next(r for r in rows if r["figure"] == label)
+
+
+def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The issue's targets for each mesh target: PASS, MISS or n/a (not measured)."""
+    base_hb = _row(rows, "throughput: Heartbeat msg/s").get("baseline-ocpp")
+    checks = []
+    meshes = [t for t in rows[0] if t.startswith("mesh-")]
+    for mesh in meshes:
+        hb = _row(rows, "throughput: Heartbeat msg/s").get(mesh)
+        tx = _row(rows, "throughput: TxEvent msg/s").get(mesh)
+        rss = _row(rows, "connect: RSS per connection KiB").get(mesh)
+        accepted = _row(rows, "bootstorm: accepted").get(mesh)
+        storm_p99 = _row(rows, "bootstorm: connect+boot p99 ms").get(mesh)
+        all_ok = _row(rows, "bootstorm: time to all Accepted s").get(mesh) is not None
+        steady = _row(rows, "steady: p99 ms (max of both)").get(mesh)
+
+        def ratio(v: Any) -> float | None:
+            return v / base_hb if v is not None and base_hb else None
+
+        for name, measured, ok in [
+            ("Heartbeat msg/s >= 1.5x baseline-ocpp", ratio(hb), _ge(ratio(hb), 1.5)),
+            ("TxEvent msg/s >= 0.5x baseline-ocpp Heartbeat", ratio(tx), _ge(ratio(tx), 0.5)),
+            ("gateway RSS per idle connection <= 20 KiB", rss, _le(rss, 20)),
+            (
+                "boot storm all Accepted, p99 < 5 s",
+                storm_p99,
+                None if accepted is None else (all_ok and _le(storm_p99, 4999.999)),
+            ),
+            ("steady fleet p99 < 50 ms", steady, _le(steady, 49.999)),
+        ]:
+            verdict = "n/a" if ok is None else ("PASS" if ok else "MISS")
+            checks.append({"target": mesh, "check": name, "measured": measured, "verdict": verdict})
+    return checks
+
+
+def _ge(v: float | None, limit: float) -> bool | None:
+    return None if v is None else v >= limit
+
+
+def _le(v: float | None, limit: float) -> bool | None:
+    return None if v is None else v <= limit
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:,.2f}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """The first cell left-aligned, the numbers right-aligned."""
+    return "  ".join(
+        c.ljust(w) if i == 0 else c.rjust(w)
+        for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+    )
+
+
+def render(summary: dict[str, Any]) -> str:
+    """The printed table: figures per target, mesh/baseline-ocpp ratios, target verdicts."""
+    rows = summary["table"]
+    targets = [t for t in TARGETS if t in summary["results"]]
+    ratios = [t for t in targets if t.startswith("mesh-") and "baseline-ocpp" in targets]
+    size = "quick" if summary["quick"] else f"full sizes x{summary['scale']}"
+    head = ["figure", *targets, *(f"{t.removeprefix('mesh-')}/ocpp" for t in ratios)]
+    body = []
+    for row in rows:
+        cells = [row["figure"], *(_fmt(row.get(t)) for t in targets)]
+        for t in ratios:
+            a, b = row.get(t), row.get("baseline-ocpp")
+            ok = isinstance(a, int | float) and isinstance(b, int | float) and b
+            cells.append(f"{a / b:.2f}x" if ok and not isinstance(a, bool) else "-")
+        body.append(cells)
+    widths = [max(len(str(r[i])) for r in [head, *body]) for i in range(len(head))]
+    lines = [
+        f"bench ({size}) — {summary['when']} — "
+        f"{summary['machine']['cpus']} CPUs, split: {summary['machine']['cpu_split']} — "
+        f"{summary['wall_s']} s",
+        _line(head, widths),
+        *(_line(cells, widths) for cells in body),
+    ]
+    lines.append("")
+    lines.append("targets (a MISS is a measurement, not a failure):")
+    for c in summary["targets"]:
+        lines.append(f"  {c['verdict']:<4}  {c['target']:<16} {c['check']}: {_fmt(c['measured'])}")
+    for target, by_sc in summary["results"].items():
+        for sc, r in by_sc.items():
+            if sc == "_failed":
+                lines.append(f"  FAILED {target}: {r}")
+            elif "failed" in r:
+                lines.append(f"  FAILED {target} {sc}: {r['failed']}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="seconds per scenario, 20 stations")
+    p.add_argument(
+        "--scale", type=float, default=1.0, help="full run: station counts x this (e.g. 0.2)"
+    )
+    p.add_argument("--backends", default="sqlite,postgresql", help="mesh backends, '' for none")
+    p.add_argument("--baselines", default="ocpp,raw", help="baselines, '' for none")
+    p.add_argument("--out", type=pathlib.Path, default=ROOT / "bench" / "results")
+    p.add_argument("--postgres-url", default=os.environ.get("CSMS_TEST_POSTGRES_URL", POSTGRES_URL))
+    p.add_argument("--cpus", choices=["split", "shared"], default="split")
+    p.add_argument("--quiet", action="store_true", help="no progress lines from the generator")
+    a = p.parse_args(argv)
+    summary = run_bench(
+        quick=a.quick,
+        backends=[b for b in a.backends.split(",") if b],
+        baselines=[b for b in a.baselines.split(",") if b],
+        out=a.out,
+        postgres_url=a.postgres_url,
+        cpus_mode=a.cpus,
+        quiet=a.quiet,
+        scale=a.scale,
+    )
+    return 1 if summary["harness_failures"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

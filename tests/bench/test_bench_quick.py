@@ -1,0 +1,93 @@
+"""The benchmark harness end to end, in its quick form: real mesh (SQLite), both baselines.
+
+It checks that the harness measures honestly (numbers where there must be numbers, no errors
+at this small load, every TransactionEvent acknowledged, the files written), never how fast
+anything is: timings belong in the README, not in a timed test.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import orjson
+import pytest
+
+from bench import run
+
+pytestmark = pytest.mark.e2e
+
+TARGETS = ("mesh-sqlite", "baseline-ocpp", "baseline-raw")
+SCENARIOS = ("connect", "bootstorm", "steady", "throughput-hb", "throughput-tx")
+
+
+@pytest.fixture(scope="module")
+def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One quick run on SQLite and both baselines; its summary.json."""
+    out = tmp_path_factory.mktemp("bench")
+    run.run_bench(quick=True, backends=["sqlite"], baselines=["ocpp", "raw"], out=out, quiet=True)
+    summary: dict[str, Any] = orjson.loads((out / "summary.json").read_bytes())
+    summary["out"] = out
+    return summary
+
+
+def test_every_target_and_scenario_ran(summary: dict[str, Any]) -> None:
+    """No target failed to start and no load generator failed."""
+    assert summary["harness_failures"] == []
+    assert set(summary["results"]) == set(TARGETS)
+    for target in TARGETS:
+        assert set(summary["results"][target]) == set(SCENARIOS), target
+
+
+def test_every_scenario_produced_numbers(summary: dict[str, Any]) -> None:
+    """Each scenario's headline figures are positive for every target."""
+    for target in TARGETS:
+        r = summary["results"][target]
+        assert r["connect"]["figures"]["booted"] == 20
+        assert r["connect"]["figures"]["rss_per_connection_kib"] is not None
+        assert r["connect"]["latency"]["Heartbeat"]["count"] > 0
+        assert r["bootstorm"]["figures"]["all_accepted"] is True
+        assert r["bootstorm"]["figures"]["ready_p99_ms"] > 0
+        assert r["steady"]["figures"]["in_transaction"] == 20
+        assert r["steady"]["figures"]["tx_updated_per_s"] > 0
+        assert r["steady"]["latency"]["TransactionEvent.Updated"]["p99_ms"] > 0
+        assert r["throughput-hb"]["figures"]["msgs_per_s"] > 0
+        assert r["throughput-tx"]["figures"]["msgs_per_s"] > 0
+
+
+def test_no_errors_at_quick_load(summary: dict[str, Any]) -> None:
+    """20 stations cause no CALLERROR, timeout or refused connection anywhere."""
+    for target in TARGETS:
+        for sc in SCENARIOS:
+            assert summary["results"][target][sc]["errors"] == {}, (target, sc)
+
+
+def test_every_transaction_event_acknowledged(summary: dict[str, Any]) -> None:
+    """Acknowledged TransactionEvents equal those sent, with none unanswered or refused."""
+    for target in TARGETS:
+        for sc in ("steady", "throughput-tx"):
+            tx = summary["results"][target][sc]["transaction_events"]
+            assert tx["sent"] > 0, (target, sc)
+            assert tx["acknowledged"] == tx["sent"], (target, sc, tx)
+            assert tx["callerror"] == tx["no_answer"] == 0, (target, sc, tx)
+
+
+def test_files_written(summary: dict[str, Any]) -> None:
+    """summary.json/.txt and one JSON and one PNG per target and scenario exist."""
+    out: pathlib.Path = summary["out"]
+    assert (out / "summary.txt").read_text().count("mesh-sqlite") >= 1
+    for target in TARGETS:
+        for sc in SCENARIOS:
+            result = summary["results"][target][sc]
+            assert pathlib.Path(result["json"]).stat().st_size > 0
+            png = pathlib.Path(result["png"])
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_table_and_targets_reported(summary: dict[str, Any]) -> None:
+    """The table has a value per target for every throughput row, and each check a verdict."""
+    for row in summary["table"]:
+        if row["figure"].startswith("throughput:") and "msg/s" in row["figure"]:
+            assert all(row[t] for t in TARGETS), row
+    verdicts = {c["verdict"] for c in summary["targets"]}
+    assert verdicts <= {"PASS", "MISS"} and len(summary["targets"]) == 5
