@@ -1,4 +1,4 @@
-"""user_svc tables: id tokens, and the local authorization list each station accepted."""
+"""user_svc tables: id tokens, the local authorization list each station accepted, API keys."""
 
 from __future__ import annotations
 
@@ -10,12 +10,22 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UtcDateTime, utcnow
 
-__all__ = ["Base", "IdToken", "LocalList", "MAX_ID_TOKEN_LENGTH", "MAX_STATION_ID_LENGTH"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "IdToken",
+    "LocalList",
+    "MAX_API_KEY_NAME_LENGTH",
+    "MAX_ID_TOKEN_LENGTH",
+    "MAX_STATION_ID_LENGTH",
+]
 
 # OCPP 2.0.1 IdTokenType.idToken: maxLength 36.
 MAX_ID_TOKEN_LENGTH = 36
 # OCPP 2.0.1 station identities: at most 48 characters (as device_svc stores them).
 MAX_STATION_ID_LENGTH = 48
+# An API key's name is the operator's label for it ("ci", "grafana", ...).
+MAX_API_KEY_NAME_LENGTH = 100
 
 
 class Base(DeclarativeBase):
@@ -52,3 +62,21 @@ class LocalList(Base):
     # The OCPP JSON AuthorizationData entries, in user_svc.local_list.entry_key order.
     entries: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ApiKey(Base):
+    """A key of the management API (see :mod:`user_svc.access`); the secret itself is not kept."""
+
+    __tablename__ = "api_keys"
+
+    # The public prefix of the secret (csms_<id>_<random>): names the key in logs and URLs.
+    id: Mapped[str] = mapped_column(String(16), primary_key=True)
+    name: Mapped[str] = mapped_column(String(MAX_API_KEY_NAME_LENGTH), default="")
+    # "reader" or "operator" (user_svc.access.READER / OPERATOR).
+    role: Mapped[str] = mapped_column(String(16))
+    # Hex SHA-256 of the whole secret: the secret is 256 random bits, so a fast hash is enough
+    # (nothing to brute-force), and it keeps the check of every request cheap.
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    # Set once revoked; a revoked key opens nothing.
+    revoked_at: Mapped[datetime.datetime | None]

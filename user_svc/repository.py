@@ -1,4 +1,4 @@
-"""Id tokens and local lists on an AsyncSession: the only place user_svc writes SQL."""
+"""Id tokens, local lists and API keys on an AsyncSession: the only place user_svc writes SQL."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from user_svc.models import IdToken, LocalList
+from user_svc.models import ApiKey, IdToken, LocalList
 
-__all__ = ["IdTokenRepository", "LocalListRepository"]
+__all__ = ["ApiKeyRepository", "IdTokenRepository", "LocalListRepository"]
 
 
 class IdTokenRepository:
@@ -56,3 +56,21 @@ class LocalListRepository:
             row.entries = entries
         await self.session.flush()
         return row
+
+
+class ApiKeyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, key_id: str, *, for_update: bool = False) -> ApiKey | None:
+        stmt = select(ApiKey).where(ApiKey.id == key_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return (await self.session.scalars(stmt)).one_or_none()
+
+    def add(self, key: ApiKey) -> None:
+        self.session.add(key)
+
+    async def page(self, after: str, limit: int) -> Sequence[ApiKey]:
+        stmt = select(ApiKey).where(ApiKey.id > after).order_by(ApiKey.id).limit(limit)
+        return (await self.session.scalars(stmt)).all()

@@ -1,23 +1,32 @@
-"""user_svc wiring: database, device_svc channel, servicer, gRPC server, graceful stop."""
+"""user_svc wiring: database, device_svc channel, servicers, gRPC server, graceful stop.
+
+Besides UserService it serves Envoy's external authorization (``envoy.service.auth.v3``), which
+Envoy asks about every management API request.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
+from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from common import grpc_server
 from common.db import create_engine, session_factory
 from csms.user.v1 import user_service_pb2 as pb
 from csms.user.v1 import user_service_pb2_grpc as pb_grpc
 from user_svc.devices import Devices
-from user_svc.service import IdTokens, LocalLists
-from user_svc.servicer import UserServicer
+from user_svc.service import ApiKeys, IdTokens, LocalLists
+from user_svc.servicer import ExtAuthzServicer, UserServicer
 from user_svc.settings import Settings
 
-__all__ = ["SERVICE_NAME", "run", "start"]
+__all__ = ["AUTHZ_SERVICE_NAME", "SERVICE_NAME", "run", "start"]
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["UserService"].full_name
+AUTHZ_SERVICE_NAME = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name
 
 
 async def start(
@@ -32,6 +41,7 @@ async def start(
     sessions = session_factory(engine)
     # One channel for the life of the process; it reconnects by itself when device_svc restarts.
     channel = grpc.aio.insecure_channel(settings.device_svc_addr)
+    api_keys = ApiKeys(sessions, settings.api_key_cache_ttl)
     servicer = UserServicer(
         IdTokens(sessions),
         LocalLists(
@@ -39,7 +49,9 @@ async def start(
             Devices(channel, settings.device_svc_timeout),
             settings.local_list_items_per_message,
         ),
+        api_keys,
     )
+    authz = ExtAuthzServicer(api_keys, settings.allow_anonymous_legacy_create)
 
     async def close() -> None:
         await channel.close()
@@ -48,8 +60,11 @@ async def start(
     try:
         server = await grpc_server.start(
             settings.grpc_listen,
-            lambda s: pb_grpc.add_UserServiceServicer_to_server(servicer, s),
-            [SERVICE_NAME],
+            lambda s: (
+                pb_grpc.add_UserServiceServicer_to_server(servicer, s),
+                external_auth_pb2_grpc.add_AuthorizationServicer_to_server(authz, s),
+            ),
+            [SERVICE_NAME, AUTHZ_SERVICE_NAME],
         )
     except BaseException:
         await close()
@@ -58,5 +73,9 @@ async def start(
 
 
 async def run(settings: Settings) -> None:
+    if settings.allow_anonymous_legacy_create:
+        log.warning(
+            "insecure local mode: POST /chargingstations/create is allowed without an API key"
+        )
     server, close = await start(settings)
     await grpc_server.serve_until_signal("user_svc", server, settings.shutdown_grace, on_stop=close)

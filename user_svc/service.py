@@ -1,11 +1,13 @@
-"""user_svc use cases: the id tokens an operator manages, the Authorize decision, local lists.
+"""user_svc use cases: the id tokens an operator manages, the Authorize decision, local lists,
+the management API's keys.
 
 :func:`decide` is the whole authorization policy as a pure function of the stored token, the type
 the station presented and the time; :class:`IdTokens` adds the transactions around it. Every
 method is one transaction, committed before it returns. :class:`LocalLists` keeps each station's
 local authorization list in step with the id tokens (the rules are in
 :mod:`user_svc.local_list`). Enums are OCPP spellings here
-("ISO14443", "Accepted"), as they are in the database.
+("ISO14443", "Accepted"), as they are in the database. :class:`ApiKeys` issues, revokes and
+checks the management API's keys (the rules are in :mod:`user_svc.access`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
+import time
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +27,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common import pagination
 from common.db import utcnow
 from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
-from user_svc import local_list
-from user_svc.models import MAX_ID_TOKEN_LENGTH, MAX_STATION_ID_LENGTH, IdToken, LocalList
-from user_svc.repository import IdTokenRepository, LocalListRepository
+from user_svc import access, local_list
+from user_svc.models import (
+    MAX_API_KEY_NAME_LENGTH,
+    MAX_ID_TOKEN_LENGTH,
+    MAX_STATION_ID_LENGTH,
+    ApiKey,
+    IdToken,
+    LocalList,
+)
+from user_svc.repository import ApiKeyRepository, IdTokenRepository, LocalListRepository
 
 __all__ = [
     "ACCEPTED",
@@ -34,6 +44,7 @@ __all__ = [
     "UNKNOWN",
     "NO_AUTHORIZATION",
     "WRITABLE_FIELDS",
+    "ApiKeys",
     "Authorization",
     "IdTokens",
     "LocalLists",
@@ -317,3 +328,111 @@ class LocalLists:
 def _validate_station_id(station_id: str) -> None:
     if not station_id or len(station_id) > MAX_STATION_ID_LENGTH:
         raise InvalidArgument(f"station_id must be 1 to {MAX_STATION_ID_LENGTH} characters")
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """What :meth:`ApiKeys.authenticate` remembers of a key id until ``until`` (monotonic)."""
+
+    # None: no such key, or revoked.
+    role: str | None
+    secret_hash: str
+    until: float
+
+
+class ApiKeys:
+    """The management API's keys: created, listed, revoked, and checked for every request.
+
+    :meth:`authenticate` is on the path of every API request (Envoy asks before each one), so it
+    remembers what it read of a key id (unknown ids too) for ``cache_ttl`` seconds: a request
+    then costs one SHA-256 and a dict lookup. A key revoked through this process stops working
+    at once; one revoked through another replica, or in the database, within ``cache_ttl``.
+    """
+
+    # Beyond this many remembered ids (e.g. someone presenting random keys) start afresh.
+    MAX_CACHED = 10_000
+    # Ids are random: a collision is rare, two in a row a broken generator.
+    _CREATE_ATTEMPTS = 3
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        cache_ttl: float = 1.0,
+        clock: Callable[[], datetime.datetime] = utcnow,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sessions = sessions
+        self.cache_ttl = cache_ttl
+        self.clock = clock
+        self.monotonic = monotonic
+        self._known: dict[str, _Known] = {}
+
+    async def create(self, name: str, role: str) -> tuple[ApiKey, str]:
+        """A new key and its secret, which is not kept: this is the only time it is known."""
+        if role not in access.ROLES:
+            raise InvalidArgument(f"role is required: one of {', '.join(access.ROLES)}")
+        if len(name) > MAX_API_KEY_NAME_LENGTH:
+            raise InvalidArgument(f"name must be at most {MAX_API_KEY_NAME_LENGTH} characters")
+        for _ in range(self._CREATE_ATTEMPTS):
+            key_id, secret = access.new_secret()
+            try:
+                async with self.sessions.begin() as session:
+                    repo = ApiKeyRepository(session)
+                    if await repo.get(key_id) is not None:
+                        continue
+                    key = ApiKey(
+                        id=key_id,
+                        name=name,
+                        role=role,
+                        secret_hash=access.hash_secret(secret),
+                        created_at=self.clock(),
+                    )
+                    repo.add(key)
+            except IntegrityError:
+                continue  # a concurrent create drew the same id
+            self._known.pop(key_id, None)  # it may have been remembered as unknown
+            log.info("API key %s (%s, %r) created", key_id, role, name)
+            return key, secret
+        raise RuntimeError("could not draw an unused API key id")
+
+    async def list(self, size: int, page_token: str) -> tuple[Sequence[ApiKey], str]:
+        limit = pagination.page_size(size)
+        (after,) = pagination.decode_token(page_token) if page_token else ("",)
+        async with self.sessions() as session:
+            rows = await ApiKeyRepository(session).page(after, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, pagination.encode_token(rows[-1].id) if more else ""
+
+    async def revoke(self, key_id: str) -> ApiKey:
+        """Revoke the key (again: nothing changes, it keeps its first revoke time)."""
+        async with self.sessions.begin() as session:
+            key = await ApiKeyRepository(session).get(key_id, for_update=True)
+            if key is None:
+                raise NotFound(f"API key {key_id} not found")
+            if key.revoked_at is None:
+                key.revoked_at = self.clock()
+                log.info("API key %s (%s, %r) revoked", key.id, key.role, key.name)
+        self._known.pop(key_id, None)
+        return key
+
+    async def authenticate(self, secret: str) -> str | None:
+        """The role of the key whose secret this is; None if none (unknown, revoked, malformed)."""
+        key_id = access.key_id_of(secret)
+        if key_id is None:
+            return None
+        now = self.monotonic()
+        known = self._known.get(key_id)
+        if known is None or known.until <= now:
+            async with self.sessions() as session:
+                key = await ApiKeyRepository(session).get(key_id)
+            if key is None or key.revoked_at is not None:
+                known = _Known(None, "", now + self.cache_ttl)
+            else:
+                known = _Known(key.role, key.secret_hash, now + self.cache_ttl)
+            if len(self._known) >= self.MAX_CACHED:
+                self._known.clear()
+            self._known[key_id] = known
+        if known.role is None or not access.secret_matches(secret, known.secret_hash):
+            return None
+        return known.role

@@ -1,12 +1,24 @@
-"""UserService over gRPC: proto ⇄ domain, nothing else."""
+"""UserService, and Envoy's external authorization (Authorization/Check), over gRPC.
+
+Proto ⇄ domain, nothing else: the decisions are :mod:`user_svc.access`'s and
+:class:`user_svc.service.ApiKeys`'.
+"""
 
 from __future__ import annotations
 
 import datetime
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 import grpc
+import orjson
+from envoy.config.core.v3 import base_pb2 as envoy_core
+from envoy.service.auth.v3 import external_auth_pb2 as authz
+from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
+from envoy.type.v3 import http_status_pb2
 from google.protobuf import empty_pb2, timestamp_pb2
+from google.rpc import code_pb2, status_pb2
 
 from common.errors import InvalidArgument
 from common.ocpp_json import (
@@ -18,11 +30,14 @@ from common.ocpp_json import (
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.user.v1 import user_service_pb2 as pb
 from csms.user.v1 import user_service_pb2_grpc as pb_grpc
-from user_svc.models import IdToken, LocalList
-from user_svc.service import Authorization, IdTokens, LocalLists, SyncResult
+from user_svc import access
+from user_svc.models import ApiKey, IdToken, LocalList
+from user_svc.service import ApiKeys, Authorization, IdTokens, LocalLists, SyncResult
 
 __all__ = [
+    "ExtAuthzServicer",
     "UserServicer",
+    "api_key_to_proto",
     "authorization_to_proto",
     "id_token_to_proto",
     "local_list_to_proto",
@@ -31,6 +46,8 @@ __all__ = [
 
 # Where a gRPC status carries its google.rpc.Status (with the station's OCPP error code).
 _STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
+log = logging.getLogger(__name__)
 
 # update_mask paths are the writable columns themselves.
 _MASK_PATHS = frozenset({"type", "status", "expiry_date", "group_id_token"})
@@ -82,6 +99,21 @@ def id_token_to_proto(token: IdToken) -> pb.IdToken:
     )
 
 
+_ROLES = {access.READER: pb.API_KEY_ROLE_READER, access.OPERATOR: pb.API_KEY_ROLE_OPERATOR}
+_ROLE_NAMES = {number: name for name, number in _ROLES.items()}
+
+
+def api_key_to_proto(key: ApiKey, secret: str = "") -> pb.ApiKey:
+    return pb.ApiKey(
+        id=key.id,
+        name=key.name,
+        role=_ROLES.get(key.role, pb.API_KEY_ROLE_UNSPECIFIED),
+        secret=secret,
+        create_time=_ts(key.created_at),
+        revoke_time=_ts(key.revoked_at),
+    )
+
+
 def authorization_to_proto(decision: Authorization) -> ocpp.AuthorizeResponse:
     info = ocpp.IdTokenInfo(
         status=proto_enum_number(ocpp.AuthorizationStatusEnum, decision.status),
@@ -117,9 +149,10 @@ def sync_result_to_proto(result: SyncResult) -> pb.SyncLocalListResponse:
 
 
 class UserServicer(pb_grpc.UserServiceServicer):
-    def __init__(self, id_tokens: IdTokens, local_lists: LocalLists) -> None:
+    def __init__(self, id_tokens: IdTokens, local_lists: LocalLists, api_keys: ApiKeys) -> None:
         self.id_tokens = id_tokens
         self.local_lists = local_lists
+        self.api_keys = api_keys
 
     async def CreateIdToken(self, request, context):  # type: ignore[no-untyped-def]
         msg = request.id_token
@@ -179,3 +212,107 @@ class UserServicer(pb_grpc.UserServiceServicer):
 
     async def GetLocalList(self, request, context):  # type: ignore[no-untyped-def]
         return local_list_to_proto(await self.local_lists.get(request.station_id))
+
+    async def CreateApiKey(self, request, context):  # type: ignore[no-untyped-def]
+        msg = request.api_key
+        key, secret = await self.api_keys.create(msg.name, _ROLE_NAMES.get(msg.role, ""))
+        return api_key_to_proto(key, secret)
+
+    async def ListApiKeys(self, request, context):  # type: ignore[no-untyped-def]
+        rows, token = await self.api_keys.list(request.page_size, request.page_token)
+        return pb.ListApiKeysResponse(
+            api_keys=[api_key_to_proto(k) for k in rows], next_page_token=token
+        )
+
+    async def RevokeApiKey(self, request, context):  # type: ignore[no-untyped-def]
+        return api_key_to_proto(await self.api_keys.revoke(request.id))
+
+
+# The secret's headers: removed before the request goes on to the services, which need no key.
+_KEY_HEADERS = ("authorization", "x-api-key")
+_DENIED = {
+    401: (http_status_pb2.Unauthorized, code_pb2.UNAUTHENTICATED),
+    403: (http_status_pb2.Forbidden, code_pb2.PERMISSION_DENIED),
+}
+
+
+def _header(key: str, value: str) -> envoy_core.HeaderValueOption:
+    return envoy_core.HeaderValueOption(
+        header=envoy_core.HeaderValue(key=key, value=value),
+        append_action=envoy_core.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD,
+    )
+
+
+def _headers(http: Any) -> Mapping[str, str]:
+    """The request's headers (lower-case names), however Envoy chose to send them."""
+    if http.headers:
+        return http.headers  # type: ignore[no-any-return]
+    return {
+        h.key.lower(): h.raw_value.decode(errors="replace") or h.value
+        for h in http.header_map.headers
+    }
+
+
+def _presented(headers: Mapping[str, str]) -> tuple[bool, str]:
+    """(whether a key was presented at all, the secret: "" when not a usable one)."""
+    auth = headers.get("authorization", "").strip()
+    if auth:
+        scheme, _, value = auth.partition(" ")
+        return True, value.strip() if scheme.lower() == "bearer" else ""
+    key = headers.get("x-api-key", "").strip()
+    return bool(key), key
+
+
+class ExtAuthzServicer(authz_grpc.AuthorizationServicer):
+    """Envoy's ``envoy.service.auth.v3.Authorization``: may this API request go on?
+
+    Refusals carry the body the client gets: for REST, the JSON of the API's other errors
+    (``{"code": 16, "message": ...}``); for gRPC clients the message alone, which Envoy sends as
+    grpc-message with the gRPC status of the HTTP one (401 → UNAUTHENTICATED, 403 →
+    PERMISSION_DENIED).
+    """
+
+    def __init__(self, api_keys: ApiKeys, allow_anonymous_legacy_create: bool) -> None:
+        self.api_keys = api_keys
+        self.allow_anonymous_legacy_create = allow_anonymous_legacy_create
+
+    async def Check(self, request, context):  # type: ignore[no-untyped-def]
+        http = request.attributes.request.http
+        headers = _headers(http)
+        presented, secret = _presented(headers)
+        role = await self.api_keys.authenticate(secret) if secret else None
+        decision = access.decide(
+            http.method,
+            http.path,
+            role,
+            key_presented=presented,
+            allow_anonymous_legacy_create=self.allow_anonymous_legacy_create,
+        )
+        if decision.allowed:
+            return authz.CheckResponse(
+                status=status_pb2.Status(code=code_pb2.OK),
+                ok_response=authz.OkHttpResponse(headers_to_remove=list(_KEY_HEADERS)),
+            )
+        http_status, code = _DENIED[decision.status]
+        log.info(
+            "refused %s %s: %d %s (key %s)",
+            http.method,
+            http.path.partition("?")[0],
+            decision.status,
+            decision.message,
+            access.key_id_of(secret) or "-",
+        )
+        out = []
+        if decision.status == 401:
+            out.append(_header("www-authenticate", 'Bearer realm="csms"'))
+        # Envoy's local reply config gives REST refusals their content-type (application/json).
+        if headers.get("content-type", "").startswith("application/grpc"):
+            body = decision.message
+        else:
+            body = orjson.dumps({"code": code, "message": decision.message}).decode()
+        return authz.CheckResponse(
+            status=status_pb2.Status(code=code, message=decision.message),
+            denied_response=authz.DeniedHttpResponse(
+                status=http_status_pb2.HttpStatus(code=http_status), headers=out, body=body
+            ),
+        )

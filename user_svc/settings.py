@@ -25,6 +25,13 @@ class Settings(ServiceSettings):
     # Entries per SendLocalListRequest: the stations' LocalAuthListCtrlr.ItemsPerMessage (the
     # smallest of the fleet's); longer updates are split (see user_svc.local_list.plan).
     local_list_items_per_message: int = Field(default=100, ge=1)
+    # The insecure local mode of the quick start: let the prototype's POST
+    # /chargingstations/create through Envoy without an API key. Off unless a deployment turns
+    # it on (`make up` does on the embedded default, and says so); every other call needs a key.
+    allow_anonymous_legacy_create: bool = False
+    # Seconds an API key read from the database is trusted before it is read again: how long a
+    # key revoked through another user_svc replica (or in the database) may still be accepted.
+    api_key_cache_ttl: float = Field(default=1.0, ge=0)
 
 
 @functools.cache

@@ -1,7 +1,9 @@
 """End-to-end fixtures: the real mesh (Envoy, gateway, three services) on free loopback ports.
 
 The mesh is started by the same :class:`deploy.mesh.Mesh` that ``make up`` uses, once per
-backend (SQLite files, then PostgreSQL databases) and test session.
+backend (SQLite files, then PostgreSQL databases) and test session. Its management API wants an
+API key: the mesh gets an operator and a reader key the way ``make up`` makes its first one
+(user_svc's gRPC, directly), and ``rest`` sends the operator's.
 """
 
 from __future__ import annotations
@@ -53,11 +55,29 @@ def mesh(
             asyncio.run(db.drop_database(settings.service_database_url(svc)))
 
 
+@pytest.fixture(scope="session")
+def api_keys(mesh: Mesh) -> dict[str, str]:
+    """The secrets of an operator key and a reader key of this mesh, by role."""
+    return {role: mesh.create_api_key(role, f"e2e {role}") for role in ("operator", "reader")}
+
+
 @pytest.fixture
-async def rest(mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
-    """A REST client through Envoy."""
+def operator_key(api_keys: dict[str, str]) -> str:
+    return api_keys["operator"]
+
+
+@pytest.fixture
+def reader_key(api_keys: dict[str, str]) -> str:
+    return api_keys["reader"]
+
+
+@pytest.fixture
+async def rest(mesh: Mesh, operator_key: str) -> AsyncIterator[httpx.AsyncClient]:
+    """A REST client through Envoy, with the operator key."""
     async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{mesh.settings.envoy_port}", timeout=10
+        base_url=f"http://127.0.0.1:{mesh.settings.envoy_port}",
+        headers={"authorization": f"Bearer {operator_key}"},
+        timeout=10,
     ) as client:
         yield client
 

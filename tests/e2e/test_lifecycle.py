@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -27,7 +28,7 @@ def _env(**values: object) -> dict[str, str]:
 
 
 def test_mesh_up_prints_endpoints_serves_and_stops_on_ctrl_c(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """`make up`'s command waits for health, prints the endpoints, serves, and stops cleanly."""
+    """`make up`'s command waits for health, prints endpoints and a key, serves, stops cleanly."""
     envoy_port = free_port()
     env = _env(
         CSMS_GATEWAY_PORT=free_port(),
@@ -56,10 +57,17 @@ def test_mesh_up_prints_endpoints_serves_and_stops_on_ctrl_c(tmp_path) -> None: 
                 break
         text = "".join(lines)
         assert "The CSMS mesh is up" in text and f"http://127.0.0.1:{envoy_port}" in text
+        # The quick start's create works without a key (the local mode, announced) ...
+        assert "WARNING: insecure local mode" in text
         resp = httpx.post(
             f"http://127.0.0.1:{envoy_port}/chargingstations/create", json={"id": "CS123"}
         )
         assert resp.status_code == 200, resp.text
+        # ... nothing else does; the first operator key it printed does.
+        [key] = re.findall(r"^  (csms_\S+)$", text, re.M)
+        api = f"http://127.0.0.1:{envoy_port}/v1/chargingStations/CS123"
+        assert httpx.get(api).status_code == 401
+        assert httpx.get(api, headers={"authorization": f"Bearer {key}"}).status_code == 200
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
         out, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0 and "stopped." in out
