@@ -50,6 +50,9 @@ test-e2e: proto ## end-to-end tests (real Envoy, gateway, services, WebSocket st
 bench: proto ## measure the mesh against two baselines (BENCH_ARGS="--quick" for a short run)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
+chaos: proto ## kill -9 services, gateway and PostgreSQL under load: 0 lost, 0 duplicated (QUICK=1: short form)
+	$(PY) -m chaos $(if $(QUICK),--quick)
+
 style: $(STAMP) ## ruff format check and lint
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
@@ -57,4 +60,4 @@ style: $(STAMP) ## ruff format check and lint
 clean: ## remove generated code and local databases
 	rm -rf $(GEN) var
 
-.PHONY: help install proto up migrate bench test test-unit test-integration test-e2e style clean
+.PHONY: help install proto up migrate bench chaos test test-unit test-integration test-e2e style clean

@@ -18,6 +18,11 @@ Scenarios (every loop is bounded by ``--duration`` and ``--timeout``):
 Prints a progress line on stderr (at most once a second), a summary on stdout, and writes a
 JSON result and a PNG plot (``--json``; the PNG goes beside it).
 
+``--resend``: stations behave as real ones under faults: a closed connection or a call without a
+CALLRESULT makes them reconnect (short growing pauses) and re-send their TransactionEvents that
+had none, same transactionId and seqNo, in seqNo order (see ``bench.station.Resend``). Off by
+default: a measurement then counts every failure once and retries nothing.
+
 Example::
 
     python -m bench.loadgen --url ws://127.0.0.1:3000/ocpp --stations 1000 --scenario steady
@@ -40,7 +45,7 @@ from typing import Any
 
 import orjson
 
-from bench.station import CallFailed, Station
+from bench.station import CallFailed, Resend, Station
 from bench.stats import Recorder, summary_table
 
 __all__ = ["Options", "run", "main", "SCENARIOS"]
@@ -67,6 +72,7 @@ class Options:
     label: str = ""
     progress: bool = True
     tx_log: bool = False
+    resend: bool = False  # reconnect and re-send unacknowledged TransactionEvents
 
 
 def raise_fd_limit() -> int:
@@ -418,7 +424,15 @@ async def run(opts: Options) -> dict[str, Any]:
     rec = Recorder(tx_log=[] if opts.tx_log else None)
     prefix = opts.prefix or f"BENCH-{uuid.uuid4().hex[:6]}-"
     stations = [
-        Station(f"{prefix}{i:06d}", opts.url, rec, opts.timeout, opts.id_token, opts.password)
+        Station(
+            f"{prefix}{i:06d}",
+            opts.url,
+            rec,
+            opts.timeout,
+            opts.id_token,
+            opts.password,
+            resend=Resend() if opts.resend else None,
+        )
         for i in range(opts.stations)
     ]
     stop_progress = asyncio.Event()
@@ -488,6 +502,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
     p.add_argument(
         "--tx-log", action="store_true", help="list every TransactionEvent outcome in the JSON"
     )
+    p.add_argument(
+        "--resend",
+        action="store_true",
+        help="reconnect and re-send unacknowledged TransactionEvents, as real stations do",
+    )
     a = p.parse_args(argv)
     opts = Options(
         url=a.url,
@@ -507,6 +526,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         label=a.label,
         progress=not a.quiet,
         tx_log=a.tx_log,
+        resend=a.resend,
     )
     return opts, a.json or pathlib.Path(f"bench-{a.scenario}.json"), not a.no_plot
 

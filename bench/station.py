@@ -4,17 +4,26 @@ Frames are built and parsed with orjson by hand (no ``ocpp.ChargePoint``): the g
 cost far less per message than the CSMS it measures. Every CALL's latency and outcome goes to
 the shared :class:`~bench.stats.Recorder`. The CSMS's own CALLs are answered with a minimal
 schema-valid CALLRESULT (see :data:`CANNED`) or a ``NotSupported`` CALLERROR.
+
+With a :class:`Resend` policy a station behaves as real ones do under faults (off by default):
+its TransactionEvents go through an outbox sent head first, one at a time; a closed connection,
+a CALLERROR ``InternalError`` or no answer within the timeout makes it reconnect (after a short,
+growing pause) and send the same event again, same transactionId and seqNo, until a CALLRESULT
+comes. What happened to each event is kept in :class:`TxEventRecord` (``Station.ledger``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import contextlib
 import datetime
 import itertools
 import random
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -23,7 +32,15 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bench.stats import Recorder
 
-__all__ = ["Station", "CallFailed", "CANNED", "answer_csms_call", "SUBPROTOCOL"]
+__all__ = [
+    "Station",
+    "CallFailed",
+    "Resend",
+    "TxEventRecord",
+    "CANNED",
+    "answer_csms_call",
+    "SUBPROTOCOL",
+]
 
 SUBPROTOCOL = "ocpp2.0.1"
 MEASURAND = "Energy.Active.Import.Register"
@@ -93,6 +110,39 @@ class CallFailed(Exception):
         self.kind = kind
 
 
+@dataclass(frozen=True)
+class Resend:
+    """How a station retries its TransactionEvents (OCPP 2.0.1's TransactionMessageAttempts and
+    TransactionMessageRetryInterval, shortened to fit a test run)."""
+
+    # Pause after the first failure in a row, doubled after each further one, up to backoff_max.
+    backoff: float = 0.2
+    backoff_max: float = 2.0
+    # Sends of one event before the station gives it up; 0: until the caller's deadline.
+    attempts: int = 0
+
+
+@dataclass
+class TxEventRecord:
+    """One TransactionEvent as its station saw it, however often it was sent."""
+
+    station: str
+    tx_id: str
+    seq_no: int
+    event_type: str
+    # The energy register reading it carries (Wh), to recognise it in the database.
+    energy_wh: float
+    offline: bool
+    payload: dict[str, Any]
+    sent: int = 0
+    # Got a CALLRESULT at least once.
+    acknowledged: bool = False
+    # Refused with a CALLERROR other than InternalError, or given up after Resend.attempts.
+    dropped: bool = False
+    # Outcome of every send: "acknowledged", "callerror:<Code>", "closed" or "timeout".
+    outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
+
+
 def _connect_error_kind(exc: BaseException) -> str:
     if isinstance(exc, InvalidStatus):
         return f"handshake:{exc.response.status_code}"
@@ -118,6 +168,7 @@ class Station:
         timeout: float,
         id_token: str,
         password: str = "",
+        resend: Resend | None = None,
     ) -> None:
         self.id = station_id
         self.url = f"{url.rstrip('/')}/{station_id}"
@@ -141,6 +192,12 @@ class Station:
         self.tx_id: str | None = None
         self.seq_no = 0
         self.energy_wh = 0.0
+        # None: the plain load generator (a failed call is counted and not retried).
+        self.resend = resend
+        self.outbox: collections.deque[TxEventRecord] = collections.deque()
+        self.ledger: list[TxEventRecord] = []
+        self.reconnects = 0
+        self._failures = 0  # failed sends in a row, for the backoff
 
     # -- connection ------------------------------------------------------------------------
 
@@ -200,11 +257,51 @@ class Station:
         if self._reader is not None:
             await self._reader
 
+    @property
+    def online(self) -> bool:
+        """A connection is open (as far as this side knows)."""
+        return self.ws is not None and not self.closed.is_set()
+
+    async def _drop(self) -> None:
+        """Abandon the current connection at once (no closing handshake with a CSMS that may
+        not answer); its outstanding calls fail as closed."""
+        if self.ws is not None and not self.closed.is_set():
+            self.ws.transport.abort()
+        if self._reader is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._reader), 5)
+        self._reader = None
+        self.ws = None
+        self.closed.clear()
+
+    async def reconnect(self, deadline: float) -> bool:
+        """Drop the connection and connect again, pausing (growing) between tries, until
+        ``deadline`` (perf_counter); no BootNotification, as after a mere connection loss."""
+        assert self.resend is not None, "reconnect is part of the resend behaviour"
+        await self._drop()
+        tries = 0
+        while True:
+            if await self.connect():
+                self.reconnects += 1
+                return True
+            tries += 1
+            pause = min(self.resend.backoff * 2 ** (tries - 1), self.resend.backoff_max)
+            if time.perf_counter() + pause >= deadline:
+                return False
+            await asyncio.sleep(pause)
+
     # -- calls -----------------------------------------------------------------------------
 
     async def call(self, action: str, payload: dict[str, Any], kind: str | None = None) -> Any:
         """Send a CALL and return the CALLRESULT payload; raise :class:`CallFailed` otherwise."""
         kind = kind or action
+        if (
+            self.resend is not None
+            and not self.online
+            and not await self.reconnect(time.perf_counter() + self.timeout)
+        ):
+            self.rec.error("closed")
+            raise CallFailed("closed")
         if self.ws is None or self.closed.is_set():
             self.rec.error("closed")
             raise CallFailed("closed")
@@ -262,11 +359,10 @@ class Station:
     async def authorize(self) -> None:
         await self.call("Authorize", {"idToken": {"idToken": self.id_token, "type": "ISO14443"}})
 
-    async def transaction_event(self, event_type: str) -> bool:
-        """One TransactionEvent with a fresh (transactionId, seqNo); True when acknowledged.
-
-        ``Started`` opens a new transaction; ``Ended`` closes it. The energy register only grows.
-        """
+    def _next_event(self, event_type: str) -> tuple[str, int, str, dict[str, Any]]:
+        """The next TransactionEvent's (transactionId, seqNo, eventType, payload); ``Started``
+        (or any event outside a transaction) opens a new transaction, ``Ended`` closes it. The
+        energy register only grows."""
         if event_type == "Started" or self.tx_id is None:
             self.tx_id = uuid.uuid4().hex
             self.seq_no = 0
@@ -302,6 +398,20 @@ class Station:
         tx_id = self.tx_id
         if event_type == "Ended":
             self.tx_id = None
+        return tx_id, seq_no, event_type, payload
+
+    async def transaction_event(self, event_type: str) -> bool:
+        """One TransactionEvent with a fresh (transactionId, seqNo); True when acknowledged.
+
+        ``Started`` opens a new transaction; ``Ended`` closes it. The energy register only grows.
+        With a :class:`Resend` policy it goes through the outbox (behind what is queued there)
+        and is retried for up to three timeouts.
+        """
+        if self.resend is not None:
+            record = self.enqueue(event_type)
+            await self.deliver(time.perf_counter() + 3 * self.timeout)
+            return record.acknowledged
+        tx_id, seq_no, event_type, payload = self._next_event(event_type)
         self.rec.tx.sent += 1
         try:
             await self.call("TransactionEvent", payload, kind=f"TransactionEvent.{event_type}")
@@ -310,6 +420,70 @@ class Station:
             self.rec.tx_outcome(self.id, tx_id, seq_no, outcome)
             return False
         self.rec.tx_outcome(self.id, tx_id, seq_no, "acknowledged")
+        return True
+
+    # -- the outbox (resend behaviour) -------------------------------------------------------
+
+    def enqueue(self, event_type: str, offline: bool | None = None) -> TxEventRecord:
+        """Queue the next TransactionEvent (see :meth:`_next_event`) behind those not yet
+        acknowledged. ``offline`` (default: whether the station is disconnected now) becomes
+        the event's ``offline`` field: it happened while the station could not report it."""
+        tx_id, seq_no, event_type, payload = self._next_event(event_type)
+        if offline is None:
+            offline = not self.online
+        if offline:
+            payload["offline"] = True
+        record = TxEventRecord(
+            self.id, tx_id, seq_no, event_type, round(self.energy_wh, 1), offline, payload
+        )
+        self.outbox.append(record)
+        self.ledger.append(record)
+        return record
+
+    async def deliver(self, deadline: float) -> bool:
+        """Send the outbox head first, each event until it gets a CALLRESULT, until the outbox
+        is empty (True) or ``deadline`` (perf_counter) passes (False).
+
+        A CALLERROR other than InternalError is the CSMS refusing the event: it is dropped, as
+        resending it would not change the answer. Counted in ``rec.tx``: every send.
+        """
+        policy = self.resend
+        assert policy is not None, "the outbox is the resend behaviour"
+        while self.outbox:
+            if time.perf_counter() >= deadline:
+                return False
+            if not self.online and not await self.reconnect(deadline):
+                return False
+            record = self.outbox[0]
+            record.sent += 1
+            self.rec.tx.sent += 1
+            try:
+                await self.call(
+                    "TransactionEvent", record.payload, kind=f"TransactionEvent.{record.event_type}"
+                )
+            except CallFailed as exc:
+                record.outcomes[exc.kind] += 1
+                callerror = exc.kind.startswith("callerror:")
+                self.rec.tx_outcome(
+                    self.id, record.tx_id, record.seq_no, "callerror" if callerror else "no_answer"
+                )
+                if (callerror and exc.kind != "callerror:InternalError") or (
+                    policy.attempts and record.sent >= policy.attempts
+                ):
+                    record.dropped = True
+                    self.outbox.popleft()
+                    continue
+                if exc.kind == "timeout":
+                    await self._drop()  # no answer: the connection is suspect
+                self._failures += 1
+                pause = min(policy.backoff * 2 ** (self._failures - 1), policy.backoff_max)
+                await asyncio.sleep(max(0.0, min(pause, deadline - time.perf_counter())))
+                continue
+            self._failures = 0
+            record.acknowledged = True
+            record.outcomes["acknowledged"] += 1
+            self.rec.tx_outcome(self.id, record.tx_id, record.seq_no, "acknowledged")
+            self.outbox.popleft()
         return True
 
 
