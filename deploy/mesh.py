@@ -14,9 +14,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import ipaddress
 import logging
 import os
 import pathlib
+import shlex
 import signal
 import socket
 import string
@@ -32,14 +34,16 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common import db
+from common import db, pki
 from common.settings import DEFAULT_PORTS
+from csms.user.v1 import user_service_pb2, user_service_pb2_grpc
 
 __all__ = [
     "MeshSettings",
     "Mesh",
     "Gateway",
     "Cluster",
+    "StationTls",
     "SERVICES",
     "free_port",
     "envoy_config",
@@ -83,13 +87,55 @@ class MeshSettings(BaseSettings):
     data_dir: pathlib.Path = ROOT / "var"
     # Let unknown stations in (registering them) instead of refusing them with 404.
     auto_register: bool = False
+    # The insecure local mode of the quick start: the prototype's POST /chargingstations/create
+    # through Envoy without an API key (every other call needs one). Unset: on only for the
+    # embedded default (SQLite files, no database URL) on a loopback host; `make up` warns.
+    allow_anonymous_legacy_create: bool | None = None
     heartbeat_interval: int = 300
     log_level: str = "INFO"
+    # TLS mode (security profiles 2 and 3): a local CA and Envoy's server certificate in
+    # data_dir/tls (made on first start, kept after), Envoy terminating wss on station_tls_port
+    # and plain ws on gateway_port, every gateway behind it.
+    tls: bool = False
+    station_tls_port: int = 3443
+    # Let stations without credentials (security profile 0) in. Unset: on for a mesh on a
+    # loopback host (the local quick start; `make up` warns), off otherwise.
+    allow_unsecured_stations: bool | None = None
+
+    def unsecured_stations(self) -> bool:
+        """Whether the gateways let stations without credentials in."""
+        if self.allow_unsecured_stations is not None:
+            return self.allow_unsecured_stations
+        return _loopback(self.host)
+
+    def behind_envoy(self) -> bool:
+        """Envoy fronts the gateways (several of them, or TLS): they trust its headers."""
+        return self.gateways > 1 or self.tls
+
+    def tls_dir(self) -> pathlib.Path:
+        return self.data_dir / "tls"
+
+    def anonymous_legacy_create(self) -> bool:
+        """Whether user_svc lets the legacy create through without an API key."""
+        if self.allow_anonymous_legacy_create is not None:
+            return self.allow_anonymous_legacy_create
+        try:
+            loopback = ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            loopback = self.host == "localhost"
+        return not self.database_url and loopback
 
     def service_database_url(self, service: str) -> str:
         if not self.database_url:
             return f"sqlite+aiosqlite:///{self.data_dir / service}.sqlite"
         return f"{self.database_url.rstrip('/')}/{self.database_prefix}{service}"
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def free_port() -> int:
@@ -132,6 +178,14 @@ _GATEWAY_OPTIONS = """      outlier_detection:
         consecutive_local_origin_failure: 1
         base_ejection_time: 5s
         max_ejection_percent: 100
+      # A killed gateway leaves the rotation within about a second, before stations hit it.
+      health_checks:
+        - timeout: 0.5s
+          interval: 1s
+          no_traffic_interval: 1s
+          unhealthy_threshold: 1
+          healthy_threshold: 1
+          tcp_health_check: {}
 """
 
 
@@ -144,6 +198,37 @@ class Cluster:
     grpc: bool = True
 
 
+@dataclass(frozen=True)
+class StationTls:
+    """The wss listener: its port, Envoy's server certificate and key, the CA of stations'
+    client certificates (PEM files)."""
+
+    port: int
+    server_cert: pathlib.Path | str
+    server_key: pathlib.Path | str
+    ca_cert: pathlib.Path | str
+
+
+def _stations_listener(name: str, host: str, port: int, tls: StationTls | None) -> str:
+    """envoy-stations.yaml for one station listener: plain ws, or wss with client certificates."""
+    transport = ""
+    if tls is not None:
+        transport = string.Template(
+            (ROOT / "deploy" / "envoy-stations-tls.yaml").read_text()
+        ).substitute(server_cert=tls.server_cert, server_key=tls.server_key, ca_cert=tls.ca_cert)
+    return string.Template((ROOT / "deploy" / "envoy-stations.yaml").read_text()).substitute(
+        name=name,
+        host=host,
+        port=port,
+        proto="https" if tls is not None else "http",
+        forward_client_cert="SANITIZE_SET" if tls is not None else "SANITIZE",
+        client_cert_details="                set_current_client_cert_details: {subject: true}\n"
+        if tls is not None
+        else "",
+        transport_socket=transport,
+    )
+
+
 def render_envoy(
     *,
     host: str,
@@ -153,9 +238,12 @@ def render_envoy(
     descriptor: pathlib.Path | str,
     clusters: Sequence[Cluster],
     stations_port: int | None = None,
+    stations_tls: StationTls | None = None,
     dns: bool = False,
 ) -> str:
     """deploy/envoy.yaml filled in; a ``gateway`` cluster needs ``stations_port`` and back.
+
+    ``stations_tls``: also the stations' wss listener (the TLS mode).
 
     ``dns``: the endpoints are DNS names resolved to every address they have (Kubernetes
     Services; a headless one lists every gateway pod) instead of fixed IPs.
@@ -174,13 +262,15 @@ def render_envoy(
     has_gateways = any(c.name == "gateway" for c in clusters)
     if has_gateways != (stations_port is not None):
         raise ValueError("the stations listener and the gateway cluster go together")
+    if stations_tls is not None and stations_port is None:
+        raise ValueError("the wss listener comes with the plain stations listener")
     listener = (
-        string.Template((ROOT / "deploy" / "envoy-stations.yaml").read_text()).substitute(
-            host=host, port=stations_port
-        )
+        _stations_listener("stations", host, stations_port, None)
         if stations_port is not None
         else ""
     )
+    if stations_tls is not None:
+        listener += _stations_listener("stations_tls", host, stations_tls.port, stations_tls)
     template = string.Template((ROOT / "deploy" / "envoy.yaml").read_text())
     return template.substitute(
         host=host,
@@ -198,8 +288,9 @@ def envoy_config(
 ) -> str:
     """deploy/envoy.yaml with this mesh's ports filled in.
 
-    ``gateway_ports``: the gateways' internal WebSocket ports when there are several (Envoy
-    then also listens on the stations' port); empty when the one gateway listens there itself.
+    ``gateway_ports``: the gateways' internal WebSocket ports when Envoy fronts them (several
+    gateways, or TLS: Envoy then also listens on the stations' port, and on the wss port in TLS
+    mode); empty when the one gateway listens there itself.
     """
     clusters = [
         Cluster(f"{s}_svc", [("127.0.0.1", getattr(settings, f"{s}_port"))]) for s in SERVICES
@@ -214,6 +305,14 @@ def envoy_config(
         descriptor=descriptor,
         clusters=clusters,
         stations_port=settings.gateway_port if gateway_ports else None,
+        stations_tls=StationTls(
+            settings.station_tls_port,
+            settings.tls_dir() / "server.pem",
+            settings.tls_dir() / "server.key",
+            settings.tls_dir() / "ca.pem",
+        )
+        if settings.tls and gateway_ports
+        else None,
     )
 
 
@@ -300,7 +399,7 @@ class Mesh:
             return chosen
 
         grpc_ports = ports(s.gateway_grpc_port)
-        if s.gateways == 1:
+        if not s.behind_envoy():
             return [Gateway("gateway-1", s.host, s.gateway_port, grpc_ports[0])]
         ws_ports = ports(s.gateway_internal_port)
         return [
@@ -328,6 +427,7 @@ class Mesh:
                         "database_url": urls["user"],
                         # For the local authorization lists' station lookups.
                         "device_svc_addr": addr["device"],
+                        "allow_anonymous_legacy_create": str(s.anonymous_legacy_create()).lower(),
                         "log_level": s.log_level,
                     },
                 ),
@@ -342,6 +442,9 @@ class Mesh:
                         "grpc_listen": addr["device"],
                         "database_url": urls["device"],
                         "heartbeat_interval": s.heartbeat_interval,
+                        # The CA that signs stations' CSRs is the TLS mode's: the certificates
+                        # it signs are the ones Envoy's wss listener accepts.
+                        "local_ca_dir": s.tls_dir(),
                         "log_level": s.log_level,
                     },
                 ),
@@ -375,6 +478,8 @@ class Mesh:
                             "port": gw.ws_port,
                             "grpc_listen": f"127.0.0.1:{gw.grpc_port}",
                             "auto_register": str(s.auto_register).lower(),
+                            "allow_unsecured_stations": str(s.unsecured_stations()).lower(),
+                            "trust_proxy_headers": str(s.behind_envoy()).lower(),
                             "device_svc_addr": addr["device"],
                             "transaction_svc_addr": addr["transaction"],
                             "user_svc_addr": addr["user"],
@@ -387,7 +492,9 @@ class Mesh:
         run_dir = self.log_dir or s.data_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         config = run_dir / "envoy.yaml"
-        behind_envoy = [gw.ws_port for gw in self.gateways] if s.gateways > 1 else []
+        behind_envoy = [gw.ws_port for gw in self.gateways] if s.behind_envoy() else []
+        if s.tls:
+            self.write_tls()
         config.write_text(envoy_config(s, ROOT / "gen" / "descriptor.pb", behind_envoy))
         envoy = pathlib.Path(py).parent / "envoy"
         procs.append(
@@ -410,6 +517,22 @@ class Mesh:
             )
         )
         return procs
+
+    def write_tls(self) -> dict[str, pathlib.Path]:
+        """The TLS mode's local CA and Envoy server certificate (common.pki.write_local_ca):
+        for localhost, 127.0.0.1 and the host the mesh serves on."""
+        host = self.settings.host
+        hostnames, ips = ["localhost"], ["127.0.0.1"]
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            hostnames.append(host)
+        else:
+            if ip.is_unspecified:
+                hostnames.append(socket.gethostname())
+            elif str(ip) not in ips:
+                ips.append(str(ip))
+        return pki.write_local_ca(self.settings.tls_dir(), sorted(set(hostnames)), ips)
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -535,12 +658,61 @@ class Mesh:
                     proc.popen.kill()
                     proc.popen.wait()
 
+    # -- the management API's keys ----------------------------------------------------------
+
+    def _users(self) -> tuple[grpc.Channel, user_service_pb2_grpc.UserServiceStub]:
+        """user_svc straight, not through Envoy: the launcher is an internal caller."""
+        channel = grpc.insecure_channel(f"127.0.0.1:{self.settings.user_port}")
+        return channel, user_service_pb2_grpc.UserServiceStub(channel)
+
+    def create_api_key(self, role: str, name: str) -> str:
+        """A new key's secret; ``role`` is "reader" or "operator"."""
+        number = user_service_pb2.ApiKeyRole.Value(f"API_KEY_ROLE_{role.upper()}")
+        channel, users = self._users()
+        with channel:
+            key = users.CreateApiKey(
+                user_service_pb2.CreateApiKeyRequest(
+                    api_key=user_service_pb2.ApiKey(name=name, role=number)
+                ),
+                timeout=10,
+            )
+        return str(key.secret)
+
+    def first_operator_key(self, name: str = "make up") -> str | None:
+        """An operator key's secret if there is no key at all yet, else None (keys exist)."""
+        channel, users = self._users()
+        with channel:
+            existing = users.ListApiKeys(
+                user_service_pb2.ListApiKeysRequest(page_size=1), timeout=10
+            )
+        if existing.api_keys:
+            return None
+        return self.create_api_key("operator", name)
+
+    def api_key_command(self) -> str:
+        """The shell command that creates another operator key for this mesh's user_svc."""
+        url = shlex.quote(self.settings.service_database_url("user"))
+        return (
+            f"CSMS_USER_DATABASE_URL={url} {shlex.quote(sys.executable)} -m user_svc "
+            "create-api-key --role operator --name NAME"
+        )
+
     def endpoints(self) -> str:
         s = self.settings
-        via = " (Envoy, to the gateways below)" if s.gateways > 1 else ""
+        via = " (Envoy, to the gateways below)" if s.behind_envoy() else ""
         return "\n".join(
             [
                 f"  stations (OCPP 2.0.1):  ws://{s.host}:{s.gateway_port}/ocpp/<stationId>{via}",
+                *(
+                    [
+                        f"  stations over TLS:      wss://{s.host}:{s.station_tls_port}"
+                        "/ocpp/<stationId>  (profiles 2 and 3)",
+                        f"  CA of the TLS mode:     {s.tls_dir() / 'ca.pem'}  (trust it; it also "
+                        "signs client certificates)",
+                    ]
+                    if s.tls
+                    else []
+                ),
                 f"  REST and gRPC (Envoy):  http://{s.host}:{s.envoy_port}",
                 f"  Envoy admin:            http://127.0.0.1:{s.envoy_admin_port}",
                 *(
@@ -574,11 +746,46 @@ def _tcp_open(host: str, port: int) -> bool:
 
 
 def _envoy_ready(admin_port: int) -> bool:
+    """Envoy is live and, when it fronts gateways, its health checks found every one up."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/ready", timeout=0.5) as r:
-            return r.status == 200
+            if r.status != 200:
+                return False
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/clusters", timeout=0.5) as r:
+            flags = [
+                line.rsplit("::", 1)[1]
+                for line in r.read().decode().splitlines()
+                if line.startswith("gateway::") and "::health_flags::" in line
+            ]
     except OSError:
         return False
+    return all(f == "healthy" for f in flags)
+
+
+def _api_key_notice(mesh: Mesh) -> str:
+    """What `make up` says about the management API's keys (and its insecure local mode)."""
+    s = mesh.settings
+    lines = []
+    key = mesh.first_operator_key()
+    if key is not None:
+        lines += [
+            "The management API wants an API key. A first operator key (shown once, keep it):",
+            f"  {key}",
+            f"  e.g. curl -H 'authorization: Bearer {key}' "
+            f"http://{s.host}:{s.envoy_port}/v1/chargingStations",
+        ]
+    else:
+        lines += [
+            "The management API wants an API key; keys exist already. Another operator key:",
+            f"  {mesh.api_key_command()}",
+        ]
+    if s.anonymous_legacy_create():
+        lines.append(
+            "WARNING: insecure local mode: POST /chargingstations/create is accepted without an "
+            "API key (the quick start's call; CSMS_ALLOW_ANONYMOUS_LEGACY_CREATE=false turns it "
+            "off). Never expose this mesh."
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -596,7 +803,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(kubernetes_envoy_config(), end="")
         else:
             ports = (
-                [gw.ws_port for gw in mesh.plan_gateways()] if mesh.settings.gateways > 1 else []
+                [gw.ws_port for gw in mesh.plan_gateways()] if mesh.settings.behind_envoy() else []
             )
             print(envoy_config(mesh.settings, ROOT / "gen" / "descriptor.pb", ports), end="")
         return
@@ -612,8 +819,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     mesh.start()
-    print("\nThe CSMS mesh is up:\n" + mesh.endpoints() + "\n\nCtrl-C stops it.\n", flush=True)
+    print("\nThe CSMS mesh is up:\n" + mesh.endpoints() + "\n", flush=True)
     try:
+        print(_api_key_notice(mesh), flush=True)
+        if mesh.settings.unsecured_stations():
+            print(
+                "WARNING: unsecured stations are allowed: a station created without credentials "
+                "(security profile 0) connects without any (CSMS_ALLOW_UNSECURED_STATIONS=false "
+                "turns it off). Never expose this mesh.\n",
+                flush=True,
+            )
+        print("Ctrl-C stops it.\n", flush=True)
         while not stop:
             mesh._check_alive()
             time.sleep(0.5)

@@ -11,9 +11,11 @@ from collections.abc import Iterable
 
 from google.protobuf import timestamp_pb2
 
+from common.errors import InvalidArgument
 from common.ocpp_json import ocpp_enum_value, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
 from csms.ocpp.v201 import messages_pb2 as ocpp
+from device_svc.credentials import is_basic_auth_password
 from device_svc.domain import (
     ACTUAL,
     Attribute,
@@ -28,6 +30,8 @@ __all__ = [
     "ref_of",
     "reported_variables",
     "set_results",
+    "basic_auth_password",
+    "basic_auth_password_accepted",
     "get_results",
     "variable_to_proto",
     "timestamp",
@@ -124,6 +128,33 @@ def set_results(
         if key in sent:
             updates.append(ValueUpdate(key[0], key[1], sent[key]))
     return updates
+
+
+def basic_auth_password(request: ocpp.SetVariablesRequest) -> str | None:
+    """The new Basic auth password a SetVariables request sends (SecurityCtrlr.BasicAuthPassword,
+    attribute Actual), if it sends one."""
+    sent = [
+        d.attribute_value
+        for d in request.set_variable_data
+        if is_basic_auth_password(ref_of(d.component, d.variable))
+        and _attribute_type(d, "attribute_type") == ACTUAL
+    ]
+    if len(sent) > 1:
+        raise InvalidArgument("send at most one SecurityCtrlr.BasicAuthPassword per SetVariables")
+    return sent[0] if sent else None
+
+
+def basic_auth_password_accepted(response: ocpp.SetVariablesResponse) -> bool:
+    """The station answered Accepted to the BasicAuthPassword it was sent: it uses it from now.
+
+    RebootRequired is not enough: until it reboots the station still presents the old one.
+    """
+    return any(
+        is_basic_auth_password(ref_of(r.component, r.variable))
+        and _attribute_type(r, "attribute_type") == ACTUAL
+        and r.attribute_status == ocpp.SET_VARIABLE_STATUS_ACCEPTED
+        for r in response.set_variable_result
+    )
 
 
 def get_results(response: ocpp.GetVariablesResponse) -> list[ValueUpdate]:

@@ -67,6 +67,10 @@ class Station(Base):
     )
     # The requestId of the GetBaseReport the automatic rule is waiting for.
     base_report_request_id: Mapped[int | None]
+    # OCPP security profile the station must connect with (device_svc.credentials); 0: none.
+    security_profile: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # Argon2id hash of the HTTP Basic auth password (profiles 1 and 2); never leaves the service.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

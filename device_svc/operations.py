@@ -158,6 +158,13 @@ class Operations:
     ) -> Message:
         """Send ``request`` to the station and return its answer (the ``<Action>Response``)."""
         route = await self.devices.route(station_id)
+        # A new Basic auth password is checked and hashed before it leaves: one the CSMS could
+        # not store must never reach the station.
+        new_password_hash = None
+        if action == "SetVariables":
+            password = convert.basic_auth_password(request)  # type: ignore[arg-type]
+            if password is not None:
+                new_password_hash = await self.devices.hash_password(password)
         seconds = _timeout(time_remaining, self.call_timeout)
         result = await self.gateways.call(station_id, route, request, seconds)
         response = RESPONSE_TYPES[action]()
@@ -165,6 +172,8 @@ class Operations:
             raise CsmsError(
                 f"gateway answered {result.response.TypeName() or 'nothing'} to {action}"
             )
+        if new_password_hash is not None:
+            await self._rotate_password(station_id, new_password_hash, response)
         learn = self._learn.get(action)
         if learn is not None:
             try:
@@ -173,6 +182,21 @@ class Operations:
                 # The station did what it answered; our copy of its device model lags behind.
                 log.exception("could not record the %s results in the device model", action)
         return response
+
+    async def _rotate_password(self, station_id: str, password_hash: str, response: Any) -> None:
+        """The station took its new Basic auth password: from now on only that one works."""
+        if not convert.basic_auth_password_accepted(response):
+            log.info("the station did not accept its new Basic auth password: the old one stays")
+            return
+        try:
+            await self.devices.set_password_hash(station_id, password_hash)
+        except Exception:
+            log.exception("the station accepted a new Basic auth password that was not stored")
+            raise CsmsError(
+                "the station accepted the new BasicAuthPassword but the CSMS could not store it: "
+                "set it again"
+            ) from None
+        log.info("Basic auth password rotated")
 
     async def _learn_set_variables(
         self, station_id: str, request: ocpp.SetVariablesRequest, response: Any

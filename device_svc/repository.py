@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Collection, Iterable, Sequence
 
-from sqlalchemy import Select, and_, delete, or_, select, tuple_, update
+from sqlalchemy import Select, and_, bindparam, delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from device_svc.domain import VariableRef
@@ -43,6 +43,21 @@ _KEY_COLUMNS = (
 )
 # Bound parameters per statement stay well below SQLite's and asyncpg's limits.
 _CHUNK = 500
+
+_stations = Station.__table__.c
+# One statement executed for many (station, time) pairs; a time older than the stored one (a
+# retried batch arriving after a newer one) leaves it alone.
+_RECORD_HEARTBEAT = (
+    update(Station.__table__)
+    .where(
+        _stations.id == bindparam("b_id"),
+        or_(
+            _stations.last_heartbeat_at.is_(None),
+            _stations.last_heartbeat_at < bindparam("b_at"),
+        ),
+    )
+    .values(last_heartbeat_at=bindparam("b_at"))
+)
 
 
 def variable_key(ref: VariableRef) -> VariableKey:
@@ -100,6 +115,12 @@ class StationRepository:
             .where(Station.id == station_id, Station.epoch == epoch)
             .values(connected=False)
         )
+
+    async def record_heartbeats(self, seen: Iterable[tuple[str, datetime.datetime]]) -> None:
+        """Move each station's last_heartbeat_at forward to its time (never backwards)."""
+        params = [{"b_id": station_id, "b_at": at} for station_id, at in seen]
+        if params:
+            await self.session.execute(_RECORD_HEARTBEAT, params)
 
     async def renew_leases(
         self, gateway: str, leases: Collection[tuple[str, int]], until: datetime.datetime

@@ -7,6 +7,7 @@ after that.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime
 import logging
@@ -21,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from common import pagination
 from common.db import utcnow
 from common.errors import AlreadyExists, CsmsError, InvalidArgument, NotFound
+from device_svc import credentials
+from device_svc.credentials import Passwords, Presented, Unauthenticated
 from device_svc.domain import (
     CustomerInformationPart,
     ReportedVariable,
@@ -75,6 +78,9 @@ WRITABLE_FIELDS = (
     "location_lng",
     "registration_status",
     "accept_after_base_report",
+    "security_profile",
+    # Input only: stored as password_hash (device_svc.credentials), never read back.
+    "basic_auth_password",
 )
 _REGISTRATION_STATUSES = (ACCEPTED, PENDING, REJECTED)
 # OCPP 2.0.1 (Part 2, security): the identity is at most 48 characters, of RFC 3986's
@@ -121,19 +127,24 @@ class Devices:
         heartbeat_interval: int,
         clock: Callable[[], datetime.datetime] = utcnow,
         default_lease_seconds: int = 30,
+        passwords: Passwords | None = None,
     ) -> None:
         self.sessions = sessions
         self.heartbeat_interval = heartbeat_interval
         self.clock = clock
         self.default_lease_seconds = default_lease_seconds
+        self.passwords = passwords or Passwords()
 
     # -- stations ------------------------------------------------------------------------------
 
     async def create(self, station_id: str, fields: Mapping[str, Any]) -> Station:
         validate_station_id(station_id)
-        columns = _writable(fields)
+        columns = await self._columns(fields)
         if columns.get("registration_status") is None:
             columns["registration_status"] = ACCEPTED
+        if columns.get("password_hash") and not columns.get("security_profile"):
+            # A password without a profile: the operator means Basic auth, not an open door.
+            columns["security_profile"] = 1
         async with self.sessions.begin() as session:
             repo = StationRepository(session)
             if await repo.get(station_id) is not None:
@@ -159,7 +170,7 @@ class Devices:
         return rows, pagination.encode_token(rows[-1].id) if more else ""
 
     async def update(self, station_id: str, fields: Mapping[str, Any]) -> Station:
-        columns = _writable(fields)
+        columns = await self._columns(fields)
         async with self.sessions.begin() as session:
             station = await StationRepository(session).get(station_id, for_update=True)
             if station is None:
@@ -173,15 +184,49 @@ class Devices:
             if not await StationRepository(session).delete(station_id):
                 raise NotFound(f"charging station {station_id} not found")
 
+    async def _columns(self, fields: Mapping[str, Any]) -> dict[str, Any]:
+        """The columns ``fields`` set: the password becomes its hash (off the event loop)."""
+        columns = _writable(fields)
+        if columns.get("security_profile") is not None:
+            credentials.validate_profile(columns["security_profile"])
+        if "basic_auth_password" in columns:
+            password = columns.pop("basic_auth_password")
+            if password is not None:
+                columns["password_hash"] = await self.hash_password(password)
+        return columns
+
+    async def hash_password(self, password: str) -> str:
+        """A valid password's Argon2id hash; INVALID_ARGUMENT for one OCPP would not take."""
+        credentials.validate_password(password)
+        return await asyncio.to_thread(self.passwords.hash, password)
+
+    async def set_password_hash(self, station_id: str, password_hash: str) -> None:
+        """Replace the station's password (a rotation the station accepted): the old one stops
+        working at once."""
+        async with self.sessions.begin() as session:
+            station = await StationRepository(session).get(station_id, for_update=True)
+            if station is None:
+                raise NotFound(f"charging station {station_id} not found")
+            station.password_hash = password_hash
+
     # -- connections ---------------------------------------------------------------------------
 
     async def connect(
-        self, station_id: str, auto_register: bool, gateway: str, lease_seconds: int = 0
+        self,
+        station_id: str,
+        auto_register: bool,
+        gateway: str,
+        lease_seconds: int = 0,
+        presented: Presented | None = None,
+        allow_unsecured: bool = False,
     ) -> Station:
         """Mark the station connected to ``gateway`` under a new epoch, with a fresh lease.
 
-        Unknown stations only if ``auto_register``.
+        Only if what it ``presented`` satisfies its security profile (else Unauthenticated);
+        unknown stations only if ``auto_register`` (they have no credentials: profile 0).
         """
+        presented = presented or Presented()
+        await self.authenticate(station_id, auto_register, presented, allow_unsecured)
         async with self.sessions.begin() as session:
             repo = StationRepository(session)
             station = await repo.get(station_id, for_update=True)
@@ -198,6 +243,34 @@ class Devices:
             station.gateway = gateway
             station.lease_expires_at = self._lease_end(lease_seconds)
         return station
+
+    async def authenticate(
+        self, station_id: str, auto_register: bool, presented: Presented, allow_unsecured: bool
+    ) -> None:
+        """Unauthenticated unless ``presented`` satisfies the station's security profile.
+
+        Read before the connect's own transaction, so that no row lock is held while the hash
+        is verified (off the event loop: a boot storm verifies thousands).
+        """
+        async with self.sessions() as session:
+            station = await StationRepository(session).get(station_id)
+        if station is None:
+            if not auto_register:
+                raise NotFound(f"charging station {station_id} is not registered")
+            # Registered on first contact, without credentials: profile 0.
+            credentials.check(station_id, 0, False, presented, allow_unsecured)
+            return
+        password_hash = station.password_hash
+        if credentials.check(
+            station_id,
+            station.security_profile,
+            password_hash is not None,
+            presented,
+            allow_unsecured,
+        ) and not await asyncio.to_thread(
+            self.passwords.verify, password_hash or "", presented.password
+        ):
+            raise Unauthenticated("wrong password")
 
     async def disconnect(self, station_id: str, epoch: int) -> None:
         async with self.sessions.begin() as session:
@@ -249,11 +322,16 @@ class Devices:
 
     async def heartbeat(self, station_id: str) -> datetime.datetime:
         now = self.clock()
-        async with self.sessions.begin() as session:
-            station = await StationRepository(session).get(station_id, for_update=True)
-            if station is not None:
-                station.last_heartbeat_at = now
+        await self.record_heartbeats([(station_id, now)])
         return now
+
+    async def record_heartbeats(self, seen: Collection[tuple[str, datetime.datetime]]) -> None:
+        """Last-seen times a gateway collected, in one transaction; unknown stations are skipped
+        and no time moves backwards."""
+        if not seen:
+            return
+        async with self.sessions.begin() as session:
+            await StationRepository(session).record_heartbeats(seen)
 
     async def status(
         self,
@@ -379,6 +457,10 @@ class Devices:
 
     async def record_values(self, station_id: str, updates: Sequence[ValueUpdate]) -> None:
         """Store values the station confirmed; unknown variables join the model."""
+        if not updates:
+            return
+        # The Basic auth password is write-only: never kept in the clear, not even here.
+        updates = [u for u in updates if not credentials.is_basic_auth_password(u.ref)]
         if not updates:
             return
         async with self.sessions.begin() as session:

@@ -16,6 +16,7 @@ from csms.device.v1 import device_service_pb2_grpc as pb_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc import convert
 from device_svc.convert import timestamp as _ts
+from device_svc.credentials import Presented
 from device_svc.domain import CustomerInformationPart, SecurityEvent
 from device_svc.models import Station
 from device_svc.operations import ACTIONS, GatewayError, Operations
@@ -37,6 +38,8 @@ _MASK_COLUMNS = {
     "location.lng": ("location_lng",),
     "registration_status": ("registration_status",),
     "accept_after_base_report": ("accept_after_base_report",),
+    "security_profile": ("security_profile",),
+    "basic_auth_password": ("basic_auth_password",),
 }
 
 
@@ -55,6 +58,8 @@ def _columns(cs: pb.ChargingStation) -> dict[str, object]:
         if cs.registration_status
         else None,
         "accept_after_base_report": cs.accept_after_base_report,
+        "security_profile": cs.security_profile,
+        "basic_auth_password": cs.basic_auth_password or None,
     }
 
 
@@ -76,6 +81,8 @@ def station_to_proto(station: Station, now: datetime.datetime) -> pb.ChargingSta
         ),
         accept_after_base_report=station.accept_after_base_report,
         gateway=station.gateway if reachable else "",
+        security_profile=station.security_profile,
+        password_set=station.password_hash is not None,
     )
     if station.modem_iccid or station.modem_imsi:
         msg.modem.iccid, msg.modem.imsi = station.modem_iccid, station.modem_imsi
@@ -140,12 +147,17 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             fields = {n: given[n] for n in names}
             if "registration_status" in fields and fields["registration_status"] is None:
                 raise InvalidArgument("registration_status must be given")
+            if "basic_auth_password" in fields and fields["basic_auth_password"] is None:
+                raise InvalidArgument("basic_auth_password must be given")
         else:
             # No mask: PATCH the fields the body sets.
             fields = {
                 n: v
                 for n, v in given.items()
-                if v not in ("", None) and not (n == "accept_after_base_report" and v is False)
+                if v not in ("", None)
+                and not (n == "accept_after_base_report" and v is False)
+                # 0 is the unset default: a PATCH without a mask never lowers the profile.
+                and not (n == "security_profile" and v == 0)
             }
         return self._proto(await self.devices.update(cs.id, fields))
 
@@ -162,7 +174,16 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         if request.lease_seconds < 0:
             raise InvalidArgument("lease_seconds must not be negative")
         station = await self.devices.connect(
-            request.station_id, request.auto_register, request.gateway, request.lease_seconds
+            request.station_id,
+            request.auto_register,
+            request.gateway,
+            request.lease_seconds,
+            Presented(
+                password=request.password,
+                secure_transport=request.secure_transport,
+                client_certificate_cn=request.client_certificate_cn,
+            ),
+            request.allow_unsecured,
         )
         return pb.ConnectStationResponse(charging_station=self._proto(station), epoch=station.epoch)
 
@@ -202,6 +223,18 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
     async def Heartbeat(self, request, context):  # type: ignore[no-untyped-def]
         now = await self.devices.heartbeat(request.station_id)
         return ocpp.HeartbeatResponse(current_time=_ts(now))
+
+    async def RecordHeartbeats(self, request, context):  # type: ignore[no-untyped-def]
+        # A station listed twice (a retried batch merged with a new one) keeps its latest time.
+        latest: dict[str, datetime.datetime] = {}
+        for beat in request.heartbeats:
+            if not beat.station_id or not beat.HasField("time"):
+                continue
+            at = _datetime(beat.time)
+            if beat.station_id not in latest or at > latest[beat.station_id]:
+                latest[beat.station_id] = at
+        await self.devices.record_heartbeats(list(latest.items()))
+        return empty_pb2.Empty()
 
     async def StatusNotification(self, request, context):  # type: ignore[no-untyped-def]
         req = request.request

@@ -2,8 +2,10 @@
 
 Per station CALL: one parse (in :mod:`gateway.connection`'s reader), one schema validation, one
 conversion to proto, one RPC through the action → RPC table, and the answer goes back only
-after the service has stored what the frame carried. A bad frame is answered with its CALLERROR
-and the connection stays open.
+after the service has stored what the frame carried. Heartbeats are the exception the table
+spells out: answered here, their last-seen times sent to device_svc in batches
+(:mod:`gateway.heartbeats`, flushed every second and once more when the gateway stops). A bad
+frame is answered with its CALLERROR and the connection stays open.
 
 The process is also the gRPC server of ``csms.gateway.v1.StationControlService``
 (:mod:`gateway.control`) for the stations it holds. device_svc records which gateway address
@@ -14,6 +16,7 @@ of ``lease_seconds`` and closes the connections device_svc says have moved elsew
 from __future__ import annotations
 
 import asyncio
+import collections
 import functools
 import http
 import logging
@@ -34,9 +37,10 @@ from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import ConversionError, to_ocpp, to_proto
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.gateway.v1 import station_control_pb2_grpc as control_grpc
-from gateway import ocppj
+from gateway import auth, ocppj
 from gateway.connection import StationConnection
 from gateway.control import CONTROL_SERVICE_NAME, StationControl
+from gateway.heartbeats import HeartbeatFlusher, LastSeen
 from gateway.routes import Router
 from gateway.settings import Settings
 
@@ -45,6 +49,10 @@ __all__ = ["Gateway", "Running", "SUBPROTOCOL", "advertised_address", "run", "st
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp2.0.1"
+# RFC 7617: what a 401 asks for (OCPP 2.0.1 Part 2: username = station id).
+_CHALLENGE = 'Basic realm="OCPP"'
+# device_svc's "what was presented does not satisfy the station's security profile".
+_REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
 
 
 def _offered_subprotocols(headers: Headers) -> list[str]:
@@ -63,16 +71,62 @@ class Gateway:
         self.router = router
         self.connections: dict[str, StationConnection] = {}
         self.timeout = settings.rpc_timeout
+        # Per service: bursts (a fleet ending its transactions at once) queue here, not in the
+        # service's gRPC server, which cancels what waits there beyond its pending limit.
+        self.in_flight: collections.defaultdict[str, asyncio.Semaphore] = collections.defaultdict(
+            functools.partial(asyncio.Semaphore, settings.rpcs_in_flight_per_service)
+        )
         # What device_svc records as this gateway's StationControlService address; see
         # advertised_address() for a gRPC server listening on port 0.
         self.address = address or settings.advertise_addr or settings.grpc_listen
         self._renew_unimplemented_logged = False
+        # Failed handshakes per address and per station id (guessing passwords, probing ids).
+        self.throttle = auth.Throttle(
+            settings.auth_failure_limit,
+            settings.auth_failure_window,
+            settings.auth_lockout_seconds,
+            settings.auth_tracked_keys,
+        )
 
     # -- handshake ---------------------------------------------------------------------------
 
     def _reject(self, conn: ServerConnection, status: http.HTTPStatus, why: str) -> Response:
         log.info("handshake refused (%d): %s", status, why)
         return conn.respond(status, why + "\n")
+
+    def _unauthorized(
+        self, conn: ServerConnection, station_id: str, address: str, why: str
+    ) -> Response:
+        """401 before any OCPP frame, counted against the address and the station id."""
+        log.warning("handshake refused (401) for station %s from %s: %s", station_id, address, why)
+        for key in (f"address {address}", f"station {station_id}"):
+            if self.throttle.fail(key):
+                log.warning(
+                    "too many failed handshakes for %s: refused for %.0f s (station %s from %s)",
+                    key,
+                    self.throttle.lockout,
+                    station_id,
+                    address,
+                )
+        # The reason stays in our log: the station learns only that it is not let in.
+        response = conn.respond(http.HTTPStatus.UNAUTHORIZED, "authentication required\n")
+        response.headers["WWW-Authenticate"] = _CHALLENGE
+        return response
+
+    def _locked_out(self, conn: ServerConnection, station_id: str, address: str) -> Response | None:
+        """429 while the address or the station id is locked out; device_svc is not asked."""
+        left = max(
+            self.throttle.locked(f"address {address}"),
+            self.throttle.locked(f"station {station_id}"),
+        )
+        if not left:
+            return None
+        log.debug("handshake refused (429) for station %s from %s: locked out", station_id, address)
+        response = conn.respond(
+            http.HTTPStatus.TOO_MANY_REQUESTS, "too many failed attempts, retry later\n"
+        )
+        response.headers["Retry-After"] = str(max(1, round(left)))
+        return response
 
     async def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         """Refuse wrong paths, missing subprotocol and unknown stations before the upgrade."""
@@ -88,6 +142,16 @@ class Gateway:
                 f"offer the {SUBPROTOCOL} subprotocol (Sec-WebSocket-Protocol)",
             )
         log_ctx.station_id.set(station_id)
+        peer = conn.remote_address[0] if conn.remote_address else ""
+        trusted = self.settings.trust_proxy_headers
+        address = auth.client_address(peer, request.headers.get_all("X-Forwarded-For"), trusted)
+        locked = self._locked_out(conn, station_id, address)
+        if locked is not None:
+            return locked
+        try:
+            presented = auth.handshake(station_id, request.headers.get_all, peer, trusted)
+        except auth.BadCredentials as exc:
+            return self._unauthorized(conn, station_id, address, str(exc))
         try:
             resp = await self.router.device.ConnectStation(
                 device_pb.ConnectStationRequest(
@@ -95,11 +159,24 @@ class Gateway:
                     auto_register=self.settings.auto_register,
                     gateway=self.address,
                     lease_seconds=self.settings.lease_seconds,
+                    password=presented.password,
+                    secure_transport=presented.secure_transport,
+                    client_certificate_cn=presented.client_certificate_cn,
+                    allow_unsecured=self.settings.allow_unsecured_stations,
                 ),
                 timeout=self.timeout,
             )
         except grpc.aio.AioRpcError as exc:
+            if exc.code() in _REFUSED:
+                return self._unauthorized(conn, station_id, address, exc.details() or "")
             if exc.code() == grpc.StatusCode.NOT_FOUND:
+                # Probing for station ids counts against the address only.
+                if self.throttle.fail(f"address {address}"):
+                    log.warning(
+                        "too many failed handshakes from %s: refused for %.0f s",
+                        address,
+                        self.throttle.lockout,
+                    )
                 return self._reject(
                     conn, http.HTTPStatus.NOT_FOUND, f"unknown charging station {station_id}"
                 )
@@ -109,6 +186,7 @@ class Gateway:
             return self._reject(
                 conn, http.HTTPStatus.SERVICE_UNAVAILABLE, "CSMS unavailable, retry later"
             )
+        self.throttle.succeed(f"station {station_id}")
         conn.station_id = station_id  # type: ignore[attr-defined]
         conn.epoch = resp.epoch  # type: ignore[attr-defined]
         return None
@@ -140,10 +218,11 @@ class Gateway:
 
     async def _disconnected(self, station_id: str, epoch: int) -> None:
         try:
-            await self.router.device.DisconnectStation(
-                device_pb.DisconnectStationRequest(station_id=station_id, epoch=epoch),
-                timeout=self.timeout,
-            )
+            async with self.in_flight["device"]:
+                await self.router.device.DisconnectStation(
+                    device_pb.DisconnectStationRequest(station_id=station_id, epoch=epoch),
+                    timeout=self.timeout,
+                )
         except grpc.aio.AioRpcError as exc:
             log.warning("could not record the disconnect: %s", exc.details())
         log.info("disconnected (epoch %d)", epoch)
@@ -213,12 +292,15 @@ class Gateway:
         except ConversionError as exc:
             log.info("unconvertible %s: %s", call.action, exc)
             return ocppj.call_error(call.message_id, ocppj.Code.FORMAT_VIOLATION, str(exc))
+        if bound.answer is not None:  # a Local row of the table: no RPC
+            return ocppj.call_result(call.message_id, to_ocpp(bound.answer(station_id, request)))
         try:
-            response = await bound.rpc(
-                bound.route.call_type(station_id=station_id, request=request),
-                timeout=self.timeout,
-                metadata=((REQUEST_ID_KEY, f"{station_id}/{call.message_id}"),),
-            )
+            async with self.in_flight[bound.service]:
+                response = await bound.rpc(  # type: ignore[misc]
+                    bound.call_type(station_id=station_id, request=request),  # type: ignore[misc]
+                    timeout=self.timeout,
+                    metadata=((REQUEST_ID_KEY, f"{station_id}/{call.message_id}"),),
+                )
         except grpc.aio.AioRpcError as exc:
             code = errors.ocpp_code(exc.code())
             log.warning("%s failed: %s %s", call.action, exc.code().name, exc.details())
@@ -258,14 +340,17 @@ class Running:
         ws: Server,
         grpc_srv: grpc_server.Server,
         channels: Mapping[str, grpc.aio.Channel],
+        heartbeats: HeartbeatFlusher,
     ) -> None:
         self.gateway = gateway
         self.ws = ws
         self.grpc = grpc_srv
         self.channels = channels
+        self.heartbeats = heartbeats
         self.ws_port: int = next(iter(ws.sockets)).getsockname()[1]
         self.grpc_port = grpc_srv.port
         self._renewal = asyncio.create_task(gateway.renew_leases_forever(), name="lease-renewal")
+        self._flusher = asyncio.create_task(heartbeats.run_forever(), name="heartbeat-flusher")
 
     async def stop(self, grace: float) -> None:
         """NOT_SERVING, stop accepting, close the stations, let in-flight RPCs finish, close."""
@@ -281,6 +366,10 @@ class Running:
             log.warning("station connections still closing after %.1f s", grace)
         await self.grpc.stop(grace)
         await asyncio.gather(self._renewal, return_exceptions=True)
+        # The stations are gone: what they said since the last tick goes now, once.
+        self._flusher.cancel()
+        await asyncio.gather(self._flusher, return_exceptions=True)
+        await self.heartbeats.flush()
         for channel in self.channels.values():
             await channel.close()
 
@@ -292,7 +381,9 @@ async def start(settings: Settings) -> Running:
         "transaction": grpc.aio.insecure_channel(settings.transaction_svc_addr),
         "user": grpc.aio.insecure_channel(settings.user_svc_addr),
     }
-    gateway = Gateway(settings, Router(channels))
+    last_seen = LastSeen(settings.heartbeat_pending_limit)
+    router = Router(channels, {"heartbeat": last_seen.answer})
+    gateway = Gateway(settings, router)
     control = StationControl(gateway.connections, settings.call_timeout)
     try:
         grpc_srv = await grpc_server.start(
@@ -313,7 +404,14 @@ async def start(settings: Settings) -> Running:
         for channel in channels.values():
             await channel.close()
         raise
-    running = Running(gateway, ws, grpc_srv, channels)
+    flusher = HeartbeatFlusher(
+        last_seen,
+        router.device,
+        settings.heartbeat_flush_interval,
+        settings.rpc_timeout,
+        settings.heartbeat_batch_size,
+    )
+    running = Running(gateway, ws, grpc_srv, channels, flusher)
     log.info(
         "gateway listening on ws://%s:%d%s<stationId>, StationControlService on %s (as %s)",
         settings.host,

@@ -20,6 +20,21 @@ class Settings(BaseSettings):
     path_prefix: str = "/ocpp/"
     # Let unknown station ids in (registering them) instead of refusing them with 404.
     auto_register: bool = False
+    # Let stations without credentials (security profile 0) in. Off in production; `make up`
+    # turns it on for the local quick start (and says so).
+    allow_unsecured_stations: bool = False
+    # The gateway sits behind Envoy, which terminates TLS and sets x-forwarded-proto,
+    # x-forwarded-client-cert and x-forwarded-for: believe them. Off when stations reach the
+    # gateway directly, since any client could then send those headers.
+    trust_proxy_headers: bool = False
+    # Failed handshakes (wrong or missing credentials, unknown station) tolerated per address
+    # and per station id within auth_failure_window seconds; one more locks that address or
+    # station id out for auth_lockout_seconds (HTTP 429, device_svc is not asked).
+    auth_failure_limit: int = 5
+    auth_failure_window: float = 60.0
+    auth_lockout_seconds: float = 60.0
+    # At most this many addresses and station ids are tracked (bounded memory under a flood).
+    auth_tracked_keys: int = 10_000
     # The services the action → RPC table sends to.
     device_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
     transaction_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['transaction']}"
@@ -36,8 +51,22 @@ class Settings(BaseSettings):
     lease_seconds: int = 30
     # Seconds a service gets to answer one forwarded CALL before the station hears InternalError.
     rpc_timeout: float = 10.0
+    # Station CALLs forwarded to one service at the same time; more wait here. A gRPC server
+    # cancels (CANCELLED) calls beyond its grpc.server.max_pending_requests (1,000 by default)
+    # waiting to be picked up, which a burst from thousands of stations reaches.
+    rpcs_in_flight_per_service: int = 256
+    # Heartbeats are answered by the gateway; the last-seen times go to device_svc in one
+    # RecordHeartbeats call (of at most heartbeat_batch_size stations) every this many seconds.
+    heartbeat_flush_interval: float = 1.0
+    heartbeat_batch_size: int = 5_000
+    # At most this many stations' last-seen times wait for a flush (device_svc down for long).
+    heartbeat_pending_limit: int = 200_000
     # Largest frame a station may send, in bytes.
     max_frame_size: int = 1 << 20
+    # Seconds a frame to a station may wait for room in the connection's write buffer (full
+    # while the station reads nothing) before the gateway drops that connection (1008). A
+    # station on ~2 KB/s GPRS still takes a 50 KiB frame within it.
+    send_timeout: float = 30.0
     log_level: str = "INFO"
     # Seconds open connections get to close after SIGTERM.
     shutdown_grace: float = 5.0

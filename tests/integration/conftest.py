@@ -95,3 +95,82 @@ async def start_transaction_svc(  # type: ignore[no-untyped-def]
 async def transaction_stub(start_transaction_svc, user_svc_addr) -> TransactionStub:  # type: ignore[no-untyped-def]
     """transaction_svc over a real database, asking the real user_svc at ``user_svc_addr``."""
     return await start_transaction_svc(user_svc_addr=user_svc_addr)
+
+
+# Appended with start_user_svc: user_svc.server.start now returns (server, close) like
+# transaction_svc's (close also closes its device_svc channel), so user_stub and user_svc_addr
+# are redefined here on top of it; delete the two definitions above when tidying.
+UserStub = user_service_pb2_grpc.UserServiceStub
+
+
+@pytest.fixture
+async def start_user_svc(  # type: ignore[no-untyped-def]
+    migrated_db,
+) -> AsyncIterator[Callable[..., Awaitable[tuple[str, UserStub]]]]:
+    """A factory: ``await start_user_svc(device_svc_addr=...)`` gives a fresh one's address and
+    stub."""
+    running: list[tuple[Server, Callable[[], Awaitable[None]]]] = []
+    channels: list[grpc.aio.Channel] = []
+
+    async def start(**settings: object) -> tuple[str, UserStub]:
+        url = await asyncio.to_thread(migrated_db, "user_svc")
+        server, close = await user_server.start(
+            UserSettings(grpc_listen="127.0.0.1:0", database_url=url, **settings)
+        )
+        running.append((server, close))
+        addr = f"127.0.0.1:{server.port}"
+        channels.append(grpc.aio.insecure_channel(addr))
+        return addr, UserStub(channels[-1])
+
+    yield start
+    for channel in channels:
+        await channel.close()
+    for server, close in running:
+        await server.stop(1)
+        await close()
+
+
+@pytest.fixture
+async def user_stub(start_user_svc) -> UserStub:  # type: ignore[no-untyped-def]  # noqa: F811
+    """user_svc over a real database, with device_svc at its default address."""
+    _, stub = await start_user_svc()
+    return stub
+
+
+@pytest.fixture
+async def user_svc_addr(start_user_svc) -> str:  # type: ignore[no-untyped-def]  # noqa: F811
+    """host:port of a real user_svc, for the services that call it (transaction_svc)."""
+    addr, _ = await start_user_svc()
+    return addr
+
+
+# Appended with start_device_svc (hoist these into the import block when tidying).
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+
+DeviceStub = device_service_pb2_grpc.DeviceServiceStub
+
+
+@pytest.fixture
+async def start_device_svc(  # type: ignore[no-untyped-def]
+    migrated_db,
+) -> AsyncIterator[Callable[..., Awaitable[DeviceStub]]]:
+    """A factory: ``await start_device_svc(boot_followup_delay=0.05)`` gives a fresh one's stub."""
+    running: list[tuple[device_server.DeviceServer, AsyncEngine]] = []
+    channels: list[grpc.aio.Channel] = []
+
+    async def start(**settings: object) -> DeviceStub:
+        url = await asyncio.to_thread(migrated_db, "device_svc")
+        settings.setdefault("heartbeat_interval", 60)
+        server, engine = await device_server.start(
+            DeviceSettings(grpc_listen="127.0.0.1:0", database_url=url, **settings)
+        )
+        running.append((server, engine))
+        channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{server.port}"))
+        return DeviceStub(channels[-1])
+
+    yield start
+    for channel in channels:
+        await channel.close()
+    for server, engine in running:
+        await server.stop(1)
+        await engine.dispose()

@@ -90,8 +90,10 @@ async def test_connect_boot_heartbeat_status(device_stub) -> None:
     await device_stub.CreateChargingStation(
         pb.CreateChargingStationRequest(charging_station=PROTOTYPE_STATION)
     )
-    first = await device_stub.ConnectStation(pb.ConnectStationRequest(station_id="CS123"))
-    second = await device_stub.ConnectStation(pb.ConnectStationRequest(station_id="CS123"))
+    # A station without credentials (security profile 0), let in by the deployment.
+    connect = pb.ConnectStationRequest(station_id="CS123", allow_unsecured=True)
+    first = await device_stub.ConnectStation(connect)
+    second = await device_stub.ConnectStation(connect)
     assert second.epoch == first.epoch + 1
     await device_stub.DisconnectStation(
         pb.DisconnectStationRequest(station_id="CS123", epoch=first.epoch)
@@ -146,6 +148,6 @@ async def test_unknown_station_refused_unless_auto_register(device_stub) -> None
         await device_stub.ConnectStation(pb.ConnectStationRequest(station_id="NEW"))
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
     resp = await device_stub.ConnectStation(
-        pb.ConnectStationRequest(station_id="NEW", auto_register=True)
+        pb.ConnectStationRequest(station_id="NEW", auto_register=True, allow_unsecured=True)
     )
     assert resp.charging_station.connected and resp.epoch == 1

@@ -114,7 +114,9 @@ async def _connected(device, station_id: str, gateway: str, **station: Any) -> i
         )
     )
     resp = await device.ConnectStation(
-        pb.ConnectStationRequest(station_id=station_id, gateway=gateway, lease_seconds=30)
+        pb.ConnectStationRequest(
+            station_id=station_id, gateway=gateway, lease_seconds=30, allow_unsecured=True
+        )
     )
     return resp.epoch
 
@@ -268,7 +270,9 @@ async def test_unreachable_station_is_unavailable(device, gateway) -> None:
         pb.CreateChargingStationRequest(charging_station=pb.ChargingStation(id="SHORT"))
     )
     await device.ConnectStation(
-        pb.ConnectStationRequest(station_id="SHORT", gateway=addr, lease_seconds=1)
+        pb.ConnectStationRequest(
+            station_id="SHORT", gateway=addr, lease_seconds=1, allow_unsecured=True
+        )
     )
     await asyncio.sleep(1.1)
     await _expect_error(device.Reset(_reset("SHORT")), grpc.StatusCode.UNAVAILABLE)
@@ -296,12 +300,16 @@ async def test_renew_leases_extends_held_and_reports_lost(device) -> None:
         )
     conn = {
         sid: await device.ConnectStation(
-            pb.ConnectStationRequest(station_id=sid, gateway="gw1:1", lease_seconds=1)
+            pb.ConnectStationRequest(
+                station_id=sid, gateway="gw1:1", lease_seconds=1, allow_unsecured=True
+            )
         )
         for sid in ("A", "B", "C")
     }
     assert conn["A"].charging_station.gateway == "gw1:1" and conn["A"].charging_station.connected
-    await device.ConnectStation(pb.ConnectStationRequest(station_id="B", gateway="gw2:1"))
+    await device.ConnectStation(
+        pb.ConnectStationRequest(station_id="B", gateway="gw2:1", allow_unsecured=True)
+    )
     await device.DisconnectStation(
         pb.DisconnectStationRequest(station_id="C", epoch=conn["C"].epoch)
     )

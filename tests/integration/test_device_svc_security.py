@@ -120,7 +120,9 @@ async def _connected(device, station_id: str, gateway: str) -> None:  # type: ig
     """Register the station and connect it through ``gateway``."""
     await _create(device, station_id)
     await device.ConnectStation(
-        pb.ConnectStationRequest(station_id=station_id, gateway=gateway, lease_seconds=30)
+        pb.ConnectStationRequest(
+            station_id=station_id, gateway=gateway, lease_seconds=30, allow_unsecured=True
+        )
     )
 
 

@@ -148,6 +148,8 @@ async def mesh(migrated_db) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-d
             user_svc_addr=unused,
             call_timeout=CALL_TIMEOUT,
             lease_seconds=3,
+            # The stations here have no credentials (security profile 0).
+            allow_unsecured_stations=True,
         )
     )
     async with (

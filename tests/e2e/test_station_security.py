@@ -1,0 +1,277 @@
+"""Station security profiles 1-3 end to end: real Envoy terminating TLS (certificates from
+common.pki), the gateway's handshake rules, device_svc's decision.
+
+The mesh runs in TLS mode: every station comes through Envoy, plain ws on the stations' port and
+wss on the TLS port. Each connection leaves from its own loopback address (127.x.y.z), which Envoy
+passes on in x-forwarded-for, so the failure counters of one test never lock out another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import pathlib
+import random
+import ssl
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidHandshake, InvalidStatus
+
+from common import pki
+from deploy.mesh import Mesh, MeshSettings, free_port
+
+pytestmark = pytest.mark.e2e
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="module")
+def tls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """A TLS-mode mesh on SQLite, unsecured stations not allowed, every port free."""
+    run_dir = tmp_path_factory.mktemp("mesh-tls")
+    settings = MeshSettings(
+        host="127.0.0.1",
+        tls=True,
+        station_tls_port=free_port(),
+        allow_unsecured_stations=False,
+        gateway_port=free_port(),
+        gateway_grpc_port=0,
+        gateway_internal_port=0,
+        envoy_port=free_port(),
+        envoy_admin_port=free_port(),
+        device_port=free_port(),
+        transaction_port=free_port(),
+        user_port=free_port(),
+        data_dir=run_dir,
+        database_url="",
+        heartbeat_interval=42,
+    )
+    mesh = Mesh(settings, log_dir=run_dir)
+    mesh.start()
+    try:
+        yield mesh
+    finally:
+        mesh.stop()
+
+
+@pytest.fixture(scope="module")
+def ca(tls_mesh: Mesh) -> tuple[Any, Any]:
+    """The mesh's CA (made by the TLS mode): certificate and key."""
+    tls = tls_mesh.settings.tls_dir()
+    return pki.load_cert((tls / "ca.pem").read_bytes()), pki.load_key((tls / "ca.key").read_bytes())
+
+
+@pytest.fixture
+async def rest(tls_mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
+    """A REST client through this mesh's Envoy, with an operator key."""
+    key = tls_mesh.create_api_key("operator", "e2e station security")
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{tls_mesh.settings.envoy_port}",
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    ) as client:
+        yield client
+
+
+async def _station(rest: httpx.AsyncClient, profile: int, password: str = "") -> str:
+    sid = f"SEC-{uuid.uuid4().hex[:10]}"
+    body: dict[str, object] = {"id": sid, "model": "M1", "securityProfile": profile}
+    if password:
+        body["basicAuthPassword"] = password
+    resp = await rest.post("/v1/chargingStations", json=body)
+    assert resp.status_code == 200, resp.text
+    assert "basicAuthPassword" not in resp.json()
+    return sid
+
+
+def _basic(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def _source() -> tuple[str, int]:
+    """A loopback source address of its own (the gateway counts failures per address)."""
+    return (f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}", 0)
+
+
+def _client_tls(
+    tmp_path: pathlib.Path, ca_pem: pathlib.Path, cert: Any = None, key: Any = None
+) -> ssl.SSLContext:
+    """Trusts the mesh's CA; presents ``cert`` when given."""
+    context = ssl.create_default_context(cafile=str(ca_pem))
+    if cert is not None:
+        name = uuid.uuid4().hex
+        (tmp_path / f"{name}.pem").write_text(pki.cert_pem(cert))
+        (tmp_path / f"{name}.key").write_text(pki.key_pem(key))
+        context.load_cert_chain(tmp_path / f"{name}.pem", tmp_path / f"{name}.key")
+    return context
+
+
+async def _open(
+    mesh: Mesh,
+    station_id: str,
+    *,
+    tls: ssl.SSLContext | None = None,
+    headers: dict[str, str] | None = None,
+    source: tuple[str, int] | None = None,
+) -> ClientConnection:
+    if tls is None:
+        url = f"ws://127.0.0.1:{mesh.settings.gateway_port}/ocpp/{station_id}"
+    else:
+        url = f"wss://localhost:{mesh.settings.station_tls_port}/ocpp/{station_id}"
+    return await connect(
+        url,
+        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        additional_headers=headers,
+        ssl=tls,
+        proxy=None,
+        open_timeout=10,
+        local_addr=source or _source(),
+    )
+
+
+async def _accepted(mesh: Mesh, station_id: str, **kw: Any) -> None:
+    """The station connects and its BootNotification is answered."""
+    ws = await _open(mesh, station_id, **kw)
+    try:
+        boot = {"reason": "PowerUp", "chargingStation": {"model": "M1", "vendorName": "V"}}
+        await ws.send(orjson.dumps([2, "1", "BootNotification", boot]).decode())
+        reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply[0] == 3 and reply[2]["status"] == "Accepted", reply
+    finally:
+        await ws.close()
+
+
+async def _refused(mesh: Mesh, station_id: str, status: int = 401, **kw: Any) -> InvalidStatus:
+    """The handshake is answered ``status``: no WebSocket, so no OCPP frame either."""
+    with pytest.raises(InvalidStatus) as err:
+        await _open(mesh, station_id, **kw)
+    assert err.value.response.status_code == status
+    if status == 401:
+        assert err.value.response.headers["WWW-Authenticate"] == 'Basic realm="OCPP"'
+    return err.value
+
+
+async def test_profile_1_right_password_is_accepted(
+    tls_mesh: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """Profile 1: Basic auth with the station's password over plain ws connects and boots."""
+    sid = await _station(rest, 1, PASSWORD)
+    got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
+    assert got["securityProfile"] == 1 and got["passwordSet"] is True
+    assert "basicAuthPassword" not in got
+    await _accepted(tls_mesh, sid, headers=_basic(sid, PASSWORD))
+
+
+async def test_profile_1_refuses_missing_wrong_and_foreign_credentials(
+    tls_mesh: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """Profile 1: no credentials, a wrong password, another station's password or username: 401."""
+    sid = await _station(rest, 1, PASSWORD)
+    other = await _station(rest, 1, "another-station-password")
+    await _refused(tls_mesh, sid)
+    await _refused(tls_mesh, sid, headers=_basic(sid, "wrong-password-0123456"))
+    await _refused(tls_mesh, sid, headers=_basic(sid, "another-station-password"))
+    await _refused(tls_mesh, sid, headers=_basic(other, "another-station-password"))
+
+
+async def test_profile_2_needs_tls_and_password(
+    tls_mesh: Mesh, rest: httpx.AsyncClient, tmp_path: pathlib.Path
+) -> None:
+    """Profile 2: wss with the password connects; plain ws or no password is refused."""
+    sid = await _station(rest, 2, PASSWORD)
+    ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
+    await _accepted(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem), headers=_basic(sid, PASSWORD))
+    await _refused(tls_mesh, sid, headers=_basic(sid, PASSWORD))
+    await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem))
+
+
+async def test_profile_2_refuses_a_forged_proxy_header_on_plain_ws(
+    tls_mesh: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """A station cannot claim TLS on plain ws: Envoy overwrites x-forwarded-proto."""
+    sid = await _station(rest, 2, PASSWORD)
+    headers = {**_basic(sid, PASSWORD), "X-Forwarded-Proto": "https"}
+    await _refused(tls_mesh, sid, headers=headers)
+
+
+async def test_profile_3_right_client_certificate_is_accepted(
+    tls_mesh: Mesh, rest: httpx.AsyncClient, ca: tuple[Any, Any], tmp_path: pathlib.Path
+) -> None:
+    """Profile 3: a client certificate from the CSMS's CA with CN = station id connects."""
+    sid = await _station(rest, 3)
+    cert, key = pki.issue_client_cert(*ca, sid)
+    tls = _client_tls(tmp_path, tls_mesh.settings.tls_dir() / "ca.pem", cert, key)
+    await _accepted(tls_mesh, sid, tls=tls)
+
+
+async def test_profile_3_refuses_no_or_another_stations_certificate(
+    tls_mesh: Mesh, rest: httpx.AsyncClient, ca: tuple[Any, Any], tmp_path: pathlib.Path
+) -> None:
+    """Profile 3: no client certificate, or a valid one of another station: 401."""
+    sid = await _station(rest, 3)
+    other = await _station(rest, 3)
+    ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
+    await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem))
+    cert, key = pki.issue_client_cert(*ca, other)
+    await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+    # A forged x-forwarded-client-cert is replaced by what Envoy verified.
+    forged = {"X-Forwarded-Client-Cert": f'Subject="CN={sid}"'}
+    await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem), headers=forged)
+
+
+async def test_profile_3_refuses_a_certificate_from_another_ca(
+    tls_mesh: Mesh, rest: httpx.AsyncClient, tmp_path: pathlib.Path
+) -> None:
+    """Profile 3: a certificate with the right CN from another CA fails the TLS handshake."""
+    sid = await _station(rest, 3)
+    rogue_ca = pki.new_ca("rogue CA")
+    cert, key = pki.issue_client_cert(*rogue_ca, sid)
+    tls = _client_tls(tmp_path, tls_mesh.settings.tls_dir() / "ca.pem", cert, key)
+    with pytest.raises((ssl.SSLError, OSError, EOFError, InvalidHandshake)) as err:
+        ws = await _open(tls_mesh, sid, tls=tls)
+        # TLS 1.3: the server's verdict on our certificate may arrive after the handshake.
+        await asyncio.wait_for(ws.recv(), 10)
+    if isinstance(err.value, InvalidStatus):
+        assert err.value.response.status_code == 401
+
+
+async def test_unsecured_station_refused_unless_allowed(
+    tls_mesh: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """A station without credentials: refused while unsecured stations are not allowed, then in."""
+    sid = await _station(rest, 0)
+    await _refused(tls_mesh, sid)
+    secured = await _station(rest, 1, PASSWORD)
+    gateway = tls_mesh.proc("gateway-1")
+    tls_mesh.kill("gateway-1")
+    gateway.env["CSMS_GATEWAY_ALLOW_UNSECURED_STATIONS"] = "true"
+    try:
+        await asyncio.to_thread(tls_mesh.restart, "gateway-1")
+        await _accepted(tls_mesh, sid)
+        # A station set to a profile never falls back: without its password it stays out.
+        await _refused(tls_mesh, secured)
+    finally:
+        tls_mesh.kill("gateway-1")
+        gateway.env["CSMS_GATEWAY_ALLOW_UNSECURED_STATIONS"] = "false"
+        await asyncio.to_thread(tls_mesh.restart, "gateway-1")
+
+
+async def test_repeated_failures_are_throttled(tls_mesh: Mesh, rest: httpx.AsyncClient) -> None:
+    """More than 5 failures from one address: 429 even with the right password, for a while."""
+    sid = await _station(rest, 1, PASSWORD)
+    source = _source()
+    for _ in range(6):
+        await _refused(tls_mesh, sid, headers=_basic(sid, "wrong-password-0123456"), source=source)
+    locked = await _refused(tls_mesh, sid, status=429, headers=_basic(sid, PASSWORD), source=source)
+    assert int(locked.response.headers["Retry-After"]) > 0
+    # The station id is locked out too, from any address.
+    await _refused(tls_mesh, sid, status=429, headers=_basic(sid, PASSWORD))
+    log = (tls_mesh.proc("gateway-1").log or pathlib.Path()).read_text()
+    assert "too many failed handshakes" in log and source[0] in log and sid in log

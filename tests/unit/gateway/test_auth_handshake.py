@@ -1,0 +1,140 @@
+"""Tests for gateway.server's handshake: credentials to ConnectStation, 401, 429, trust."""
+
+from __future__ import annotations
+
+import base64
+import http
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import grpc
+import pytest
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from csms.device.v1 import device_service_pb2 as device_pb
+from gateway.server import Gateway
+from gateway.settings import Settings
+
+XFCC = 'Hash=h;Subject="CN=CS1,O=CSMS"'
+
+
+class RpcError(grpc.aio.AioRpcError):
+    def __init__(self, code: grpc.StatusCode, details: str = "") -> None:
+        super().__init__(code, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details)
+
+
+class FakeDevice:
+    """ConnectStation that records its requests and answers ``answer``."""
+
+    def __init__(self) -> None:
+        self.requests: list[device_pb.ConnectStationRequest] = []
+        self.answer: grpc.StatusCode | None = None
+
+    async def ConnectStation(self, request: Any, **options: Any) -> Any:  # noqa: N802
+        self.requests.append(request)
+        if self.answer is not None:
+            raise RpcError(self.answer, "wrong password")
+        return device_pb.ConnectStationResponse(epoch=1)
+
+
+class FakeConn:
+    remote_address = ("198.51.100.7", 40000)
+
+    def respond(self, status: http.HTTPStatus, text: str) -> Response:
+        return Response(status.value, status.phrase, Headers(), text.encode())
+
+
+def _gateway(device: FakeDevice, **settings: Any) -> Gateway:
+    return Gateway(Settings(**settings), SimpleNamespace(device=device, bound={}))  # type: ignore[arg-type]
+
+
+def _request(station_id: str = "CS1", password: str | None = None, **extra: str) -> Request:
+    headers = Headers({"Sec-WebSocket-Protocol": "ocpp2.0.1"})
+    if password is not None:
+        token = base64.b64encode(f"{station_id}:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    for name, value in extra.items():
+        headers[name.replace("_", "-")] = value
+    return Request(f"/ocpp/{station_id}", headers)
+
+
+async def test_credentials_and_settings_reach_connect_station() -> None:
+    """Password, TLS and certificate CN (trusted proxy) and allow_unsecured are passed on."""
+    device = FakeDevice()
+    gateway = _gateway(device, trust_proxy_headers=True, allow_unsecured_stations=True)
+    request = _request(
+        password="secret-of-sixteen", X_Forwarded_Proto="https", X_Forwarded_Client_Cert=XFCC
+    )
+    assert await gateway.process_request(FakeConn(), request) is None  # type: ignore[arg-type]
+    [sent] = device.requests
+    assert sent.password == "secret-of-sixteen"
+    assert sent.secure_transport and sent.client_certificate_cn == "CS1"
+    assert sent.allow_unsecured
+
+
+async def test_proxy_headers_are_ignored_unless_trusted() -> None:
+    """Straight at the gateway: a station cannot claim TLS or a certificate by header."""
+    device = FakeDevice()
+    gateway = _gateway(device)
+    request = _request(X_Forwarded_Proto="https", X_Forwarded_Client_Cert=XFCC)
+    await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
+    [sent] = device.requests
+    assert not sent.secure_transport and sent.client_certificate_cn == ""
+    assert not sent.allow_unsecured  # the default: unsecured stations are not allowed
+
+
+@pytest.mark.parametrize(
+    "code", [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED]
+)
+async def test_refused_credentials_are_401_with_a_challenge(code: grpc.StatusCode) -> None:
+    """device_svc's refusal is HTTP 401 asking for Basic auth; the reason is not disclosed."""
+    device = FakeDevice()
+    device.answer = code
+    response = await _gateway(device).process_request(FakeConn(), _request(password="x" * 16))  # type: ignore[arg-type]
+    assert response is not None and response.status_code == 401
+    assert response.headers["WWW-Authenticate"] == 'Basic realm="OCPP"'
+    assert b"wrong password" not in response.body
+
+
+async def test_another_stations_username_is_401_without_asking_device_svc() -> None:
+    """The Basic username must be the URL's station id."""
+    device = FakeDevice()
+    request = _request()
+    request.headers["Authorization"] = "Basic " + base64.b64encode(b"CS2:secret").decode()
+    response = await _gateway(device).process_request(FakeConn(), request)  # type: ignore[arg-type]
+    assert response is not None and response.status_code == 401
+    assert device.requests == []
+
+
+async def test_too_many_failures_lock_out_the_address_and_are_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """After auth_failure_limit failures: 429 with Retry-After, device_svc not asked, WARNING."""
+    device = FakeDevice()
+    device.answer = grpc.StatusCode.UNAUTHENTICATED
+    gateway = _gateway(device, auth_failure_limit=2, auth_lockout_seconds=30)
+    with caplog.at_level(logging.WARNING, logger="gateway.server"):
+        for _ in range(3):
+            response = await gateway.process_request(FakeConn(), _request(password="x" * 16))  # type: ignore[arg-type]
+            assert response is not None and response.status_code == 401
+    assert "too many failed handshakes" in caplog.text
+    assert "198.51.100.7" in caplog.text and "CS1" in caplog.text
+    asked = len(device.requests)
+    device.answer = None
+    response = await gateway.process_request(FakeConn(), _request("CS9", password="y" * 16))  # type: ignore[arg-type]
+    assert response is not None and response.status_code == 429
+    assert 0 < int(response.headers["Retry-After"]) <= 30
+    assert len(device.requests) == asked
+
+
+async def test_forwarded_address_counts_only_when_trusted() -> None:
+    """Behind Envoy each station's own address is counted, not Envoy's."""
+    device = FakeDevice()
+    device.answer = grpc.StatusCode.UNAUTHENTICATED
+    gateway = _gateway(device, trust_proxy_headers=True, auth_failure_limit=1)
+    for n in range(3):
+        request = _request(f"CS{n}", password="x" * 16, X_Forwarded_For=f"192.0.2.{n}")
+        response = await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
+        assert response is not None and response.status_code == 401
