@@ -3,19 +3,34 @@
 Each service owns its own database. SQLite (the embedded default) runs in WAL mode with
 ``synchronous=FULL`` so that a commit is on disk before the service answers; PostgreSQL is
 reached through asyncpg.
+
+SQLite has one writer at a time. A pool of several connections makes a service's transactions
+contend for that lock inside SQLite (each one spinning in the busy handler, and the more of them
+the longer), so a service gets exactly one SQLite connection: its transactions queue in the
+pool, in order, and each runs at full speed. That makes one rule binding on every service: never
+hold a session while awaiting another one (the second waits for the first for ever). The driver
+is put in autocommit mode and SQLAlchemy's ``begin`` emits ``BEGIN`` itself, the documented way
+to have SAVEPOINTs work on pysqlite/aiosqlite.
+
+:class:`GroupCommit` writes many requests in one transaction, one SAVEPOINT each, one commit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
+import logging
 import pathlib
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Generic, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, TypeDecorator, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -23,6 +38,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 __all__ = [
+    "GroupCommit",
+    "SQLITE_POOL_TIMEOUT",
     "create_engine",
     "session_factory",
     "ensure_database",
@@ -31,6 +48,12 @@ __all__ = [
     "UtcDateTime",
     "utcnow",
 ]
+
+log = logging.getLogger(__name__)
+
+# Seconds a transaction may queue for the one SQLite connection; far above any RPC deadline, so
+# a burst waits its turn instead of failing.
+SQLITE_POOL_TIMEOUT = 120.0
 
 
 def _is_sqlite(url: URL) -> bool:
@@ -41,7 +64,13 @@ def create_engine(database_url: str) -> AsyncEngine:
     """An async engine with the pragmas and pool settings the service needs."""
     url = make_url(database_url)
     if _is_sqlite(url):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection (see the module docstring); the busy timeout stays for other processes
+        # on the same file (migrations, the user_svc CLI).
+        in_memory = url.database in (None, "", ":memory:")  # a static pool: one connection
+        pool = {} if in_memory else {"pool_size": 1, "max_overflow": 0}
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, pool_timeout=SQLITE_POOL_TIMEOUT, **pool
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -51,6 +80,16 @@ def create_engine(database_url: str) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # The driver's own transaction handling would let a SAVEPOINT start (and its RELEASE
+            # commit) a transaction: SQLAlchemy begins them instead (see _begin).
+            dbapi_conn.isolation_level = None
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+            # IMMEDIATE: take the write lock up front. A deferred BEGIN that later writes gets
+            # SQLITE_BUSY at once in WAL mode when another process holds the lock, without the
+            # busy timeout ever applying (the service has one connection, so this costs nothing).
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -131,3 +170,139 @@ class UtcDateTime(TypeDecorator[datetime.datetime]):
 
 def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class _Waiting(Generic[T, R]):
+    __slots__ = ("item", "future")
+
+    def __init__(self, item: T, future: asyncio.Future[R]) -> None:
+        self.item = item
+        self.future = future
+
+
+class GroupCommit(Generic[T, R]):
+    """Writes what callers submit in batches: one transaction, one SAVEPOINT per item, one commit.
+
+    Items are written with Core statements on the transaction's connection (no ORM session: its
+    bookkeeping per SAVEPOINT grows with everything the session holds, i.e. with the batch).
+
+    :meth:`submit` returns (or raises) only after the commit of its batch, so nothing is
+    acknowledged before it is durable. A writer task takes the items waiting at that moment, up
+    to ``max_batch``; while it commits, the next ones queue, so the batch grows with the load by
+    itself. When the previous batch was larger than what waits now, more are most likely on
+    their way (their callers just got their answers): the writer then waits up to ``max_wait``
+    seconds for as many as last time. The task ends when nothing waits.
+
+    ``apply(conn, item)`` runs inside the item's SAVEPOINT: when it raises, only that item is
+    rolled back, and ``recover(conn, item, exc)`` (if given) runs after the rollback in the
+    same transaction and may return the item's result instead of letting it fail. Items are
+    applied in ``order`` (a sort key), so that two writers (two replicas) take row locks in the
+    same order and cannot deadlock. If the transaction or its commit fails, every item of the
+    batch fails with that error: none of them is acknowledged.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        apply: Callable[[AsyncConnection, T], Awaitable[R]],
+        *,
+        recover: Callable[[AsyncConnection, T, Exception], Awaitable[R]] | None = None,
+        order: Callable[[T], Hashable] | None = None,
+        max_batch: int = 256,
+        max_wait: float = 0.002,
+        name: str = "group-commit",
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self.engine = engine
+        self.apply = apply
+        self.recover = recover
+        self.order = order
+        self.max_batch = max_batch
+        self.max_wait = max_wait
+        self.name = name
+        self._queue: collections.deque[_Waiting[T, R]] = collections.deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._last_batch = 0
+        # Set by submit() once as many items wait as the writer hopes for (see _take).
+        self._enough: asyncio.Event | None = None
+        self._wanted = 0
+
+    async def submit(self, item: T) -> R:
+        """Queue ``item``; its result once its batch is committed (or its error)."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Waiting(item, future))
+        if self._enough is not None and len(self._queue) >= self._wanted:
+            self._enough.set()
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_all(), name=self.name)
+        return await future
+
+    async def drain(self) -> None:
+        """Wait until everything submitted so far is written (for a graceful stop)."""
+        while self._writer is not None and not self._writer.done():
+            await asyncio.shield(self._writer)
+
+    async def _write_all(self) -> None:
+        while self._queue:
+            batch = await self._take()
+            if batch:
+                await self._write(batch)
+
+    async def _take(self) -> list[_Waiting[T, R]]:
+        wanted = min(self._last_batch, self.max_batch)
+        if self.max_wait > 0 and len(self._queue) < wanted:
+            self._wanted, self._enough = wanted, asyncio.Event()
+            try:
+                await asyncio.wait_for(self._enough.wait(), self.max_wait)
+            except TimeoutError:
+                pass
+            finally:
+                self._enough = None
+        batch: list[_Waiting[T, R]] = []
+        while self._queue and len(batch) < self.max_batch:
+            waiting = self._queue.popleft()
+            if not waiting.future.done():  # a caller that gave up (cancelled) is not written
+                batch.append(waiting)
+        self._last_batch = len(batch)
+        if self.order is not None:
+            order = self.order
+            batch.sort(key=lambda w: order(w.item))  # type: ignore[arg-type, return-value]
+        return batch
+
+    async def _write(self, batch: list[_Waiting[T, R]]) -> None:
+        outcomes: list[tuple[_Waiting[T, R], R | None, Exception | None]] = []
+        try:
+            async with self.engine.begin() as conn:
+                for waiting in batch:
+                    result, error = await self._apply_one(conn, waiting.item)
+                    outcomes.append((waiting, result, error))
+        except Exception as exc:  # the batch's transaction or its commit failed
+            log.warning("%s: a batch of %d failed: %r", self.name, len(batch), exc)
+            for waiting in batch:
+                if not waiting.future.done():
+                    waiting.future.set_exception(exc)
+            return
+        for waiting, result, error in outcomes:
+            if waiting.future.done():
+                continue
+            if error is not None:
+                waiting.future.set_exception(error)
+            else:
+                waiting.future.set_result(result)  # type: ignore[arg-type]
+
+    async def _apply_one(self, conn: AsyncConnection, item: T) -> tuple[R | None, Exception | None]:
+        try:
+            async with conn.begin_nested():
+                return await self.apply(conn, item), None
+        except Exception as exc:
+            if self.recover is None:
+                return None, exc
+            try:
+                return await self.recover(conn, item, exc), None
+            except Exception as again:
+                return None, again

@@ -27,9 +27,11 @@ from typing import Any, Final
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
 
 from common import logging as log_ctx
 from gateway import ocppj
+from gateway.settings import get_settings
 
 __all__ = [
     "MAX_QUEUED_CALLS",
@@ -74,7 +76,14 @@ class _Pending:
 class StationConnection:
     """The OCPP-J session of one connected station (see the module docstring)."""
 
-    def __init__(self, ws: Connection, station_id: str, epoch: int, dispatch: Dispatch) -> None:
+    def __init__(
+        self,
+        ws: Connection,
+        station_id: str,
+        epoch: int,
+        dispatch: Dispatch,
+        send_timeout: float | None = None,
+    ) -> None:
         self.ws = ws
         self.station_id = station_id
         self.epoch = epoch
@@ -85,6 +94,8 @@ class StationConnection:
         self._outbound = asyncio.Lock()  # CSMS → station only; never taken for station CALLs
         self._pending: _Pending | None = None
         self._closed = False
+        # How long a frame may wait for the station to make room for it (see _send).
+        self._send_timeout = get_settings().send_timeout if send_timeout is None else send_timeout
 
     @property
     def closed(self) -> bool:
@@ -115,7 +126,10 @@ class StationConnection:
             log_ctx.message_id.set(exc.message_id)
             if exc.reply:
                 log.info("bad frame: %s", exc)
-                self._inbox.put_nowait(exc.frame())  # answered in its turn, like a CALL
+                if self._inbox.qsize() < MAX_QUEUED_CALLS:
+                    self._inbox.put_nowait(exc.frame())  # answered in its turn, like a CALL
+                else:  # a flood of them is bounded like one of CALLs
+                    await self._send(exc.frame())
             else:
                 log.warning("bad answer frame dropped: %s", exc)
                 self._fail_answer(exc)
@@ -123,7 +137,7 @@ class StationConnection:
         if type(message) is ocppj.Call:
             if self._inbox.qsize() >= MAX_QUEUED_CALLS:
                 log.warning("station has %d CALLs waiting; refusing more", MAX_QUEUED_CALLS)
-                await self.ws.send(
+                await self._send(
                     ocppj.call_error(
                         message.message_id,
                         ocppj.Code.GENERIC_ERROR,
@@ -151,9 +165,36 @@ class StationConnection:
                         item.message_id, ocppj.Code.INTERNAL_ERROR, f"{item.action} failed"
                     )
             try:
-                await self.ws.send(reply)
+                await self._send(reply)
             except ConnectionClosed:
                 return
+
+    async def _send(self, frame: str) -> None:
+        """Send one frame; drop the connection when the station takes nothing for send_timeout.
+
+        websockets' send() puts the frame in the transport's buffer, then waits while that is
+        above write_limit. Waiting for room before writing as well means a frame left behind by
+        a sender cancelled from outside (a CSMS call's deadline) is not followed by more: the
+        buffer holds at most write_limit plus one frame per sender (reader, worker, call()), and
+        a station that stops reading holds even that for send_timeout at most.
+        """
+        try:
+            async with asyncio.timeout(self._send_timeout):
+                await self.ws.drain()
+                await self.ws.send(frame)
+        except TimeoutError:
+            transport = self.ws.transport
+            log.warning(
+                "station took no data for %.1f s (%d bytes waiting): closing (1008)",
+                self._send_timeout,
+                transport.get_write_buffer_size(),
+            )
+            # No closing handshake can pass the full buffer: record the close frame (close_exc
+            # and the logs say why), then abort the TCP connection.
+            self.ws.protocol.fail(CloseCode.POLICY_VIOLATION, "station not reading")
+            transport.abort()
+            await self.ws.wait_closed()
+            raise self.ws.protocol.close_exc from None
 
     # -- CSMS → station ------------------------------------------------------------------------
 
@@ -174,7 +215,7 @@ class StationConnection:
             self._pending = _Pending(message_id, action, future)
             try:
                 try:
-                    await self.ws.send(ocppj.call(message_id, action, payload))
+                    await self._send(ocppj.call(message_id, action, payload))
                 except ConnectionClosed:
                     raise StationUnavailable("the station's connection closed") from None
                 return await future

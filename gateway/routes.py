@@ -1,7 +1,9 @@
 """The action → RPC table: which service answers which OCPP CALL from a station.
 
 One row per action the CSMS handles. A known OCPP 2.0.1 action without a row is answered
-NotSupported; an unknown one NotImplemented (see :mod:`gateway.ocppj`).
+NotSupported; an unknown one NotImplemented (see :mod:`gateway.ocppj`). Most rows name an RPC; a
+:class:`Local` row is answered by the gateway itself, by the handler of that name the
+:class:`Router` is given (Heartbeat: :mod:`gateway.heartbeats`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from csms.transaction.v1 import transaction_service_pb2_grpc as transaction_grpc
 from csms.user.v1 import user_service_pb2 as user_pb
 from csms.user.v1 import user_service_pb2_grpc as user_grpc
 
-__all__ = ["Route", "ROUTES", "Router"]
+__all__ = ["Bound", "Local", "LocalAnswer", "Route", "ROUTES", "Router"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +33,21 @@ class Route:
     call_type: type[Message]  # the <Action>Call wrapper: station_id + the OCPP request
 
 
-ROUTES: Mapping[str, Route] = {
+@dataclass(frozen=True, slots=True)
+class Local:
+    """Answered by the gateway, without an RPC: ``handler`` names one given to the Router."""
+
+    handler: str
+
+
+#: A local handler: (station id, OCPP request) → OCPP response, at once.
+LocalAnswer = Callable[[str, Message], Message]
+
+ROUTES: Mapping[str, Route | Local] = {
     "BootNotification": Route("device", "BootNotification", device_pb.BootNotificationCall),
-    "Heartbeat": Route("device", "Heartbeat", device_pb.HeartbeatCall),
+    # Nothing to store but last-seen, which the gateway sends device_svc in batches
+    # (DeviceService.RecordHeartbeats); device_svc's Heartbeat RPC stays for other callers.
+    "Heartbeat": Local("heartbeat"),
     "StatusNotification": Route("device", "StatusNotification", device_pb.StatusNotificationCall),
     "Authorize": Route("user", "Authorize", user_pb.AuthorizeCall),
     "TransactionEvent": Route(
@@ -62,18 +76,30 @@ _STUBS: Mapping[str, Callable[[grpc.aio.Channel], Any]] = {
 
 @dataclass(frozen=True, slots=True)
 class Bound:
-    route: Route
+    """One row bound: the request type, and either the RPC (with its wrapper) or the handler."""
+
     request_type: type[Message]
-    rpc: Callable[..., Awaitable[Message]]
+    service: str = ""  # the channel the RPC goes through ("" for a Local row)
+    call_type: type[Message] | None = None  # the RPC's <Action>Call wrapper
+    rpc: Callable[..., Awaitable[Message]] | None = None
+    answer: LocalAnswer | None = None
 
 
 class Router:
-    """The table bound to live channels: action → (request type, wrapper, RPC callable)."""
+    """The table bound to live channels and to the gateway's local handlers."""
 
-    def __init__(self, channels: Mapping[str, grpc.aio.Channel]) -> None:
+    def __init__(
+        self, channels: Mapping[str, grpc.aio.Channel], local: Mapping[str, LocalAnswer]
+    ) -> None:
         stubs = {name: make(channels[name]) for name, make in _STUBS.items()}
         self.device = stubs["device"]
-        self.bound: dict[str, Bound] = {
-            action: Bound(route, REQUEST_TYPES[action], getattr(stubs[route.service], route.method))
-            for action, route in ROUTES.items()
-        }
+        self.bound: dict[str, Bound] = {}
+        for action, route in ROUTES.items():
+            if isinstance(route, Local):
+                # A missing handler is a wiring bug: fail at start, not on the first frame.
+                self.bound[action] = Bound(REQUEST_TYPES[action], answer=local[route.handler])
+            else:
+                rpc = getattr(stubs[route.service], route.method)
+                self.bound[action] = Bound(
+                    REQUEST_TYPES[action], route.service, route.call_type, rpc
+                )

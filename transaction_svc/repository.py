@@ -1,18 +1,19 @@
-"""Transactions, their events and meter values on an AsyncSession: the only place
-transaction_svc writes SQL."""
+"""Transactions, their events and meter values on an AsyncSession (and the group-committed event
+writes on a connection): the only place transaction_svc writes SQL."""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import and_, or_, select, tuple_
+from sqlalchemy import Row, and_, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
 
-__all__ = ["MeterValuesRepository", "TransactionRepository"]
+__all__ = ["EventWriter", "MeterValuesRepository", "TransactionRepository"]
 
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
@@ -120,3 +121,57 @@ class MeterValuesRepository:
             )
         stmt = stmt.order_by(MeterValuesRow.received_at.desc(), MeterValuesRow.id.desc())
         return (await self.session.scalars(stmt.limit(limit))).all()
+
+
+_TRANSACTIONS = Transaction.__table__
+_EVENTS = TransactionEventRow.__table__
+
+
+class EventWriter:
+    """The TransactionEvent write path in Core statements on one connection (group commits).
+
+    Per event: lock the transaction's row (creating it if needed), insert the event unless its
+    seqNo is stored (no error, no extra read), update the row with what the event folded in.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.insert = _INSERTS[conn.dialect.name]
+
+    async def lock(self, station_id: str, transaction_id: str) -> Row[Any]:
+        """The transaction's row, FOR UPDATE; created first if it does not exist (race-safe)."""
+        stmt = (
+            select(_TRANSACTIONS)
+            .where(_TRANSACTIONS.c.station_id == station_id, _TRANSACTIONS.c.id == transaction_id)
+            .with_for_update()
+        )
+        row = (await self.conn.execute(stmt)).first()
+        if row is None:
+            await self.conn.execute(
+                self.insert(_TRANSACTIONS)
+                .values(station_id=station_id, id=transaction_id)
+                .on_conflict_do_nothing(index_elements=["station_id", "id"])
+            )
+            row = (await self.conn.execute(stmt)).first()
+            if row is None:  # pragma: no cover - just inserted
+                raise RuntimeError(f"transaction {station_id}/{transaction_id} vanished")
+        return row
+
+    async def add_event(self, values: Mapping[str, Any]) -> bool:
+        """Insert one event row; False when that (station, transaction, seqNo) is stored."""
+        result = await self.conn.execute(
+            self.insert(_EVENTS)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["station_id", "transaction_id", "seq_no"])
+            .returning(_EVENTS.c.seq_no)
+        )
+        return result.first() is not None
+
+    async def update(
+        self, station_id: str, transaction_id: str, changes: Mapping[str, Any]
+    ) -> None:
+        await self.conn.execute(
+            update(_TRANSACTIONS)
+            .where(_TRANSACTIONS.c.station_id == station_id, _TRANSACTIONS.c.id == transaction_id)
+            .values(**changes)
+        )

@@ -32,8 +32,13 @@ async def start(
     # One channel for the life of the process; it reconnects by itself when user_svc restarts.
     channel = grpc.aio.insecure_channel(settings.user_svc_addr)
     sessions = session_factory(engine)
+    transactions = Transactions(
+        sessions,
+        max_batch=settings.group_commit_max_batch,
+        max_wait=settings.group_commit_max_wait,
+    )
     servicer = TransactionServicer(
-        Transactions(sessions), Users(channel, settings.user_svc_timeout), MeterValues(sessions)
+        transactions, Users(channel, settings.user_svc_timeout), MeterValues(sessions)
     )
     try:
         server = await grpc_server.start(
@@ -48,6 +53,7 @@ async def start(
 
     async def close() -> None:
         await channel.close()
+        await transactions.drain()
         await engine.dispose()
 
     return server, close

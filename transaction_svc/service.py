@@ -1,7 +1,10 @@
 """transaction_svc use cases: recording TransactionEvents and MeterValues, reading them back.
 
-Recording is one database transaction, committed before it returns: the gateway answers the
-station only after that, so nothing acknowledged is lost. The folding rules live in
+Recording is committed before it returns: the gateway answers the station only after that, so
+nothing acknowledged is lost. TransactionEvents are group-committed
+(:class:`common.db.GroupCommit`): the events waiting at that moment are written in one database
+transaction, each in its own SAVEPOINT (one bad event cannot spoil the others), with one commit
+for all of them, and every caller returns only after that commit. The folding rules live in
 :mod:`transaction_svc.domain`.
 """
 
@@ -13,14 +16,14 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from common import pagination
+from common.db import GroupCommit, utcnow
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from transaction_svc.domain import Event, TransactionState, fold
 from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
-from transaction_svc.repository import MeterValuesRepository, TransactionRepository
+from transaction_svc.repository import EventWriter, MeterValuesRepository, TransactionRepository
 
 __all__ = ["MeterValues", "Transactions", "state_of"]
 
@@ -34,64 +37,89 @@ def state_of(row: Transaction) -> TransactionState:
     return TransactionState(**{name: getattr(row, name) for name in _STATE_FIELDS})
 
 
-def _apply(row: Transaction, state: TransactionState) -> None:
-    for name in _STATE_FIELDS:
-        value = getattr(state, name)
-        if getattr(row, name) != value:
-            setattr(row, name, value)
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Received:
+    """One TransactionEvent waiting for its group commit."""
+
+    station_id: str
+    transaction_id: str
+    event: Event
+
+
+def _lock_order(item: _Received) -> tuple[str, str, int]:
+    return (item.station_id, item.transaction_id, item.event.seq_no)
 
 
 class Transactions:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        max_batch: int = 256,
+        max_wait: float = 0.002,
+    ) -> None:
         self.sessions = sessions
+        engine = sessions.kw["bind"]
+        self._events = GroupCommit(
+            engine,
+            self._store,
+            order=_lock_order,
+            max_batch=max_batch,
+            max_wait=max_wait,
+            name="transaction-events",
+        )
 
     async def record(self, station_id: str, transaction_id: str, event: Event) -> bool:
-        """Store ``event`` and fold it into its transaction; False if it was already stored."""
+        """Store ``event`` and fold it into its transaction; False if it was already stored.
+
+        Returns once the event is committed (with the others of its group).
+        """
         if not station_id or len(station_id) > 48:
             raise InvalidArgument("station_id must be 1 to 48 characters")
         if not transaction_id or len(transaction_id) > 36:
             raise InvalidArgument("transactionInfo.transactionId must be 1 to 36 characters")
         if event.seq_no < 0:
             raise InvalidArgument("seqNo must not be negative")
-        try:
-            async with self.sessions.begin() as session:
-                repo = TransactionRepository(session)
-                # Written first, so that on SQLite this transaction holds the write lock from
-                # its first statement and reads nothing stale.
-                await repo.ensure(station_id, transaction_id)
-                # Locked before the event is inserted: the insert's foreign-key check takes a
-                # share lock on this row, and two events each holding one while waiting for
-                # FOR UPDATE would deadlock on PostgreSQL.
-                row = await repo.get(station_id, transaction_id, for_update=True)
-                if row is None:  # pragma: no cover - ensure() just made it
-                    raise RuntimeError(f"transaction {station_id}/{transaction_id} vanished")
-                if await repo.has_event(station_id, transaction_id, event.seq_no):
-                    log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
-                    return False
-                repo.add_event(
-                    TransactionEventRow(
-                        station_id=station_id,
-                        transaction_id=transaction_id,
-                        seq_no=event.seq_no,
-                        event_type=event.event_type,
-                        trigger_reason=event.trigger_reason,
-                        timestamp=event.timestamp,
-                        offline=event.offline,
-                        meter_values=list(event.meter_values),
-                    )
-                )
-                await session.flush()
-                _apply(row, fold(state_of(row), event))
-        except IntegrityError:
-            # The row lock above serializes a transaction's events, so a copy of this event can
-            # only win the race to the primary key where that lock is not honoured; whatever
-            # else broke an integrity constraint is a real error.
-            async with self.sessions() as session:
-                repo = TransactionRepository(session)
-                if not await repo.has_event(station_id, transaction_id, event.seq_no):
-                    raise
+        return await self._events.submit(_Received(station_id, transaction_id, event))
+
+    async def drain(self) -> None:
+        """Wait for the events being written (before the engine is disposed of)."""
+        await self._events.drain()
+
+    async def _store(self, conn: AsyncConnection, item: _Received) -> bool:
+        """One event, inside its SAVEPOINT of the group's transaction."""
+        station_id, transaction_id, event = item.station_id, item.transaction_id, item.event
+        writer = EventWriter(conn)
+        # Locked before the event is inserted: the insert's foreign-key check takes a share lock
+        # on this row, and two events each holding one while waiting for FOR UPDATE would
+        # deadlock on PostgreSQL. Events are applied in (station, transaction) order, so two
+        # replicas' groups lock rows in the same order too.
+        row = await writer.lock(station_id, transaction_id)
+        # A stored seqNo (a station's retry, maybe racing its first delivery) inserts nothing.
+        added = await writer.add_event(
+            {
+                "station_id": station_id,
+                "transaction_id": transaction_id,
+                "seq_no": event.seq_no,
+                "event_type": event.event_type,
+                "trigger_reason": event.trigger_reason,
+                "timestamp": event.timestamp,
+                "offline": event.offline,
+                "meter_values": list(event.meter_values),
+            }
+        )
+        if not added:
             log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
             return False
+        before = state_of(row)  # type: ignore[arg-type]
+        after = fold(before, event)
+        changes = {
+            name: getattr(after, name)
+            for name in _STATE_FIELDS
+            if getattr(after, name) != getattr(before, name)
+        }
+        # updated_at moves with every stored event, as the ORM's onupdate did.
+        await writer.update(station_id, transaction_id, {**changes, "updated_at": utcnow()})
         return True
 
     async def get(

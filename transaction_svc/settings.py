@@ -20,6 +20,10 @@ class Settings(ServiceSettings):
     user_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['user']}"
     # Seconds user_svc gets to answer Authorize before the event fails with UNAVAILABLE.
     user_svc_timeout: float = 5.0
+    # Group commit of TransactionEvents: at most this many events per database transaction, and
+    # at most this many seconds spent waiting for more when more are on their way.
+    group_commit_max_batch: int = 256
+    group_commit_max_wait: float = 0.002
 
 
 @functools.cache

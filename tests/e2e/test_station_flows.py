@@ -82,8 +82,15 @@ async def test_heartbeat_and_status(rest, ws_url, station_id) -> None:  # type: 
                 timestamp=_now(), connector_status="Occupied", evse_id=1, connector_id=1
             )
         )
-        got = (await rest.get(f"/v1/chargingStations/{station_id}")).json()
-        assert "lastHeartbeatAt" in got
+        # The gateway answers Heartbeats itself and sends last-seen times to device_svc about
+        # once a second (gateway.heartbeats): poll for it.
+        for _ in range(30):
+            got = (await rest.get(f"/v1/chargingStations/{station_id}")).json()
+            if "lastHeartbeatAt" in got:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            pytest.fail("lastHeartbeatAt not recorded within 3 s of the Heartbeat")
         assert got["evses"] == [
             {
                 "id": 1,

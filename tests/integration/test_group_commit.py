@@ -1,0 +1,84 @@
+"""common.db.GroupCommit on real SQLite and PostgreSQL: batches, SAVEPOINTs, commit-then-answer."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from common import db
+
+
+@pytest.fixture
+async def engine(migrated_db):  # type: ignore[no-untyped-def]
+    url = await asyncio.to_thread(migrated_db, "transaction_svc")
+    engine = db.create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE gc_items (k INTEGER PRIMARY KEY)"))
+    yield engine
+    await engine.dispose()
+
+
+async def _insert(conn: AsyncConnection, k: int) -> int:
+    await conn.execute(text("INSERT INTO gc_items (k) VALUES (:k)"), {"k": k})
+    return k
+
+
+async def _stored(engine) -> list[int]:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        return list((await conn.scalars(text("SELECT k FROM gc_items ORDER BY k"))).all())
+
+
+async def test_one_bad_item_does_not_spoil_its_batch(engine) -> None:  # type: ignore[no-untyped-def]
+    """Items submitted together share a commit; the one that fails alone is rolled back."""
+    writer = db.GroupCommit(engine, _insert, max_wait=0)
+    results = await asyncio.gather(
+        *(writer.submit(k) for k in (1, 2, 2, 3)), return_exceptions=True
+    )
+    assert results[:2] == [1, 2] and results[3] == 3
+    assert isinstance(results[2], IntegrityError)
+    assert await _stored(engine) == [1, 2, 3]
+
+
+async def test_recover_turns_an_error_into_a_result(engine) -> None:  # type: ignore[no-untyped-def]
+    """recover() runs after the SAVEPOINT rolled back, in the same transaction."""
+
+    async def recover(conn: AsyncConnection, k: int, exc: Exception) -> int:
+        assert isinstance(exc, IntegrityError)
+        return -k
+
+    writer = db.GroupCommit(engine, _insert, recover=recover, max_wait=0)
+    assert await asyncio.gather(*(writer.submit(k) for k in (5, 5))) == [5, -5]
+    assert await _stored(engine) == [5]
+
+
+class _CommitFails:
+    """An engine whose transactions roll back and raise where they would commit."""
+
+    def __init__(self, real) -> None:  # type: ignore[no-untyped-def]
+        self.real = real
+
+    def begin(self):  # type: ignore[no-untyped-def]
+        real = self.real.begin()
+
+        class Transaction:
+            async def __aenter__(self) -> AsyncConnection:
+                return await real.__aenter__()
+
+            async def __aexit__(self, *exc_info: object) -> None:
+                failure = RuntimeError("commit failed")
+                await real.__aexit__(RuntimeError, failure, None)  # rolls back
+                raise failure
+
+        return Transaction()
+
+
+async def test_a_failed_commit_answers_nobody(engine) -> None:  # type: ignore[no-untyped-def]
+    """When the batch's commit fails, every item of it fails: none is acknowledged."""
+    writer = db.GroupCommit(_CommitFails(engine), _insert, max_wait=0)  # type: ignore[arg-type]
+    results = await asyncio.gather(*(writer.submit(k) for k in (7, 8)), return_exceptions=True)
+    assert [str(r) for r in results] == ["commit failed", "commit failed"]
+    assert await _stored(engine) == []
