@@ -85,7 +85,13 @@ async def start(
     """Build, bind and start a server; ``listen`` may use port 0 (see ``Server.port``)."""
     server = grpc.aio.server(
         interceptors=[ErrorInterceptor()],
-        options=[("grpc.so_reuseport", 0)],
+        options=[
+            ("grpc.so_reuseport", 0),
+            # gRPC cancels calls beyond 1,000 waiting ones by default: a boot storm or 2,000
+            # stations ending their transactions at once must queue instead.
+            ("grpc.server.max_pending_requests", 20_000),
+            ("grpc.server.max_pending_requests_hard_limit", 40_000),
+        ],
     )
     add_servicers(server)
     health_servicer = health.aio.HealthServicer()

@@ -153,19 +153,20 @@ class Gateway:
         except auth.BadCredentials as exc:
             return self._unauthorized(conn, station_id, address, str(exc))
         try:
-            resp = await self.router.device.ConnectStation(
-                device_pb.ConnectStationRequest(
-                    station_id=station_id,
-                    auto_register=self.settings.auto_register,
-                    gateway=self.address,
-                    lease_seconds=self.settings.lease_seconds,
-                    password=presented.password,
-                    secure_transport=presented.secure_transport,
-                    client_certificate_cn=presented.client_certificate_cn,
-                    allow_unsecured=self.settings.allow_unsecured_stations,
-                ),
-                timeout=self.timeout,
-            )
+            async with self.in_flight["device"]:  # a boot storm queues here, not in gRPC
+                resp = await self.router.device.ConnectStation(
+                    device_pb.ConnectStationRequest(
+                        station_id=station_id,
+                        auto_register=self.settings.auto_register,
+                        gateway=self.address,
+                        lease_seconds=self.settings.lease_seconds,
+                        password=presented.password,
+                        secure_transport=presented.secure_transport,
+                        client_certificate_cn=presented.client_certificate_cn,
+                        allow_unsecured=self.settings.allow_unsecured_stations,
+                    ),
+                    timeout=self.timeout,
+                )
         except grpc.aio.AioRpcError as exc:
             if exc.code() in _REFUSED:
                 return self._unauthorized(conn, station_id, address, exc.details() or "")
@@ -198,7 +199,11 @@ class Gateway:
         epoch: int = conn.epoch  # type: ignore[attr-defined]
         log_ctx.station_id.set(station_id)
         station = StationConnection(
-            conn, station_id, epoch, functools.partial(self._call, station_id)
+            conn,
+            station_id,
+            epoch,
+            functools.partial(self._call, station_id),
+            send_timeout=self.settings.send_timeout,
         )
         old = self.connections.get(station_id)
         self.connections[station_id] = station
@@ -318,6 +323,8 @@ class Gateway:
             process_request=self.process_request,
             subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
             compression=None,  # OCPP needs none; it costs ~100 KiB of zlib state per station
+            # A boot storm queues thousands of handshakes behind device_svc: give them time.
+            open_timeout=self.settings.handshake_timeout,
             max_size=self.settings.max_frame_size,
             server_header=None,
         )

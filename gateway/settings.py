@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # cancels (CANCELLED) calls beyond its grpc.server.max_pending_requests (1,000 by default)
     # waiting to be picked up, which a burst from thousands of stations reaches.
     rpcs_in_flight_per_service: int = 256
+    # Seconds a WebSocket handshake may take (a boot storm queues them behind device_svc).
+    handshake_timeout: float = 60.0
     # Heartbeats are answered by the gateway; the last-seen times go to device_svc in one
     # RecordHeartbeats call (of at most heartbeat_batch_size stations) every this many seconds.
     heartbeat_flush_interval: float = 1.0

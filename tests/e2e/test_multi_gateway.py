@@ -75,7 +75,7 @@ async def _connect(mesh: Mesh, station_id: str) -> ClientConnection:
 
 
 async def _connect_like_a_station(mesh: Mesh, station_id: str) -> ClientConnection:
-    """Real stations retry a refused connect after a pause; 503 while Envoy notices a dead gateway."""
+    """Like a real station: retry a refused connect (503 while Envoy notices a dead gateway)."""
     for _ in range(20):
         try:
             return await _connect(mesh, station_id)

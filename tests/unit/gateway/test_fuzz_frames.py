@@ -289,6 +289,8 @@ class Expect:
 
     message_id: str
     codes: frozenset[str] = frozenset()
+    # Either a CALLRESULT or a CALLERROR with one of codes is right.
+    or_result: bool = False
 
 
 def rpc_error(message_id: str) -> Expect:
@@ -328,14 +330,31 @@ def expected(frame: str | bytes) -> Expect | None:
     except ocppj.OcppError as exc:
         assert exc.code in SCHEMA_CODES, exc
         return Expect(message_id, SCHEMA_CODES)
+    if _depth(payload) > DEEP:
+        # Protobuf refuses messages nested deeper than 100 levels, and each JSON level of
+        # customData (a google.protobuf.Struct) is two of them: from about 48 JSON levels a
+        # payload is answered FormatViolation, saying so, never half-converted.
+        return Expect(message_id, frozenset({"FormatViolation"}), or_result=True)
     return Expect(message_id)
+
+
+DEEP = 45
+
+
+def _depth(value: object) -> int:
+    """How deep JSON objects and arrays nest in ``value`` (a scalar is 0)."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
 
 
 def check(answer: str | bytes, expect: Expect) -> None:
     """The answer has Part 4's shape, the expected id and one of the expected codes."""
     assert isinstance(answer, str), "answers are text frames"
     frame = orjson.loads(answer)
-    if not expect.codes:
+    if not expect.codes or (expect.or_result and frame[0] == 3):
         assert len(frame) == 3 and frame[:2] == [3, expect.message_id], frame
         assert type(frame[2]) is dict, frame
         return
