@@ -6,11 +6,9 @@ out; absent optional fields stay absent both ways.
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Iterable
 
-from google.protobuf import timestamp_pb2
-
+from common.columns import timestamp
 from common.errors import InvalidArgument
 from common.ocpp_json import ocpp_enum_value, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
@@ -40,14 +38,6 @@ __all__ = [
 # SetVariables results that mean the value sent is now the station's (RebootRequired: after its
 # next reboot, which is the value it reports from then on).
 _SET_OK = frozenset({ocpp.SET_VARIABLE_STATUS_ACCEPTED, ocpp.SET_VARIABLE_STATUS_REBOOT_REQUIRED})
-
-
-def timestamp(value: datetime.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
 
 
 def ref_of(component: ocpp.Component, variable: ocpp.Variable) -> VariableRef:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import grpc
-from google.protobuf import timestamp_pb2
 
 from common import logging as log_ctx
+from common.columns import enum_column as _ocpp_value
+from common.columns import enum_number as _number
+from common.columns import timestamp as _ts
 from common.errors import InvalidArgument
-from common.ocpp_json import ConversionError, ocpp_enum_value, proto_enum_number, to_ocpp, to_proto
+from common.ocpp_json import proto_enum_number, to_ocpp, to_proto
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
@@ -29,28 +30,6 @@ _STATES = {
     pb.ListTransactionsRequest.STATE_ACTIVE: True,
     pb.ListTransactionsRequest.STATE_ENDED: False,
 }
-
-
-def _ts(value: datetime.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def _ocpp_value(enum_type: Any, number: int, field: str) -> str:
-    """The OCPP spelling of an enum number; "" for UNSPECIFIED, a bad number is the caller's."""
-    if number == 0:
-        return ""
-    try:
-        return ocpp_enum_value(enum_type, number)
-    except ConversionError as exc:
-        raise InvalidArgument(f"{field}: {exc.reason}") from None
-
-
-def _number(enum_type: Any, value: str) -> int:
-    return proto_enum_number(enum_type, value) if value else 0
 
 
 def event_of(req: ocpp.TransactionEventRequest) -> Event:

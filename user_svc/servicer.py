@@ -17,13 +17,14 @@ from envoy.config.core.v3 import base_pb2 as envoy_core
 from envoy.service.auth.v3 import external_auth_pb2 as authz
 from envoy.service.auth.v3 import external_auth_pb2_grpc as authz_grpc
 from envoy.type.v3 import http_status_pb2
-from google.protobuf import empty_pb2, timestamp_pb2
+from google.protobuf import empty_pb2
 from google.rpc import code_pb2, status_pb2
 
+from common.columns import enum_column as _ocpp_value
+from common.columns import enum_number as _number
+from common.columns import timestamp as _ts
 from common.errors import InvalidArgument
 from common.ocpp_json import (
-    ConversionError,
-    ocpp_enum_value,
     proto_enum_number,
     to_proto,
 )
@@ -51,28 +52,6 @@ log = logging.getLogger(__name__)
 
 # update_mask paths are the writable columns themselves.
 _MASK_PATHS = frozenset({"type", "status", "expiry_date", "group_id_token"})
-
-
-def _ts(value: datetime.datetime | None) -> timestamp_pb2.Timestamp | None:
-    if value is None:
-        return None
-    ts = timestamp_pb2.Timestamp()
-    ts.FromDatetime(value)
-    return ts
-
-
-def _ocpp_value(enum_type: Any, number: int, field: str) -> str:
-    """The OCPP spelling of an enum number; "" for UNSPECIFIED, a bad number is the caller's."""
-    if number == 0:
-        return ""
-    try:
-        return ocpp_enum_value(enum_type, number)
-    except ConversionError as exc:
-        raise InvalidArgument(f"{field}: {exc.reason}") from None
-
-
-def _number(enum_type: Any, value: str) -> int:
-    return proto_enum_number(enum_type, value) if value else 0
 
 
 def _columns(msg: pb.IdToken) -> dict[str, Any]:

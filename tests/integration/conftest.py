@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import grpc
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from common.grpc_server import Server
 from csms.device.v1 import device_service_pb2_grpc
+from csms.transaction.v1 import transaction_service_pb2_grpc
+from csms.user.v1 import user_service_pb2_grpc
 from device_svc import server as device_server
 from device_svc.settings import Settings as DeviceSettings
+from transaction_svc import server as transaction_server
+from transaction_svc.settings import Settings as TransactionSettings
+from user_svc import server as user_server
+from user_svc.settings import Settings as UserSettings
 
 
 @pytest.fixture
@@ -26,44 +34,10 @@ async def device_stub(migrated_db) -> AsyncIterator[device_service_pb2_grpc.Devi
 
 
 # Appended with user_stub (the file is shared; hoist these into the import block when tidying).
-from csms.user.v1 import user_service_pb2_grpc  # noqa: E402
-from user_svc import server as user_server  # noqa: E402
-from user_svc.settings import Settings as UserSettings  # noqa: E402
-
-
-@pytest.fixture
-async def user_stub(migrated_db) -> AsyncIterator[user_service_pb2_grpc.UserServiceStub]:  # type: ignore[no-untyped-def]
-    url = await asyncio.to_thread(migrated_db, "user_svc")
-    server, engine = await user_server.start(
-        UserSettings(grpc_listen="127.0.0.1:0", database_url=url)
-    )
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        yield user_service_pb2_grpc.UserServiceStub(channel)
-    await server.stop(1)
-    await engine.dispose()
-
-
 # Appended with transaction_stub (hoist these into the import block when tidying).
-from collections.abc import Awaitable, Callable  # noqa: E402
 
-from common.grpc_server import Server  # noqa: E402
-from csms.transaction.v1 import transaction_service_pb2_grpc  # noqa: E402
-from transaction_svc import server as transaction_server  # noqa: E402
-from transaction_svc.settings import Settings as TransactionSettings  # noqa: E402
 
 TransactionStub = transaction_service_pb2_grpc.TransactionServiceStub
-
-
-@pytest.fixture
-async def user_svc_addr(migrated_db) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
-    """host:port of a real user_svc, for the services that call it (transaction_svc)."""
-    url = await asyncio.to_thread(migrated_db, "user_svc")
-    server, engine = await user_server.start(
-        UserSettings(grpc_listen="127.0.0.1:0", database_url=url)
-    )
-    yield f"127.0.0.1:{server.port}"
-    await server.stop(1)
-    await engine.dispose()
 
 
 @pytest.fixture
@@ -131,21 +105,20 @@ async def start_user_svc(  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-async def user_stub(start_user_svc) -> UserStub:  # type: ignore[no-untyped-def]  # noqa: F811
+async def user_stub(start_user_svc) -> UserStub:  # type: ignore[no-untyped-def]
     """user_svc over a real database, with device_svc at its default address."""
     _, stub = await start_user_svc()
     return stub
 
 
 @pytest.fixture
-async def user_svc_addr(start_user_svc) -> str:  # type: ignore[no-untyped-def]  # noqa: F811
+async def user_svc_addr(start_user_svc) -> str:  # type: ignore[no-untyped-def]
     """host:port of a real user_svc, for the services that call it (transaction_svc)."""
     addr, _ = await start_user_svc()
     return addr
 
 
 # Appended with start_device_svc (hoist these into the import block when tidying).
-from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
 
 DeviceStub = device_service_pb2_grpc.DeviceServiceStub
 

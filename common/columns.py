@@ -1,0 +1,41 @@
+"""Between database columns and protobuf fields, for every servicer: timestamps and OCPP enums.
+
+The services keep OCPP enum values in their databases as OCPP spells them ("Accepted"), ""
+for unset, and timestamps as aware UTC datetimes; these turn them into protobuf fields and back.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from google.protobuf import timestamp_pb2
+
+from common.errors import InvalidArgument
+from common.ocpp_json import ConversionError, ocpp_enum_value, proto_enum_number
+
+__all__ = ["timestamp", "enum_column", "enum_number"]
+
+
+def timestamp(value: datetime.datetime | None) -> timestamp_pb2.Timestamp | None:
+    """A Timestamp field of a datetime column (None stays unset)."""
+    if value is None:
+        return None
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(value)
+    return ts
+
+
+def enum_column(enum_type: Any, number: int, field: str) -> str:
+    """The OCPP spelling of an enum number; "" for UNSPECIFIED, a bad number the caller's fault."""
+    if number == 0:
+        return ""
+    try:
+        return ocpp_enum_value(enum_type, number)
+    except ConversionError as exc:
+        raise InvalidArgument(f"{field}: {exc.reason}") from None
+
+
+def enum_number(enum_type: Any, value: str) -> int:
+    """The enum number of an OCPP spelling stored in a column; 0 (UNSPECIFIED) for ""."""
+    return proto_enum_number(enum_type, value) if value else 0
