@@ -46,6 +46,7 @@ __all__ = [
     "StationTls",
     "SERVICES",
     "free_port",
+    "on_free_ports",
     "envoy_config",
     "render_envoy",
     "kubernetes_envoy_config",
@@ -143,6 +144,26 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def on_free_ports(data_dir: pathlib.Path, **overrides: object) -> MeshSettings:
+    """Settings of a mesh on loopback with every port free (tests, bench, chaos); SQLite unless
+    ``database_url`` is given."""
+    values: dict[str, object] = {
+        "host": "127.0.0.1",
+        "gateway_port": free_port(),
+        "gateway_grpc_port": 0,
+        "gateway_internal_port": 0,
+        "envoy_port": free_port(),
+        "envoy_admin_port": free_port(),
+        "device_port": free_port(),
+        "transaction_port": free_port(),
+        "user_port": free_port(),
+        "data_dir": data_dir,
+        "database_url": "",
+    }
+    values.update(overrides)
+    return MeshSettings(**values)  # type: ignore[arg-type]
 
 
 _CLUSTER = string.Template(

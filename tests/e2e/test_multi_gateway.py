@@ -14,7 +14,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from deploy.mesh import Mesh, MeshSettings, free_port
+from deploy.mesh import Mesh, on_free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -25,19 +25,9 @@ STATIONS = 8
 def mesh2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A mesh with two gateways on SQLite, every port free (0: picked by the launcher)."""
     run_dir = tmp_path_factory.mktemp("mesh-2gw")
-    settings = MeshSettings(
-        host="127.0.0.1",
+    settings = on_free_ports(
+        run_dir,
         gateways=2,
-        gateway_port=free_port(),
-        gateway_grpc_port=0,
-        gateway_internal_port=0,
-        envoy_port=free_port(),
-        envoy_admin_port=free_port(),
-        device_port=free_port(),
-        transaction_port=free_port(),
-        user_port=free_port(),
-        data_dir=run_dir,
-        database_url="",
         heartbeat_interval=42,
     )
     mesh = Mesh(settings, log_dir=run_dir)

@@ -19,7 +19,7 @@ from google.protobuf import json_format
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.device.v1 import device_service_pb2_grpc as device_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
-from deploy.mesh import Mesh, MeshSettings, free_port
+from deploy.mesh import Mesh, on_free_ports
 from tests.e2e.station_sim import Station
 
 pytestmark = pytest.mark.e2e
@@ -29,19 +29,9 @@ pytestmark = pytest.mark.e2e
 def mesh2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A mesh of its own with two gateways on SQLite, every port free."""
     run_dir = tmp_path_factory.mktemp("mesh-ops-2gw")
-    settings = MeshSettings(
-        host="127.0.0.1",
+    settings = on_free_ports(
+        run_dir,
         gateways=2,
-        gateway_port=free_port(),
-        gateway_grpc_port=0,
-        gateway_internal_port=0,
-        envoy_port=free_port(),
-        envoy_admin_port=free_port(),
-        device_port=free_port(),
-        transaction_port=free_port(),
-        user_port=free_port(),
-        data_dir=run_dir,
-        database_url="",
         heartbeat_interval=42,
     )
     mesh = Mesh(settings, log_dir=run_dir)

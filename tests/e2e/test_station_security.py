@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from common import pki
-from deploy.mesh import Mesh, MeshSettings, free_port
+from deploy.mesh import Mesh, free_port, on_free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -35,21 +35,11 @@ PASSWORD = "correct-horse-battery-staple"
 def tls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A TLS-mode mesh on SQLite, unsecured stations not allowed, every port free."""
     run_dir = tmp_path_factory.mktemp("mesh-tls")
-    settings = MeshSettings(
-        host="127.0.0.1",
+    settings = on_free_ports(
+        run_dir,
         tls=True,
         station_tls_port=free_port(),
         allow_unsecured_stations=False,
-        gateway_port=free_port(),
-        gateway_grpc_port=0,
-        gateway_internal_port=0,
-        envoy_port=free_port(),
-        envoy_admin_port=free_port(),
-        device_port=free_port(),
-        transaction_port=free_port(),
-        user_port=free_port(),
-        data_dir=run_dir,
-        database_url="",
         heartbeat_interval=42,
     )
     mesh = Mesh(settings, log_dir=run_dir)
