@@ -7,15 +7,14 @@ storage. Whatever the mesh does on top costs the difference.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import datetime
-import signal
 from collections.abc import Sequence
 
 import orjson
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+
+from bench.baseline import run
 
 __all__ = ["main", "reply"]
 
@@ -60,29 +59,8 @@ async def _handler(conn: ServerConnection) -> None:
         pass
 
 
-async def serve_forever(host: str, port: int) -> None:
-    stop = asyncio.get_running_loop().create_future()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
-    async with serve(
-        _handler,
-        host,
-        port,
-        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
-        compression=None,
-        server_header=None,
-    ):
-        await stop
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m bench.baseline_raw", description=__doc__)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
-    a = p.parse_args(argv)
-    import uvloop
-
-    uvloop.run(serve_forever(a.host, a.port))
+    run(_handler, "python -m bench.baseline_raw", __doc__, argv)
 
 
 if __name__ == "__main__":

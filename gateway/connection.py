@@ -31,7 +31,6 @@ from websockets.frames import CloseCode
 
 from common import logging as log_ctx
 from gateway import ocppj
-from gateway.settings import get_settings
 
 __all__ = [
     "MAX_QUEUED_CALLS",
@@ -82,7 +81,7 @@ class StationConnection:
         station_id: str,
         epoch: int,
         dispatch: Dispatch,
-        send_timeout: float | None = None,
+        send_timeout: float = 30.0,
     ) -> None:
         self.ws = ws
         self.station_id = station_id
@@ -95,7 +94,7 @@ class StationConnection:
         self._pending: _Pending | None = None
         self._closed = False
         # How long a frame may wait for the station to make room for it (see _send).
-        self._send_timeout = get_settings().send_timeout if send_timeout is None else send_timeout
+        self._send_timeout = send_timeout
 
     @property
     def closed(self) -> bool:

@@ -37,7 +37,6 @@ from device_svc.settings import Settings as DeviceSettings
 from gateway import server as gateway_server
 from gateway.connection import MAX_QUEUED_CALLS, StationConnection
 from gateway.settings import Settings as GatewaySettings
-from gateway.settings import get_settings
 
 SEND_TIMEOUT = 1.5  # seconds; the gateway drops a station that takes no data for this long
 STALL_LIMIT = 30.0  # seconds the flood may take to fill the kernel's buffers, then be dropped
@@ -161,10 +160,7 @@ async def heartbeat(client: ClientConnection) -> float:
 
 
 @pytest.fixture
-async def mesh(migrated_db, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-def]
-    # Connections read send_timeout from the process's settings (server.py does not pass it).
-    monkeypatch.setenv("CSMS_GATEWAY_SEND_TIMEOUT", str(SEND_TIMEOUT))
-    get_settings.cache_clear()
+async def mesh(migrated_db) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-def]
     url = await asyncio.to_thread(migrated_db, "device_svc")
     device, engine = await device_server.start(
         DeviceSettings(grpc_listen="127.0.0.1:0", database_url=url, heartbeat_interval=60)
@@ -202,7 +198,6 @@ async def mesh(migrated_db, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Me
             await running.stop(1)
             await device.stop(1)
             await engine.dispose()
-            get_settings.cache_clear()
 
 
 async def watch_until_dropped(

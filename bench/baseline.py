@@ -1,0 +1,44 @@
+"""What both baselines share: serving a connection handler on ``/ocpp/{id}`` until SIGTERM.
+
+Each baseline is only its handler; this keeps their servers identical (subprotocol
+``ocpp2.0.1``, no compression, uvloop), so the comparison measures the handlers alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Sequence
+
+from websockets.asyncio.server import ServerConnection, serve
+
+__all__ = ["run"]
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+async def _serve_forever(handler: Handler, host: str, port: int) -> None:
+    stop = asyncio.get_running_loop().create_future()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
+    async with serve(
+        handler,
+        host,
+        port,
+        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        compression=None,
+        server_header=None,
+    ):
+        await stop
+
+
+def run(handler: Handler, prog: str, description: str | None, argv: Sequence[str] | None) -> None:
+    """Parse ``--host``/``--port`` and serve ``handler`` until SIGTERM or SIGINT."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    a = p.parse_args(argv)
+    import uvloop
+
+    uvloop.run(_serve_forever(handler, a.host, a.port))
