@@ -12,7 +12,8 @@ hold a session while awaiting another one (the second waits for the first for ev
 is put in autocommit mode and SQLAlchemy's ``begin`` emits ``BEGIN`` itself, the documented way
 to have SAVEPOINTs work on pysqlite/aiosqlite.
 
-:class:`GroupCommit` writes many requests in one transaction, one SAVEPOINT each, one commit.
+:class:`GroupCommit` writes many requests in one transaction and one commit: set-based statements
+for the whole group when the service gives them, else (or when they fail) one SAVEPOINT each.
 """
 
 from __future__ import annotations
@@ -185,10 +186,16 @@ class _Waiting(Generic[T, R]):
 
 
 class GroupCommit(Generic[T, R]):
-    """Writes what callers submit in batches: one transaction, one SAVEPOINT per item, one commit.
+    """Writes what callers submit in batches: one transaction, one commit.
 
     Items are written with Core statements on the transaction's connection (no ORM session: its
     bookkeeping per SAVEPOINT grows with everything the session holds, i.e. with the batch).
+    ``apply_many(conn, items)``, when given, writes the whole batch with a few set-based
+    statements and returns the results in the items' order: a statement costs a round trip to
+    the driver (a thread hop on aiosqlite, a network round trip on PostgreSQL), so the batch
+    costs a handful of them instead of several per item. It runs in a SAVEPOINT of its own; if
+    it raises, that is rolled back and the batch is written item by item as below, so one bad
+    item still fails alone.
 
     :meth:`submit` returns (or raises) only after the commit of its batch, so nothing is
     acknowledged before it is durable. A writer task takes the items waiting at that moment, up
@@ -211,6 +218,7 @@ class GroupCommit(Generic[T, R]):
         apply: Callable[[AsyncConnection, T], Awaitable[R]],
         *,
         recover: Callable[[AsyncConnection, T, Exception], Awaitable[R]] | None = None,
+        apply_many: Callable[[AsyncConnection, list[T]], Awaitable[list[R]]] | None = None,
         order: Callable[[T], Hashable] | None = None,
         max_batch: int = 256,
         max_wait: float = 0.002,
@@ -221,6 +229,7 @@ class GroupCommit(Generic[T, R]):
         self.engine = engine
         self.apply = apply
         self.recover = recover
+        self.apply_many = apply_many
         self.order = order
         self.max_batch = max_batch
         self.max_wait = max_wait
@@ -278,9 +287,13 @@ class GroupCommit(Generic[T, R]):
         outcomes: list[tuple[_Waiting[T, R], R | None, Exception | None]] = []
         try:
             async with self.engine.begin() as conn:
-                for waiting in batch:
-                    result, error = await self._apply_one(conn, waiting.item)
-                    outcomes.append((waiting, result, error))
+                results = await self._apply_many(conn, batch)
+                if results is not None:
+                    outcomes = [(w, r, None) for w, r in zip(batch, results, strict=True)]
+                else:
+                    for waiting in batch:
+                        result, error = await self._apply_one(conn, waiting.item)
+                        outcomes.append((waiting, result, error))
         except Exception as exc:  # the batch's transaction or its commit failed
             log.warning("%s: a batch of %d failed: %r", self.name, len(batch), exc)
             for waiting in batch:
@@ -294,6 +307,28 @@ class GroupCommit(Generic[T, R]):
                 waiting.future.set_exception(error)
             else:
                 waiting.future.set_result(result)  # type: ignore[arg-type]
+
+    async def _apply_many(
+        self, conn: AsyncConnection, batch: list[_Waiting[T, R]]
+    ) -> list[R] | None:
+        """The batch's results from ``apply_many``; None: write it item by item instead."""
+        if self.apply_many is None:
+            return None
+        items = [w.item for w in batch]
+        try:
+            async with conn.begin_nested():
+                results = await self.apply_many(conn, items)
+                if len(results) != len(items):  # rolled back with the SAVEPOINT
+                    raise RuntimeError(f"apply_many gave {len(results)} results for {len(items)}")
+            return results
+        except Exception as exc:
+            log.info(
+                "%s: the set-based write of %d failed (%r): item by item",
+                self.name,
+                len(items),
+                exc,
+            )
+            return None
 
     async def _apply_one(self, conn: AsyncConnection, item: T) -> tuple[R | None, Exception | None]:
         try:

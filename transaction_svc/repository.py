@@ -7,7 +7,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select, tuple_, update
+from sqlalchemy import Row, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -132,6 +132,7 @@ class EventWriter:
 
     Per event: lock the transaction's row (creating it if needed), insert the event unless its
     seqNo is stored (no error, no extra read), update the row with what the event folded in.
+    Per group (the ``*_many`` methods): the same in a few statements for all of its events.
     """
 
     def __init__(self, conn: AsyncConnection) -> None:
@@ -174,4 +175,61 @@ class EventWriter:
             update(_TRANSACTIONS)
             .where(_TRANSACTIONS.c.station_id == station_id, _TRANSACTIONS.c.id == transaction_id)
             .values(**changes)
+        )
+
+    async def lock_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+        """The rows of these (station_id, id) transactions, locked FOR UPDATE in key order; the
+        missing ones are created first (race-safe, as :meth:`lock`)."""
+        rows = await self._rows(keys)
+        missing = [key for key in keys if key not in rows]
+        if missing:
+            await self.conn.execute(
+                self.insert(_TRANSACTIONS).on_conflict_do_nothing(
+                    index_elements=["station_id", "id"]
+                ),
+                [{"station_id": station_id, "id": tx_id} for station_id, tx_id in missing],
+            )
+            rows.update(await self._rows(missing))
+            if len(rows) != len(set(keys)):  # pragma: no cover - just inserted
+                raise RuntimeError("transactions vanished while being locked")
+        return rows
+
+    async def _rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+        t = _TRANSACTIONS.c
+        stmt = (
+            select(_TRANSACTIONS)
+            .where(tuple_(t.station_id, t.id).in_(keys))
+            .order_by(t.station_id, t.id)
+            .with_for_update()
+        )
+        return {(row.station_id, row.id): row for row in await self.conn.execute(stmt)}
+
+    async def stored_seq_nos(
+        self, keys: Sequence[tuple[str, str, int]]
+    ) -> set[tuple[str, str, int]]:
+        """Which of these (station_id, transaction_id, seq_no) events are stored already."""
+        e = _EVENTS.c
+        stmt = select(e.station_id, e.transaction_id, e.seq_no).where(
+            tuple_(e.station_id, e.transaction_id, e.seq_no).in_(keys)
+        )
+        return {tuple(row) for row in await self.conn.execute(stmt)}  # type: ignore[misc]
+
+    async def add_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert event rows (none of them stored: the caller checked under the row locks)."""
+        await self.conn.execute(
+            self.insert(_EVENTS).on_conflict_do_nothing(
+                index_elements=["station_id", "transaction_id", "seq_no"]
+            ),
+            list(rows),
+        )
+
+    async def update_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Set columns of several transactions; each row holds ``key_station_id`` and
+        ``key_id`` and the same column names (one executemany)."""
+        await self.conn.execute(
+            update(_TRANSACTIONS).where(
+                _TRANSACTIONS.c.station_id == bindparam("key_station_id"),
+                _TRANSACTIONS.c.id == bindparam("key_id"),
+            ),
+            list(rows),
         )

@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 _STATE_FIELDS = tuple(f.name for f in dataclasses.fields(TransactionState))
 
 
+def _columns(state: TransactionState) -> dict[str, Any]:
+    """The state as column values (``dataclasses.asdict`` would deep-copy every datetime)."""
+    return {name: getattr(state, name) for name in _STATE_FIELDS}
+
+
 def state_of(row: Transaction) -> TransactionState:
     """The domain view of a transaction row."""
     return TransactionState(**{name: getattr(row, name) for name in _STATE_FIELDS})
@@ -63,6 +68,7 @@ class Transactions:
         self._events = GroupCommit(
             engine,
             self._store,
+            apply_many=self._store_many,
             order=_lock_order,
             max_batch=max_batch,
             max_wait=max_wait,
@@ -121,6 +127,59 @@ class Transactions:
         # updated_at moves with every stored event, as the ORM's onupdate did.
         await writer.update(station_id, transaction_id, {**changes, "updated_at": utcnow()})
         return True
+
+    async def _store_many(self, conn: AsyncConnection, items: list[_Received]) -> list[bool]:
+        """A group of events in a few statements (``_store``'s rules, set-based): lock the
+        transactions, find the seqNos already stored, insert the others, fold them in order and
+        update each transaction once. ``items`` come in lock order."""
+        writer = EventWriter(conn)
+        keys = sorted({(i.station_id, i.transaction_id) for i in items})
+        rows = await writer.lock_many(keys)
+        stored = await writer.stored_seq_nos(
+            [(i.station_id, i.transaction_id, i.event.seq_no) for i in items]
+        )
+        before = {key: state_of(row) for key, row in rows.items()}  # type: ignore[arg-type]
+        states = dict(before)
+        results: list[bool] = []
+        new_rows: list[dict[str, Any]] = []
+        for item in items:
+            key, event = (item.station_id, item.transaction_id), item.event
+            if (*key, event.seq_no) in stored:  # stored before, or earlier in this group
+                log.info("duplicate event %s/%s #%d", *key, event.seq_no)
+                results.append(False)
+                continue
+            stored.add((*key, event.seq_no))
+            states[key] = fold(states[key], event)
+            new_rows.append(
+                {
+                    "station_id": item.station_id,
+                    "transaction_id": item.transaction_id,
+                    "seq_no": event.seq_no,
+                    "event_type": event.event_type,
+                    "trigger_reason": event.trigger_reason,
+                    "timestamp": event.timestamp,
+                    "offline": event.offline,
+                    "meter_values": list(event.meter_values),
+                }
+            )
+            results.append(True)
+        if new_rows:
+            await writer.add_events(new_rows)
+            now = utcnow()
+            touched = sorted({(r["station_id"], r["transaction_id"]) for r in new_rows})
+            # Every column of the state, so that one executemany fits every transaction.
+            await writer.update_many(
+                [
+                    {
+                        "key_station_id": station_id,
+                        "key_id": tx_id,
+                        **_columns(states[(station_id, tx_id)]),
+                        "updated_at": now,
+                    }
+                    for station_id, tx_id in touched
+                ]
+            )
+        return results
 
     async def get(
         self, transaction_id: str, station_id: str = ""

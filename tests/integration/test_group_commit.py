@@ -82,3 +82,45 @@ async def test_a_failed_commit_answers_nobody(engine) -> None:  # type: ignore[n
     results = await asyncio.gather(*(writer.submit(k) for k in (7, 8)), return_exceptions=True)
     assert [str(r) for r in results] == ["commit failed", "commit failed"]
     assert await _stored(engine) == []
+
+
+async def _insert_many(conn: AsyncConnection, ks: list[int]) -> list[int]:
+    await conn.execute(text("INSERT INTO gc_items (k) VALUES (:k)"), [{"k": k} for k in ks])
+    return ks
+
+
+async def test_apply_many_writes_a_batch_in_one_call(engine) -> None:  # type: ignore[no-untyped-def]
+    """With apply_many the waiting items go to it together; each caller gets its own result."""
+    calls: list[list[int]] = []
+
+    async def apply_many(conn: AsyncConnection, ks: list[int]) -> list[int]:
+        calls.append(list(ks))
+        return [k * 10 for k in await _insert_many(conn, ks)]
+
+    writer = db.GroupCommit(engine, _insert, apply_many=apply_many, order=lambda k: k, max_wait=0)
+    assert await asyncio.gather(*(writer.submit(k) for k in (3, 1, 2))) == [30, 10, 20]
+    assert calls == [[1, 2, 3]]  # one batch, in order
+    assert await _stored(engine) == [1, 2, 3]
+
+
+async def test_a_failing_apply_many_falls_back_to_one_by_one(engine) -> None:  # type: ignore[no-untyped-def]
+    """apply_many's writes are rolled back when it raises; then one bad item fails alone."""
+    writer = db.GroupCommit(engine, _insert, apply_many=_insert_many, max_wait=0)
+    results = await asyncio.gather(
+        *(writer.submit(k) for k in (1, 2, 2, 3)), return_exceptions=True
+    )
+    assert results[:2] == [1, 2] and results[3] == 3
+    assert isinstance(results[2], IntegrityError)
+    assert await _stored(engine) == [1, 2, 3]
+
+
+async def test_apply_many_with_too_few_results_is_rolled_back(engine) -> None:  # type: ignore[no-untyped-def]
+    """A result list that does not match the batch is not trusted: its writes are undone and
+    the items are written one by one (stored once, each caller answered)."""
+
+    async def short(conn: AsyncConnection, ks: list[int]) -> list[int]:
+        return (await _insert_many(conn, ks))[:-1]
+
+    writer = db.GroupCommit(engine, _insert, apply_many=short, max_wait=0)
+    assert await asyncio.gather(*(writer.submit(k) for k in (4, 5))) == [4, 5]
+    assert await _stored(engine) == [4, 5]
