@@ -6,8 +6,10 @@ independent. So a connection has:
 * a reader (:meth:`StationConnection.serve`) that parses every frame once and never waits for a
   service: a station's CALL is handed to a queue, a CALLRESULT or CALLERROR resolves the
   outstanding CSMS-initiated call at once;
-* one worker task that answers the station's CALLs in the order they came, one at a time,
-  through the ``dispatch`` callable it was given (the gateway's action → RPC table);
+* a worker task that answers the station's CALLs in the order they came, one at a time,
+  through the ``dispatch`` callable it was given (the gateway's action → RPC table). It exists
+  only while CALLs wait: an idle station (most of a fleet, most of the time) holds no task and
+  no queue beyond its WebSocket, which is what a gateway's memory per connection is made of;
 * :meth:`StationConnection.call`, which sends CSMS-initiated CALLs one at a time behind a lock of
   their own. That lock is never taken for the station's CALLs: sharing one between the two
   directions deadlocks a station that sends a CALL while it owes us an answer, a known bug of
@@ -20,6 +22,7 @@ Nothing here knows about gRPC: :mod:`gateway.server` gives the dispatch callable
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -75,6 +78,19 @@ class _Pending:
 class StationConnection:
     """The OCPP-J session of one connected station (see the module docstring)."""
 
+    __slots__ = (
+        "ws",
+        "station_id",
+        "epoch",
+        "_dispatch",
+        "_inbox",
+        "_worker",
+        "_outbound",
+        "_pending",
+        "_closed",
+        "_send_timeout",
+    )
+
     def __init__(
         self,
         ws: Connection,
@@ -88,9 +104,11 @@ class StationConnection:
         self.epoch = epoch
         self._dispatch = dispatch
         # Items are the station's CALLs, or frames already made (a bad frame's CALLERROR) that
-        # must go out in their turn.
-        self._inbox: asyncio.Queue[ocppj.Call | str] = asyncio.Queue()
-        self._outbound = asyncio.Lock()  # CSMS → station only; never taken for station CALLs
+        # must go out in their turn; the worker runs while any wait (see _enqueue).
+        self._inbox: collections.deque[ocppj.Call | str] = collections.deque()
+        self._worker: asyncio.Task[None] | None = None
+        # CSMS → station only; never taken for station CALLs. Made by the first call().
+        self._outbound: asyncio.Lock | None = None
         self._pending: _Pending | None = None
         self._closed = False
         # How long a frame may wait for the station to make room for it (see _send).
@@ -104,7 +122,6 @@ class StationConnection:
 
     async def serve(self) -> None:
         """Read frames until the connection closes; then fail whatever still waits on it."""
-        worker = asyncio.create_task(self._work(), name=f"ocpp-worker-{self.station_id}")
         try:
             async for frame in self.ws:
                 await self._receive(frame)
@@ -115,8 +132,17 @@ class StationConnection:
             self._fail_pending(StationUnavailable("the station's connection closed"))
             # A station CALL in flight is abandoned: its answer could not be sent any more, and
             # the station repeats what it did not get an answer to.
-            worker.cancel()
-            await asyncio.gather(worker, return_exceptions=True)
+            self._inbox.clear()
+            worker = self._worker
+            if worker is not None:
+                worker.cancel()
+                await asyncio.gather(worker, return_exceptions=True)
+
+    def _enqueue(self, item: ocppj.Call | str) -> None:
+        """Queue a CALL (or a ready frame) behind the others; start the worker if none runs."""
+        self._inbox.append(item)
+        if self._worker is None:
+            self._worker = asyncio.create_task(self._work(), name=f"ocpp-worker-{self.station_id}")
 
     async def _receive(self, frame: str | bytes) -> None:
         try:
@@ -125,8 +151,8 @@ class StationConnection:
             log_ctx.message_id.set(exc.message_id)
             if exc.reply:
                 log.info("bad frame: %s", exc)
-                if self._inbox.qsize() < MAX_QUEUED_CALLS:
-                    self._inbox.put_nowait(exc.frame())  # answered in its turn, like a CALL
+                if len(self._inbox) < MAX_QUEUED_CALLS:
+                    self._enqueue(exc.frame())  # answered in its turn, like a CALL
                 else:  # a flood of them is bounded like one of CALLs
                     await self._send(exc.frame())
             else:
@@ -134,7 +160,7 @@ class StationConnection:
                 self._fail_answer(exc)
             return
         if type(message) is ocppj.Call:
-            if self._inbox.qsize() >= MAX_QUEUED_CALLS:
+            if len(self._inbox) >= MAX_QUEUED_CALLS:
                 log.warning("station has %d CALLs waiting; refusing more", MAX_QUEUED_CALLS)
                 await self._send(
                     ocppj.call_error(
@@ -144,29 +170,38 @@ class StationConnection:
                     )
                 )
                 return
-            self._inbox.put_nowait(message)
+            self._enqueue(message)
         else:
             self._resolve(message)  # type: ignore[arg-type]
 
     async def _work(self) -> None:
-        """Answer the station's CALLs one at a time, in the order they came."""
-        while True:
-            item = await self._inbox.get()
-            if isinstance(item, str):
-                reply = item
-            else:
-                log_ctx.message_id.set(item.message_id)
-                try:
-                    reply = await self._dispatch(item)
-                except Exception:  # a bug must not leave the station waiting for ever
-                    log.exception("%s failed", item.action)
-                    reply = ocppj.call_error(
-                        item.message_id, ocppj.Code.INTERNAL_ERROR, f"{item.action} failed"
-                    )
+        """Answer the station's CALLs one at a time, in the order they came; end when none
+        waits (the next one starts a new worker)."""
+        try:
+            while self._inbox:
+                if not await self._answer(self._inbox.popleft()):
+                    return
+        finally:
+            self._worker = None
+
+    async def _answer(self, item: ocppj.Call | str) -> bool:
+        """Answer one; False when the connection closed meanwhile."""
+        if isinstance(item, str):
+            reply = item
+        else:
+            log_ctx.message_id.set(item.message_id)
             try:
-                await self._send(reply)
-            except ConnectionClosed:
-                return
+                reply = await self._dispatch(item)
+            except Exception:  # a bug must not leave the station waiting for ever
+                log.exception("%s failed", item.action)
+                reply = ocppj.call_error(
+                    item.message_id, ocppj.Code.INTERNAL_ERROR, f"{item.action} failed"
+                )
+        try:
+            await self._send(reply)
+        except ConnectionClosed:
+            return False
+        return True
 
     async def _send(self, frame: str) -> None:
         """Send one frame; drop the connection when the station takes nothing for send_timeout.
@@ -206,6 +241,8 @@ class StationConnection:
         first, InvalidAnswer when the station's answer frame is broken. The payload is sent as
         given: validate it before.
         """
+        if self._outbound is None:
+            self._outbound = asyncio.Lock()
         async with self._outbound:
             if self._closed:
                 raise StationUnavailable("the station's connection is closed")

@@ -217,7 +217,7 @@ async def watch_until_dropped(
         assert time.monotonic() < deadline, "the station that reads nothing was never dropped"
         most = max(most, transport.get_write_buffer_size())
         assert most <= high + extra, f"{most} bytes waiting, bound {high} + {extra}"
-        assert held._inbox.qsize() <= MAX_QUEUED_CALLS
+        assert len(held._inbox) <= MAX_QUEUED_CALLS
         latencies.append(await heartbeat(fresh))
         await asyncio.sleep(0.02)
     return most, latencies
