@@ -245,3 +245,20 @@ async def test_bad_frames_and_failures_are_answered_and_the_connection_stays(
     assert (await link.recv())[:3] == [4, "crash", "InternalError"]
     await link.send(*heartbeat("h1"))
     assert (await link.recv())[:2] == [3, "h1"]
+
+
+async def test_an_idle_connection_holds_no_worker_task(link: Link, router: FakeRouter) -> None:
+    """The worker that answers station CALLs runs only while CALLs wait: an idle station (most
+    of a fleet) costs no task; the next CALL starts one, in order behind those queued."""
+    assert link.conn._worker is None
+    router.gate.clear()
+    for n in range(3):
+        await link.send(2, f"m{n}", "Heartbeat", {})
+    await asyncio.sleep(QUIET)
+    assert link.conn._worker is not None and len(link.conn._inbox) == 2
+    router.gate.set()
+    assert [(await link.recv())[1] for _ in range(3)] == ["m0", "m1", "m2"]
+    await asyncio.sleep(0)
+    assert link.conn._worker is None and not link.conn._inbox
+    await link.send(2, "m3", "Heartbeat", {})
+    assert (await link.recv())[1] == "m3"
