@@ -3,7 +3,8 @@
 Every service process is ``asyncio.run(serve(...))``: it serves ``grpc.health.v1``, maps
 :class:`common.errors.CsmsError` to gRPC statuses in one interceptor, and on SIGTERM/SIGINT
 reports NOT_SERVING, lets in-flight RPCs finish (``shutdown_grace``) and only then returns, so
-nothing is left half-written.
+nothing is left half-written. It listens with mutual TLS when internal TLS is configured
+(common.grpc_tls).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common import errors
+from common import errors, grpc_tls
 from common import logging as log_ctx
 
 __all__ = ["ErrorInterceptor", "Server", "start", "serve_until_signal", "REQUEST_ID_KEY"]
@@ -81,8 +82,14 @@ async def start(
     listen: str,
     add_servicers: Callable[[grpc.aio.Server], None],
     service_names: Sequence[str],
+    *,
+    tls: grpc_tls.TlsChoice = grpc_tls.FROM_ENV,
 ) -> Server:
-    """Build, bind and start a server; ``listen`` may use port 0 (see ``Server.port``)."""
+    """Build, bind and start a server; ``listen`` may use port 0 (see ``Server.port``).
+
+    It listens with mutual TLS when the process has internal TLS (``CSMS_INTERNAL_TLS_*``,
+    common.grpc_tls) or ``tls`` says so, plaintext otherwise.
+    """
     server = grpc.aio.server(
         interceptors=[ErrorInterceptor()],
         options=[
@@ -99,7 +106,7 @@ async def start(
     reflection.enable_server_reflection(
         (*service_names, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    port = server.add_insecure_port(listen)
+    port = grpc_tls.add_port(server, listen, tls=tls)
     if port == 0:
         raise OSError(f"cannot listen on {listen}")
     await server.start()

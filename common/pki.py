@@ -5,9 +5,13 @@ certificate from this CA and, for profile 3, requires station client certificate
 it; SignCertificate → CertificateSigned signs a station's CSR with it; ``make up`` in TLS mode
 and the tests generate their certificates here.
 
-Everything is pure computation on ``cryptography`` objects except :func:`write_local_ca`, the one
-explicit file-writing helper. Every refusal is a :class:`PkiError`, a ``ValueError`` so callers
-that map bad input to InvalidArgument / ``Rejected`` need no special case.
+It also makes the certificates of internal mutual TLS (``CSMS_INTERNAL_TLS``, common.grpc_tls):
+a separate CA, never the stations' one, and one certificate per process that serves and dials.
+
+Everything is pure computation on ``cryptography`` objects except :func:`write_local_ca` and
+:func:`write_internal_ca`, the explicit file-writing helpers. Every refusal is a
+:class:`PkiError`, a ``ValueError`` so callers that map bad input to InvalidArgument /
+``Rejected`` need no special case.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ __all__ = [
     "load_cert",
     "load_key",
     "write_local_ca",
+    "write_internal_ca",
 ]
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -245,8 +250,13 @@ def issue_server_cert(
     *,
     days: int = LEAF_DAYS,
     key: KeyType = "ec-p256",
+    client_auth: bool = False,
 ) -> tuple[x509.Certificate, PrivateKey]:
-    """A TLS server certificate (for Envoy) valid for the given DNS names and IP addresses."""
+    """A TLS server certificate (for Envoy) valid for the given DNS names and IP addresses.
+
+    ``client_auth``: also a client certificate (internal mutual TLS: each process both serves
+    gRPC and dials its peers with the same certificate).
+    """
     if not hostnames and not ips:
         raise PkiError("a server certificate needs at least one hostname or IP address")
     names: list[x509.GeneralName] = [x509.DNSName(h) for h in hostnames]
@@ -257,7 +267,13 @@ def issue_server_cert(
     cert = (
         _leaf_builder(ca_cert, subject, leaf_key.public_key(), days)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH]
+                + ([ExtendedKeyUsageOID.CLIENT_AUTH] if client_auth else [])
+            ),
+            critical=False,
+        )
         .sign(ca_key, _hash_for(ca_key))
     )
     return cert, leaf_key
@@ -428,15 +444,19 @@ def _server_cert_fits(
     ca_cert: x509.Certificate,
     hostnames: list[str],
     ips: list[str],
+    client_auth: bool = False,
 ) -> bool:
-    """Whether an existing server certificate is from this CA, for this key, with these SANs,
-    and valid for a while yet."""
+    """Whether an existing server certificate is from this CA, for this key, with these SANs
+    (and client authentication if asked), and valid for a while yet."""
     if cert.public_key() != key.public_key():
         return False
     try:
         cert.verify_directly_issued_by(ca_cert)
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+        return False
+    if client_auth and ExtendedKeyUsageOID.CLIENT_AUTH not in eku:
         return False
     wanted = {x509.DNSName(h) for h in hostnames} | set(_parse_ips(ips))
     return wanted <= set(san) and cert.not_valid_after_utc > _now() + datetime.timedelta(days=7)
@@ -458,24 +478,68 @@ def write_local_ca(
         "server_cert": dir / "server.pem",
         "server_key": dir / "server.key",
     }
+    ca_cert, ca_key = _local_ca(dir, "CSMS local development CA")
+    _ensure_server_cert(
+        paths["server_cert"], paths["server_key"], ca_cert, ca_key, hostnames, ips, False
+    )
+    return paths
+
+
+def write_internal_ca(
+    dir: pathlib.Path, names: list[str], hostnames: list[str], ips: list[str]
+) -> dict[str, pathlib.Path]:
+    """Create, or reuse, the CA of internal mutual TLS and one certificate per process in ``dir``.
+
+    Its own CA (``ca.pem``, ``ca.key``; kept across runs like :func:`write_local_ca`'s), never
+    the stations' CA: a station certificate must not open the internal gRPC ports. For each of
+    ``names``: ``<name>.pem`` and ``<name>.key``, a certificate for both server and client
+    authentication whose DNS names are the name itself and ``hostnames`` and whose IP addresses
+    are ``ips`` (reissued when it does not fit, as the server certificate of
+    :func:`write_local_ca` is). Returns the paths under ``ca_cert``, ``ca_key``,
+    ``<name>_cert`` and ``<name>_key``.
+    """
+    ca_cert, ca_key = _local_ca(dir, "CSMS internal CA")
+    paths = {"ca_cert": dir / "ca.pem", "ca_key": dir / "ca.key"}
+    for name in names:
+        if name == "ca":
+            raise PkiError("a process cannot be called 'ca' (the CA's own files)")
+        cert, key = dir / f"{name}.pem", dir / f"{name}.key"
+        _ensure_server_cert(cert, key, ca_cert, ca_key, [name, *hostnames], ips, True)
+        paths[f"{name}_cert"], paths[f"{name}_key"] = cert, key
+    return paths
+
+
+def _local_ca(dir: pathlib.Path, common_name: str) -> tuple[x509.Certificate, PrivateKey]:
+    """The CA of ``dir`` (``ca.pem``, ``ca.key``), made on first use and kept after."""
+    cert_path, key_path = dir / "ca.pem", dir / "ca.key"
     dir.mkdir(parents=True, exist_ok=True)
-    ca_present = paths["ca_cert"].exists(), paths["ca_key"].exists()
+    ca_present = cert_path.exists(), key_path.exists()
     if all(ca_present):
-        ca_cert = load_cert(paths["ca_cert"].read_bytes())
-        ca_key = load_key(paths["ca_key"].read_bytes())
-    elif any(ca_present):
+        return load_cert(cert_path.read_bytes()), load_key(key_path.read_bytes())
+    if any(ca_present):
         # Regenerating would overwrite the half that exists, perhaps the only copy of a key.
         raise PkiError(f"{dir} has only one of ca.pem / ca.key; remove it or restore the other")
-    else:
-        ca_cert, ca_key = new_ca("CSMS local development CA")
-        _write(paths["ca_key"], key_pem(ca_key), 0o600)
-        _write(paths["ca_cert"], cert_pem(ca_cert), 0o644)
-    if paths["server_cert"].exists() and paths["server_key"].exists():
-        existing = load_cert(paths["server_cert"].read_bytes())
-        existing_key = load_key(paths["server_key"].read_bytes())
-        if _server_cert_fits(existing, existing_key, ca_cert, hostnames, ips):
-            return paths
-    server_cert, server_key = issue_server_cert(ca_cert, ca_key, hostnames, ips)
-    _write(paths["server_key"], key_pem(server_key), 0o600)
-    _write(paths["server_cert"], cert_pem(server_cert), 0o644)
-    return paths
+    ca_cert, ca_key = new_ca(common_name)
+    _write(key_path, key_pem(ca_key), 0o600)
+    _write(cert_path, cert_pem(ca_cert), 0o644)
+    return ca_cert, ca_key
+
+
+def _ensure_server_cert(
+    cert_path: pathlib.Path,
+    key_path: pathlib.Path,
+    ca_cert: x509.Certificate,
+    ca_key: PrivateKey,
+    hostnames: list[str],
+    ips: list[str],
+    client_auth: bool,
+) -> None:
+    """Keep the certificate at ``cert_path`` if it fits, else issue and write a new one."""
+    if cert_path.exists() and key_path.exists():
+        existing = load_cert(cert_path.read_bytes())
+        existing_key = load_key(key_path.read_bytes())
+        if _server_cert_fits(existing, existing_key, ca_cert, hostnames, ips, client_auth):
+            return
+    cert, key = issue_server_cert(ca_cert, ca_key, hostnames, ips, client_auth=client_auth)
+    _write(key_path, key_pem(key), 0o600)
+    _write(cert_path, cert_pem(cert), 0o644)

@@ -6,7 +6,8 @@ The end-to-end tests start the very same mesh on free ports through :class:`Mesh
 
 Settings come from ``CSMS_*`` environment variables (see :class:`MeshSettings`);
 ``CSMS_DATABASE_URL=postgresql+asyncpg://user@host:5432`` switches every service to its own
-PostgreSQL database (``csms_device``, ``csms_transaction``, ``csms_user``).
+PostgreSQL database (``csms_device``, ``csms_transaction``, ``csms_user``);
+``CSMS_INTERNAL_TLS=true`` puts every internal gRPC connection on mutual TLS (common.grpc_tls).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common import db, pki
+from common import db, grpc_tls, pki
 from common.settings import DEFAULT_PORTS
 from csms.user.v1 import user_service_pb2, user_service_pb2_grpc
 
@@ -44,7 +45,9 @@ __all__ = [
     "Gateway",
     "Cluster",
     "StationTls",
+    "UpstreamTls",
     "SERVICES",
+    "SERVICE_HOSTNAMES",
     "free_port",
     "on_free_ports",
     "envoy_config",
@@ -56,6 +59,9 @@ log = logging.getLogger(__name__)
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SERVICES = ("device", "transaction", "user")
+# Each service's DNS name: its Kubernetes Service, and with internal TLS the name its certificate
+# carries and Envoy checks (deploy/k8s/base and the local mesh alike).
+SERVICE_HOSTNAMES = {s: f"{s}-svc" for s in SERVICES}
 
 
 class MeshSettings(BaseSettings):
@@ -102,6 +108,10 @@ class MeshSettings(BaseSettings):
     # Let stations without credentials (security profile 0) in. Unset: on for a mesh on a
     # loopback host (the local quick start; `make up` warns), off otherwise.
     allow_unsecured_stations: bool | None = None
+    # Internal gRPC on mutual TLS (CSMS_INTERNAL_TLS=true): an internal CA and one certificate
+    # per process in data_dir/internal-tls (the CA kept across runs), each process given its
+    # own as CSMS_INTERNAL_TLS_*, Envoy's gRPC clusters on TLS with its own.
+    internal_tls: bool = False
 
     def unsecured_stations(self) -> bool:
         """Whether the gateways let stations without credentials in."""
@@ -115,6 +125,9 @@ class MeshSettings(BaseSettings):
 
     def tls_dir(self) -> pathlib.Path:
         return self.data_dir / "tls"
+
+    def internal_tls_dir(self) -> pathlib.Path:
+        return self.data_dir / "internal-tls"
 
     def anonymous_legacy_create(self) -> bool:
         """Whether user_svc lets the legacy create through without an API key."""
@@ -171,7 +184,7 @@ _CLUSTER = string.Template(
       type: ${type}
       connect_timeout: 2s
       lb_policy: ${lb_policy}
-${options}      load_assignment:
+${options}${transport}      load_assignment:
         cluster_name: ${name}
         endpoints:
           - lb_endpoints:
@@ -217,6 +230,8 @@ class Cluster:
     name: str
     endpoints: Sequence[tuple[str, int]]
     grpc: bool = True
+    # The DNS name in the upstream's certificate, checked when its gRPC goes over internal TLS.
+    server_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -228,6 +243,27 @@ class StationTls:
     server_cert: pathlib.Path | str
     server_key: pathlib.Path | str
     ca_cert: pathlib.Path | str
+
+
+@dataclass(frozen=True)
+class UpstreamTls:
+    """Internal mutual TLS towards the services: Envoy's client certificate and key, the internal
+    CA (PEM files)."""
+
+    cert: pathlib.Path | str
+    key: pathlib.Path | str
+    ca: pathlib.Path | str
+
+
+def _upstream_tls(cluster: Cluster, tls: UpstreamTls | None) -> str:
+    """The transport socket of a gRPC cluster under internal TLS; nothing otherwise."""
+    if tls is None or not cluster.grpc:
+        return ""
+    if not cluster.server_name:
+        raise ValueError(f"cluster {cluster.name}: internal TLS needs the server's name")
+    return string.Template((ROOT / "deploy" / "envoy-upstream-tls.yaml").read_text()).substitute(
+        server_name=cluster.server_name, cert=tls.cert, key=tls.key, ca=tls.ca
+    )
 
 
 def _stations_listener(name: str, host: str, port: int, tls: StationTls | None) -> str:
@@ -261,10 +297,15 @@ def render_envoy(
     stations_port: int | None = None,
     stations_tls: StationTls | None = None,
     dns: bool = False,
+    upstream_tls: UpstreamTls | None = None,
 ) -> str:
     """deploy/envoy.yaml filled in; a ``gateway`` cluster needs ``stations_port`` and back.
 
     ``stations_tls``: also the stations' wss listener (the TLS mode).
+
+    ``upstream_tls``: the gRPC clusters (the services; ext_authz goes to user_svc's) over
+    internal mutual TLS, each checking its ``server_name``. The gateways' cluster carries the
+    stations' WebSocket connections, not internal gRPC, and stays as it is.
 
     ``dns``: the endpoints are DNS names resolved to every address they have (Kubernetes
     Services; a headless one lists every gateway pod) instead of fixed IPs.
@@ -277,6 +318,7 @@ def render_envoy(
                 type="STRICT_DNS" if dns else "STATIC",
                 lb_policy="ROUND_ROBIN" if c.grpc else "LEAST_REQUEST",
                 options=_HTTP2 if c.grpc else _GATEWAY_OPTIONS,
+                transport=_upstream_tls(c, upstream_tls),
                 endpoints="".join(_ENDPOINT.substitute(address=a, port=p) for a, p in c.endpoints),
             )
         )
@@ -314,7 +356,12 @@ def envoy_config(
     mode); empty when the one gateway listens there itself.
     """
     clusters = [
-        Cluster(f"{s}_svc", [("127.0.0.1", getattr(settings, f"{s}_port"))]) for s in SERVICES
+        Cluster(
+            f"{s}_svc",
+            [("127.0.0.1", getattr(settings, f"{s}_port"))],
+            server_name=SERVICE_HOSTNAMES[s],
+        )
+        for s in SERVICES
     ]
     if gateway_ports:
         clusters.append(Cluster("gateway", [("127.0.0.1", p) for p in gateway_ports], grpc=False))
@@ -334,17 +381,34 @@ def envoy_config(
         )
         if settings.tls and gateway_ports
         else None,
+        upstream_tls=UpstreamTls(
+            *(settings.internal_tls_dir() / f for f in ("envoy.pem", "envoy.key", "ca.pem"))
+        )
+        if settings.internal_tls
+        else None,
     )
 
 
 # Kubernetes: peers are Services (deploy/k8s/base); the descriptor is built into the image.
 K8S_DESCRIPTOR = "/app/gen/descriptor.pb"
-K8S_SERVICE_NAMES = {s: f"{s}-svc" for s in SERVICES}
+K8S_SERVICE_NAMES = SERVICE_HOSTNAMES
+# With internal TLS: where Envoy's pod mounts the Secret csms-internal-tls-envoy (the keys of a
+# kubernetes.io/tls Secret plus ca.crt, as cert-manager writes them; deploy/k8s/README.md).
+K8S_INTERNAL_TLS_DIR = "/etc/csms/internal-tls"
 
 
-def kubernetes_envoy_config() -> str:
-    """The Envoy config of deploy/k8s/base: all interfaces, the gateways' headless Service."""
-    clusters = [Cluster(f"{s}_svc", [(K8S_SERVICE_NAMES[s], DEFAULT_PORTS[s])]) for s in SERVICES]
+def kubernetes_envoy_config(internal_tls: bool = False) -> str:
+    """The Envoy config of deploy/k8s/base: all interfaces, the gateways' headless Service.
+
+    ``internal_tls``: the services' clusters over mutual TLS, with the certificate mounted at
+    :data:`K8S_INTERNAL_TLS_DIR` (deploy/k8s/README.md, "Internal mTLS").
+    """
+    clusters = [
+        Cluster(
+            f"{s}_svc", [(K8S_SERVICE_NAMES[s], DEFAULT_PORTS[s])], server_name=K8S_SERVICE_NAMES[s]
+        )
+        for s in SERVICES
+    ]
     clusters.append(Cluster("gateway", [("gateway", DEFAULT_PORTS["gateway"])], grpc=False))
     return render_envoy(
         host="0.0.0.0",
@@ -356,6 +420,11 @@ def kubernetes_envoy_config() -> str:
         clusters=clusters,
         stations_port=DEFAULT_PORTS["gateway"],
         dns=True,
+        upstream_tls=UpstreamTls(
+            *(f"{K8S_INTERNAL_TLS_DIR}/{f}" for f in ("tls.crt", "tls.key", "ca.crt"))
+        )
+        if internal_tls
+        else None,
     )
 
 
@@ -390,12 +459,23 @@ class Mesh:
     log_dir: pathlib.Path | None = None  # None: the processes log to this terminal
     procs: list[Proc] = field(default_factory=list)
     gateways: list[Gateway] = field(default_factory=list)
+    # The launcher's own internal TLS (health checks, API keys), once loaded.
+    _client_tls: grpc_tls.InternalTls | None = field(default=None, repr=False)
 
     # -- configuration --------------------------------------------------------------------
 
-    def _proc_env(self, prefix: str, values: dict[str, object]) -> dict[str, str]:
+    def _proc_env(
+        self, prefix: str, values: dict[str, object], identity: str = ""
+    ) -> dict[str, str]:
+        """The process's env: its own CSMS_<prefix>_* and, with internal TLS, the certificate
+        of ``identity`` as CSMS_INTERNAL_TLS_* (common.grpc_tls)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_")}
         env.update({f"CSMS_{prefix}_{k.upper()}": str(v) for k, v in values.items()})
+        if self.settings.internal_tls:
+            d = self.settings.internal_tls_dir()
+            env["CSMS_INTERNAL_TLS_CERT"] = str(d / f"{identity}.pem")
+            env["CSMS_INTERNAL_TLS_KEY"] = str(d / f"{identity}.key")
+            env["CSMS_INTERNAL_TLS_CA"] = str(d / "ca.pem")
         env["PYTHONUNBUFFERED"] = "1"
         return env
 
@@ -451,6 +531,7 @@ class Mesh:
                         "allow_anonymous_legacy_create": str(s.anonymous_legacy_create()).lower(),
                         "log_level": s.log_level,
                     },
+                    SERVICE_HOSTNAMES["user"],
                 ),
                 grpc_ready("user"),
             ),
@@ -468,6 +549,7 @@ class Mesh:
                         "local_ca_dir": s.tls_dir(),
                         "log_level": s.log_level,
                     },
+                    SERVICE_HOSTNAMES["device"],
                 ),
                 grpc_ready("device"),
             ),
@@ -482,6 +564,7 @@ class Mesh:
                         "user_svc_addr": addr["user"],
                         "log_level": s.log_level,
                     },
+                    SERVICE_HOSTNAMES["transaction"],
                 ),
                 grpc_ready("transaction"),
             ),
@@ -506,6 +589,7 @@ class Mesh:
                             "user_svc_addr": addr["user"],
                             "log_level": s.log_level,
                         },
+                        gw.name,
                     ),
                     functools.partial(self._wait_gateway, gw),
                 )
@@ -516,6 +600,8 @@ class Mesh:
         behind_envoy = [gw.ws_port for gw in self.gateways] if s.behind_envoy() else []
         if s.tls:
             self.write_tls()
+        if s.internal_tls:
+            self.write_internal_tls()
         config.write_text(envoy_config(s, ROOT / "gen" / "descriptor.pb", behind_envoy))
         envoy = pathlib.Path(py).parent / "envoy"
         procs.append(
@@ -554,6 +640,32 @@ class Mesh:
             elif str(ip) not in ips:
                 ips.append(str(ip))
         return pki.write_local_ca(self.settings.tls_dir(), sorted(set(hostnames)), ips)
+
+    def write_internal_tls(self) -> dict[str, pathlib.Path]:
+        """Internal TLS's CA and a certificate per process (common.pki.write_internal_ca): the
+        services under their SERVICE_HOSTNAMES, each planned gateway, Envoy and this launcher;
+        all for localhost and 127.0.0.1, where every internal gRPC port of the mesh listens."""
+        names = [
+            *SERVICE_HOSTNAMES.values(),
+            *(gw.name for gw in self.gateways),
+            "envoy",
+            "launcher",
+        ]
+        return pki.write_internal_ca(
+            self.settings.internal_tls_dir(), names, ["localhost"], ["127.0.0.1"]
+        )
+
+    def client_tls(self) -> grpc_tls.InternalTls | None:
+        """The launcher's internal TLS for its own gRPC calls (health checks, API keys); None
+        when internal TLS is off."""
+        if not self.settings.internal_tls:
+            return None
+        if self._client_tls is None:
+            paths = self.write_internal_tls()
+            self._client_tls = grpc_tls.InternalTls.from_files(
+                paths["launcher_cert"], paths["launcher_key"], paths["ca_cert"]
+            )
+        return self._client_tls
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -646,7 +758,7 @@ class Mesh:
         await self._wait_grpc(f"127.0.0.1:{gw.grpc_port}", deadline)
 
     async def _wait_grpc(self, addr: str, deadline: float) -> None:
-        async with grpc.aio.insecure_channel(addr) as channel:
+        async with grpc_tls.aio_channel(addr, tls=self.client_tls()) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 self._check_alive()
@@ -683,7 +795,7 @@ class Mesh:
 
     def _users(self) -> tuple[grpc.Channel, user_service_pb2_grpc.UserServiceStub]:
         """user_svc straight, not through Envoy: the launcher is an internal caller."""
-        channel = grpc.insecure_channel(f"127.0.0.1:{self.settings.user_port}")
+        channel = grpc_tls.channel(f"127.0.0.1:{self.settings.user_port}", tls=self.client_tls())
         return channel, user_service_pb2_grpc.UserServiceStub(channel)
 
     def create_api_key(self, role: str, name: str) -> str:
@@ -735,6 +847,14 @@ class Mesh:
                     else []
                 ),
                 f"  REST and gRPC (Envoy):  http://{s.host}:{s.envoy_port}",
+                *(
+                    [
+                        "  internal gRPC:          mutual TLS, CA "
+                        f"{s.internal_tls_dir() / 'ca.pem'} (a client needs a certificate of it)"
+                    ]
+                    if s.internal_tls
+                    else []
+                ),
                 f"  Envoy admin:            http://127.0.0.1:{s.envoy_admin_port}",
                 *(
                     f"  {gw.name}:  ws {gw.ws_host}:{gw.ws_port}  gRPC 127.0.0.1:{gw.grpc_port}"
@@ -817,11 +937,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         action="store_true",
         help="envoy-config: the one of deploy/k8s/base (written to deploy/k8s/base/envoy.yaml)",
     )
+    parser.add_argument(
+        "--internal-tls",
+        action="store_true",
+        help="envoy-config --kubernetes: with the services' clusters on internal mutual TLS",
+    )
     args = parser.parse_args(argv)
     mesh = Mesh(MeshSettings())
     if args.command == "envoy-config":
         if args.kubernetes:
-            print(kubernetes_envoy_config(), end="")
+            print(kubernetes_envoy_config(args.internal_tls), end="")
         else:
             ports = (
                 [gw.ws_port for gw in mesh.plan_gateways()] if mesh.settings.behind_envoy() else []

@@ -25,8 +25,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from common import grpc_tls, pki
 from common import logging as log_ctx
-from common import pki
 from common.errors import CsmsError
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, proto_enum_number
@@ -86,7 +86,7 @@ class Gateways:
     def _stub(self, address: str) -> tuple[grpc.aio.Channel, gw_grpc.StationControlServiceStub]:
         stub = self._stubs.get(address)
         if stub is None:
-            channel = self._channels[address] = grpc.aio.insecure_channel(address)
+            channel = self._channels[address] = grpc_tls.aio_channel(address)
             stub = self._stubs[address] = gw_grpc.StationControlServiceStub(channel)
         return self._channels[address], stub
 

@@ -31,7 +31,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from common import errors, grpc_server
+from common import errors, grpc_server, grpc_tls
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import ConversionError, to_ocpp, to_proto
@@ -384,9 +384,9 @@ class Running:
 async def start(settings: Settings) -> Running:
     """Start the gRPC server, then the WebSocket server (tests use this with port 0)."""
     channels = {
-        "device": grpc.aio.insecure_channel(settings.device_svc_addr),
-        "transaction": grpc.aio.insecure_channel(settings.transaction_svc_addr),
-        "user": grpc.aio.insecure_channel(settings.user_svc_addr),
+        "device": grpc_tls.aio_channel(settings.device_svc_addr),
+        "transaction": grpc_tls.aio_channel(settings.transaction_svc_addr),
+        "user": grpc_tls.aio_channel(settings.user_svc_addr),
     }
     last_seen = LastSeen(settings.heartbeat_pending_limit)
     router = Router(channels, {"heartbeat": last_seen.answer})

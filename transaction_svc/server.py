@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-import grpc
-
-from common import grpc_server
+from common import grpc_server, grpc_tls
 from common.db import create_engine, session_factory
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
@@ -30,7 +28,7 @@ async def start(
     """
     engine = create_engine(settings.database_url)
     # One channel for the life of the process; it reconnects by itself when user_svc restarts.
-    channel = grpc.aio.insecure_channel(settings.user_svc_addr)
+    channel = grpc_tls.aio_channel(settings.user_svc_addr)
     sessions = session_factory(engine)
     transactions = Transactions(
         sessions,

@@ -9,10 +9,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-import grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
-from common import grpc_server
+from common import grpc_server, grpc_tls
 from common.db import create_engine, session_factory
 from csms.user.v1 import user_service_pb2 as pb
 from csms.user.v1 import user_service_pb2_grpc as pb_grpc
@@ -40,7 +39,7 @@ async def start(
     engine = create_engine(settings.database_url)
     sessions = session_factory(engine)
     # One channel for the life of the process; it reconnects by itself when device_svc restarts.
-    channel = grpc.aio.insecure_channel(settings.device_svc_addr)
+    channel = grpc_tls.aio_channel(settings.device_svc_addr)
     api_keys = ApiKeys(sessions, settings.api_key_cache_ttl)
     servicer = UserServicer(
         IdTokens(sessions),

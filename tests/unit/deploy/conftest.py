@@ -9,6 +9,7 @@ import device_svc.settings
 import gateway.settings
 import transaction_svc.settings
 import user_svc.settings
+from common.grpc_tls import InternalTlsSettings
 
 # ``python -m <module>`` → the settings class that process reads.
 SETTINGS: dict[str, type[BaseSettings]] = {
@@ -19,11 +20,15 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 }
 
 
-def env_names(module: str) -> set[str]:
-    """The environment variables ``python -m module`` reads."""
-    cls = SETTINGS[module]
+def _names(cls: type[BaseSettings]) -> set[str]:
     prefix = str(cls.model_config.get("env_prefix", ""))
     return {(prefix + name).upper() for name in cls.model_fields}
+
+
+def env_names(module: str) -> set[str]:
+    """The environment variables ``python -m module`` reads: its own settings, and internal
+    TLS's (``CSMS_INTERNAL_TLS_*``), which every gRPC server and channel reads."""
+    return _names(SETTINGS[module]) | _names(InternalTlsSettings)
 
 
 @pytest.fixture
