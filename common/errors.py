@@ -47,6 +47,12 @@ class FailedPrecondition(CsmsError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class Unavailable(CsmsError):
+    """A service this one needs cannot answer now; the caller may retry."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+
+
 # What a station hears when the service behind its CALL failed (OCPP 2.0.1 Part 4 codes).
 GRPC_TO_OCPP: dict[grpc.StatusCode, str] = {
     grpc.StatusCode.INVALID_ARGUMENT: "PropertyConstraintViolation",

@@ -22,6 +22,7 @@ from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as transaction_grpc
 from csms.user.v1 import user_service_pb2 as user_pb
 from csms.user.v1 import user_service_pb2_grpc as user_grpc
+from gateway.batching import BatchedRpc
 
 __all__ = ["Bound", "Local", "LocalAnswer", "Route", "ROUTES", "Router"]
 
@@ -31,6 +32,9 @@ class Route:
     service: str  # "device", "transaction" or "user": which channel
     method: str  # the RPC's name on that service's stub (not always the action's)
     call_type: type[Message]  # the <Action>Call wrapper: station_id + the OCPP request
+    # Sent in batches through this RPC of the same service when the Router is given a batch
+    # size (gateway.batching; only TransactionEvents has one).
+    batch_method: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +54,12 @@ ROUTES: Mapping[str, Route | Local] = {
     "Heartbeat": Local("heartbeat"),
     "StatusNotification": Route("device", "StatusNotification", device_pb.StatusNotificationCall),
     "Authorize": Route("user", "Authorize", user_pb.AuthorizeCall),
+    # The durable hot path: the events that queue behind the calls in flight go together.
     "TransactionEvent": Route(
-        "transaction", "TransactionEvent", transaction_pb.TransactionEventCall
+        "transaction",
+        "TransactionEvent",
+        transaction_pb.TransactionEventCall,
+        batch_method="TransactionEvents",
     ),
     "MeterValues": Route("transaction", "MeterValues", transaction_pb.MeterValuesCall),
     "NotifyReport": Route("device", "NotifyReport", device_pb.NotifyReportCall),
@@ -89,8 +97,14 @@ class Router:
     """The table bound to live channels and to the gateway's local handlers."""
 
     def __init__(
-        self, channels: Mapping[str, grpc.aio.Channel], local: Mapping[str, LocalAnswer]
+        self,
+        channels: Mapping[str, grpc.aio.Channel],
+        local: Mapping[str, LocalAnswer],
+        *,
+        batch_size: int = 0,
+        batches_in_flight: int = 4,
     ) -> None:
+        """``batch_size`` 0: every row's RPC is unary (no batching)."""
         stubs = {name: make(channels[name]) for name, make in _STUBS.items()}
         self.device = stubs["device"]
         self.bound: dict[str, Bound] = {}
@@ -100,6 +114,13 @@ class Router:
                 self.bound[action] = Bound(REQUEST_TYPES[action], answer=local[route.handler])
             else:
                 rpc = getattr(stubs[route.service], route.method)
+                if route.batch_method and batch_size > 0:
+                    rpc = BatchedRpc(
+                        getattr(stubs[route.service], route.batch_method),
+                        rpc,
+                        max_in_flight=batches_in_flight,
+                        max_batch=batch_size,
+                    )
                 self.bound[action] = Bound(
                     REQUEST_TYPES[action], route.service, route.call_type, rpc
                 )

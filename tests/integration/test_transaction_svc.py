@@ -330,3 +330,27 @@ async def test_list_by_remote_start_id(transaction_stub) -> None:
     assert await ids(remote_start_id=0) == [("CS1", "tx-2")]
     assert await ids(remote_start_id=8) == []
     assert len(await ids()) == 4
+
+
+async def test_batch_answers_each_event_as_alone(transaction_stub) -> None:
+    """TransactionEvents: one outcome per item, in order; a bad item fails alone, a repeat in
+    the same batch is acknowledged and stored once, the idToken of Started is authorized."""
+    bad = {**FULL[1]}
+    del bad["seqNo"]  # converts (seqNo is optional in proto) but the service refuses it
+    items = [FULL[0], bad, FULL[1], FULL[1], FULL[2]]
+    request = pb.TransactionEventsRequest(
+        items=[
+            pb.TransactionEventsRequest.Item(call=call(p), request_id=f"CS1/m{n}")
+            for n, p in enumerate(items)
+        ]
+    )
+    response = await transaction_stub.TransactionEvents(request)
+    kinds = [o.WhichOneof("outcome") for o in response.outcomes]
+    assert kinds == ["response", "error", "response", "response", "response"]
+    assert response.outcomes[1].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "seq_no" in response.outcomes[1].error.message
+    single = await transaction_stub.TransactionEvent(call(FULL[0]))  # a repeat, answered alike
+    assert response.outcomes[0].response == single
+    tx = await transaction_stub.GetTransaction(pb.GetTransactionRequest(id="tx-1"))
+    assert [e.seq_no for e in tx.events] == [0, 1, 2]
+    assert not tx.active and tx.energy_wh == pytest.approx(500.0)
