@@ -10,6 +10,11 @@ no enum anywhere below them (Heartbeat, for instance) go straight to ``json_form
 ``customData`` ⇄ ``Struct``. Presence follows the proto: every singular scalar is ``optional``, so
 0, false and "" survive; unset fields, including empty repeated ones, are omitted on output; an
 explicitly set empty sub-message (OCPP ``{}``) comes back as ``{}``.
+
+Its Timestamp parser refuses some date-times the OCPP schemas accept (lower-case ``t``/``z``, a leap
+second, more than nine fraction digits, a ``+hhmm`` offset). A payload it refuses therefore has its
+date-times rewritten (:func:`_date_time`) and is parsed once more; only that failure path pays for
+the extra walk, every other frame is parsed once, as before.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ __all__ = [
 # so a vendor's {"count": 3} is not echoed as {"count": 3.0}.
 _MAX_EXACT_INT: Final = 2**53
 _VALUE_TYPES: Final = frozenset({"google.protobuf.Struct", "google.protobuf.Value"})
+_TIMESTAMP_TYPE: Final = "google.protobuf.Timestamp"
 
 
 class ConversionError(ValueError):
@@ -84,42 +90,57 @@ _ENUMS: Final[Mapping[str, _EnumTable]] = MappingProxyType(
 _ENUM: Final = 0  # argument: _EnumTable
 _MESSAGE: Final = 1  # argument: the sub-message's plan
 _VALUE: Final = 2  # Struct/Value: integral doubles back to ints (outbound only)
+_DATE_TIME: Final = 3  # Timestamp: rewritten for protobuf's parser (to_proto's retry only)
 _Plan = dict[str, tuple[int, bool, Any]]
 
+# What a set of plans is for; each has its own.
+_IN: Final = 0  # to_proto: enum strings to numbers
+_OUT: Final = 1  # to_ocpp: enum numbers to strings, Struct/Value numbers to ints
+_REPAIR: Final = 2  # to_proto after protobuf refused the payload: date-times rewritten
 
-def _build_plan(message: Descriptor, outbound: bool, cache: dict[str, _Plan]) -> _Plan:
+
+def _build_plan(message: Descriptor, mode: int, cache: dict[str, _Plan]) -> _Plan:
     """The JSON keys under which something beyond json_format must happen; empty if none."""
     if message.full_name in cache:
         return cache[message.full_name]
     plan: _Plan = {}
     cache[message.full_name] = plan  # filled in place, which also ends any recursion
     for fld in message.fields:
-        step = _step(fld, outbound, cache)
+        step = _step(fld, mode, cache)
         if step is not None:
             plan[fld.json_name] = step
     return plan
 
 
-def _step(fld: FieldDescriptor, outbound: bool, cache: dict[str, _Plan]) -> Any:
+def _step(fld: FieldDescriptor, mode: int, cache: dict[str, _Plan]) -> Any:
     if fld.enum_type is not None:
+        if mode == _REPAIR:
+            return None
         return (_ENUM, fld.is_repeated, _ENUMS[fld.enum_type.full_name])
     if fld.message_type is None:
         return None
     if fld.message_type.full_name in _VALUE_TYPES:
-        return (_VALUE, fld.is_repeated, None) if outbound else None
-    sub = _build_plan(fld.message_type, outbound, cache)
+        return (_VALUE, fld.is_repeated, None) if mode == _OUT else None
+    if fld.message_type.full_name == _TIMESTAMP_TYPE:
+        return (_DATE_TIME, fld.is_repeated, None) if mode == _REPAIR else None
+    sub = _build_plan(fld.message_type, mode, cache)
     return (_MESSAGE, fld.is_repeated, sub) if sub else None
 
 
-def _build_plans(outbound: bool) -> Mapping[str, _Plan]:
+def _build_plans(mode: int) -> Mapping[str, _Plan]:
     cache: dict[str, _Plan] = {}
     for message in messages_pb2.DESCRIPTOR.message_types_by_name.values():
-        _build_plan(message, outbound, cache)
+        _build_plan(message, mode, cache)
     return MappingProxyType(cache)
 
 
-_INBOUND: Final = _build_plans(outbound=False)
-_OUTBOUND: Final = _build_plans(outbound=True)
+_PLANS: Final = tuple(_build_plans(mode) for mode in (_IN, _OUT, _REPAIR))
+
+
+def _plan(descriptor: Descriptor, mode: int) -> _Plan:
+    """The plan of a message in one mode; built on the spot for a message not in messages_pb2."""
+    plan = _PLANS[mode].get(descriptor.full_name)
+    return _build_plan(descriptor, mode, {}) if plan is None else plan
 
 
 def _payload_types(suffix: str) -> Mapping[str, type[Message]]:
@@ -175,7 +196,38 @@ def _inbound(plan: _Plan, data: dict[str, Any], path: str) -> dict[str, Any]:
 def _inbound_one(kind: int, arg: Any, value: Any, path: str) -> Any:
     if kind == _ENUM:
         return _enum_in(arg, value, path)
+    if kind == _DATE_TIME:
+        return _date_time(value)
     return _inbound(arg, value, path) if isinstance(value, dict) else value
+
+
+# A date-time as the schemas' "date-time" format takes it: RFC 3339, plus the "+hhmm" offset the
+# validator (fastjsonschema) also lets through. Whether the date exists is protobuf's business.
+_RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt]([0-9]{2}:[0-9]{2}):([0-9]{2})(?:\.([0-9]+))?"
+    r"(?:[Zz]|([+-][0-9]{2}):?([0-9]{2}))"
+)
+_LEAP_SECOND: Final = ("59", "999999999")
+
+
+def _date_time(value: Any) -> Any:
+    """``value`` in the form protobuf's Timestamp parser takes, or as it is if it is no date-time.
+
+    Upper-case ``T`` and ``Z``; the fraction cut (not rounded) to nanoseconds, all a Timestamp
+    holds; a ``+hhmm`` offset written ``+hh:mm``. A leap second (``:60``, Timestamp has none)
+    becomes the last nanosecond of the second before it, ``:59.999999999``: the instant keeps
+    its date and minute and still sorts after the rest of ``:59``, whereas rolling over to the
+    next second would collide with that second's own events (and could change the date).
+    """
+    match = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    date, minute, second, fraction, offset_hours, offset_minutes = match.groups()
+    if second == "60":
+        second, fraction = _LEAP_SECOND
+    zone = "Z" if offset_hours is None else f"{offset_hours}:{offset_minutes}"
+    text = f"{date}T{minute}:{second}{'.' + fraction[:9] if fraction else ''}{zone}"
+    return value if text == value else text
 
 
 def _outbound(plan: _Plan, data: dict[str, Any], path: str) -> None:
@@ -232,12 +284,18 @@ def to_proto(message_type: type[Message], payload: dict[str, Any]) -> Message:
     descriptor = message_type.DESCRIPTOR
     if not isinstance(payload, dict):
         raise ConversionError(descriptor.name, f"expected a JSON object, got {type(payload)}")
-    plan = _INBOUND.get(descriptor.full_name)
-    if plan is None:
-        plan = _build_plan(descriptor, False, {})
+    plan = _plan(descriptor, _IN)
     data = _inbound(plan, payload, "") if plan else payload
     try:
         return json_format.ParseDict(data, message_type())
+    except (json_format.ParseError, ValueError, TypeError) as error:
+        # Only now look for date-times protobuf may have refused: the hot path stays one parse.
+        repair = _plan(descriptor, _REPAIR)
+        repaired = _inbound(repair, data, "") if repair else data
+        if repaired is data:
+            raise _parse_error(descriptor.name, error) from error
+    try:
+        return json_format.ParseDict(repaired, message_type())
     except (json_format.ParseError, ValueError, TypeError) as error:
         raise _parse_error(descriptor.name, error) from error
 
@@ -247,10 +305,7 @@ def to_ocpp(message: Message) -> dict[str, Any]:
     data = json_format.MessageToDict(
         message, preserving_proto_field_name=False, use_integers_for_enums=True
     )
-    full_name = message.DESCRIPTOR.full_name
-    plan = _OUTBOUND.get(full_name)
-    if plan is None:
-        plan = _build_plan(message.DESCRIPTOR, True, {})
+    plan = _plan(message.DESCRIPTOR, _OUT)
     if plan:
         _outbound(plan, data, "")
     return data

@@ -10,6 +10,7 @@ import pathlib
 import re
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 import ocpp
 import pytest
@@ -376,6 +377,185 @@ def test_timestamp_offsets(ocpp_time: str, utc: str) -> None:
     """Date-times with any offset become the same instant, written back in UTC with Z."""
     message = to_proto(messages_pb2.HeartbeatResponse, {"currentTime": ocpp_time})
     assert to_ocpp(message) == {"currentTime": utc}
+
+
+# --- date-times the schemas accept and protobuf's Timestamp parser does not -----------------
+
+
+@functools.cache
+def _with_formats(name: str) -> Any:
+    """The schema as the gateway checks it: fastjsonschema, "date-time" format included."""
+    return fastjsonschema.compile(_schema(name), use_default=False)
+
+
+def _status(timestamp: str) -> dict[str, Any]:
+    return {"timestamp": timestamp, "connectorStatus": "Available", "evseId": 1, "connectorId": 1}
+
+
+@pytest.mark.parametrize(
+    ("ocpp_time", "utc"),
+    [
+        ("2024-05-01t12:00:00z", "2024-05-01T12:00:00Z"),
+        ("2024-05-01t12:00:00Z", "2024-05-01T12:00:00Z"),
+        ("2024-05-01T12:00:00z", "2024-05-01T12:00:00Z"),
+        ("2024-05-01t14:00:00.5+02:00", "2024-05-01T12:00:00.500Z"),
+        # A leap second is the last nanosecond before it, whatever its fraction or offset.
+        ("2016-12-31T23:59:60Z", "2016-12-31T23:59:59.999999999Z"),
+        ("2016-12-31T23:59:60.5Z", "2016-12-31T23:59:59.999999999Z"),
+        ("2016-12-31T18:59:60-05:00", "2016-12-31T23:59:59.999999999Z"),
+        ("9999-12-31T23:59:60Z", "9999-12-31T23:59:59.999999999Z"),
+        # More than nine fraction digits: cut to nanoseconds, never rounded into the next second.
+        ("2024-05-01T12:00:00.1234567891Z", "2024-05-01T12:00:00.123456789Z"),
+        ("2024-05-01T12:00:00.99999999999999Z", "2024-05-01T12:00:00.999999999Z"),
+        ("2024-05-01T12:00:00.000000000000Z", "2024-05-01T12:00:00Z"),
+        # Offsets: protobuf takes +hh:mm and -00:00 itself; +hhmm (the validator takes it) is fixed.
+        ("2024-05-01T17:30:00+05:30", "2024-05-01T12:00:00Z"),
+        ("2024-05-01T12:00:00-00:00", "2024-05-01T12:00:00Z"),
+        ("2024-05-01T17:30:00+0530", "2024-05-01T12:00:00Z"),
+        ("2024-05-01t04:00:60.12345678912-0800", "2024-05-01T12:00:59.999999999Z"),
+    ],
+)
+def test_schema_valid_date_times(ocpp_time: str, utc: str) -> None:
+    """Every date-time the schema takes converts, and comes back in UTC, schema-valid."""
+    payload = _status(ocpp_time)
+    _with_formats("StatusNotificationRequest")(payload)
+    original = copy.deepcopy(payload)
+    message = to_proto(messages_pb2.StatusNotificationRequest, payload)
+    assert payload == original, "to_proto must not modify its input"
+    result = to_ocpp(message)
+    assert result == {**payload, "timestamp": utc}
+    _with_formats("StatusNotificationRequest")(result)
+
+
+def test_nested_date_times_are_repaired() -> None:
+    """Date-times in repeated sub-messages are repaired too, next to a top-level one."""
+    payload = {
+        "eventType": "Updated",
+        "timestamp": "2024-05-01t12:00:00z",
+        "triggerReason": "MeterValuePeriodic",
+        "seqNo": 1,
+        "transactionInfo": {"transactionId": "t1"},
+        "meterValue": [
+            {"timestamp": "2024-05-01T12:00:00Z", "sampledValue": [{"value": 1}]},
+            {"timestamp": "2016-12-31T23:59:60Z", "sampledValue": [{"value": 2}]},
+            {"timestamp": "2024-05-01T12:00:00.0000000001Z", "sampledValue": [{"value": 3}]},
+        ],
+    }
+    _with_formats("TransactionEventRequest")(payload)
+    original = copy.deepcopy(payload)
+    result = to_ocpp(to_proto(messages_pb2.TransactionEventRequest, payload))
+    assert payload == original, "to_proto must not modify its input"
+    _with_formats("TransactionEventRequest")(result)
+    assert result["timestamp"] == "2024-05-01T12:00:00Z"
+    assert [v["timestamp"] for v in result["meterValue"]] == [
+        "2024-05-01T12:00:00Z",
+        "2016-12-31T23:59:59.999999999Z",
+        "2024-05-01T12:00:00Z",
+    ]
+
+
+def test_only_timestamp_fields_are_rewritten() -> None:
+    """A string that merely looks like a date-time, in a string or Struct field, is kept as is."""
+    looks = "2024-05-01t12:00:00z"
+    payload = {
+        "eventType": "Started",
+        "timestamp": looks,
+        "triggerReason": "Authorized",
+        "seqNo": 0,
+        "transactionInfo": {"transactionId": looks},
+        "idToken": {"idToken": looks, "type": "Central", "customData": {"vendorId": looks}},
+    }
+    result = to_ocpp(to_proto(messages_pb2.TransactionEventRequest, payload))
+    assert result["timestamp"] == "2024-05-01T12:00:00Z"
+    assert result["transactionInfo"]["transactionId"] == looks
+    assert result["idToken"] == payload["idToken"]
+
+
+_SCHEMA_DATE_TIME = st.builds(
+    "{}{}{}:{}:{}{}{}".format,
+    st.dates(datetime.date(1, 1, 2), datetime.date(9999, 12, 30)).map(
+        lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+    ),
+    st.sampled_from("Tt"),
+    _two(0, 23),
+    _two(0, 59),
+    _two(0, 60),
+    st.one_of(st.just(""), st.from_regex(r"\.[0-9]{1,20}", fullmatch=True)),
+    st.one_of(
+        st.sampled_from("Zz"),
+        st.builds(
+            "{}{}{}{}".format,
+            st.sampled_from("+-"),
+            _two(0, 23),
+            st.sampled_from(["", ":"]),
+            _two(0, 59),
+        ),
+    ),
+)
+_SCHEMA_INSTANT = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d+))?(?:[Zz]|([+-])(\d\d):?(\d\d))"
+)
+
+
+def _expected(text: str) -> tuple[int, int]:
+    """(UTC seconds, nanos) as documented: a leap second clamped, fractions cut to nanoseconds."""
+    match = _SCHEMA_INSTANT.fullmatch(text)
+    assert match
+    y, mo, d, h, mi, s, frac, sign, oh, om = match.groups()
+    local = datetime.datetime(int(y), int(mo), int(d), int(h), int(mi), min(int(s), 59))
+    seconds = (local - _EPOCH) // datetime.timedelta(seconds=1)
+    if sign:
+        offset = (int(oh) * 60 + int(om)) * 60
+        seconds -= offset if sign == "+" else -offset
+    nanos = 999_999_999 if s == "60" else int((frac or "")[:9].ljust(9, "0"))
+    return seconds, nanos
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(_SCHEMA_DATE_TIME)
+def test_every_schema_date_time_converts(ocpp_time: str) -> None:
+    """Any date-time the schema takes converts to the documented instant and back, schema-valid."""
+    payload = _status(ocpp_time)
+    _with_formats("StatusNotificationRequest")(payload)  # the generator itself must stay honest
+    message = to_proto(messages_pb2.StatusNotificationRequest, payload)
+    assert (message.timestamp.seconds, message.timestamp.nanos) == _expected(ocpp_time)
+    _with_formats("StatusNotificationRequest")(to_ocpp(message))
+
+
+@pytest.mark.parametrize(
+    ("payload", "path"),
+    [
+        (_status("2026-13-01T00:00:00Z"), "timestamp"),
+        (_status("2026-13-01t00:00:00z"), "timestamp"),
+        (_status("2024-02-30T00:00:00Z"), "timestamp"),
+        (_status("2024-02-30t00:00:60z"), "timestamp"),
+        (_status("yesterday"), "timestamp"),
+        (_status("2024-05-01T12:00:00"), "timestamp"),
+        (_status("2024-05-01t12:00:00"), "timestamp"),
+        (_status("2024-05-01 12:00:00Z"), "timestamp"),
+        (_status("2024-05-01T12:00:00+05"), "timestamp"),
+        (_status("0000-01-01T00:00:00Z"), "timestamp"),  # before Timestamp's year 1
+        (_status("0001-01-01t00:00:00+01:00"), "timestamp"),
+        # A repairable date-time does not hide another field's error.
+        ({**_status("2024-05-01t12:00:00z"), "evseId": 2**31}, "evseId"),
+        (
+            {
+                "evseId": 1,
+                "meterValue": [
+                    {"timestamp": "2016-12-31T23:59:60Z", "sampledValue": [{"value": 1}]},
+                    {"timestamp": "2024-13-01t00:00:00z", "sampledValue": [{"value": 2}]},
+                ],
+            },
+            "meterValue[1].timestamp",
+        ),
+    ],
+)
+def test_invalid_date_times_are_refused(payload: dict[str, Any], path: str) -> None:
+    """Date-times that are no date-time, or no Timestamp, still raise ConversionError."""
+    name = "MeterValuesRequest" if "meterValue" in payload else "StatusNotificationRequest"
+    with pytest.raises(ConversionError) as caught:
+        to_proto(_message_type(name), payload)
+    assert caught.value.path == path
 
 
 @pytest.mark.parametrize(
