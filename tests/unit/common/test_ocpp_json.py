@@ -196,6 +196,9 @@ def test_round_trip(schema_name: str, data: st.DataObject) -> None:
     result = to_ocpp(message)
     _validator(schema_name).validate(result)
     assert _normal(result) == _normal(payload)
+    # The direct path and json_format's agree, both ways.
+    assert message == ocpp_json._to_proto_slow(_message_type(schema_name), payload)
+    assert result == ocpp_json._to_ocpp_slow(message)
 
 
 # --- tables --------------------------------------------------------------------------------
@@ -622,3 +625,27 @@ def test_action_tables() -> None:
         f"{a}Response" for a in ocpp_json.RESPONSE_TYPES
     }
     assert names == set(SCHEMA_NAMES)
+
+
+def test_the_direct_path_takes_a_typical_transaction_event() -> None:
+    """The hot path does not fall back to json_format for what stations send all day."""
+    payload = {
+        "eventType": "Updated",
+        "timestamp": "2026-11-25T10:00:00.123Z",
+        "triggerReason": "MeterValuePeriodic",
+        "seqNo": 3,
+        "transactionInfo": {"transactionId": "tx-1", "chargingState": "Charging"},
+        "evse": {"id": 1, "connectorId": 1},
+        "meterValue": [
+            {
+                "timestamp": "2026-11-25T10:00:00+01:00",
+                "sampledValue": [{"value": 1234.5, "measurand": "Energy.Active.Import.Register"}],
+            }
+        ],
+    }
+    spec = ocpp_json._IN_SPECS[messages_pb2.TransactionEventRequest.DESCRIPTOR.full_name]
+    message = messages_pb2.TransactionEventRequest(**ocpp_json._fast_in(spec, payload))
+    assert message == ocpp_json._to_proto_slow(messages_pb2.TransactionEventRequest, payload)
+    assert message.meter_value[0].timestamp.ToJsonString() == "2026-11-25T09:00:00Z"
+    out_spec = ocpp_json._OUT_SPECS[messages_pb2.TransactionEventRequest.DESCRIPTOR.full_name]
+    assert ocpp_json._fast_out(out_spec, message) == ocpp_json._to_ocpp_slow(message)
