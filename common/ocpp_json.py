@@ -532,7 +532,7 @@ def to_proto(message_type: type[Message], payload: dict[str, Any]) -> Message:
     if spec is not None and type(payload) is dict:
         try:
             return message_type(**_fast_in(spec, payload))
-        except (_Slow, ValueError, TypeError):
+        except (_Slow, json_format.ParseError, ValueError, TypeError):
             pass  # json_format decides, with its error and path if it is one
     return _to_proto_slow(message_type, payload)
 

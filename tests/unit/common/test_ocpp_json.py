@@ -649,3 +649,12 @@ def test_the_direct_path_takes_a_typical_transaction_event() -> None:
     assert message.meter_value[0].timestamp.ToJsonString() == "2026-11-25T09:00:00Z"
     out_spec = ocpp_json._OUT_SPECS[messages_pb2.TransactionEventRequest.DESCRIPTOR.full_name]
     assert ocpp_json._fast_out(out_spec, message) == ocpp_json._to_ocpp_slow(message)
+
+
+def test_too_deep_custom_data_is_a_conversion_error() -> None:
+    """json_format's own limit (100 levels) holds on the direct path too: a clear error."""
+    deep: Any = 1
+    for _ in range(120):
+        deep = {"a": deep}
+    with pytest.raises(ConversionError):
+        to_proto(messages_pb2.DataTransferRequest, {"vendorId": "v", "data": [deep]})
