@@ -26,6 +26,7 @@ import pathlib
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, TypeDecorator, event, make_url, text
@@ -70,7 +71,12 @@ def create_engine(database_url: str) -> AsyncEngine:
         in_memory = url.database in (None, "", ":memory:")  # a static pool: one connection
         pool = {} if in_memory else {"pool_size": 1, "max_overflow": 0}
         engine = create_async_engine(
-            url, connect_args={"timeout": 30}, pool_timeout=SQLITE_POOL_TIMEOUT, **pool
+            url,
+            connect_args={"timeout": 30},
+            pool_timeout=SQLITE_POOL_TIMEOUT,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            **pool,
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -93,7 +99,19 @@ def create_engine(database_url: str) -> AsyncEngine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
+    )
+
+
+def _json_dumps(value: object) -> str:
+    """JSON columns (meter values, reports) through orjson, several times the stdlib's speed."""
+    return orjson.dumps(value).decode()
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -32,11 +32,6 @@ log = logging.getLogger(__name__)
 _STATE_FIELDS = tuple(f.name for f in dataclasses.fields(TransactionState))
 
 
-def _columns(state: TransactionState) -> dict[str, Any]:
-    """The state as column values (``dataclasses.asdict`` would deep-copy every datetime)."""
-    return {name: getattr(state, name) for name in _STATE_FIELDS}
-
-
 def state_of(row: Transaction) -> TransactionState:
     """The domain view of a transaction row."""
     return TransactionState(**{name: getattr(row, name) for name in _STATE_FIELDS})
@@ -167,13 +162,19 @@ class Transactions:
             await writer.add_events(new_rows)
             now = utcnow()
             touched = sorted({(r["station_id"], r["transaction_id"]) for r in new_rows})
-            # Every column of the state, so that one executemany fits every transaction.
+            # The columns any of them changed (one executemany needs the same ones in every
+            # row; a value a row did not change is written back as it was).
+            changed = [
+                name
+                for name in _STATE_FIELDS
+                if any(getattr(states[k], name) != getattr(before[k], name) for k in touched)
+            ]
             await writer.update_many(
                 [
                     {
                         "key_station_id": station_id,
                         "key_id": tx_id,
-                        **_columns(states[(station_id, tx_id)]),
+                        **{name: getattr(states[(station_id, tx_id)], name) for name in changed},
                         "updated_at": now,
                     }
                     for station_id, tx_id in touched
