@@ -1,13 +1,15 @@
-"""Stations, their device model, customer information and security events on an AsyncSession: the
-only place device_svc writes SQL."""
+"""Stations, their device model, customer information and security events on an AsyncSession (and
+the group-committed connection and boot writes on a connection): the only place device_svc writes
+SQL."""
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, or_, select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from device_svc.domain import VariableRef
 from device_svc.models import (
@@ -21,7 +23,9 @@ from device_svc.models import (
 )
 
 __all__ = [
+    "BOOT_REPORTED",
     "StationRepository",
+    "StationWriter",
     "DeviceModelRepository",
     "CustomerInformationRepository",
     "SecurityEventRepository",
@@ -57,6 +61,54 @@ _RECORD_HEARTBEAT = (
         ),
     )
     .values(last_heartbeat_at=bindparam("b_at"))
+)
+
+
+# What a BootNotification reports of the station; an empty value leaves the stored one.
+BOOT_REPORTED = (
+    "model",
+    "vendor_name",
+    "serial_number",
+    "firmware_version",
+    "modem_iccid",
+    "modem_imsi",
+)
+_CONNECTORS = Connector.__table__
+# One statement executed for many connections (a group of ConnectStation).
+_SET_CONNECTION = (
+    update(Station.__table__)
+    .where(_stations.id == bindparam("b_id"))
+    .values(
+        epoch=bindparam("b_epoch"),
+        connected=True,
+        gateway=bindparam("b_gateway"),
+        lease_expires_at=bindparam("b_lease"),
+        updated_at=bindparam("b_now"),
+    )
+)
+# One statement executed for many boots: what the station reports replaces what is stored
+# unless it is empty.
+_RECORD_BOOT = (
+    update(Station.__table__)
+    .where(_stations.id == bindparam("b_id"))
+    .values(
+        last_boot_at=bindparam("b_now"),
+        boot_reason=bindparam("b_reason"),
+        updated_at=bindparam("b_now"),
+        **{
+            name: func.coalesce(
+                func.nullif(bindparam(f"b_{name}", type_=_stations[name].type), ""),
+                _stations[name],
+            )
+            for name in BOOT_REPORTED
+        },
+    )
+)
+# One statement executed for many disconnects; one of an older connection changes nothing.
+_DISCONNECT = (
+    update(Station.__table__)
+    .where(_stations.id == bindparam("b_id"), _stations.epoch == bindparam("b_epoch"))
+    .values(connected=False)
 )
 
 
@@ -147,6 +199,87 @@ class StationRepository:
 
     def add_connector(self, connector: Connector) -> None:
         self.session.add(connector)
+
+
+class StationWriter:
+    """The connection and boot writes in Core statements on one connection (group commits): a
+    few statements per group of stations, whatever its size.
+
+    Rows are plain mappings of ``charging_stations`` columns.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def lock(self, station_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The stations among ``station_ids`` by id, their rows locked (FOR UPDATE; SQLite's
+        transaction holds the write lock already) in id order."""
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(station_ids)):
+            rows = await self.conn.execute(
+                select(Station.__table__)
+                .where(_stations.id.in_(chunk))
+                .order_by(_stations.id)
+                .with_for_update()
+            )
+            found.update((row.id, dict(row._mapping)) for row in rows)
+        return found
+
+    async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert new stations (every column given)."""
+        if rows:
+            await self.conn.execute(insert(Station.__table__), list(rows))
+
+    async def set_connections(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Store each row's epoch, gateway and lease, connected (``updated_at`` as given)."""
+        params = [
+            {
+                "b_id": r["id"],
+                "b_epoch": r["epoch"],
+                "b_gateway": r["gateway"],
+                "b_lease": r["lease_expires_at"],
+                "b_now": r["updated_at"],
+            }
+            for r in rows
+        ]
+        if params:
+            await self.conn.execute(_SET_CONNECTION, params)
+
+    async def connectors(self, station_ids: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+        """The connector rows of these stations, by station, in EVSE, connector order."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        c = _CONNECTORS.c
+        for chunk in _chunks(sorted(station_ids)):
+            rows = await self.conn.execute(
+                select(_CONNECTORS)
+                .where(c.station_id.in_(chunk))
+                .order_by(c.station_id, c.evse_id, c.connector_id)
+            )
+            for row in rows:
+                found.setdefault(row.station_id, []).append(dict(row._mapping))
+        return found
+
+    async def record_boots(
+        self, boots: Iterable[tuple[str, str, Mapping[str, str]]], at: datetime.datetime
+    ) -> None:
+        """(station, reason, reported) each: last boot time and reason, what it reported."""
+        params = [
+            {
+                "b_id": station_id,
+                "b_reason": reason,
+                "b_now": at,
+                **{f"b_{name}": reported.get(name) or "" for name in BOOT_REPORTED},
+            }
+            for station_id, reason, reported in boots
+        ]
+        if params:
+            await self.conn.execute(_RECORD_BOOT, params)
+
+    async def disconnect(self, connections: Iterable[tuple[str, int]]) -> None:
+        """Mark these (station, epoch) connections closed; a newer epoch stays connected."""
+        params = [{"b_id": station_id, "b_epoch": epoch} for station_id, epoch in connections]
+        if params:
+            await self.conn.execute(_DISCONNECT, params)
 
 
 class DeviceModelRepository:

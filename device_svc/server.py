@@ -21,15 +21,20 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DeviceService"].full_name
 
 class DeviceServer(grpc_server.Server):
     """The gRPC server; stopping it also ends what the operations own (background boot-policy
-    calls, the gateway channels), before the caller disposes of the engine."""
+    calls, the gateway channels) and the group commits under way, before the caller disposes of
+    the engine."""
 
-    def __init__(self, server: grpc_server.Server, operations: Operations) -> None:
+    def __init__(
+        self, server: grpc_server.Server, operations: Operations, devices: Devices
+    ) -> None:
         super().__init__(server.grpc, server.health, server.port, server.service_names)
         self.operations = operations
+        self.devices = devices
 
     async def stop(self, grace: float) -> None:
         await super().stop(grace)
         await self.operations.close()
+        await self.devices.drain()
 
 
 async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
@@ -64,7 +69,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         await operations.close()
         await engine.dispose()
         raise
-    return DeviceServer(server, operations), engine
+    return DeviceServer(server, operations, devices), engine
 
 
 async def run(settings: Settings) -> None:

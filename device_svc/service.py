@@ -2,7 +2,11 @@
 (security events included).
 
 Every method is one transaction, committed before it returns: the gateway answers a station only
-after that.
+after that. The three writes every station makes when it (re)connects — ConnectStation,
+BootNotification, DisconnectStation — are group-committed (:class:`common.db.GroupCommit`): the
+ones waiting at that moment are written together in a few set-based statements and one commit,
+and each caller returns only after that commit. A boot storm (thousands of stations coming back
+at once) then costs a commit per group, not two per station.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import grpc
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from common import pagination
-from common.db import utcnow
+from common.db import GroupCommit, utcnow
 from common.errors import AlreadyExists, CsmsError, InvalidArgument, NotFound
 from device_svc import credentials
 from device_svc.credentials import Passwords, Presented, Unauthenticated
@@ -45,6 +49,7 @@ from device_svc.repository import (
     DeviceModelRepository,
     SecurityEventRepository,
     StationRepository,
+    StationWriter,
     VariableKey,
     variable_key,
 )
@@ -90,6 +95,19 @@ _STATION_ID = re.compile(r"[A-Za-z0-9._~:*-]{1,48}")
 # OCPP requestIds are 32-bit integers; ours for the automatic rule are random positive ones so
 # they hardly ever meet an operator's own GetBaseReport/GetReport requestId.
 _MAX_REQUEST_ID = 2**31 - 1
+# A connect verifies the password against the stored hash, then writes only if the hash is
+# still that one; a password changed in between makes it verify again, this many times at most.
+_VERIFY_ATTEMPTS = 3
+
+
+def _new_station_row(station_id: str, now: datetime.datetime) -> dict[str, Any]:
+    """Every column of a station registered on first contact: the columns' defaults."""
+    row: dict[str, Any] = {}
+    for column in Station.__table__.columns:
+        default = column.default
+        row[column.key] = default.arg if default is not None and default.is_scalar else None
+    row.update(id=station_id, registration_status=ACCEPTED, created_at=now, updated_at=now)
+    return row
 
 
 class Unavailable(CsmsError):
@@ -120,6 +138,47 @@ class BootOutcome:
     fetch_base_report: bool = False
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Connect:
+    """One ConnectStation waiting for its group commit."""
+
+    station_id: str
+    auto_register: bool
+    gateway: str
+    lease_until: datetime.datetime
+    presented: Presented
+    allow_unsecured: bool
+    # The stored hash the presented password was verified against (None: not verified yet).
+    verified_hash: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _VerifyFirst:
+    """A connect's outcome: the password must be verified against this hash first (outside the
+    transaction: Argon2 takes milliseconds on purpose); nothing was written."""
+
+    password_hash: str
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Boot:
+    """One BootNotification waiting for its group commit."""
+
+    station_id: str
+    reason: str
+    reported: Mapping[str, str]
+
+
+# A group's outcome per connect: the station connected, the password to verify, or the refusal
+# (returned, not raised: nothing was written for it, and the rest of the group goes on).
+_ConnectOutcome = Station | _VerifyFirst | CsmsError
+
+
+def _by_station(item: _Connect | _Boot | tuple[str, int]) -> str:
+    """Lock order (stable: one station's items keep their arrival order)."""
+    return item[0] if isinstance(item, tuple) else item.station_id
+
+
 class Devices:
     def __init__(
         self,
@@ -128,12 +187,43 @@ class Devices:
         clock: Callable[[], datetime.datetime] = utcnow,
         default_lease_seconds: int = 30,
         passwords: Passwords | None = None,
+        *,
+        max_batch: int = 256,
+        max_wait: float = 0.002,
     ) -> None:
         self.sessions = sessions
         self.heartbeat_interval = heartbeat_interval
         self.clock = clock
         self.default_lease_seconds = default_lease_seconds
         self.passwords = passwords or Passwords()
+        engine = sessions.kw["bind"]
+        batching: dict[str, Any] = {
+            "order": _by_station,
+            "max_batch": max_batch,
+            "max_wait": max_wait,
+        }
+        self._connects: GroupCommit[_Connect, _ConnectOutcome] = GroupCommit(
+            engine,
+            self._connect_one,
+            apply_many=self._connect_many,
+            name="connect-station",
+            **batching,
+        )
+        self._boots: GroupCommit[_Boot, BootOutcome] = GroupCommit(
+            engine, self._boot_one, apply_many=self._boot_many, name="boot", **batching
+        )
+        self._disconnects: GroupCommit[tuple[str, int], None] = GroupCommit(
+            engine,
+            self._disconnect_one,
+            apply_many=self._disconnect_many,
+            name="disconnect-station",
+            **batching,
+        )
+
+    async def drain(self) -> None:
+        """Wait for the group commits under way (before the engine is disposed of)."""
+        for writes in (self._connects, self._boots, self._disconnects):
+            await writes.drain()
 
     # -- stations ------------------------------------------------------------------------------
 
@@ -224,57 +314,114 @@ class Devices:
 
         Only if what it ``presented`` satisfies its security profile (else Unauthenticated);
         unknown stations only if ``auto_register`` (they have no credentials: profile 0).
+        Group-committed; a password is verified between two groups, so that no transaction
+        waits for Argon2, and the write happens only if the stored hash is still the verified
+        one (a password rotated meanwhile is verified again).
         """
         presented = presented or Presented()
-        await self.authenticate(station_id, auto_register, presented, allow_unsecured)
-        async with self.sessions.begin() as session:
-            repo = StationRepository(session)
-            station = await repo.get(station_id, for_update=True)
-            if station is None:
-                if not auto_register:
-                    raise NotFound(f"charging station {station_id} is not registered")
-                validate_station_id(station_id)
-                station = Station(
-                    id=station_id, epoch=0, registration_status=ACCEPTED, connectors=[]
-                )
-                repo.add(station)
-            station.epoch = (station.epoch or 0) + 1
-            station.connected = True
-            station.gateway = gateway
-            station.lease_expires_at = self._lease_end(lease_seconds)
-        return station
-
-    async def authenticate(
-        self, station_id: str, auto_register: bool, presented: Presented, allow_unsecured: bool
-    ) -> None:
-        """Unauthenticated unless ``presented`` satisfies the station's security profile.
-
-        Read before the connect's own transaction, so that no row lock is held while the hash
-        is verified (off the event loop: a boot storm verifies thousands).
-        """
-        async with self.sessions() as session:
-            station = await StationRepository(session).get(station_id)
-        if station is None:
-            if not auto_register:
-                raise NotFound(f"charging station {station_id} is not registered")
-            # Registered on first contact, without credentials: profile 0.
-            credentials.check(station_id, 0, False, presented, allow_unsecured)
-            return
-        password_hash = station.password_hash
-        if credentials.check(
+        item = _Connect(
             station_id,
-            station.security_profile,
-            password_hash is not None,
+            auto_register,
+            gateway,
+            self._lease_end(lease_seconds),
             presented,
             allow_unsecured,
-        ) and not await asyncio.to_thread(
-            self.passwords.verify, password_hash or "", presented.password
-        ):
-            raise Unauthenticated("wrong password")
+        )
+        for _ in range(_VERIFY_ATTEMPTS):
+            outcome = await self._connects.submit(item)
+            if isinstance(outcome, Station):
+                return outcome
+            if isinstance(outcome, CsmsError):
+                raise outcome
+            if not await asyncio.to_thread(
+                self.passwords.verify, outcome.password_hash, presented.password
+            ):
+                raise Unauthenticated("wrong password")
+            item = dataclasses.replace(item, verified_hash=outcome.password_hash)
+        raise Unavailable(f"the password of station {station_id} keeps changing: retry")
+
+    async def _connect_one(self, conn: AsyncConnection, item: _Connect) -> _ConnectOutcome:
+        """One connect in its SAVEPOINT (a group whose set-based write failed)."""
+        return (await self._connect_many(conn, [item]))[0]
+
+    async def _connect_many(
+        self, conn: AsyncConnection, items: list[_Connect]
+    ) -> list[_ConnectOutcome]:
+        """A group of connects: read the stations (locked), decide each in order (a station
+        listed twice gets two epochs, as one after the other), insert the new ones, update the
+        others once, read their connectors. Refused items write nothing."""
+        writer = StationWriter(conn)
+        rows = await writer.lock({item.station_id for item in items})
+        known = set(rows)
+        now = self.clock()
+        decided: list[dict[str, Any] | _VerifyFirst | CsmsError] = []
+        for item in items:
+            row = rows.get(item.station_id)
+            try:
+                if row is None:
+                    row = self._register(item, now)
+                elif self._password_to_verify(item, row):
+                    decided.append(_VerifyFirst(row["password_hash"]))
+                    continue
+            except CsmsError as exc:
+                decided.append(exc)
+                continue
+            row = rows[item.station_id] = {
+                **row,
+                "epoch": (row["epoch"] or 0) + 1,
+                "connected": True,
+                "gateway": item.gateway,
+                "lease_expires_at": item.lease_until,
+                "updated_at": now,
+            }
+            decided.append(row)
+        connected = {r["id"] for r in decided if isinstance(r, dict)}
+        await writer.add([rows[sid] for sid in sorted(connected - known)])
+        await writer.set_connections(rows[sid] for sid in sorted(connected & known))
+        connectors = await writer.connectors(connected & known) if connected & known else {}
+        return [
+            Station(**r, connectors=[Connector(**c) for c in connectors.get(r["id"], ())])
+            if isinstance(r, dict)
+            else r
+            for r in decided
+        ]
+
+    def _register(self, item: _Connect, now: datetime.datetime) -> dict[str, Any]:
+        """The row of a station unknown so far, or why it may not connect."""
+        if not item.auto_register:
+            raise NotFound(f"charging station {item.station_id} is not registered")
+        validate_station_id(item.station_id)
+        # Registered on first contact, without credentials: profile 0.
+        credentials.check(item.station_id, 0, False, item.presented, item.allow_unsecured)
+        return _new_station_row(item.station_id, now)
+
+    @staticmethod
+    def _password_to_verify(item: _Connect, row: Mapping[str, Any]) -> bool:
+        """Unauthenticated unless what was presented fits the station's profile; True when the
+        password is still to be verified against the stored hash."""
+        password_hash = row["password_hash"]
+        return (
+            credentials.check(
+                item.station_id,
+                row["security_profile"],
+                password_hash is not None,
+                item.presented,
+                item.allow_unsecured,
+            )
+            and item.verified_hash != password_hash
+        )
 
     async def disconnect(self, station_id: str, epoch: int) -> None:
-        async with self.sessions.begin() as session:
-            await StationRepository(session).disconnect(station_id, epoch)
+        await self._disconnects.submit((station_id, epoch))
+
+    async def _disconnect_one(self, conn: AsyncConnection, item: tuple[str, int]) -> None:
+        await StationWriter(conn).disconnect([item])
+
+    async def _disconnect_many(
+        self, conn: AsyncConnection, items: list[tuple[str, int]]
+    ) -> list[None]:
+        await StationWriter(conn).disconnect(items)
+        return [None] * len(items)
 
     async def renew_leases(
         self, gateway: str, leases: Collection[tuple[str, int]], ttl_seconds: int
@@ -307,18 +454,35 @@ class Devices:
     # -- what stations send --------------------------------------------------------------------
 
     async def boot(self, station_id: str, reason: str, reported: Mapping[str, str]) -> BootOutcome:
-        """Record a boot and what the station says of itself; Rejected if it is unknown."""
-        async with self.sessions.begin() as session:
-            station = await StationRepository(session).get(station_id, for_update=True)
-            if station is None:
-                return BootOutcome(REJECTED)
-            station.last_boot_at = self.clock()
-            station.boot_reason = reason
-            for name, value in reported.items():
-                if value:
-                    setattr(station, name, value)
-            status = station.registration_status
-        return BootOutcome(status, status == PENDING and station.accept_after_base_report)
+        """Record a boot and what the station says of itself; Rejected if it is unknown.
+
+        Group-committed: returns once the boot is committed with the others of its group.
+        """
+        return await self._boots.submit(_Boot(station_id, reason, dict(reported)))
+
+    async def _boot_one(self, conn: AsyncConnection, item: _Boot) -> BootOutcome:
+        return (await self._boot_many(conn, [item]))[0]
+
+    async def _boot_many(self, conn: AsyncConnection, items: list[_Boot]) -> list[BootOutcome]:
+        """A group of boots: read the stations (locked), answer from their boot policy, record
+        every known station's boot in one statement."""
+        writer = StationWriter(conn)
+        rows = await writer.lock({item.station_id for item in items})
+        outcomes: list[BootOutcome] = []
+        for item in items:
+            row = rows.get(item.station_id)
+            if row is None:
+                outcomes.append(BootOutcome(REJECTED))
+                continue
+            status = row["registration_status"]
+            outcomes.append(
+                BootOutcome(status, status == PENDING and row["accept_after_base_report"])
+            )
+        await writer.record_boots(
+            ((i.station_id, i.reason, i.reported) for i in items if i.station_id in rows),
+            self.clock(),
+        )
+        return outcomes
 
     async def heartbeat(self, station_id: str) -> datetime.datetime:
         now = self.clock()
@@ -331,7 +495,8 @@ class Devices:
         if not seen:
             return
         async with self.sessions.begin() as session:
-            await StationRepository(session).record_heartbeats(seen)
+            # In id order, the order the group commits lock rows in: no deadlock on PostgreSQL.
+            await StationRepository(session).record_heartbeats(sorted(seen))
 
     async def status(
         self,

@@ -153,7 +153,9 @@ class Gateway:
         except auth.BadCredentials as exc:
             return self._unauthorized(conn, station_id, address, str(exc))
         try:
-            async with self.in_flight["device"]:  # a boot storm queues here, not in gRPC
+            # A boot storm queues here, not in gRPC; apart from the CALLs, so that the stations
+            # already in get their BootNotification answered while the others still queue.
+            async with self.in_flight["device-handshake"]:
                 resp = await self.router.device.ConnectStation(
                     device_pb.ConnectStationRequest(
                         station_id=station_id,
@@ -325,6 +327,7 @@ class Gateway:
             compression=None,  # OCPP needs none; it costs ~100 KiB of zlib state per station
             # A boot storm queues thousands of handshakes behind device_svc: give them time.
             open_timeout=self.settings.handshake_timeout,
+            backlog=self.settings.listen_backlog,
             max_size=self.settings.max_frame_size,
             server_header=None,
         )
@@ -389,7 +392,12 @@ async def start(settings: Settings) -> Running:
         "user": grpc_tls.aio_channel(settings.user_svc_addr),
     }
     last_seen = LastSeen(settings.heartbeat_pending_limit)
-    router = Router(channels, {"heartbeat": last_seen.answer})
+    router = Router(
+        channels,
+        {"heartbeat": last_seen.answer},
+        batch_size=settings.transaction_event_batch_size,
+        batches_in_flight=settings.transaction_event_batches_in_flight,
+    )
     gateway = Gateway(settings, router)
     control = StationControl(gateway.connections, settings.call_timeout)
     try:

@@ -53,10 +53,19 @@ class Settings(BaseSettings):
     rpc_timeout: float = 10.0
     # Station CALLs forwarded to one service at the same time; more wait here. A gRPC server
     # cancels (CANCELLED) calls beyond its grpc.server.max_pending_requests (1,000 by default)
-    # waiting to be picked up, which a burst from thousands of stations reaches.
+    # waiting to be picked up, which a burst from thousands of stations reaches. The handshakes'
+    # ConnectStation calls have a bound of this size of their own.
     rpcs_in_flight_per_service: int = 256
+    # TransactionEvents go to transaction_svc in batches (gateway.batching): at most this many
+    # batch calls at once, of at most transaction_event_batch_size events; 0 sends each alone.
+    transaction_event_batches_in_flight: int = 4
+    transaction_event_batch_size: int = 256
     # Seconds a WebSocket handshake may take (a boot storm queues them behind device_svc).
     handshake_timeout: float = 60.0
+    # Connections the kernel keeps waiting for accept (capped by net.core.somaxconn). asyncio's
+    # default of 100 drops SYNs when thousands of stations connect at once (a restart), and a
+    # dropped SYN costs the station a retransmission (1 s, then 3 s, ...) or its handshake.
+    listen_backlog: int = 4096
     # Heartbeats are answered by the gateway; the last-seen times go to device_svc in one
     # RecordHeartbeats call (of at most heartbeat_batch_size stations) every this many seconds.
     heartbeat_flush_interval: float = 1.0

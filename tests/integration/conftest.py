@@ -147,3 +147,30 @@ async def start_device_svc(  # type: ignore[no-untyped-def]
     for server, engine in running:
         await server.stop(1)
         await engine.dispose()
+
+
+class _CommitFails:
+    """An engine whose transactions roll back and raise where they would commit."""
+
+    def __init__(self, real: AsyncEngine) -> None:
+        self.real = real
+
+    def begin(self):  # type: ignore[no-untyped-def]
+        real = self.real.begin()
+
+        class Transaction:
+            async def __aenter__(self):  # type: ignore[no-untyped-def]
+                return await real.__aenter__()
+
+            async def __aexit__(self, *exc_info: object) -> None:
+                failure = RuntimeError("commit failed")
+                await real.__aexit__(RuntimeError, failure, None)  # rolls back
+                raise failure
+
+        return Transaction()
+
+
+@pytest.fixture
+def commit_fails() -> type[_CommitFails]:
+    """Wraps an engine so that every commit fails (after rolling back): ``commit_fails(engine)``."""
+    return _CommitFails

@@ -55,30 +55,9 @@ async def test_recover_turns_an_error_into_a_result(engine) -> None:  # type: ig
     assert await _stored(engine) == [5]
 
 
-class _CommitFails:
-    """An engine whose transactions roll back and raise where they would commit."""
-
-    def __init__(self, real) -> None:  # type: ignore[no-untyped-def]
-        self.real = real
-
-    def begin(self):  # type: ignore[no-untyped-def]
-        real = self.real.begin()
-
-        class Transaction:
-            async def __aenter__(self) -> AsyncConnection:
-                return await real.__aenter__()
-
-            async def __aexit__(self, *exc_info: object) -> None:
-                failure = RuntimeError("commit failed")
-                await real.__aexit__(RuntimeError, failure, None)  # rolls back
-                raise failure
-
-        return Transaction()
-
-
-async def test_a_failed_commit_answers_nobody(engine) -> None:  # type: ignore[no-untyped-def]
+async def test_a_failed_commit_answers_nobody(engine, commit_fails) -> None:  # type: ignore[no-untyped-def]
     """When the batch's commit fails, every item of it fails: none is acknowledged."""
-    writer = db.GroupCommit(_CommitFails(engine), _insert, max_wait=0)  # type: ignore[arg-type]
+    writer = db.GroupCommit(commit_fails(engine), _insert, max_wait=0)  # type: ignore[arg-type]
     results = await asyncio.gather(*(writer.submit(k) for k in (7, 8)), return_exceptions=True)
     assert [str(r) for r in results] == ["commit failed", "commit failed"]
     assert await _stored(engine) == []

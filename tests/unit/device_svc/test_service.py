@@ -9,7 +9,7 @@ import pytest
 from common import pagination
 from common.errors import InvalidArgument
 from device_svc.models import Station
-from device_svc.service import _decode_variable_key, _writable, is_reachable
+from device_svc.service import _decode_variable_key, _new_station_row, _writable, is_reachable
 
 NOW = datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.UTC)
 LATER = NOW + datetime.timedelta(seconds=1)
@@ -41,3 +41,12 @@ def test_variable_page_token_round_trip() -> None:
     assert _decode_variable_key(token) == ("C", "", -1, 2, "V", "i")
     with pytest.raises(InvalidArgument):
         _decode_variable_key(pagination.encode_token("just-a-station-id"))
+
+
+def test_new_station_row_has_every_column_with_its_default() -> None:
+    """A station registered on first contact: every column, the model's defaults, Accepted."""
+    row = _new_station_row("CS1", NOW)
+    assert set(row) == {c.key for c in Station.__table__.columns}
+    assert (row["id"], row["registration_status"], row["epoch"]) == ("CS1", "Accepted", 0)
+    assert (row["security_profile"], row["password_hash"], row["model"]) == (0, None, "")
+    assert row["created_at"] == row["updated_at"] == NOW

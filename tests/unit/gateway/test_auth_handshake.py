@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import http
 import logging
@@ -14,6 +15,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from csms.device.v1 import device_service_pb2 as device_pb
+from gateway import server as gateway_server
 from gateway.server import Gateway
 from gateway.settings import Settings
 
@@ -138,3 +140,26 @@ async def test_forwarded_address_counts_only_when_trusted() -> None:
         request = _request(f"CS{n}", password="x" * 16, X_Forwarded_For=f"192.0.2.{n}")
         response = await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
         assert response is not None and response.status_code == 401
+
+
+async def test_handshakes_do_not_queue_behind_station_calls() -> None:
+    """ConnectStation has its own in-flight bound: a handshake goes through while the station
+    CALLs to device_svc use up theirs (a boot storm: the BootNotifications of the stations
+    already in must not wait for every handshake, nor the other way round)."""
+    device = FakeDevice()
+    gateway = _gateway(device, allow_unsecured_stations=True, rpcs_in_flight_per_service=1)
+    async with gateway.in_flight["device"]:  # every CALL permit taken
+        response = await asyncio.wait_for(
+            gateway.process_request(FakeConn(), _request()),  # type: ignore[arg-type]
+            1.0,
+        )
+    assert response is None and len(device.requests) == 1
+
+
+def test_listen_backlog_is_sized_for_a_boot_storm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The kernel's accept queue holds thousands of simultaneous connects, not asyncio's 100."""
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(gateway_server, "serve", lambda *args, **kwargs: seen.update(kwargs))
+    _gateway(FakeDevice(), listen_backlog=5000).serve()
+    assert seen["backlog"] == 5000
+    assert Settings().listen_backlog >= 4096
