@@ -14,15 +14,25 @@ import logging
 import signal
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import grpc
+from google.protobuf.message import Message
+from google.rpc import status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from common import errors, grpc_tls
 from common import logging as log_ctx
 
-__all__ = ["ErrorInterceptor", "Server", "start", "serve_until_signal", "REQUEST_ID_KEY"]
+__all__ = [
+    "ErrorInterceptor",
+    "Server",
+    "answer_each",
+    "start",
+    "serve_until_signal",
+    "REQUEST_ID_KEY",
+]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +86,30 @@ class Server:
         for name in (*self.service_names, ""):
             await self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.grpc.stop(grace)
+
+
+async def answer_each(
+    request: Any, handle: Callable[[Any], Awaitable[Message]], response_type: type[Any]
+) -> Any:
+    """The answer of a batch RPC (``<Name>s``: ``items`` of ``call`` + ``request_id``, one
+    ``Outcome`` per item; see gateway.batching): ``handle``, the unary RPC's own code, runs for
+    every item at once, and each outcome is what the unary RPC would have ended in, its
+    response or its status (CsmsError as the interceptor maps it; anything else INTERNAL)."""
+    outcome_type = response_type.Outcome
+
+    async def one(item: Any) -> Any:
+        # A task of its own (gather): the request id is this item's alone.
+        log_ctx.request_id.set(item.request_id or uuid.uuid4().hex[:16])
+        try:
+            return outcome_type(response=await handle(item.call))
+        except errors.CsmsError as exc:
+            error = status_pb2.Status(code=exc.code.value[0], message=str(exc))
+        except Exception:  # one item's bug must not fail the others
+            log.exception("an item of a batch failed")
+            error = status_pb2.Status(code=grpc.StatusCode.INTERNAL.value[0], message="failed")
+        return outcome_type(error=error)
+
+    return response_type(outcomes=await asyncio.gather(*(one(item) for item in request.items)))
 
 
 async def start(

@@ -8,7 +8,7 @@ from typing import Any, cast
 import grpc
 from google.protobuf import empty_pb2
 
-from common import pki
+from common import grpc_server, pki
 from common.errors import InvalidArgument
 from common.ocpp_json import ocpp_enum_value, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
@@ -187,6 +187,12 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
         return pb.ConnectStationResponse(charging_station=self._proto(station), epoch=station.epoch)
 
+    async def ConnectStations(self, request, context):  # type: ignore[no-untyped-def]
+        """Each item as ConnectStation would answer it; their writes share group commits."""
+        return await grpc_server.answer_each(
+            request, lambda call: self.ConnectStation(call, context), pb.ConnectStationsResponse
+        )
+
     async def DisconnectStation(self, request, context):  # type: ignore[no-untyped-def]
         await self.devices.disconnect(request.station_id, request.epoch)
         return empty_pb2.Empty()
@@ -218,6 +224,14 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             current_time=_ts(self.devices.clock()),
             interval=self.devices.heartbeat_interval,
             status=proto_enum_number(ocpp.RegistrationStatusEnum, outcome.status),
+        )
+
+    async def BootNotifications(self, request, context):  # type: ignore[no-untyped-def]
+        """Each item as BootNotification would answer it; their writes share group commits."""
+        return await grpc_server.answer_each(
+            request,
+            lambda call: self.BootNotification(call, context),
+            pb.BootNotificationsResponse,
         )
 
     async def Heartbeat(self, request, context):  # type: ignore[no-untyped-def]

@@ -1,4 +1,6 @@
-"""Forwarding one kind of station CALL in batches: TransactionEvents to TransactionEvents.
+"""Forwarding the hot calls in batches: TransactionEvent through TransactionEvents,
+BootNotification through BootNotifications, the handshake's ConnectStation through
+ConnectStations.
 
 A unary gRPC call costs both processes far more CPU than the few bytes of one TransactionEvent
 (a gRPC call's own work in Python is most of what an event costs the gateway and the service).
@@ -10,8 +12,12 @@ load a batch holds what queued during one round trip, so the batch size follows 
 
 Each event keeps its own outcome: its response, or the status the unary call would have failed
 with (raised as :class:`grpc.aio.AioRpcError`, as from the stub). A failed batch call fails each
-of its events with that call's status. Against a transaction_svc that does not know the batch
-RPC yet (UNIMPLEMENTED, during a rolling upgrade), events go one by one through the unary RPC.
+of its events with that call's status. Against a service that does not know the batch RPC yet
+(UNIMPLEMENTED, during a rolling upgrade), events go one by one through the unary RPC.
+
+A batch RPC has one shape (the services answer it with common.grpc_server.answer_each): its
+request holds ``items``, each the unary ``call`` and its ``request_id``; its response one
+``Outcome`` per item, in order, with either ``response`` or ``error`` (a google.rpc.Status).
 """
 
 from __future__ import annotations
@@ -25,7 +31,6 @@ import grpc
 from google.protobuf.message import Message
 
 from common.grpc_server import REQUEST_ID_KEY
-from csms.transaction.v1 import transaction_service_pb2 as pb
 
 __all__ = ["BatchedRpc"]
 
@@ -46,19 +51,23 @@ class _Waiting:
 
 
 class BatchedRpc:
-    """``TransactionService.TransactionEvent`` through ``TransactionEvents`` (see the module
-    docstring); call it like the stub method: ``await rpc(call, timeout=..., metadata=...)``."""
+    """A unary RPC through its batch RPC (see the module docstring); call it like the stub
+    method: ``await rpc(call, timeout=..., metadata=...)``. ``request_type`` is the batch RPC's
+    request message."""
 
     def __init__(
         self,
         batch_rpc: Unary,
         unary_rpc: Unary,
+        request_type: type[Message],
         *,
         max_in_flight: int = 4,
         max_batch: int = 256,
     ) -> None:
         if max_in_flight < 1 or max_batch < 1:
             raise ValueError("max_in_flight and max_batch must be at least 1")
+        self.request_type = request_type
+        self.item_type = request_type.Item  # type: ignore[attr-defined]
         self.batch_rpc = batch_rpc
         self.unary_rpc = unary_rpc
         self.max_in_flight = max_in_flight
@@ -100,7 +109,7 @@ class BatchedRpc:
             if not batch:
                 return
             self._in_flight += 1
-            task = asyncio.create_task(self._send(batch), name="transaction-events-batch")
+            task = asyncio.create_task(self._send(batch), name="batch-call")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -118,17 +127,14 @@ class BatchedRpc:
             self._pump()
 
     async def _batch(self, batch: list[_Waiting]) -> None:
-        request = pb.TransactionEventsRequest(
-            items=[
-                pb.TransactionEventsRequest.Item(call=w.call, request_id=w.request_id)
-                for w in batch
-            ]
+        request = self.request_type(
+            items=[self.item_type(call=w.call, request_id=w.request_id) for w in batch]
         )
         try:
             response = await self.batch_rpc(request, timeout=self._timeout)
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
-                log.warning("transaction_svc has no TransactionEvents yet: sending one by one")
+                log.warning("%s is not served yet: one by one", self.request_type.DESCRIPTOR.name)
                 self._unimplemented = True
                 await self._one_by_one(batch)
                 return
@@ -139,7 +145,7 @@ class BatchedRpc:
                 batch,
                 grpc.aio.AioRpcError(
                     grpc.StatusCode.INTERNAL,
-                    details=f"{len(response.outcomes)} outcomes for {len(batch)} events",
+                    details=f"{len(response.outcomes)} outcomes for {len(batch)} calls",
                 ),
             )
             return

@@ -33,7 +33,7 @@ class Route:
     method: str  # the RPC's name on that service's stub (not always the action's)
     call_type: type[Message]  # the <Action>Call wrapper: station_id + the OCPP request
     # Sent in batches through this RPC of the same service when the Router is given a batch
-    # size (gateway.batching; only TransactionEvents has one).
+    # size (gateway.batching): the hot paths of a busy fleet and of a boot storm.
     batch_method: str = ""
 
 
@@ -48,7 +48,12 @@ class Local:
 LocalAnswer = Callable[[str, Message], Message]
 
 ROUTES: Mapping[str, Route | Local] = {
-    "BootNotification": Route("device", "BootNotification", device_pb.BootNotificationCall),
+    "BootNotification": Route(
+        "device",
+        "BootNotification",
+        device_pb.BootNotificationCall,
+        batch_method="BootNotifications",
+    ),
     # Nothing to store but last-seen, which the gateway sends device_svc in batches
     # (DeviceService.RecordHeartbeats); device_svc's Heartbeat RPC stays for other callers.
     "Heartbeat": Local("heartbeat"),
@@ -74,6 +79,9 @@ ROUTES: Mapping[str, Route | Local] = {
     ),
     "SignCertificate": Route("device", "SignCertificate", device_pb.SignCertificateCall),
 }
+
+# Each service's messages (a batch RPC's request type is <BatchMethod>Request there).
+_MESSAGES: Mapping[str, Any] = {"device": device_pb, "transaction": transaction_pb, "user": user_pb}
 
 _STUBS: Mapping[str, Callable[[grpc.aio.Channel], Any]] = {
     "device": device_grpc.DeviceServiceStub,
@@ -107,20 +115,31 @@ class Router:
         """``batch_size`` 0: every row's RPC is unary (no batching)."""
         stubs = {name: make(channels[name]) for name, make in _STUBS.items()}
         self.device = stubs["device"]
+
+        def batched(service: str, method: str, batch_method: str) -> Callable[..., Any]:
+            unary = getattr(stubs[service], method)
+            if batch_size <= 0:
+                return unary  # type: ignore[no-any-return]
+            return BatchedRpc(
+                getattr(stubs[service], batch_method),
+                unary,
+                getattr(_MESSAGES[service], f"{batch_method}Request"),
+                max_in_flight=batches_in_flight,
+                max_batch=batch_size,
+            )
+
+        # The handshake's call (gateway.server), batched like the rows below.
+        self.connect_station = batched("device", "ConnectStation", "ConnectStations")
         self.bound: dict[str, Bound] = {}
         for action, route in ROUTES.items():
             if isinstance(route, Local):
                 # A missing handler is a wiring bug: fail at start, not on the first frame.
                 self.bound[action] = Bound(REQUEST_TYPES[action], answer=local[route.handler])
             else:
-                rpc = getattr(stubs[route.service], route.method)
-                if route.batch_method and batch_size > 0:
-                    rpc = BatchedRpc(
-                        getattr(stubs[route.service], route.batch_method),
-                        rpc,
-                        max_in_flight=batches_in_flight,
-                        max_batch=batch_size,
-                    )
+                if route.batch_method:
+                    rpc = batched(route.service, route.method, route.batch_method)
+                else:
+                    rpc = getattr(stubs[route.service], route.method)
                 self.bound[action] = Bound(
                     REQUEST_TYPES[action], route.service, route.call_type, rpc
                 )

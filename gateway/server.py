@@ -47,6 +47,10 @@ from gateway.settings import Settings
 __all__ = ["Gateway", "Running", "SUBPROTOCOL", "advertised_address", "run", "start"]
 
 log = logging.getLogger(__name__)
+# websockets' own INFO lines ("connection open", "connection closed") repeat ours, which carry
+# the station and epoch; at thousands of stations a second they cost CPU, and only say it twice.
+_websockets_log = logging.getLogger("websockets.server")
+_websockets_log.setLevel(logging.WARNING)
 
 SUBPROTOCOL = "ocpp2.0.1"
 # RFC 7617: what a 401 asks for (OCPP 2.0.1 Part 2: username = station id).
@@ -156,7 +160,7 @@ class Gateway:
             # A boot storm queues here, not in gRPC; apart from the CALLs, so that the stations
             # already in get their BootNotification answered while the others still queue.
             async with self.in_flight["device-handshake"]:
-                resp = await self.router.device.ConnectStation(
+                resp = await self.router.connect_station(
                     device_pb.ConnectStationRequest(
                         station_id=station_id,
                         auto_register=self.settings.auto_register,
@@ -330,6 +334,7 @@ class Gateway:
             backlog=self.settings.listen_backlog,
             max_size=self.settings.max_frame_size,
             server_header=None,
+            logger=_websockets_log,
         )
 
 
@@ -395,8 +400,8 @@ async def start(settings: Settings) -> Running:
     router = Router(
         channels,
         {"heartbeat": last_seen.answer},
-        batch_size=settings.transaction_event_batch_size,
-        batches_in_flight=settings.transaction_event_batches_in_flight,
+        batch_size=settings.rpc_batch_size,
+        batches_in_flight=settings.rpc_batches_in_flight,
     )
     gateway = Gateway(settings, router)
     control = StationControl(gateway.connections, settings.call_timeout)

@@ -56,10 +56,11 @@ class Settings(BaseSettings):
     # waiting to be picked up, which a burst from thousands of stations reaches. The handshakes'
     # ConnectStation calls have a bound of this size of their own.
     rpcs_in_flight_per_service: int = 256
-    # TransactionEvents go to transaction_svc in batches (gateway.batching): at most this many
-    # batch calls at once, of at most transaction_event_batch_size events; 0 sends each alone.
-    transaction_event_batches_in_flight: int = 4
-    transaction_event_batch_size: int = 256
+    # TransactionEvents, BootNotifications and the handshakes' ConnectStation calls go to their
+    # service in batches (gateway.batching): at most rpc_batches_in_flight batch calls of one
+    # kind at once, of at most rpc_batch_size calls; rpc_batch_size 0 sends each call alone.
+    rpc_batches_in_flight: int = 4
+    rpc_batch_size: int = 256
     # Seconds a WebSocket handshake may take (a boot storm queues them behind device_svc).
     handshake_timeout: float = 60.0
     # Connections the kernel keeps waiting for accept (capped by net.core.somaxconn). asyncio's

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import logging
-import uuid
 from collections.abc import Sequence
 
 import grpc
-from google.rpc import status_pb2
 
+from common import grpc_server
 from common import logging as log_ctx
 from common.columns import enum_column as _ocpp_value
 from common.columns import enum_number as _number
 from common.columns import timestamp as _ts
-from common.errors import CsmsError, InvalidArgument, Unavailable
+from common.errors import InvalidArgument, Unavailable
 from common.ocpp_json import proto_enum_number, to_ocpp, to_proto
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
@@ -126,26 +124,9 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
     async def TransactionEvents(self, request, context):  # type: ignore[no-untyped-def]
         """Each item as TransactionEvent would answer it; together, so that their writes share
         group commits."""
-        outcomes = await asyncio.gather(*(self._outcome(item) for item in request.items))
-        return pb.TransactionEventsResponse(outcomes=outcomes)
-
-    async def _outcome(
-        self, item: pb.TransactionEventsRequest.Item
-    ) -> pb.TransactionEventsResponse.Outcome:
-        # A task of its own (gather): the request id is this item's alone.
-        log_ctx.request_id.set(item.request_id or uuid.uuid4().hex[:16])
-        try:
-            response = await self._transaction_event(item.call)
-        except CsmsError as exc:
-            error = status_pb2.Status(code=exc.code.value[0], message=str(exc))
-            return pb.TransactionEventsResponse.Outcome(error=error)
-        except Exception:  # one item's bug must not fail the others
-            log.exception("TransactionEvent failed")
-            error = status_pb2.Status(
-                code=grpc.StatusCode.INTERNAL.value[0], message="TransactionEvent failed"
-            )
-            return pb.TransactionEventsResponse.Outcome(error=error)
-        return pb.TransactionEventsResponse.Outcome(response=response)
+        return await grpc_server.answer_each(
+            request, self._transaction_event, pb.TransactionEventsResponse
+        )
 
     async def _transaction_event(
         self, call: pb.TransactionEventCall

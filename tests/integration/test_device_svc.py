@@ -151,3 +151,43 @@ async def test_unknown_station_refused_unless_auto_register(device_stub) -> None
         pb.ConnectStationRequest(station_id="NEW", auto_register=True, allow_unsecured=True)
     )
     assert resp.charging_station.connected and resp.epoch == 1
+
+
+async def test_batches_answer_each_call_as_alone(device_stub) -> None:
+    """ConnectStations and BootNotifications: one outcome per item, in order, each what the
+    unary RPC would have answered (an unknown station is NOT_FOUND alone)."""
+    connects = pb.ConnectStationsRequest(
+        items=[
+            pb.ConnectStationsRequest.Item(
+                call=pb.ConnectStationRequest(
+                    station_id=sid, auto_register=sid != "GHOST", allow_unsecured=True
+                ),
+                request_id=f"{sid}/handshake",
+            )
+            for sid in ("B1", "GHOST", "B2", "B1")
+        ]
+    )
+    answer = await device_stub.ConnectStations(connects)
+    kinds = [o.WhichOneof("outcome") for o in answer.outcomes]
+    assert kinds == ["response", "error", "response", "response"]
+    assert answer.outcomes[1].error.code == grpc.StatusCode.NOT_FOUND.value[0]
+    assert "GHOST" in answer.outcomes[1].error.message
+    # B1 twice: two epochs, in the order the calls came.
+    assert answer.outcomes[3].response.epoch == answer.outcomes[0].response.epoch + 1
+
+    boot = ocpp.BootNotificationRequest(
+        reason=ocpp.BOOT_REASON_POWER_UP,
+        charging_station=ocpp.ChargingStation(model="M", vendor_name="V"),
+    )
+    boots = pb.BootNotificationsRequest(
+        items=[
+            pb.BootNotificationsRequest.Item(
+                call=pb.BootNotificationCall(station_id=sid, request=boot)
+            )
+            for sid in ("B1", "B2")
+        ]
+    )
+    answer = await device_stub.BootNotifications(boots)
+    assert [o.response.status for o in answer.outcomes] == [ocpp.REGISTRATION_STATUS_ACCEPTED] * 2
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="B2"))
+    assert got.model == "M" and got.connected

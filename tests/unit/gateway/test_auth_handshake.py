@@ -49,7 +49,10 @@ class FakeConn:
 
 
 def _gateway(device: FakeDevice, **settings: Any) -> Gateway:
-    return Gateway(Settings(**settings), SimpleNamespace(device=device, bound={}))  # type: ignore[arg-type]
+    return Gateway(
+        Settings(**settings),
+        SimpleNamespace(device=device, connect_station=device.ConnectStation, bound={}),
+    )  # type: ignore[arg-type]
 
 
 def _request(station_id: str = "CS1", password: str | None = None, **extra: str) -> Request:

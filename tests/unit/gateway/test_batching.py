@@ -67,7 +67,7 @@ async def send(rpc: BatchedRpc, seq_no: int, timeout: float = 2.0):  # type: ign
 
 async def test_an_event_alone_goes_at_once_alone() -> None:
     svc = Service()
-    rpc = BatchedRpc(svc.batch, svc.one)
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest)
     assert (await send(rpc, 1)).total_cost == 1.0
     assert svc.batches == [[1]] and svc.request_ids == ["CS1/m1"]
 
@@ -75,7 +75,7 @@ async def test_an_event_alone_goes_at_once_alone() -> None:
 async def test_events_queued_behind_calls_in_flight_go_together() -> None:
     svc = Service()
     svc.gate.clear()
-    rpc = BatchedRpc(svc.batch, svc.one, max_in_flight=1, max_batch=3)
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1, max_batch=3)
     calls = [asyncio.create_task(send(rpc, n)) for n in range(1, 8)]
     await asyncio.sleep(0.05)
     assert svc.batches == [[1]]  # the others wait for the one call allowed in flight
@@ -88,7 +88,7 @@ async def test_events_queued_behind_calls_in_flight_go_together() -> None:
 async def test_each_event_keeps_its_own_error() -> None:
     svc = Service()
     svc.gate.clear()
-    rpc = BatchedRpc(svc.batch, svc.one, max_in_flight=1)
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
     first = asyncio.create_task(send(rpc, 0))
     await asyncio.sleep(0.01)
     calls = [asyncio.create_task(send(rpc, n)) for n in (1, -1, 2)]
@@ -106,7 +106,7 @@ async def test_each_event_keeps_its_own_error() -> None:
 async def test_a_failed_batch_call_fails_each_of_its_events() -> None:
     svc = Service()
     svc.fail_with = grpc.StatusCode.UNAVAILABLE
-    rpc = BatchedRpc(svc.batch, svc.one)
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest)
     results = await asyncio.gather(*(send(rpc, n) for n in (1, 2)), return_exceptions=True)
     assert [r.code() for r in results] == [grpc.StatusCode.UNAVAILABLE] * 2  # type: ignore[union-attr]
 
@@ -115,7 +115,7 @@ async def test_without_the_batch_rpc_events_go_one_by_one() -> None:
     """An older transaction_svc (UNIMPLEMENTED): the unary RPC, from then on."""
     svc = Service()
     svc.fail_with = grpc.StatusCode.UNIMPLEMENTED
-    rpc = BatchedRpc(svc.batch, svc.one)
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest)
     assert (await send(rpc, 1)).total_cost == 1.0
     assert (await send(rpc, 2)).total_cost == 2.0
     assert svc.batches == [[1]] and svc.unary == [1, 2]
@@ -124,7 +124,7 @@ async def test_without_the_batch_rpc_events_go_one_by_one() -> None:
 async def test_an_event_past_its_deadline_while_queued_is_not_sent() -> None:
     svc = Service()
     svc.gate.clear()
-    rpc = BatchedRpc(svc.batch, svc.one, max_in_flight=1)
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
     first = asyncio.create_task(send(rpc, 1, timeout=5))
     await asyncio.sleep(0.01)
     with pytest.raises(grpc.aio.AioRpcError) as err:
