@@ -9,6 +9,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from device_svc.domain import VariableRef
@@ -201,6 +202,9 @@ class StationRepository:
         self.session.add(connector)
 
 
+_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 class StationWriter:
     """The connection and boot writes in Core statements on one connection (group commits): a
     few statements per group of stations, whatever its size.
@@ -244,6 +248,25 @@ class StationWriter:
         ]
         if params:
             await self.conn.execute(_SET_CONNECTION, params)
+
+    async def record_statuses(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Upsert connector statuses (``station_id, evse_id, connector_id, status,
+        status_time``), in the given order; a status older (by the station's clock) than the
+        stored one is not written."""
+        if not rows:
+            return
+        insert_ = _UPSERTS[self.conn.dialect.name](_CONNECTORS)
+        await self.conn.execute(
+            insert_.on_conflict_do_update(
+                index_elements=["station_id", "evse_id", "connector_id"],
+                set_={
+                    "status": insert_.excluded.status,
+                    "status_time": insert_.excluded.status_time,
+                },
+                where=insert_.excluded.status_time >= _CONNECTORS.c.status_time,
+            ),
+            list(rows),
+        )
 
     async def connectors(self, station_ids: Collection[str]) -> dict[str, list[dict[str, Any]]]:
         """The connector rows of these stations, by station, in EVSE, connector order."""

@@ -212,6 +212,15 @@ class Devices:
         self._boots: GroupCommit[_Boot, BootOutcome] = GroupCommit(
             engine, self._boot_one, apply_many=self._boot_many, name="boot", **batching
         )
+        self._statuses: GroupCommit[dict[str, Any], CsmsError | None] = GroupCommit(
+            engine,
+            self._status_one,
+            apply_many=self._status_many,
+            name="status",
+            order=lambda item: item["station_id"],
+            max_batch=max_batch,
+            max_wait=max_wait,
+        )
         self._disconnects: GroupCommit[tuple[str, int], None] = GroupCommit(
             engine,
             self._disconnect_one,
@@ -222,7 +231,7 @@ class Devices:
 
     async def drain(self) -> None:
         """Wait for the group commits under way (before the engine is disposed of)."""
-        for writes in (self._connects, self._boots, self._disconnects):
+        for writes in (self._connects, self._boots, self._statuses, self._disconnects):
             await writes.drain()
 
     # -- stations ------------------------------------------------------------------------------
@@ -506,24 +515,39 @@ class Devices:
         status: str,
         timestamp: datetime.datetime,
     ) -> None:
-        """Store a connector's status unless a newer one (by the station's clock) is stored."""
-        async with self.sessions.begin() as session:
-            repo = StationRepository(session)
-            if await repo.get(station_id) is None:
-                raise NotFound(f"charging station {station_id} not found")
-            row = await repo.connector(station_id, evse_id, connector_id)
-            if row is None:
-                repo.add_connector(
-                    Connector(
-                        station_id=station_id,
-                        evse_id=evse_id,
-                        connector_id=connector_id,
-                        status=status,
-                        status_time=timestamp,
-                    )
-                )
-            elif timestamp >= row.status_time:
-                row.status, row.status_time = status, timestamp
+        """Store a connector's status unless a newer one (by the station's clock) is stored.
+
+        Group-committed like boots: a fleet reports every connector at every (re)connect.
+        """
+        refused = await self._statuses.submit(
+            {
+                "station_id": station_id,
+                "evse_id": evse_id,
+                "connector_id": connector_id,
+                "status": status,
+                "status_time": timestamp,
+            }
+        )
+        if refused is not None:
+            raise refused
+
+    async def _status_one(self, conn: AsyncConnection, item: dict[str, Any]) -> CsmsError | None:
+        return (await self._status_many(conn, [item]))[0]
+
+    async def _status_many(
+        self, conn: AsyncConnection, items: list[dict[str, Any]]
+    ) -> list[CsmsError | None]:
+        """A group of statuses: the known stations' upserted in arrival order in one statement;
+        an unknown station's refused (returned: nothing written for it)."""
+        writer = StationWriter(conn)
+        known = await writer.lock({item["station_id"] for item in items})
+        await writer.record_statuses([item for item in items if item["station_id"] in known])
+        return [
+            None
+            if item["station_id"] in known
+            else NotFound(f"charging station {item['station_id']} not found")
+            for item in items
+        ]
 
     # -- boot policy ---------------------------------------------------------------------------
 

@@ -261,6 +261,14 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
         return ocpp.StatusNotificationResponse()
 
+    async def StatusNotifications(self, request, context):  # type: ignore[no-untyped-def]
+        """Each item as StatusNotification would answer it; their writes share group commits."""
+        return await grpc_server.answer_each(
+            request,
+            lambda call: self.StatusNotification(call, context),
+            pb.StatusNotificationsResponse,
+        )
+
     async def NotifyReport(self, request, context):  # type: ignore[no-untyped-def]
         req = request.request
         await self.operations.record_report(

@@ -57,7 +57,12 @@ ROUTES: Mapping[str, Route | Local] = {
     # Nothing to store but last-seen, which the gateway sends device_svc in batches
     # (DeviceService.RecordHeartbeats); device_svc's Heartbeat RPC stays for other callers.
     "Heartbeat": Local("heartbeat"),
-    "StatusNotification": Route("device", "StatusNotification", device_pb.StatusNotificationCall),
+    "StatusNotification": Route(
+        "device",
+        "StatusNotification",
+        device_pb.StatusNotificationCall,
+        batch_method="StatusNotifications",
+    ),
     "Authorize": Route("user", "Authorize", user_pb.AuthorizeCall),
     # The durable hot path: the events that queue behind the calls in flight go together.
     "TransactionEvent": Route(

@@ -191,3 +191,42 @@ async def test_batches_answer_each_call_as_alone(device_stub) -> None:
     assert [o.response.status for o in answer.outcomes] == [ocpp.REGISTRATION_STATUS_ACCEPTED] * 2
     got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="B2"))
     assert got.model == "M" and got.connected
+
+
+async def test_status_batch_keeps_the_newest_and_refuses_unknown_alone(device_stub) -> None:
+    """StatusNotifications written as one group: per connector the newest status (by the
+    station's clock) wins whatever the order in the group; an unknown station is NOT_FOUND."""
+    await device_stub.ConnectStation(
+        pb.ConnectStationRequest(station_id="S1", auto_register=True, allow_unsecured=True)
+    )
+
+    def item(station: str, when: str, status: int, connector: int = 1):  # type: ignore[no-untyped-def]
+        return pb.StatusNotificationsRequest.Item(
+            call=pb.StatusNotificationCall(
+                station_id=station,
+                request=ocpp.StatusNotificationRequest(
+                    timestamp=_ts(when), connector_status=status, evse_id=1, connector_id=connector
+                ),
+            )
+        )
+
+    answer = await device_stub.StatusNotifications(
+        pb.StatusNotificationsRequest(
+            items=[
+                item("S1", "2026-01-01T10:00:00Z", ocpp.CONNECTOR_STATUS_OCCUPIED),
+                item("S1", "2026-01-01T09:00:00Z", ocpp.CONNECTOR_STATUS_FAULTED),  # older
+                item("NOPE", "2026-01-01T10:00:00Z", ocpp.CONNECTOR_STATUS_AVAILABLE),
+                item("S1", "2026-01-01T08:00:00Z", ocpp.CONNECTOR_STATUS_RESERVED, connector=2),
+                item("S1", "2026-01-01T11:00:00Z", ocpp.CONNECTOR_STATUS_AVAILABLE, connector=2),
+            ]
+        )
+    )
+    kinds = [o.WhichOneof("outcome") for o in answer.outcomes]
+    assert kinds == ["response", "response", "error", "response", "response"]
+    assert answer.outcomes[2].error.code == grpc.StatusCode.NOT_FOUND.value[0]
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="S1"))
+    [evse] = got.evses
+    assert [c.status for c in evse.connectors] == [
+        ocpp.CONNECTOR_STATUS_OCCUPIED,
+        ocpp.CONNECTOR_STATUS_AVAILABLE,
+    ]
