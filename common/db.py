@@ -211,9 +211,9 @@ class GroupCommit(Generic[T, R]):
     ``apply_many(conn, items)``, when given, writes the whole batch with a few set-based
     statements and returns the results in the items' order: a statement costs a round trip to
     the driver (a thread hop on aiosqlite, a network round trip on PostgreSQL), so the batch
-    costs a handful of them instead of several per item. It runs in a SAVEPOINT of its own; if
-    it raises, that is rolled back and the batch is written item by item as below, so one bad
-    item still fails alone.
+    costs a handful of them instead of several per item. If it raises, its transaction is rolled
+    back and the batch is written again item by item, each in a SAVEPOINT, as below, in a new
+    transaction, so one bad item still fails alone.
 
     :meth:`submit` returns (or raises) only after the commit of its batch, so nothing is
     acknowledged before it is durable. A writer task takes the items waiting at that moment, up
@@ -304,11 +304,11 @@ class GroupCommit(Generic[T, R]):
     async def _write(self, batch: list[_Waiting[T, R]]) -> None:
         outcomes: list[tuple[_Waiting[T, R], R | None, Exception | None]] = []
         try:
-            async with self.engine.begin() as conn:
-                results = await self._apply_many(conn, batch)
-                if results is not None:
-                    outcomes = [(w, r, None) for w, r in zip(batch, results, strict=True)]
-                else:
+            results = await self._write_many(batch)
+            if results is not None:
+                outcomes = [(w, r, None) for w, r in zip(batch, results, strict=True)]
+            else:
+                async with self.engine.begin() as conn:
                     for waiting in batch:
                         result, error = await self._apply_one(conn, waiting.item)
                         outcomes.append((waiting, result, error))
@@ -326,27 +326,36 @@ class GroupCommit(Generic[T, R]):
             else:
                 waiting.future.set_result(result)  # type: ignore[arg-type]
 
-    async def _apply_many(
-        self, conn: AsyncConnection, batch: list[_Waiting[T, R]]
-    ) -> list[R] | None:
-        """The batch's results from ``apply_many``; None: write it item by item instead."""
+    async def _write_many(self, batch: list[_Waiting[T, R]]) -> list[R] | None:
+        """The batch written by ``apply_many`` in a transaction of its own, committed; None
+        when there is none or it raised (its transaction then rolled back: the caller writes the
+        batch item by item in a new one). A failed commit raises."""
         if self.apply_many is None:
             return None
         items = [w.item for w in batch]
+        refused: Exception | None = None
         try:
-            async with conn.begin_nested():
-                results = await self.apply_many(conn, items)
-                if len(results) != len(items):  # rolled back with the SAVEPOINT
-                    raise RuntimeError(f"apply_many gave {len(results)} results for {len(items)}")
-            return results
-        except Exception as exc:
+            async with self.engine.begin() as conn:
+                try:
+                    results = await self.apply_many(conn, items)
+                    if len(results) != len(items):
+                        raise RuntimeError(
+                            f"apply_many gave {len(results)} results for {len(items)}"
+                        )
+                except Exception as exc:
+                    refused = exc
+                    raise
+        except Exception:
+            if refused is None:
+                raise  # the commit failed: nobody is answered
             log.info(
                 "%s: the set-based write of %d failed (%r): item by item",
                 self.name,
                 len(items),
-                exc,
+                refused,
             )
             return None
+        return results
 
     async def _apply_one(self, conn: AsyncConnection, item: T) -> tuple[R | None, Exception | None]:
         try:

@@ -204,24 +204,20 @@ class EventWriter:
         )
         return {(row.station_id, row.id): row for row in await self.conn.execute(stmt)}
 
-    async def stored_seq_nos(
-        self, keys: Sequence[tuple[str, str, int]]
+    async def add_events_returning(
+        self, rows: Sequence[Mapping[str, Any]]
     ) -> set[tuple[str, str, int]]:
-        """Which of these (station_id, transaction_id, seq_no) events are stored already."""
+        """Insert event rows (distinct keys) unless stored; the keys of those it inserted."""
+        if not rows:
+            return set()
         e = _EVENTS.c
-        stmt = select(e.station_id, e.transaction_id, e.seq_no).where(
-            tuple_(e.station_id, e.transaction_id, e.seq_no).in_(keys)
-        )
-        return {tuple(row) for row in await self.conn.execute(stmt)}  # type: ignore[misc]
-
-    async def add_events(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert event rows (none of them stored: the caller checked under the row locks)."""
-        await self.conn.execute(
-            self.insert(_EVENTS).on_conflict_do_nothing(
-                index_elements=["station_id", "transaction_id", "seq_no"]
-            ),
+        result = await self.conn.execute(
+            self.insert(_EVENTS)
+            .on_conflict_do_nothing(index_elements=["station_id", "transaction_id", "seq_no"])
+            .returning(e.station_id, e.transaction_id, e.seq_no),
             list(rows),
         )
+        return {tuple(row) for row in result}  # type: ignore[misc]
 
     async def update_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Set columns of several transactions; each row holds ``key_station_id`` and

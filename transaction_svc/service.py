@@ -125,27 +125,18 @@ class Transactions:
 
     async def _store_many(self, conn: AsyncConnection, items: list[_Received]) -> list[bool]:
         """A group of events in a few statements (``_store``'s rules, set-based): lock the
-        transactions, find the seqNos already stored, insert the others, fold them in order and
-        update each transaction once. ``items`` come in lock order."""
+        transactions, insert the events (a stored seqNo inserts nothing, and the insert returns
+        which ones it stored), fold those in order and update each transaction once. ``items``
+        come in lock order."""
         writer = EventWriter(conn)
         keys = sorted({(i.station_id, i.transaction_id) for i in items})
         rows = await writer.lock_many(keys)
-        stored = await writer.stored_seq_nos(
-            [(i.station_id, i.transaction_id, i.event.seq_no) for i in items]
-        )
-        before = {key: state_of(row) for key, row in rows.items()}  # type: ignore[arg-type]
-        states = dict(before)
-        results: list[bool] = []
-        new_rows: list[dict[str, Any]] = []
+        # The first copy of each event in the group is offered; the insert says which are new.
+        offered: dict[tuple[str, str, int], dict[str, Any]] = {}
         for item in items:
-            key, event = (item.station_id, item.transaction_id), item.event
-            if (*key, event.seq_no) in stored:  # stored before, or earlier in this group
-                log.info("duplicate event %s/%s #%d", *key, event.seq_no)
-                results.append(False)
-                continue
-            stored.add((*key, event.seq_no))
-            states[key] = fold(states[key], event)
-            new_rows.append(
+            event = item.event
+            offered.setdefault(
+                (item.station_id, item.transaction_id, event.seq_no),
                 {
                     "station_id": item.station_id,
                     "transaction_id": item.transaction_id,
@@ -155,11 +146,24 @@ class Transactions:
                     "timestamp": event.timestamp,
                     "offline": event.offline,
                     "meter_values": list(event.meter_values),
-                }
+                },
             )
+        added = await writer.add_events_returning(list(offered.values()))
+        before = {key: state_of(row) for key, row in rows.items()}  # type: ignore[arg-type]
+        states = dict(before)
+        results: list[bool] = []
+        new_rows: list[dict[str, Any]] = []
+        for item in items:
+            key, event = (item.station_id, item.transaction_id), item.event
+            if (*key, event.seq_no) not in added:  # stored before, or earlier in this group
+                log.info("duplicate event %s/%s #%d", *key, event.seq_no)
+                results.append(False)
+                continue
+            added.discard((*key, event.seq_no))
+            states[key] = fold(states[key], event)
+            new_rows.append(offered[(*key, event.seq_no)])
             results.append(True)
         if new_rows:
-            await writer.add_events(new_rows)
             now = utcnow()
             touched = sorted({(r["station_id"], r["transaction_id"]) for r in new_rows})
             # The columns any of them changed (one executemany needs the same ones in every

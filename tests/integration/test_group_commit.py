@@ -103,3 +103,12 @@ async def test_apply_many_with_too_few_results_is_rolled_back(engine) -> None:  
     writer = db.GroupCommit(engine, _insert, apply_many=short, max_wait=0)
     assert await asyncio.gather(*(writer.submit(k) for k in (4, 5))) == [4, 5]
     assert await _stored(engine) == [4, 5]
+
+
+async def test_a_failed_commit_after_apply_many_answers_nobody(engine, commit_fails) -> None:  # type: ignore[no-untyped-def]
+    """The set-based write's commit failing is not a reason to write item by item: every
+    item of the batch fails, nothing is stored."""
+    writer = db.GroupCommit(commit_fails(engine), _insert, apply_many=_insert_many, max_wait=0)
+    results = await asyncio.gather(*(writer.submit(k) for k in (7, 8)), return_exceptions=True)
+    assert [str(r) for r in results] == ["commit failed", "commit failed"]
+    assert await _stored(engine) == []
