@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pathlib
+from typing import Any
+
 import pytest
 from pydantic_settings import BaseSettings
 
@@ -10,6 +13,7 @@ import gateway.settings
 import transaction_svc.settings
 import user_svc.settings
 from common.grpc_tls import InternalTlsSettings
+from deploy.mesh import MeshSettings
 
 # ``python -m <module>`` → the settings class that process reads.
 SETTINGS: dict[str, type[BaseSettings]] = {
@@ -40,3 +44,20 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
         if key.startswith("CSMS_"):
             monkeypatch.delenv(key)
     return monkeypatch
+
+
+def mesh_settings(data_dir: pathlib.Path, **kw: Any) -> MeshSettings:
+    """Launcher settings on fixed ports (nothing listens in these tests), data in ``data_dir``."""
+    kw.setdefault("host", "127.0.0.1")
+    return MeshSettings(
+        gateway_port=13000,
+        envoy_port=15000,
+        envoy_admin_port=19901,
+        device_port=15051,
+        transaction_port=15052,
+        user_port=15053,
+        gateway_grpc_port=15060,
+        gateway_internal_port=13001,
+        data_dir=data_dir,
+        **kw,
+    )

@@ -11,29 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.mesh import SERVICES, Mesh, MeshSettings, Proc, envoy_config
+from deploy.mesh import SERVICES, Mesh, Proc, envoy_config
 
-from .conftest import env_names
+from .conftest import env_names, mesh_settings
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 DESCRIPTOR = ROOT / "gen" / "descriptor.pb"
 ENVOY = pathlib.Path(sys.executable).parent / "envoy"
-
-
-def _settings(tmp_path: pathlib.Path, **kw: Any) -> MeshSettings:
-    kw.setdefault("host", "127.0.0.1")
-    return MeshSettings(
-        gateway_port=13000,
-        envoy_port=15000,
-        envoy_admin_port=19901,
-        device_port=15051,
-        transaction_port=15052,
-        user_port=15053,
-        gateway_grpc_port=15060,
-        gateway_internal_port=13001,
-        data_dir=tmp_path,
-        **kw,
-    )
 
 
 def _clusters(config: dict[str, Any]) -> dict[str, list[int]]:
@@ -53,7 +37,7 @@ def _listeners(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_one_gateway_envoy_fronts_the_services_only(tmp_path: pathlib.Path) -> None:
     """gateways=1: one cluster per service, the API listener only (the gateway has port 3000)."""
-    config = yaml.safe_load(envoy_config(_settings(tmp_path), DESCRIPTOR))
+    config = yaml.safe_load(envoy_config(mesh_settings(tmp_path), DESCRIPTOR))
     assert _clusters(config) == {
         "device_svc": [15051],
         "transaction_svc": [15052],
@@ -68,7 +52,9 @@ def test_one_gateway_envoy_fronts_the_services_only(tmp_path: pathlib.Path) -> N
 
 def test_several_gateways_envoy_takes_the_stations_port(tmp_path: pathlib.Path) -> None:
     """gateways=3: a WebSocket listener on the stations' port, balancing over the gateways."""
-    config = yaml.safe_load(envoy_config(_settings(tmp_path), DESCRIPTOR, [13001, 13002, 13003]))
+    config = yaml.safe_load(
+        envoy_config(mesh_settings(tmp_path), DESCRIPTOR, [13001, 13002, 13003])
+    )
     assert _clusters(config)["gateway"] == [13001, 13002, 13003]
     gateway = next(c for c in config["static_resources"]["clusters"] if c["name"] == "gateway")
     assert gateway["lb_policy"] in {"ROUND_ROBIN", "LEAST_REQUEST"}
@@ -94,7 +80,7 @@ def test_envoy_validates_the_rendered_config(tmp_path: pathlib.Path, gateways: i
     """The real Envoy accepts the config (``--mode validate``)."""
     ports = [13001 + i for i in range(gateways)] if gateways > 1 else []
     config = tmp_path / "envoy.yaml"
-    config.write_text(envoy_config(_settings(tmp_path), DESCRIPTOR, ports))
+    config.write_text(envoy_config(mesh_settings(tmp_path), DESCRIPTOR, ports))
     result = subprocess.run(
         [str(ENVOY), "--mode", "validate", "-c", str(config)], capture_output=True, text=True
     )
@@ -107,7 +93,7 @@ def _gateway_env(proc: Proc) -> dict[str, str]:
 
 def test_plan_one_gateway_listens_on_the_stations_port(tmp_path: pathlib.Path) -> None:
     """The fast path: gateway-1 on host:gateway_port itself, its gRPC on the base port."""
-    mesh = Mesh(_settings(tmp_path, host="0.0.0.0"), log_dir=tmp_path)
+    mesh = Mesh(mesh_settings(tmp_path, host="0.0.0.0"), log_dir=tmp_path)
     procs = {p.name: p for p in mesh.plan()}
     assert list(procs) == ["user_svc", "device_svc", "transaction_svc", "gateway-1", "envoy"]
     env = _gateway_env(procs["gateway-1"])
@@ -118,7 +104,7 @@ def test_plan_one_gateway_listens_on_the_stations_port(tmp_path: pathlib.Path) -
 
 def test_plan_several_gateways_behind_envoy(tmp_path: pathlib.Path) -> None:
     """gateways=3: each on loopback, its own internal and gRPC port; Envoy on the stations' port."""
-    mesh = Mesh(_settings(tmp_path, host="0.0.0.0", gateways=3), log_dir=tmp_path)
+    mesh = Mesh(mesh_settings(tmp_path, host="0.0.0.0", gateways=3), log_dir=tmp_path)
     procs = {p.name: p for p in mesh.plan()}
     for i in range(3):
         env = _gateway_env(procs[f"gateway-{i + 1}"])
@@ -134,7 +120,7 @@ def test_plan_several_gateways_behind_envoy(tmp_path: pathlib.Path) -> None:
 
 def test_plan_port_zero_picks_distinct_free_ports(tmp_path: pathlib.Path) -> None:
     """0 for the gateways' base ports: free ones, all different (tests)."""
-    s = _settings(tmp_path, gateways=2).model_copy(
+    s = mesh_settings(tmp_path, gateways=2).model_copy(
         update={"gateway_grpc_port": 0, "gateway_internal_port": 0}
     )
     mesh = Mesh(s, log_dir=tmp_path)
@@ -149,14 +135,14 @@ def test_plan_replaces_a_taken_gateway_port(tmp_path: pathlib.Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        mesh = Mesh(_settings(tmp_path).model_copy(update={"gateway_grpc_port": port}))
+        mesh = Mesh(mesh_settings(tmp_path).model_copy(update={"gateway_grpc_port": port}))
         [gw] = mesh.plan_gateways()
     assert gw.grpc_port not in (port, 0)
 
 
 def test_plan_passes_only_what_the_processes_read(tmp_path: pathlib.Path) -> None:
     """Every CSMS_* variable the launcher sets is a setting of the process it starts."""
-    mesh = Mesh(_settings(tmp_path, gateways=2), log_dir=tmp_path)
+    mesh = Mesh(mesh_settings(tmp_path, gateways=2), log_dir=tmp_path)
     for proc in mesh.plan():
         if proc.name == "envoy":
             continue
@@ -170,7 +156,7 @@ def test_plan_passes_only_what_the_processes_read(tmp_path: pathlib.Path) -> Non
 
 def test_kill_and_restart_one_process(tmp_path: pathlib.Path) -> None:
     """kill() SIGKILLs one process without failing the mesh; restart() runs it again alike."""
-    mesh = Mesh(_settings(tmp_path), log_dir=tmp_path)
+    mesh = Mesh(mesh_settings(tmp_path), log_dir=tmp_path)
     sleeper = [sys.executable, "-c", "import time; time.sleep(60)"]
     mesh.procs = [Proc("a", sleeper, {}), Proc("b", sleeper, {})]
     for proc in mesh.procs:

@@ -21,28 +21,12 @@ from deploy.mesh import (
     kubernetes_envoy_config,
 )
 
-from .conftest import env_names
+from .conftest import env_names, mesh_settings
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 DESCRIPTOR = ROOT / "gen" / "descriptor.pb"
 ENVOY = pathlib.Path(sys.executable).parent / "envoy"
 TLS_SOCKET = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
-
-
-def _settings(tmp_path: pathlib.Path, **kw: Any) -> MeshSettings:
-    return MeshSettings(
-        host="127.0.0.1",
-        gateway_port=13000,
-        envoy_port=15000,
-        envoy_admin_port=19901,
-        device_port=15051,
-        transaction_port=15052,
-        user_port=15053,
-        gateway_grpc_port=15060,
-        gateway_internal_port=13001,
-        data_dir=tmp_path,
-        **kw,
-    )
 
 
 def _clusters(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -62,7 +46,7 @@ def test_internal_tls_is_off_by_default(tmp_path: pathlib.Path, clean_env) -> No
     """No setting: no certificates, no CSMS_INTERNAL_TLS_* for anyone, plaintext clusters."""
     settings = MeshSettings(data_dir=tmp_path)
     assert settings.internal_tls is False
-    mesh = Mesh(_settings(tmp_path), log_dir=tmp_path)
+    mesh = Mesh(mesh_settings(tmp_path), log_dir=tmp_path)
     for proc in mesh.plan():
         assert not any(k.startswith("CSMS_INTERNAL_TLS") for k in proc.env), proc.name
     assert not (tmp_path / "internal-tls").exists()
@@ -80,7 +64,7 @@ def test_make_up_reads_csms_internal_tls(clean_env) -> None:  # type: ignore[no-
 def test_every_process_gets_its_own_certificate(tmp_path: pathlib.Path, gateways: int) -> None:
     """Each Python process: CSMS_INTERNAL_TLS_* (a setting it reads) naming files that load,
     a certificate for its own name, localhost and 127.0.0.1 from the mesh's internal CA."""
-    mesh = Mesh(_settings(tmp_path, internal_tls=True, gateways=gateways), log_dir=tmp_path)
+    mesh = Mesh(mesh_settings(tmp_path, internal_tls=True, gateways=gateways), log_dir=tmp_path)
     procs = [p for p in mesh.plan() if p.name != "envoy"]
     identities = {
         "user_svc": SERVICE_HOSTNAMES["user"],
@@ -117,7 +101,7 @@ def test_every_process_gets_its_own_certificate(tmp_path: pathlib.Path, gateways
 def test_envoy_reaches_the_services_over_mutual_tls(tmp_path: pathlib.Path) -> None:
     """Each service's cluster (ext_authz uses user_svc's): TLS with Envoy's certificate, the
     internal CA, SNI and SAN check on the service's name, h2; the gateways' stays WebSocket."""
-    settings = _settings(tmp_path, internal_tls=True)
+    settings = mesh_settings(tmp_path, internal_tls=True)
     Mesh(settings, log_dir=tmp_path).write_internal_tls()
     text = envoy_config(settings, DESCRIPTOR, [13001, 13002])
     clusters = _clusters(yaml.safe_load(text))
