@@ -468,9 +468,14 @@ class Mesh:
         self, prefix: str, values: dict[str, object], identity: str = ""
     ) -> dict[str, str]:
         """The process's env: its own CSMS_<prefix>_* and, with internal TLS, the certificate
-        of ``identity`` as CSMS_INTERNAL_TLS_* (common.grpc_tls)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("CSMS_")}
-        env.update({f"CSMS_{prefix}_{k.upper()}": str(v) for k, v in values.items()})
+        of ``identity`` as CSMS_INTERNAL_TLS_* (common.grpc_tls). An operator's own
+        CSMS_<prefix>_* (a tuning knob the launcher does not set, e.g.
+        CSMS_GATEWAY_RPC_BATCH_SIZE) reaches that process; what the launcher sets wins."""
+        own = f"CSMS_{prefix}_"
+        env = {
+            k: v for k, v in os.environ.items() if not k.startswith("CSMS_") or k.startswith(own)
+        }
+        env.update({f"{own}{k.upper()}": str(v) for k, v in values.items()})
         if self.settings.internal_tls:
             d = self.settings.internal_tls_dir()
             env["CSMS_INTERNAL_TLS_CERT"] = str(d / f"{identity}.pem")

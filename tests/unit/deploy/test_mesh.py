@@ -179,3 +179,20 @@ def test_kill_and_restart_one_process(tmp_path: pathlib.Path) -> None:
             mesh._check_alive()  # an unplanned death is
     finally:
         mesh.stop()
+
+
+def test_an_operators_tuning_reaches_its_process_only(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CSMS_GATEWAY_* set by the operator reaches the gateways (not the services); what the
+    launcher sets itself wins over the environment."""
+    monkeypatch.setenv("CSMS_GATEWAY_RPC_BATCH_SIZE", "16")
+    monkeypatch.setenv("CSMS_GATEWAY_PORT", "1")  # the launcher's own choice wins
+    monkeypatch.setenv("CSMS_DEVICE_GROUP_COMMIT_MAX_WAIT", "0")
+    procs = {p.name: p for p in Mesh(mesh_settings(tmp_path), log_dir=tmp_path).plan()}
+    gateway = procs["gateway-1"].env
+    assert (
+        gateway["CSMS_GATEWAY_RPC_BATCH_SIZE"] == "16" and gateway["CSMS_GATEWAY_PORT"] == "13000"
+    )
+    assert "CSMS_DEVICE_GROUP_COMMIT_MAX_WAIT" not in gateway
+    assert "CSMS_GATEWAY_RPC_BATCH_SIZE" not in procs["device_svc"].env
