@@ -61,7 +61,7 @@ class BatchedRpc:
         unary_rpc: Unary,
         request_type: type[Message],
         *,
-        max_in_flight: int = 4,
+        max_in_flight: int = 1,
         max_batch: int = 256,
     ) -> None:
         if max_in_flight < 1 or max_batch < 1:

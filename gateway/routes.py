@@ -115,7 +115,7 @@ class Router:
         local: Mapping[str, LocalAnswer],
         *,
         batch_size: int = 0,
-        batches_in_flight: int = 4,
+        batches_in_flight: int = 1,
     ) -> None:
         """``batch_size`` 0: every row's RPC is unary (no batching)."""
         stubs = {name: make(channels[name]) for name, make in _STUBS.items()}
