@@ -37,6 +37,7 @@ from typing import Any
 import orjson
 
 from bench.loadgen import raise_fd_limit
+from deploy.mesh import free_port
 
 __all__ = ["main", "run_bench", "Scenario", "plan", "TARGETS"]
 
@@ -121,12 +122,6 @@ def _pinned(cpus: set[int] | None) -> Iterator[None]:
 # -- systems under test ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -151,7 +146,7 @@ class Target:
 def _baseline(
     name: str, module: str, cpus: set[int] | None, log_dir: pathlib.Path
 ) -> Iterator[Target]:
-    port = _free_port()
+    port = free_port()
     log_dir.mkdir(parents=True, exist_ok=True)
     with (log_dir / f"{name}.log").open("ab") as log, _pinned(cpus):
         proc = subprocess.Popen(
@@ -177,7 +172,7 @@ def _mesh(
     backend: str, postgres_url: str, cpus: set[int] | None, log_dir: pathlib.Path
 ) -> Iterator[Target]:
     from common import db
-    from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port
+    from deploy.mesh import SERVICES, Mesh, MeshSettings
 
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"csms-bench-{backend}-"))
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -19,11 +19,12 @@ import pathlib
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+
+from deploy.mesh import free_port
 
 __all__ = ["PrivatePostgres", "PostgresUnavailable", "BIN"]
 
@@ -34,18 +35,12 @@ class PostgresUnavailable(RuntimeError):
     """No private PostgreSQL could be made here (binaries missing, initdb or start failed)."""
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PrivatePostgres:
     """One throw-away PostgreSQL server: ``start()``, ``kill()``, ``restart()``, ``stop()``."""
 
     def __init__(self, bin_dir: pathlib.Path = BIN) -> None:
         self.bin = bin_dir
-        self.port = _free_port()
+        self.port = free_port()
         self.dir = pathlib.Path(tempfile.mkdtemp(prefix="csms-chaos-pg-"))
         self.data = self.dir / "data"
         self.log = self.dir / "postgres.log"

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import os
 import pathlib
+import random
 import shlex
 import signal
 import socket
@@ -152,11 +153,26 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
+# Ports handed out by free_port: below the kernel's ephemeral range (32768-60999 by default), so
+# that no outgoing connection (a test's WebSocket client, a gRPC channel) is given one as its
+# source port between the moment it is picked and the moment a process binds it. Binding port 0
+# would pick from that very range.
+_FREE_PORTS = range(20000, 32768)
+_random = random.SystemRandom()
+
+
 def free_port() -> int:
-    """A port free on loopback right now (for tests)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free on loopback right now (tests, bench, chaos): a random one of _FREE_PORTS that
+    binds (one in use by anything else does not)."""
+    for _ in range(200):
+        port = _random.choice(_FREE_PORTS)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError(f"no free port in {_FREE_PORTS}")
 
 
 def on_free_ports(data_dir: pathlib.Path, **overrides: object) -> MeshSettings:

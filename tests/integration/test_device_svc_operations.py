@@ -5,7 +5,6 @@ SQLite and PostgreSQL, with a stand-in gateway: a real grpc.aio StationControlSe
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ from csms.device.v1 import device_service_pb2 as pb
 from csms.gateway.v1 import station_control_pb2 as gw
 from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
+from deploy.mesh import free_port
 
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 Answer = Callable[[Message], Message]
@@ -98,12 +98,6 @@ def _ts(iso: str) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     ts.FromJsonString(iso)
     return ts
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def _connected(device, station_id: str, gateway: str, **station: Any) -> int:  # type: ignore[no-untyped-def]
@@ -283,7 +277,7 @@ async def test_unreachable_station_is_unavailable(device, gateway) -> None:
     await _connected(device, "NOGW", "")  # a gateway that gave no address
     await _expect_error(device.Reset(_reset("NOGW")), grpc.StatusCode.UNAVAILABLE)
 
-    await _connected(device, "DOWN", f"127.0.0.1:{_free_port()}")
+    await _connected(device, "DOWN", f"127.0.0.1:{free_port()}")
     err = await _expect_error(device.Reset(_reset("DOWN")), grpc.StatusCode.UNAVAILABLE)
     assert "gateway" in err.details()
 
