@@ -9,6 +9,8 @@ API key: the mesh gets an operator and a reader key the way ``make up`` makes it
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import pathlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -16,7 +18,7 @@ import httpx
 import pytest
 
 from common import db
-from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port
+from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port, on_free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -71,14 +73,30 @@ def reader_key(api_keys: dict[str, str]) -> str:
     return api_keys["reader"]
 
 
+@contextlib.contextmanager
+def running_mesh(run_dir: pathlib.Path, **overrides: object) -> Iterator[Mesh]:
+    """A mesh of a test module's own (SQLite, every port free), stopped afterwards."""
+    mesh = Mesh(on_free_ports(run_dir, **overrides), log_dir=run_dir)
+    mesh.start()
+    try:
+        yield mesh
+    finally:
+        mesh.stop()
+
+
+def rest_client(mesh: Mesh, key: str) -> httpx.AsyncClient:
+    """REST through ``mesh``'s Envoy with API key ``key`` (use it with ``async with``)."""
+    return httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{mesh.settings.envoy_port}",
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+
+
 @pytest.fixture
 async def rest(mesh: Mesh, operator_key: str) -> AsyncIterator[httpx.AsyncClient]:
     """A REST client through Envoy, with the operator key."""
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{mesh.settings.envoy_port}",
-        headers={"authorization": f"Bearer {operator_key}"},
-        timeout=10,
-    ) as client:
+    async with rest_client(mesh, operator_key) as client:
         yield client
 
 

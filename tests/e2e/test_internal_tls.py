@@ -18,8 +18,10 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from common import grpc_tls, pki
-from deploy.mesh import Mesh, on_free_ports
+from deploy.mesh import Mesh
 from tests.e2e.station_sim import Station, now
+
+from .conftest import rest_client, running_mesh
 
 pytestmark = pytest.mark.e2e
 
@@ -27,24 +29,17 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def mtls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A mesh on SQLite with internal TLS on, every port free."""
-    run_dir = tmp_path_factory.mktemp("mesh-internal-tls")
-    mesh = Mesh(on_free_ports(run_dir, internal_tls=True, heartbeat_interval=42), log_dir=run_dir)
-    mesh.start()
-    try:
+    with running_mesh(
+        tmp_path_factory.mktemp("mesh-internal-tls"), internal_tls=True, heartbeat_interval=42
+    ) as mesh:
         yield mesh
-    finally:
-        mesh.stop()
 
 
 @pytest.fixture
 async def mtls_rest(mtls_mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
     """REST through this mesh's Envoy (plain HTTP outside; internal hops on mTLS), operator key."""
     key = mtls_mesh.create_api_key("operator", "e2e internal tls")
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{mtls_mesh.settings.envoy_port}",
-        headers={"authorization": f"Bearer {key}"},
-        timeout=10,
-    ) as client:
+    async with rest_client(mtls_mesh, key) as client:
         yield client
 
 

@@ -14,7 +14,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
-from deploy.mesh import Mesh, on_free_ports
+from deploy.mesh import Mesh
+
+from .conftest import rest_client, running_mesh
 
 pytestmark = pytest.mark.e2e
 
@@ -24,29 +26,17 @@ STATIONS = 8
 @pytest.fixture(scope="module")
 def mesh2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A mesh with two gateways on SQLite, every port free (0: picked by the launcher)."""
-    run_dir = tmp_path_factory.mktemp("mesh-2gw")
-    settings = on_free_ports(
-        run_dir,
-        gateways=2,
-        heartbeat_interval=42,
-    )
-    mesh = Mesh(settings, log_dir=run_dir)
-    mesh.start()
-    try:
+    with running_mesh(
+        tmp_path_factory.mktemp("mesh-2gw"), gateways=2, heartbeat_interval=42
+    ) as mesh:
         yield mesh
-    finally:
-        mesh.stop()
 
 
 @pytest.fixture
 async def rest(mesh2: Mesh) -> AsyncIterator[httpx.AsyncClient]:
     """A REST client through this mesh's Envoy, with an operator key."""
     key = mesh2.create_api_key("operator", "e2e multi-gateway")
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{mesh2.settings.envoy_port}",
-        headers={"authorization": f"Bearer {key}"},
-        timeout=10,
-    ) as client:
+    async with rest_client(mesh2, key) as client:
         yield client
 
 

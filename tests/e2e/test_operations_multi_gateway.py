@@ -19,8 +19,10 @@ from google.protobuf import json_format
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.device.v1 import device_service_pb2_grpc as device_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
-from deploy.mesh import Mesh, on_free_ports
+from deploy.mesh import Mesh
 from tests.e2e.station_sim import Station
+
+from .conftest import rest_client, running_mesh
 
 pytestmark = pytest.mark.e2e
 
@@ -28,18 +30,10 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def mesh2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     """A mesh of its own with two gateways on SQLite, every port free."""
-    run_dir = tmp_path_factory.mktemp("mesh-ops-2gw")
-    settings = on_free_ports(
-        run_dir,
-        gateways=2,
-        heartbeat_interval=42,
-    )
-    mesh = Mesh(settings, log_dir=run_dir)
-    mesh.start()
-    try:
+    with running_mesh(
+        tmp_path_factory.mktemp("mesh-ops-2gw"), gateways=2, heartbeat_interval=42
+    ) as mesh:
         yield mesh
-    finally:
-        mesh.stop()
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +44,7 @@ def operator_key2(mesh2: Mesh) -> str:
 @pytest.fixture
 async def rest(mesh2: Mesh, operator_key2: str) -> AsyncIterator[httpx.AsyncClient]:
     """A REST client through this mesh's Envoy, with an operator key."""
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{mesh2.settings.envoy_port}",
-        headers={"authorization": f"Bearer {operator_key2}"},
-        timeout=10,
-    ) as client:
+    async with rest_client(mesh2, operator_key2) as client:
         yield client
 
 
