@@ -125,6 +125,29 @@ class MeterValuesRepository:
 
 _TRANSACTIONS = Transaction.__table__
 _EVENTS = TransactionEventRow.__table__
+_T, _E = _TRANSACTIONS.c, _EVENTS.c
+
+# The group write's statements, built once: SQLAlchemy memoizes a statement's cache key on the
+# object, so executing the same object skips rebuilding and re-keying it for every group.
+_LOCK_ROWS = (
+    select(_TRANSACTIONS)
+    .where(tuple_(_T.station_id, _T.id).in_(bindparam("keys", expanding=True)))
+    .order_by(_T.station_id, _T.id)
+    .with_for_update()
+)
+_CREATE_TRANSACTIONS = {
+    name: insert(_TRANSACTIONS).on_conflict_do_nothing(index_elements=["station_id", "id"])
+    for name, insert in _INSERTS.items()
+}
+_ADD_EVENTS = {
+    name: insert(_EVENTS)
+    .on_conflict_do_nothing(index_elements=["station_id", "transaction_id", "seq_no"])
+    .returning(_E.station_id, _E.transaction_id, _E.seq_no)
+    for name, insert in _INSERTS.items()
+}
+_UPDATE_BY_KEY = update(_TRANSACTIONS).where(
+    _T.station_id == bindparam("key_station_id"), _T.id == bindparam("key_id")
+)
 
 
 class EventWriter:
@@ -184,9 +207,7 @@ class EventWriter:
         missing = [key for key in keys if key not in rows]
         if missing:
             await self.conn.execute(
-                self.insert(_TRANSACTIONS).on_conflict_do_nothing(
-                    index_elements=["station_id", "id"]
-                ),
+                _CREATE_TRANSACTIONS[self.conn.dialect.name],
                 [{"station_id": station_id, "id": tx_id} for station_id, tx_id in missing],
             )
             rows.update(await self._rows(missing))
@@ -195,14 +216,8 @@ class EventWriter:
         return rows
 
     async def _rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
-        t = _TRANSACTIONS.c
-        stmt = (
-            select(_TRANSACTIONS)
-            .where(tuple_(t.station_id, t.id).in_(keys))
-            .order_by(t.station_id, t.id)
-            .with_for_update()
-        )
-        return {(row.station_id, row.id): row for row in await self.conn.execute(stmt)}
+        result = await self.conn.execute(_LOCK_ROWS, {"keys": list(keys)})
+        return {(row.station_id, row.id): row for row in result}
 
     async def add_events_returning(
         self, rows: Sequence[Mapping[str, Any]]
@@ -210,22 +225,10 @@ class EventWriter:
         """Insert event rows (distinct keys) unless stored; the keys of those it inserted."""
         if not rows:
             return set()
-        e = _EVENTS.c
-        result = await self.conn.execute(
-            self.insert(_EVENTS)
-            .on_conflict_do_nothing(index_elements=["station_id", "transaction_id", "seq_no"])
-            .returning(e.station_id, e.transaction_id, e.seq_no),
-            list(rows),
-        )
+        result = await self.conn.execute(_ADD_EVENTS[self.conn.dialect.name], list(rows))
         return {tuple(row) for row in result}  # type: ignore[misc]
 
     async def update_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Set columns of several transactions; each row holds ``key_station_id`` and
         ``key_id`` and the same column names (one executemany)."""
-        await self.conn.execute(
-            update(_TRANSACTIONS).where(
-                _TRANSACTIONS.c.station_id == bindparam("key_station_id"),
-                _TRANSACTIONS.c.id == bindparam("key_id"),
-            ),
-            list(rows),
-        )
+        await self.conn.execute(_UPDATE_BY_KEY, list(rows))
