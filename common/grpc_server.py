@@ -22,7 +22,7 @@ from google.rpc import status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common import errors, grpc_tls
+from common import errors, gc_tuning, grpc_tls
 from common import logging as log_ctx
 
 __all__ = [
@@ -157,6 +157,7 @@ async def serve_until_signal(
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop gracefully and run ``on_stop`` (close the db)."""
     log.info("%s serving gRPC on port %d", name, server.port)
+    gc_tuning.settle()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

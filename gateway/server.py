@@ -31,7 +31,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from common import errors, grpc_server, grpc_tls
+from common import errors, gc_tuning, grpc_server, grpc_tls
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import ConversionError, to_ocpp, to_proto
@@ -446,6 +446,7 @@ async def start(settings: Settings) -> Running:
 async def run(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully (see Running.stop)."""
     running = await start(settings)
+    gc_tuning.settle()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
