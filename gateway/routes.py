@@ -63,7 +63,7 @@ ROUTES: Mapping[str, Route | Local] = {
         device_pb.StatusNotificationCall,
         batch_method="StatusNotifications",
     ),
-    "Authorize": Route("user", "Authorize", user_pb.AuthorizeCall),
+    "Authorize": Route("user", "Authorize", user_pb.AuthorizeCall, batch_method="Authorizes"),
     # The durable hot path: the events that queue behind the calls in flight go together.
     "TransactionEvent": Route(
         "transaction",

@@ -20,6 +20,7 @@ from envoy.type.v3 import http_status_pb2
 from google.protobuf import empty_pb2
 from google.rpc import code_pb2, status_pb2
 
+from common import grpc_server
 from common.columns import enum_column as _ocpp_value
 from common.columns import enum_number as _number
 from common.columns import timestamp as _ts
@@ -164,6 +165,14 @@ class UserServicer(pb_grpc.UserServiceServicer):
         return empty_pb2.Empty()
 
     async def Authorize(self, request, context):  # type: ignore[no-untyped-def]
+        return await self._authorize(request)
+
+    async def Authorizes(self, request, context):  # type: ignore[no-untyped-def]
+        """Each item as Authorize would answer it; together, so that their tokens are read
+        together."""
+        return await grpc_server.answer_each(request, self._authorize, pb.AuthorizesResponse)
+
+    async def _authorize(self, request: pb.AuthorizeCall) -> ocpp.AuthorizeResponse:
         req = request.request
         if not req.HasField("id_token"):
             raise InvalidArgument("request.id_token is required")

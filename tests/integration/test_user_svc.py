@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 
 import grpc
 import pytest
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
+from common import db
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.user.v1 import user_service_pb2 as pb
+from user_svc.service import IdTokens
 
 
 def _ts(when: datetime.datetime) -> timestamp_pb2.Timestamp:
@@ -183,3 +186,87 @@ async def test_authorize(user_stub) -> None:
     assert app.status == ocpp.AUTHORIZATION_STATUS_ACCEPTED
     free = await _authorize(user_stub, "", ocpp.ID_TOKEN_NO_AUTHORIZATION)
     assert free.status == ocpp.AUTHORIZATION_STATUS_ACCEPTED
+
+
+def _call(id_token: str, type_: int = ocpp.ID_TOKEN_ISO14443) -> pb.AuthorizeCall:
+    return pb.AuthorizeCall(
+        station_id="CS1",
+        request=ocpp.AuthorizeRequest(id_token=ocpp.IdToken(id_token=id_token, type=type_)),
+    )
+
+
+async def test_batch_answers_each_authorize_as_alone(user_stub) -> None:
+    """Authorizes: one outcome per item, in order, each what Authorize answers; an item that
+    Authorize refuses fails alone."""
+    await _create(user_stub, "GOOD", expiry_date=_in_days(7), group_id_token="FLEET")
+    await _create(user_stub, "BLOCKED", status=ocpp.AUTHORIZATION_STATUS_BLOCKED)
+    calls = [
+        _call("good", ocpp.ID_TOKEN_KEY_CODE),
+        _call("NOBODY"),
+        pb.AuthorizeCall(station_id="CS1"),  # no idToken: INVALID_ARGUMENT
+        _call("BLOCKED"),
+        _call("GOOD"),  # the same token twice in one batch
+        _call("x" * 40),  # malformed: Unknown
+        _call("", ocpp.ID_TOKEN_NO_AUTHORIZATION),
+    ]
+    response = await user_stub.Authorizes(
+        pb.AuthorizesRequest(
+            items=[
+                pb.AuthorizesRequest.Item(call=c, request_id=f"CS1/m{n}")
+                for n, c in enumerate(calls)
+            ]
+        )
+    )
+    kinds = [o.WhichOneof("outcome") for o in response.outcomes]
+    assert kinds == [
+        "response",
+        "response",
+        "error",
+        "response",
+        "response",
+        "response",
+        "response",
+    ]
+    assert response.outcomes[2].error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    for n, c in enumerate(calls):
+        if n != 2:
+            assert response.outcomes[n].response == await user_stub.Authorize(c), n
+    statuses = [o.response.id_token_info.status for o in response.outcomes if o.response.ByteSize()]
+    assert statuses == [
+        ocpp.AUTHORIZATION_STATUS_ACCEPTED,
+        ocpp.AUTHORIZATION_STATUS_UNKNOWN,
+        ocpp.AUTHORIZATION_STATUS_BLOCKED,
+        ocpp.AUTHORIZATION_STATUS_ACCEPTED,
+        ocpp.AUTHORIZATION_STATUS_UNKNOWN,
+        ocpp.AUTHORIZATION_STATUS_ACCEPTED,
+    ]
+
+
+async def test_concurrent_authorizations_read_their_tokens_together(migrated_db) -> None:  # type: ignore[no-untyped-def]
+    """Authorizations waiting at the same moment are read in one statement, and each still
+    gets its own token's answer."""
+    url = await asyncio.to_thread(migrated_db, "user_svc")
+    engine = db.create_engine(url)
+    try:
+        tokens = IdTokens(db.session_factory(engine))
+        for n in range(10):
+            await tokens.create(f"CARD{n}", {"status": "Blocked" if n % 3 == 0 else ""})
+        groups: list[int] = []
+        read_many = tokens._reads.apply_many
+        assert read_many is not None
+
+        async def counting(conn, keys):  # type: ignore[no-untyped-def]
+            groups.append(len(keys))
+            return await read_many(conn, keys)
+
+        tokens._reads.apply_many = counting
+        asked = [f"card{n % 12}" for n in range(60)]  # CARD10 and CARD11 are not stored
+        answers = await asyncio.gather(*(tokens.authorize(t, "ISO14443") for t in asked))
+        assert max(groups) > 1 and sum(groups) == len(asked)
+        expected = [
+            "Unknown" if n % 12 >= 10 else "Blocked" if n % 12 % 3 == 0 else "Accepted"
+            for n in range(60)
+        ]
+        assert [a.status for a in answers] == expected
+    finally:
+        await engine.dispose()
