@@ -35,7 +35,7 @@ up: proto ## run the whole mesh (Envoy, gateway, services) on the embedded defau
 migrate: proto ## apply the Alembic migrations of every service
 	$(PY) -m deploy.mesh migrate
 
-test: proto ## install what is needed and run unit, integration and end-to-end tests
+test: proto types ## install what is needed, type-check, and run unit, integration and end-to-end tests
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 test-unit: proto ## unit tests
@@ -57,7 +57,10 @@ style: $(STAMP) ## ruff format check and lint
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 
+types: $(STAMP) ## mypy --strict on our code
+	$(VENV)/bin/mypy
+
 clean: ## remove generated code and local databases
 	rm -rf $(GEN) var
 
-.PHONY: help install proto up migrate bench chaos test test-unit test-integration test-e2e style clean
+.PHONY: help install proto up migrate bench chaos test test-unit test-integration test-e2e style types clean

@@ -12,6 +12,7 @@ import signal
 from collections.abc import Awaitable, Callable, Sequence
 
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.typing import Subprotocol
 
 __all__ = ["run"]
 
@@ -26,7 +27,7 @@ async def _serve_forever(handler: Handler, host: str, port: int) -> None:
         handler,
         host,
         port,
-        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        subprotocols=[Subprotocol("ocpp2.0.1")],
         compression=None,
         server_header=None,
     ):

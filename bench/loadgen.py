@@ -39,7 +39,7 @@ import resource
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -113,8 +113,8 @@ async def _progress(rec: Recorder, stop: asyncio.Event) -> None:
 
 
 def _guarded(
-    rec: Recorder, body: Callable[[Station], Awaitable[None]]
-) -> Callable[[Station], Awaitable[None]]:
+    rec: Recorder, body: Callable[[Station], Coroutine[Any, Any, None]]
+) -> Callable[[Station], Coroutine[Any, Any, None]]:
     """``body`` whose unexpected exceptions are counted (``crash:<Type>``), never lost."""
 
     async def run(st: Station) -> None:
@@ -127,7 +127,7 @@ def _guarded(
 
 
 async def _ramp(
-    stations: Sequence[Station], rate: float, body: Callable[[Station], Awaitable[None]]
+    stations: Sequence[Station], rate: float, body: Callable[[Station], Coroutine[Any, Any, None]]
 ) -> list[asyncio.Task[None]]:
     """Start ``body(station)`` for each station, ``rate`` per second (0: all at once)."""
     body = _guarded(stations[0].rec, body) if stations else body

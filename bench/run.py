@@ -58,19 +58,19 @@ def plan(quick: bool, scale: float = 1.0) -> list[Scenario]:
     """The scenarios and their sizes: the issue's full sizes (station counts of the first
     three times ``scale``), or, ``quick``, seconds with 20 stations."""
     if quick:
-        n, d = "20", "1"
+        count, d = "20", "1"
         return [
-            Scenario("connect", ("--scenario", "connect", "--stations", n, "--ramp", "200",
+            Scenario("connect", ("--scenario", "connect", "--stations", count, "--ramp", "200",
                                  "--duration", d, "--heartbeat-interval", "0.5",
                                  "--timeout", "10"), 40),
-            Scenario("bootstorm", ("--scenario", "bootstorm", "--stations", n,
+            Scenario("bootstorm", ("--scenario", "bootstorm", "--stations", count,
                                    "--timeout", "10"), 40),
-            Scenario("steady", ("--scenario", "steady", "--stations", n, "--ramp", "200",
+            Scenario("steady", ("--scenario", "steady", "--stations", count, "--ramp", "200",
                                 "--duration", d, "--tx-interval", "0.5",
                                 "--heartbeat-interval", "0.5", "--timeout", "10"), 40),
-            Scenario("throughput-hb", ("--scenario", "throughput", "--stations", n,
+            Scenario("throughput-hb", ("--scenario", "throughput", "--stations", count,
                                        "--duration", d, "--timeout", "10"), 40),
-            Scenario("throughput-tx", ("--scenario", "throughput", "--stations", n,
+            Scenario("throughput-tx", ("--scenario", "throughput", "--stations", count,
                                        "--duration", d, "--message", "transaction-event",
                                        "--timeout", "10"), 40),
         ]  # fmt: skip
@@ -177,7 +177,7 @@ def _mesh(
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"csms-bench-{backend}-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     # Fields other work may add: free ports for them where the launcher supports it.
-    optional = {
+    optional: dict[str, Any] = {
         "gateway_grpc_port": 0,
         "gateway_internal_port": 0,
         # Load stations connect without credentials (security profile 0), as auto-registered.

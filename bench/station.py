@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Subprotocol
 
 from bench.stats import Recorder
 
@@ -42,7 +43,7 @@ __all__ = [
     "SUBPROTOCOL",
 ]
 
-SUBPROTOCOL = "ocpp2.0.1"
+SUBPROTOCOL = Subprotocol("ocpp2.0.1")
 MEASURAND = "Energy.Active.Import.Register"
 
 # Minimal valid answers to the CSMS-initiated CALLs whose answer needs nothing from the request.
@@ -207,7 +208,7 @@ class Station:
         try:
             self.ws = await connect(
                 self.url,
-                subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+                subprotocols=[SUBPROTOCOL],
                 compression=None,
                 proxy=None,  # loopback only: never through an environment proxy
                 open_timeout=self.timeout,

@@ -23,6 +23,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from deploy.mesh import free_port
 
@@ -56,8 +57,8 @@ class PrivatePostgres:
         """The server URL the mesh gets (each service adds its database name)."""
         return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}"
 
-    def _run(self, argv: list[str], **kw: object) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+    def _run(self, argv: list[str], **kw: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             argv,
             user=self.user,
             group=self.user,

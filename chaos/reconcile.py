@@ -144,32 +144,32 @@ def reconcile(
     by_tx: dict[tuple[str, str], list[StoredEvent]] = collections.defaultdict(list)
     for e in events:
         by_tx[(e.station, e.tx_id)].append(e)
-        record = seen.get((e.station, e.tx_id, e.seq_no))
-        if record is None:
+        sent = seen.get((e.station, e.tx_id, e.seq_no))
+        if sent is None:
             v.mismatched += 1
             v.examples.append(f"stored but never sent: {(e.station, e.tx_id, e.seq_no)}")
         elif (
-            record.event_type != e.event_type
-            or record.offline != e.offline
+            sent.event_type != e.event_type
+            or sent.offline != e.offline
             or e.energy_wh is None
-            or abs(record.energy_wh - e.energy_wh) > 0.05
+            or abs(sent.energy_wh - e.energy_wh) > 0.05
         ):
             v.mismatched += 1
             v.examples.append(
                 f"stored differs: {(e.station, e.tx_id, e.seq_no)} sent "
-                f"{record.event_type}/{record.energy_wh}/offline={record.offline}, stored "
+                f"{sent.event_type}/{sent.energy_wh}/offline={sent.offline}, stored "
                 f"{e.event_type}/{e.energy_wh}/offline={e.offline}"
             )
 
     rows = collections.Counter((t.station, t.tx_id) for t in transactions)
-    for key, n in rows.items():
+    for tx_key, n in rows.items():
         if n > 1:
-            v.aggregate_errors.append(f"{n} rows for transaction {key}")
+            v.aggregate_errors.append(f"{n} rows for transaction {tx_key}")
     aggregate = {(t.station, t.tx_id): t for t in transactions}
-    for key, evs in by_tx.items():
-        t = aggregate.get(key)
+    for tx_key, evs in by_tx.items():
+        t = aggregate.get(tx_key)
         if t is None:
-            v.aggregate_errors.append(f"events but no transaction row for {key}")
+            v.aggregate_errors.append(f"events but no transaction row for {tx_key}")
             continue
         types = {e.event_type for e in evs}
         readings = [e.energy_wh for e in evs if e.energy_wh is not None]
@@ -187,7 +187,9 @@ def reconcile(
                     continue
             elif want == got:
                 continue
-            v.aggregate_errors.append(f"transaction {key}: {name} is {got!r}, events say {want!r}")
+            v.aggregate_errors.append(
+                f"transaction {tx_key}: {name} is {got!r}, events say {want!r}"
+            )
     return v
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import pathlib
 import shutil
 import sys
@@ -229,7 +230,7 @@ async def _drive(
         await asyncio.sleep(opts.pause)
 
     for name in ("transaction_svc", "device_svc", "gateway-1"):
-        await fault(name, lambda n=name: mesh.kill(n), lambda n=name: mesh.restart(n))
+        await fault(name, functools.partial(mesh.kill, name), functools.partial(mesh.restart, name))
     if pg is not None:
         await fault("postgresql", pg.kill, pg.restart)
     result.load_s = time.perf_counter() - t0

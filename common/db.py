@@ -23,14 +23,14 @@ import collections
 import datetime
 import logging
 import pathlib
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Generic, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, TypeDecorator, event, make_url, text
-from sqlalchemy.engine import URL
+from sqlalchemy import DateTime, Table, TypeDecorator, event, make_url, text
+from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -38,6 +38,10 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import DeclarativeBase
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 __all__ = [
     "GroupCommit",
@@ -48,6 +52,7 @@ __all__ = [
     "migrate",
     "drop_database",
     "UtcDateTime",
+    "table_of",
     "utcnow",
 ]
 
@@ -80,7 +85,7 @@ def create_engine(database_url: str) -> AsyncEngine:
         )
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")
@@ -92,7 +97,7 @@ def create_engine(database_url: str) -> AsyncEngine:
             dbapi_conn.isolation_level = None
 
         @event.listens_for(engine.sync_engine, "begin")
-        def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+        def _begin(conn: Connection) -> None:
             # IMMEDIATE: take the write lock up front. A deferred BEGIN that later writes gets
             # SQLITE_BUSY at once in WAL mode when another process holds the lock, without the
             # busy timeout ever applying (the service has one connection, so this costs nothing).
@@ -173,7 +178,9 @@ class UtcDateTime(TypeDecorator[datetime.datetime]):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_bind_param(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -181,10 +188,20 @@ class UtcDateTime(TypeDecorator[datetime.datetime]):
         value = value.astimezone(datetime.UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value, dialect):  # type: ignore[no-untyped-def]
+    def process_result_value(
+        self, value: datetime.datetime | None, dialect: Dialect
+    ) -> datetime.datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=datetime.UTC) if value.tzinfo is None else value
+
+
+def table_of(model: type[DeclarativeBase]) -> Table:
+    """The Table of a declarative model, for Core statements (SQLAlchemy types ``__table__`` as
+    any FromClause; a model mapped with ``mapped_column`` always has a Table)."""
+    table = model.__table__
+    assert isinstance(table, Table), f"{model.__name__} is not mapped to a Table"
+    return table
 
 
 def utcnow() -> datetime.datetime:
@@ -237,7 +254,7 @@ class GroupCommit(Generic[T, R]):
         *,
         recover: Callable[[AsyncConnection, T, Exception], Awaitable[R]] | None = None,
         apply_many: Callable[[AsyncConnection, list[T]], Awaitable[list[R]]] | None = None,
-        order: Callable[[T], Hashable] | None = None,
+        order: Callable[[T], SupportsRichComparison] | None = None,
         max_batch: int = 256,
         max_wait: float = 0.002,
         name: str = "group-commit",
@@ -298,7 +315,7 @@ class GroupCommit(Generic[T, R]):
         self._last_batch = len(batch)
         if self.order is not None:
             order = self.order
-            batch.sort(key=lambda w: order(w.item))  # type: ignore[arg-type, return-value]
+            batch.sort(key=lambda w: order(w.item))
         return batch
 
     async def _write(self, batch: list[_Waiting[T, R]]) -> None:

@@ -42,7 +42,11 @@ REQUEST_ID_KEY = "x-request-id"
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Sets the request id in the logging context and turns CsmsError into its gRPC status."""
 
-    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         if handler is None or handler.unary_unary is None:
             return handler
@@ -52,7 +56,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
             None,
         )
 
-        async def unary(request, context):  # type: ignore[no-untyped-def]
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
             log_ctx.request_id.set(rid or uuid.uuid4().hex[:16])
             try:
                 return await inner(request, context)

@@ -201,9 +201,12 @@ def add_port(server: grpc.aio.Server, listen: str, *, tls: TlsChoice = FROM_ENV)
     """Bind ``listen``: mutual TLS when configured (plaintext clients are refused), else
     plaintext. Returns the port, 0 when it could not bind."""
     chosen = _resolve(tls)
+    port: int
     if chosen is None:
-        return server.add_insecure_port(listen)
-    return server.add_secure_port(listen, chosen.server_credentials())
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, chosen.server_credentials())
+    return port
 
 
 # -- health check for probes --------------------------------------------------------------------
@@ -225,9 +228,9 @@ def health(target: str, service: str = "", timeout: float = 3.0, server_name: st
                 health_pb2.HealthCheckRequest(service=service), timeout=timeout
             )
         except grpc.RpcError as exc:
-            print(f"{target}: {exc.code().name}: {exc.details()}", file=sys.stderr)  # type: ignore[attr-defined]
+            print(f"{target}: {exc.code().name}: {exc.details()}", file=sys.stderr)
             return False
-    serving = resp.status == health_pb2.HealthCheckResponse.SERVING
+    serving: bool = resp.status == health_pb2.HealthCheckResponse.SERVING
     if not serving:
         print(f"{target}: {health_pb2.HealthCheckResponse.ServingStatus.Name(resp.status)}")
     return serving

@@ -571,7 +571,7 @@ def to_ocpp(message: Message) -> dict[str, Any]:
 
 def _to_ocpp_slow(message: Message) -> dict[str, Any]:
     """to_ocpp through json_format."""
-    data = json_format.MessageToDict(
+    data: dict[str, Any] = json_format.MessageToDict(
         message, preserving_proto_field_name=False, use_integers_for_enums=True
     )
     plan = _plan(message.DESCRIPTOR, _OUT)
@@ -582,6 +582,7 @@ def _to_ocpp_slow(message: Message) -> dict[str, Any]:
 
 def _table(enum_type: Any) -> _EnumTable:
     """The table of an enum given as descriptor, generated wrapper or (full) name."""
+    name: object
     if isinstance(enum_type, str):
         name = enum_type if "." in enum_type else f"{messages_pb2.DESCRIPTOR.package}.{enum_type}"
     else:

@@ -91,7 +91,7 @@ def _new_key(key: KeyType) -> PrivateKey:
     raise PkiError(f"unknown key type {key!r}")
 
 
-def _hash_for(key: PrivateKey) -> hashes.HashAlgorithm:
+def _hash_for(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
     # Match the hash strength to the signing key, as TLS 1.3's signature schemes pair them.
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size > 256:
         return hashes.SHA384()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 from common import db
 from common import logging as csms_logging
@@ -16,7 +16,7 @@ __all__ = ["main"]
 S = TypeVar("S", bound=ServiceSettings)
 
 
-def main(package: str, settings: S, run: Callable[[S], Awaitable[None]]) -> None:
+def main(package: str, settings: S, run: Callable[[S], Coroutine[Any, Any, None]]) -> None:
     """Configure logging, apply the service's migrations (``--no-migrate`` skips), then run."""
     csms_logging.setup(package, settings.log_level)
     if "--no-migrate" not in sys.argv:

@@ -28,8 +28,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -175,10 +176,10 @@ def free_port() -> int:
     raise OSError(f"no free port in {_FREE_PORTS}")
 
 
-def on_free_ports(data_dir: pathlib.Path, **overrides: object) -> MeshSettings:
+def on_free_ports(data_dir: pathlib.Path, **overrides: Any) -> MeshSettings:
     """Settings of a mesh on loopback with every port free (tests, bench, chaos); SQLite unless
     ``database_url`` is given."""
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "host": "127.0.0.1",
         "gateway_port": free_port(),
         "gateway_grpc_port": 0,
@@ -192,7 +193,7 @@ def on_free_ports(data_dir: pathlib.Path, **overrides: object) -> MeshSettings:
         "database_url": "",
     }
     values.update(overrides)
-    return MeshSettings(**values)  # type: ignore[arg-type]
+    return MeshSettings(**values)
 
 
 _CLUSTER = string.Template(
@@ -450,7 +451,7 @@ class Proc:
     argv: Sequence[str]
     env: dict[str, str]
     # Waits until the process serves (or raises); gets the monotonic deadline.
-    ready: Callable[[float], Awaitable[None]] | None = None
+    ready: Callable[[float], Coroutine[Any, Any, None]] | None = None
     popen: subprocess.Popen[bytes] | None = None
     log: pathlib.Path | None = None
     # Killed on purpose (Mesh.kill): its death is not a failure of the mesh.
@@ -535,7 +536,7 @@ class Mesh:
         urls = self.database_urls()
         addr = {svc: f"127.0.0.1:{getattr(s, f'{svc}_port')}" for svc in SERVICES}
 
-        def grpc_ready(svc: str) -> Callable[[float], Awaitable[None]]:
+        def grpc_ready(svc: str) -> Callable[[float], Coroutine[Any, Any, None]]:
             return lambda deadline: self._wait_grpc(addr[svc], deadline)
 
         procs = [
@@ -753,7 +754,7 @@ class Mesh:
             if proc.ready is not None:
                 await proc.ready(deadline)
 
-    async def _wait(self, check, deadline: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    async def _wait(self, check: Callable[[], bool], deadline: float, what: str) -> None:
         while not await asyncio.to_thread(check):
             self._check_alive()
             if time.monotonic() > deadline:

@@ -7,6 +7,9 @@ out; absent optional fields stay absent both ways.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
+
+from google.protobuf.message import Message
 
 from common.columns import timestamp
 from common.errors import InvalidArgument
@@ -54,15 +57,16 @@ def ref_of(component: ocpp.Component, variable: ocpp.Variable) -> VariableRef:
     )
 
 
-def _attribute_type(message: object, field: str) -> str:
+def _attribute_type(message: Message, field: str) -> str:
     """The OCPP spelling of an optional AttributeEnum field; absent means Actual."""
-    if not message.HasField(field):  # type: ignore[attr-defined]
+    if not message.HasField(field):
         return ACTUAL
     return ocpp_enum_value(ocpp.AttributeEnum, getattr(message, field))
 
 
-def _optional(message: object, field: str) -> object | None:
-    return getattr(message, field) if message.HasField(field) else None  # type: ignore[attr-defined]
+def _optional(message: Message, field: str) -> Any:
+    """The optional field's value (its type is the field's), None when it is not set."""
+    return getattr(message, field) if message.HasField(field) else None
 
 
 def reported_variables(report: Iterable[ocpp.ReportData]) -> list[ReportedVariable]:
@@ -72,12 +76,12 @@ def reported_variables(report: Iterable[ocpp.ReportData]) -> list[ReportedVariab
         attributes = tuple(
             Attribute(
                 type=_attribute_type(a, "type"),
-                value=_optional(a, "value"),  # type: ignore[arg-type]
+                value=_optional(a, "value"),
                 mutability=ocpp_enum_value(ocpp.MutabilityEnum, a.mutability)
                 if a.HasField("mutability")
                 else None,
-                persistent=_optional(a, "persistent"),  # type: ignore[arg-type]
-                constant=_optional(a, "constant"),  # type: ignore[arg-type]
+                persistent=_optional(a, "persistent"),
+                constant=_optional(a, "constant"),
             )
             for a in item.variable_attribute
         )
@@ -87,10 +91,10 @@ def reported_variables(report: Iterable[ocpp.ReportData]) -> list[ReportedVariab
             characteristics = Characteristics(
                 data_type=ocpp_enum_value(ocpp.DataEnum, c.data_type),
                 supports_monitoring=c.supports_monitoring,
-                unit=_optional(c, "unit"),  # type: ignore[arg-type]
-                min_limit=_optional(c, "min_limit"),  # type: ignore[arg-type]
-                max_limit=_optional(c, "max_limit"),  # type: ignore[arg-type]
-                values_list=_optional(c, "values_list"),  # type: ignore[arg-type]
+                unit=_optional(c, "unit"),
+                min_limit=_optional(c, "min_limit"),
+                max_limit=_optional(c, "max_limit"),
+                values_list=_optional(c, "values_list"),
             )
         out.append(
             ReportedVariable(ref_of(item.component, item.variable), attributes, characteristics)

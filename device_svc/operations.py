@@ -162,7 +162,7 @@ class Operations:
         # not store must never reach the station.
         new_password_hash = None
         if action == "SetVariables":
-            password = convert.basic_auth_password(request)  # type: ignore[arg-type]
+            password = convert.basic_auth_password(request)
             if password is not None:
                 new_password_hash = await self.devices.hash_password(password)
         seconds = _timeout(time_remaining, self.call_timeout)
@@ -257,7 +257,7 @@ class Operations:
             request_id=request_id, report_base=ocpp.REPORT_BASE_FULL_INVENTORY
         )
         response = await self.call("GetBaseReport", station_id, request, None)
-        status = response.status  # type: ignore[attr-defined]
+        status = response.status
         if status == ocpp.GENERIC_DEVICE_MODEL_STATUS_EMPTY_RESULT_SET:
             # Nothing to report: the report is complete already.
             if await self.devices.complete_base_report(station_id, request_id):
@@ -276,7 +276,7 @@ class Operations:
         response = await self.call("TriggerMessage", station_id, request, None)
         log.info(
             "TriggerMessage BootNotification: %s",
-            ocpp.TriggerMessageStatusEnum.Name(response.status),  # type: ignore[attr-defined]
+            ocpp.TriggerMessageStatusEnum.Name(response.status),
         )
 
     # -- certificates --------------------------------------------------------------------------
@@ -307,8 +307,8 @@ class Operations:
         if usage is not None:
             request.certificate_type = proto_enum_number(ocpp.CertificateSigningUseEnum, usage)
         response = await self.call("CertificateSigned", station_id, request, None)
-        status = response.status  # type: ignore[attr-defined]
-        info = response.status_info  # type: ignore[attr-defined]
+        status = response.status
+        info = response.status_info
         (log.info if status == ocpp.CERTIFICATE_SIGNED_STATUS_ACCEPTED else log.warning)(
             "CertificateSigned answered %s%s",
             ocpp.CertificateSignedStatusEnum.Name(status),

@@ -5,13 +5,27 @@ SQL."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, and_, bindparam, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    CursorResult,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from common.db import table_of
 from device_svc.domain import VariableRef
 from device_svc.models import (
     NO_ID,
@@ -46,14 +60,17 @@ _KEY_COLUMNS = (
     DeviceVariable.variable_name,
     DeviceVariable.variable_instance,
 )
+_T = TypeVar("_T")
+
 # Bound parameters per statement stay well below SQLite's and asyncpg's limits.
 _CHUNK = 500
 
-_stations = Station.__table__.c
+_STATIONS = table_of(Station)
+_stations = _STATIONS.c
 # One statement executed for many (station, time) pairs; a time older than the stored one (a
 # retried batch arriving after a newer one) leaves it alone.
 _RECORD_HEARTBEAT = (
-    update(Station.__table__)
+    update(_STATIONS)
     .where(
         _stations.id == bindparam("b_id"),
         or_(
@@ -74,10 +91,10 @@ BOOT_REPORTED = (
     "modem_iccid",
     "modem_imsi",
 )
-_CONNECTORS = Connector.__table__
+_CONNECTORS = table_of(Connector)
 # One statement executed for many connections (a group of ConnectStation).
 _SET_CONNECTION = (
-    update(Station.__table__)
+    update(_STATIONS)
     .where(_stations.id == bindparam("b_id"))
     .values(
         epoch=bindparam("b_epoch"),
@@ -90,7 +107,7 @@ _SET_CONNECTION = (
 # One statement executed for many boots: what the station reports replaces what is stored
 # unless it is empty.
 _RECORD_BOOT = (
-    update(Station.__table__)
+    update(_STATIONS)
     .where(_stations.id == bindparam("b_id"))
     .values(
         last_boot_at=bindparam("b_now"),
@@ -107,7 +124,7 @@ _RECORD_BOOT = (
 )
 # One statement executed for many disconnects; one of an older connection changes nothing.
 _DISCONNECT = (
-    update(Station.__table__)
+    update(_STATIONS)
     .where(_stations.id == bindparam("b_id"), _stations.epoch == bindparam("b_epoch"))
     .values(connected=False)
 )
@@ -135,7 +152,7 @@ def key_of_row(row: DeviceVariable) -> VariableKey:
     )
 
 
-def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:  # type: ignore[type-arg]
+def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterable[Sequence[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -159,8 +176,12 @@ class StationRepository:
 
     async def delete(self, station_id: str) -> bool:
         await self.session.execute(delete(Connector).where(Connector.station_id == station_id))
-        result = await self.session.execute(delete(Station).where(Station.id == station_id))
-        return result.rowcount > 0  # type: ignore[attr-defined]
+        # DML executed on a session gives a CursorResult; SQLAlchemy types it as any Result.
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(delete(Station).where(Station.id == station_id)),
+        )
+        return result.rowcount > 0
 
     async def disconnect(self, station_id: str, epoch: int) -> None:
         await self.session.execute(
@@ -202,7 +223,11 @@ class StationRepository:
         self.session.add(connector)
 
 
-_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# The dialect's own INSERT (ON CONFLICT), by dialect name.
+_UPSERTS: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 
 
 class StationWriter:
@@ -221,7 +246,7 @@ class StationWriter:
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(station_ids)):
             rows = await self.conn.execute(
-                select(Station.__table__)
+                select(_STATIONS)
                 .where(_stations.id.in_(chunk))
                 .order_by(_stations.id)
                 .with_for_update()
@@ -232,7 +257,7 @@ class StationWriter:
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert new stations (every column given)."""
         if rows:
-            await self.conn.execute(insert(Station.__table__), list(rows))
+            await self.conn.execute(insert(_STATIONS), list(rows))
 
     async def set_connections(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Store each row's epoch, gateway and lease, connected (``updated_at`` as given)."""
@@ -340,7 +365,7 @@ class DeviceModelRepository:
         after: VariableKey | None,
         limit: int,
     ) -> Sequence[DeviceVariable]:
-        stmt: Select[tuple[DeviceVariable]] = select(DeviceVariable).where(
+        stmt: Select[DeviceVariable] = select(DeviceVariable).where(
             DeviceVariable.station_id == station_id
         )
         if component:

@@ -12,6 +12,7 @@ at once) then costs a commit per group, not two per station.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
 import datetime
 import logging
@@ -354,8 +355,8 @@ class Devices:
         return (await self._connect_many(conn, [item]))[0]
 
     async def _connect_many(
-        self, conn: AsyncConnection, items: list[_Connect]
-    ) -> list[_ConnectOutcome]:
+        self, conn: AsyncConnection, items: builtins.list[_Connect]
+    ) -> builtins.list[_ConnectOutcome]:
         """A group of connects: read the stations (locked), decide each in order (a station
         listed twice gets two epochs, as one after the other), insert the new ones, update the
         others once, read their connectors. Refused items write nothing."""
@@ -427,14 +428,14 @@ class Devices:
         await StationWriter(conn).disconnect([item])
 
     async def _disconnect_many(
-        self, conn: AsyncConnection, items: list[tuple[str, int]]
-    ) -> list[None]:
+        self, conn: AsyncConnection, items: builtins.list[tuple[str, int]]
+    ) -> builtins.list[None]:
         await StationWriter(conn).disconnect(items)
         return [None] * len(items)
 
     async def renew_leases(
         self, gateway: str, leases: Collection[tuple[str, int]], ttl_seconds: int
-    ) -> list[str]:
+    ) -> builtins.list[str]:
         """Extend the leases ``gateway`` still holds; the listed stations it lost, sorted.
 
         Lost: the station reconnected (another epoch, maybe another gateway), disconnected, or
@@ -472,7 +473,9 @@ class Devices:
     async def _boot_one(self, conn: AsyncConnection, item: _Boot) -> BootOutcome:
         return (await self._boot_many(conn, [item]))[0]
 
-    async def _boot_many(self, conn: AsyncConnection, items: list[_Boot]) -> list[BootOutcome]:
+    async def _boot_many(
+        self, conn: AsyncConnection, items: builtins.list[_Boot]
+    ) -> builtins.list[BootOutcome]:
         """A group of boots: read the stations (locked), answer from their boot policy, record
         every known station's boot in one statement."""
         writer = StationWriter(conn)
@@ -535,8 +538,8 @@ class Devices:
         return (await self._status_many(conn, [item]))[0]
 
     async def _status_many(
-        self, conn: AsyncConnection, items: list[dict[str, Any]]
-    ) -> list[CsmsError | None]:
+        self, conn: AsyncConnection, items: builtins.list[dict[str, Any]]
+    ) -> builtins.list[CsmsError | None]:
         """A group of statuses: the known stations' upserted in arrival order in one statement;
         an unknown station's refused (returned: nothing written for it)."""
         writer = StationWriter(conn)
@@ -718,7 +721,7 @@ class Devices:
 
     async def list_customer_information(
         self, station_id: str, request_id: int | None
-    ) -> list[CustomerInformationPart]:
+    ) -> builtins.list[CustomerInformationPart]:
         async with self.sessions() as session:
             if await StationRepository(session).get(station_id) is None:
                 raise NotFound(f"charging station {station_id} not found")
@@ -760,7 +763,7 @@ class Devices:
 
     async def list_security_events(
         self, station_id: str, size: int, token: str
-    ) -> tuple[list[SecurityEvent], str]:
+    ) -> tuple[builtins.list[SecurityEvent], str]:
         """Newest first by the station's clock."""
         limit = pagination.page_size(size)
         before = _decode_event_key(token) if token else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
 import grpc
@@ -104,7 +105,8 @@ def station_to_proto(station: Station, now: datetime.datetime) -> pb.ChargingSta
 
 
 def _datetime(ts: Any) -> datetime.datetime:
-    return ts.ToDatetime(tzinfo=datetime.UTC)  # type: ignore[no-any-return]
+    value: datetime.datetime = ts.ToDatetime(tzinfo=datetime.UTC)
+    return value
 
 
 class DeviceServicer(pb_grpc.DeviceServiceServicer):
@@ -119,21 +121,29 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
 
     # -- stations ------------------------------------------------------------------------------
 
-    async def CreateChargingStation(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateChargingStation(
+        self, request: pb.CreateChargingStationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ChargingStation:
         cs = request.charging_station
         station = await self.devices.create(cs.id, _columns(cs))
         return self._proto(station)
 
-    async def GetChargingStation(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetChargingStation(
+        self, request: pb.GetChargingStationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ChargingStation:
         return self._proto(await self.devices.get(request.id))
 
-    async def ListChargingStations(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListChargingStations(
+        self, request: pb.ListChargingStationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListChargingStationsResponse:
         rows, token = await self.devices.list(request.page_size, request.page_token)
         return pb.ListChargingStationsResponse(
             charging_stations=[self._proto(s) for s in rows], next_page_token=token
         )
 
-    async def UpdateChargingStation(self, request, context):  # type: ignore[no-untyped-def]
+    async def UpdateChargingStation(
+        self, request: pb.UpdateChargingStationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ChargingStation:
         cs = request.charging_station
         given = _columns(cs)
         if request.update_mask.paths:
@@ -161,16 +171,22 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             }
         return self._proto(await self.devices.update(cs.id, fields))
 
-    async def DeleteChargingStation(self, request, context):  # type: ignore[no-untyped-def]
+    async def DeleteChargingStation(
+        self, request: pb.DeleteChargingStationRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
         await self.devices.delete(request.id)
         return empty_pb2.Empty()
 
-    async def AcceptChargingStation(self, request, context):  # type: ignore[no-untyped-def]
+    async def AcceptChargingStation(
+        self, request: pb.AcceptChargingStationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ChargingStation:
         return self._proto(await self.operations.accept(request.id))
 
     # -- connections ---------------------------------------------------------------------------
 
-    async def ConnectStation(self, request, context):  # type: ignore[no-untyped-def]
+    async def ConnectStation(
+        self, request: pb.ConnectStationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConnectStationResponse:
         if request.lease_seconds < 0:
             raise InvalidArgument("lease_seconds must not be negative")
         station = await self.devices.connect(
@@ -187,17 +203,23 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
         return pb.ConnectStationResponse(charging_station=self._proto(station), epoch=station.epoch)
 
-    async def ConnectStations(self, request, context):  # type: ignore[no-untyped-def]
+    async def ConnectStations(
+        self, request: pb.ConnectStationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ConnectStationsResponse:
         """Each item as ConnectStation would answer it; their writes share group commits."""
         return await grpc_server.answer_each(
             request, lambda call: self.ConnectStation(call, context), pb.ConnectStationsResponse
         )
 
-    async def DisconnectStation(self, request, context):  # type: ignore[no-untyped-def]
+    async def DisconnectStation(
+        self, request: pb.DisconnectStationRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
         await self.devices.disconnect(request.station_id, request.epoch)
         return empty_pb2.Empty()
 
-    async def RenewLeases(self, request, context):  # type: ignore[no-untyped-def]
+    async def RenewLeases(
+        self, request: pb.RenewLeasesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RenewLeasesResponse:
         lost = await self.devices.renew_leases(
             request.gateway,
             [(s.station_id, s.epoch) for s in request.stations],
@@ -207,7 +229,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
 
     # -- OCPP messages from stations -----------------------------------------------------------
 
-    async def BootNotification(self, request, context):  # type: ignore[no-untyped-def]
+    async def BootNotification(
+        self, request: pb.BootNotificationCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.BootNotificationResponse:
         req = request.request
         cs = req.charging_station
         reported = {
@@ -226,7 +250,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             status=proto_enum_number(ocpp.RegistrationStatusEnum, outcome.status),
         )
 
-    async def BootNotifications(self, request, context):  # type: ignore[no-untyped-def]
+    async def BootNotifications(
+        self, request: pb.BootNotificationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.BootNotificationsResponse:
         """Each item as BootNotification would answer it; their writes share group commits."""
         return await grpc_server.answer_each(
             request,
@@ -234,11 +260,15 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             pb.BootNotificationsResponse,
         )
 
-    async def Heartbeat(self, request, context):  # type: ignore[no-untyped-def]
+    async def Heartbeat(
+        self, request: pb.HeartbeatCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.HeartbeatResponse:
         now = await self.devices.heartbeat(request.station_id)
         return ocpp.HeartbeatResponse(current_time=_ts(now))
 
-    async def RecordHeartbeats(self, request, context):  # type: ignore[no-untyped-def]
+    async def RecordHeartbeats(
+        self, request: pb.RecordHeartbeatsRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
         # A station listed twice (a retried batch merged with a new one) keeps its latest time.
         latest: dict[str, datetime.datetime] = {}
         for beat in request.heartbeats:
@@ -250,7 +280,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         await self.devices.record_heartbeats(list(latest.items()))
         return empty_pb2.Empty()
 
-    async def StatusNotification(self, request, context):  # type: ignore[no-untyped-def]
+    async def StatusNotification(
+        self, request: pb.StatusNotificationCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.StatusNotificationResponse:
         req = request.request
         await self.devices.status(
             request.station_id,
@@ -261,7 +293,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
         return ocpp.StatusNotificationResponse()
 
-    async def StatusNotifications(self, request, context):  # type: ignore[no-untyped-def]
+    async def StatusNotifications(
+        self, request: pb.StatusNotificationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StatusNotificationsResponse:
         """Each item as StatusNotification would answer it; their writes share group commits."""
         return await grpc_server.answer_each(
             request,
@@ -269,7 +303,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             pb.StatusNotificationsResponse,
         )
 
-    async def NotifyReport(self, request, context):  # type: ignore[no-untyped-def]
+    async def NotifyReport(
+        self, request: pb.NotifyReportCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.NotifyReportResponse:
         req = request.request
         await self.operations.record_report(
             request.station_id,
@@ -281,7 +317,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
         return ocpp.NotifyReportResponse()
 
-    async def NotifyCustomerInformation(self, request, context):  # type: ignore[no-untyped-def]
+    async def NotifyCustomerInformation(
+        self, request: pb.NotifyCustomerInformationCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.NotifyCustomerInformationResponse:
         req = request.request
         await self.devices.record_customer_information(
             request.station_id,
@@ -295,11 +333,15 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
         return ocpp.NotifyCustomerInformationResponse()
 
-    async def StationDataTransfer(self, request, context):  # type: ignore[no-untyped-def]
+    async def StationDataTransfer(
+        self, request: pb.DataTransferCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.DataTransferResponse:
         # We implement no vendor extension, so every vendorId is unknown to us.
         return ocpp.DataTransferResponse(status=ocpp.DATA_TRANSFER_STATUS_UNKNOWN_VENDOR_ID)
 
-    async def SecurityEventNotification(self, request, context):  # type: ignore[no-untyped-def]
+    async def SecurityEventNotification(
+        self, request: pb.SecurityEventNotificationCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.SecurityEventNotificationResponse:
         req = request.request
         await self.devices.record_security_event(
             request.station_id,
@@ -309,7 +351,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
         return ocpp.SecurityEventNotificationResponse()
 
-    async def SignCertificate(self, request, context):  # type: ignore[no-untyped-def]
+    async def SignCertificate(
+        self, request: pb.SignCertificateCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.SignCertificateResponse:
         req = request.request
         usage = (
             cast(pki.CertificateUse, ocpp_enum_value(ocpp.CertificateSigningUseEnum, t))
@@ -328,7 +372,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
 
     # -- what the CSMS keeps -------------------------------------------------------------------
 
-    async def ListVariables(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListVariables(
+        self, request: pb.ListVariablesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListVariablesResponse:
         rows, token = await self.devices.list_variables(
             request.station_id,
             request.component,
@@ -340,7 +386,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             variables=[convert.variable_to_proto(r) for r in rows], next_page_token=token
         )
 
-    async def ListSecurityEvents(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListSecurityEvents(
+        self, request: pb.ListSecurityEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSecurityEventsResponse:
         events, token = await self.devices.list_security_events(
             request.station_id, request.page_size, request.page_token
         )
@@ -357,7 +405,9 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             next_page_token=token,
         )
 
-    async def ListCustomerInformation(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListCustomerInformation(
+        self, request: pb.ListCustomerInformationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCustomerInformationResponse:
         parts = await self.devices.list_customer_information(
             request.station_id, request.request_id if request.HasField("request_id") else None
         )
@@ -375,10 +425,13 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         )
 
 
-def _operation(action: str):  # type: ignore[no-untyped-def]
+def _operation(
+    action: str,
+) -> Callable[[DeviceServicer, Any, grpc.aio.ServicerContext], Coroutine[Any, Any, Any]]:
     """The servicer method of one operation RPC: ``<action>(<action>Command)``."""
 
-    async def method(self, request, context):  # type: ignore[no-untyped-def]
+    # request: the ``<action>Command`` message of the action, known only at run time.
+    async def method(self: DeviceServicer, request: Any, context: grpc.aio.ServicerContext) -> Any:
         try:
             return await self.operations.call(
                 action, request.station_id, request.request, context.time_remaining()

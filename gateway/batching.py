@@ -67,7 +67,7 @@ class BatchedRpc:
         if max_in_flight < 1 or max_batch < 1:
             raise ValueError("max_in_flight and max_batch must be at least 1")
         self.request_type = request_type
-        self.item_type = request_type.Item  # type: ignore[attr-defined]
+        self.item_type = request_type.Item
         self.batch_rpc = batch_rpc
         self.unary_rpc = unary_rpc
         self.max_in_flight = max_in_flight

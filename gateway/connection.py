@@ -159,7 +159,7 @@ class StationConnection:
                 log.warning("bad answer frame dropped: %s", exc)
                 self._fail_answer(exc)
             return
-        if type(message) is ocppj.Call:
+        if isinstance(message, ocppj.Call):
             if len(self._inbox) >= MAX_QUEUED_CALLS:
                 log.warning("station has %d CALLs waiting; refusing more", MAX_QUEUED_CALLS)
                 await self._send(
@@ -172,7 +172,7 @@ class StationConnection:
                 return
             self._enqueue(message)
         else:
-            self._resolve(message)  # type: ignore[arg-type]
+            self._resolve(message)
 
     async def _work(self) -> None:
         """Answer the station's CALLs one at a time, in the order they came; end when none

@@ -62,7 +62,7 @@ def callerror_status(error: ocppj.CallError) -> grpc.Status:
 
 def _action_of(request: any_pb2.Any) -> str | None:
     """The action an ``Any`` names when it holds one of the generated OCPP requests."""
-    type_name = request.TypeName()
+    type_name: str = request.TypeName()
     if not type_name.startswith(_OCPP_PACKAGE) or not type_name.endswith("Request"):
         return None
     action = type_name[len(_OCPP_PACKAGE) : -len("Request")]

@@ -122,9 +122,9 @@ class Router:
         self.device = stubs["device"]
 
         def batched(service: str, method: str, batch_method: str) -> Callable[..., Any]:
-            unary = getattr(stubs[service], method)
+            unary: Callable[..., Any] = getattr(stubs[service], method)
             if batch_size <= 0:
-                return unary  # type: ignore[no-any-return]
+                return unary
             return BatchedRpc(
                 getattr(stubs[service], batch_method),
                 unary,

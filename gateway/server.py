@@ -30,6 +30,7 @@ from grpc_health.v1 import health_pb2
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from common import errors, gc_tuning, grpc_server, grpc_tls
 from common import logging as log_ctx
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 _websockets_log = logging.getLogger("websockets.server")
 _websockets_log.setLevel(logging.WARNING)
 
-SUBPROTOCOL = "ocpp2.0.1"
+SUBPROTOCOL = Subprotocol("ocpp2.0.1")
 # RFC 7617: what a 401 asks for (OCPP 2.0.1 Part 2: username = station id).
 _CHALLENGE = 'Basic realm="OCPP"'
 # device_svc's "what was presented does not satisfy the station's security profile".
@@ -305,10 +306,12 @@ class Gateway:
             return ocppj.call_error(call.message_id, ocppj.Code.FORMAT_VIOLATION, str(exc))
         if bound.answer is not None:  # a Local row of the table: no RPC
             return ocppj.call_result(call.message_id, to_ocpp(bound.answer(station_id, request)))
+        # Not a Local row: the router bound it to its RPC and <Action>Call wrapper.
+        assert bound.rpc is not None and bound.call_type is not None
         try:
             async with self.in_flight[bound.service]:
-                response = await bound.rpc(  # type: ignore[misc]
-                    bound.call_type(station_id=station_id, request=request),  # type: ignore[misc]
+                response = await bound.rpc(
+                    bound.call_type(station_id=station_id, request=request),
                     timeout=self.timeout,
                     metadata=((REQUEST_ID_KEY, f"{station_id}/{call.message_id}"),),
                 )
@@ -327,7 +330,7 @@ class Gateway:
             self.settings.host,
             self.settings.port,
             process_request=self.process_request,
-            subprotocols=[SUBPROTOCOL],  # type: ignore[list-item]
+            subprotocols=[SUBPROTOCOL],
             compression=None,  # OCPP needs none; it costs ~100 KiB of zlib state per station
             # A boot storm queues thousands of handshakes behind device_svc: give them time.
             open_timeout=self.settings.handshake_timeout,

@@ -4,18 +4,21 @@ writes on a connection): the only place transaction_svc writes SQL."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import Row, Table, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from common.db import table_of
 from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
 
 __all__ = ["EventWriter", "MeterValuesRepository", "TransactionRepository"]
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+# The dialect's own INSERT (ON CONFLICT DO NOTHING), by dialect name.
+_Insert = Callable[[Table | type[Transaction]], postgresql.Insert | sqlite.Insert]
+_INSERTS: dict[str, _Insert] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 class TransactionRepository:
@@ -24,7 +27,9 @@ class TransactionRepository:
 
     async def ensure(self, station_id: str, transaction_id: str) -> None:
         """Create the transaction's row unless it exists; safe when two events race to do it."""
-        insert = _INSERTS[self.session.bind.dialect.name]
+        bind = self.session.bind
+        assert bind is not None, "the session is bound to the service's engine or connection"
+        insert = _INSERTS[bind.dialect.name]
         await self.session.execute(
             insert(Transaction)
             .values(station_id=station_id, id=transaction_id)
@@ -123,8 +128,8 @@ class MeterValuesRepository:
         return (await self.session.scalars(stmt.limit(limit))).all()
 
 
-_TRANSACTIONS = Transaction.__table__
-_EVENTS = TransactionEventRow.__table__
+_TRANSACTIONS = table_of(Transaction)
+_EVENTS = table_of(TransactionEventRow)
 _T, _E = _TRANSACTIONS.c, _EVENTS.c
 
 # The group write's statements, built once: SQLAlchemy memoizes a statement's cache key on the
@@ -226,7 +231,7 @@ class EventWriter:
         if not rows:
             return set()
         result = await self.conn.execute(_ADD_EVENTS[self.conn.dialect.name], list(rows))
-        return {tuple(row) for row in result}  # type: ignore[misc]
+        return {tuple(row) for row in result}
 
     async def update_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Set columns of several transactions; each row holds ``key_station_id`` and

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from common import pagination
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 _STATE_FIELDS = tuple(f.name for f in dataclasses.fields(TransactionState))
 
 
-def state_of(row: Transaction) -> TransactionState:
-    """The domain view of a transaction row."""
+def state_of(row: Transaction | Row[Any]) -> TransactionState:
+    """The domain view of a transaction row (ORM object or Core row: read by column name)."""
     return TransactionState(**{name: getattr(row, name) for name in _STATE_FIELDS})
 
 
@@ -112,7 +113,7 @@ class Transactions:
         if not added:
             log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
             return False
-        before = state_of(row)  # type: ignore[arg-type]
+        before = state_of(row)
         after = fold(before, event)
         changes = {
             name: getattr(after, name)
@@ -149,7 +150,7 @@ class Transactions:
                 },
             )
         added = await writer.add_events_returning(list(offered.values()))
-        before = {key: state_of(row) for key, row in rows.items()}  # type: ignore[arg-type]
+        before = {key: state_of(row) for key, row in rows.items()}
         states = dict(before)
         results: list[bool] = []
         new_rows: list[dict[str, Any]] = []

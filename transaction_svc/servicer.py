@@ -118,10 +118,14 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
         self.users = users
         self.meter_values = meter_values
 
-    async def TransactionEvent(self, request, context):  # type: ignore[no-untyped-def]
+    async def TransactionEvent(
+        self, request: pb.TransactionEventCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.TransactionEventResponse:
         return await self._transaction_event(request)
 
-    async def TransactionEvents(self, request, context):  # type: ignore[no-untyped-def]
+    async def TransactionEvents(
+        self, request: pb.TransactionEventsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TransactionEventsResponse:
         """Each item as TransactionEvent would answer it; together, so that their writes share
         group commits."""
         return await grpc_server.answer_each(
@@ -149,11 +153,15 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
         await self.transactions.record(call.station_id, req.transaction_info.transaction_id, event)
         return response
 
-    async def GetTransaction(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetTransaction(
+        self, request: pb.GetTransactionRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Transaction:
         row, events = await self.transactions.get(request.id, request.station_id)
         return transaction_to_proto(row, events)
 
-    async def ListTransactions(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListTransactions(
+        self, request: pb.ListTransactionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListTransactionsResponse:
         rows, token = await self.transactions.list(
             request.station_id,
             _STATES.get(request.state),
@@ -165,7 +173,9 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
             transactions=[transaction_to_proto(r) for r in rows], next_page_token=token
         )
 
-    async def MeterValues(self, request, context):  # type: ignore[no-untyped-def]
+    async def MeterValues(
+        self, request: pb.MeterValuesCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.MeterValuesResponse:
         log_ctx.station_id.set(request.station_id)
         req = request.request
         if not req.HasField("evse_id"):
@@ -175,7 +185,9 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
         )
         return ocpp.MeterValuesResponse()
 
-    async def ListMeterValues(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListMeterValues(
+        self, request: pb.ListMeterValuesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMeterValuesResponse:
         rows, token = await self.meter_values.list(
             request.station_id,
             request.evse_id if request.HasField("evse_id") else None,

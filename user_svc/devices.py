@@ -45,7 +45,8 @@ class Devices:
             timeout=self.timeout,
             metadata=self._metadata(),
         )
-        return response.version_number
+        version: int = response.version_number
+        return version
 
     async def send_local_list(
         self, station_id: str, payload: Mapping[str, Any]

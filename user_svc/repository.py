@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import CursorResult, Row, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from user_svc.models import ApiKey, IdToken, LocalList
@@ -47,8 +47,12 @@ class IdTokenRepository:
         return (await self.session.scalars(select(IdToken).order_by(IdToken.key))).all()
 
     async def delete(self, key: str) -> bool:
-        result = await self.session.execute(delete(IdToken).where(IdToken.key == key))
-        return result.rowcount > 0  # type: ignore[attr-defined]
+        # DML executed on a session gives a CursorResult; SQLAlchemy types it as any Result.
+        result = cast(
+            CursorResult[Any],
+            await self.session.execute(delete(IdToken).where(IdToken.key == key)),
+        )
+        return result.rowcount > 0
 
 
 class LocalListRepository:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+import grpc
 from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from common import grpc_server, grpc_tls
@@ -56,13 +57,14 @@ async def start(
         await channel.close()
         await engine.dispose()
 
+    def add_servicers(s: grpc.aio.Server) -> None:
+        pb_grpc.add_UserServiceServicer_to_server(servicer, s)
+        external_auth_pb2_grpc.add_AuthorizationServicer_to_server(authz, s)
+
     try:
         server = await grpc_server.start(
             settings.grpc_listen,
-            lambda s: (
-                pb_grpc.add_UserServiceServicer_to_server(servicer, s),
-                external_auth_pb2_grpc.add_AuthorizationServicer_to_server(authz, s),
-            ),
+            add_servicers,
             [SERVICE_NAME, AUTHZ_SERVICE_NAME],
         )
     except BaseException:

@@ -134,20 +134,28 @@ class UserServicer(pb_grpc.UserServiceServicer):
         self.local_lists = local_lists
         self.api_keys = api_keys
 
-    async def CreateIdToken(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateIdToken(
+        self, request: pb.CreateIdTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IdToken:
         msg = request.id_token
         return id_token_to_proto(await self.id_tokens.create(msg.id_token, _columns(msg)))
 
-    async def GetIdToken(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetIdToken(
+        self, request: pb.GetIdTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IdToken:
         return id_token_to_proto(await self.id_tokens.get(request.id_token))
 
-    async def ListIdTokens(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListIdTokens(
+        self, request: pb.ListIdTokensRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListIdTokensResponse:
         rows, token = await self.id_tokens.list(request.page_size, request.page_token)
         return pb.ListIdTokensResponse(
             id_tokens=[id_token_to_proto(t) for t in rows], next_page_token=token
         )
 
-    async def UpdateIdToken(self, request, context):  # type: ignore[no-untyped-def]
+    async def UpdateIdToken(
+        self, request: pb.UpdateIdTokenRequest, context: grpc.aio.ServicerContext
+    ) -> pb.IdToken:
         msg = request.id_token
         given = _columns(msg)
         if request.update_mask.paths:
@@ -160,14 +168,20 @@ class UserServicer(pb_grpc.UserServiceServicer):
             fields = {n: v for n, v in given.items() if v not in ("", None)}
         return id_token_to_proto(await self.id_tokens.update(msg.id_token, fields))
 
-    async def DeleteIdToken(self, request, context):  # type: ignore[no-untyped-def]
+    async def DeleteIdToken(
+        self, request: pb.DeleteIdTokenRequest, context: grpc.aio.ServicerContext
+    ) -> empty_pb2.Empty:
         await self.id_tokens.delete(request.id_token)
         return empty_pb2.Empty()
 
-    async def Authorize(self, request, context):  # type: ignore[no-untyped-def]
+    async def Authorize(
+        self, request: pb.AuthorizeCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.AuthorizeResponse:
         return await self._authorize(request)
 
-    async def Authorizes(self, request, context):  # type: ignore[no-untyped-def]
+    async def Authorizes(
+        self, request: pb.AuthorizesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.AuthorizesResponse:
         """Each item as Authorize would answer it; together, so that their tokens are read
         together."""
         return await grpc_server.answer_each(request, self._authorize, pb.AuthorizesResponse)
@@ -183,7 +197,9 @@ class UserServicer(pb_grpc.UserServiceServicer):
         )
         return authorization_to_proto(decision)
 
-    async def SyncLocalList(self, request, context):  # type: ignore[no-untyped-def]
+    async def SyncLocalList(
+        self, request: pb.SyncLocalListRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SyncLocalListResponse:
         try:
             result = await self.local_lists.sync(request.station_id, request.full)
         except grpc.aio.AioRpcError as exc:
@@ -198,21 +214,29 @@ class UserServicer(pb_grpc.UserServiceServicer):
             await context.abort(exc.code(), message, tuple(details))
         return sync_result_to_proto(result)
 
-    async def GetLocalList(self, request, context):  # type: ignore[no-untyped-def]
+    async def GetLocalList(
+        self, request: pb.GetLocalListRequest, context: grpc.aio.ServicerContext
+    ) -> pb.LocalList:
         return local_list_to_proto(await self.local_lists.get(request.station_id))
 
-    async def CreateApiKey(self, request, context):  # type: ignore[no-untyped-def]
+    async def CreateApiKey(
+        self, request: pb.CreateApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApiKey:
         msg = request.api_key
         key, secret = await self.api_keys.create(msg.name, _ROLE_NAMES.get(msg.role, ""))
         return api_key_to_proto(key, secret)
 
-    async def ListApiKeys(self, request, context):  # type: ignore[no-untyped-def]
+    async def ListApiKeys(
+        self, request: pb.ListApiKeysRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListApiKeysResponse:
         rows, token = await self.api_keys.list(request.page_size, request.page_token)
         return pb.ListApiKeysResponse(
             api_keys=[api_key_to_proto(k) for k in rows], next_page_token=token
         )
 
-    async def RevokeApiKey(self, request, context):  # type: ignore[no-untyped-def]
+    async def RevokeApiKey(
+        self, request: pb.RevokeApiKeyRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApiKey:
         return api_key_to_proto(await self.api_keys.revoke(request.id))
 
 
@@ -234,7 +258,8 @@ def _header(key: str, value: str) -> envoy_core.HeaderValueOption:
 def _headers(http: Any) -> Mapping[str, str]:
     """The request's headers (lower-case names), however Envoy chose to send them."""
     if http.headers:
-        return http.headers  # type: ignore[no-any-return]
+        headers: Mapping[str, str] = http.headers
+        return headers
     return {
         h.key.lower(): h.raw_value.decode(errors="replace") or h.value
         for h in http.header_map.headers
@@ -264,7 +289,9 @@ class ExtAuthzServicer(authz_grpc.AuthorizationServicer):
         self.api_keys = api_keys
         self.allow_anonymous_legacy_create = allow_anonymous_legacy_create
 
-    async def Check(self, request, context):  # type: ignore[no-untyped-def]
+    async def Check(
+        self, request: authz.CheckRequest, context: grpc.aio.ServicerContext
+    ) -> authz.CheckResponse:
         http = request.attributes.request.http
         headers = _headers(http)
         presented, secret = _presented(headers)
