@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import grpc
 import pytest
@@ -11,10 +13,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.grpc_server import Server
 from csms.device.v1 import device_service_pb2_grpc
+from csms.gateway.v1 import station_control_pb2_grpc
 from csms.transaction.v1 import transaction_service_pb2_grpc
 from csms.user.v1 import user_service_pb2_grpc
+from deploy.mesh import free_port
 from device_svc import server as device_server
 from device_svc.settings import Settings as DeviceSettings
+from gateway import server as gateway_server
+from gateway.settings import Settings as GatewaySettings
 from transaction_svc import server as transaction_server
 from transaction_svc.settings import Settings as TransactionSettings
 from user_svc import server as user_server
@@ -174,3 +180,58 @@ class _CommitFails:
 def commit_fails() -> type[_CommitFails]:
     """Wraps an engine so that every commit fails (after rolling back): ``commit_fails(engine)``."""
     return _CommitFails
+
+
+GatewayOnDevice = tuple[
+    gateway_server.Running,
+    device_service_pb2_grpc.DeviceServiceStub,
+    station_control_pb2_grpc.StationControlServiceStub,
+]
+
+
+@pytest.fixture
+def gateway_on_device_svc(  # type: ignore[no-untyped-def]
+    migrated_db,
+) -> Callable[..., contextlib.AbstractAsyncContextManager[GatewayOnDevice]]:
+    """A factory: ``async with gateway_on_device_svc(**gateway_settings) as (running, device,
+    control)`` gives a real device_svc and a real gateway in-process (WebSocket and
+    StationControlService; transaction_svc and user_svc absent), its stations without
+    credentials (security profile 0); everything is stopped on leaving."""
+
+    @contextlib.asynccontextmanager
+    async def start(**gateway: Any) -> AsyncIterator[GatewayOnDevice]:
+        url = await asyncio.to_thread(migrated_db, "device_svc")
+        device, engine = await device_server.start(
+            DeviceSettings(grpc_listen="127.0.0.1:0", database_url=url, heartbeat_interval=60)
+        )
+        unused = f"127.0.0.1:{free_port()}"  # transaction_svc and user_svc: not needed here
+        running = await gateway_server.start(
+            GatewaySettings(
+                **{
+                    "host": "127.0.0.1",
+                    "port": free_port(),
+                    "grpc_listen": "127.0.0.1:0",
+                    "device_svc_addr": f"127.0.0.1:{device.port}",
+                    "transaction_svc_addr": unused,
+                    "user_svc_addr": unused,
+                    "allow_unsecured_stations": True,
+                    **gateway,
+                }
+            )
+        )
+        try:
+            async with (
+                grpc.aio.insecure_channel(f"127.0.0.1:{device.port}") as device_channel,
+                grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as control_channel,
+            ):
+                yield (
+                    running,
+                    device_service_pb2_grpc.DeviceServiceStub(device_channel),
+                    station_control_pb2_grpc.StationControlServiceStub(control_channel),
+                )
+        finally:
+            await running.stop(1)
+            await device.stop(1)
+            await engine.dispose()
+
+    return start

@@ -23,11 +23,7 @@ from csms.device.v1 import device_service_pb2_grpc as device_grpc
 from csms.gateway.v1 import station_control_pb2 as pb
 from csms.gateway.v1 import station_control_pb2_grpc as pb_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
-from deploy.mesh import free_port
-from device_svc import server as device_server
-from device_svc.settings import Settings as DeviceSettings
 from gateway import server as gateway_server
-from gateway.settings import Settings as GatewaySettings
 
 CALL_TIMEOUT = 2.0
 QUIET = 0.3  # seconds of silence that show nothing was sent
@@ -132,41 +128,18 @@ class Mesh:
 
 
 @pytest.fixture
-async def mesh(migrated_db) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-def]
-    url = await asyncio.to_thread(migrated_db, "device_svc")
-    device, engine = await device_server.start(
-        DeviceSettings(grpc_listen="127.0.0.1:0", database_url=url, heartbeat_interval=60)
-    )
-    unused = f"127.0.0.1:{free_port()}"  # transaction_svc and user_svc: not needed here
-    running = await gateway_server.start(
-        GatewaySettings(
-            host="127.0.0.1",
-            port=free_port(),
-            grpc_listen="127.0.0.1:0",
-            device_svc_addr=f"127.0.0.1:{device.port}",
-            transaction_svc_addr=unused,
-            user_svc_addr=unused,
-            call_timeout=CALL_TIMEOUT,
-            lease_seconds=3,
-            # The stations here have no credentials (security profile 0).
-            allow_unsecured_stations=True,
-        )
-    )
-    async with (
-        grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as control_channel,
-        grpc.aio.insecure_channel(f"127.0.0.1:{device.port}") as device_channel,
+async def mesh(gateway_on_device_svc) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-def]
+    async with gateway_on_device_svc(call_timeout=CALL_TIMEOUT, lease_seconds=3) as (
+        running,
+        device,
+        control,
     ):
-        mesh = Mesh(
-            running,
-            pb_grpc.StationControlServiceStub(control_channel),
-            device_grpc.DeviceServiceStub(device_channel),
-        )
-        yield mesh
-        for station in mesh.stations:
-            await station.close()
-        await running.stop(1)
-    await device.stop(1)
-    await engine.dispose()
+        mesh = Mesh(running, control, device)
+        try:
+            yield mesh
+        finally:
+            for station in mesh.stations:
+                await station.close()
 
 
 def _reset() -> ocpp.ResetRequest:

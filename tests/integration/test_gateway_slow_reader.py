@@ -31,12 +31,8 @@ from csms.device.v1 import device_service_pb2_grpc as device_grpc
 from csms.gateway.v1 import station_control_pb2 as control_pb
 from csms.gateway.v1 import station_control_pb2_grpc as control_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
-from deploy.mesh import free_port
-from device_svc import server as device_server
-from device_svc.settings import Settings as DeviceSettings
 from gateway import server as gateway_server
 from gateway.connection import MAX_QUEUED_CALLS, StationConnection
-from gateway.settings import Settings as GatewaySettings
 
 SEND_TIMEOUT = 1.5  # seconds; the gateway drops a station that takes no data for this long
 STALL_LIMIT = 30.0  # seconds the flood may take to fill the kernel's buffers, then be dropped
@@ -160,34 +156,13 @@ async def heartbeat(client: ClientConnection) -> float:
 
 
 @pytest.fixture
-async def mesh(migrated_db) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-def]
-    url = await asyncio.to_thread(migrated_db, "device_svc")
-    device, engine = await device_server.start(
-        DeviceSettings(grpc_listen="127.0.0.1:0", database_url=url, heartbeat_interval=60)
-    )
-    unused = f"127.0.0.1:{free_port()}"  # transaction_svc and user_svc: not needed here
-    running = await gateway_server.start(
-        GatewaySettings(
-            host="127.0.0.1",
-            port=free_port(),
-            grpc_listen="127.0.0.1:0",
-            device_svc_addr=f"127.0.0.1:{device.port}",
-            transaction_svc_addr=unused,
-            user_svc_addr=unused,
-            call_timeout=SEND_TIMEOUT * 4,
-            send_timeout=SEND_TIMEOUT,
-            allow_unsecured_stations=True,  # the stations here present no credentials
-        )
-    )
-    async with (
-        grpc.aio.insecure_channel(f"127.0.0.1:{device.port}") as device_channel,
-        grpc.aio.insecure_channel(f"127.0.0.1:{running.grpc_port}") as control_channel,
+async def mesh(gateway_on_device_svc) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-def]
+    async with gateway_on_device_svc(call_timeout=SEND_TIMEOUT * 4, send_timeout=SEND_TIMEOUT) as (
+        running,
+        device,
+        control,
     ):
-        mesh = Mesh(
-            running,
-            device_grpc.DeviceServiceStub(device_channel),
-            control_grpc.StationControlServiceStub(control_channel),
-        )
+        mesh = Mesh(running, device, control)
         try:
             yield mesh
         finally:
@@ -195,9 +170,6 @@ async def mesh(migrated_db) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-d
                 client.transport.abort()
             for sock in mesh.sockets:
                 sock.close()
-            await running.stop(1)
-            await device.stop(1)
-            await engine.dispose()
 
 
 async def watch_until_dropped(
