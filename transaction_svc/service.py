@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,11 +32,14 @@ __all__ = ["MeterValues", "Transactions", "state_of"]
 log = logging.getLogger(__name__)
 
 _STATE_FIELDS = tuple(f.name for f in dataclasses.fields(TransactionState))
+# The state's fields of a row or a state, in the dataclass's order, as one tuple (in C; the
+# state has many fields, so attrgetter always gives a tuple).
+_STATE_VALUES = operator.attrgetter(*_STATE_FIELDS)
 
 
 def state_of(row: Transaction | Row[Any]) -> TransactionState:
     """The domain view of a transaction row (ORM object or Core row: read by column name)."""
-    return TransactionState(**{name: getattr(row, name) for name in _STATE_FIELDS})
+    return TransactionState(*_STATE_VALUES(row))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -168,21 +172,21 @@ class Transactions:
             now = utcnow()
             touched = sorted({(r["station_id"], r["transaction_id"]) for r in new_rows})
             # The columns any of them changed (one executemany needs the same ones in every
-            # row; a value a row did not change is written back as it was).
-            changed = [
-                name
-                for name in _STATE_FIELDS
-                if any(getattr(states[k], name) != getattr(before[k], name) for k in touched)
-            ]
+            # row; a value a row did not change is written back as it was): per field, the
+            # column of old values against the new one, transposed and compared as tuples in C.
+            after = [_STATE_VALUES(states[k]) for k in touched]
+            old = [_STATE_VALUES(before[k]) for k in touched]
+            columns = zip(zip(*old, strict=True), zip(*after, strict=True), strict=True)
+            changed = [i for i, (was, now_is) in enumerate(columns) if was != now_is]
             await writer.update_many(
                 [
                     {
                         "key_station_id": station_id,
                         "key_id": tx_id,
-                        **{name: getattr(states[(station_id, tx_id)], name) for name in changed},
+                        **{_STATE_FIELDS[i]: values[i] for i in changed},
                         "updated_at": now,
                     }
-                    for station_id, tx_id in touched
+                    for (station_id, tx_id), values in zip(touched, after, strict=True)
                 ]
             )
         return results
