@@ -299,6 +299,7 @@ async def _steady(opts: Options, rec: Recorder, stations: list[Station]) -> dict
     in_tx = 0
     gate = _gate(opts)
     settled = _Settled(len(stations))
+    left = _Settled(len(stations))  # stations out of the steady loop
     go = asyncio.Event()
 
     async def body(st: Station) -> None:
@@ -306,25 +307,32 @@ async def _steady(opts: Options, rec: Recorder, stations: list[Station]) -> dict
         ok = await _setup(st, in_transaction=True, gate=gate)
         in_tx += ok
         settled.tick()
-        if not ok:
-            return
-        # The fleet runs once every station is in its transaction: the measured Heartbeats and
-        # Updated events are all in the steady window, none competes with the ramp.
-        await go.wait()
-        now = time.perf_counter()
-        next_tx = now + random.uniform(0, opts.tx_interval)
-        next_hb = now + random.uniform(0, opts.heartbeat_interval)
-        while not await _sleep_until(min(next_tx, next_hb), stop):
-            try:
-                if next_tx <= next_hb:
-                    next_tx += opts.tx_interval
-                    await st.transaction_event("Updated")
-                else:
-                    next_hb += opts.heartbeat_interval
-                    await st.heartbeat()
-            except CallFailed as exc:
-                if exc.kind == "closed":
-                    return
+        try:
+            if not ok:
+                return
+            # The fleet runs once every station is in its transaction: the measured Heartbeats
+            # and Updated events are all in the steady window, none competes with the ramp.
+            await go.wait()
+            now = time.perf_counter()
+            next_tx = now + random.uniform(0, opts.tx_interval)
+            next_hb = now + random.uniform(0, opts.heartbeat_interval)
+            while not await _sleep_until(min(next_tx, next_hb), stop):
+                try:
+                    if next_tx <= next_hb:
+                        next_tx += opts.tx_interval
+                        await st.transaction_event("Updated")
+                    else:
+                        next_hb += opts.heartbeat_interval
+                        await st.heartbeat()
+                except CallFailed as exc:
+                    if exc.kind == "closed":
+                        return
+        finally:
+            left.tick()
+        # Nor with the teardown: Ended and Available go once every station has left the loop
+        # (its last call answered), not while the last steady calls of others are in flight.
+        with contextlib.suppress(TimeoutError):  # bounded: a station stuck in its setup
+            await asyncio.wait_for(left.event.wait(), opts.timeout * 3)
         with contextlib.suppress(CallFailed):
             await st.transaction_event("Ended")
             await st.status("Available")
