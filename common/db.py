@@ -223,6 +223,9 @@ class _Waiting(Generic[T, R]):
 class GroupCommit(Generic[T, R]):
     """Writes what callers submit in batches: one transaction, one commit.
 
+    Reads that many callers make at once group the same way, with nothing to write (user_svc's
+    Authorize reads the tokens of the waiting calls in one statement).
+
     Items are written with Core statements on the transaction's connection (no ORM session: its
     bookkeeping per SAVEPOINT grows with everything the session holds, i.e. with the batch).
     ``apply_many(conn, items)``, when given, writes the whole batch with a few set-based

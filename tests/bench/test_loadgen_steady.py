@@ -3,41 +3,22 @@ overlaps another station's last steady calls, against the raw baseline in a real
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
+import pathlib
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from bench import loadgen
+from bench import loadgen, run
 from bench.station import Station
-from deploy.mesh import free_port
 
 
 @pytest.fixture
-def raw_baseline() -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.baseline_raw", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.5).close()
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "did not start"
-                time.sleep(0.1)
-        yield f"ws://127.0.0.1:{port}/ocpp"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def raw_baseline(tmp_path: pathlib.Path) -> Iterator[str]:
+    """The raw baseline in a process of its own, started as make bench starts it."""
+    with run._baseline("baseline-raw", "bench.baseline_raw", None, tmp_path) as target:
+        yield target.url
 
 
 async def test_teardown_starts_after_every_steady_call_was_answered(
