@@ -140,6 +140,8 @@ class Target:
     name: str
     url: str
     pid: int
+    # Every process of the system under test (the settling between scenarios watches them).
+    pids: tuple[int, ...] = ()
 
 
 @contextlib.contextmanager
@@ -157,7 +159,7 @@ def _baseline(
         )
     try:
         _wait_port(port, proc)
-        yield Target(name, f"ws://127.0.0.1:{port}/ocpp", proc.pid)
+        yield Target(name, f"ws://127.0.0.1:{port}/ocpp", proc.pid, (proc.pid,))
     finally:
         proc.terminate()
         try:
@@ -214,6 +216,7 @@ def _mesh(
             f"mesh-{backend}",
             f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
             gateway.popen.pid,
+            tuple(p.popen.pid for p in mesh.procs if p.popen is not None),
         )
     finally:
         mesh.stop()
@@ -240,6 +243,36 @@ def _create_id_token(envoy_port: int, api_key: str | None) -> None:
 
 
 # -- running --------------------------------------------------------------------------------------
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """CPU time (user + system) the processes have used so far; 0 for one that is gone."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _settle(
+    pids: Sequence[int], at_least_s: float, quiet_share: float = 0.1, limit_s: float = 60.0
+) -> float:
+    """Wait ``at_least_s``, then until the system under test is quiet (its processes together
+    use less than ``quiet_share`` of a core over half a second; at most ``limit_s``), so that a
+    scenario does not pay for the last one's tail: the disconnects of 10,000 stations, their
+    last writes. The seconds waited."""
+    started = time.monotonic()
+    time.sleep(at_least_s)
+    window = 0.5
+    before = _cpu_seconds(pids)
+    while time.monotonic() - started < limit_s:
+        time.sleep(window)
+        now = _cpu_seconds(pids)
+        if now - before < quiet_share * window:
+            break
+        before = now
+    return time.monotonic() - started
 
 
 def _run_scenario(
@@ -301,13 +334,14 @@ def run_bench(
     quiet: bool = False,
     settle_s: float | None = None,
     scale: float = 1.0,
+    only: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run every scenario against every target; the summary (also written to ``out``)."""
     out.mkdir(parents=True, exist_ok=True)
     # The systems under test inherit it: a gateway holding 10,000 stations needs the fds.
     raise_fd_limit()
     sut_cpus, gen_cpus = _cpu_sets(cpus_mode)
-    scenarios = plan(quick, scale)
+    scenarios = [sc for sc in plan(quick, scale) if not only or sc.name in only]
     settle = settle_s if settle_s is not None else (0.2 if quick else 1.0)
     results: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
@@ -327,7 +361,7 @@ def run_bench(
             with starter as target:
                 for sc in scenarios:
                     results[name][sc.name] = _run_scenario(target, sc, out, gen_cpus, quiet)
-                    time.sleep(settle)  # let disconnects be recorded before the next wave
+                    _settle(target.pids, settle)
         except Exception as exc:  # a target that cannot start is reported, the rest still run
             results[name]["_failed"] = f"{type(exc).__name__}: {exc}"
     summary = {
@@ -537,7 +571,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--postgres-url", default=os.environ.get("CSMS_TEST_POSTGRES_URL", POSTGRES_URL))
     p.add_argument("--cpus", choices=["split", "shared"], default="split")
     p.add_argument("--quiet", action="store_true", help="no progress lines from the generator")
+    names = [sc.name for sc in plan(False, 1.0)]
+    p.add_argument(
+        "--scenarios",
+        default="",
+        help=f"only these, comma-separated ({','.join(names)}); default all, in that order",
+    )
     a = p.parse_args(argv)
+    only = [n for n in a.scenarios.split(",") if n]
+    if unknown := set(only) - set(names):
+        p.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
     summary = run_bench(
         quick=a.quick,
         backends=[b for b in a.backends.split(",") if b],
@@ -547,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cpus_mode=a.cpus,
         quiet=a.quiet,
         scale=a.scale,
+        only=only,
     )
     return 1 if summary["harness_failures"] else 0
 

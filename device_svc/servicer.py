@@ -217,6 +217,16 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         await self.devices.disconnect(request.station_id, request.epoch)
         return empty_pb2.Empty()
 
+    async def DisconnectStations(
+        self, request: pb.DisconnectStationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DisconnectStationsResponse:
+        """Each item as DisconnectStation would answer it; their writes share group commits."""
+        return await grpc_server.answer_each(
+            request,
+            lambda call: self.DisconnectStation(call, context),
+            pb.DisconnectStationsResponse,
+        )
+
     async def RenewLeases(
         self, request: pb.RenewLeasesRequest, context: grpc.aio.ServicerContext
     ) -> pb.RenewLeasesResponse:

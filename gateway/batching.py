@@ -1,6 +1,7 @@
 """Forwarding the hot calls in batches: TransactionEvent through TransactionEvents, Authorize
 through Authorizes, BootNotification through BootNotifications, StatusNotification through
-StatusNotifications, the handshake's ConnectStation through ConnectStations.
+StatusNotifications, the handshake's ConnectStation through ConnectStations and the close's
+DisconnectStation through DisconnectStations.
 
 A unary gRPC call costs both processes far more CPU than the few bytes of one TransactionEvent
 (a gRPC call's own work in Python is most of what an event costs the gateway and the service).

@@ -133,8 +133,9 @@ class Router:
                 max_batch=batch_size,
             )
 
-        # The handshake's call (gateway.server), batched like the rows below.
+        # The handshake's and the close's calls (gateway.server), batched like the rows below.
         self.connect_station = batched("device", "ConnectStation", "ConnectStations")
+        self.disconnect_station = batched("device", "DisconnectStation", "DisconnectStations")
         self.bound: dict[str, Bound] = {}
         for action, route in ROUTES.items():
             if isinstance(route, Local):

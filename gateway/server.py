@@ -231,7 +231,7 @@ class Gateway:
     async def _disconnected(self, station_id: str, epoch: int) -> None:
         try:
             async with self.in_flight["device"]:
-                await self.router.device.DisconnectStation(
+                await self.router.disconnect_station(
                     device_pb.DisconnectStationRequest(station_id=station_id, epoch=epoch),
                     timeout=self.timeout,
                 )

@@ -193,6 +193,42 @@ async def test_batches_answer_each_call_as_alone(device_stub) -> None:
     assert got.model == "M" and got.connected
 
 
+async def test_disconnect_batch_answers_each_and_ignores_stale_epochs(device_stub) -> None:
+    """DisconnectStations (a gateway's mass disconnect): one outcome per item, in order; each
+    does what DisconnectStation would (a stale epoch is ignored, the current one disconnects)."""
+    connected = {}
+    for sid in ("D1", "D2", "D3"):
+        connected[sid] = await device_stub.ConnectStation(
+            pb.ConnectStationRequest(station_id=sid, auto_register=True, allow_unsecured=True)
+        )
+    # D3 reconnected since: its first epoch is stale.
+    again = await device_stub.ConnectStation(
+        pb.ConnectStationRequest(station_id="D3", auto_register=True, allow_unsecured=True)
+    )
+    answer = await device_stub.DisconnectStations(
+        pb.DisconnectStationsRequest(
+            items=[
+                pb.DisconnectStationsRequest.Item(
+                    call=pb.DisconnectStationRequest(station_id=sid, epoch=epoch),
+                    request_id=f"{sid}/disconnect",
+                )
+                for sid, epoch in (
+                    ("D1", connected["D1"].epoch),
+                    ("D3", connected["D3"].epoch),
+                    ("D2", connected["D2"].epoch),
+                )
+            ]
+        )
+    )
+    assert [o.WhichOneof("outcome") for o in answer.outcomes] == ["response"] * 3
+    state = {
+        sid: (await device_stub.GetChargingStation(pb.GetChargingStationRequest(id=sid))).connected
+        for sid in ("D1", "D2", "D3")
+    }
+    assert state == {"D1": False, "D2": False, "D3": True}
+    assert again.epoch == connected["D3"].epoch + 1
+
+
 async def test_status_batch_keeps_the_newest_and_refuses_unknown_alone(device_stub) -> None:
     """StatusNotifications written as one group: per connector the newest status (by the
     station's clock) wins whatever the order in the group; an unknown station is NOT_FOUND."""
