@@ -37,13 +37,14 @@ from device_svc.domain import (
     ValueUpdate,
 )
 from device_svc.models import (
-    Connector,
     CustomerInformationRow,
     DeviceVariable,
     DeviceVariableAttribute,
     ReportPart,
     SecurityEventRow,
     Station,
+    StationLike,
+    StationView,
 )
 from device_svc.repository import (
     CustomerInformationRepository,
@@ -122,7 +123,7 @@ def validate_station_id(station_id: str) -> None:
         raise InvalidArgument("id must be 1 to 48 characters of letters, digits and . _ ~ : * -")
 
 
-def is_reachable(station: Station, now: datetime.datetime) -> bool:
+def is_reachable(station: StationLike, now: datetime.datetime) -> bool:
     """Connected, and the holding gateway's lease has not run out."""
     return bool(
         station.connected
@@ -172,7 +173,7 @@ class _Boot:
 
 # A group's outcome per connect: the station connected, the password to verify, or the refusal
 # (returned, not raised: nothing was written for it, and the rest of the group goes on).
-_ConnectOutcome = Station | _VerifyFirst | CsmsError
+_ConnectOutcome = StationView | _VerifyFirst | CsmsError
 
 
 def _by_station(item: _Connect | _Boot | tuple[str, int]) -> str:
@@ -319,7 +320,7 @@ class Devices:
         lease_seconds: int = 0,
         presented: Presented | None = None,
         allow_unsecured: bool = False,
-    ) -> Station:
+    ) -> StationView:
         """Mark the station connected to ``gateway`` under a new epoch, with a fresh lease.
 
         Only if what it ``presented`` satisfies its security profile (else Unauthenticated);
@@ -339,7 +340,7 @@ class Devices:
         )
         for _ in range(_VERIFY_ATTEMPTS):
             outcome = await self._connects.submit(item)
-            if isinstance(outcome, Station):
+            if isinstance(outcome, StationView):
                 return outcome
             if isinstance(outcome, CsmsError):
                 raise outcome
@@ -390,9 +391,7 @@ class Devices:
         await writer.set_connections(rows[sid] for sid in sorted(connected & known))
         connectors = await writer.connectors(connected & known) if connected & known else {}
         return [
-            Station(**r, connectors=[Connector(**c) for c in connectors.get(r["id"], ())])
-            if isinstance(r, dict)
-            else r
+            StationView.of(r, connectors.get(r["id"], ())) if isinstance(r, dict) else r
             for r in decided
         ]
 

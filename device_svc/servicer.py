@@ -19,7 +19,7 @@ from device_svc import convert
 from device_svc.convert import timestamp as _ts
 from device_svc.credentials import Presented
 from device_svc.domain import CustomerInformationPart, SecurityEvent
-from device_svc.models import Station
+from device_svc.models import StationLike
 from device_svc.operations import ACTIONS, GatewayError, Operations
 from device_svc.service import Devices, is_reachable
 
@@ -64,7 +64,7 @@ def _columns(cs: pb.ChargingStation) -> dict[str, object]:
     }
 
 
-def station_to_proto(station: Station, now: datetime.datetime) -> pb.ChargingStation:
+def station_to_proto(station: StationLike, now: datetime.datetime) -> pb.ChargingStation:
     reachable = is_reachable(station, now)
     msg = pb.ChargingStation(
         id=station.id,
@@ -116,7 +116,7 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         self.devices = devices
         self.operations = operations
 
-    def _proto(self, station: Station) -> pb.ChargingStation:
+    def _proto(self, station: StationLike) -> pb.ChargingStation:
         return station_to_proto(station, self.devices.clock())
 
     # -- stations ------------------------------------------------------------------------------
