@@ -1,7 +1,8 @@
 """What both baselines share: serving a connection handler on ``/ocpp/{id}`` until SIGTERM.
 
 Each baseline is only its handler; this keeps their servers identical (subprotocol
-``ocpp2.0.1``, no compression, uvloop), so the comparison measures the handlers alone.
+``ocpp2.0.1``, no compression, uvloop, the gateway's listen backlog), so the comparison measures
+the handlers alone.
 """
 
 from __future__ import annotations
@@ -14,9 +15,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.typing import Subprotocol
 
+from gateway.settings import Settings as GatewaySettings
+
 __all__ = ["run"]
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
+
+# As the gateway listens. asyncio's default of 100 made the baselines' boot storms measure the
+# kernel: one raw-baseline storm of 5,000 overflowed the listen queue 1,812 times, and each
+# dropped station waited for its SYN to be retransmitted (1 s, 3 s, 7 s...).
+BACKLOG: int = GatewaySettings.model_fields["listen_backlog"].default
 
 
 async def _serve_forever(handler: Handler, host: str, port: int) -> None:
@@ -30,6 +38,7 @@ async def _serve_forever(handler: Handler, host: str, port: int) -> None:
         subprotocols=[Subprotocol("ocpp2.0.1")],
         compression=None,
         server_header=None,
+        backlog=BACKLOG,
     ):
         await stop
 
