@@ -57,7 +57,12 @@ def test_several_gateways_envoy_takes_the_stations_port(tmp_path: pathlib.Path) 
     )
     assert _clusters(config)["gateway"] == [13001, 13002, 13003]
     gateway = next(c for c in config["static_resources"]["clusters"] if c["name"] == "gateway")
-    assert gateway["lb_policy"] in {"ROUND_ROBIN", "LEAST_REQUEST"}
+    # A new station goes to the gateway holding the fewest (all compared, not two at random).
+    [policy] = gateway["load_balancing_policy"]["policies"]
+    least = policy["typed_extension_config"]
+    assert least["name"] == "envoy.load_balancing_policies.least_request"
+    assert least["typed_config"]["selection_method"] == "FULL_SCAN"
+    assert "lb_policy" not in gateway
     assert "typed_extension_protocol_options" not in gateway  # HTTP/1.1: WebSocket upgrades
     stations = _listeners(config)["stations"]
     assert stations["address"]["socket_address"] == {"address": "127.0.0.1", "port_value": 13000}
