@@ -141,7 +141,7 @@ class Target:
     url: str
     pid: int
     # Every process of the system under test (the settling between scenarios watches them).
-    pids: tuple[int, ...] = ()
+    pids: tuple[int, ...]
 
 
 @contextlib.contextmanager

@@ -238,6 +238,7 @@ _FEWEST_STATIONS = """      load_balancing_policy:
                 selection_method: FULL_SCAN
 """  # noqa: E501 - the extension's type URL
 
+# Both intervals: before the first station (no traffic yet) and after.
 _GATEWAY_HEALTH_CHECK_INTERVAL_S = 1.0
 
 # A gateway that stopped answering connects is set aside for a while, so a crashed one does not
@@ -251,7 +252,7 @@ _GATEWAY_OPTIONS = f"""      outlier_detection:
       health_checks:
         - timeout: 0.5s
           interval: {_GATEWAY_HEALTH_CHECK_INTERVAL_S:g}s
-          no_traffic_interval: 1s
+          no_traffic_interval: {_GATEWAY_HEALTH_CHECK_INTERVAL_S:g}s
           unhealthy_threshold: 1
           healthy_threshold: 1
           tcp_health_check: {{}}
