@@ -3,15 +3,18 @@ writes on a connection): the only place transaction_svc writes SQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of
+from transaction_svc.domain import TransactionState
 from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
 
 __all__ = ["EventWriter", "MeterValuesRepository", "TransactionRepository"]
@@ -134,12 +137,42 @@ _T, _E = _TRANSACTIONS.c, _EVENTS.c
 
 # The group write's statements, built once: SQLAlchemy memoizes a statement's cache key on the
 # object, so executing the same object skips rebuilding and re-keying it for every group.
-_LOCK_ROWS = (
-    select(_TRANSACTIONS)
+
+# What the group write reads of a transaction: its key and the columns of domain.TransactionState.
+_LOCKED = (_T.station_id, _T.id, *(_T[f.name] for f in dataclasses.fields(TransactionState)))
+_LOCK_ORDER = (_T.station_id, _T.id)
+# PostgreSQL searches the primary key for each key of a row-value IN.
+_LOCK_ROWS_IN = (
+    select(*_LOCKED)
     .where(tuple_(_T.station_id, _T.id).in_(bindparam("keys", expanding=True)))
-    .order_by(_T.station_id, _T.id)
+    .order_by(*_LOCK_ORDER)
     .with_for_update()
 )
+
+
+@functools.cache
+def _lock_rows_or(size: int) -> Select[Any]:
+    """SQLite: ``size`` keys as ``(station_id = ? AND id = ?) OR ...``, which it answers with one
+    primary-key search per key, where it scans the whole table for a row-value IN (a cost that
+    grows with every transaction ever stored). Sizes are powers of two (see _lock_params), so a
+    few statements are compiled, not one per group size. SQLite has no FOR UPDATE: the group's
+    BEGIN IMMEDIATE holds the database's write lock."""
+    keys = (
+        and_(_T.station_id == bindparam(f"s{i}"), _T.id == bindparam(f"i{i}")) for i in range(size)
+    )
+    return select(*_LOCKED).where(or_(*keys)).order_by(*_LOCK_ORDER)
+
+
+def _lock_params(keys: Sequence[tuple[str, str]]) -> tuple[Select[Any], dict[str, str]]:
+    size = 1 << (len(keys) - 1).bit_length()
+    padded = [*keys, *[keys[-1]] * (size - len(keys))]  # a key repeated finds the same row
+    params = {}
+    for i, (station_id, transaction_id) in enumerate(padded):
+        params[f"s{i}"] = station_id
+        params[f"i{i}"] = transaction_id
+    return _lock_rows_or(size), params
+
+
 _CREATE_TRANSACTIONS = {
     name: insert(_TRANSACTIONS).on_conflict_do_nothing(index_elements=["station_id", "id"])
     for name, insert in _INSERTS.items()
@@ -221,7 +254,13 @@ class EventWriter:
         return rows
 
     async def _rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
-        result = await self.conn.execute(_LOCK_ROWS, {"keys": list(keys)})
+        if not keys:
+            return {}
+        if self.conn.dialect.name == "sqlite":
+            stmt, params = _lock_params(keys)
+            result = await self.conn.execute(stmt, params)
+        else:
+            result = await self.conn.execute(_LOCK_ROWS_IN, {"keys": list(keys)})
         return {(row.station_id, row.id): row for row in result}
 
     async def add_events_returning(
