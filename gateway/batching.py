@@ -13,8 +13,11 @@ load a batch holds what queued during one round trip, so the batch size follows 
 
 Each event keeps its own outcome: its response, or the status the unary call would have failed
 with (raised as :class:`grpc.aio.AioRpcError`, as from the stub). A failed batch call fails each
-of its events with that call's status. Against a service that does not know the batch RPC yet
-(UNIMPLEMENTED, during a rolling upgrade), events go one by one through the unary RPC.
+of its events with that call's status. A batch call's deadline is the earliest of its events', and
+an event whose deadline passes while it waits for a batch call fails with DEADLINE_EXCEEDED
+without being sent; neither costs a timer per event. Against a service that does not know the
+batch RPC yet (UNIMPLEMENTED, during a rolling upgrade), events go one by one through the unary
+RPC.
 
 A batch RPC has one shape (the services answer it with common.grpc_server.answer_each): its
 request holds ``items``, each the unary ``call`` and its ``request_id``; its response one
@@ -43,12 +46,19 @@ Unary = Callable[..., Awaitable[Message]]
 
 
 class _Waiting:
-    __slots__ = ("call", "request_id", "future")
+    __slots__ = ("call", "request_id", "future", "deadline")
 
-    def __init__(self, call: Message, request_id: str, future: asyncio.Future[Message]) -> None:
+    def __init__(
+        self,
+        call: Message,
+        request_id: str,
+        future: asyncio.Future[Message],
+        deadline: float | None,
+    ) -> None:
         self.call = call
         self.request_id = request_id
         self.future = future
+        self.deadline = deadline  # the event loop's clock; None: no deadline
 
 
 class BatchedRpc:
@@ -75,7 +85,7 @@ class BatchedRpc:
         self.max_batch = max_batch
         self._queue: collections.deque[_Waiting] = collections.deque()
         self._in_flight = 0
-        self._timeout: float | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._unimplemented = False
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -87,32 +97,57 @@ class BatchedRpc:
         metadata: Sequence[tuple[str, str]] = (),
     ) -> Message:
         request_id = next((v for k, v in metadata if k == REQUEST_ID_KEY), "")
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Waiting(call, request_id, future))
-        # The batch's deadline is its callers' (one table, one rpc_timeout).
-        self._timeout = timeout
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Message] = loop.create_future()
+        deadline = None if timeout is None else loop.time() + timeout
+        self._queue.append(_Waiting(call, request_id, future, deadline))
         self._pump()
-        try:
-            async with asyncio.timeout(timeout):
-                return await future
-        except TimeoutError:
-            raise grpc.aio.AioRpcError(
-                grpc.StatusCode.DEADLINE_EXCEEDED, details="Deadline Exceeded"
-            ) from None
+        return await future
+
+    # Deadlines without a timer per call (an event costs the gateway a few microseconds, a timer
+    # as much): a batch call's deadline is the earliest of its events', and one timer for the
+    # whole queue fails the events whose deadline passes while they wait for a batch call.
 
     def _pump(self) -> None:
+        now = -1.0
         while self._queue and self._in_flight < self.max_in_flight:
             batch: list[_Waiting] = []
             while self._queue and len(batch) < self.max_batch:
                 waiting = self._queue.popleft()
-                if not waiting.future.done():  # its caller gave up (deadline, closed station)
-                    batch.append(waiting)
+                if waiting.future.done():  # its caller gave up (cancelled: a closed station)
+                    continue
+                if waiting.deadline is not None:
+                    if now < 0:
+                        now = asyncio.get_running_loop().time()
+                    if waiting.deadline <= now:
+                        _deadline_exceeded(waiting)
+                        continue
+                batch.append(waiting)
             if not batch:
                 return
             self._in_flight += 1
             task = asyncio.create_task(self._send(batch), name="batch-call")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        if self._queue and self._expiry is None:
+            deadlines = [w.deadline for w in self._queue if w.deadline is not None]
+            if deadlines:
+                self._expiry = asyncio.get_running_loop().call_at(min(deadlines), self._expire)
+
+    def _expire(self) -> None:
+        """The queue's timer: fail the waiting events whose deadline passed, arm the next."""
+        self._expiry = None
+        now = asyncio.get_running_loop().time()
+        kept: collections.deque[_Waiting] = collections.deque()
+        for waiting in self._queue:
+            if waiting.future.done():
+                continue
+            if waiting.deadline is not None and waiting.deadline <= now:
+                _deadline_exceeded(waiting)
+            else:
+                kept.append(waiting)
+        self._queue = kept
+        self._pump()
 
     async def _send(self, batch: list[_Waiting]) -> None:
         try:
@@ -132,7 +167,7 @@ class BatchedRpc:
             items=[self.item_type(call=w.call, request_id=w.request_id) for w in batch]
         )
         try:
-            response = await self.batch_rpc(request, timeout=self._timeout)
+            response = await self.batch_rpc(request, timeout=_time_left(batch))
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
                 log.warning("%s is not served yet: one by one", self.request_type.DESCRIPTOR.name)
@@ -166,7 +201,7 @@ class BatchedRpc:
             try:
                 response = await self.unary_rpc(
                     waiting.call,
-                    timeout=self._timeout,
+                    timeout=_time_left([waiting]),
                     metadata=((REQUEST_ID_KEY, waiting.request_id),),
                 )
             except grpc.aio.AioRpcError as exc:
@@ -177,6 +212,22 @@ class BatchedRpc:
                 waiting.future.set_result(response)
 
         await asyncio.gather(*(one(w) for w in batch))
+
+
+def _time_left(batch: list[_Waiting]) -> float | None:
+    """The seconds until the earliest deadline of ``batch`` (None: none has one)."""
+    deadlines = [w.deadline for w in batch if w.deadline is not None]
+    if not deadlines:
+        return None
+    return max(0.0, min(deadlines) - asyncio.get_running_loop().time())
+
+
+def _deadline_exceeded(waiting: _Waiting) -> None:
+    """Fail one event as the unary call would have past its deadline."""
+    if not waiting.future.done():
+        waiting.future.set_exception(
+            grpc.aio.AioRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, details="Deadline Exceeded")
+        )
 
 
 def _fail(batch: list[_Waiting], exc: BaseException) -> None:

@@ -38,9 +38,11 @@ class Service:
         self.gate = asyncio.Event()
         self.gate.set()
         self.fail_with: grpc.StatusCode | None = None
+        self.timeouts: list[float | None] = []
 
     async def batch(self, request: pb.TransactionEventsRequest, timeout=None):  # type: ignore[no-untyped-def]  # noqa: ASYNC109
         self.batches.append([i.call.request.seq_no for i in request.items])
+        self.timeouts.append(timeout)
         self.request_ids += [i.request_id for i in request.items]
         await self.gate.wait()
         if self.fail_with is not None:
@@ -134,3 +136,24 @@ async def test_an_event_past_its_deadline_while_queued_is_not_sent() -> None:
     await first
     await asyncio.sleep(0.01)
     assert svc.batches == [[1]]
+
+
+async def test_a_batch_call_gets_the_earliest_deadline_of_its_events() -> None:
+    svc = Service()
+    svc.gate.clear()
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
+    first = asyncio.create_task(send(rpc, 1, timeout=5))
+    await asyncio.sleep(0.01)
+    queued = [asyncio.create_task(send(rpc, 2, timeout=1)), asyncio.create_task(send(rpc, 3, 5))]
+    await asyncio.sleep(0.01)
+    svc.gate.set()
+    await asyncio.gather(first, *queued)
+    assert svc.batches == [[1], [2, 3]]
+    assert 4.5 < svc.timeouts[0] <= 5 and 0.5 < svc.timeouts[1] <= 1
+
+
+async def test_an_event_without_a_deadline_waits_for_its_batch() -> None:
+    svc = Service()
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest)
+    assert (await rpc(event(4))).total_cost == 4.0
+    assert svc.timeouts == [None]
