@@ -211,7 +211,20 @@ class StationConnection:
         a sender cancelled from outside (a CSMS call's deadline) is not followed by more: the
         buffer holds at most write_limit plus one frame per sender (reader, worker, call()), and
         a station that stops reading holds even that for send_timeout at most.
+
+        Most frames find the buffer empty: when nothing waits for room and the frame cannot
+        take the buffer past the mark where send() starts waiting (UTF-8: at most 4 bytes a
+        character), send() returns without waiting and needs no timer (a timer per frame costs
+        about as much as the rest of sending it).
         """
+        ws = self.ws
+        transport = ws.transport
+        if not ws.paused and (
+            transport.get_write_buffer_size() + 4 * len(frame)
+            <= transport.get_write_buffer_limits()[1]
+        ):
+            await ws.send(frame)
+            return
         try:
             async with asyncio.timeout(self._send_timeout):
                 await self.ws.drain()
