@@ -282,7 +282,7 @@ class _Slow(Exception):
 
 _SLOW: Final = _Slow()
 _INT32: Final = range(-(2**31), 2**31)
-_EPOCH: Final = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_NAIVE_EPOCH: Final = datetime.datetime(1970, 1, 1)
 # A date-time as protobuf's own parser takes it (the others go the json_format way).
 _PROTO_DATE_TIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-5][0-9])(?:\.([0-9]{1,9}))?"
@@ -325,15 +325,13 @@ def _timestamp_in(value: Any) -> Any:
     match = _PROTO_DATE_TIME.fullmatch(value) if type(value) is str else None
     if match is None:
         raise _SLOW
-    year, month, day, hour, minute, second, fraction, sign, off_h, off_m = match.groups()
+    fraction, sign, off_h, off_m = match.group(7, 8, 9, 10)
     try:
-        when = datetime.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second),
-            tzinfo=datetime.UTC,
-        )  # fmt: skip
+        # The match's first 19 characters are "YYYY-MM-DDTHH:MM:SS": read in C, range-checked.
+        since = datetime.datetime.fromisoformat(value[:19]) - _NAIVE_EPOCH
     except ValueError:
         raise _SLOW from None
-    seconds = (when - _EPOCH) // datetime.timedelta(seconds=1)
+    seconds = since.days * 86400 + since.seconds
     if sign is not None:
         offset = int(off_h) * 3600 + int(off_m) * 60
         seconds += -offset if sign == "+" else offset

@@ -14,6 +14,7 @@ import fastjsonschema
 import jsonschema
 import ocpp
 import pytest
+from google.protobuf import timestamp_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
@@ -658,3 +659,21 @@ def test_too_deep_custom_data_is_a_conversion_error() -> None:
         deep = {"a": deep}
     with pytest.raises(ConversionError):
         to_proto(messages_pb2.DataTransferRequest, {"vendorId": "v", "data": [deep]})
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59.999999999Z",
+        "1969-12-31T23:59:59.5Z",
+        "1970-01-01T00:00:00+14:00",
+        "2024-02-29T23:59:59.000001-12:00",
+        "2026-11-25T10:00:00.123Z",
+    ],
+)
+def test_the_direct_timestamp_path_agrees_with_protobuf(text: str) -> None:
+    """The direct path's instant is protobuf's own parse of the same text, at the edges too."""
+    expected = timestamp_pb2.Timestamp()
+    expected.FromJsonString(text)
+    assert timestamp_pb2.Timestamp(**ocpp_json._timestamp_in(text)) == expected
