@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
     "ENERGY_MEASURAND",
+    "STATE_FIELDS",
     "Event",
     "Reading",
     "TransactionState",
     "energy_readings",
     "energy_wh",
     "fold",
+    "state_values",
 ]
 
 # OCPP 2.0.1 SampledValueType: a value without measurand is this measurand.
@@ -86,6 +89,21 @@ class TransactionState:
     energy_first_wh: float | None = None
     energy_last_at: datetime.datetime | None = None
     energy_last_wh: float | None = None
+
+
+#: TransactionState's fields, in the dataclass's order (the transactions table's columns too).
+STATE_FIELDS = tuple(f.name for f in dataclasses.fields(TransactionState))
+#: A state's (or a row's) values of STATE_FIELDS, as one tuple, read in C.
+state_values = operator.attrgetter(*STATE_FIELDS)
+_FIELD_INDEX = {name: i for i, name in enumerate(STATE_FIELDS)}
+
+
+def _replace(state: TransactionState, changes: Mapping[str, Any]) -> TransactionState:
+    """dataclasses.replace for the fold: the same state, built from one tuple (half the time)."""
+    values = list(state_values(state))
+    for name, value in changes.items():
+        values[_FIELD_INDEX[name]] = value
+    return TransactionState(*values)
 
 
 def _parse_time(value: str) -> datetime.datetime:
@@ -187,4 +205,4 @@ def fold(state: TransactionState, event: Event) -> TransactionState:
         if s.energy_last_at is None or (last.at, last.wh) > (s.energy_last_at, s.energy_last_wh):
             changes.update(energy_last_at=last.at, energy_last_wh=last.wh)
 
-    return dataclasses.replace(state, **changes) if changes else state
+    return _replace(state, changes) if changes else state

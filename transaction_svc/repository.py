@@ -3,7 +3,6 @@ writes on a connection): the only place transaction_svc writes SQL."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import functools
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of
-from transaction_svc.domain import TransactionState
+from transaction_svc.domain import STATE_FIELDS
 from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
 
 __all__ = ["EventWriter", "MeterValuesRepository", "TransactionRepository"]
@@ -139,7 +138,7 @@ _T, _E = _TRANSACTIONS.c, _EVENTS.c
 # object, so executing the same object skips rebuilding and re-keying it for every group.
 
 # What the group write reads of a transaction: its key and the columns of domain.TransactionState.
-_LOCKED = (_T.station_id, _T.id, *(_T[f.name] for f in dataclasses.fields(TransactionState)))
+_LOCKED = (_T.station_id, _T.id, *(_T[name] for name in STATE_FIELDS))
 _LOCK_ORDER = (_T.station_id, _T.id)
 # PostgreSQL searches the primary key for each key of a row-value IN.
 _LOCK_ROWS_IN = (

@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from common import pagination
 from common.db import GroupCommit, utcnow
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from transaction_svc.domain import Event, TransactionState, fold
+from transaction_svc.domain import STATE_FIELDS, Event, TransactionState, fold, state_values
 from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
 from transaction_svc.repository import EventWriter, MeterValuesRepository, TransactionRepository
 
@@ -31,15 +30,10 @@ __all__ = ["MeterValues", "Transactions", "state_of"]
 
 log = logging.getLogger(__name__)
 
-_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(TransactionState))
-# The state's fields of a row or a state, in the dataclass's order, as one tuple (in C; the
-# state has many fields, so attrgetter always gives a tuple).
-_STATE_VALUES = operator.attrgetter(*_STATE_FIELDS)
-
 
 def state_of(row: Transaction | Row[Any]) -> TransactionState:
     """The domain view of a transaction row (ORM object or Core row: read by column name)."""
-    return TransactionState(*_STATE_VALUES(row))
+    return TransactionState(*state_values(row))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,7 +115,7 @@ class Transactions:
         after = fold(before, event)
         changes = {
             name: getattr(after, name)
-            for name in _STATE_FIELDS
+            for name in STATE_FIELDS
             if getattr(after, name) != getattr(before, name)
         }
         # updated_at moves with every stored event, as the ORM's onupdate did.
@@ -174,8 +168,8 @@ class Transactions:
             # The columns any of them changed (one executemany needs the same ones in every
             # row; a value a row did not change is written back as it was): per field, the
             # column of old values against the new one, transposed and compared as tuples in C.
-            after = [_STATE_VALUES(states[k]) for k in touched]
-            old = [_STATE_VALUES(before[k]) for k in touched]
+            after = [state_values(states[k]) for k in touched]
+            old = [state_values(before[k]) for k in touched]
             columns = zip(zip(*old, strict=True), zip(*after, strict=True), strict=True)
             changed = [i for i, (was, now_is) in enumerate(columns) if was != now_is]
             await writer.update_many(
@@ -183,7 +177,7 @@ class Transactions:
                     {
                         "key_station_id": station_id,
                         "key_id": tx_id,
-                        **{_STATE_FIELDS[i]: values[i] for i in changed},
+                        **{STATE_FIELDS[i]: values[i] for i in changed},
                         "updated_at": now,
                     }
                     for (station_id, tx_id), values in zip(touched, after, strict=True)
