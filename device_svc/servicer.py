@@ -10,6 +10,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from common import grpc_server, pki
+from common.columns import utc_datetime
 from common.errors import InvalidArgument
 from common.ocpp_json import ocpp_enum_value, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
@@ -102,11 +103,6 @@ def station_to_proto(station: StationLike, now: datetime.datetime) -> pb.Chargin
             status_time=_ts(c.status_time),
         )
     return msg
-
-
-def _datetime(ts: Any) -> datetime.datetime:
-    value: datetime.datetime = ts.ToDatetime(tzinfo=datetime.UTC)
-    return value
 
 
 class DeviceServicer(pb_grpc.DeviceServiceServicer):
@@ -284,7 +280,7 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         for beat in request.heartbeats:
             if not beat.station_id or not beat.HasField("time"):
                 continue
-            at = _datetime(beat.time)
+            at = utc_datetime(beat.time)
             if beat.station_id not in latest or at > latest[beat.station_id]:
                 latest[beat.station_id] = at
         await self.devices.record_heartbeats(list(latest.items()))
@@ -299,7 +295,7 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             req.evse_id,
             req.connector_id,
             ocpp_enum_value(ocpp.ConnectorStatusEnum, req.connector_status),
-            _datetime(req.timestamp),
+            utc_datetime(req.timestamp),
         )
         return ocpp.StatusNotificationResponse()
 
@@ -322,7 +318,7 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
             req.request_id,
             req.seq_no,
             req.tbc,
-            _datetime(req.generated_at),
+            utc_datetime(req.generated_at),
             convert.reported_variables(req.report_data),
         )
         return ocpp.NotifyReportResponse()
@@ -338,7 +334,7 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
                 seq_no=req.seq_no,
                 data=req.data,
                 tbc=req.tbc,
-                generated_at=_datetime(req.generated_at),
+                generated_at=utc_datetime(req.generated_at),
             ),
         )
         return ocpp.NotifyCustomerInformationResponse()
@@ -356,7 +352,7 @@ class DeviceServicer(pb_grpc.DeviceServiceServicer):
         await self.devices.record_security_event(
             request.station_id,
             SecurityEvent(
-                type=req.type, timestamp=_datetime(req.timestamp), tech_info=req.tech_info
+                type=req.type, timestamp=utc_datetime(req.timestamp), tech_info=req.tech_info
             ),
         )
         return ocpp.SecurityEventNotificationResponse()

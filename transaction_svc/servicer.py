@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Sequence
 
@@ -13,6 +12,7 @@ from common import logging as log_ctx
 from common.columns import enum_column as _ocpp_value
 from common.columns import enum_number as _number
 from common.columns import timestamp as _ts
+from common.columns import utc_datetime
 from common.errors import InvalidArgument, Unavailable
 from common.ocpp_json import proto_enum_number, to_ocpp, to_proto
 from csms.ocpp.v201 import messages_pb2 as ocpp
@@ -43,7 +43,7 @@ def event_of(req: ocpp.TransactionEventRequest) -> Event:
         seq_no=req.seq_no,
         event_type=_ocpp_value(ocpp.TransactionEventEnum, req.event_type, "event_type"),
         trigger_reason=_ocpp_value(ocpp.TriggerReasonEnum, req.trigger_reason, "trigger_reason"),
-        timestamp=req.timestamp.ToDatetime(tzinfo=datetime.UTC),
+        timestamp=utc_datetime(req.timestamp),
         offline=req.offline,
         meter_values=[to_ocpp(mv) for mv in req.meter_value],
         evse_id=req.evse.id if req.HasField("evse") else None,

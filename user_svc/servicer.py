@@ -6,7 +6,6 @@ Proto ⇄ domain, nothing else: the decisions are :mod:`user_svc.access`'s and
 
 from __future__ import annotations
 
-import datetime
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -24,6 +23,7 @@ from common import grpc_server
 from common.columns import enum_column as _ocpp_value
 from common.columns import enum_number as _number
 from common.columns import timestamp as _ts
+from common.columns import utc_datetime
 from common.errors import InvalidArgument
 from common.ocpp_json import (
     proto_enum_number,
@@ -60,9 +60,7 @@ def _columns(msg: pb.IdToken) -> dict[str, Any]:
     return {
         "type": _ocpp_value(ocpp.IdTokenEnum, msg.type, "type"),
         "status": _ocpp_value(ocpp.AuthorizationStatusEnum, msg.status, "status"),
-        "expiry_date": (
-            msg.expiry_date.ToDatetime(tzinfo=datetime.UTC) if msg.HasField("expiry_date") else None
-        ),
+        "expiry_date": (utc_datetime(msg.expiry_date) if msg.HasField("expiry_date") else None),
         "group_id_token": msg.group_id_token,
     }
 
