@@ -238,9 +238,11 @@ class GroupCommit(Generic[T, R]):
     :meth:`submit` returns (or raises) only after the commit of its batch, so nothing is
     acknowledged before it is durable. A writer task takes the items waiting at that moment, up
     to ``max_batch``; while it commits, the next ones queue, so the batch grows with the load by
-    itself. When the previous batch was larger than what waits now, more are most likely on
-    their way (their callers just got their answers): the writer then waits up to ``max_wait``
-    seconds for as many as last time. The task ends when nothing waits.
+    itself. When, right after a write, the previous batch was larger than what waits now, more
+    are most likely on their way (their callers just got their answers): the writer then waits
+    up to ``max_wait`` seconds for as many as last time. A new writer does not wait: what it finds
+    came while nothing was being written, e.g. a batch RPC's items, whose caller sends no more
+    before they are answered. The task ends when nothing waits.
 
     ``apply(conn, item)`` runs inside the item's SAVEPOINT: when it raises, only that item is
     rolled back, and ``recover(conn, item, exc)`` (if given) runs after the rollback in the
@@ -295,14 +297,16 @@ class GroupCommit(Generic[T, R]):
             await asyncio.shield(self._writer)
 
     async def _write_all(self) -> None:
+        after_write = False
         while self._queue:
-            batch = await self._take()
+            batch = await self._take(wait=after_write)
             if batch:
                 await self._write(batch)
+                after_write = True
 
-    async def _take(self) -> list[_Waiting[T, R]]:
+    async def _take(self, *, wait: bool) -> list[_Waiting[T, R]]:
         wanted = min(self._last_batch, self.max_batch)
-        if self.max_wait > 0 and len(self._queue) < wanted:
+        if wait and self.max_wait > 0 and len(self._queue) < wanted:
             self._wanted, self._enough = wanted, asyncio.Event()
             try:
                 await asyncio.wait_for(self._enough.wait(), self.max_wait)

@@ -112,3 +112,35 @@ async def test_a_failed_commit_after_apply_many_answers_nobody(engine, commit_fa
     results = await asyncio.gather(*(writer.submit(k) for k in (7, 8)), return_exceptions=True)
     assert [str(r) for r in results] == ["commit failed", "commit failed"]
     assert await _stored(engine) == []
+
+
+async def test_items_that_found_no_write_running_go_at_once(engine) -> None:  # type: ignore[no-untyped-def]
+    """A lump that arrives while nothing is being written (a batch RPC's items: its caller sends
+    no more before it is answered) is written at once, not after waiting for as many as the
+    last group had."""
+    writer = db.GroupCommit(engine, _insert, max_wait=2.0)
+    assert await asyncio.gather(*(writer.submit(k) for k in range(10))) == list(range(10))
+    started = asyncio.get_running_loop().time()
+    assert await asyncio.gather(*(writer.submit(k) for k in range(10, 15))) == list(range(10, 15))
+    assert asyncio.get_running_loop().time() - started < 1.0
+
+
+async def test_after_a_write_the_writer_waits_for_the_callers_it_answered(engine) -> None:  # type: ignore[no-untyped-def]
+    """Items queued behind a write are taken after waiting (up to max_wait) for as many as the
+    last group: those callers were just answered and are likely to send more."""
+    groups: list[int] = []
+
+    async def insert_many(conn: AsyncConnection, items: list[int]) -> list[int]:
+        groups.append(len(items))
+        for k in items:
+            await _insert(conn, k)
+        return items
+
+    writer = db.GroupCommit(engine, _insert, apply_many=insert_many, max_wait=0.5)
+    first = [asyncio.create_task(writer.submit(k)) for k in range(4)]
+    await asyncio.sleep(0)  # the writer takes these four; the next ones queue behind its write
+    behind = [asyncio.create_task(writer.submit(k)) for k in range(4, 6)]
+    await asyncio.gather(*first)
+    later = [asyncio.create_task(writer.submit(k)) for k in range(6, 8)]
+    await asyncio.gather(*behind, *later)
+    assert groups == [4, 4]
