@@ -8,7 +8,22 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, Table, and_, bindparam, or_, select, tuple_, update
+from sqlalchemy import (
+    Column,
+    Row,
+    Select,
+    Table,
+    TableValuedAlias,
+    Update,
+    and_,
+    bindparam,
+    column,
+    func,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -140,13 +155,42 @@ _T, _E = _TRANSACTIONS.c, _EVENTS.c
 # What the group write reads of a transaction: its key and the columns of domain.TransactionState.
 _LOCKED = (_T.station_id, _T.id, *(_T[name] for name in STATE_FIELDS))
 _LOCK_ORDER = (_T.station_id, _T.id)
-# PostgreSQL searches the primary key for each key of a row-value IN.
-_LOCK_ROWS_IN = (
+
+
+def _arrays(*columns: Column[Any]) -> TableValuedAlias:
+    """PostgreSQL: rows given as one array parameter per column (``a_<column>``), the derived
+    table's columns named after the columns: ``unnest($1::VARCHAR[], ...) AS anon(station_id,
+    ...)``. The statement's text does not
+    depend on the number of rows, so PostgreSQL and asyncpg prepare it once, and SQLAlchemy does
+    not rewrite it per execution as it does an expanding IN."""
+    params = (bindparam(f"a_{c.name}", type_=postgresql.ARRAY(c.type)) for c in columns)
+    return (
+        func.unnest(*params)
+        .table_valued(*(column(c.name, c.type) for c in columns))
+        .render_derived()
+    )
+
+
+# PostgreSQL: the keys as two arrays; it searches the primary key for each.
+_KEYS = _arrays(_T.station_id, _T.id)
+_LOCK_ROWS_PG = (
     select(*_LOCKED)
-    .where(tuple_(_T.station_id, _T.id).in_(bindparam("keys", expanding=True)))
+    .where(tuple_(_T.station_id, _T.id).in_(select(_KEYS.c.station_id, _KEYS.c.id)))
     .order_by(*_LOCK_ORDER)
     .with_for_update()
 )
+
+
+@functools.cache
+def _update_from_arrays(columns: tuple[str, ...]) -> Update:
+    """PostgreSQL: the group's transactions updated by one statement, from one array per
+    column (an executemany is one UPDATE per row for the server), by the set of columns."""
+    rows = _arrays(_T.station_id, _T.id, *(_T[name] for name in columns))
+    return (
+        update(_TRANSACTIONS)
+        .where(_T.station_id == rows.c.station_id, _T.id == rows.c.id)
+        .values({name: rows.c[name] for name in columns})
+    )
 
 
 @functools.cache
@@ -259,7 +303,10 @@ class EventWriter:
             stmt, params = _lock_params(keys)
             result = await self.conn.execute(stmt, params)
         else:
-            result = await self.conn.execute(_LOCK_ROWS_IN, {"keys": list(keys)})
+            station_ids, ids = zip(*keys, strict=True)
+            result = await self.conn.execute(
+                _LOCK_ROWS_PG, {"a_station_id": list(station_ids), "a_id": list(ids)}
+            )
         return {(row.station_id, row.id): row for row in result}
 
     async def add_events_returning(
@@ -273,5 +320,17 @@ class EventWriter:
 
     async def update_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Set columns of several transactions; each row holds ``key_station_id`` and
-        ``key_id`` and the same column names (one executemany)."""
-        await self.conn.execute(_UPDATE_BY_KEY, list(rows))
+        ``key_id`` and the same column names (one executemany; on PostgreSQL one UPDATE)."""
+        if not rows:
+            return
+        if self.conn.dialect.name != "postgresql":
+            await self.conn.execute(_UPDATE_BY_KEY, list(rows))
+            return
+        names = tuple(name for name in rows[0] if name not in ("key_station_id", "key_id"))
+        arrays = {
+            "a_station_id": [r["key_station_id"] for r in rows],
+            "a_id": [r["key_id"] for r in rows],
+        }
+        for name in names:
+            arrays[f"a_{name}"] = [r[name] for r in rows]
+        await self.conn.execute(_update_from_arrays(names), arrays)
