@@ -205,6 +205,9 @@ class StationRepository:
             result = await self.session.execute(
                 update(Station)
                 .where(
+                    # The ids alone first: SQLite finds them by the primary key, where it scans
+                    # the whole table for the row-value IN (which still checks the epochs).
+                    Station.id.in_([station_id for station_id, _ in chunk]),
                     tuple_(Station.id, Station.epoch).in_(chunk),
                     Station.gateway == gateway,
                     Station.connected.is_(True),
