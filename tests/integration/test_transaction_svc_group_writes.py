@@ -93,6 +93,12 @@ async def test_set_based_groups_equal_one_by_one(migrated_db) -> None:  # type: 
             assert dataclasses.asdict(state_of(a[0])) == dataclasses.asdict(state_of(b[0]))
             assert [e.seq_no for e in a[1]] == list(range(6)) == [e.seq_no for e in b[1]]
             assert [e.meter_values for e in a[1]] == [e.meter_values for e in b[1]]
+            # Written at the driver, read back through the ORM: the same values, the same types.
+            assert [(e.event_type, e.trigger_reason, e.timestamp, e.offline) for e in a[1]] == [
+                (e.event_type, e.trigger_reason, e.timestamp, e.offline) for e in b[1]
+            ]
+            assert all(e.received_at.tzinfo is not None for e in a[1])
+            assert a[0].updated_at.tzinfo is not None and a[0].updated_at >= a[0].created_at
             assert not a[0].active and a[0].stopped_reason == "Local"
     finally:
         await engine.dispose()
