@@ -283,22 +283,32 @@ def test_serializers_are_compact() -> None:
     assert error.frame() == '[4,"a","NotImplemented","Unknown action \'X\'",{}]'
 
 
-def test_validator_is_compiled_once() -> None:
-    """A validator is compiled once per (action, kind) and then served from the cache."""
+def test_validators_are_compiled_once() -> None:
+    """Each (action, kind) compiles its jsonschema-rs validator once, and fastjsonschema's only
+    once a payload is refused (for the error), once too."""
+    ocppj.accepts.cache_clear()
     ocppj.validator.cache_clear()
     for _ in range(3):
         ocppj.validate("Heartbeat", "Request", {})
     ocppj.validate("Heartbeat", "Response", {"currentTime": "2024-05-01T12:00:00Z"})
-    info = ocppj.validator.cache_info()
+    info = ocppj.accepts.cache_info()
     assert (info.misses, info.hits, info.currsize) == (2, 2, 2)
-    assert ocppj.validator("Heartbeat", "Request") is ocppj.validator("Heartbeat", "Request")
+    assert ocppj.validator.cache_info().currsize == 0, "a valid payload needs no error"
+    for _ in range(2):
+        with pytest.raises(OcppError) as caught:
+            ocppj.validate("Heartbeat", "Response", {})
+        assert caught.value.code == Code.OCCURRENCE_CONSTRAINT_VIOLATION
+    info = ocppj.validator.cache_info()
+    assert (info.misses, info.hits, info.currsize) == (1, 1, 1)
+    assert ocppj.accepts("Heartbeat", "Request") is ocppj.accepts("Heartbeat", "Request")
 
 
 def test_every_schema_compiles() -> None:
-    """All 128 official schemas compile, so no action fails on its first frame."""
+    """All 128 official schemas compile, both ways, so no action fails on its first frame."""
     for action in ocppj.ACTIONS:
         for kind in ("Request", "Response"):
             assert callable(ocppj.validator(action, kind))
+            assert callable(ocppj.accepts(action, kind))
 
 
 def test_actions_are_ocpp_201() -> None:
