@@ -102,6 +102,11 @@ class BatchedRpc:
         deadline = None if timeout is None else loop.time() + timeout
         self._queue.append(_Waiting(call, request_id, future, deadline))
         self._pump()
+        expiry = self._expiry
+        if deadline is not None and expiry is not None and deadline < expiry.when():
+            # Sooner than the queue's timer (a caller with a shorter timeout): set it sooner.
+            expiry.cancel()
+            self._expiry = loop.call_at(deadline, self._expire)
         return await future
 
     # Deadlines without a timer per call (an event costs the gateway a few microseconds, a timer

@@ -157,3 +157,23 @@ async def test_an_event_without_a_deadline_waits_for_its_batch() -> None:
     rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest)
     assert (await rpc(event(4))).total_cost == 4.0
     assert svc.timeouts == [None]
+
+
+async def test_a_shorter_deadline_queued_behind_a_longer_one_is_kept() -> None:
+    """An event with a short deadline queued after one with a long deadline still fails at its
+    own deadline, not at the other's."""
+    svc = Service()
+    svc.gate.clear()
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
+    first = asyncio.create_task(send(rpc, 1, timeout=5))
+    await asyncio.sleep(0.01)
+    long = asyncio.create_task(send(rpc, 2, timeout=5))  # queued: the timer is set for it
+    await asyncio.sleep(0.01)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await send(rpc, 3, timeout=0.05)
+    assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert asyncio.get_running_loop().time() - started < 1.0
+    svc.gate.set()
+    await asyncio.gather(first, long)
+    assert svc.batches == [[1], [2]]
