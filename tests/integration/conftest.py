@@ -235,3 +235,46 @@ def gateway_on_device_svc(  # type: ignore[no-untyped-def]
             await engine.dispose()
 
     return start
+
+
+# What a step does to a SQLite database, told by SQLite's own query planner.
+SqlitePlans = Callable[[str, str, Callable[[Any], Awaitable[Any]]], Awaitable[list[list[str]]]]
+
+
+@pytest.fixture
+def sqlite_plans(tmp_path) -> SqlitePlans:  # type: ignore[no-untyped-def]
+    """``await sqlite_plans(package, verb, step)``: a fresh migrated SQLite database of the
+    service ``package``; ``step(conn)`` runs in one transaction on it, and the result is the
+    query plan (EXPLAIN QUERY PLAN's details) of each statement beginning with ``verb`` that
+    the step executed."""
+    from sqlalchemy import event
+
+    from common import db
+
+    async def plans(
+        package: str, verb: str, step: Callable[[Any], Awaitable[Any]]
+    ) -> list[list[str]]:
+        url = f"sqlite+aiosqlite:///{tmp_path / package}.sqlite"
+        await asyncio.to_thread(db.migrate, package, url)
+        engine = db.create_engine(url)
+        executed: list[tuple[str, Any]] = []
+
+        @event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            if statement.lstrip().upper().startswith(verb):
+                executed.append((statement, parameters))
+
+        try:
+            async with engine.begin() as conn:
+                await step(conn)
+                found = list(executed)
+                assert found, f"the step executed no {verb}"
+                result = []
+                for statement, parameters in found:
+                    rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                    result.append([row[-1] for row in rows])
+                return result
+        finally:
+            await engine.dispose()
+
+    return plans

@@ -726,36 +726,19 @@ async def test_station_data_transfer_is_unknown_vendor(device) -> None:
     assert resp.status == ocpp.DATA_TRANSFER_STATUS_UNKNOWN_VENDOR_ID
 
 
-async def test_lease_renewal_finds_each_station_by_its_key_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_lease_renewal_finds_each_station_by_its_key_on_sqlite(sqlite_plans) -> None:  # type: ignore[no-untyped-def]
     """A renewal updates each held station through the primary key: SQLite scans the whole
     stations table for a row-value IN, once per chunk of a renewal every third of a lease."""
-    from sqlalchemy import event
+    from sqlalchemy.ext.asyncio import AsyncSession
 
     from common import db
     from device_svc.repository import StationRepository
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'device.sqlite'}"
-    await asyncio.to_thread(db.migrate, "device_svc", url)
-    engine = db.create_engine(url)
-    updates: list[tuple[str, Any]] = []
+    async def renew(conn) -> None:  # type: ignore[no-untyped-def]
+        session = AsyncSession(bind=conn)
+        leases = [("A", 1), ("B", 2)]
+        assert await StationRepository(session).renew_leases("gw1:1", leases, db.utcnow()) == set()
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("UPDATE"):
-            updates.append((statement, parameters))
-
-    try:
-        async with db.session_factory(engine)() as session:
-            renewed = await StationRepository(session).renew_leases(
-                "gw1:1", [("A", 1), ("B", 2)], db.utcnow()
-            )
-            assert renewed == set()
-            assert updates, "renew_leases updated nothing"
-            for statement, parameters in list(updates):
-                plan = await session.connection()
-                rows = await plan.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-                details = [row[-1] for row in rows]
-                assert not [d for d in details if d.startswith("SCAN charging_stations")], details
-                assert any("SEARCH charging_stations" in d for d in details), details
-    finally:
-        await engine.dispose()
+    for details in await sqlite_plans("device_svc", "UPDATE", renew):
+        assert not [d for d in details if d.startswith("SCAN charging_stations")], details
+        assert any("SEARCH charging_stations" in d for d in details), details

@@ -8,9 +8,6 @@ import asyncio
 import dataclasses
 import datetime
 import random
-from typing import Any
-
-from sqlalchemy import event
 
 from common import db
 from transaction_svc.domain import Event
@@ -104,30 +101,15 @@ async def test_set_based_groups_equal_one_by_one(migrated_db) -> None:  # type: 
         await engine.dispose()
 
 
-async def test_group_lock_reads_each_key_by_index_on_sqlite(tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_group_lock_reads_each_key_by_index_on_sqlite(sqlite_plans) -> None:  # type: ignore[no-untyped-def]
     """The group write's lock finds each transaction through the primary key on SQLite, which
     scans the whole table for a row-value IN: a cost growing with every transaction ever
     stored, paid by every group."""
-    url = f"sqlite+aiosqlite:///{tmp_path / 'tx.sqlite'}"
-    await asyncio.to_thread(db.migrate, "transaction_svc", url)
-    engine = db.create_engine(url)
-    reads: list[tuple[str, Any]] = []
+    keys = [("CS-1", "tx-a"), ("CS-1", "tx-b"), ("CS-2", "tx-a")]
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-        if statement.lstrip().upper().startswith("SELECT"):
-            reads.append((statement, parameters))
+    async def lock(conn) -> None:  # type: ignore[no-untyped-def]
+        assert sorted(await EventWriter(conn).lock_many(keys)) == keys
 
-    try:
-        keys = [("CS-1", "tx-a"), ("CS-1", "tx-b"), ("CS-2", "tx-a")]
-        async with engine.begin() as conn:
-            rows = await EventWriter(conn).lock_many(keys)
-            assert sorted(rows) == keys
-            assert reads, "lock_many read nothing"
-            for statement, parameters in list(reads):
-                plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
-                details = [row[-1] for row in plan]
-                assert not [d for d in details if d.startswith("SCAN transactions")], details
-                assert any("SEARCH transactions" in d for d in details), details
-    finally:
-        await engine.dispose()
+    for details in await sqlite_plans("transaction_svc", "SELECT", lock):
+        assert not [d for d in details if d.startswith("SCAN transactions")], details
+        assert any("SEARCH transactions" in d for d in details), details
