@@ -160,9 +160,9 @@ _LOCK_ORDER = (_T.station_id, _T.id)
 def _arrays(*columns: Column[Any]) -> TableValuedAlias:
     """PostgreSQL: rows given as one array parameter per column (``a_<column>``), the derived
     table's columns named after the columns: ``unnest($1::VARCHAR[], ...) AS anon(station_id,
-    ...)``. The statement's text does not
-    depend on the number of rows, so PostgreSQL and asyncpg prepare it once, and SQLAlchemy does
-    not rewrite it per execution as it does an expanding IN."""
+    ...)``. The statement's text does not depend on the number of rows, so PostgreSQL and
+    asyncpg prepare it once, and SQLAlchemy does not rewrite it per execution as it does an
+    expanding IN."""
     params = (bindparam(f"a_{c.name}", type_=postgresql.ARRAY(c.type)) for c in columns)
     return (
         func.unnest(*params)

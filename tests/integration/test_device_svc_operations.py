@@ -735,9 +735,10 @@ async def test_lease_renewal_finds_each_station_by_its_key_on_sqlite(sqlite_plan
     from device_svc.repository import StationRepository
 
     async def renew(conn) -> None:  # type: ignore[no-untyped-def]
-        session = AsyncSession(bind=conn)
         leases = [("A", 1), ("B", 2)]
-        assert await StationRepository(session).renew_leases("gw1:1", leases, db.utcnow()) == set()
+        async with AsyncSession(bind=conn) as session:
+            renewed = await StationRepository(session).renew_leases("gw1:1", leases, db.utcnow())
+        assert renewed == set()
 
     for details in await sqlite_plans("device_svc", "UPDATE", renew):
         assert not [d for d in details if d.startswith("SCAN charging_stations")], details

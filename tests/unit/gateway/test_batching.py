@@ -67,6 +67,20 @@ async def send(rpc: BatchedRpc, seq_no: int, timeout: float = 2.0):  # type: ign
     return await rpc(event(seq_no), timeout=timeout, metadata=((REQUEST_ID_KEY, f"CS1/m{seq_no}"),))
 
 
+async def one_in_flight(
+    seq_no: int = 1,
+    timeout: float = 5,  # noqa: ASYNC109 - the event's own deadline
+) -> tuple[Service, BatchedRpc, asyncio.Task[ocpp.TransactionEventResponse]]:
+    """A BatchedRpc allowing one call in flight, and that call (event ``seq_no``) held there
+    by the service's gate: what the next events queue behind."""
+    svc = Service()
+    svc.gate.clear()
+    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
+    first = asyncio.create_task(send(rpc, seq_no, timeout=timeout))
+    await asyncio.sleep(0.01)
+    return svc, rpc, first
+
+
 async def test_an_event_alone_goes_at_once_alone() -> None:
     svc = Service()
     rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest)
@@ -88,11 +102,7 @@ async def test_events_queued_behind_calls_in_flight_go_together() -> None:
 
 
 async def test_each_event_keeps_its_own_error() -> None:
-    svc = Service()
-    svc.gate.clear()
-    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
-    first = asyncio.create_task(send(rpc, 0))
-    await asyncio.sleep(0.01)
+    svc, rpc, first = await one_in_flight(0, timeout=2.0)
     calls = [asyncio.create_task(send(rpc, n)) for n in (1, -1, 2)]
     await asyncio.sleep(0.01)
     svc.gate.set()
@@ -124,11 +134,7 @@ async def test_without_the_batch_rpc_events_go_one_by_one() -> None:
 
 
 async def test_an_event_past_its_deadline_while_queued_is_not_sent() -> None:
-    svc = Service()
-    svc.gate.clear()
-    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
-    first = asyncio.create_task(send(rpc, 1, timeout=5))
-    await asyncio.sleep(0.01)
+    svc, rpc, first = await one_in_flight()
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await send(rpc, 2, timeout=0.05)
     assert err.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -139,11 +145,7 @@ async def test_an_event_past_its_deadline_while_queued_is_not_sent() -> None:
 
 
 async def test_a_batch_call_gets_the_earliest_deadline_of_its_events() -> None:
-    svc = Service()
-    svc.gate.clear()
-    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
-    first = asyncio.create_task(send(rpc, 1, timeout=5))
-    await asyncio.sleep(0.01)
+    svc, rpc, first = await one_in_flight()
     queued = [asyncio.create_task(send(rpc, 2, timeout=1)), asyncio.create_task(send(rpc, 3, 5))]
     await asyncio.sleep(0.01)
     svc.gate.set()
@@ -162,11 +164,7 @@ async def test_an_event_without_a_deadline_waits_for_its_batch() -> None:
 async def test_a_shorter_deadline_queued_behind_a_longer_one_is_kept() -> None:
     """An event with a short deadline queued after one with a long deadline still fails at its
     own deadline, not at the other's."""
-    svc = Service()
-    svc.gate.clear()
-    rpc = BatchedRpc(svc.batch, svc.one, pb.TransactionEventsRequest, max_in_flight=1)
-    first = asyncio.create_task(send(rpc, 1, timeout=5))
-    await asyncio.sleep(0.01)
+    svc, rpc, first = await one_in_flight()
     long = asyncio.create_task(send(rpc, 2, timeout=5))  # queued: the timer is set for it
     await asyncio.sleep(0.01)
     started = asyncio.get_running_loop().time()
