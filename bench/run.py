@@ -233,7 +233,7 @@ def _create_id_token(envoy_port: int, api_key: str | None) -> None:
         headers["authorization"] = f"Bearer {api_key}"
     req = urllib.request.Request(
         f"http://127.0.0.1:{envoy_port}/v1/idTokens",
-        data=orjson.dumps({"idToken": ID_TOKEN, "type": "ID_TOKEN_ISO14443"}),
+        data=orjson.dumps({"idToken": ID_TOKEN, "type": "ISO14443"}),
         headers=headers,
         method="POST",
     )

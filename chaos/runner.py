@@ -167,7 +167,7 @@ def _create_id_token(envoy_port: int, api_key: str) -> None:
     """The token the stations' Started events carry exists (Accepted, not Unknown)."""
     req = urllib.request.Request(
         f"http://127.0.0.1:{envoy_port}/v1/idTokens",
-        data=orjson.dumps({"idToken": ID_TOKEN, "type": "ID_TOKEN_ISO14443"}),
+        data=orjson.dumps({"idToken": ID_TOKEN, "type": "ISO14443"}),
         headers={"content-type": "application/json", "authorization": f"Bearer {api_key}"},
         method="POST",
     )

@@ -45,6 +45,7 @@ from csms.ocpp.v201 import messages_pb2
 __all__ = [
     "ConversionError",
     "REQUEST_TYPES",
+    "integral",
     "RESPONSE_TYPES",
     "to_proto",
     "to_ocpp",
@@ -257,19 +258,19 @@ def _outbound(plan: _Plan, data: dict[str, Any], path: str) -> None:
             for i, item in enumerate(value) if repeated else ((None, value),):
                 _outbound(arg, item, where if i is None else f"{where}[{i}]")
         else:
-            data[key] = _integral(value)
+            data[key] = integral(value)
 
 
-def _integral(value: Any) -> Any:
+def integral(value: Any) -> Any:
     """JSON from a Struct/Value with whole doubles turned back into ints."""
     if isinstance(value, float):
         if value.is_integer() and -_MAX_EXACT_INT <= value <= _MAX_EXACT_INT:
             return int(value)
         return value
     if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
+        return {k: integral(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_integral(v) for v in value]
+        return [integral(v) for v in value]
     return value
 
 
@@ -438,7 +439,7 @@ def _timestamp_out(value: Any) -> Any:
 
 
 def _json_out(value: Any) -> Any:
-    return _integral(json_format.MessageToDict(value))
+    return integral(json_format.MessageToDict(value))
 
 
 def _enum_out_fast(table: _EnumTable) -> Callable[[Any], Any]:

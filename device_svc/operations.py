@@ -157,6 +157,13 @@ class Operations:
         self, action: str, station_id: str, request: Message, time_remaining: float | None
     ) -> Message:
         """Send ``request`` to the station and return its answer (the ``<Action>Response``)."""
+        response, _ = await self.exchange(action, station_id, request, time_remaining)
+        return response
+
+    async def exchange(
+        self, action: str, station_id: str, request: Message, time_remaining: float | None
+    ) -> tuple[Message, str]:
+        """:meth:`call`, also returning the station's answer as it sent it (JSON text)."""
         route = await self.devices.route(station_id)
         # A new Basic auth password is checked and hashed before it leaves: one the CSMS could
         # not store must never reach the station.
@@ -181,7 +188,7 @@ class Operations:
             except Exception:
                 # The station did what it answered; our copy of its device model lags behind.
                 log.exception("could not record the %s results in the device model", action)
-        return response
+        return response, result.payload_json
 
     async def _rotate_password(self, station_id: str, password_hash: str, response: Any) -> None:
         """The station took its new Basic auth password: from now on only that one works."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server
@@ -9,7 +10,9 @@ from common.db import create_engine, session_factory
 from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
 from device_svc.certificates import open_signer
+from device_svc.monitoring.service import Monitoring
 from device_svc.operations import Gateways, Operations
+from device_svc.rest import REST_SERVICE, device_rest
 from device_svc.service import Devices
 from device_svc.servicer import DeviceServicer
 from device_svc.settings import Settings
@@ -17,6 +20,14 @@ from device_svc.settings import Settings
 __all__ = ["SERVICE_NAME", "DeviceServer", "run", "start"]
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DeviceService"].full_name
+REST_SERVICE_NAME = REST_SERVICE.full_name
+
+
+def _add_servicers(
+    server: grpc.aio.Server, servicer: DeviceServicer, operations: Operations
+) -> None:
+    pb_grpc.add_DeviceServiceServicer_to_server(servicer, server)
+    pb_grpc.add_DeviceRestServiceServicer_to_server(device_rest(servicer, operations), server)
 
 
 class DeviceServer(grpc_server.Server):
@@ -25,16 +36,22 @@ class DeviceServer(grpc_server.Server):
     the engine."""
 
     def __init__(
-        self, server: grpc_server.Server, operations: Operations, devices: Devices
+        self,
+        server: grpc_server.Server,
+        operations: Operations,
+        devices: Devices,
+        monitoring: Monitoring,
     ) -> None:
         super().__init__(server.grpc, server.health, server.port, server.service_names)
         self.operations = operations
         self.devices = devices
+        self.monitoring = monitoring
 
     async def stop(self, grace: float) -> None:
         await super().stop(grace)
         await self.operations.close()
         await self.devices.drain()
+        await self.monitoring.drain()
 
 
 async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
@@ -50,6 +67,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         settings.heartbeat_interval,
         default_lease_seconds=settings.default_lease_seconds,
     )
+    monitoring = Monitoring(devices.sessions, devices.clock)
     operations = Operations(
         devices,
         Gateways(),
@@ -60,16 +78,16 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     try:
         server = await grpc_server.start(
             settings.grpc_listen,
-            lambda s: pb_grpc.add_DeviceServiceServicer_to_server(
-                DeviceServicer(devices, operations), s
+            lambda s: _add_servicers(
+                s, DeviceServicer(devices, operations, monitoring), operations
             ),
-            [SERVICE_NAME],
+            [SERVICE_NAME, REST_SERVICE_NAME],
         )
     except BaseException:
         await operations.close()
         await engine.dispose()
         raise
-    return DeviceServer(server, operations, devices), engine
+    return DeviceServer(server, operations, devices, monitoring), engine
 
 
 async def run(settings: Settings) -> None:

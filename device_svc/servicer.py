@@ -21,6 +21,8 @@ from device_svc.convert import timestamp as _ts
 from device_svc.credentials import Presented
 from device_svc.domain import CustomerInformationPart, SecurityEvent
 from device_svc.models import StationLike
+from device_svc.monitoring.service import Monitoring
+from device_svc.monitoring.servicer import MonitoringServicer
 from device_svc.operations import ACTIONS, GatewayError, Operations
 from device_svc.service import Devices, is_reachable
 
@@ -105,12 +107,14 @@ def station_to_proto(station: StationLike, now: datetime.datetime) -> pb.Chargin
     return msg
 
 
-class DeviceServicer(pb_grpc.DeviceServiceServicer):
-    """The operation RPCs (Reset, ..., CustomerInformation) are added below from ACTIONS."""
+class DeviceServicer(MonitoringServicer, pb_grpc.DeviceServiceServicer):
+    """The operation RPCs (Reset, ..., CustomerInformation) are added below from ACTIONS; block
+    N's (NotifyEvent, ListEvents) come from :class:`MonitoringServicer`."""
 
-    def __init__(self, devices: Devices, operations: Operations) -> None:
+    def __init__(self, devices: Devices, operations: Operations, monitoring: Monitoring) -> None:
         self.devices = devices
         self.operations = operations
+        self.monitoring = monitoring
 
     def _proto(self, station: StationLike) -> pb.ChargingStation:
         return station_to_proto(station, self.devices.clock())

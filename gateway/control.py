@@ -154,7 +154,9 @@ class StationControl(pb_grpc.StationControlServiceServicer):
             )
         result = any_pb2.Any()
         result.Pack(response)
-        return pb.StationCallResult(response=result)
+        return pb.StationCallResult(
+            response=result, payload_json=orjson.dumps(answer.payload).decode()
+        )
 
 
 async def _abort(

@@ -76,6 +76,7 @@ ROUTES: Mapping[str, Route | Local] = {
     "NotifyCustomerInformation": Route(
         "device", "NotifyCustomerInformation", device_pb.NotifyCustomerInformationCall
     ),
+    "NotifyEvent": Route("device", "NotifyEvent", device_pb.NotifyEventCall),
     # DataTransfer goes both ways; the station's own is StationDataTransfer on device_svc, since
     # DeviceService.DataTransfer is the CSMS-initiated command.
     "DataTransfer": Route("device", "StationDataTransfer", device_pb.DataTransferCall),

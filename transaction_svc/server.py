@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
+import grpc
+
 from common import grpc_server, grpc_tls
 from common.db import create_engine, session_factory
+from common.rest import RestFacade
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
 from transaction_svc.service import MeterValues, Transactions
@@ -16,6 +19,15 @@ from transaction_svc.users import Users
 __all__ = ["SERVICE_NAME", "run", "start"]
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TransactionService"].full_name
+_REST_SERVICE = pb.DESCRIPTOR.services_by_name["TransactionRestService"]
+REST_SERVICE_NAME = _REST_SERVICE.full_name
+
+
+def _add_servicers(server: grpc.aio.Server, servicer: TransactionServicer) -> None:
+    pb_grpc.add_TransactionServiceServicer_to_server(servicer, server)
+    pb_grpc.add_TransactionRestServiceServicer_to_server(
+        RestFacade(_REST_SERVICE, servicer), server
+    )
 
 
 async def start(
@@ -41,8 +53,8 @@ async def start(
     try:
         server = await grpc_server.start(
             settings.grpc_listen,
-            lambda s: pb_grpc.add_TransactionServiceServicer_to_server(servicer, s),
-            [SERVICE_NAME],
+            lambda s: _add_servicers(s, servicer),
+            [SERVICE_NAME, REST_SERVICE_NAME],
         )
     except BaseException:
         await channel.close()

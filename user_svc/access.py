@@ -83,6 +83,7 @@ _STATION_FACING = frozenset(
         "MeterValues",
         "NotifyReport",
         "NotifyCustomerInformation",
+        "NotifyEvent",
         "StationDataTransfer",
         "SecurityEventNotification",
         "SignCertificate",
@@ -96,14 +97,22 @@ _INTERNAL_SERVICES = frozenset({"csms.gateway.v1.StationControlService"})
 
 
 def _methods(files: Iterable[FileDescriptor]) -> dict[str, str]:
-    """gRPC path → the HTTP verb of its REST binding ("" when it has none)."""
-    verbs = {}
+    """gRPC path → the HTTP verb of its REST binding ("" when it has none).
+
+    REST is bound on the ``*RestService`` methods (common/rest.py); a typed method is read or
+    written over REST through its twin of the same name, so it takes the twin's verb.
+    """
+    verbs: dict[str, str] = {}
     for file in files:
         for service in file.services_by_name.values():
             for method in service.methods:
                 rule = method.GetOptions().Extensions[annotations_pb2.http]
                 verb = rule.WhichOneof("pattern") or ""
-                verbs[f"/{service.full_name}/{method.name}"] = verb
+                path = f"/{service.full_name}/{method.name}"
+                verbs[path] = verb or verbs.get(path, "")
+                if verb and service.name.endswith("RestService"):
+                    typed = service.full_name.removesuffix("RestService") + "Service"
+                    verbs[f"/{typed}/{method.name}"] = verb
     return verbs
 
 

@@ -39,9 +39,15 @@ class IdTokenRepository:
     def add(self, token: IdToken) -> None:
         self.session.add(token)
 
-    async def page(self, after: str, limit: int) -> Sequence[IdToken]:
-        stmt = select(IdToken).where(IdToken.key > after).order_by(IdToken.key).limit(limit)
-        return (await self.session.scalars(stmt)).all()
+    async def page(
+        self, after: str, limit: int, status: str | None = None, type_: str | None = None
+    ) -> Sequence[IdToken]:
+        stmt = select(IdToken).where(IdToken.key > after)
+        if status is not None:
+            stmt = stmt.where(IdToken.status == status)
+        if type_ is not None:
+            stmt = stmt.where(IdToken.type == type_)
+        return (await self.session.scalars(stmt.order_by(IdToken.key).limit(limit))).all()
 
     async def all(self) -> Sequence[IdToken]:
         return (await self.session.scalars(select(IdToken).order_by(IdToken.key))).all()

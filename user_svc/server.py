@@ -14,6 +14,7 @@ from envoy.service.auth.v3 import external_auth_pb2, external_auth_pb2_grpc
 
 from common import grpc_server, grpc_tls
 from common.db import create_engine, session_factory
+from common.rest import RestFacade, update_request
 from csms.user.v1 import user_service_pb2 as pb
 from csms.user.v1 import user_service_pb2_grpc as pb_grpc
 from user_svc.devices import Devices
@@ -26,6 +27,8 @@ __all__ = ["AUTHZ_SERVICE_NAME", "SERVICE_NAME", "run", "start"]
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["UserService"].full_name
+_REST_SERVICE = pb.DESCRIPTOR.services_by_name["UserRestService"]
+REST_SERVICE_NAME = _REST_SERVICE.full_name
 AUTHZ_SERVICE_NAME = external_auth_pb2.DESCRIPTOR.services_by_name["Authorization"].full_name
 
 
@@ -59,13 +62,23 @@ async def start(
 
     def add_servicers(s: grpc.aio.Server) -> None:
         pb_grpc.add_UserServiceServicer_to_server(servicer, s)
+        pb_grpc.add_UserRestServiceServicer_to_server(
+            RestFacade(
+                _REST_SERVICE,
+                servicer,
+                requests={
+                    "UpdateIdToken": update_request(pb.UpdateIdTokenRequest, "id_token", "id_token")
+                },
+            ),
+            s,
+        )
         external_auth_pb2_grpc.add_AuthorizationServicer_to_server(authz, s)
 
     try:
         server = await grpc_server.start(
             settings.grpc_listen,
             add_servicers,
-            [SERVICE_NAME, AUTHZ_SERVICE_NAME],
+            [SERVICE_NAME, REST_SERVICE_NAME, AUTHZ_SERVICE_NAME],
         )
     except BaseException:
         await close()

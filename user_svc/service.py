@@ -163,11 +163,14 @@ class IdTokens:
             raise NotFound(f"id token {id_token} not found")
         return token
 
-    async def list(self, size: int, page_token: str) -> tuple[Sequence[IdToken], str]:
+    async def list(
+        self, size: int, page_token: str, status: str | None = None, type_: str | None = None
+    ) -> tuple[Sequence[IdToken], str]:
+        """A page in token order; only of ``status`` / ``type_`` (OCPP values) when given."""
         limit = pagination.page_size(size)
         (after,) = pagination.decode_token(page_token) if page_token else ("",)
         async with self.sessions() as session:
-            rows = await IdTokenRepository(session).page(after, limit + 1)
+            rows = await IdTokenRepository(session).page(after, limit + 1, status, type_)
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, pagination.encode_token(rows[-1].key) if more else ""

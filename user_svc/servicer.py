@@ -146,7 +146,12 @@ class UserServicer(pb_grpc.UserServiceServicer):
     async def ListIdTokens(
         self, request: pb.ListIdTokensRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListIdTokensResponse:
-        rows, token = await self.id_tokens.list(request.page_size, request.page_token)
+        rows, token = await self.id_tokens.list(
+            request.page_size,
+            request.page_token,
+            _ocpp_value(ocpp.AuthorizationStatusEnum, request.status, "status") or None,
+            _ocpp_value(ocpp.IdTokenEnum, request.type, "type") or None,
+        )
         return pb.ListIdTokensResponse(
             id_tokens=[id_token_to_proto(t) for t in rows], next_page_token=token
         )

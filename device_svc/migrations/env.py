@@ -2,5 +2,6 @@
 
 from common.migrations import run
 from device_svc.models import Base
+from device_svc.monitoring import models as _monitoring  # noqa: F401 - its tables join Base's
 
 run(Base.metadata)

@@ -66,7 +66,7 @@ async def test_a_station_boots_transacts_and_takes_commands(
     assert resp.status_code == 200, resp.text
     token = f"MT{uuid.uuid4().hex[:8]}".upper()
     resp = await mtls_rest.post(
-        "/v1/idTokens", json={"idToken": token, "type": "ID_TOKEN_ISO14443"}
+        "/v1/idTokens", json={"idToken": token, "type": "ISO14443"}
     )
     assert resp.status_code == 200, resp.text
 

@@ -68,7 +68,7 @@ async def test_wrong_keys_are_401(anonymous: httpx.AsyncClient, operator_key: st
 
 async def test_revoked_key_is_401(rest: httpx.AsyncClient, anonymous: httpx.AsyncClient) -> None:
     """A key created and revoked over REST opens nothing within a second of its revoke."""
-    created = await rest.post("/v1/apiKeys", json={"name": "tmp", "role": "API_KEY_ROLE_READER"})
+    created = await rest.post("/v1/apiKeys", json={"name": "tmp", "role": "reader"})
     assert created.status_code == 200, created.text
     key = created.json()
     assert key["secret"].startswith(f"csms_{key['id']}_")
@@ -95,7 +95,7 @@ async def test_reader_lists_but_may_not_create(
     assert "reader" in _refused(resp, 403)
     _refused(
         await anonymous.post(
-            "/v1/apiKeys", json={"role": "API_KEY_ROLE_OPERATOR"}, headers=_bearer(reader_key)
+            "/v1/apiKeys", json={"role": "operator"}, headers=_bearer(reader_key)
         ),
         403,
     )
@@ -109,7 +109,7 @@ async def test_operator_creates_and_keys_are_listed_without_secrets(
     assert (await rest.post(STATIONS, json={"id": sid, "model": "M"})).status_code == 200
     keys = (await rest.get("/v1/apiKeys", params={"pageSize": 1000})).json()["apiKeys"]
     assert keys and all("secret" not in k for k in keys)
-    assert {"API_KEY_ROLE_OPERATOR", "API_KEY_ROLE_READER"} <= {k["role"] for k in keys}
+    assert {"operator", "reader"} <= {k["role"] for k in keys}
 
 
 async def test_legacy_create_anonymous_only_in_the_local_mode(

@@ -127,7 +127,7 @@ async def test_stations_spread_over_both_gateways(mesh2: Mesh, rest: httpx.Async
         assert {h[0] for h in holders.values()} == {"gateway-1", "gateway-2"}, holders
         for sid in ids:
             got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
-            assert got["connected"] is True and got["bootReason"] == "BOOT_REASON_POWER_UP", got
+            assert got["connected"] is True and got["bootReason"] == "PowerUp", got
     finally:
         for ws in sockets:
             await ws.close()

@@ -297,11 +297,26 @@ async def register(rest: httpx.AsyncClient, **fields: Any) -> str:
 async def test_operation_over_rest(
     rest: httpx.AsyncClient, station: Station, station_id: str, op: Op
 ) -> None:
-    """POST /v1/chargingStations/{id}:verb reaches the station and returns its own answer."""
+    """POST /v1/chargingStations/{id}:verb with the OCPP request as body reaches the station as
+    it was sent, and answers the station's own response payload."""
+    station.answer(op.action, op.reply)
+    resp = await command(rest, station_id, op.action, op.sent)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == op.reply
+    [got] = station.calls(op.action)
+    assert got.payload == op.sent
+
+
+@pytest.mark.parametrize("op", OPS, ids=str)
+async def test_operation_over_rest_with_protobuf_names_still_works(
+    rest: httpx.AsyncClient, station: Station, station_id: str, op: Op
+) -> None:
+    """A body in the protobuf enum names REST took before (deprecated) still reaches the station
+    as OCPP; the answer is the station's own."""
     station.answer(op.action, op.reply)
     resp = await command(rest, station_id, op.action, op.body)
     assert resp.status_code == 200, resp.text
-    assert resp.json() == op.expected
+    assert resp.json() == op.reply
     [got] = station.calls(op.action)
     assert got.payload == op.sent
 
@@ -353,7 +368,7 @@ async def test_silence_is_504(
     station.silence("Reset")
     started = time.monotonic()
     resp = await command(
-        rest, station_id, "Reset", {"type": "RESET_IMMEDIATE"}, headers={"grpc-timeout": "1S"}
+        rest, station_id, "Reset", {"type": "Immediate"}, headers={"grpc-timeout": "1S"}
     )
     assert resp.status_code == 504, resp.text
     assert resp.json()["code"] == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
@@ -364,8 +379,8 @@ async def test_silence_is_504(
     assert len(station.calls("Reset")) == 2
     # The turn was given back: the next call goes out and is answered.
     station.reset("Reset")
-    resp = await command(rest, station_id, "Reset", {"type": "RESET_IMMEDIATE"})
-    assert resp.status_code == 200 and resp.json() == {"status": "RESET_STATUS_ACCEPTED"}
+    resp = await command(rest, station_id, "Reset", {"type": "Immediate"})
+    assert resp.status_code == 200 and resp.json() == {"status": "Accepted"}
 
 
 async def test_late_answer_after_504_is_not_taken_for_the_next_call(
@@ -375,7 +390,7 @@ async def test_late_answer_after_504_is_not_taken_for_the_next_call(
     station.answer("Reset", {"status": "Rejected"})
     station.delay("Reset", 1.5)
     resp = await command(
-        rest, station_id, "Reset", {"type": "RESET_IMMEDIATE"}, headers={"grpc-timeout": "500m"}
+        rest, station_id, "Reset", {"type": "Immediate"}, headers={"grpc-timeout": "500m"}
     )
     assert resp.status_code == 504, resp.text
     # Sent while the station still works on the Reset; its late answer arrives in between.
@@ -393,7 +408,7 @@ async def test_station_answer_breaking_the_schema_is_500(
 ) -> None:
     """A CALLRESULT that breaks the response schema is the station's fault: 500 / UNKNOWN."""
     station.answer("Reset", {"status": "Maybe"}, unchecked=True)
-    resp = await command(rest, station_id, "Reset", {"type": "RESET_IMMEDIATE"})
+    resp = await command(rest, station_id, "Reset", {"type": "Immediate"})
     assert resp.status_code == 500, resp.text
     assert resp.json()["code"] == grpc.StatusCode.UNKNOWN.value[0]
     assert "ResetResponse" in resp.json()["message"]
@@ -522,7 +537,7 @@ async def test_remote_start_is_found_by_remote_start_id_and_stopped(
 ) -> None:
     """RequestStartTransaction → the station starts it → listed by remoteStartId; then stopped."""
     token = f"RS{uuid.uuid4().hex[:8]}".upper()
-    resp = await rest.post("/v1/idTokens", json={"idToken": token, "type": "ID_TOKEN_ISO14443"})
+    resp = await rest.post("/v1/idTokens", json={"idToken": token, "type": "ISO14443"})
     assert resp.status_code == 200, resp.text
     remote_start_id = random.randrange(1, 2**31)
     tx_id = f"tx-{uuid.uuid4().hex[:10]}"
@@ -531,14 +546,12 @@ async def test_remote_start_is_found_by_remote_start_id_and_stopped(
         station_id,
         "RequestStartTransaction",
         {
-            "idToken": {"idToken": token, "type": "ID_TOKEN_ISO14443"},
+            "idToken": {"idToken": token, "type": "ISO14443"},
             "remoteStartId": remote_start_id,
             "evseId": 1,
         },
     )
-    assert resp.status_code == 200 and resp.json() == {
-        "status": "REQUEST_START_STOP_STATUS_ACCEPTED"
-    }, resp.text
+    assert resp.status_code == 200 and resp.json() == {"status": "Accepted"}, resp.text
     started = _tx_event("Started", 0, tx_id, "RemoteStart", remoteStartId=remote_start_id)
     started.update(idToken={"idToken": token, "type": "ISO14443"}, evse={"id": 1, "connectorId": 1})
     answer = await station.call("TransactionEvent", started)
@@ -563,7 +576,7 @@ async def test_remote_start_is_found_by_remote_start_id_and_stopped(
         "TransactionEvent", _tx_event("Ended", 1, tx_id, "RemoteStop", stoppedReason="Remote")
     )
     got = (await rest.get(f"/v1/transactions/{tx_id}")).json()
-    assert not got.get("active") and got["stoppedReason"] == "REASON_REMOTE"
+    assert not got.get("active") and got["stoppedReason"] == "Remote"
     assert got["remoteStartId"] == remote_start_id
 
 
@@ -580,7 +593,7 @@ async def test_remote_start_of_a_transaction_begun_by_plugging_in(
         rest,
         station_id,
         "RequestStartTransaction",
-        {"idToken": _TOKEN, "remoteStartId": remote_start_id, "evseId": 1},
+        {"idToken": _OCPP_TOKEN, "remoteStartId": remote_start_id, "evseId": 1},
     )
     assert resp.status_code == 200, resp.text
     updated = _tx_event(
@@ -600,12 +613,12 @@ async def test_local_list_sync_end_to_end(
 ) -> None:
     """localList:sync asks the version, sends a Full list, then only the difference."""
     first = f"LL{uuid.uuid4().hex[:8]}".upper()
-    await rest.post("/v1/idTokens", json={"idToken": first, "type": "ID_TOKEN_ISO14443"})
+    await rest.post("/v1/idTokens", json={"idToken": first, "type": "ISO14443"})
     resp = await rest.post(f"/v1/chargingStations/{station_id}/localList:sync", json={})
     assert resp.status_code == 200, resp.text
     synced = resp.json()
-    assert synced["updateType"] == "UPDATE_FULL" and synced["version"] >= 1
-    assert synced["stationResponse"] == {"status": "SEND_LOCAL_LIST_STATUS_ACCEPTED"}
+    assert synced["updateType"] == "Full" and synced["version"] >= 1
+    assert synced["stationResponse"] == {"status": "Accepted"}
     assert [r.action for r in station.received] == ["GetLocalListVersion", "SendLocalList"]
     sent = station.calls("SendLocalList")[0].payload
     assert sent["updateType"] == "Full" and sent["versionNumber"] == synced["version"]
@@ -618,11 +631,11 @@ async def test_local_list_sync_end_to_end(
     assert first in {e["idToken"]["idToken"] for e in kept["entries"]}
 
     second = f"LL{uuid.uuid4().hex[:8]}".upper()
-    await rest.post("/v1/idTokens", json={"idToken": second, "type": "ID_TOKEN_ISO14443"})
+    await rest.post("/v1/idTokens", json={"idToken": second, "type": "ISO14443"})
     resp = await rest.post(f"/v1/chargingStations/{station_id}/localList:sync", json={})
     assert resp.status_code == 200, resp.text
     diff = resp.json()
-    assert diff["updateType"] == "UPDATE_DIFFERENTIAL" and diff["entries"] == 1
+    assert diff["updateType"] == "Differential" and diff["entries"] == 1
     assert diff["version"] == synced["version"] + 1
     sent = station.calls("SendLocalList")[1].payload
     assert sent["updateType"] == "Differential"
@@ -633,7 +646,7 @@ async def test_local_list_sync_end_to_end(
     station.local_list_version, station.local_list = 0, {}
     resp = await rest.post(f"/v1/chargingStations/{station_id}/localList:sync", json={})
     assert resp.status_code == 200, resp.text
-    assert resp.json()["updateType"] == "UPDATE_FULL"
+    assert resp.json()["updateType"] == "Full"
     assert {first, second} <= set(station.local_list)
 
 
@@ -657,7 +670,7 @@ async def test_customer_information_and_its_notifications(
         rest,
         station_id,
         "CustomerInformation",
-        {"requestId": request_id, "report": True, "clear": False, "idToken": _TOKEN},
+        {"requestId": request_id, "report": True, "clear": False, "idToken": _OCPP_TOKEN},
     )
     assert resp.status_code == 200, resp.text
     assert station.calls("CustomerInformation")[0].payload["idToken"] == _OCPP_TOKEN
@@ -734,7 +747,7 @@ async def test_device_model_from_multipart_report(
         rest,
         station_id,
         "GetBaseReport",
-        {"requestId": request_id, "reportBase": "REPORT_BASE_FULL_INVENTORY"},
+        {"requestId": request_id, "reportBase": "FullInventory"},
     )
     assert resp.status_code == 200, resp.text
     comm = {"name": "OCPPCommCtrlr"}
@@ -779,13 +792,13 @@ async def test_device_model_from_multipart_report(
     [hb] = await variables(component="OCPPCommCtrlr", variable="HeartbeatInterval")
     assert hb["attributes"] == [
         {
-            "type": "ATTRIBUTE_ACTUAL",
+            "type": "Actual",
             "value": "300",
-            "mutability": "MUTABILITY_READ_WRITE",
+            "mutability": "ReadWrite",
             "persistent": True,
         }
     ]
-    assert hb["characteristics"]["dataType"] == "DATA_INTEGER"
+    assert hb["characteristics"]["dataType"] == "integer"
     assert hb["characteristics"]["unit"] == "s"
     [avail] = await variables(component="EVSE")
     assert avail["component"]["evse"] == {"id": 1}
@@ -801,7 +814,7 @@ async def test_device_model_from_multipart_report(
     assert station.variables[("OCPPCommCtrlr", "HeartbeatInterval", "Actual")] == "60"
     [hb] = await variables(component="OCPPCommCtrlr", variable="HeartbeatInterval")
     assert hb["attributes"][0]["value"] == "60"
-    assert hb["attributes"][0]["mutability"] == "MUTABILITY_READ_WRITE"
+    assert hb["attributes"][0]["mutability"] == "ReadWrite"
 
     # A value the station rejected is not taken; one of an EVSE's component updates that one.
     station.answer(
@@ -865,13 +878,13 @@ async def test_pending_station_is_accepted_by_rest(
     rest: httpx.AsyncClient, ws_url: Callable[[str], str]
 ) -> None:
     """Pending at boot; provisioned while Pending; :accept → TriggerMessage(Boot) → Accepted."""
-    sid = await register(rest, registrationStatus="REGISTRATION_STATUS_PENDING")
+    sid = await register(rest, registrationStatus="Pending")
     st = await Station.connect(ws_url(sid), sid)
     try:
         boot = await st.boot()
         assert boot["status"] == "Pending", boot
         got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
-        assert got["registrationStatus"] == "REGISTRATION_STATUS_PENDING"
+        assert got["registrationStatus"] == "Pending"
         # While Pending, the CSMS may provision it.
         resp = await command(
             rest, sid, "SetVariables", {"setVariableData": [{**_CV, "attributeValue": "120"}]}
@@ -880,7 +893,7 @@ async def test_pending_station_is_accepted_by_rest(
 
         resp = await rest.post(f"/v1/chargingStations/{sid}:accept", json={})
         assert resp.status_code == 200, resp.text
-        assert resp.json()["registrationStatus"] == "REGISTRATION_STATUS_ACCEPTED"
+        assert resp.json()["registrationStatus"] == "Accepted"
         trigger = await st.wait_for("TriggerMessage")
         assert trigger.payload == {"requestedMessage": "BootNotification"}
         await st.wait_answered(trigger)
@@ -895,7 +908,7 @@ async def test_pending_station_accepted_while_away_boots_accepted(
     rest: httpx.AsyncClient, ws_url: Callable[[str], str]
 ) -> None:
     """:accept of a station that is not connected: nothing to trigger, its next boot Accepted."""
-    sid = await register(rest, registrationStatus="REGISTRATION_STATUS_PENDING")
+    sid = await register(rest, registrationStatus="Pending")
     resp = await rest.post(f"/v1/chargingStations/{sid}:accept", json={})
     assert resp.status_code == 200, resp.text
     st = await Station.connect(ws_url(sid), sid)
@@ -912,7 +925,7 @@ async def test_pending_station_is_accepted_after_its_base_report(
 ) -> None:
     """The automatic rule: Pending boot → GetBaseReport → complete NotifyReport → accepted."""
     sid = await register(
-        rest, registrationStatus="REGISTRATION_STATUS_PENDING", acceptAfterBaseReport=True
+        rest, registrationStatus="Pending", acceptAfterBaseReport=True
     )
     st = await Station.connect(ws_url(sid), sid)
     try:
@@ -938,7 +951,7 @@ async def test_pending_station_is_accepted_after_its_base_report(
         await st.wait_answered(trigger)
         assert (await st.boot("Triggered"))["status"] == "Accepted"
         got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
-        assert got["registrationStatus"] == "REGISTRATION_STATUS_ACCEPTED"
+        assert got["registrationStatus"] == "Accepted"
         assert st.violations == []
     finally:
         await st.close()

@@ -66,7 +66,7 @@ async def test_prototype_quick_start(mesh, rest: httpx.AsyncClient, ws_url) -> N
         assert boot.status == "Accepted" and boot.interval == 42
         got = (await rest.get("/v1/chargingStations/CS123")).json()
         assert got["connected"] is True
-        assert got["bootReason"] == "BOOT_REASON_POWER_UP" and "lastBootAt" in got
+        assert got["bootReason"] == "PowerUp" and "lastBootAt" in got
         station.close()
 
 
@@ -97,7 +97,7 @@ async def test_heartbeat_and_status(rest, ws_url, station_id) -> None:  # type: 
                 "connectors": [
                     {
                         "id": 1,
-                        "status": "CONNECTOR_STATUS_OCCUPIED",
+                        "status": "Occupied",
                         "statusTime": got["evses"][0]["connectors"][0]["statusTime"],
                     }
                 ],
@@ -120,8 +120,8 @@ async def test_authorize_known_and_unknown(rest, ws_url, station_id) -> None:  #
         "/v1/idTokens",
         json={
             "idToken": token,
-            "type": "ID_TOKEN_ISO14443",
-            "status": "AUTHORIZATION_STATUS_ACCEPTED",
+            "type": "ISO14443",
+            "status": "Accepted",
         },
     )
     assert resp.status_code == 200, resp.text
@@ -165,7 +165,7 @@ def _tx_event(tx_id: str, seq: int, kind: str, wh: float | None, **extra):  # ty
 async def test_full_transaction_with_energy_and_duplicate(rest, ws_url, station_id) -> None:  # type: ignore[no-untyped-def]
     """Started/Updated/Ended are stored with their energy; a repeated event is stored once."""
     token = f"T{uuid.uuid4().hex[:8]}".upper()
-    await rest.post("/v1/idTokens", json={"idToken": token, "type": "ID_TOKEN_ISO14443"})
+    await rest.post("/v1/idTokens", json={"idToken": token, "type": "ISO14443"})
     tx_id = uuid.uuid4().hex
     async with await _connect(ws_url(station_id)) as ws:
         station = Station(station_id, ws)
@@ -187,11 +187,11 @@ async def test_full_transaction_with_energy_and_duplicate(rest, ws_url, station_
     assert tx["energyWh"] == pytest.approx(12500.0)
     got = (await rest.get(f"/v1/transactions/{tx_id}")).json()
     assert [e["seqNo"] if "seqNo" in e else 0 for e in got["events"]] == [0, 1, 2]
-    assert got["stoppedReason"] == "REASON_LOCAL" and got["idToken"] == token
+    assert got["stoppedReason"] == "Local" and got["idToken"] == token
     assert got["events"][1]["meterValues"][0]["sampledValue"][0]["value"] == 5500
     active = (
         await rest.get(
-            "/v1/transactions", params={"stationId": station_id, "state": "STATE_ACTIVE"}
+            "/v1/transactions", params={"stationId": station_id, "state": "active"}
         )
     ).json()
     assert active.get("transactions", []) == []

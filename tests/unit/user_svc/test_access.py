@@ -61,6 +61,7 @@ def test_internal_methods_are_the_station_facing_ones() -> None:
         "MeterValues",
         "NotifyReport",
         "NotifyCustomerInformation",
+        "NotifyEvent",
         "StationDataTransfer",
         "SecurityEventNotification",
         "SignCertificate",

@@ -1,0 +1,69 @@
+"""Block N's table in device_svc's database: the events stations reported (NotifyEvent).
+
+On device_svc's ``Base``, so its metadata (and the Alembic chain, revision 0005) holds it and its
+foreign key to ``charging_stations``. Enum-like columns keep the OCPP JSON spelling.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from device_svc.models import Base
+
+__all__ = ["EventRow"]
+
+
+class EventRow(Base):
+    """One eventData entry of a NotifyEvent part, with the part's own fields."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        # A part is stored once: a repeat (same station, generatedAt, seqNo) finds its rows here,
+        # and a concurrent copy of it conflicts on this key instead of adding rows.
+        UniqueConstraint("station_id", "generated_at", "seq_no", "position", name="uq_events_part"),
+        # ListEvents' order: newest first by the station's clock, then by arrival.
+        Index("ix_events_station_time", "station_id", "timestamp", "id"),
+    )
+
+    # Assigned in arrival order (SQLite only auto-increments an INTEGER primary key).
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    station_id: Mapped[str] = mapped_column(
+        String(48), ForeignKey("charging_stations.id", ondelete="CASCADE")
+    )
+    # The part: NotifyEventRequest's generatedAt (station clock), seqNo and tbc.
+    generated_at: Mapped[datetime.datetime]
+    seq_no: Mapped[int]
+    tbc: Mapped[bool]
+    # The entry's index in the part's eventData.
+    position: Mapped[int]
+    # EventDataType, field by field (OCPP's maxLengths).
+    event_id: Mapped[int]
+    timestamp: Mapped[datetime.datetime]
+    # EventTriggerEnumType value: "Alerting", "Delta", "Periodic".
+    trigger: Mapped[str] = mapped_column(String(16))
+    cause: Mapped[int | None]
+    actual_value: Mapped[str] = mapped_column(String(2500))
+    tech_code: Mapped[str | None] = mapped_column(String(50))
+    tech_info: Mapped[str | None] = mapped_column(String(500))
+    cleared: Mapped[bool | None]
+    transaction_id: Mapped[str | None] = mapped_column(String(36))
+    component_name: Mapped[str] = mapped_column(String(50))
+    # "" when the component (variable) has no instance; NULL EVSE / connector: none given.
+    component_instance: Mapped[str] = mapped_column(String(50), default="")
+    evse_id: Mapped[int | None]
+    connector_id: Mapped[int | None]
+    variable_name: Mapped[str] = mapped_column(String(50))
+    variable_instance: Mapped[str] = mapped_column(String(50), default="")
+    variable_monitoring_id: Mapped[int | None]
+    # EventNotificationEnumType value, e.g. "HardWiredNotification".
+    event_notification_type: Mapped[str] = mapped_column(String(32))
+    # Vendor extensions (customData) as sent, by place: "request" (the NotifyEvent's own, the
+    # same on each row of the part), "eventData", "component", "evse", "variable"; NULL: none.
+    custom_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime.datetime]
