@@ -2,8 +2,9 @@
 
 The resources go through the generic facade. The commands do not: their body is the OCPP
 request payload itself, checked against the official request schema by the very rules the
-gateway applies to stations' frames (a breach is INVALID_ARGUMENT naming the rule, and nothing
-is sent), and their answer is the station's response payload as the station sent it.
+gateway applies to stations' frames (:mod:`common.ocpp_schema`: a breach is INVALID_ARGUMENT
+naming the rule, and nothing is sent), and their answer is the station's response payload as the
+station sent it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import orjson
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
 
+from common import ocpp_schema
 from common.errors import InvalidArgument
 from common.ocpp_json import REQUEST_TYPES, ConversionError, to_ocpp, to_proto
 from common.rest import Handler, RestFacade, update_request
@@ -23,7 +25,6 @@ from common.rest_json import RestJsonError, from_struct, parse
 from csms.device.v1 import device_service_pb2 as pb
 from device_svc.operations import ACTIONS, GatewayError, Operations
 from device_svc.servicer import DeviceServicer
-from gateway import ocppj
 
 __all__ = ["REST_SERVICE", "device_rest"]
 
@@ -40,15 +41,15 @@ def _request(action: str, request_type: type[Message], payload: dict[str, Any]) 
     means a valid OCPP request; deprecated, to be removed in the next release.
     """
     try:
-        ocppj.validate(action, "Request", payload)
-    except ocppj.OcppError as exc:
+        ocpp_schema.check(action, "Request", payload)
+    except ocpp_schema.SchemaViolation as exc:
         try:
             legacy = parse(request_type, payload)
-            ocppj.validate(action, "Request", to_ocpp(legacy))
-        except (RestJsonError, ConversionError, ocppj.OcppError):
+            ocpp_schema.check(action, "Request", to_ocpp(legacy))
+        except (RestJsonError, ConversionError, ocpp_schema.SchemaViolation):
             raise InvalidArgument(
-                f"the body breaks the OCPP 2.0.1 {action}Request schema ({exc.code}): "
-                f"{exc.description}"
+                f"the body breaks the OCPP 2.0.1 {action}Request schema "
+                f"({exc.rule or 'schema'}): {exc.description}"
             ) from None
         log.info("%s: a body in protobuf enum names (deprecated: use OCPP's)", action)
         return legacy

@@ -27,10 +27,11 @@ or CALLERROR (2.1's CALLRESULTERROR does not exist yet), so errors about those c
 ``reply=False`` and the gateway logs and drops them.
 
 The hot path per frame is one ``orjson.loads``, a few type checks and one call of a
-jsonschema-rs validator (Rust), compiled on the first frame of that (action, kind) and kept for
-the life of the process: about 0.5 us for a TransactionEvent, where fastjsonschema's compiled
-Python takes 8 us (17 us of the gateway's CPU per event under load, measured). A payload it
-refuses goes to fastjsonschema's validator (:func:`validator`), whose error names the broken
+jsonschema-rs validator (Rust; the schemas and their validators live in :mod:`common.ocpp_schema`,
+shared with device_svc's REST commands), compiled on the first frame of that (action, kind) and
+kept for the life of the process: about 0.5 us for a TransactionEvent, where fastjsonschema's
+compiled Python takes 8 us (17 us of the gateway's CPU per event under load, measured). A payload
+it refuses goes to fastjsonschema's validator (:func:`validator`), whose error names the broken
 rule, hence the CALLERROR code. Both check date-times with fastjsonschema's own pattern, so they
 agree on what is valid; a property test holds that over valid and mutated payloads of every
 schema, so the fast path accepts nothing that the rules above would answer with a CALLERROR.
@@ -38,17 +39,14 @@ schema, so the fast path accepts nothing that the rules above would answer with 
 
 from __future__ import annotations
 
-import functools
-import importlib.resources
-import re
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Container, Mapping
 from enum import IntEnum, StrEnum
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, NamedTuple
 
-import fastjsonschema
-import jsonschema_rs
 import orjson
-from fastjsonschema.draft04 import CodeGeneratorDraft04
+
+from common import ocpp_schema
+from common.ocpp_schema import ACTIONS, Kind, accepts, validator
 
 __all__ = [
     "ACTIONS",
@@ -100,18 +98,12 @@ class MessageType(IntEnum):
     CALL_ERROR = 4
 
 
-Kind = Literal["Request", "Response"]
-
 # Part 4: the message id is a string of at most 36 characters (room for a UUID).
 MAX_MESSAGE_ID_LENGTH: Final = 36
 # Part 4: ErrorDescription is string[0..255].
 MAX_DESCRIPTION_LENGTH: Final = 255
 # What a CALLERROR carries as message id when the frame's could not be read.
 UNKNOWN_MESSAGE_ID: Final = "-1"
-
-# Part 2 "Data types": OCPP integers are 32-bit signed, the schemas do not say so.
-_INT32_MIN: Final = -(2**31)
-_INT32_MAX: Final = 2**31 - 1
 
 # One place for the JSON-schema rule → CALLERROR code mapping; rules not listed here
 # (and a root that is not an object, see _schema_error) are FormatViolations.
@@ -130,18 +122,6 @@ RULE_CODES: Final[Mapping[str, Code]] = {
     "const": Code.PROPERTY_CONSTRAINT_VIOLATION,
     "additionalProperties": Code.FORMAT_VIOLATION,
 }
-
-# The ocpp package's 128 official schemas, found without importing ocpp.v201: its
-# __init__ pulls in the library's ChargePoint, hence asyncio and jsonschema.
-_SCHEMAS = importlib.resources.files("ocpp").joinpath("v201", "schemas")
-_KINDS: Final = ("Request", "Response")
-
-#: The 64 OCPP 2.0.1 actions, i.e. ``ocpp.v201.enums.Action``'s values.
-ACTIONS: Final[frozenset[str]] = frozenset(
-    entry.name.removesuffix("Request.json")
-    for entry in _SCHEMAS.iterdir()
-    if entry.name.endswith("Request.json")
-)
 
 
 class Call(NamedTuple):
@@ -222,66 +202,19 @@ def parse(frame: str | bytes, known_actions: Container[str] = ACTIONS) -> Messag
 
 
 def validate(action: str, kind: Kind, payload: Any, message_id: str = UNKNOWN_MESSAGE_ID) -> None:
-    """Check a payload against the official schema of ``action`` + ``kind``.
+    """Check a payload against the official schema of ``action`` + ``kind``
+    (:mod:`common.ocpp_schema`).
 
     Raises OcppError with the Part 4 code for the broken rule and ``message_id``.
     """
     try:
-        valid = accepts(action, kind)
+        ocpp_schema.check(action, kind, payload)
     except KeyError:
         raise OcppError(
             Code.NOT_IMPLEMENTED, f"No OCPP 2.0.1 schema for {action}{kind}", message_id
         ) from None
-    if valid(payload):
-        return
-    try:
-        validator(action, kind)(payload)
-    except fastjsonschema.JsonSchemaValueException as exc:
+    except ocpp_schema.SchemaViolation as exc:
         raise _schema_error(exc, message_id, reply=kind == "Request") from None
-
-
-def _schema(action: str, kind: Kind) -> dict[str, Any]:
-    if action not in ACTIONS or kind not in _KINDS:
-        raise KeyError(f"{action}{kind}")
-    schema: dict[str, Any] = orjson.loads(_SCHEMAS.joinpath(f"{action}{kind}.json").read_bytes())
-    _bound_integers(schema)
-    return schema
-
-
-# fastjsonschema's "date-time" (RFC 3339, also +hhmm offsets): jsonschema-rs checks the same.
-_DATE_TIME = re.compile(CodeGeneratorDraft04.FORMAT_REGEXS["date-time"])
-
-
-def _date_time(value: str) -> bool:
-    return _DATE_TIME.match(value) is not None
-
-
-@functools.cache
-def accepts(action: str, kind: Kind) -> Callable[[Any], bool]:
-    """Return whether a payload is valid against one schema: jsonschema-rs, compiled on first
-    use. It says only yes or no; :func:`validator` says why not.
-
-    Raises KeyError for an action or kind that has no OCPP 2.0.1 schema.
-    """
-    schema = _schema(action, kind)
-    compiled = jsonschema_rs.validator_for(
-        schema, validate_formats=True, formats={"date-time": _date_time}
-    )
-    is_valid: Callable[[Any], bool] = compiled.is_valid
-    return is_valid
-
-
-@functools.cache
-def validator(action: str, kind: Kind) -> Callable[[Any], Any]:
-    """Return fastjsonschema's validator of one schema, compiling it on first use: it raises
-    the error that names the broken rule.
-
-    Raises KeyError for an action or kind that has no OCPP 2.0.1 schema.
-    """
-    # use_default=False: validating must not write the schema's defaults into the
-    # station's payload behind the caller's back. Formats stay on: date-times need an
-    # offset, which the protobuf Timestamps they become require.
-    return fastjsonschema.compile(_schema(action, kind), use_default=False)
 
 
 def call(message_id: str, action: str, payload: dict[str, Any]) -> str:
@@ -400,25 +333,14 @@ def _call_error(message: list[Any], message_id: str) -> CallError:
     return CallError(message_id, code, description, details)
 
 
-def _schema_error(
-    exc: fastjsonschema.JsonSchemaValueException, message_id: str, *, reply: bool
-) -> OcppError:
+def _schema_error(exc: ocpp_schema.SchemaViolation, message_id: str, *, reply: bool) -> OcppError:
     """Map a schema violation to the Part 4 error that reports it."""
-    if exc.rule == "type" and exc.name == "data":
+    if exc.rule == "type" and exc.path == "data":
         # A payload that is not even an object is malformed, not mistyped.
         code = Code.FORMAT_VIOLATION
     else:
-        code = RULE_CODES.get(exc.rule or "", Code.FORMAT_VIOLATION)
-    return OcppError(code, _describe(exc.message), message_id, reply=reply)
-
-
-def _describe(message: str) -> str:
-    """Turn fastjsonschema's "data.a.b must …" into "a.b must …"."""
-    if message.startswith("data."):
-        return message[5:]
-    if message.startswith("data"):
-        return "payload" + message[4:]
-    return message
+        code = RULE_CODES.get(exc.rule, Code.FORMAT_VIOLATION)
+    return OcppError(code, exc.description, message_id, reply=reply)
 
 
 def _truncate(description: str) -> str:
@@ -426,16 +348,3 @@ def _truncate(description: str) -> str:
     if len(description) <= MAX_DESCRIPTION_LENGTH:
         return description
     return description[: MAX_DESCRIPTION_LENGTH - 1] + "…"
-
-
-def _bound_integers(node: Any) -> None:
-    """Give every integer in a schema OCPP's int32 range unless it has bounds."""
-    if isinstance(node, dict):
-        if node.get("type") == "integer":
-            node.setdefault("minimum", _INT32_MIN)
-            node.setdefault("maximum", _INT32_MAX)
-        for value in node.values():
-            _bound_integers(value)
-    elif isinstance(node, list):
-        for item in node:
-            _bound_integers(item)
