@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 
 from common.errors import InvalidArgument
 
-__all__ = ["page_size", "encode_token", "decode_token"]
+__all__ = ["page_size", "encode_token", "decode_token", "encode_time_key", "decode_time_key"]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -34,3 +35,21 @@ def decode_token(token: str) -> tuple[str, ...]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidArgument("page_token is not one this service issued") from None
     return tuple(raw.split("\x1f"))
+
+
+def encode_time_key(at: datetime.datetime, row_id: int) -> str:
+    """The token of a page ordered newest first: the last row's time and id."""
+    return encode_token(at.isoformat(), str(row_id))
+
+
+def decode_time_key(token: str) -> tuple[datetime.datetime, int]:
+    """The (aware time, row id) an :func:`encode_time_key` token holds; INVALID_ARGUMENT for a
+    token this service did not issue."""
+    try:
+        at, row_id = decode_token(token)
+        key = datetime.datetime.fromisoformat(at), int(row_id)
+    except ValueError:
+        raise InvalidArgument("page_token is not one this service issued") from None
+    if key[0].tzinfo is None:
+        raise InvalidArgument("page_token is not one this service issued")
+    return key

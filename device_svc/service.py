@@ -765,7 +765,7 @@ class Devices:
     ) -> tuple[builtins.list[SecurityEvent], str]:
         """Newest first by the station's clock."""
         limit = pagination.page_size(size)
-        before = _decode_event_key(token) if token else None
+        before = pagination.decode_time_key(token) if token else None
         async with self.sessions() as session:
             if await StationRepository(session).get(station_id) is None:
                 raise NotFound(f"charging station {station_id} not found")
@@ -775,7 +775,7 @@ class Devices:
         events = [SecurityEvent(r.type, r.timestamp, r.tech_info, r.received_at) for r in rows]
         if not more:
             return events, ""
-        return events, pagination.encode_token(rows[-1].timestamp.isoformat(), str(rows[-1].id))
+        return events, pagination.encode_time_key(rows[-1].timestamp, rows[-1].id)
 
 
 def _writable(fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -820,15 +820,3 @@ def _decode_variable_key(token: str) -> VariableKey:
         return (component, c_instance, int(evse), int(connector), variable, v_instance)
     except ValueError:
         raise InvalidArgument("page_token is not one this service issued") from None
-
-
-def _decode_event_key(token: str) -> tuple[datetime.datetime, int]:
-    parts = pagination.decode_token(token)
-    try:
-        timestamp, id_ = parts
-        key = datetime.datetime.fromisoformat(timestamp), int(id_)
-    except ValueError:
-        raise InvalidArgument("page_token is not one this service issued") from None
-    if key[0].tzinfo is None:
-        raise InvalidArgument("page_token is not one this service issued")
-    return key

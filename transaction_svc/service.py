@@ -11,7 +11,6 @@ for all of them, and every caller returns only after that commit. The folding ru
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -267,16 +266,7 @@ class MeterValues:
         """A page of a station's meter values, newest first (by the time they arrived)."""
         _validate_station_id(station_id)
         limit = pagination.page_size(size)
-        before: tuple[datetime.datetime, int] | None = None
-        if token:
-            key = pagination.decode_token(token)
-            try:
-                at, row_id = key
-                before = (datetime.datetime.fromisoformat(at), int(row_id))
-            except ValueError:
-                raise InvalidArgument("page_token is not one this service issued") from None
-            if before[0].tzinfo is None:
-                raise InvalidArgument("page_token is not one this service issued")
+        before = pagination.decode_time_key(token) if token else None
         async with self.sessions() as session:
             rows = await MeterValuesRepository(session).page(station_id, evse_id, before, limit + 1)
         more = len(rows) > limit
@@ -284,4 +274,4 @@ class MeterValues:
         if not more:
             return rows, ""
         last = rows[-1]
-        return rows, pagination.encode_token(last.received_at.isoformat(), str(last.id))
+        return rows, pagination.encode_time_key(last.received_at, last.id)
