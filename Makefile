@@ -22,12 +22,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
-$(GEN)/.stamp: $(STAMP) $(PROTOS) proto/tools/gen_ocpp_proto.py
+$(GEN)/.stamp: $(STAMP) $(PROTOS) proto/tools/gen_ocpp_proto.py proto/tools/compile.py proto/tools/gen_openapi.py common/ocpp_examples.py common/rest_json.py
 	$(PY) proto/tools/gen_ocpp_proto.py
 	$(PY) proto/tools/compile.py $(GEN)
+	$(PY) proto/tools/gen_openapi.py $(GEN)
 	touch $@
 
-proto: $(GEN)/.stamp ## regenerate the OCPP .proto from the JSON schemas, the Python stubs and Envoy's descriptor set
+proto: $(GEN)/.stamp ## regenerate the OCPP .proto from the JSON schemas, the Python stubs, Envoy's descriptor set and the OpenAPI document
 
 up: proto ## run the whole mesh (Envoy, gateway, services) on the embedded default; Ctrl-C stops it
 	$(PY) -m deploy.mesh up

@@ -116,8 +116,7 @@ class _Builder:
         count = max(1, int(node.get("minItems", 1)))
         if "maxItems" in node:
             count = min(count, int(node["maxItems"]))
-        item = self.value(node.get("items", {}), name)
-        return [item for _ in range(count)]
+        return [self.value(node.get("items", {}), name) for _ in range(count)]
 
 
 def _preferred(values: list[Any]) -> Any:

@@ -64,6 +64,9 @@ SERVICES = ("device", "transaction", "user")
 # Each service's DNS name: its Kubernetes Service, and with internal TLS the name its certificate
 # carries and Envoy checks (deploy/k8s/base and the local mesh alike).
 SERVICE_HOSTNAMES = {s: f"{s}-svc" for s in SERVICES}
+# The OpenAPI document of the REST API, next to the descriptor set in gen/ (`make proto`,
+# proto/tools/gen_openapi.py); Envoy answers GET /v1/openapi.json with it.
+OPENAPI_FILE = "openapi.json"
 
 
 class MeshSettings(BaseSettings):
@@ -329,6 +332,7 @@ def render_envoy(
     admin_host: str,
     admin_port: int,
     descriptor: pathlib.Path | str,
+    openapi: pathlib.Path | str,
     clusters: Sequence[Cluster],
     stations_port: int | None = None,
     stations_tls: StationTls | None = None,
@@ -336,6 +340,9 @@ def render_envoy(
     upstream_tls: UpstreamTls | None = None,
 ) -> str:
     """deploy/envoy.yaml filled in; a ``gateway`` cluster needs ``stations_port`` and back.
+
+    ``descriptor``: the transcoder's descriptor set; ``openapi``: the OpenAPI document Envoy
+    answers ``GET /v1/openapi.json`` with (both written by ``make proto``).
 
     ``stations_tls``: also the stations' wss listener (the TLS mode).
 
@@ -377,6 +384,7 @@ def render_envoy(
         admin_host=admin_host,
         admin_port=admin_port,
         descriptor=descriptor,
+        openapi=openapi,
         stations_listener=listener,
         clusters="".join(rendered),
     )
@@ -385,7 +393,8 @@ def render_envoy(
 def envoy_config(
     settings: MeshSettings, descriptor: pathlib.Path, gateway_ports: Sequence[int] = ()
 ) -> str:
-    """deploy/envoy.yaml with this mesh's ports filled in.
+    """deploy/envoy.yaml with this mesh's ports filled in (the OpenAPI document is the one
+    ``make proto`` writes next to ``descriptor``).
 
     ``gateway_ports``: the gateways' internal WebSocket ports when Envoy fronts them (several
     gateways, or TLS: Envoy then also listens on the stations' port, and on the wss port in TLS
@@ -407,6 +416,7 @@ def envoy_config(
         admin_host="127.0.0.1",
         admin_port=settings.envoy_admin_port,
         descriptor=descriptor,
+        openapi=descriptor.with_name(OPENAPI_FILE),
         clusters=clusters,
         stations_port=settings.gateway_port if gateway_ports else None,
         stations_tls=StationTls(
@@ -425,8 +435,10 @@ def envoy_config(
     )
 
 
-# Kubernetes: peers are Services (deploy/k8s/base); the descriptor is built into the image.
+# Kubernetes: peers are Services (deploy/k8s/base); the descriptor and the OpenAPI document
+# are built into the image (`make proto`).
 K8S_DESCRIPTOR = "/app/gen/descriptor.pb"
+K8S_OPENAPI = f"/app/gen/{OPENAPI_FILE}"
 K8S_SERVICE_NAMES = SERVICE_HOSTNAMES
 # With internal TLS: where Envoy's pod mounts the Secret csms-internal-tls-envoy (the keys of a
 # kubernetes.io/tls Secret plus ca.crt, as cert-manager writes them; deploy/k8s/README.md).
@@ -453,6 +465,7 @@ def kubernetes_envoy_config(internal_tls: bool = False) -> str:
         admin_host="0.0.0.0",
         admin_port=DEFAULT_PORTS["envoy_admin"],
         descriptor=K8S_DESCRIPTOR,
+        openapi=K8S_OPENAPI,
         clusters=clusters,
         stations_port=DEFAULT_PORTS["gateway"],
         dns=True,

@@ -146,10 +146,11 @@ def test_kubernetes_envoy_config_with_internal_tls(tmp_path: pathlib.Path) -> No
         assert common["validation_context"]["trusted_ca"]["filename"] == (
             f"{K8S_INTERNAL_TLS_DIR}/ca.crt"
         )
-    # Validate with this checkout's descriptor and real files standing in for the Secret.
+    # Validate with this checkout's gen/ and real files standing in for the Secret.
     files = pki.write_internal_ca(tmp_path / "secret", ["envoy"], [], ["127.0.0.1"])
     text = text.replace(f"{K8S_INTERNAL_TLS_DIR}/tls.crt", str(files["envoy_cert"]))
     text = text.replace(f"{K8S_INTERNAL_TLS_DIR}/tls.key", str(files["envoy_key"]))
     text = text.replace(f"{K8S_INTERNAL_TLS_DIR}/ca.crt", str(files["ca_cert"]))
     text = text.replace("/app/gen/descriptor.pb", str(DESCRIPTOR))
+    text = text.replace("/app/gen/openapi.json", str(DESCRIPTOR.with_name("openapi.json")))
     _validate(text, tmp_path)
