@@ -4,12 +4,17 @@ The gateway calls this on every OCPP frame, so everything descriptor-derived is 
 import: the action → message tables, the OCPP-spelling ⇄ enum-number tables (read from the
 ``(csms.ocpp.v201.ocpp_value)`` options that ``proto/tools/gen_ocpp_proto.py`` writes), and a
 "plan" per message listing only the JSON paths that need more than ``json_format``. Messages with
-no enum anywhere below them (Heartbeat, for instance) go straight to ``json_format``.
+no enum, date-time or Struct anywhere below them go straight to ``json_format``.
 
 ``json_format`` does the rest: field names through ``json_name``, RFC 3339 ⇄ ``Timestamp``, and
 ``customData`` ⇄ ``Struct``. Presence follows the proto: every singular scalar is ``optional``, so
 0, false and "" survive; unset fields, including empty repeated ones, are omitted on output; an
 explicitly set empty sub-message (OCPP ``{}``) comes back as ``{}``.
+
+A date-time that leaves is what OCPP 2.0.1 Part 2 allows: UTC with ``Z``, at most three decimal
+places. A Timestamp holds nanoseconds, so both paths write it cut (never rounded: never later
+than it is) to the millisecond, without a fraction when that is zero, as protobuf itself writes
+a whole second: ``2026-01-01T00:00:00Z``, ``2026-01-01T00:00:00.120Z`` (:func:`_millis`).
 
 ``json_format`` is pure Python and walks descriptors on every call (~350 µs for a TransactionEvent
 here), so both directions first try a direct path (:func:`_fast_in`, :func:`_fast_out`) built
@@ -102,12 +107,13 @@ _ENUMS: Final[Mapping[str, _EnumTable]] = MappingProxyType(
 _ENUM: Final = 0  # argument: _EnumTable
 _MESSAGE: Final = 1  # argument: the sub-message's plan
 _VALUE: Final = 2  # Struct/Value: integral doubles back to ints (outbound only)
-_DATE_TIME: Final = 3  # Timestamp: rewritten for protobuf's parser (to_proto's retry only)
+# Timestamp: rewritten for protobuf's parser (to_proto's retry), cut to milliseconds (to_ocpp)
+_DATE_TIME: Final = 3
 _Plan = dict[str, tuple[int, bool, Any]]
 
 # What a set of plans is for; each has its own.
 _IN: Final = 0  # to_proto: enum strings to numbers
-_OUT: Final = 1  # to_ocpp: enum numbers to strings, Struct/Value numbers to ints
+_OUT: Final = 1  # to_ocpp: enum numbers to strings, Struct/Value numbers to ints, date-times cut
 _REPAIR: Final = 2  # to_proto after protobuf refused the payload: date-times rewritten
 
 
@@ -134,7 +140,7 @@ def _step(fld: FieldDescriptor, mode: int, cache: dict[str, _Plan]) -> Any:
     if fld.message_type.full_name in _VALUE_TYPES:
         return (_VALUE, fld.is_repeated, None) if mode == _OUT else None
     if fld.message_type.full_name == _TIMESTAMP_TYPE:
-        return (_DATE_TIME, fld.is_repeated, None) if mode == _REPAIR else None
+        return (_DATE_TIME, fld.is_repeated, None) if mode != _IN else None
     sub = _build_plan(fld.message_type, mode, cache)
     return (_MESSAGE, fld.is_repeated, sub) if sub else None
 
@@ -257,6 +263,8 @@ def _outbound(plan: _Plan, data: dict[str, Any], path: str) -> None:
         elif kind == _MESSAGE:
             for i, item in enumerate(value) if repeated else ((None, value),):
                 _outbound(arg, item, where if i is None else f"{where}[{i}]")
+        elif kind == _DATE_TIME:
+            data[key] = [_millis(v) for v in value] if repeated else _millis(value)
         else:
             data[key] = integral(value)
 
@@ -435,7 +443,26 @@ def _double_out(value: float) -> Any:
 
 
 def _timestamp_out(value: Any) -> Any:
-    return value.ToJsonString()
+    try:
+        text: str = value.ToJsonString()
+    except ValueError:  # outside Timestamp's range: json_format's path reports it
+        raise _SLOW from None
+    return text if len(text) <= _MILLIS_LENGTH else _millis(text)
+
+
+# protobuf writes a Timestamp "YYYY-MM-DDTHH:MM:SS[.fff[fff[fff]]]Z" (always four year digits).
+_MILLIS_LENGTH: Final = len("2026-01-01T00:00:00.000Z")
+_SECOND_LENGTH: Final = len("2026-01-01T00:00:00")
+
+
+def _millis(text: str) -> str:
+    """protobuf's JSON of a Timestamp cut to milliseconds: no fraction when that is zero."""
+    if len(text) <= _MILLIS_LENGTH:  # 0 or 3 digits already
+        return text
+    millis = text[_SECOND_LENGTH + 1 : _SECOND_LENGTH + 4]
+    if millis == "000":
+        return text[:_SECOND_LENGTH] + "Z"
+    return text[: _SECOND_LENGTH + 4] + "Z"
 
 
 def _json_out(value: Any) -> Any:
@@ -570,9 +597,12 @@ def to_ocpp(message: Message) -> dict[str, Any]:
 
 def _to_ocpp_slow(message: Message) -> dict[str, Any]:
     """to_ocpp through json_format."""
-    data: dict[str, Any] = json_format.MessageToDict(
-        message, preserving_proto_field_name=False, use_integers_for_enums=True
-    )
+    try:
+        data: dict[str, Any] = json_format.MessageToDict(
+            message, preserving_proto_field_name=False, use_integers_for_enums=True
+        )
+    except json_format.SerializeToJsonError as error:  # a Timestamp outside its range
+        raise ConversionError(message.DESCRIPTOR.name, str(error).rstrip(".")) from error
     plan = _plan(message.DESCRIPTOR, _OUT)
     if plan:
         _outbound(plan, data, "")

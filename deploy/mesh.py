@@ -601,6 +601,8 @@ class Mesh:
                         # The CA that signs stations' CSRs is the TLS mode's: the certificates
                         # it signs are the ones Envoy's wss listener accepts.
                         "local_ca_dir": s.tls_dir(),
+                        # Where accepted RequestStartTransactions are recorded.
+                        "transaction_svc_addr": addr["transaction"],
                         "log_level": s.log_level,
                     },
                     SERVICE_HOSTNAMES["device"],

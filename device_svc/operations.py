@@ -5,7 +5,10 @@ Every operation RPC of DeviceService (``<Action>(<Action>Command)``) goes throug
 reachable), send the typed request to the owning gateway's ``StationControlService.Call`` with
 the caller's remaining deadline, and unpack the station's answer. The gateway's errors come back
 to our caller unchanged (:class:`GatewayError`), so the station's CALLERROR and its ErrorInfo
-reach REST clients as they left the gateway.
+reach REST clients as they left the gateway. Some answers teach the CSMS something before they
+are returned: Get/SetVariables results go into the device model, and an accepted
+RequestStartTransaction is recorded in transaction_svc (``RecordRemoteStart``), whose
+transaction then shows the idToken sent even if the station's events leave it out.
 
 The boot policy lives here too, since it sends calls of its own: the automatic accept rule
 (GetBaseReport after a Pending boot, accept when the report is complete) and the
@@ -34,6 +37,8 @@ from csms.device.v1 import device_service_pb2 as pb
 from csms.gateway.v1 import station_control_pb2 as gw
 from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
+from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
+from csms.transaction.v1 import transaction_service_pb2_grpc as transaction_grpc
 from device_svc import convert
 from device_svc.certificates import Signer, SignOutcome
 from device_svc.domain import ReportedVariable, Route
@@ -138,17 +143,27 @@ class Operations:
         followup_delay: float,
         *,
         signer: Signer,
+        transactions: grpc.aio.Channel | None = None,
+        transactions_timeout: float = 5.0,
     ) -> None:
+        """``transactions``: the channel to transaction_svc, closed by :meth:`close` (None:
+        remote starts are not recorded)."""
         self.devices = devices
         self.gateways = gateways
         self.call_timeout = call_timeout
         self.followup_delay = followup_delay
         self.signer = signer
+        self._transactions_channel = transactions
+        self.transactions = (
+            None if transactions is None else transaction_grpc.TransactionServiceStub(transactions)
+        )
+        self.transactions_timeout = transactions_timeout
         self._tasks: set[asyncio.Task[None]] = set()
         # What the CSMS learns from an operation's answer, by action.
         self._learn: Mapping[str, Callable[[str, Any, Any], Awaitable[None]]] = {
             "SetVariables": self._learn_set_variables,
             "GetVariables": self._learn_get_variables,
+            "RequestStartTransaction": self._learn_remote_start,
         }
 
     # -- the operations ------------------------------------------------------------------------
@@ -214,6 +229,45 @@ class Operations:
         self, station_id: str, request: ocpp.GetVariablesRequest, response: Any
     ) -> None:
         await self.devices.record_values(station_id, convert.get_results(response))
+
+    async def _learn_remote_start(
+        self, station_id: str, request: ocpp.RequestStartTransactionRequest, response: Any
+    ) -> None:
+        """The station accepted: transaction_svc records the idToken sent, for the transaction
+        that will report this remoteStartId (a station may leave the idToken out of its events;
+        they may also come before this answer). Best effort: the station's answer is returned
+        whatever happens here. The record goes on if our caller gives up meanwhile (its deadline):
+        the station starts the transaction all the same."""
+        if self.transactions is None or response.status != ocpp.REQUEST_START_STOP_STATUS_ACCEPTED:
+            return
+        task = asyncio.create_task(self._record_remote_start(station_id, request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        await asyncio.shield(task)
+
+    async def _record_remote_start(
+        self, station_id: str, request: ocpp.RequestStartTransactionRequest
+    ) -> None:
+        assert self.transactions is not None
+        rid = log_ctx.request_id.get()
+        try:
+            await self.transactions.RecordRemoteStart(
+                transaction_pb.RecordRemoteStartRequest(
+                    station_id=station_id,
+                    remote_start_id=request.remote_start_id,
+                    id_token=request.id_token,
+                ),
+                timeout=self.transactions_timeout,
+                metadata=() if rid == "-" else ((REQUEST_ID_KEY, rid),),
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning(
+                "RequestStartTransaction %d accepted, but transaction_svc's RecordRemoteStart "
+                "failed (%s %s): its transaction shows an idToken only if the station sends one",
+                request.remote_start_id,
+                exc.code().name,
+                exc.details(),
+            )
 
     # -- boot policy ---------------------------------------------------------------------------
 
@@ -346,8 +400,10 @@ class Operations:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def close(self) -> None:
-        """Cancel the background work, then close the gateway channels."""
+        """Cancel the background work, then close the gateway and transaction_svc channels."""
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.gateways.close()
+        if self._transactions_channel is not None:
+            await self._transactions_channel.close()

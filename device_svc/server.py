@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import grpc
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common import grpc_server
+from common import grpc_server, grpc_tls
 from common.db import create_engine, session_factory
 from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
@@ -28,6 +30,15 @@ def _add_servicers(
 ) -> None:
     pb_grpc.add_DeviceServiceServicer_to_server(servicer, server)
     pb_grpc.add_DeviceRestServiceServicer_to_server(device_rest(servicer, operations), server)
+
+
+def _transaction_channel(address: str) -> grpc.aio.Channel:
+    """The channel to transaction_svc (remote starts). Internal TLS checks its certificate for the
+    name dialled: CSMS_INTERNAL_TLS_SERVER_NAME is the gateways' (dialled by pod IP), not its."""
+    tls = grpc_tls.configured()
+    if tls is not None:
+        tls = dataclasses.replace(tls, server_name="")
+    return grpc_tls.aio_channel(address, tls=tls)
 
 
 class DeviceServer(grpc_server.Server):
@@ -74,6 +85,8 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         settings.gateway_call_timeout,
         settings.boot_followup_delay,
         signer=signer,
+        transactions=_transaction_channel(settings.transaction_svc_addr),
+        transactions_timeout=settings.transaction_svc_timeout,
     )
     try:
         server = await grpc_server.start(

@@ -22,6 +22,11 @@ class Settings(ServiceSettings):
     # gave no deadline or a longer one. Above the gateway's own call_timeout (30 s), so that the
     # station's silence comes back as the gateway's DEADLINE_EXCEEDED.
     gateway_call_timeout: float = 35.0
+    # transaction_svc's host:port: a RequestStartTransaction the station accepted is recorded
+    # there (RecordRemoteStart), so that its transaction shows the idToken the CSMS sent.
+    transaction_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['transaction']}"
+    # Seconds transaction_svc gets to record it; the station's answer is returned either way.
+    transaction_svc_timeout: float = 5.0
     # The lease of a connection when the gateway's ConnectStation/RenewLeases gives none.
     default_lease_seconds: int = 30
     # Seconds between answering a station's CALL and sending the call that follows it in the

@@ -89,6 +89,7 @@ class StationConnection:
         "_pending",
         "_closed",
         "_send_timeout",
+        "_refused",
     )
 
     def __init__(
@@ -113,10 +114,30 @@ class StationConnection:
         self._closed = False
         # How long a frame may wait for the station to make room for it (see _send).
         self._send_timeout = send_timeout
+        # The actions of this station's CALLs refused as NotSupported (first_refusal); made by
+        # the first refusal, at most one entry per OCPP action.
+        self._refused: set[str] | None = None
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def refused(self) -> frozenset[str]:
+        """The actions refused as NotSupported on this connection so far."""
+        return frozenset(self._refused or ())
+
+    def first_refusal(self, action: str) -> bool:
+        """Remember that a CALL of ``action`` was refused as NotSupported; True the first time
+        on this connection (the gateway warns then, once per station and action). Only the 64
+        OCPP actions get this far (an unknown one is NotImplemented), so this stays small."""
+        refused = self._refused
+        if refused is None:
+            refused = self._refused = set()
+        elif action in refused:
+            return False
+        refused.add(action)
+        return True
 
     # -- station → CSMS ------------------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 A Heartbeat carries nothing to store but "this station was alive then", so no database write
 needs to delay its answer. The action → RPC table routes it to :meth:`LastSeen.answer`, which
-answers at once (currentTime = now, UTC) and remembers the time; :class:`HeartbeatFlusher` sends
-what was remembered to ``DeviceService.RecordHeartbeats`` about once a second, a few thousand
-stations per RPC instead of one transaction per Heartbeat.
+answers at once (currentTime = now, UTC, to the millisecond) and remembers the time;
+:class:`HeartbeatFlusher` sends what was remembered to ``DeviceService.RecordHeartbeats`` about
+once a second, a few thousand stations per RPC instead of one transaction per Heartbeat.
 
 Memory is bounded: at most ``limit`` stations wait for the next flush (one entry per station,
 the newest time). When device_svc cannot be reached, the batch is put back, newer times winning,
@@ -31,6 +31,8 @@ __all__ = ["HeartbeatFlusher", "LastSeen"]
 
 log = logging.getLogger(__name__)
 
+_NANOS_PER_MILLI = 1_000_000
+
 
 class LastSeen:
     """The stations that sent a Heartbeat since the last flush, each with its latest time (ns)."""
@@ -50,7 +52,9 @@ class LastSeen:
         now = self.clock_ns()
         self._remember(station_id, now)
         response = ocpp.HeartbeatResponse()
-        response.current_time.FromNanoseconds(now)
+        # OCPP 2.0.1 Part 2 allows a date-time three decimal places: the answer holds what is
+        # sent, cut (not rounded: never a time still to come) to the millisecond.
+        response.current_time.FromNanoseconds(now - now % _NANOS_PER_MILLI)
         return response
 
     def _remember(self, station_id: str, at: int) -> None:

@@ -290,6 +290,7 @@ class Gateway:
     async def _call(self, station_id: str, call: ocppj.Call) -> str:
         bound = self.router.bound.get(call.action)
         if bound is None:
+            self._not_supported(station_id, call.action, "no route")
             return ocppj.call_error(
                 call.message_id,
                 ocppj.Code.NOT_SUPPORTED,
@@ -317,9 +318,27 @@ class Gateway:
                 )
         except grpc.aio.AioRpcError as exc:
             code = errors.ocpp_code(exc.code())
-            log.warning("%s failed: %s %s", call.action, exc.code().name, exc.details())
+            if code == ocppj.Code.NOT_SUPPORTED:
+                self._not_supported(
+                    station_id, call.action, f"{bound.service}_svc: {exc.details()}"
+                )
+            else:
+                log.warning("%s failed: %s %s", call.action, exc.code().name, exc.details())
             return ocppj.call_error(call.message_id, code, exc.details() or exc.code().name)
         return ocppj.call_result(call.message_id, to_ocpp(response))
+
+    def _not_supported(self, station_id: str, action: str, why: str) -> None:
+        """Log a CALL refused as NotSupported: at WARNING the first time per connection and
+        action, so that an operator learns what the stations send that the CSMS does not handle,
+        without a line per frame; at DEBUG afterwards."""
+        station = self.connections.get(station_id)
+        first = station is None or station.first_refusal(action)
+        (log.warning if first else log.debug)(
+            "%s refused with NotSupported (%s)%s",
+            action,
+            why,
+            "; further ones from this connection are logged at DEBUG" if first else "",
+        )
 
     # -- lifecycle -------------------------------------------------------------------------------
 

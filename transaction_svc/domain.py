@@ -24,6 +24,8 @@ __all__ = [
     "energy_wh",
     "fold",
     "state_values",
+    "wants_remote_start",
+    "with_remote_start",
 ]
 
 # OCPP 2.0.1 SampledValueType: a value without measurand is this measurand.
@@ -31,6 +33,11 @@ ENERGY_MEASURAND = "Energy.Active.Import.Register"
 _UNIT_SCALE = {"Wh": 1.0, "kWh": 1000.0}
 
 STARTED, ENDED = "Started", "Ended"
+CHARGING, EV_CONNECTED, IDLE = "Charging", "EVConnected", "Idle"
+# What an Ended event says when the EV is no longer there: the stoppedReason of a cable pulled
+# out (or an EV moved away from an inductive pad), and the triggers of the EV leaving.
+_EV_GONE_REASON = "EVDisconnected"
+_EV_GONE_TRIGGERS = frozenset({"EVCommunicationLost", "EVDeparted"})
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -79,11 +86,18 @@ class TransactionState:
     id_token: str = ""
     id_token_type: str = ""
     id_token_seq: int | None = None
-    # From the event of highest seqNo that carries one.
+    # From the event of highest seqNo that carries one, as it stands at the transaction's end
+    # once that has come (see fold).
     charging_state: str = ""
     charging_state_seq: int | None = None
+    # The Ended event says the EV is gone (stoppedReason EVDisconnected, or triggerReason
+    # EVCommunicationLost or EVDeparted).
+    ended_ev_gone: bool = False
     stopped_reason: str = ""
+    # From the event of lowest seqNo that carries one, and that seqNo: the idToken the CSMS sent
+    # in this RequestStartTransaction counts as carried by that event (with_remote_start).
     remote_start_id: int | None = None
+    remote_start_seq: int | None = None
     # The register reading of earliest and of latest timestamp.
     energy_first_at: datetime.datetime | None = None
     energy_first_wh: float | None = None
@@ -165,7 +179,8 @@ def fold(state: TransactionState, event: Event) -> TransactionState:
     elif not s.start_event_received and (s.started_at is None or event.timestamp < s.started_at):
         changes["started_at"] = event.timestamp
     if event.event_type == ENDED:
-        changes.update(active=False, ended_at=event.timestamp)
+        gone = event.stopped_reason == _EV_GONE_REASON or event.trigger_reason in _EV_GONE_TRIGGERS
+        changes.update(active=False, ended_at=event.timestamp, ended_ev_gone=gone)
 
     if event.evse_id is not None:
         if s.evse_seq is None or event.seq_no < s.evse_seq:
@@ -187,11 +202,18 @@ def fold(state: TransactionState, event: Event) -> TransactionState:
         s.charging_state_seq is None or event.seq_no > s.charging_state_seq
     ):
         changes.update(charging_state=event.charging_state, charging_state_seq=event.seq_no)
+    if not changes.get("active", s.active):
+        reported = changes.get("charging_state", s.charging_state)
+        at_end = _state_at_end(reported, changes.get("ended_ev_gone", s.ended_ev_gone))
+        if at_end != reported:
+            changes["charging_state"] = at_end
     # Only the Ended event should carry one; if others do, the Ended event's wins.
     if event.stopped_reason and (event.event_type == ENDED or not s.stopped_reason):
         changes["stopped_reason"] = event.stopped_reason
-    if event.remote_start_id is not None and s.remote_start_id is None:
-        changes["remote_start_id"] = event.remote_start_id
+    if event.remote_start_id is not None and (
+        s.remote_start_seq is None or event.seq_no < s.remote_start_seq
+    ):
+        changes.update(remote_start_id=event.remote_start_id, remote_start_seq=event.seq_no)
 
     readings = energy_readings(event.meter_values)
     if readings:
@@ -206,3 +228,54 @@ def fold(state: TransactionState, event: Event) -> TransactionState:
             changes.update(energy_last_at=last.at, energy_last_wh=last.wh)
 
     return _replace(state, changes) if changes else state
+
+
+def _state_at_end(reported: str, ev_gone: bool) -> str:
+    """The charging state of an ended transaction, from the one last reported.
+
+    A station sends chargingState only when it changed (OCPP 2.0.1: "required when state has
+    changed"), so the state at the end is the Ended event's, or else the last one reported before
+    it. Two readings of that would contradict the Ended event, and are corrected:
+
+    * Charging: energy flows only within a transaction (and the Ended event may leave the state
+      out although it changed). The EV is still plugged in, no energy flowing: EVConnected.
+    * anything but Idle when the Ended event says the EV is gone (stoppedReason EVDisconnected,
+      the cable pulled out; triggerReason EVCommunicationLost or EVDeparted, as OCPP's own
+      cable-disconnect flow sends it): there is no connection between EV and EVSE, Idle.
+
+    Nothing reported and nothing said about the EV stays unknown (""). This depends only on the
+    state of highest seqNo and the Ended event, so it holds in every arrival order: an offline
+    backlog delivering the Ended event before an earlier Charging event still ends here.
+    """
+    if ev_gone:
+        return IDLE
+    return EV_CONNECTED if reported == CHARGING else reported
+
+
+def wants_remote_start(state: TransactionState) -> bool:
+    """Whether the idToken of the RequestStartTransaction with this transaction's remoteStartId
+    would be its idToken: no idToken carried by the event with the remoteStartId or before it."""
+    return state.remote_start_seq is not None and (
+        state.id_token_seq is None or state.id_token_seq > state.remote_start_seq
+    )
+
+
+def with_remote_start(
+    state: TransactionState, id_token: str, id_token_type: str
+) -> TransactionState:
+    """``state`` with the idToken the CSMS sent in the RequestStartTransaction of its
+    remoteStartId, as if the event that carried the remoteStartId had carried it too (a station
+    that omits it there still started the transaction for it). The idToken of an event before
+    that one, or of that event itself, stays; a later event's (a group member's card stopping the
+    transaction) gives way. Order-independent with :func:`fold`, whenever the remote start is
+    known: before, between or after the events."""
+    if not wants_remote_start(state):
+        return state
+    return _replace(
+        state,
+        {
+            "id_token": id_token,
+            "id_token_type": id_token_type,
+            "id_token_seq": state.remote_start_seq,
+        },
+    )

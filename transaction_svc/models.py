@@ -1,5 +1,5 @@
-"""transaction_svc tables: transactions (the aggregate), their events, and meter values sent
-outside transactions (MeterValues)."""
+"""transaction_svc tables: transactions (the aggregate), their events, meter values sent outside
+transactions (MeterValues), and the remote starts the stations accepted."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UtcDateTime, utcnow
 
-__all__ = ["Base", "MeterValuesRow", "Transaction", "TransactionEventRow"]
+__all__ = ["Base", "MeterValuesRow", "RemoteStartRow", "Transaction", "TransactionEventRow"]
 
 
 class Base(DeclarativeBase):
@@ -38,13 +38,17 @@ class Transaction(Base):
     # OCPP IdTokenEnumType value, e.g. "ISO14443".
     id_token_type: Mapped[str] = mapped_column(String(20), default="")
     id_token_seq: Mapped[int | None]
-    # OCPP ChargingStateEnumType value, e.g. "Charging".
+    # OCPP ChargingStateEnumType value, e.g. "Charging"; never Charging once ended.
     charging_state: Mapped[str] = mapped_column(String(20), default="")
     charging_state_seq: Mapped[int | None]
+    # The Ended event says the EV is gone (then the charging state is Idle).
+    ended_ev_gone: Mapped[bool] = mapped_column(default=False)
     # OCPP ReasonEnumType value, e.g. "EVDisconnected".
     stopped_reason: Mapped[str] = mapped_column(String(32), default="")
     # Indexed: a transaction started by RequestStartTransaction is looked up by it.
     remote_start_id: Mapped[int | None] = mapped_column(index=True)
+    # seqNo of the event remote_start_id came from.
+    remote_start_seq: Mapped[int | None]
     # Energy.Active.Import.Register readings in Wh: the earliest and the latest by timestamp.
     energy_first_at: Mapped[datetime.datetime | None]
     energy_first_wh: Mapped[float | None]
@@ -99,3 +103,18 @@ class MeterValuesRow(Base):
     # The OCPP JSON of the request's meterValue list, exactly as received.
     meter_values: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class RemoteStartRow(Base):
+    """A RequestStartTransaction the station accepted (recorded by device_svc): the idToken the
+    CSMS sent, for the transaction that reports its remoteStartId without one."""
+
+    __tablename__ = "remote_starts"
+
+    station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    # The CSMS's id of the request; the latest request with this id wins.
+    remote_start_id: Mapped[int] = mapped_column(primary_key=True)
+    id_token: Mapped[str] = mapped_column(String(36))
+    # OCPP IdTokenEnumType value, e.g. "Central".
+    id_token_type: Mapped[str] = mapped_column(String(20))
+    recorded_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

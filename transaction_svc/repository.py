@@ -1,5 +1,5 @@
 """Transactions, their events and meter values on an AsyncSession (and the group-committed event
-writes on a connection): the only place transaction_svc writes SQL."""
+writes and the remote starts on a connection): the only place transaction_svc writes SQL."""
 
 from __future__ import annotations
 
@@ -27,11 +27,11 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from common.db import table_of
+from common.db import table_of, utcnow
 from transaction_svc.domain import STATE_FIELDS
-from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
+from transaction_svc.models import MeterValuesRow, RemoteStartRow, Transaction, TransactionEventRow
 
-__all__ = ["EventWriter", "MeterValuesRepository", "TransactionRepository"]
+__all__ = ["EventWriter", "MeterValuesRepository", "RemoteStarts", "TransactionRepository"]
 
 # The dialect's own INSERT (ON CONFLICT DO NOTHING), by dialect name.
 _Insert = Callable[[Table | type[Transaction]], postgresql.Insert | sqlite.Insert]
@@ -334,3 +334,61 @@ class EventWriter:
         for name in names:
             arrays[f"a_{name}"] = [r[name] for r in rows]
         await self.conn.execute(_update_from_arrays(names), arrays)
+
+
+_REMOTE_STARTS = table_of(RemoteStartRow)
+_R = _REMOTE_STARTS.c
+
+
+class RemoteStarts:
+    """The RequestStartTransactions stations accepted, and the transactions that carry their
+    remoteStartId, on one connection (inside the caller's database transaction)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def record(
+        self, station_id: str, remote_start_id: int, id_token: str, id_token_type: str
+    ) -> None:
+        """Store one; a later request with the same id replaces it."""
+        values = {
+            "station_id": station_id,
+            "remote_start_id": remote_start_id,
+            "id_token": id_token,
+            "id_token_type": id_token_type,
+            "recorded_at": utcnow(),
+        }
+        insert = _INSERTS[self.conn.dialect.name](_REMOTE_STARTS).values(values)
+        await self.conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["station_id", "remote_start_id"],
+                set_={
+                    name: insert.excluded[name]
+                    for name in ("id_token", "id_token_type", "recorded_at")
+                },
+            )
+        )
+
+    async def find(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[str, str]]:
+        """(idToken, type) of the (station_id, remote_start_id) keys that are stored."""
+        if not keys:
+            return {}
+        # Few keys (a group's transactions waiting for theirs): one primary-key search each.
+        stmt = select(_R.station_id, _R.remote_start_id, _R.id_token, _R.id_token_type).where(
+            or_(*(and_(_R.station_id == s, _R.remote_start_id == r) for s, r in set(keys)))
+        )
+        return {
+            (row.station_id, row.remote_start_id): (row.id_token, row.id_token_type)
+            for row in await self.conn.execute(stmt)
+        }
+
+    async def lock_transactions(self, station_id: str, remote_start_id: int) -> Sequence[Row[Any]]:
+        """The station's transactions that carry this remoteStartId (as the group write reads
+        them), FOR UPDATE in key order."""
+        stmt = (
+            select(*_LOCKED)
+            .where(_T.station_id == station_id, _T.remote_start_id == remote_start_id)
+            .order_by(*_LOCK_ORDER)
+            .with_for_update()
+        )
+        return (await self.conn.execute(stmt)).all()

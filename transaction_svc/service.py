@@ -6,6 +6,15 @@ nothing acknowledged is lost. TransactionEvents are group-committed
 transaction, each in its own SAVEPOINT (one bad event cannot spoil the others), with one commit
 for all of them, and every caller returns only after that commit. The folding rules live in
 :mod:`transaction_svc.domain`.
+
+Remote starts: device_svc records each RequestStartTransaction a station accepted
+(:meth:`Transactions.record_remote_start`), and a transaction whose events carry its
+remoteStartId without an idToken gets the one the CSMS sent (:func:`domain.with_remote_start`),
+whichever comes first. The event's group looks the remote start up; the remote start, once
+committed, is given to the transactions that carry its id in a database transaction of its own.
+Between the two, a group that made a transaction want a remote start it did not find looks again
+once committed: if the remote start's own transaction missed the group's uncommitted
+remoteStartId, the group's second look, which starts after that commit, finds the remote start.
 """
 
 from __future__ import annotations
@@ -21,9 +30,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from common import pagination
 from common.db import GroupCommit, utcnow
 from common.errors import FailedPrecondition, InvalidArgument, NotFound
-from transaction_svc.domain import STATE_FIELDS, Event, TransactionState, fold, state_values
+from transaction_svc.domain import (
+    STATE_FIELDS,
+    Event,
+    TransactionState,
+    fold,
+    state_values,
+    wants_remote_start,
+    with_remote_start,
+)
 from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
-from transaction_svc.repository import EventWriter, MeterValuesRepository, TransactionRepository
+from transaction_svc.repository import (
+    EventWriter,
+    MeterValuesRepository,
+    RemoteStarts,
+    TransactionRepository,
+)
 
 __all__ = ["MeterValues", "Transactions", "state_of"]
 
@@ -44,8 +66,46 @@ class _Received:
     event: Event
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Stored:
+    """What the group commit did with one event."""
+
+    added: bool  # False: stored before (a repeat)
+    # (station_id, remoteStartId): the transaction came to want this remote start's idToken and
+    # it was not found; look again once committed (see the module docstring).
+    recheck: tuple[str, int] | None = None
+
+
 def _lock_order(item: _Received) -> tuple[str, str, int]:
     return (item.station_id, item.transaction_id, item.event.seq_no)
+
+
+_Key = tuple[str, str]  # (station_id, transaction id)
+
+
+async def _with_remote_starts(
+    conn: AsyncConnection,
+    before: Mapping[_Key, TransactionState],
+    after: dict[_Key, TransactionState],
+) -> dict[_Key, tuple[str, int]]:
+    """Give the transactions in ``after`` that want a remote start's idToken the one stored (in
+    place); returns those whose remote start is not stored and that came to want it here."""
+    wanting = {
+        key: state.remote_start_id
+        for key, state in after.items()
+        if state.remote_start_id is not None and wants_remote_start(state)
+    }
+    if not wanting:
+        return {}
+    found = await RemoteStarts(conn).find([(key[0], rsid) for key, rsid in wanting.items()])
+    recheck = {}
+    for key, rsid in wanting.items():
+        token = found.get((key[0], rsid))
+        if token is not None:
+            after[key] = with_remote_start(after[key], *token)
+        elif not wants_remote_start(before[key]) or before[key].remote_start_id != rsid:
+            recheck[key] = (key[0], rsid)
+    return recheck
 
 
 class Transactions:
@@ -57,8 +117,8 @@ class Transactions:
         max_wait: float = 0.002,
     ) -> None:
         self.sessions = sessions
-        engine = sessions.kw["bind"]
-        self._events = GroupCommit(
+        engine = self._engine = sessions.kw["bind"]
+        self._events: GroupCommit[_Received, _Stored] = GroupCommit(
             engine,
             self._store,
             apply_many=self._store_many,
@@ -79,13 +139,60 @@ class Transactions:
             raise InvalidArgument("transactionInfo.transactionId must be 1 to 36 characters")
         if event.seq_no < 0:
             raise InvalidArgument("seqNo must not be negative")
-        return await self._events.submit(_Received(station_id, transaction_id, event))
+        stored = await self._events.submit(_Received(station_id, transaction_id, event))
+        if stored.recheck is not None:
+            await self._give_remote_start(*stored.recheck)
+        return stored.added
+
+    async def record_remote_start(
+        self, station_id: str, remote_start_id: int, id_token: str, id_token_type: str
+    ) -> None:
+        """Store a RequestStartTransaction the station accepted; the station's transactions that
+        carry its remoteStartId without an idToken get this one. Committed on return."""
+        _validate_station_id(station_id)
+        if len(id_token) > 36:
+            raise InvalidArgument("id_token must be at most 36 characters")
+        if not id_token_type:
+            raise InvalidArgument("id_token.type is required")
+        async with self._engine.begin() as conn:
+            await RemoteStarts(conn).record(station_id, remote_start_id, id_token, id_token_type)
+        # Committed before it is given: see the module docstring.
+        await self._give_remote_start(station_id, remote_start_id)
+
+    async def _give_remote_start(self, station_id: str, remote_start_id: int) -> None:
+        """In a database transaction of its own: the stored idToken of this remote start to the
+        station's transactions carrying its id that want it."""
+        async with self._engine.begin() as conn:
+            remote_starts = RemoteStarts(conn)
+            token = (await remote_starts.find([(station_id, remote_start_id)])).get(
+                (station_id, remote_start_id)
+            )
+            if token is None:
+                return
+            writer = EventWriter(conn)
+            for row in await remote_starts.lock_transactions(station_id, remote_start_id):
+                before = state_of(row)
+                after = with_remote_start(before, *token)
+                if after is before:
+                    continue
+                changes = {
+                    name: getattr(after, name)
+                    for name in STATE_FIELDS
+                    if getattr(after, name) != getattr(before, name)
+                }
+                await writer.update(station_id, row.id, {**changes, "updated_at": utcnow()})
+                log.info(
+                    "transaction %s/%s: idToken of remote start %d",
+                    station_id,
+                    row.id,
+                    remote_start_id,
+                )
 
     async def drain(self) -> None:
         """Wait for the events being written (before the engine is disposed of)."""
         await self._events.drain()
 
-    async def _store(self, conn: AsyncConnection, item: _Received) -> bool:
+    async def _store(self, conn: AsyncConnection, item: _Received) -> _Stored:
         """One event, inside its SAVEPOINT of the group's transaction."""
         station_id, transaction_id, event = item.station_id, item.transaction_id, item.event
         writer = EventWriter(conn)
@@ -107,21 +214,25 @@ class Transactions:
                 "meter_values": list(event.meter_values),
             }
         )
-        if not added:
-            log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
-            return False
+        key = (station_id, transaction_id)
         before = state_of(row)
-        after = fold(before, event)
+        if added:
+            after = {key: fold(before, event)}
+        else:
+            log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
+            after = {key: before}
+        recheck = await _with_remote_starts(conn, {key: before}, after)
         changes = {
-            name: getattr(after, name)
+            name: getattr(after[key], name)
             for name in STATE_FIELDS
-            if getattr(after, name) != getattr(before, name)
+            if getattr(after[key], name) != getattr(before, name)
         }
-        # updated_at moves with every stored event, as the ORM's onupdate did.
-        await writer.update(station_id, transaction_id, {**changes, "updated_at": utcnow()})
-        return True
+        if added or changes:
+            # updated_at moves with every stored event, as the ORM's onupdate did.
+            await writer.update(station_id, transaction_id, {**changes, "updated_at": utcnow()})
+        return _Stored(added, recheck.get(key))
 
-    async def _store_many(self, conn: AsyncConnection, items: list[_Received]) -> list[bool]:
+    async def _store_many(self, conn: AsyncConnection, items: list[_Received]) -> list[_Stored]:
         """A group of events in a few statements (``_store``'s rules, set-based): lock the
         transactions, insert the events (a stored seqNo inserts nothing, and the insert returns
         which ones it stored), fold those in order and update each transaction once. ``items``
@@ -149,21 +260,31 @@ class Transactions:
         added = await writer.add_events_returning(list(offered.values()))
         before = {key: state_of(row) for key, row in rows.items()}
         states = dict(before)
-        results: list[bool] = []
+        new: list[bool] = []
         new_rows: list[dict[str, Any]] = []
         for item in items:
             key, event = (item.station_id, item.transaction_id), item.event
             if (*key, event.seq_no) not in added:  # stored before, or earlier in this group
                 log.info("duplicate event %s/%s #%d", *key, event.seq_no)
-                results.append(False)
+                new.append(False)
                 continue
             added.discard((*key, event.seq_no))
             states[key] = fold(states[key], event)
             new_rows.append(offered[(*key, event.seq_no)])
-            results.append(True)
-        if new_rows:
+            new.append(True)
+        recheck = await _with_remote_starts(conn, before, states)
+        # One caller per transaction looks again (the first of its items here).
+        results = [
+            _Stored(is_new, recheck.pop((item.station_id, item.transaction_id), None))
+            for item, is_new in zip(items, new, strict=True)
+        ]
+        # Every transaction with a new event, and any a remote start's idToken reached.
+        touched = sorted(
+            {(r["station_id"], r["transaction_id"]) for r in new_rows}
+            | {key for key, state in states.items() if state != before[key]}
+        )
+        if touched:
             now = utcnow()
-            touched = sorted({(r["station_id"], r["transaction_id"]) for r in new_rows})
             # The columns any of them changed (one executemany needs the same ones in every
             # row; a value a row did not change is written back as it was): per field, the
             # column of old values against the new one, transposed and compared as tuples in C.

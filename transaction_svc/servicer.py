@@ -173,6 +173,20 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
             transactions=[transaction_to_proto(r) for r in rows], next_page_token=token
         )
 
+    async def RecordRemoteStart(
+        self, request: pb.RecordRemoteStartRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordRemoteStartResponse:
+        log_ctx.station_id.set(request.station_id)
+        if not request.HasField("id_token"):
+            raise InvalidArgument("id_token is required")
+        await self.transactions.record_remote_start(
+            request.station_id,
+            request.remote_start_id,
+            request.id_token.id_token,
+            _ocpp_value(ocpp.IdTokenEnum, request.id_token.type, "id_token.type"),
+        )
+        return pb.RecordRemoteStartResponse()
+
     async def MeterValues(
         self, request: pb.MeterValuesCall, context: grpc.aio.ServicerContext
     ) -> ocpp.MeterValuesResponse:

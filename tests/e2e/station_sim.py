@@ -103,6 +103,10 @@ class Station:
     local_list: dict[str, JSON] = field(default_factory=dict)
     # The answers to our Heartbeats: (sent, answered) monotonic stamps.
     heartbeats: list[tuple[float, float]] = field(default_factory=list)
+    # Every frame the CSMS sent us, parsed, in arrival order; and the action of each of our own
+    # CALLs by message id (what a CALLRESULT answers).
+    frames: list[list[Any]] = field(default_factory=list)
+    sent_actions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._behaviours: dict[str, _Behaviour] = {}
@@ -214,6 +218,7 @@ class Station:
             message_id = uuid.uuid4().hex
             future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
             self._pending[message_id] = future
+            self.sent_actions[message_id] = action
             try:
                 await self.ws.send(orjson.dumps([2, message_id, action, payload]).decode())
                 reply = await asyncio.wait_for(future, within)
@@ -260,6 +265,7 @@ class Station:
             async for frame in self.ws:
                 arrived = time.monotonic()
                 message = orjson.loads(frame)
+                self.frames.append(message)
                 if message[0] == 2:
                     received = Received(message[1], message[2], message[3], arrived)
                     self.received.append(received)

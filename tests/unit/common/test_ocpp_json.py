@@ -152,20 +152,36 @@ def _instant(text: str) -> tuple[int, int] | None:
     return seconds, int((frac or "").ljust(9, "0"))
 
 
-def _normal(value: Any) -> Any:
-    """Comparable form: date-times as instants, numbers as floats, bools kept apart."""
+def _normal(value: Any, *, millis: bool = False) -> Any:
+    """Comparable form: date-times as instants (``millis``: cut to milliseconds, as to_ocpp
+    writes them), numbers as floats, bools kept apart."""
     if isinstance(value, dict):
-        return {k: _normal(v) for k, v in value.items()}
+        return {k: _normal(v, millis=millis) for k, v in value.items()}
     if isinstance(value, list):
-        return [_normal(v) for v in value]
+        return [_normal(v, millis=millis) for v in value]
     if isinstance(value, bool) or value is None:
         return value
     if isinstance(value, int | float):
         return ("number", float(value))
     if isinstance(value, str):
         instant = _instant(value)
+        if instant and millis:
+            instant = (instant[0], instant[1] - instant[1] % 1_000_000)
         return ("instant", instant) if instant else value
     raise AssertionError(f"not JSON: {value!r}")
+
+
+# What the CSMS may send (OCPP 2.0.1 Part 2: at most three decimal places), in UTC.
+OCPP_DATE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z")
+
+
+def _instants(value: Any) -> list[str]:
+    """Every string in ``value`` that reads as a date-time."""
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _instants(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _instants(v)]
+    return [value] if isinstance(value, str) and _instant(value) else []
 
 
 def _message_type(schema_name: str) -> type:
@@ -196,7 +212,8 @@ def test_round_trip(schema_name: str, data: st.DataObject) -> None:
     assert payload == original, "to_proto must not modify its input"
     result = to_ocpp(message)
     _validator(schema_name).validate(result)
-    assert _normal(result) == _normal(payload)
+    assert _normal(result) == _normal(payload, millis=True)
+    assert all(OCPP_DATE_TIME.fullmatch(t) for t in _instants(result)), result
     # The direct path and json_format's agree, both ways.
     assert message == ocpp_json._to_proto_slow(_message_type(schema_name), payload)
     assert result == ocpp_json._to_ocpp_slow(message)
@@ -373,7 +390,7 @@ def test_empty_sub_message_is_kept() -> None:
         ("2024-03-01T00:30:00-05:30", "2024-03-01T06:00:00Z"),
         ("2024-03-01T23:59:59.5-01:00", "2024-03-02T00:59:59.500Z"),
         ("2024-03-01T08:00:00.123+00:00", "2024-03-01T08:00:00.123Z"),
-        ("2024-03-01T08:00:00.123456789Z", "2024-03-01T08:00:00.123456789Z"),
+        ("2024-03-01T08:00:00.123456789Z", "2024-03-01T08:00:00.123Z"),
         ("2024-03-01T08:00:00.1Z", "2024-03-01T08:00:00.100Z"),
     ],
 )
@@ -426,9 +443,17 @@ def test_schema_valid_date_times(ocpp_time: str, utc: str) -> None:
     original = copy.deepcopy(payload)
     message = to_proto(messages_pb2.StatusNotificationRequest, payload)
     assert payload == original, "to_proto must not modify its input"
+    assert message.timestamp.ToJsonString() == utc
     result = to_ocpp(message)
-    assert result == {**payload, "timestamp": utc}
+    assert result == {**payload, "timestamp": _cut_to_millis(utc)}
     _with_formats("StatusNotificationRequest")(result)
+
+
+def _cut_to_millis(utc: str) -> str:
+    """protobuf's UTC form of an instant as to_ocpp writes it: at most 3 digits, cut."""
+    whole, _, fraction = utc.removesuffix("Z").partition(".")
+    millis = fraction[:3].ljust(3, "0")
+    return f"{whole}Z" if millis == "000" else f"{whole}.{millis}Z"
 
 
 def test_nested_date_times_are_repaired() -> None:
@@ -453,7 +478,7 @@ def test_nested_date_times_are_repaired() -> None:
     assert result["timestamp"] == "2024-05-01T12:00:00Z"
     assert [v["timestamp"] for v in result["meterValue"]] == [
         "2024-05-01T12:00:00Z",
-        "2016-12-31T23:59:59.999999999Z",
+        "2016-12-31T23:59:59.999Z",
         "2024-05-01T12:00:00Z",
     ]
 
@@ -677,3 +702,117 @@ def test_the_direct_timestamp_path_agrees_with_protobuf(text: str) -> None:
     expected = timestamp_pb2.Timestamp()
     expected.FromJsonString(text)
     assert timestamp_pb2.Timestamp(**ocpp_json._timestamp_in(text)) == expected
+
+
+# --- date-times that leave: UTC, Z, at most three fraction digits ----------------------------
+
+_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799  # Timestamp's range
+
+
+def _heartbeat(seconds: int, nanos: int) -> messages_pb2.HeartbeatResponse:
+    return messages_pb2.HeartbeatResponse(
+        current_time=timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos)
+    )
+
+
+def _both_paths(message: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """to_ocpp's direct path (it must take this message) and its json_format path."""
+    spec = ocpp_json._OUT_SPECS[message.DESCRIPTOR.full_name]
+    return ocpp_json._fast_out(spec, message), ocpp_json._to_ocpp_slow(message)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos", "text"),
+    [
+        (0, 0, "1970-01-01T00:00:00Z"),
+        (0, 100_000_000, "1970-01-01T00:00:00.100Z"),
+        (0, 120_000_000, "1970-01-01T00:00:00.120Z"),
+        (0, 123_000_000, "1970-01-01T00:00:00.123Z"),
+        (0, 123_400_000, "1970-01-01T00:00:00.123Z"),
+        (0, 123_450_000, "1970-01-01T00:00:00.123Z"),
+        (0, 123_456_000, "1970-01-01T00:00:00.123Z"),
+        (0, 123_456_700, "1970-01-01T00:00:00.123Z"),
+        (0, 123_456_780, "1970-01-01T00:00:00.123Z"),
+        (0, 123_456_789, "1970-01-01T00:00:00.123Z"),
+        # Cut, never rounded: an instant never moves into the next millisecond or second.
+        (0, 999_999_999, "1970-01-01T00:00:00.999Z"),
+        (0, 1_999_999, "1970-01-01T00:00:00.001Z"),
+        # Less than a millisecond past a whole second is that second, written without fraction.
+        (0, 1, "1970-01-01T00:00:00Z"),
+        (0, 999_999, "1970-01-01T00:00:00Z"),
+        (0, 1_000, "1970-01-01T00:00:00Z"),
+        # Before 1970 (negative seconds, positive nanos) the cut goes back in time as well.
+        (-1, 999_999_999, "1969-12-31T23:59:59.999Z"),
+        (-1, 500_000, "1969-12-31T23:59:59Z"),
+        # The edges of Timestamp's range.
+        (_MIN_SECONDS, 0, "0001-01-01T00:00:00Z"),
+        (_MIN_SECONDS, 999_999, "0001-01-01T00:00:00Z"),
+        (_MIN_SECONDS, 1_000_000, "0001-01-01T00:00:00.001Z"),
+        (_MAX_SECONDS, 0, "9999-12-31T23:59:59Z"),
+        (_MAX_SECONDS, 999_999_999, "9999-12-31T23:59:59.999Z"),
+        (1_767_225_600, 5_000_000, "2026-01-01T00:00:00.005Z"),
+    ],
+)
+def test_date_times_leave_with_at_most_three_fraction_digits(
+    seconds: int, nanos: int, text: str
+) -> None:
+    """OCPP 2.0.1 Part 2 allows three decimal places: 0-9 digits held, cut to milliseconds."""
+    message = _heartbeat(seconds, nanos)
+    assert to_ocpp(message) == {"currentTime": text}
+    assert _both_paths(message) == ({"currentTime": text}, {"currentTime": text})
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.integers(_MIN_SECONDS, _MAX_SECONDS), st.integers(0, 999_999_999))
+def test_every_instant_leaves_cut_to_milliseconds(seconds: int, nanos: int) -> None:
+    """Any Timestamp: both paths write the same text, the instant cut to the millisecond."""
+    fast, slow = _both_paths(_heartbeat(seconds, nanos))
+    assert fast == slow
+    text = fast["currentTime"]
+    assert OCPP_DATE_TIME.fullmatch(text), text
+    assert _instant(text) == (seconds, nanos - nanos % 1_000_000)
+
+
+def test_nested_and_repeated_date_times_leave_cut() -> None:
+    """Date-times deep in a CSMS call and in a repeated field: cut on both paths, and on the
+    json_format path when the direct path gives up on another field of the same message."""
+    request = to_proto(
+        messages_pb2.SendLocalListRequest,
+        {
+            "versionNumber": 1,
+            "updateType": "Full",
+            "localAuthorizationList": [
+                {
+                    "idToken": {"idToken": "A", "type": "ISO14443"},
+                    "idTokenInfo": {
+                        "status": "Accepted",
+                        "cacheExpiryDateTime": "2030-01-01T00:00:00.123456789Z",
+                    },
+                }
+            ],
+        },
+    )
+    for result in (to_ocpp(request), *_both_paths(request)):
+        info = result["localAuthorizationList"][0]["idTokenInfo"]
+        assert info["cacheExpiryDateTime"] == "2030-01-01T00:00:00.123Z"
+    event = messages_pb2.MeterValuesRequest(evse_id=1)
+    for i, nanos in enumerate((1, 123_456_789)):
+        value = event.meter_value.add(timestamp=timestamp_pb2.Timestamp(seconds=i, nanos=nanos))
+        value.sampled_value.add(value=float("nan") if i else 1.0)  # NaN: the direct path gives up
+    result = to_ocpp(event)
+    assert result["meterValue"][1]["sampledValue"] == [{"value": "NaN"}]  # json_format's path
+    assert [v["timestamp"] for v in result["meterValue"]] == [
+        "1970-01-01T00:00:00Z",
+        "1970-01-01T00:00:01.123Z",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seconds", "nanos"), [(_MAX_SECONDS + 1, 0), (_MIN_SECONDS - 1, 999_999_999), (0, -1)]
+)
+def test_an_instant_outside_timestamp_range_is_a_conversion_error(seconds: int, nanos: int) -> None:
+    """No date-time can be written for it: ConversionError on both paths, naming the field."""
+    message = _heartbeat(seconds, nanos)
+    for convert in (to_ocpp, ocpp_json._to_ocpp_slow):
+        with pytest.raises(ConversionError, match="currentTime|current_time"):
+            convert(message)

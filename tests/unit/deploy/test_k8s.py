@@ -175,7 +175,9 @@ def test_peer_addresses_are_services(objs: dict[tuple[str, str], Obj], clean_env
                 assert host in services, (field, host)
                 assert int(port) in {p["port"] for p in services[host]["spec"]["ports"]}
                 seen += 1
-    assert seen >= 4  # the gateway's three and transaction_svc's user_svc
+    # The gateway's three, transaction_svc's user_svc, user_svc's device_svc, device_svc's
+    # transaction_svc.
+    assert seen >= 6
 
 
 # -- ports and probes ---------------------------------------------------------------------------

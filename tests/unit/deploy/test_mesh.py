@@ -156,6 +156,8 @@ def test_plan_passes_only_what_the_processes_read(tmp_path: pathlib.Path) -> Non
         assert csms <= env_names(module), (proc.name, csms - env_names(module))
     user = next(p for p in mesh.plan() if p.name == "user_svc")
     assert user.env["CSMS_USER_DEVICE_SVC_ADDR"] == "127.0.0.1:15051"
+    device = next(p for p in mesh.plan() if p.name == "device_svc")
+    assert device.env["CSMS_DEVICE_TRANSACTION_SVC_ADDR"] == "127.0.0.1:15052"
     assert {f"{s}_svc" for s in SERVICES} <= {p.name for p in mesh.plan()}
 
 

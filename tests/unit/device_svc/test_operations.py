@@ -1,11 +1,16 @@
-"""Tests for device_svc.operations: the operation table, deadlines, the generated servicer."""
+"""Tests for device_svc.operations: the operation table, deadlines, the generated servicer,
+recording remote starts."""
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import pytest
 
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
-from device_svc.operations import ACTIONS, _timeout
+from csms.ocpp.v201 import messages_pb2 as ocpp
+from device_svc.operations import ACTIONS, Gateways, Operations, _timeout
 from device_svc.servicer import DeviceServicer
 
 ISSUE_OPERATIONS = (
@@ -70,3 +75,57 @@ def test_each_operation_has_its_rest_verb(action: str) -> None:
     verb = action[0].lower() + action[1:]
     assert (rule.post, rule.body) == (f"/v1/chargingStations/{{station_id}}:{verb}", "request")
     assert method.input_type.name == "StationCommandJson"
+
+
+class FakeTransactionChannel:
+    """A channel whose RecordRemoteStart waits for ``release`` and records what it got."""
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.recorded: list[Any] = []
+        self.closed = False
+
+    def unary_unary(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        async def call(request: Any, **options: Any) -> Any:
+            assert method.endswith("/RecordRemoteStart"), method
+            self.started.set()
+            await self.release.wait()
+            self.recorded.append(request)
+
+        return call
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_remote_start_is_recorded_even_when_the_caller_gives_up() -> None:
+    """The station accepted, so its transaction will come: the record goes on after the caller
+    of RequestStartTransaction went away (its deadline cancels the RPC)."""
+    channel = FakeTransactionChannel()
+    operations = Operations(
+        None,  # type: ignore[arg-type]
+        Gateways(),
+        1.0,
+        0.0,
+        signer=None,  # type: ignore[arg-type]
+        transactions=channel,  # type: ignore[arg-type]
+    )
+    request = ocpp.RequestStartTransactionRequest(
+        id_token=ocpp.IdToken(id_token="APP-1", type=ocpp.ID_TOKEN_CENTRAL), remote_start_id=9
+    )
+    accepted = ocpp.RequestStartTransactionResponse(status=ocpp.REQUEST_START_STOP_STATUS_ACCEPTED)
+    caller = asyncio.create_task(
+        operations._learn["RequestStartTransaction"]("CS1", request, accepted)
+    )
+    await channel.started.wait()
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    channel.release.set()
+    await operations.idle()
+    [recorded] = channel.recorded
+    assert (recorded.station_id, recorded.remote_start_id) == ("CS1", 9)
+    assert recorded.id_token == request.id_token
+    await operations.close()
+    assert channel.closed

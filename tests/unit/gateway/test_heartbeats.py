@@ -6,7 +6,9 @@ from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import timestamp_pb2
 
+from common.ocpp_json import to_ocpp
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from gateway.heartbeats import HeartbeatFlusher, LastSeen
@@ -60,9 +62,21 @@ def test_answer_is_now_and_remembered() -> None:
     clock = Clock()
     seen = LastSeen(10, clock)
     first = seen.answer("CS1", ocpp.HeartbeatRequest())
+    clock.now += 5_000_000
     second = seen.answer("CS1", ocpp.HeartbeatRequest())
-    assert first.current_time.ToNanoseconds() < second.current_time.ToNanoseconds() == clock.now
+    assert first.current_time.ToNanoseconds() < second.current_time.ToNanoseconds() <= clock.now
+    assert clock.now - second.current_time.ToNanoseconds() < 1_000_000
     assert seen.take() == {"CS1": clock.now} and seen.take() == {}
+
+
+def test_answer_is_cut_to_the_millisecond() -> None:
+    """currentTime holds what OCPP lets the CSMS send (three decimal places), cut, not rounded;
+    the book keeps the clock's nanoseconds."""
+    seen = LastSeen(10, lambda: 1_800_000_000_999_999_999)
+    answer = seen.answer("CS1", ocpp.HeartbeatRequest())
+    assert answer.current_time == timestamp_pb2.Timestamp(seconds=1_800_000_000, nanos=999_000_000)
+    assert to_ocpp(answer) == {"currentTime": "2027-01-15T08:00:00.999Z"}
+    assert seen.take() == {"CS1": 1_800_000_000_999_999_999}
 
 
 def test_book_is_bounded_and_put_back_keeps_the_newest() -> None:

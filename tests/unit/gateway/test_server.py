@@ -1,7 +1,8 @@
-"""Tests for gateway.server: lease renewal and the advertised address."""
+"""Tests for gateway.server: lease renewal, the advertised address, NotSupported warnings."""
 
 from __future__ import annotations
 
+import json
 import logging
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,10 @@ import grpc
 import pytest
 
 from csms.device.v1 import device_service_pb2 as device_pb
+from csms.ocpp.v201 import messages_pb2 as ocpp
+from gateway import ocppj
+from gateway.connection import StationConnection
+from gateway.routes import Bound
 from gateway.server import Gateway, advertised_address
 from gateway.settings import Settings
 
@@ -118,3 +123,84 @@ def test_advertised_address() -> None:
     assert advertised_address(Settings(grpc_listen="[::1]:0"), 7) == "[::1]:7"
     settings = Settings(grpc_listen="0.0.0.0:50060", advertise_addr="10.1.2.3:50060")
     assert advertised_address(settings, 50060) == "10.1.2.3:50060"
+
+
+# -- NotSupported -----------------------------------------------------------------------------
+
+
+def _connection(station_id: str) -> StationConnection:
+    """A connection as the gateway holds it (no WebSocket needed to refuse a CALL)."""
+    return StationConnection(None, station_id, 1, _no_dispatch)  # type: ignore[arg-type]
+
+
+async def _no_dispatch(call: ocppj.Call) -> str:
+    raise AssertionError("not dispatched")
+
+
+def _not_supported_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and "NotSupported" in r.getMessage()
+    ]
+
+
+async def test_not_supported_is_a_warning_once_per_station_and_action(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A CALL the CSMS does not handle is refused every time, but logged at WARNING only the
+    first time per connection and action; a new connection of the station warns again."""
+    gateway.connections.update({"CS1": _connection("CS1"), "CS2": _connection("CS2")})
+    sent = [
+        ("CS1", "NotifyEvent"),
+        ("CS1", "NotifyEvent"),
+        ("CS1", "ReportChargingProfiles"),
+        ("CS2", "NotifyEvent"),
+        ("CS1", "NotifyEvent"),
+        ("CS2", "NotifyEvent"),
+    ]
+    with caplog.at_level(logging.DEBUG, logger="gateway.server"):
+        for i, (station_id, action) in enumerate(sent):
+            frame = await gateway._call(station_id, ocppj.Call(str(i), action, {}))
+            assert json.loads(frame)[:3] == [4, str(i), "NotSupported"]
+    warned = _not_supported_warnings(caplog)
+    assert len(warned) == 3
+    assert [("NotifyEvent" in m, "ReportChargingProfiles" in m) for m in warned] == [
+        (True, False),
+        (False, True),
+        (True, False),
+    ]
+    gateway.connections["CS1"] = _connection("CS1")  # the station reconnected
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="gateway.server"):
+        await gateway._call("CS1", ocppj.Call("9", "NotifyEvent", {}))
+    assert len(_not_supported_warnings(caplog)) == 1
+
+
+async def test_a_service_without_the_rpc_is_not_supported_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A service answering UNIMPLEMENTED is the same NotSupported: one WARNING per action."""
+
+    async def unimplemented(request: Any, **options: Any) -> Any:
+        raise RpcError(grpc.StatusCode.UNIMPLEMENTED)
+
+    bound = Bound(ocpp.NotifyReportRequest, "device", device_pb.NotifyReportCall, rpc=unimplemented)
+    router = SimpleNamespace(device=FakeDevice(), bound={"NotifyReport": bound})
+    gateway = Gateway(Settings(), router)  # type: ignore[arg-type]
+    gateway.connections["CS1"] = _connection("CS1")
+    payload = {"requestId": 1, "generatedAt": "2026-01-01T00:00:00Z", "seqNo": 0}
+    with caplog.at_level(logging.DEBUG, logger="gateway.server"):
+        for i in range(3):
+            frame = await gateway._call("CS1", ocppj.Call(str(i), "NotifyReport", payload))
+            assert json.loads(frame)[2] == "NotSupported"
+    assert len(_not_supported_warnings(caplog)) == 1
+
+
+def test_refusals_are_remembered_per_action_only() -> None:
+    """The memory a connection keeps: nothing until a refusal, then one entry per action."""
+    station = _connection("CS1")
+    assert station.first_refusal("NotifyEvent") and not station.first_refusal("NotifyEvent")
+    assert station.first_refusal("NotifyMonitoringReport")
+    assert station.refused == {"NotifyEvent", "NotifyMonitoringReport"}
+    assert _connection("CS2").refused == frozenset()

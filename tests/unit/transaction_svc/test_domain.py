@@ -16,6 +16,8 @@ from transaction_svc.domain import (
     energy_readings,
     energy_wh,
     fold,
+    wants_remote_start,
+    with_remote_start,
 )
 
 T0 = datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.UTC)
@@ -210,3 +212,145 @@ def test_fold_without_news_returns_same_state() -> None:
     state = fold_all(EVENTS)
     quiet = Event(seq_no=1, event_type="Updated", timestamp=at(10))
     assert fold(state, quiet) is state
+
+
+# -- the charging state of an ended transaction ------------------------------------------------
+
+
+def _event(spec: str) -> Event:
+    """``"seq type trigger [chargingState] [stoppedReason]"``, "-" for a field left out."""
+    seq, event_type, trigger, *rest = spec.split()
+    charging, stopped = (*rest, "-", "-")[:2]
+    return Event(
+        seq_no=int(seq),
+        event_type=event_type,
+        timestamp=at(int(seq)),
+        trigger_reason=trigger,
+        charging_state="" if charging == "-" else charging,
+        stopped_reason="" if stopped == "-" else stopped,
+    )
+
+
+START = "0 Started Authorized EVConnected"
+CHARGING = "1 Updated ChargingStateChanged Charging"
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        # The state the Ended event reports.
+        ([START, CHARGING, "3 Ended StopAuthorized EVConnected Local"], "EVConnected"),
+        ([START, CHARGING, "3 Ended EVCommunicationLost Idle EVDisconnected"], "Idle"),
+        ([START, CHARGING, "3 Ended StopAuthorized SuspendedEVSE"], "SuspendedEVSE"),
+        # Else (chargingState is sent only when it changed) the last one reported before it.
+        (
+            [START, "2 Updated ChargingStateChanged SuspendedEV", "3 Ended RemoteStop"],
+            "SuspendedEV",
+        ),
+        (
+            [START, CHARGING, "2 Updated ChargingStateChanged SuspendedEV", "3 Ended Deauthorized"],
+            "SuspendedEV",
+        ),
+        ([START, "3 Ended StopAuthorized - Local"], "EVConnected"),
+        # Except Charging: no energy flows once the transaction ended, the EV is still plugged in.
+        ([START, CHARGING, "3 Ended StopAuthorized - Local"], "EVConnected"),
+        ([START, CHARGING, "3 Ended StopAuthorized"], "EVConnected"),
+        ([START, CHARGING, "3 Ended RemoteStop - Remote"], "EVConnected"),
+        ([START, CHARGING, "3 Ended EnergyLimitReached - EnergyLimitReached"], "EVConnected"),
+        ([START, CHARGING, "3 Ended StopAuthorized Charging Local"], "EVConnected"),
+        # Except when the Ended event says the EV is gone: then nothing is connected, Idle.
+        ([START, CHARGING, "3 Ended EVCommunicationLost - EVDisconnected"], "Idle"),
+        ([START, CHARGING, "3 Ended EVCommunicationLost"], "Idle"),
+        ([START, CHARGING, "3 Ended EVDeparted"], "Idle"),
+        ([START, CHARGING, "3 Ended AbnormalCondition - EVDisconnected"], "Idle"),
+        ([START, CHARGING, "3 Ended EVCommunicationLost Charging EVDisconnected"], "Idle"),
+        ([START, "3 Ended EVCommunicationLost - EVDisconnected"], "Idle"),
+        ([START, "2 Updated Trigger SuspendedEV", "3 Ended EVDeparted - Local"], "Idle"),
+        (["0 Started Authorized", "3 Ended EVDeparted"], "Idle"),
+        # An event numbered after the Ended one cannot make it Charging again.
+        (
+            [START, "3 Ended StopAuthorized EVConnected", "4 Updated Trigger Charging"],
+            "EVConnected",
+        ),
+        # A later state reported before the end, arriving after the Ended event, still counts.
+        ([CHARGING, "3 Ended StopAuthorized", "2 Updated Trigger SuspendedEVSE"], "SuspendedEVSE"),
+        # Nothing reported and nothing said about the EV: unknown, not made up.
+        (["0 Started Authorized", "3 Ended StopAuthorized"], ""),
+        # Not ended: Charging is what it is.
+        ([START, CHARGING], "Charging"),
+    ],
+)
+def test_charging_state_at_the_end(events: list[str], expected: str) -> None:
+    """An ended transaction is never Charging, whatever order the events arrive in (an offline
+    backlog may bring the Ended event before earlier ones)."""
+    for order in itertools.permutations([_event(e) for e in events]):
+        state = fold_all(order)
+        assert state.charging_state == expected, [e.seq_no for e in order]
+
+
+# -- the idToken of a transaction started by RequestStartTransaction ---------------------------
+
+REMOTE = ("APP-7", "Central")  # the idToken the CSMS sent in RequestStartTransaction
+
+
+def _op_fold(ops: Any) -> TransactionState:
+    """Fold events and the remote start in this order as transaction_svc does: once the remote
+    start is known, a transaction that wants its idToken gets it after every event."""
+    state, known = TransactionState(), False
+    for op in ops:
+        if op == "remote start":
+            known = True
+        else:
+            state = fold(state, op)
+        if known:
+            state = with_remote_start(state, *REMOTE)
+    return state
+
+
+def _tx(seq: int, event_type: str, *, token: str = "", remote: int | None = None) -> Event:
+    return Event(
+        seq_no=seq,
+        event_type=event_type,
+        timestamp=at(seq),
+        id_token=token,
+        id_token_type="ISO14443" if token else "",
+        remote_start_id=remote,
+    )
+
+
+@pytest.mark.parametrize(
+    ("events", "expected"),
+    [
+        # The Started event omits the idToken: the CSMS's, whoever stops the transaction.
+        ([_tx(0, "Started", remote=7)], REMOTE),
+        ([_tx(0, "Started", remote=7), _tx(1, "Updated"), _tx(2, "Ended")], REMOTE),
+        ([_tx(0, "Started", remote=7), _tx(2, "Ended", token="OTHER")], REMOTE),
+        # The remoteStartId comes with an Updated event (the cable was plugged in first).
+        ([_tx(0, "Started"), _tx(1, "Updated", remote=7), _tx(3, "Ended")], REMOTE),
+        ([_tx(0, "Started"), _tx(1, "Updated", remote=7), _tx(3, "Ended", token="X")], REMOTE),
+        # The station's own idToken, on that event or before it, is the transaction's.
+        ([_tx(0, "Started", token="CARD", remote=7)], ("CARD", "ISO14443")),
+        ([_tx(0, "Started", token="CARD"), _tx(1, "Updated", remote=7)], ("CARD", "ISO14443")),
+        # A transaction not started remotely never takes one.
+        ([_tx(0, "Started"), _tx(1, "Ended")], ("", "")),
+        ([_tx(0, "Started"), _tx(1, "Ended", token="X")], ("X", "ISO14443")),
+    ],
+)
+def test_remote_start_id_token(events: list[Event], expected: tuple[str, str]) -> None:
+    """The idToken of a remotely started transaction, in any order of events and remote start."""
+    for order in itertools.permutations([*events, "remote start"]):
+        state = _op_fold(order)
+        assert (state.id_token, state.id_token_type) == expected, order
+
+
+def test_remote_start_id_token_is_ranked_by_the_event_that_carried_the_id() -> None:
+    """remoteStartId from the event of lowest seqNo carrying one; the remote start's idToken
+    counts as carried by it."""
+    state = fold_all([_tx(3, "Updated", remote=8), _tx(1, "Updated", remote=7)])
+    assert (state.remote_start_id, state.remote_start_seq) == (7, 1)
+    assert wants_remote_start(state)
+    filled = with_remote_start(state, *REMOTE)
+    assert (filled.id_token, filled.id_token_type, filled.id_token_seq) == (*REMOTE, 1)
+    assert not wants_remote_start(filled)
+    assert with_remote_start(filled, "LATER", "Central") is filled
+    assert not wants_remote_start(TransactionState())
