@@ -95,7 +95,7 @@ async def test_a_station_boots_transacts_and_takes_commands(
         assert [tx["id"] for tx in listed.json()["transactions"]] == [tx_id]
 
         resp = await mtls_rest.post(
-            f"/v1/chargingStations/{sid}:reset", json={"type": "RESET_IMMEDIATE"}
+            f"/v1/chargingStations/{sid}:reset", json={"type": "Immediate"}
         )
         assert resp.status_code == 200, resp.text
         assert [c.payload for c in station.calls("Reset")] == [{"type": "Immediate"}]

@@ -77,10 +77,10 @@ async def _reset(rest: httpx.AsyncClient, station: Station, evse_id: int) -> Non
     before = len(station.calls("Reset"))
     resp = await rest.post(
         f"/v1/chargingStations/{station.station_id}:reset",
-        json={"type": "RESET_ON_IDLE", "evseId": evse_id},
+        json={"type": "OnIdle", "evseId": evse_id},
     )
     assert resp.status_code == 200, resp.text
-    assert resp.json() == {"status": "RESET_STATUS_ACCEPTED"}
+    assert resp.json() == {"status": "Accepted"}
     [got] = station.calls("Reset")[before:]
     assert got.payload == {"type": "OnIdle", "evseId": evse_id}
 
