@@ -20,8 +20,32 @@ def _do_run(connection: Connection, metadata: MetaData) -> None:
         render_as_batch=True,  # SQLite can only ALTER through batch mode
         compare_type=True,
     )
-    with context.begin_transaction():
-        context.run_migrations()
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        # Batch mode alters a table by copying it and dropping the old one; with foreign keys on
+        # (common.db turns them on) the drop deletes every row that references the table. SQLite
+        # ignores this pragma inside a transaction, so it goes on the driver's connection first.
+        _pragma(connection, "PRAGMA foreign_keys=OFF")
+    try:
+        with context.begin_transaction():
+            context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if broken:
+                    # Rolled back with the migrations: nothing half-done is left behind.
+                    raise RuntimeError(f"the migrations broke references: {broken[:10]}")
+    finally:
+        if sqlite:
+            _pragma(connection, "PRAGMA foreign_keys=ON")
+
+
+def _pragma(connection: Connection, statement: str) -> None:
+    """Run a pragma outside any transaction (the driver is in autocommit: common.db)."""
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(statement)
+    finally:
+        cursor.close()
 
 
 async def _run_online(metadata: MetaData) -> None:
