@@ -79,8 +79,14 @@ class TransactionRepository:
         after: tuple[str, str] | None,
         limit: int,
         remote_start_id: int | None = None,
+        charging_state: str | None = None,
+        id_token: str | None = None,
     ) -> Sequence[Transaction]:
         stmt = select(Transaction)
+        if charging_state is not None:
+            stmt = stmt.where(Transaction.charging_state == charging_state)
+        if id_token is not None:
+            stmt = stmt.where(Transaction.id_token == id_token)
         if station_id:
             stmt = stmt.where(Transaction.station_id == station_id)
         if active is not None:

@@ -330,8 +330,11 @@ class Transactions:
         size: int,
         token: str,
         remote_start_id: int | None = None,
+        charging_state: str | None = None,
+        id_token: str | None = None,
     ) -> tuple[Sequence[Transaction], str]:
-        """A page ordered by (station_id, id); ``active`` None means active and ended.
+        """A page ordered by (station_id, id); ``active`` None means active and ended;
+        ``charging_state`` (an OCPP value) and ``id_token`` narrow it when given.
 
         ``remote_start_id`` finds the transaction a RequestStartTransaction started (of any
         station unless ``station_id`` is given: stations number their requests independently).
@@ -345,7 +348,7 @@ class Transactions:
             after = (key[0], key[1])
         async with self.sessions() as session:
             rows = await TransactionRepository(session).page(
-                station_id, active, after, limit + 1, remote_start_id
+                station_id, active, after, limit + 1, remote_start_id, charging_state, id_token
             )
         more = len(rows) > limit
         rows = rows[:limit]

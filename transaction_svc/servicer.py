@@ -168,6 +168,8 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
             request.page_size,
             request.page_token,
             request.remote_start_id if request.HasField("remote_start_id") else None,
+            _ocpp_value(ocpp.ChargingStateEnum, request.charging_state, "charging_state") or None,
+            request.id_token or None,
         )
         return pb.ListTransactionsResponse(
             transactions=[transaction_to_proto(r) for r in rows], next_page_token=token

@@ -168,8 +168,10 @@ async def test_transaction_in_ocpp_words_and_its_filters(
 ) -> None:
     """A 0 Wh transaction: seqNo 0 of its Started event, energyWh 0, stoppedReason
     EVDisconnected, measurand Energy.Active.Import.Register; state=active / ended filters (and
-    the old STATE_* names); gRPC through Envoy still gets typed enums."""
+    the old STATE_* names), chargingState in OCPP's words, idToken; gRPC through Envoy still
+    gets typed enums."""
     tx_id = f"tx-{uuid.uuid4().hex[:10]}"
+    token = f"TX-{uuid.uuid4().hex[:8]}"
     station = await Station.connect(ws_url(station_id), station_id)
     try:
         await station.boot()
@@ -182,9 +184,22 @@ async def test_transaction_in_ocpp_words_and_its_filters(
                 "CablePluggedIn",
                 info={"chargingState": "EVConnected"},
                 evse={"id": 1, "connectorId": 1},
+                idToken={"idToken": token, "type": "ISO14443"},
                 meterValue=_energy(0),
             ),
         )
+        for params in (
+            {"chargingState": "EVConnected"},
+            {"chargingState": "CHARGING_STATE_EV_CONNECTED"},
+            {"idToken": token},
+        ):
+            listed = await rest.get("/v1/transactions", params=params)
+            assert listed.status_code == 200, listed.text
+            assert tx_id in [t["id"] for t in listed.json()["transactions"]], params
+        charging = await rest.get(
+            "/v1/transactions", params={"stationId": station_id, "chargingState": "Charging"}
+        )
+        assert charging.json()["transactions"] == []
         for state in ("active", "STATE_ACTIVE"):
             listed = await rest.get(
                 "/v1/transactions", params={"stationId": station_id, "state": state}
@@ -231,6 +246,12 @@ async def test_transaction_in_ocpp_words_and_its_filters(
     ).json()["transactions"] == []
     bad = await rest.get("/v1/transactions", params={"state": "open"})
     assert bad.status_code == 400 and "active" in bad.json()["message"], bad.text
+    bad = await rest.get("/v1/transactions", params={"chargingState": "Sleeping"})
+    assert bad.status_code == 400 and "SuspendedEV" in bad.json()["message"], bad.text
+    idle = await rest.get(
+        "/v1/transactions", params={"stationId": station_id, "chargingState": "Idle"}
+    )
+    assert [t["id"] for t in idle.json()["transactions"]] == [tx_id]
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{mesh.settings.envoy_port}") as channel:
         typed = await tx_grpc.TransactionServiceStub(channel).GetTransaction(
