@@ -54,6 +54,9 @@ bench: proto ## measure the mesh against two baselines (BENCH_ARGS="--quick" for
 chaos: proto ## kill -9 services, gateway and PostgreSQL under load: 0 lost, 0 duplicated (QUICK=1: short form)
 	$(PY) -m chaos $(if $(QUICK),--quick)
 
+flood: proto ## 20,000 half-open connections on each public listener for 60 s while stations connect and REST answers (FLOOD_ARGS="--connections 1000 --seconds 5")
+	$(PY) -m bench.flood $(FLOOD_ARGS)
+
 style: $(STAMP) ## ruff format check and lint
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
@@ -64,4 +67,4 @@ types: $(STAMP) ## mypy --strict on our code
 clean: ## remove generated code and local databases
 	rm -rf $(GEN) var
 
-.PHONY: help install proto up migrate bench chaos test test-unit test-integration test-e2e style types clean
+.PHONY: help install proto up migrate bench chaos flood test test-unit test-integration test-e2e style types clean

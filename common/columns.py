@@ -1,4 +1,5 @@
-"""Between database columns and protobuf fields, for every servicer: timestamps and OCPP enums.
+"""Between database columns and protobuf fields, for every servicer: timestamps and OCPP enums,
+and the strings a column can hold.
 
 The services keep OCPP enum values in their databases as OCPP spells them ("Accepted"), ""
 for unset, and timestamps as aware UTC datetimes; these turn them into protobuf fields and back.
@@ -7,14 +8,16 @@ for unset, and timestamps as aware UTC datetimes; these turn them into protobuf 
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from typing import Any
 
 from google.protobuf import timestamp_pb2
+from sqlalchemy import FromClause
 
 from common.errors import InvalidArgument
 from common.ocpp_json import ConversionError, ocpp_enum_value, proto_enum_number
 
-__all__ = ["timestamp", "utc_datetime", "enum_column", "enum_number"]
+__all__ = ["check_strings", "timestamp", "utc_datetime", "enum_column", "enum_number"]
 
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 
@@ -32,6 +35,22 @@ def utc_datetime(ts: timestamp_pb2.Timestamp) -> datetime.datetime:
     """A Timestamp field as an aware UTC datetime, nanoseconds cut to microseconds as
     ``ToDatetime`` does, in a quarter of its time (a TransactionEvent has one per event)."""
     return _EPOCH + datetime.timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
+
+
+def check_strings(table: FromClause, values: Mapping[str, Any]) -> None:
+    """INVALID_ARGUMENT naming the first string of ``values`` (column name → value) that its
+    column of ``table`` cannot hold: longer than its length, or with a NUL character. Checked
+    here, before the database, so that both backends refuse alike (SQLite stores either;
+    PostgreSQL fails on both)."""
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            raise InvalidArgument(f"{name} contains a NUL character (U+0000), which is refused")
+        column = table.columns.get(name)
+        length = getattr(column.type, "length", None) if column is not None else None
+        if length is not None and len(value) > length:
+            raise InvalidArgument(f"{name} must be at most {length} characters")
 
 
 def enum_column(enum_type: Any, number: int, field: str) -> str:

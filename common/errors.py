@@ -8,6 +8,8 @@ check Envoy against it). Business outcomes (Accepted/Rejected/Unknown) are data,
 
 from __future__ import annotations
 
+import re
+
 import grpc
 
 __all__ = [
@@ -16,11 +18,14 @@ __all__ = [
     "NotFound",
     "AlreadyExists",
     "FailedPrecondition",
+    "PermissionDenied",
     "GRPC_TO_OCPP",
     "GRPC_TO_HTTP",
     "OCPP_TO_GRPC",
     "OCPP_ERROR_DOMAIN",
+    "OCPP_DEFAULT",
     "grpc_status_of_callerror",
+    "sent_by_peer",
     "ocpp_code",
 ]
 
@@ -45,6 +50,12 @@ class AlreadyExists(CsmsError):
 
 class FailedPrecondition(CsmsError):
     code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class PermissionDenied(CsmsError):
+    """The caller may not do this (a station: SecurityError)."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
 
 
 class Unavailable(CsmsError):
@@ -102,6 +113,18 @@ GRPC_TO_HTTP: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.DATA_LOSS: 500,
     grpc.StatusCode.UNAUTHENTICATED: 401,
 }
+
+
+# How gRPC's own transport errors name a peer ("failed to connect to all addresses; last error:
+# UNKNOWN: ipv4:127.0.0.1:50052: ..."); our services never write that.
+_GRPC_ADDRESS = re.compile(r"\b(?:ipv4|ipv6|unix|unix-abstract|dns):")
+
+
+def sent_by_peer(exc: grpc.aio.AioRpcError) -> bool:
+    """Whether a failed call's details are the called service's own words, fit to pass on, or
+    gRPC's about the connection (refused, reset), which name internal addresses: those stay in
+    the log. (The debug string does not tell them apart; the addresses they name do.)"""
+    return _GRPC_ADDRESS.search(exc.details() or "") is None
 
 
 def grpc_status_of_callerror(ocpp_error_code: str) -> grpc.StatusCode:

@@ -29,6 +29,7 @@ __all__ = [
     "ErrorInterceptor",
     "Server",
     "answer_each",
+    "internal_error",
     "start",
     "serve_until_signal",
     "REQUEST_ID_KEY",
@@ -39,8 +40,14 @@ log = logging.getLogger(__name__)
 REQUEST_ID_KEY = "x-request-id"
 
 
+def internal_error(request_id: str) -> str:
+    """What a caller hears of a failure that is ours: nothing but where to look in the log."""
+    return f"internal error (request id {request_id})"
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Sets the request id in the logging context and turns CsmsError into its gRPC status."""
+    """Sets the request id in the logging context and turns CsmsError into its gRPC status;
+    any other exception is INTERNAL with :func:`internal_error`, its details only logged."""
 
     async def intercept_service(
         self,
@@ -57,11 +64,19 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         )
 
         async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            log_ctx.request_id.set(rid or uuid.uuid4().hex[:16])
+            request_id = rid or uuid.uuid4().hex[:16]
+            log_ctx.request_id.set(request_id)
             try:
                 return await inner(request, context)
             except errors.CsmsError as exc:
                 await context.abort(exc.code, str(exc))
+            except grpc.aio.AbortError:
+                raise  # the servicer's own context.abort(): its status stands
+            except Exception:
+                # A bug or a database error: its text names tables, statements, addresses.
+                # The caller gets the request id; the log has the rest under that id.
+                log.exception("%s failed (request id %s)", handler_call_details.method, request_id)
+                await context.abort(grpc.StatusCode.INTERNAL, internal_error(request_id))
 
         return grpc.unary_unary_rpc_method_handler(
             unary,
@@ -110,7 +125,10 @@ async def answer_each(
             error = status_pb2.Status(code=exc.code.value[0], message=str(exc))
         except Exception:  # one item's bug must not fail the others
             log.exception("an item of a batch failed")
-            error = status_pb2.Status(code=grpc.StatusCode.INTERNAL.value[0], message="failed")
+            error = status_pb2.Status(
+                code=grpc.StatusCode.INTERNAL.value[0],
+                message=internal_error(log_ctx.request_id.get()),
+            )
         return outcome_type(error=error)
 
     return response_type(outcomes=await asyncio.gather(*(one(item) for item in request.items)))

@@ -8,7 +8,14 @@ import datetime
 
 from common.errors import InvalidArgument
 
-__all__ = ["page_size", "encode_token", "decode_token", "encode_time_key", "decode_time_key"]
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "page_size",
+    "encode_token",
+    "decode_token",
+    "encode_time_key",
+    "decode_time_key",
+]
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -26,14 +33,24 @@ def encode_token(*key: str) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+# The longest key a token holds (a report's variable key: six parts, names of 50 characters)
+# is well below this; a longer token was not issued here.
+MAX_TOKEN_LENGTH = 1024
+
+
 def decode_token(token: str) -> tuple[str, ...]:
-    """The key encoded in ``token``; an unreadable token is the caller's error."""
+    """The key encoded in ``token``; an unreadable token, one longer than any issued, or one
+    holding a NUL (no key has one, and PostgreSQL cannot compare it) is the caller's error."""
+    if len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidArgument("page_token is not one this service issued")
     try:
         raw = base64.b64decode(
             token + "=" * (-len(token) % 4), altchars=b"-_", validate=True
         ).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidArgument("page_token is not one this service issued") from None
+    if "\x00" in raw:
+        raise InvalidArgument("page_token is not one this service issued")
     return tuple(raw.split("\x1f"))
 
 

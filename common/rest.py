@@ -6,8 +6,10 @@ that pairing: the REST request becomes the typed request, the typed servicer ans
 answer goes back as the Struct of its REST JSON. A REST request field becomes the typed field of
 the same name: copied when the types agree, parsed when it is a ``Struct`` body (the typed
 field's message in JSON), a string standing for an enum (a query filter such as
-``state=active``) or for a Timestamp (``since=2026-12-04T10:00:00Z``). Methods that need more (a PATCH whose key is in the path, the commands that
-answer the station's own payload) get their own request converter or handler.
+``state=active``) or for a Timestamp (``since=2026-12-04T10:00:00Z``). Methods that need more
+(a PATCH whose key is in the path, the commands that answer the station's own payload) get their
+own request converter or handler. A NUL character anywhere in a converted request is a 400
+naming the field (:func:`common.rest_json.check_text`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, ServiceDescr
 from google.protobuf.message import Message
 
 from common.errors import InvalidArgument
-from common.rest_json import RestJsonError, from_struct, parse, parse_enum, to_struct
+from common.rest_json import (
+    RestJsonError,
+    check_text,
+    from_struct,
+    parse,
+    parse_enum,
+    to_struct,
+)
 
 __all__ = [
     "Handler",
@@ -197,6 +206,7 @@ def _handler(typed_method: Callable[..., Awaitable[Message]], convert: RequestCo
     async def handle(request: Any, context: grpc.aio.ServicerContext) -> struct_pb2.Struct:
         try:
             typed_request = convert(request)
+            check_text(typed_request)
         except RestJsonError as exc:
             raise InvalidArgument(str(exc)) from None
         return to_struct(await typed_method(typed_request, context))

@@ -37,6 +37,7 @@ from common.ocpp_json import ConversionError, integral, ocpp_enum_value, to_ocpp
 
 __all__ = [
     "RestJsonError",
+    "check_text",
     "enum_word",
     "enum_words",
     "from_struct",
@@ -280,6 +281,35 @@ def _parse_reason(error: Exception) -> str:
     names = _PARSE_PREFIX.findall(text)
     reason = _PARSE_PREFIX.sub("", text).rstrip(".")
     return f"{'.'.join(names)}: {reason}" if names else reason
+
+
+def check_text(message: Message, path: str = "") -> None:
+    """RestJsonError naming the first string of ``message`` (path, query or body alike) that
+    holds a NUL character: PostgreSQL's text cannot store one, so the API refuses it on every
+    backend, before a service sees it."""
+    for fld, value in message.ListFields():
+        where = f"{path}.{fld.json_name}" if path else fld.json_name
+        if _is_map(fld):
+            value_field = fld.message_type.fields_by_name["value"]
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    raise RestJsonError(where, _NUL)
+                _check_one(value_field, item, f"{where}.{key}")
+        elif fld.is_repeated:
+            for i, item in enumerate(value):
+                _check_one(fld, item, f"{where}[{i}]")
+        else:
+            _check_one(fld, value, where)
+
+
+_NUL = "contains a NUL character (U+0000), which this API does not accept"
+
+
+def _check_one(fld: FieldDescriptor, value: Any, path: str) -> None:
+    if fld.message_type is not None:
+        check_text(value, path)
+    elif isinstance(value, str) and "\x00" in value:
+        raise RestJsonError(path, _NUL)
 
 
 def conversion_error(error: ConversionError) -> RestJsonError:

@@ -20,6 +20,7 @@ import logging
 import os
 import pathlib
 import random
+import secrets
 import shlex
 import signal
 import socket
@@ -37,7 +38,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from common import db, grpc_tls, pki
+from common import db, grpc_tls, pki, rlimits
 from common.settings import DEFAULT_PORTS
 from csms.user.v1 import user_service_pb2, user_service_pb2_grpc
 
@@ -117,6 +118,10 @@ class MeshSettings(BaseSettings):
     # per process in data_dir/internal-tls (the CA kept across runs), each process given its
     # own as CSMS_INTERNAL_TLS_*, Envoy's gRPC clusters on TLS with its own.
     internal_tls: bool = False
+    # Envoy's downstream connections at once, in all listeners (each has a share: a quarter
+    # for the API, the rest for the stations' listeners). 0: sized from the open-file limit,
+    # which `make up` raises to the hard limit first (deploy.mesh.envoy_max_connections).
+    envoy_max_connections: int = Field(default=0, ge=0)
 
     def unsecured_stations(self) -> bool:
         """Whether the gateways let stations without credentials in."""
@@ -338,8 +343,12 @@ def render_envoy(
     stations_tls: StationTls | None = None,
     dns: bool = False,
     upstream_tls: UpstreamTls | None = None,
+    max_connections: int = 0,
 ) -> str:
     """deploy/envoy.yaml filled in; a ``gateway`` cluster needs ``stations_port`` and back.
+
+    ``max_connections``: downstream connections Envoy holds at once, in all (0: the default
+    below, :data:`ENVOY_MAX_CONNECTIONS`); each listener gets a share (:func:`listener_limits`).
 
     ``descriptor``: the transcoder's descriptor set; ``openapi``: the OpenAPI document Envoy
     answers ``GET /v1/openapi.json`` with (both written by ``make proto``).
@@ -377,8 +386,17 @@ def render_envoy(
     )
     if stations_tls is not None:
         listener += _stations_listener("stations_tls", host, stations_tls.port, stations_tls)
+    names = ["api"] + (["stations"] if stations_port is not None else [])
+    names += ["stations_tls"] if stations_tls is not None else []
+    max_connections = max_connections or ENVOY_MAX_CONNECTIONS
+    limits = listener_limits(max_connections, names)
     template = string.Template((ROOT / "deploy" / "envoy.yaml").read_text())
     return template.substitute(
+        max_connections=max_connections,
+        listener_limits="".join(
+            f"        envoy.resource_limits.listener.{n}.connection_limit: {limit}\n"
+            for n, limit in limits.items()
+        ),
         host=host,
         port=port,
         admin_host=admin_host,
@@ -390,8 +408,41 @@ def render_envoy(
     )
 
 
+# Envoy's downstream connections when nothing else is known (Kubernetes: its pod's 256 MiB hold
+# this many half-open connections and more; the container runtime's open-file limit is higher).
+ENVOY_MAX_CONNECTIONS = 20_000
+# Descriptors Envoy keeps for everything but downstream connections (upstream pools to the
+# services, health checks, admin, files).
+ENVOY_FD_RESERVE = 1024
+
+
+def listener_limits(max_connections: int, listeners: Sequence[str]) -> dict[str, int]:
+    """Each listener's share of ``max_connections``: all of it for the API alone; with station
+    listeners, a quarter for the API and the rest split between them. A flood on one port then
+    fills that port's share only."""
+    if listeners == ["api"]:
+        return {"api": max_connections}
+    stations = [n for n in listeners if n != "api"]
+    api = max(max_connections // 4, 16)
+    each = max((max_connections - api) // len(stations), 16)
+    return {"api": api, **{n: each for n in stations}}
+
+
+def envoy_max_connections(settings: MeshSettings, open_files: int, stations: bool) -> int:
+    """Envoy's downstream connections: the setting, else what ``open_files`` descriptors hold
+    (with ``stations``, Envoy fronting gateways: a station takes two, its own and Envoy's to
+    its gateway)."""
+    if settings.envoy_max_connections:
+        return settings.envoy_max_connections
+    per_connection = 2 if stations else 1
+    return rlimits.connection_budget(open_files, ENVOY_FD_RESERVE, per_connection)
+
+
 def envoy_config(
-    settings: MeshSettings, descriptor: pathlib.Path, gateway_ports: Sequence[int] = ()
+    settings: MeshSettings,
+    descriptor: pathlib.Path,
+    gateway_ports: Sequence[int] = (),
+    open_files: int = 0,
 ) -> str:
     """deploy/envoy.yaml with this mesh's ports filled in (the OpenAPI document is the one
     ``make proto`` writes next to ``descriptor``).
@@ -399,6 +450,9 @@ def envoy_config(
     ``gateway_ports``: the gateways' internal WebSocket ports when Envoy fronts them (several
     gateways, or TLS: Envoy then also listens on the stations' port, and on the wss port in TLS
     mode); empty when the one gateway listens there itself.
+
+    ``open_files``: Envoy's open-file limit, which sizes its connection limits (0: this
+    process's, which Envoy inherits).
     """
     clusters = [
         Cluster(
@@ -432,6 +486,9 @@ def envoy_config(
         )
         if settings.internal_tls
         else None,
+        max_connections=envoy_max_connections(
+            settings, open_files or rlimits.open_files(), bool(gateway_ports)
+        ),
     )
 
 
@@ -461,8 +518,9 @@ def kubernetes_envoy_config(internal_tls: bool = False) -> str:
     return render_envoy(
         host="0.0.0.0",
         port=DEFAULT_PORTS["envoy"],
-        # The kubelet probes /ready from outside the pod; the Service does not expose admin.
-        admin_host="0.0.0.0",
+        # Admin (config dump, /quitquitquit, ...) only inside the pod: the probes ask /ready
+        # from there (deploy/k8s/base/envoy.yaml).
+        admin_host="127.0.0.1",
         admin_port=DEFAULT_PORTS["envoy_admin"],
         descriptor=K8S_DESCRIPTOR,
         openapi=K8S_OPENAPI,
@@ -488,6 +546,18 @@ class Proc:
     log: pathlib.Path | None = None
     # Killed on purpose (Mesh.kill): its death is not a failure of the mesh.
     killed: bool = False
+    # Mesh.supervise: when it was last started, restarts in a row (its backoff), and when the
+    # next one is due (None: not waiting for one).
+    started_at: float = 0.0
+    restarts: int = 0
+    restart_at: float | None = None
+
+
+# Mesh.supervise: a process that died is started again after 1 s, then 2, 4, ... at most 30 s
+# while it keeps dying; one that ran for a minute starts from 1 s again.
+RESTART_BACKOFF_S = 1.0
+RESTART_BACKOFF_MAX_S = 30.0
+RESTART_RESET_AFTER_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -510,6 +580,10 @@ class Mesh:
     gateways: list[Gateway] = field(default_factory=list)
     # The launcher's own internal TLS (health checks, API keys), once loaded.
     _client_tls: grpc_tls.InternalTls | None = field(default=None, repr=False)
+    # What Envoy adds to every station request and the gateways behind it check before they
+    # believe its x-forwarded-* headers: made per run, handed over in the environment only
+    # (never in a file or a log line).
+    _proxy_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
 
     # -- configuration --------------------------------------------------------------------
 
@@ -640,6 +714,7 @@ class Mesh:
                             "auto_register": str(s.auto_register).lower(),
                             "allow_unsecured_stations": str(s.unsecured_stations()).lower(),
                             "trust_proxy_headers": str(s.behind_envoy()).lower(),
+                            **({"proxy_secret": self._proxy_secret} if s.behind_envoy() else {}),
                             "device_svc_addr": addr["device"],
                             "transaction_svc_addr": addr["transaction"],
                             "user_svc_addr": addr["user"],
@@ -673,7 +748,8 @@ class Mesh:
                     "--concurrency",
                     "1",
                 ],
-                dict(os.environ),
+                # The stations' listeners add the gateways' proxy secret from this variable.
+                {**os.environ, "CSMS_GATEWAY_PROXY_SECRET": self._proxy_secret},
                 self._wait_envoy,
             )
         )
@@ -729,6 +805,14 @@ class Mesh:
 
     def start(self, timeout: float = 60.0) -> None:
         """Migrate, start every process and wait until all are healthy (or raise)."""
+        # Every process inherits this one's open-file limit: as many as it may have (Envoy's
+        # connection limits are sized from it, the gateways size theirs).
+        rlimits.raise_open_files(
+            self.settings.envoy_max_connections + ENVOY_FD_RESERVE
+            if self.settings.envoy_max_connections
+            else 0,
+            "Envoy (CSMS_ENVOY_MAX_CONNECTIONS)",
+        )
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.migrate()
         self.procs = self.plan()
@@ -757,6 +841,8 @@ class Mesh:
             if out is not None:
                 out.close()  # the child has its own copy
         proc.killed = False
+        proc.started_at = time.monotonic()
+        proc.restart_at = None
 
     def proc(self, name: str) -> Proc:
         for proc in self.procs:
@@ -844,6 +930,32 @@ class Mesh:
             if proc.popen is not None and proc.popen.poll() is not None:
                 tail = proc.log.read_text()[-3000:] if proc.log and proc.log.exists() else ""
                 raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}\n{tail}")
+
+    def supervise(self, now: float | None = None) -> None:
+        """Restart what died (``make up``): a process that exits, or is killed by anything but
+        :meth:`kill`, is started again, same argv and env, after a backoff that doubles while
+        it keeps dying; each death and restart is logged. Call it periodically."""
+        now = time.monotonic() if now is None else now
+        for proc in self.procs:
+            if proc.killed or proc.popen is None or proc.popen.poll() is None:
+                continue
+            if proc.restart_at is None:
+                if now - proc.started_at >= RESTART_RESET_AFTER_S:
+                    proc.restarts = 0
+                delay = min(RESTART_BACKOFF_S * 2**proc.restarts, RESTART_BACKOFF_MAX_S)
+                proc.restart_at = now + delay
+                log.warning(
+                    "%s exited with %s after %.1f s: restarting it in %.0f s%s",
+                    proc.name,
+                    proc.popen.returncode,
+                    now - proc.started_at,
+                    delay,
+                    f" (log: {proc.log})" if proc.log else "",
+                )
+            elif now >= proc.restart_at:
+                proc.restarts += 1
+                self._spawn(proc)
+                log.warning("%s restarted (restart %d in a row)", proc.name, proc.restarts)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM every process (front first, so no new work arrives), then wait."""
@@ -1008,6 +1120,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="envoy-config --kubernetes: with the services' clusters on internal mutual TLS",
     )
     args = parser.parse_args(argv)
+    # The launcher's own lines (open-file limit, restarts) among its processes' in the terminal.
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s mesh %(levelname)s %(message)s")
     mesh = Mesh(MeshSettings())
     if args.command == "envoy-config":
         if args.kubernetes:
@@ -1042,7 +1156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
         print("Ctrl-C stops it.\n", flush=True)
         while not stop:
-            mesh._check_alive()
+            mesh.supervise()
             time.sleep(0.5)
     finally:
         print("stopping the mesh ...", flush=True)

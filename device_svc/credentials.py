@@ -6,7 +6,9 @@ them off the event loop (``asyncio.to_thread``).
 
 Profiles: 0 no credentials (only while the deployment allows unsecured stations), 1 HTTP Basic
 auth, 2 TLS + Basic auth, 3 mutual TLS (client certificate CN = station id). A station set to a
-profile never falls back to a lower one: what it presented must satisfy exactly its profile.
+profile never falls back to a lower one: what it presented must satisfy exactly its profile. A
+password presented is checked whatever the profile: a profile-0 station presenting one it does
+not have is refused, like any other wrong password.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "Unauthenticated",
     "check",
     "is_basic_auth_password",
+    "require_password",
     "validate_password",
     "validate_profile",
 ]
@@ -50,6 +53,15 @@ class Unauthenticated(CsmsError):
 def validate_profile(profile: int) -> None:
     if profile not in PROFILES:
         raise InvalidArgument("security_profile must be 0, 1, 2 or 3")
+
+
+def require_password(profile: int, password_set: bool) -> None:
+    """Profiles 1 and 2 authenticate with HTTP Basic auth: a station set to one of them without a
+    password could never connect (INVALID_ARGUMENT)."""
+    if profile in (1, 2) and not password_set:
+        raise InvalidArgument(
+            f"security_profile {profile} needs a basic_auth_password (HTTP Basic auth)"
+        )
 
 
 def validate_password(password: str) -> None:
@@ -120,7 +132,11 @@ def check(
             raise Unauthenticated(
                 "station has no credentials and unsecured stations are not allowed"
             )
-        return False
+        # Credentials presented are checked, never ignored: a password the station does not
+        # have is a wrong one (someone else's station, or a misconfiguration to surface).
+        if presented.password and not password_set:
+            raise Unauthenticated("a password was presented and the station has none")
+        return bool(presented.password)
     if profile in (2, 3) and not presented.secure_transport:
         raise Unauthenticated(f"security profile {profile} requires TLS (wss)")
     if profile == 3:

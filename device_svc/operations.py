@@ -30,7 +30,7 @@ from google.protobuf.message import Message
 
 from common import grpc_tls, pki
 from common import logging as log_ctx
-from common.errors import CsmsError
+from common.errors import CsmsError, sent_by_peer
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
@@ -80,6 +80,10 @@ class GatewayError(Exception):
         self.trailing_metadata = tuple(trailing_metadata)
 
 
+# How long DeleteChargingStation waits for the gateway to close the deleted station's connection.
+_DISCONNECT_TIMEOUT = 5.0
+
+
 class Gateways:
     """StationControlService clients: one channel per gateway address, for the life of the
     process (a channel reconnects by itself when its gateway restarts)."""
@@ -107,11 +111,12 @@ class Gateways:
                 call, timeout=seconds, metadata=((REQUEST_ID_KEY, log_ctx.request_id.get()),)
             )
         except grpc.aio.AioRpcError as exc:
-            if (
+            if not sent_by_peer(exc) or (
                 exc.code() == grpc.StatusCode.UNAVAILABLE
                 and channel.get_state() != grpc.ChannelConnectivity.READY
             ):
-                # Not the gateway's answer: we never reached it (crashed, or unroutable).
+                # Not the gateway's answer: gRPC's own about the connection (the gateway
+                # crashed, is unroutable, reset it), whose words name addresses.
                 log.warning("gateway %s unreachable: %s", route.gateway, exc.details())
                 raise Unavailable(
                     f"station {station_id} is not reachable: its gateway does not answer"
@@ -120,6 +125,27 @@ class Gateways:
                 (k, v) for k, v in exc.trailing_metadata() or () if k in _FORWARDED_METADATA
             ]
             raise GatewayError(exc.code(), exc.details() or "", trailing) from None
+
+    async def disconnect(self, station_id: str, route: Route, reason: str) -> None:
+        """Close the station's connection on its gateway; a gateway that cannot be reached is
+        logged (it closes the connection at its next lease renewal, which fails)."""
+        _, stub = self._stub(route.gateway)
+        try:
+            answer = await stub.Disconnect(
+                gw.DisconnectRequest(station_id=station_id, epoch=route.epoch, reason=reason),
+                timeout=_DISCONNECT_TIMEOUT,
+                metadata=((REQUEST_ID_KEY, log_ctx.request_id.get()),),
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning(
+                "could not close %s's connection on %s: %s %s",
+                station_id,
+                route.gateway,
+                exc.code().name,
+                exc.details(),
+            )
+            return
+        log.info("%s: connection on %s closed: %s", station_id, route.gateway, answer.closed)
 
     async def close(self) -> None:
         channels = list(self._channels.values())

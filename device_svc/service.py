@@ -25,6 +25,7 @@ import grpc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from common import pagination
+from common.columns import check_strings
 from common.db import GroupCommit, utcnow
 from common.errors import AlreadyExists, CsmsError, InvalidArgument, NotFound
 from device_svc import credentials
@@ -246,6 +247,9 @@ class Devices:
         if columns.get("password_hash") and not columns.get("security_profile"):
             # A password without a profile: the operator means Basic auth, not an open door.
             columns["security_profile"] = 1
+        credentials.require_password(
+            columns.get("security_profile") or 0, bool(columns.get("password_hash"))
+        )
         async with self.sessions.begin() as session:
             repo = StationRepository(session)
             if await repo.get(station_id) is not None:
@@ -278,16 +282,29 @@ class Devices:
                 raise NotFound(f"charging station {station_id} not found")
             for name, value in columns.items():
                 setattr(station, name, value)
+            if {"security_profile", "password_hash"} & columns.keys():
+                # Raising here rolls the update back.
+                credentials.require_password(
+                    station.security_profile, station.password_hash is not None
+                )
         return station
 
-    async def delete(self, station_id: str) -> None:
+    async def delete(self, station_id: str) -> Route | None:
+        """Delete the station; where its connection is held (to close it there), if it has one."""
         async with self.sessions.begin() as session:
-            if not await StationRepository(session).delete(station_id):
+            repo = StationRepository(session)
+            station = await repo.get(station_id, for_update=True)
+            if station is None or not await repo.delete(station_id):
                 raise NotFound(f"charging station {station_id} not found")
+            if station.connected and station.gateway:
+                return Route(gateway=station.gateway, epoch=station.epoch)
+            return None
 
     async def _columns(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """The columns ``fields`` set: the password becomes its hash (off the event loop)."""
         columns = _writable(fields)
+        # Before the database does, and alike on both backends (the columns' lengths).
+        check_strings(Station.__table__, columns)
         if columns.get("security_profile") is not None:
             credentials.validate_profile(columns["security_profile"])
         if "basic_auth_password" in columns:

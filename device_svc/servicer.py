@@ -174,7 +174,10 @@ class DeviceServicer(MonitoringServicer, pb_grpc.DeviceServiceServicer):
     async def DeleteChargingStation(
         self, request: pb.DeleteChargingStationRequest, context: grpc.aio.ServicerContext
     ) -> empty_pb2.Empty:
-        await self.devices.delete(request.id)
+        route = await self.devices.delete(request.id)
+        if route is not None:
+            # At once, not at the gateway's next lease renewal (which would close it too).
+            await self.operations.gateways.disconnect(request.id, route, "charging station deleted")
         return empty_pb2.Empty()
 
     async def AcceptChargingStation(

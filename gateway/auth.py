@@ -4,8 +4,10 @@ OCPP 2.0.1 Part 2 security profiles: HTTP Basic auth (profiles 1 and 2; username
 TLS (2 and 3) and a client certificate whose subject CN is the station id (3). The gateway never
 terminates TLS itself: Envoy does, and tells it through headers it sets on every request
 (``x-forwarded-proto``, ``x-forwarded-client-cert``, ``x-forwarded-for``). Those headers are
-believed only when the gateway is configured to sit behind Envoy (``trust_proxy_headers``);
-a station that reaches the gateway directly could otherwise claim any certificate.
+believed only when the gateway is configured to sit behind Envoy (``trust_proxy_headers``) and
+the request proves it came through Envoy: Envoy adds ``x-csms-proxy-secret``, a secret it shares
+with the gateways (:func:`from_proxy`). Anyone reaching the gateway's port directly could
+otherwise claim any certificate, TLS, or address.
 
 device_svc decides whether the credentials satisfy the station's profile (ConnectStation); this
 module only reads them and keeps the failure counters that slow down guessing.
@@ -17,19 +19,26 @@ import base64
 import binascii
 import collections
 import dataclasses
+import hmac
 import time
 from collections.abc import Callable, Sequence
 
 __all__ = [
+    "PROXY_SECRET_HEADER",
     "BadCredentials",
     "Handshake",
     "Throttle",
     "client_address",
+    "from_proxy",
     "handshake",
     "parse_basic",
     "parse_xfcc_subject_cn",
     "subject_cn",
 ]
+
+
+# Envoy sets it (overwriting any a client sent) to the secret it shares with the gateways.
+PROXY_SECRET_HEADER = "X-CSMS-Proxy-Secret"
 
 
 class BadCredentials(ValueError):
@@ -161,6 +170,15 @@ def parse_xfcc_subject_cn(value: str) -> str:
         if eq and key.strip().lower() == "subject":
             return subject_cn(_unquote(raw))
     return ""
+
+
+def from_proxy(header: Callable[[str], Sequence[str]], secret: bytes) -> bool:
+    """Whether the request carries exactly one :data:`PROXY_SECRET_HEADER` equal to ``secret``
+    (compared in constant time; an empty ``secret`` proves nothing)."""
+    values = header(PROXY_SECRET_HEADER)
+    if not secret or len(values) != 1:
+        return False
+    return hmac.compare_digest(values[0].encode("utf-8", "surrogateescape"), secret)
 
 
 def client_address(peer: str, forwarded_for: Sequence[str], trusted: bool) -> str:

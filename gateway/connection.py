@@ -90,6 +90,7 @@ class StationConnection:
         "_closed",
         "_send_timeout",
         "_refused",
+        "registration",
     )
 
     def __init__(
@@ -99,6 +100,7 @@ class StationConnection:
         epoch: int,
         dispatch: Dispatch,
         send_timeout: float = 30.0,
+        registration: int | None = None,
     ) -> None:
         self.ws = ws
         self.station_id = station_id
@@ -117,6 +119,10 @@ class StationConnection:
         # The actions of this station's CALLs refused as NotSupported (first_refusal); made by
         # the first refusal, at most one entry per OCPP action.
         self._refused: set[str] | None = None
+        # The station's registration (RegistrationStatusEnum) as device_svc last told it: at the
+        # handshake, then in each BootNotification answer; UNSPECIFIED: never booted. Passed to
+        # the services with the CALLs whose rules depend on it (common/registration.py).
+        self.registration = registration
 
     @property
     def closed(self) -> bool:

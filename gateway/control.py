@@ -31,31 +31,42 @@ from csms.gateway.v1 import station_control_pb2_grpc as pb_grpc
 from gateway import ocppj
 from gateway.connection import InvalidAnswer, StationConnection, StationUnavailable
 
-__all__ = ["CONTROL_SERVICE_NAME", "StationControl", "callerror_status"]
+__all__ = ["CONTROL_SERVICE_NAME", "MAX_DETAILS_LENGTH", "StationControl", "callerror_status"]
 
 log = logging.getLogger(__name__)
 
 CONTROL_SERVICE_NAME = pb.DESCRIPTOR.services_by_name["StationControlService"].full_name
 
 _OCPP_PACKAGE = "csms.ocpp.v201."
+# OCPP-J leaves errorDetails' size open; what we pass on of them must fit in gRPC's trailers
+# (16 KiB by default, or the caller sees RESOURCE_EXHAUSTED instead of the station's error).
+MAX_DETAILS_LENGTH = 2048
+# The longest OCPP-J error code is 31 characters; a made-up one is cut here.
+_MAX_CODE_LENGTH = 64
 
 
 def callerror_status(error: ocppj.CallError) -> grpc.Status:
     """The gRPC status (with its ErrorInfo detail) of a station's CALLERROR."""
     code = errors.grpc_status_of_callerror(error.code)
+    # Bounded per OCPP-J (description string[0..255]; the codes are short words), so that what
+    # a station sends always fits in the trailers and the caller gets the mapped error.
+    reason = error.code[:_MAX_CODE_LENGTH]
+    description = ocppj.truncate(error.description)
+    metadata = {"description": description}
+    details = orjson.dumps(error.details).decode()
+    if len(details) <= MAX_DETAILS_LENGTH:
+        metadata["details"] = details
+    else:  # cut JSON is no JSON: left out, its size told
+        metadata["details"] = "{}"
+        metadata["detailsOmitted"] = str(len(details))
     info = error_details_pb2.ErrorInfo(
-        reason=error.code,
-        domain=errors.OCPP_ERROR_DOMAIN,
-        metadata={
-            "description": error.description,
-            "details": orjson.dumps(error.details).decode(),
-        },
+        reason=reason, domain=errors.OCPP_ERROR_DOMAIN, metadata=metadata
     )
     detail = any_pb2.Any()
     detail.Pack(info)
-    message = f"the station answered {error.code}"
-    if error.description:
-        message += f": {error.description}"
+    message = f"the station answered {reason}"
+    if description:
+        message += f": {description}"
     status = status_pb2.Status(code=code.value[0], message=message, details=[detail])
     return rpc_status.to_status(status)
 
@@ -157,6 +168,19 @@ class StationControl(pb_grpc.StationControlServiceServicer):
         return pb.StationCallResult(
             response=result, payload_json=orjson.dumps(answer.payload).decode()
         )
+
+    async def Disconnect(  # noqa: N802 - the RPC's name
+        self, request: pb.DisconnectRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.DisconnectResponse:
+        """Close the station's connection here (under ``epoch`` if given) at once."""
+        log_ctx.station_id.set(request.station_id or "-")
+        station = self.connections.get(request.station_id)
+        if station is None or (request.epoch and request.epoch != station.epoch):
+            return pb.DisconnectResponse(closed=False)
+        reason = request.reason or "disconnected by the CSMS"
+        log.info("closing the connection: %s", reason)
+        await station.close(reason[:120])  # a close frame's reason has at most 123 bytes
+        return pb.DisconnectResponse(closed=True)
 
 
 async def _abort(

@@ -66,7 +66,9 @@ __all__ = [
     "call",
     "call_error",
     "call_result",
+    "nul_path",
     "parse",
+    "truncate",
     "validate",
     "validator",
 ]
@@ -169,7 +171,7 @@ class OcppError(Exception):
         reply: bool = True,
     ) -> None:
         self.code = code
-        self.description = _truncate(description)
+        self.description = truncate(description)
         self.message_id = message_id
         self.details = {} if details is None else details
         self.reply = reply
@@ -195,10 +197,59 @@ def parse(frame: str | bytes, known_actions: Container[str] = ACTIONS) -> Messag
     message_type = _message_type(message)
     message_id = _message_id(message, reply=message_type is MessageType.CALL)
     if message_type is MessageType.CALL:
-        return _call(message, message_id, known_actions)
+        call = _call(message, message_id, known_actions)
+        if _may_hold_nul(frame):
+            _refuse_nul(call.payload, message_id, reply=True)
+        return call
     if message_type is MessageType.CALL_RESULT:
-        return _call_result(message, message_id)
+        result = _call_result(message, message_id)
+        if _may_hold_nul(frame):
+            _refuse_nul(result.payload, message_id, reply=False)
+        return result
     return _call_error(message, message_id)
+
+
+def _may_hold_nul(frame: str | bytes) -> bool:
+    """JSON can carry U+0000 only as the escape ``\\u0000``: one C-level substring search of
+    the frame (no walk of the payload) clears all but the frames that hold it, or a backslash
+    followed by "u0000"."""
+    if isinstance(frame, str):
+        return "\\u0000" in frame
+    return b"\\u0000" in frame
+
+
+def _refuse_nul(payload: dict[str, Any], message_id: str, *, reply: bool) -> None:
+    """PropertyConstraintViolation naming the first string of ``payload`` that holds a NUL:
+    PostgreSQL's text cannot store it, and the CSMS refuses it the same on every backend."""
+    path = nul_path(payload)
+    if path is not None:
+        raise OcppError(
+            Code.PROPERTY_CONSTRAINT_VIOLATION,
+            f"{path} contains a NUL character (U+0000), which this CSMS does not accept",
+            message_id,
+            reply=reply,
+        )
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The JSON path (``a.b[0].c``) of the first string or property name in ``value`` that
+    holds a NUL character, or None."""
+    if isinstance(value, str):
+        return (path or "(value)") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else key
+            if "\x00" in key:
+                return where.replace("\x00", "\\u0000")
+            found = nul_path(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found = nul_path(item, f"{path}[{i}]")
+            if found is not None:
+                return found
+    return None
 
 
 def validate(action: str, kind: Kind, payload: Any, message_id: str = UNKNOWN_MESSAGE_ID) -> None:
@@ -231,7 +282,7 @@ def call_error(
     message_id: str, code: str, description: str, details: dict[str, Any] | None = None
 ) -> str:
     """Serialize a CALLERROR frame; the description is cut to Part 4's 255 characters."""
-    frame = [MessageType.CALL_ERROR, message_id, code, _truncate(description), details or {}]
+    frame = [MessageType.CALL_ERROR, message_id, code, truncate(description), details or {}]
     return orjson.dumps(frame).decode()
 
 
@@ -343,7 +394,7 @@ def _schema_error(exc: ocpp_schema.SchemaViolation, message_id: str, *, reply: b
     return OcppError(code, exc.description, message_id, reply=reply)
 
 
-def _truncate(description: str) -> str:
+def truncate(description: str) -> str:
     """Cut a description to Part 4's 255 characters."""
     if len(description) <= MAX_DESCRIPTION_LENGTH:
         return description

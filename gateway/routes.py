@@ -105,6 +105,8 @@ class Bound:
     call_type: type[Message] | None = None  # the RPC's <Action>Call wrapper
     rpc: Callable[..., Awaitable[Message]] | None = None
     answer: LocalAnswer | None = None
+    # The wrapper has a ``registration`` field: the gateway fills it in (common/registration.py).
+    tells_registration: bool = False
 
 
 class Router:
@@ -148,5 +150,9 @@ class Router:
                 else:
                     rpc = getattr(stubs[route.service], route.method)
                 self.bound[action] = Bound(
-                    REQUEST_TYPES[action], route.service, route.call_type, rpc
+                    REQUEST_TYPES[action],
+                    route.service,
+                    route.call_type,
+                    rpc,
+                    tells_registration="registration" in route.call_type.DESCRIPTOR.fields_by_name,
                 )

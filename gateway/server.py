@@ -32,13 +32,15 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from common import errors, gc_tuning, grpc_server, grpc_tls
+from common import errors, gc_tuning, grpc_server, grpc_tls, rlimits
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import ConversionError, to_ocpp, to_proto
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.gateway.v1 import station_control_pb2_grpc as control_grpc
+from csms.ocpp.v201 import messages_pb2 as ocpp_pb
 from gateway import auth, ocppj
+from gateway.admission import Admission
 from gateway.connection import StationConnection
 from gateway.control import CONTROL_SERVICE_NAME, StationControl
 from gateway.heartbeats import HeartbeatFlusher, LastSeen
@@ -58,6 +60,15 @@ SUBPROTOCOL = Subprotocol("ocpp2.0.1")
 _CHALLENGE = 'Basic realm="OCPP"'
 # device_svc's "what was presented does not satisfy the station's security profile".
 _REFUSED = (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED)
+
+
+def _peer(conn: ServerConnection) -> str | None:
+    """The client's address ("" when unknown), or None when its connection is gone already."""
+    try:
+        address = conn.remote_address
+    except (AttributeError, OSError):  # uvloop: a closed transport has no socket to ask
+        return None
+    return str(address[0]) if address else ""
 
 
 def _offered_subprotocols(headers: Headers) -> list[str]:
@@ -85,6 +96,14 @@ class Gateway:
         # advertised_address() for a gRPC server listening on port 0.
         self.address = address or settings.advertise_addr or settings.grpc_listen
         self._renew_unimplemented_logged = False
+        # The x-forwarded-* headers count only on requests carrying Envoy's secret.
+        self._proxy_secret = settings.proxy_secret.get_secret_value().encode()
+        self._not_from_proxy_logged = False
+        if settings.trust_proxy_headers and not self._proxy_secret:
+            log.warning(
+                "trust_proxy_headers is on but CSMS_GATEWAY_PROXY_SECRET is not set: nothing "
+                "proves a request came through Envoy, so x-forwarded-* headers are ignored"
+            )
         # Failed handshakes per address and per station id (guessing passwords, probing ids).
         self.throttle = auth.Throttle(
             settings.auth_failure_limit,
@@ -118,6 +137,15 @@ class Gateway:
         response.headers["WWW-Authenticate"] = _CHALLENGE
         return response
 
+    def _count_failure(self, address: str) -> None:
+        """A failed handshake that counts against the address only (a probe, not a guess)."""
+        if self.throttle.fail(f"address {address}"):
+            log.warning(
+                "too many failed handshakes from %s: refused for %.0f s",
+                address,
+                self.throttle.lockout,
+            )
+
     def _locked_out(self, conn: ServerConnection, station_id: str, address: str) -> Response | None:
         """429 while the address or the station id is locked out; device_svc is not asked."""
         left = max(
@@ -133,13 +161,46 @@ class Gateway:
         response.headers["Retry-After"] = str(max(1, round(left)))
         return response
 
+    def _trusted(self, request: Request, peer: str) -> bool:
+        """Whether this request's x-forwarded-* headers are Envoy's: behind Envoy, and carrying
+        its secret (one constant-time comparison per handshake)."""
+        if not self.settings.trust_proxy_headers or not self._proxy_secret:
+            return False
+        if auth.from_proxy(request.headers.get_all, self._proxy_secret):
+            return True
+        # Someone at the gateway's own port, past Envoy: treated as a direct connection.
+        first, self._not_from_proxy_logged = not self._not_from_proxy_logged, True
+        (log.warning if first else log.debug)(
+            "handshake from %s without Envoy's proxy secret: its x-forwarded-* headers are "
+            "ignored%s",
+            peer,
+            "; further ones are logged at DEBUG" if first else "",
+        )
+        return False
+
     async def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
         """Refuse wrong paths, missing subprotocol and unknown stations before the upgrade."""
+        peer = _peer(conn)
+        if peer is None:
+            # The client reset the connection before we looked at it (under uvloop the closed
+            # transport has no peer any more): nobody to answer, and nothing wrong with us.
+            log.info("handshake aborted: the client closed the connection")
+            return conn.respond(http.HTTPStatus.BAD_REQUEST, "connection closed\n")
         prefix = self.settings.path_prefix
         path = request.path.split("?", 1)[0]
         if not path.startswith(prefix) or "/" in path[len(prefix) :] or len(path) == len(prefix):
             return self._reject(conn, http.HTTPStatus.NOT_FOUND, f"connect to {prefix}<stationId>")
         station_id = urllib.parse.unquote(path[len(prefix) :])
+        if not station_id.isprintable():
+            # A NUL or a control character: no station has one (PostgreSQL cannot even look it
+            # up), and it would only forge log lines. Counted like a probe for ids.
+            address = auth.client_address(
+                peer, request.headers.get_all("X-Forwarded-For"), self._trusted(request, peer)
+            )
+            self._count_failure(address)
+            return self._reject(
+                conn, http.HTTPStatus.BAD_REQUEST, "the station id has a control character"
+            )
         if SUBPROTOCOL not in _offered_subprotocols(request.headers):
             return self._reject(
                 conn,
@@ -147,8 +208,7 @@ class Gateway:
                 f"offer the {SUBPROTOCOL} subprotocol (Sec-WebSocket-Protocol)",
             )
         log_ctx.station_id.set(station_id)
-        peer = conn.remote_address[0] if conn.remote_address else ""
-        trusted = self.settings.trust_proxy_headers
+        trusted = self._trusted(request, peer)
         address = auth.client_address(peer, request.headers.get_all("X-Forwarded-For"), trusted)
         locked = self._locked_out(conn, station_id, address)
         if locked is not None:
@@ -179,12 +239,7 @@ class Gateway:
                 return self._unauthorized(conn, station_id, address, exc.details() or "")
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 # Probing for station ids counts against the address only.
-                if self.throttle.fail(f"address {address}"):
-                    log.warning(
-                        "too many failed handshakes from %s: refused for %.0f s",
-                        address,
-                        self.throttle.lockout,
-                    )
+                self._count_failure(address)
                 return self._reject(
                     conn, http.HTTPStatus.NOT_FOUND, f"unknown charging station {station_id}"
                 )
@@ -197,6 +252,12 @@ class Gateway:
         self.throttle.succeed(f"station {station_id}")
         conn.station_id = station_id  # type: ignore[attr-defined]
         conn.epoch = resp.epoch  # type: ignore[attr-defined]
+        station = resp.charging_station
+        conn.registration = (  # type: ignore[attr-defined]
+            station.registration_status
+            if station.HasField("last_boot_at")
+            else ocpp_pb.REGISTRATION_STATUS_UNSPECIFIED
+        )
         return None
 
     # -- connection ----------------------------------------------------------------------------
@@ -211,6 +272,7 @@ class Gateway:
             epoch,
             functools.partial(self._call, station_id),
             send_timeout=self.settings.send_timeout,
+            registration=getattr(conn, "registration", None),
         )
         old = self.connections.get(station_id)
         self.connections[station_id] = station
@@ -309,12 +371,20 @@ class Gateway:
             return ocppj.call_result(call.message_id, to_ocpp(bound.answer(station_id, request)))
         # Not a Local row: the router bound it to its RPC and <Action>Call wrapper.
         assert bound.rpc is not None and bound.call_type is not None
+        request_id = f"{station_id}/{call.message_id}"
+        if not (request_id.isascii() and request_id.isprintable()):
+            # gRPC metadata takes printable ASCII only, and a message id may be any string.
+            request_id = urllib.parse.quote(request_id, safe="/")
+        wrapper = bound.call_type(station_id=station_id, request=request)
+        station = self.connections.get(station_id)
+        if bound.tells_registration and station is not None and station.registration is not None:
+            wrapper.registration = station.registration
         try:
             async with self.in_flight[bound.service]:
                 response = await bound.rpc(
-                    bound.call_type(station_id=station_id, request=request),
+                    wrapper,
                     timeout=self.timeout,
-                    metadata=((REQUEST_ID_KEY, f"{station_id}/{call.message_id}"),),
+                    metadata=((REQUEST_ID_KEY, request_id),),
                 )
         except grpc.aio.AioRpcError as exc:
             code = errors.ocpp_code(exc.code())
@@ -323,8 +393,22 @@ class Gateway:
                     station_id, call.action, f"{bound.service}_svc: {exc.details()}"
                 )
             else:
-                log.warning("%s failed: %s %s", call.action, exc.code().name, exc.details())
+                log.warning(
+                    "%s failed (request %s): %s %s",
+                    call.action,
+                    request_id,
+                    exc.code().name,
+                    exc.details(),
+                )
+            if code == errors.OCPP_DEFAULT:
+                # Our fault (a failing service, one unreachable): its details name databases,
+                # addresses, statements; they stay in the log, the station gets the request id.
+                return ocppj.call_error(
+                    call.message_id, code, f"internal error (request id {request_id})"
+                )
             return ocppj.call_error(call.message_id, code, exc.details() or exc.code().name)
+        if call.action == "BootNotification" and station is not None:
+            station.registration = response.status
         return ocppj.call_result(call.message_id, to_ocpp(response))
 
     def _not_supported(self, station_id: str, action: str, why: str) -> None:
@@ -344,6 +428,11 @@ class Gateway:
 
     def serve(self) -> Any:
         """The websockets server (awaitable, or an async context manager)."""
+        self.admission = Admission(
+            self.settings.max_connections or rlimits.connection_budget(rlimits.open_files()),
+            self.settings.request_timeout,
+        )
+        log.info("stations' port: at most %d connections", self.admission.max_connections)
         return serve(
             self.handler,
             self.settings.host,
@@ -353,6 +442,9 @@ class Gateway:
             compression=None,  # OCPP needs none; it costs ~100 KiB of zlib state per station
             # A boot storm queues thousands of handshakes behind device_svc: give them time.
             open_timeout=self.settings.handshake_timeout,
+            # Slow and half-open handshakes are bounded before that, in count and time.
+            create_connection=self.admission.connection_class(),
+            # Slow and half-open handshakes are bounded before that, in count and time.
             backlog=self.settings.listen_backlog,
             max_size=self.settings.max_frame_size,
             server_header=None,
@@ -467,6 +559,9 @@ async def start(settings: Settings) -> Running:
 
 async def run(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then stop gracefully (see Running.stop)."""
+    # Each station is a descriptor: as many as this process may have (the stations' port is
+    # sized from it unless max_connections says otherwise).
+    rlimits.raise_open_files(settings.max_connections, "the stations' port")
     running = await start(settings)
     gc_tuning.settle()
     stopping = asyncio.Event()

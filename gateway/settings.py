@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common.settings import DEFAULT_PORTS
@@ -27,6 +28,12 @@ class Settings(BaseSettings):
     # x-forwarded-client-cert and x-forwarded-for: believe them. Off when stations reach the
     # gateway directly, since any client could then send those headers.
     trust_proxy_headers: bool = False
+    # What proves a request is Envoy's: Envoy sets x-csms-proxy-secret to it on every station
+    # request (overwriting any a client sent), and the headers above are believed only on a
+    # request carrying it (compared in constant time). Empty: nothing proves it, so they are
+    # never believed (a WARNING says so). The launcher generates one per run; Kubernetes: the
+    # Secret csms-proxy-secret. Never logged.
+    proxy_secret: SecretStr = SecretStr("")
     # Failed handshakes (wrong or missing credentials, unknown station) tolerated per address
     # and per station id within auth_failure_window seconds; one more locks that address or
     # station id out for auth_lockout_seconds (HTTP 429, device_svc is not asked).
@@ -68,6 +75,14 @@ class Settings(BaseSettings):
     rpc_batch_size: int = 256
     # Seconds a WebSocket handshake may take (a boot storm queues them behind device_svc).
     handshake_timeout: float = 60.0
+    # Seconds a client gets, from its connect, to have sent its whole HTTP upgrade request; a
+    # slower (or half-open) one is dropped (gateway.admission). handshake_timeout, which also
+    # covers the wait for device_svc, bounds the rest.
+    request_timeout: float = 10.0
+    # TCP connections open at once on the stations' port (stations and handshakes). 0: sized
+    # from the open-file limit (common.rlimits, minus a reserve). One more drops the oldest
+    # connection still waiting for its request, so half-open floods cannot lock stations out.
+    max_connections: int = 0
     # Connections the kernel keeps waiting for accept (capped by net.core.somaxconn). asyncio's
     # default of 100 drops SYNs when thousands of stations connect at once (a restart), and a
     # dropped SYN costs the station a retransmission (1 s, then 3 s, ...) or its handshake.

@@ -4,17 +4,36 @@ Stations send a transaction's events in seqNo order when online, but an offline 
 arrive late, interleaved or repeated. Every rule here is therefore order-independent: folding a
 set of events in any order gives the same :class:`TransactionState`. Values are OCPP JSON
 spellings ("Ended", "Charging", "Energy.Active.Import.Register") as the database keeps them.
+
+Two rules keep one bad reading or one stray event from spoiling a transaction, and they are
+decided when an event is folded, against what was folded before (so for them the arrival order
+counts; in seqNo order, a station's normal order, they are exact):
+
+* **Plausible readings** (:func:`fold_flagging`). An Energy.Active.Import.Register reading counts
+  only if it is dated at most :data:`CLOCK_TOLERANCE` after its receipt ("future") and after the
+  transaction's start (the Started event's timestamp) less that tolerance ("beforeStart"), and
+  is not lower than a counted reading dated before it nor higher than one dated after it
+  ("backwards"). A reading that fails is kept in its event and reported, and left out of the
+  energy, which therefore never goes negative. No bound on the power between two readings:
+  simulators and test tools (OCTT) compress a session into seconds, and a register that only
+  goes up within the clock rules cannot jump by one reading's fault without the next ones
+  showing it as going backwards.
+* **Nothing after the end**: an event numbered after the transaction's Ended event (the one of
+  lowest seqNo) is stored but changes nothing, and its readings are reported ("afterEnd"), as is
+  a reading dated after the end (beyond the tolerance).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
+import hashlib
 import operator
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "CLOCK_TOLERANCE",
     "ENERGY_MEASURAND",
     "STATE_FIELDS",
     "Event",
@@ -22,7 +41,10 @@ __all__ = [
     "TransactionState",
     "energy_readings",
     "energy_wh",
+    "event_digest",
     "fold",
+    "fold_flagging",
+    "Implausible",
     "state_values",
     "wants_remote_start",
     "with_remote_start",
@@ -31,6 +53,10 @@ __all__ = [
 # OCPP 2.0.1 SampledValueType: a value without measurand is this measurand.
 ENERGY_MEASURAND = "Energy.Active.Import.Register"
 _UNIT_SCALE = {"Wh": 1.0, "kWh": 1000.0}
+
+#: How far a reading may be dated after its receipt, or before the transaction's start or after
+#: its end: stations' clocks drift between two time synchronisations.
+CLOCK_TOLERANCE = datetime.timedelta(minutes=15)
 
 STARTED, ENDED = "Started", "Ended"
 CHARGING, EV_CONNECTED, IDLE = "Charging", "EVConnected", "Idle"
@@ -46,6 +72,17 @@ class Reading:
 
     at: datetime.datetime
     wh: float
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Implausible:
+    """A reading left out of the energy, and why: "future", "beforeStart", "afterEnd" or
+    "backwards" (see the module docstring)."""
+
+    seq_no: int
+    at: datetime.datetime
+    wh: float
+    reason: str
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -66,6 +103,15 @@ class Event:
     charging_state: str = ""
     stopped_reason: str = ""
     remote_start_id: int | None = None
+
+
+_EVENT_VALUES = operator.attrgetter(*(f.name for f in dataclasses.fields(Event)))
+
+
+def event_digest(event: Event) -> str:
+    """A hash of all that ``event`` says: a station's retry of an event gives the same one, a
+    different event under the same seqNo another (32 hex digits; one pass over the event)."""
+    return hashlib.blake2b(repr(_EVENT_VALUES(event)).encode(), digest_size=16).hexdigest()
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -94,11 +140,13 @@ class TransactionState:
     # EVCommunicationLost or EVDeparted).
     ended_ev_gone: bool = False
     stopped_reason: str = ""
+    # seqNo of the Ended event (the lowest, if a station sent two): events after it change nothing.
+    ended_seq: int | None = None
     # From the event of lowest seqNo that carries one, and that seqNo: the idToken the CSMS sent
     # in this RequestStartTransaction counts as carried by that event (with_remote_start).
     remote_start_id: int | None = None
     remote_start_seq: int | None = None
-    # The register reading of earliest and of latest timestamp.
+    # The counted (plausible) register readings of earliest and of latest timestamp.
     energy_first_at: datetime.datetime | None = None
     energy_first_wh: float | None = None
     energy_last_at: datetime.datetime | None = None
@@ -166,21 +214,39 @@ def energy_wh(state: TransactionState) -> float:
     return state.energy_last_wh - state.energy_first_wh
 
 
-def fold(state: TransactionState, event: Event) -> TransactionState:
-    """``state`` with ``event`` folded in; commutative, so arrival order does not matter.
+def fold(
+    state: TransactionState, event: Event, received_at: datetime.datetime | None = None
+) -> TransactionState:
+    """``state`` with ``event`` folded in (see :func:`fold_flagging`)."""
+    return fold_flagging(state, event, received_at)[0]
 
-    The caller folds each event once (events are stored idempotently on their seqNo).
+
+def fold_flagging(
+    state: TransactionState, event: Event, received_at: datetime.datetime | None = None
+) -> tuple[TransactionState, list[Implausible]]:
+    """``state`` with ``event`` folded in, and the event's readings left out as implausible.
+
+    Commutative but for the two rules of the module docstring. ``received_at``: when the event
+    arrived (None: readings are not checked against it). The caller folds each event once
+    (events are stored idempotently on their seqNo).
     """
-    changes: dict[str, Any] = {}
     s = state
+    if s.ended_seq is not None and event.seq_no > s.ended_seq:
+        return state, [
+            Implausible(event.seq_no, r.at, r.wh, "afterEnd")
+            for r in energy_readings(event.meter_values)
+        ]
+    changes: dict[str, Any] = {}
 
     if event.event_type == STARTED:
         changes.update(start_event_received=True, started_at=event.timestamp)
     elif not s.start_event_received and (s.started_at is None or event.timestamp < s.started_at):
         changes["started_at"] = event.timestamp
-    if event.event_type == ENDED:
+    if event.event_type == ENDED and (s.ended_seq is None or event.seq_no < s.ended_seq):
         gone = event.stopped_reason == _EV_GONE_REASON or event.trigger_reason in _EV_GONE_TRIGGERS
-        changes.update(active=False, ended_at=event.timestamp, ended_ev_gone=gone)
+        changes.update(
+            active=False, ended_at=event.timestamp, ended_ev_gone=gone, ended_seq=event.seq_no
+        )
 
     if event.evse_id is not None:
         if s.evse_seq is None or event.seq_no < s.evse_seq:
@@ -215,19 +281,59 @@ def fold(state: TransactionState, event: Event) -> TransactionState:
     ):
         changes.update(remote_start_id=event.remote_start_id, remote_start_seq=event.seq_no)
 
+    flagged: list[Implausible] = []
     readings = energy_readings(event.meter_values)
     if readings:
-        first = min(readings, key=lambda r: (r.at, r.wh))
-        last = max(readings, key=lambda r: (r.at, r.wh))
-        if s.energy_first_at is None or (first.at, first.wh) < (
-            s.energy_first_at,
-            s.energy_first_wh,
-        ):
-            changes.update(energy_first_at=first.at, energy_first_wh=first.wh)
-        if s.energy_last_at is None or (last.at, last.wh) > (s.energy_last_at, s.energy_last_wh):
-            changes.update(energy_last_at=last.at, energy_last_wh=last.wh)
+        start = s.started_at if s.start_event_received else None
+        if event.event_type == STARTED:
+            start = event.timestamp
+        end = changes.get("ended_at", s.ended_at)
+        first = (s.energy_first_at, s.energy_first_wh)
+        last = (s.energy_last_at, s.energy_last_wh)
+        for reading in sorted(readings, key=lambda r: (r.at, r.wh)):
+            reason = _implausible(reading, first, last, start, end, received_at)
+            if reason:
+                flagged.append(Implausible(event.seq_no, reading.at, reading.wh, reason))
+                continue
+            if first[0] is None or (reading.at, reading.wh) < first:
+                first = (reading.at, reading.wh)
+            if last[0] is None or (reading.at, reading.wh) > last:
+                last = (reading.at, reading.wh)
+        if first != (s.energy_first_at, s.energy_first_wh):
+            changes.update(energy_first_at=first[0], energy_first_wh=first[1])
+        if last != (s.energy_last_at, s.energy_last_wh):
+            changes.update(energy_last_at=last[0], energy_last_wh=last[1])
 
-    return _replace(state, changes) if changes else state
+    return (_replace(state, changes) if changes else state), flagged
+
+
+_Point = tuple[datetime.datetime | None, float | None]
+
+
+def _implausible(
+    reading: Reading,
+    first: _Point,
+    last: _Point,
+    start: datetime.datetime | None,
+    end: datetime.datetime | None,
+    received_at: datetime.datetime | None,
+) -> str:
+    """Why ``reading`` cannot count against the counted readings ``first`` and ``last``; ""."""
+    at, wh = reading.at, reading.wh
+    if received_at is not None and at > received_at + CLOCK_TOLERANCE:
+        return "future"
+    if start is not None and at < start - CLOCK_TOLERANCE:
+        return "beforeStart"
+    if end is not None and at > end + CLOCK_TOLERANCE:
+        return "afterEnd"
+    for point in (first, last):
+        other_at, other_wh = point
+        if other_at is None or other_wh is None:
+            continue
+        seconds = (at - other_at).total_seconds()
+        if (seconds < 0 and wh > other_wh) or (seconds > 0 and wh < other_wh):
+            return "backwards"
+    return ""
 
 
 def _state_at_end(reported: str, ev_gone: bool) -> str:

@@ -11,7 +11,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from common.db import UtcDateTime, utcnow
 
-__all__ = ["Base", "MeterValuesRow", "RemoteStartRow", "Transaction", "TransactionEventRow"]
+__all__ = [
+    "Base",
+    "EventConflictRow",
+    "ImplausibleReadingRow",
+    "MeterValuesRow",
+    "RemoteStartRow",
+    "Transaction",
+    "TransactionEventRow",
+]
 
 
 class Base(DeclarativeBase):
@@ -45,6 +53,8 @@ class Transaction(Base):
     ended_ev_gone: Mapped[bool] = mapped_column(default=False)
     # OCPP ReasonEnumType value, e.g. "EVDisconnected".
     stopped_reason: Mapped[str] = mapped_column(String(32), default="")
+    # seqNo of the Ended event (see domain.fold_flagging); NULL while active.
+    ended_seq: Mapped[int | None]
     # Indexed: a transaction started by RequestStartTransaction is looked up by it.
     remote_start_id: Mapped[int | None] = mapped_column(index=True)
     # seqNo of the event remote_start_id came from.
@@ -83,6 +93,59 @@ class TransactionEventRow(Base):
     # The OCPP JSON of the event's meterValue list, exactly as received.
     meter_values: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    # What the event said, hashed (service.digest): a repeat of it is a retry, a different event
+    # under this seqNo a conflict. NULL for the events stored before it was kept.
+    digest: Mapped[str | None] = mapped_column(String(32))
+
+
+class EventConflictRow(Base):
+    """An event that came under a seqNo already stored with different content, once per
+    content; folded into its transaction as it came."""
+
+    __tablename__ = "transaction_event_conflicts"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["station_id", "transaction_id"],
+            ["transactions.station_id", "transactions.id"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq_no: Mapped[int] = mapped_column(primary_key=True)
+    digest: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(8))
+    trigger_reason: Mapped[str] = mapped_column(String(32))
+    timestamp: Mapped[datetime.datetime]
+    offline: Mapped[bool] = mapped_column(default=False)
+    meter_values: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class ImplausibleReadingRow(Base):
+    """An energy register reading left out of its transaction's energy (domain.Implausible)."""
+
+    __tablename__ = "implausible_readings"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["station_id", "transaction_id"],
+            ["transactions.station_id", "transactions.id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_implausible_readings_transaction", "station_id", "transaction_id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    station_id: Mapped[str] = mapped_column(String(48))
+    transaction_id: Mapped[str] = mapped_column(String(36))
+    seq_no: Mapped[int]
+    at: Mapped[datetime.datetime]
+    wh: Mapped[float]
+    # "future", "beforeStart", "afterEnd" or "backwards".
+    reason: Mapped[str] = mapped_column(String(16))
 
 
 class MeterValuesRow(Base):

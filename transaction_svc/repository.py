@@ -29,7 +29,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of, utcnow
 from transaction_svc.domain import STATE_FIELDS
-from transaction_svc.models import MeterValuesRow, RemoteStartRow, Transaction, TransactionEventRow
+from transaction_svc.models import (
+    EventConflictRow,
+    ImplausibleReadingRow,
+    MeterValuesRow,
+    RemoteStartRow,
+    Transaction,
+    TransactionEventRow,
+)
 
 __all__ = ["EventWriter", "MeterValuesRepository", "RemoteStarts", "TransactionRepository"]
 
@@ -115,6 +122,30 @@ class TransactionRepository:
                 TransactionEventRow.transaction_id == transaction_id,
             )
             .order_by(TransactionEventRow.seq_no)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def conflicts(self, station_id: str, transaction_id: str) -> Sequence[EventConflictRow]:
+        stmt = (
+            select(EventConflictRow)
+            .where(
+                EventConflictRow.station_id == station_id,
+                EventConflictRow.transaction_id == transaction_id,
+            )
+            .order_by(EventConflictRow.seq_no, EventConflictRow.received_at)
+        )
+        return (await self.session.scalars(stmt)).all()
+
+    async def implausible_readings(
+        self, station_id: str, transaction_id: str
+    ) -> Sequence[ImplausibleReadingRow]:
+        stmt = (
+            select(ImplausibleReadingRow)
+            .where(
+                ImplausibleReadingRow.station_id == station_id,
+                ImplausibleReadingRow.transaction_id == transaction_id,
+            )
+            .order_by(ImplausibleReadingRow.seq_no, ImplausibleReadingRow.id)
         )
         return (await self.session.scalars(stmt)).all()
 
@@ -232,6 +263,19 @@ _ADD_EVENTS = {
     .returning(_E.station_id, _E.transaction_id, _E.seq_no)
     for name, insert in _INSERTS.items()
 }
+_CONFLICTS = table_of(EventConflictRow)
+_ADD_CONFLICTS = {
+    name: insert(_CONFLICTS)
+    .on_conflict_do_nothing(index_elements=["station_id", "transaction_id", "seq_no", "digest"])
+    .returning(
+        _CONFLICTS.c.station_id,
+        _CONFLICTS.c.transaction_id,
+        _CONFLICTS.c.seq_no,
+        _CONFLICTS.c.digest,
+    )
+    for name, insert in _INSERTS.items()
+}
+_IMPLAUSIBLE = table_of(ImplausibleReadingRow)
 _UPDATE_BY_KEY = update(_TRANSACTIONS).where(
     _T.station_id == bindparam("key_station_id"), _T.id == bindparam("key_id")
 )
@@ -277,6 +321,38 @@ class EventWriter:
             .returning(_EVENTS.c.seq_no)
         )
         return result.first() is not None
+
+    async def stored_digests(
+        self, keys: Sequence[tuple[str, str, int]]
+    ) -> dict[tuple[str, str, int], str | None]:
+        """The digests of these stored events (few keys: the repeats of a group)."""
+        if not keys:
+            return {}
+        stmt = select(_E.station_id, _E.transaction_id, _E.seq_no, _E.digest).where(
+            or_(
+                *(
+                    and_(_E.station_id == s, _E.transaction_id == t, _E.seq_no == n)
+                    for s, t, n in set(keys)
+                )
+            )
+        )
+        return {
+            (r.station_id, r.transaction_id, r.seq_no): r.digest
+            for r in await self.conn.execute(stmt)
+        }
+
+    async def add_conflicts_returning(
+        self, rows: Sequence[Mapping[str, Any]]
+    ) -> set[tuple[str, str, int, str]]:
+        """Insert conflicting event rows unless stored; the keys of those it inserted."""
+        if not rows:
+            return set()
+        result = await self.conn.execute(_ADD_CONFLICTS[self.conn.dialect.name], list(rows))
+        return {tuple(row) for row in result}
+
+    async def add_implausible(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        if rows:
+            await self.conn.execute(_IMPLAUSIBLE.insert(), list(rows))
 
     async def update(
         self, station_id: str, transaction_id: str, changes: Mapping[str, Any]

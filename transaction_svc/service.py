@@ -33,13 +33,21 @@ from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from transaction_svc.domain import (
     STATE_FIELDS,
     Event,
+    Implausible,
     TransactionState,
-    fold,
+    event_digest,
+    fold_flagging,
     state_values,
     wants_remote_start,
     with_remote_start,
 )
-from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
+from transaction_svc.models import (
+    EventConflictRow,
+    ImplausibleReadingRow,
+    MeterValuesRow,
+    Transaction,
+    TransactionEventRow,
+)
 from transaction_svc.repository import (
     EventWriter,
     MeterValuesRepository,
@@ -70,10 +78,42 @@ class _Received:
 class _Stored:
     """What the group commit did with one event."""
 
-    added: bool  # False: stored before (a repeat)
+    added: bool  # False: stored before (a repeat, or a conflict)
     # (station_id, remoteStartId): the transaction came to want this remote start's idToken and
     # it was not found; look again once committed (see the module docstring).
     recheck: tuple[str, int] | None = None
+
+
+def _event_row(item: _Received, digest: str) -> dict[str, Any]:
+    """The event's columns, as the events and the conflicts tables keep them."""
+    event = item.event
+    return {
+        "station_id": item.station_id,
+        "transaction_id": item.transaction_id,
+        "seq_no": event.seq_no,
+        "event_type": event.event_type,
+        "trigger_reason": event.trigger_reason,
+        "timestamp": event.timestamp,
+        "offline": event.offline,
+        "meter_values": list(event.meter_values),
+        "digest": digest,
+    }
+
+
+def _implausible_rows(
+    station_id: str, transaction_id: str, flagged: Sequence[Implausible]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "station_id": station_id,
+            "transaction_id": transaction_id,
+            "seq_no": f.seq_no,
+            "at": f.at,
+            "wh": f.wh,
+            "reason": f.reason,
+        }
+        for f in flagged
+    ]
 
 
 def _lock_order(item: _Received) -> tuple[str, str, int]:
@@ -106,6 +146,13 @@ async def _with_remote_starts(
         elif not wants_remote_start(before[key]) or before[key].remote_start_id != rsid:
             recheck[key] = (key[0], rsid)
     return recheck
+
+
+def _log_conflict(key: _Key, seq_no: int, first_time: bool) -> None:
+    if first_time:
+        log.warning("conflicting event %s/%s #%d: kept as a conflict", *key, seq_no)
+    else:
+        log.info("conflicting event %s/%s #%d repeated", *key, seq_no)
 
 
 class Transactions:
@@ -196,38 +243,39 @@ class Transactions:
         """One event, inside its SAVEPOINT of the group's transaction."""
         station_id, transaction_id, event = item.station_id, item.transaction_id, item.event
         writer = EventWriter(conn)
+        received = utcnow()
         # Locked before the event is inserted: the insert's foreign-key check takes a share lock
         # on this row, and two events each holding one while waiting for FOR UPDATE would
         # deadlock on PostgreSQL. Events are applied in (station, transaction) order, so two
         # replicas' groups lock rows in the same order too.
         row = await writer.lock(station_id, transaction_id)
+        digest = event_digest(event)
         # A stored seqNo (a station's retry, maybe racing its first delivery) inserts nothing.
-        added = await writer.add_event(
-            {
-                "station_id": station_id,
-                "transaction_id": transaction_id,
-                "seq_no": event.seq_no,
-                "event_type": event.event_type,
-                "trigger_reason": event.trigger_reason,
-                "timestamp": event.timestamp,
-                "offline": event.offline,
-                "meter_values": list(event.meter_values),
-            }
-        )
+        added = await writer.add_event(_event_row(item, digest))
         key = (station_id, transaction_id)
         before = state_of(row)
-        if added:
-            after = {key: fold(before, event)}
-        else:
-            log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
-            after = {key: before}
+        after = {key: before}
+        fold_it = added
+        if not added:
+            key3 = (station_id, transaction_id, event.seq_no)
+            stored = (await writer.stored_digests([key3])).get(key3)
+            if stored is not None and stored != digest:
+                conflict = {**_event_row(item, digest), "received_at": received}
+                fold_it = bool(await writer.add_conflicts_returning([conflict]))
+                _log_conflict(key, event.seq_no, fold_it)
+            else:
+                log.info("duplicate event %s/%s #%d", station_id, transaction_id, event.seq_no)
+        if fold_it:
+            state, flagged = fold_flagging(before, event, received)
+            after[key] = state
+            await writer.add_implausible(_implausible_rows(station_id, transaction_id, flagged))
         recheck = await _with_remote_starts(conn, {key: before}, after)
         changes = {
             name: getattr(after[key], name)
             for name in STATE_FIELDS
             if getattr(after[key], name) != getattr(before, name)
         }
-        if added or changes:
+        if fold_it or changes:
             # updated_at moves with every stored event, as the ORM's onupdate did.
             await writer.update(station_id, transaction_id, {**changes, "updated_at": utcnow()})
         return _Stored(added, recheck.get(key))
@@ -235,52 +283,76 @@ class Transactions:
     async def _store_many(self, conn: AsyncConnection, items: list[_Received]) -> list[_Stored]:
         """A group of events in a few statements (``_store``'s rules, set-based): lock the
         transactions, insert the events (a stored seqNo inserts nothing, and the insert returns
-        which ones it stored), fold those in order and update each transaction once. ``items``
-        come in lock order."""
+        which ones it stored), keep the repeats of different content as conflicts (one more
+        read, of the repeats' digests, only when there are repeats), fold the new events and
+        conflicts in order and update each transaction once. ``items`` come in lock order."""
         writer = EventWriter(conn)
+        received = utcnow()
         keys = sorted({(i.station_id, i.transaction_id) for i in items})
         rows = await writer.lock_many(keys)
         # The first copy of each event in the group is offered; the insert says which are new.
+        digests = [event_digest(item.event) for item in items]
         offered: dict[tuple[str, str, int], dict[str, Any]] = {}
-        for item in items:
-            event = item.event
+        for item, digest in zip(items, digests, strict=True):
             offered.setdefault(
-                (item.station_id, item.transaction_id, event.seq_no),
-                {
-                    "station_id": item.station_id,
-                    "transaction_id": item.transaction_id,
-                    "seq_no": event.seq_no,
-                    "event_type": event.event_type,
-                    "trigger_reason": event.trigger_reason,
-                    "timestamp": event.timestamp,
-                    "offline": event.offline,
-                    "meter_values": list(event.meter_values),
-                },
+                (item.station_id, item.transaction_id, item.event.seq_no),
+                _event_row(item, digest),
             )
         added = await writer.add_events_returning(list(offered.values()))
+        # What each repeated seqNo holds: stored before, or the group's own first copy. A stored
+        # event without a digest (from before digests were kept) takes every repeat as a retry.
+        stored = await writer.stored_digests([k for k in offered if k not in added])
+        stored.update((k, offered[k]["digest"]) for k in added)
+        conflicts: dict[tuple[str, str, int, str], dict[str, Any]] = {}
+        for item, digest in zip(items, digests, strict=True):
+            key3 = (item.station_id, item.transaction_id, item.event.seq_no)
+            was = stored.get(key3)
+            if was is not None and was != digest:
+                conflicts.setdefault(
+                    (*key3, digest), {**_event_row(item, digest), "received_at": received}
+                )
+        new_conflicts = await writer.add_conflicts_returning(list(conflicts.values()))
         before = {key: state_of(row) for key, row in rows.items()}
         states = dict(before)
         new: list[bool] = []
         new_rows: list[dict[str, Any]] = []
-        for item in items:
+        implausible: list[dict[str, Any]] = []
+        conflicted: set[_Key] = set()
+        for item, digest in zip(items, digests, strict=True):
             key, event = (item.station_id, item.transaction_id), item.event
-            if (*key, event.seq_no) not in added:  # stored before, or earlier in this group
+            key3 = (*key, event.seq_no)
+            if key3 in added:  # the first copy
+                added.discard(key3)
+                new_rows.append(offered[key3])
+                new.append(True)
+            elif (*key3, digest) in conflicts:
+                is_new = (*key3, digest) in new_conflicts
+                new_conflicts.discard((*key3, digest))
+                conflicts.pop((*key3, digest))
+                _log_conflict(key, event.seq_no, is_new)
+                new.append(False)
+                if not is_new:
+                    continue
+                conflicted.add(key)
+            else:  # stored before, or earlier in this group
                 log.info("duplicate event %s/%s #%d", *key, event.seq_no)
                 new.append(False)
                 continue
-            added.discard((*key, event.seq_no))
-            states[key] = fold(states[key], event)
-            new_rows.append(offered[(*key, event.seq_no)])
-            new.append(True)
+            states[key], flagged = fold_flagging(states[key], event, received)
+            if flagged:
+                implausible += _implausible_rows(*key, flagged)
+        await writer.add_implausible(implausible)
         recheck = await _with_remote_starts(conn, before, states)
         # One caller per transaction looks again (the first of its items here).
         results = [
             _Stored(is_new, recheck.pop((item.station_id, item.transaction_id), None))
             for item, is_new in zip(items, new, strict=True)
         ]
-        # Every transaction with a new event, and any a remote start's idToken reached.
+        # Every transaction with a new event or conflict, and any a remote start's idToken
+        # reached.
         touched = sorted(
             {(r["station_id"], r["transaction_id"]) for r in new_rows}
+            | conflicted
             | {key for key, state in states.items() if state != before[key]}
         )
         if touched:
@@ -322,6 +394,17 @@ class Transactions:
                 )
             (row,) = rows
             return row, await repo.events(row.station_id, row.id)
+
+    async def anomalies(
+        self, station_id: str, transaction_id: str
+    ) -> tuple[Sequence[EventConflictRow], Sequence[ImplausibleReadingRow]]:
+        """A transaction's conflicting events and the readings left out of its energy."""
+        async with self.sessions() as session:
+            repo = TransactionRepository(session)
+            return (
+                await repo.conflicts(station_id, transaction_id),
+                await repo.implausible_readings(station_id, transaction_id),
+            )
 
     async def list(
         self,

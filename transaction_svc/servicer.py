@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import grpc
 
-from common import grpc_server
+from common import grpc_server, registration
 from common import logging as log_ctx
 from common.columns import enum_column as _ocpp_value
 from common.columns import enum_number as _number
@@ -19,7 +19,13 @@ from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
 from transaction_svc.domain import Event, energy_wh
-from transaction_svc.models import MeterValuesRow, Transaction, TransactionEventRow
+from transaction_svc.models import (
+    EventConflictRow,
+    ImplausibleReadingRow,
+    MeterValuesRow,
+    Transaction,
+    TransactionEventRow,
+)
 from transaction_svc.service import MeterValues, Transactions, state_of
 from transaction_svc.users import Users
 
@@ -68,7 +74,7 @@ def event_of(req: ocpp.TransactionEventRequest) -> Event:
     )
 
 
-def _event_to_proto(row: TransactionEventRow) -> pb.TransactionEvent:
+def _event_to_proto(row: TransactionEventRow | EventConflictRow) -> pb.TransactionEvent:
     return pb.TransactionEvent(
         seq_no=row.seq_no,
         event_type=proto_enum_number(ocpp.TransactionEventEnum, row.event_type),
@@ -80,7 +86,10 @@ def _event_to_proto(row: TransactionEventRow) -> pb.TransactionEvent:
 
 
 def transaction_to_proto(
-    row: Transaction, events: Sequence[TransactionEventRow] = ()
+    row: Transaction,
+    events: Sequence[TransactionEventRow] = (),
+    conflicts: Sequence[EventConflictRow] = (),
+    implausible: Sequence[ImplausibleReadingRow] = (),
 ) -> pb.Transaction:
     msg = pb.Transaction(
         id=row.id,
@@ -96,6 +105,11 @@ def transaction_to_proto(
         ended_at=_ts(row.ended_at),
         energy_wh=energy_wh(state_of(row)),
         events=[_event_to_proto(e) for e in events],
+        conflicts=[_event_to_proto(e) for e in conflicts],
+        implausible_readings=[
+            pb.ImplausibleReading(seq_no=r.seq_no, timestamp=_ts(r.at), wh=r.wh, reason=r.reason)
+            for r in implausible
+        ],
         update_time=_ts(row.updated_at),
     )
     if row.remote_start_id is not None:
@@ -137,6 +151,8 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
     ) -> ocpp.TransactionEventResponse:
         log_ctx.station_id.set(call.station_id)
         req = call.request
+        if call.HasField("registration"):
+            registration.check(call.registration, "TransactionEvent", req.trigger_reason)
         event = event_of(req)
         response = ocpp.TransactionEventResponse()
         if req.HasField("id_token"):
@@ -157,7 +173,8 @@ class TransactionServicer(pb_grpc.TransactionServiceServicer):
         self, request: pb.GetTransactionRequest, context: grpc.aio.ServicerContext
     ) -> pb.Transaction:
         row, events = await self.transactions.get(request.id, request.station_id)
-        return transaction_to_proto(row, events)
+        conflicts, implausible = await self.transactions.anomalies(row.station_id, row.id)
+        return transaction_to_proto(row, events, conflicts, implausible)
 
     async def ListTransactions(
         self, request: pb.ListTransactionsRequest, context: grpc.aio.ServicerContext

@@ -9,7 +9,8 @@ authorization, before the gRPC-JSON transcoder, so the request is seen as the cl
 - the station-facing RPCs (what the gateway and the services call each other with) → 403 for
   every key: internal callers reach the services directly, never through Envoy;
 - READER may read: REST ``GET``, and the gRPC methods whose REST binding is a GET (the Get*/List*
-  reads; the Get* commands to stations such as GetVariables are POST and need OPERATOR);
+  reads; the Get* commands to stations such as GetVariables are POST and need OPERATOR), except
+  the API keys (their listing names every key and its role: OPERATOR's, like minting them);
 - OPERATOR may do everything else;
 - the prototype's ``POST /chargingstations/create`` without a key only where the deployment
   allows it (the local quick start of ``make up``).
@@ -39,6 +40,7 @@ __all__ = [
     "ALLOW",
     "Decision",
     "INTERNAL_METHODS",
+    "KEY_METHODS",
     "LEGACY_CREATE_PATH",
     "OPERATOR",
     "READER",
@@ -127,6 +129,21 @@ INTERNAL_METHODS = _STATION_FACING | frozenset(
 )
 
 
+# The API keys' methods (create, list, revoke; typed and REST twins alike): OPERATOR's only.
+KEY_METHODS = frozenset(
+    path for path in _VERBS if path.startswith("/csms.user.") and "ApiKey" in path.rsplit("/", 1)[1]
+)
+# The REST collection of the API keys (any path with this segment, whatever the slashes).
+_KEYS_SEGMENT = "apikeys"
+
+
+def _about_keys(plain: str, call: tuple[str, str] | None) -> bool:
+    """Whether the request reads or writes API keys (``plain``: the decoded path)."""
+    if call is not None:
+        return f"/{call[0]}/{call[1]}" in KEY_METHODS
+    return any(segment.lower() == _KEYS_SEGMENT for segment in plain.split("/"))
+
+
 def new_secret() -> tuple[str, str]:
     """A fresh key: its id and its secret (``csms_<id>_<random>``)."""
     key_id = "".join(secrets.choice(_ID_ALPHABET) for _ in range(_ID_LENGTH))
@@ -211,6 +228,8 @@ def decide(
     if role == OPERATOR:
         return ALLOW
     if role == READER:
+        if _about_keys(plain, call):
+            return Decision(403, "the API keys are an operator's: a reader key may not list them")
         if (call is not None and plain in READ_METHODS) or (call is None and http_method == "GET"):
             return ALLOW
         return Decision(403, "the API key's role (reader) may only read (GET, Get*/List*)")

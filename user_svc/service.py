@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from common import pagination
+from common.columns import check_strings
 from common.db import GroupCommit, utcnow
 from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from user_svc import access, local_list
@@ -92,6 +93,8 @@ def validate_id_token(value: str, field: str = "id_token") -> None:
     # Both spellings must fit the column (lower() lengthens a few non-ASCII letters).
     if not value or max(len(value), len(token_key(value))) > MAX_ID_TOKEN_LENGTH:
         raise InvalidArgument(f"{field} must be 1 to {MAX_ID_TOKEN_LENGTH} characters")
+    if "\x00" in value:  # no stored token has one (PostgreSQL's text cannot hold it)
+        raise InvalidArgument(f"{field} contains a NUL character (U+0000), which is refused")
 
 
 def decide(
@@ -211,6 +214,8 @@ def _writable(fields: Mapping[str, Any]) -> dict[str, Any]:
     group = fields.get("group_id_token")
     if group:
         validate_id_token(group, "group_id_token")
+    # Before the database does, and alike on both backends (the columns' lengths).
+    check_strings(IdToken.__table__, fields)
     return dict(fields)
 
 

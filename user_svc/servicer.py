@@ -19,12 +19,12 @@ from envoy.type.v3 import http_status_pb2
 from google.protobuf import empty_pb2
 from google.rpc import code_pb2, status_pb2
 
-from common import grpc_server
+from common import grpc_server, registration
 from common.columns import enum_column as _ocpp_value
 from common.columns import enum_number as _number
 from common.columns import timestamp as _ts
 from common.columns import utc_datetime
-from common.errors import InvalidArgument
+from common.errors import InvalidArgument, sent_by_peer
 from common.ocpp_json import (
     proto_enum_number,
     to_proto,
@@ -190,6 +190,8 @@ class UserServicer(pb_grpc.UserServiceServicer):
         return await grpc_server.answer_each(request, self._authorize, pb.AuthorizesResponse)
 
     async def _authorize(self, request: pb.AuthorizeCall) -> ocpp.AuthorizeResponse:
+        if request.HasField("registration"):
+            registration.check(request.registration, "Authorize")
         req = request.request
         if not req.HasField("id_token"):
             raise InvalidArgument("request.id_token is required")
@@ -212,8 +214,11 @@ class UserServicer(pb_grpc.UserServiceServicer):
             details = [(k, v) for k, v in exc.trailing_metadata() or () if k == _STATUS_DETAILS_KEY]
             if details:
                 message = exc.details() or ""
-            else:
+            elif sent_by_peer(exc):
                 message = f"device_svc: {exc.details()}"
+            else:  # gRPC's own words name addresses: they stay in the log
+                log.warning("device_svc unreachable: %s %s", exc.code().name, exc.details())
+                message = "device_svc: unreachable"
             await context.abort(exc.code(), message, tuple(details))
         return sync_result_to_proto(result)
 

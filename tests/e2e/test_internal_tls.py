@@ -65,9 +65,7 @@ async def test_a_station_boots_transacts_and_takes_commands(
     resp = await mtls_rest.post("/v1/chargingStations", json={"id": sid, "model": "M1"})
     assert resp.status_code == 200, resp.text
     token = f"MT{uuid.uuid4().hex[:8]}".upper()
-    resp = await mtls_rest.post(
-        "/v1/idTokens", json={"idToken": token, "type": "ISO14443"}
-    )
+    resp = await mtls_rest.post("/v1/idTokens", json={"idToken": token, "type": "ISO14443"})
     assert resp.status_code == 200, resp.text
 
     url = f"ws://127.0.0.1:{mtls_mesh.settings.gateway_port}/ocpp/{sid}"
@@ -94,9 +92,7 @@ async def test_a_station_boots_transacts_and_takes_commands(
         assert listed.status_code == 200, listed.text
         assert [tx["id"] for tx in listed.json()["transactions"]] == [tx_id]
 
-        resp = await mtls_rest.post(
-            f"/v1/chargingStations/{sid}:reset", json={"type": "Immediate"}
-        )
+        resp = await mtls_rest.post(f"/v1/chargingStations/{sid}:reset", json={"type": "Immediate"})
         assert resp.status_code == 200, resp.text
         assert [c.payload for c in station.calls("Reset")] == [{"type": "Immediate"}]
     finally:

@@ -94,9 +94,7 @@ async def test_reader_lists_but_may_not_create(
     resp = await anonymous.post(STATIONS, json={"id": sid}, headers={"x-api-key": reader_key})
     assert "reader" in _refused(resp, 403)
     _refused(
-        await anonymous.post(
-            "/v1/apiKeys", json={"role": "operator"}, headers=_bearer(reader_key)
-        ),
+        await anonymous.post("/v1/apiKeys", json={"role": "operator"}, headers=_bearer(reader_key)),
         403,
     )
 

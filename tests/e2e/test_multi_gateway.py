@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import random
 import re
 import urllib.request
 import uuid
@@ -167,3 +169,69 @@ async def test_stations_still_connect_while_a_gateway_is_down(
             break
         assert asyncio.get_running_loop().time() < deadline, "gateway-1 never got a station back"
         await asyncio.sleep(0.5)
+
+
+def _basic(station_id: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{station_id}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def _gateway_logs(mesh: Mesh) -> str:
+    return "".join((mesh.settings.data_dir / f"{gw.name}.log").read_text() for gw in mesh.gateways)
+
+
+async def test_only_envoy_is_believed_about_a_stations_address(
+    mesh2: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """Through Envoy, a refusal is counted against the station's own address (Envoy's
+    x-forwarded-for, believed with Envoy's secret); straight at a gateway's internal port
+    (loopback only), a forged x-forwarded-for is ignored and the real peer is counted."""
+    sid = f"MG-{uuid.uuid4().hex[:10]}"
+    body = {"id": sid, "securityProfile": 1, "basicAuthPassword": "the-right-password-16"}
+    assert (await rest.post("/v1/chargingStations", json=body)).status_code == 200
+    wrong = _basic(sid, "a-wrong-password-0123")
+    via_envoy = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(
+            f"ws://127.0.0.1:{mesh2.settings.gateway_port}/ocpp/{sid}",
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            additional_headers={**wrong, "X-Forwarded-For": "192.0.2.55"},
+            local_addr=(via_envoy, 0),
+        )
+    assert refused.value.response.status_code == 401
+    direct = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}"
+    gateway = mesh2.gateways[1]
+    assert gateway.ws_host == "127.0.0.1"
+    with pytest.raises(InvalidStatus) as refused:
+        await connect(
+            f"ws://127.0.0.1:{gateway.ws_port}/ocpp/{sid}",
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            additional_headers={**wrong, "X-Forwarded-For": "192.0.2.66"},
+            local_addr=(direct, 0),
+        )
+    assert refused.value.response.status_code == 401
+    logs = _gateway_logs(mesh2)
+    assert f"for station {sid} from {via_envoy}:" in logs
+    assert f"for station {sid} from {direct}:" in logs
+    assert "192.0.2.55" not in logs and "192.0.2.66" not in logs
+
+
+async def test_a_quiet_station_outlives_envoys_timeouts_for_half_open_connections(
+    mesh2: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """Envoy closes a connection that sends no request within 10 s (half-open floods); a
+    station's upgraded WebSocket is a stream, not an idle connection: one that stays silent
+    longer than that (stations talk every heartbeat interval, minutes apart) keeps its
+    connection and is answered on it."""
+    [sid] = await _register(rest, 1)
+    ws = await connect(
+        f"ws://127.0.0.1:{mesh2.settings.gateway_port}/ocpp/{sid}",
+        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        ping_interval=None,  # not even WebSocket pings: nothing at all crosses Envoy
+    )
+    try:
+        await _boot_and_heartbeat(ws)
+        await asyncio.sleep(16)  # beyond the stations' and the API's 10 s / 15 s idle timeouts
+        await _boot_and_heartbeat(ws)
+    finally:
+        await ws.close()

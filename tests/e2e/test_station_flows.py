@@ -127,6 +127,7 @@ async def test_authorize_known_and_unknown(rest, ws_url, station_id) -> None:  #
     assert resp.status_code == 200, resp.text
     async with await _connect(ws_url(station_id)) as ws:
         station = Station(station_id, ws)
+        await _boot(station)  # only an Accepted station may Authorize (OCPP 2.0.1 B02/B03)
         known = await station.call(call.Authorize(id_token={"id_token": token, "type": "ISO14443"}))
         unknown = await station.call(
             call.Authorize(id_token={"id_token": "NOPE" + token, "type": "ISO14443"})
@@ -134,6 +135,13 @@ async def test_authorize_known_and_unknown(rest, ws_url, station_id) -> None:  #
         assert known.id_token_info["status"] == "Accepted"
         assert unknown.id_token_info["status"] == "Unknown"
         station.close()
+
+
+async def _boot(station: Station) -> None:
+    boot = await station.call(
+        call.BootNotification(reason="PowerUp", charging_station={"model": "x", "vendor_name": "y"})
+    )
+    assert boot.status == "Accepted"
 
 
 def _tx_event(tx_id: str, seq: int, kind: str, wh: float | None, **extra):  # type: ignore[no-untyped-def]
@@ -169,6 +177,7 @@ async def test_full_transaction_with_energy_and_duplicate(rest, ws_url, station_
     tx_id = uuid.uuid4().hex
     async with await _connect(ws_url(station_id)) as ws:
         station = Station(station_id, ws)
+        await _boot(station)  # only an Accepted station may transact (OCPP 2.0.1 B02/B03)
         started = _tx_event(tx_id, 0, "Started", 1000.0, charging_state="Charging")
         started.id_token = {"id_token": token, "type": "ISO14443"}
         first = await station.call(started)
@@ -190,9 +199,7 @@ async def test_full_transaction_with_energy_and_duplicate(rest, ws_url, station_
     assert got["stoppedReason"] == "Local" and got["idToken"] == token
     assert got["events"][1]["meterValues"][0]["sampledValue"][0]["value"] == 5500
     active = (
-        await rest.get(
-            "/v1/transactions", params={"stationId": station_id, "state": "active"}
-        )
+        await rest.get("/v1/transactions", params={"stationId": station_id, "state": "active"})
     ).json()
     assert active.get("transactions", []) == []
 

@@ -265,3 +265,87 @@ async def test_repeated_failures_are_throttled(tls_mesh: Mesh, rest: httpx.Async
     await _refused(tls_mesh, sid, status=429, headers=_basic(sid, PASSWORD))
     log = (tls_mesh.proc("gateway-1").log or pathlib.Path()).read_text()
     assert "too many failed handshakes" in log and source[0] in log and sid in log
+
+
+async def _straight_to_the_gateway(
+    mesh: Mesh, station_id: str, headers: dict[str, str], source: tuple[str, int] | None = None
+) -> ClientConnection:
+    """Past Envoy: straight at gateway-1's internal WebSocket port (loopback, behind Envoy)."""
+    url = f"ws://127.0.0.1:{mesh.gateways[0].ws_port}/ocpp/{station_id}"
+    return await connect(
+        url,
+        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        additional_headers=headers,
+        proxy=None,
+        open_timeout=10,
+        local_addr=source or _source(),
+    )
+
+
+async def _refused_straight(
+    mesh: Mesh, station_id: str, headers: dict[str, str], source: tuple[str, int] | None = None
+) -> int:
+    with pytest.raises(InvalidStatus) as err:
+        ws = await _straight_to_the_gateway(mesh, station_id, headers, source)
+        await ws.close()
+    return err.value.response.status_code
+
+
+async def test_forged_proxy_headers_straight_at_the_gateway_are_not_believed(
+    tls_mesh: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """Envoy's headers count only with Envoy's secret: a client at the gateway's own port
+    claims neither a client certificate (profile 3) nor TLS (profile 2), even guessing the
+    secret header."""
+    assert tls_mesh.gateways[0].ws_host == "127.0.0.1"  # behind a local Envoy: loopback only
+    cert_station = await _station(rest, 3)
+    basic_station = await _station(rest, 2, PASSWORD)
+    forged = {
+        "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "192.0.2.10",
+    }
+    for guess in ({}, {"X-CSMS-Proxy-Secret": "guess"}, {"X-CSMS-Proxy-Secret": ""}):
+        xfcc = {"X-Forwarded-Client-Cert": f'Hash=h;Subject="CN={cert_station}"'}
+        status = await _refused_straight(tls_mesh, cert_station, {**forged, **xfcc, **guess})
+        assert status == 401
+        headers = {**forged, **_basic(basic_station, PASSWORD), **guess}
+        assert await _refused_straight(tls_mesh, basic_station, headers) == 401
+    log = (tls_mesh.proc("gateway-1").log or pathlib.Path()).read_text()
+    assert "without Envoy's proxy secret" in log
+    assert tls_mesh.proc("gateway-1").env["CSMS_GATEWAY_PROXY_SECRET"] not in log
+
+
+async def test_rotating_forwarded_for_straight_at_the_gateway_is_still_locked_out(
+    tls_mesh: Mesh,
+) -> None:
+    """Probing made-up station ids from one address, a new x-forwarded-for each time: the
+    gateway counts the real peer, so the sixth failure locks it out (429)."""
+    source = _source()
+    statuses = []
+    for n in range(7):
+        headers = {"X-Forwarded-For": f"198.51.100.{n + 1}"}
+        statuses.append(
+            await _refused_straight(tls_mesh, f"NOPE-{uuid.uuid4().hex[:8]}", headers, source)
+        )
+    assert statuses == [404] * 6 + [429], statuses
+
+
+async def test_stations_through_envoy_are_still_believed(
+    tls_mesh: Mesh, rest: httpx.AsyncClient, ca: tuple[Any, Any], tmp_path: pathlib.Path
+) -> None:
+    """Through Envoy, a client's own x-csms-proxy-secret is replaced by Envoy's: a profile-3
+    station with its certificate and a profile-2 one over wss still connect."""
+    cert_station = await _station(rest, 3)
+    cert, key = pki.issue_client_cert(*ca, cert_station)
+    ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
+    guess = {"X-CSMS-Proxy-Secret": "guess"}
+    await _accepted(
+        tls_mesh, cert_station, tls=_client_tls(tmp_path, ca_pem, cert, key), headers=guess
+    )
+    basic_station = await _station(rest, 2, PASSWORD)
+    await _accepted(
+        tls_mesh,
+        basic_station,
+        tls=_client_tls(tmp_path, ca_pem),
+        headers={**_basic(basic_station, PASSWORD), **guess},
+    )

@@ -51,14 +51,16 @@ DECISIONS = [
     # 0: no credentials; only while the deployment allows it.
     (0, False, {}, False, UNAUTH),
     (0, False, {}, True, OK),
-    (0, False, {"password": PASSWORD, **TLS}, True, OK),
+    (0, False, TLS, True, OK),
+    # Credentials presented are checked: a password the station does not have is wrong.
+    (0, False, {"password": PASSWORD, **TLS}, True, UNAUTH),
+    (0, False, {"password": PASSWORD}, True, UNAUTH),
     # 1: Basic auth; never falls back to 0, TLS is welcome.
     (1, True, {"password": PASSWORD}, False, OK),
     (1, True, {"password": PASSWORD, **TLS}, False, OK),
     (1, True, {}, True, UNAUTH),
     (1, True, {"password": OTHER}, True, UNAUTH),
     (1, True, {"password": PASSWORD[:-1]}, False, UNAUTH),
-    (1, False, {"password": PASSWORD}, True, UNAUTH),  # a profile-1 station without password
     (1, True, {"client_certificate_cn": "S", **TLS}, True, UNAUTH),
     # 2: TLS and Basic auth.
     (2, True, {"password": PASSWORD, **TLS}, False, OK),
@@ -140,6 +142,44 @@ async def test_password_length_bounds_are_accepted(
 ) -> None:
     """Exactly 16 and exactly 40 characters are fine."""
     assert (await _create(device_stub, "L", basic_auth_password=password)).password_set
+
+
+@pytest.mark.parametrize("profile", [1, 2])
+async def test_profiles_1_and_2_need_a_password(
+    device_stub: pb_grpc.DeviceServiceStub, profile: int
+) -> None:
+    """A profile-1 or -2 station without a password could never connect: 400, nothing made."""
+    code = await _code(_create(device_stub, "NP", security_profile=profile))
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    get = device_stub.GetChargingStation(pb.GetChargingStationRequest(id="NP"))
+    assert await _code(get) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_update_to_profile_2_needs_a_password(
+    device_stub: pb_grpc.DeviceServiceStub,
+) -> None:
+    """Raising a passwordless station to profile 1 or 2 is 400 and changes nothing; with a
+    password in the same update, or one already set, it is fine."""
+    await _create(device_stub, "UP")
+
+    def update(paths: list[str], **fields: Any) -> Any:
+        return device_stub.UpdateChargingStation(
+            pb.UpdateChargingStationRequest(
+                charging_station=pb.ChargingStation(id="UP", **fields),
+                update_mask=field_mask_pb2.FieldMask(paths=paths),
+            )
+        )
+
+    for profile in (1, 2):
+        code = await _code(update(["security_profile"], security_profile=profile))
+        assert code == grpc.StatusCode.INVALID_ARGUMENT
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="UP"))
+    assert got.security_profile == 0 and not got.password_set
+    both = await update(
+        ["security_profile", "basic_auth_password"], security_profile=2, basic_auth_password=OTHER
+    )
+    assert both.security_profile == 2 and both.password_set
+    assert (await update(["security_profile"], security_profile=1)).security_profile == 1
 
 
 async def test_profile_must_be_0_to_3(device_stub: pb_grpc.DeviceServiceStub) -> None:

@@ -164,6 +164,8 @@ TABLE = [
     ("reader gRPC command", "POST", "/csms.device.v1.DeviceService/Reset", "reader", 403),
     ("operator POST", "POST", "/v1/chargingStations", "operator", 200),
     ("operator revokes", "POST", "/v1/apiKeys/abcdefgh:revoke", "operator", 200),
+    ("reader lists keys", "GET", "/v1/apiKeys", "reader", 403),
+    ("operator lists keys", "GET", "/v1/apiKeys", "operator", 200),
     ("no key", "GET", "/v1/chargingStations", None, 401),
     ("wrong key", "GET", "/v1/chargingStations", "wrong", 401),
     ("revoked key", "GET", "/v1/chargingStations", "revoked", 401),

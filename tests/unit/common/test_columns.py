@@ -27,3 +27,23 @@ def test_utc_datetime_is_protobufs_own(seconds: int, nanos: int) -> None:
     assert value == ts.ToDatetime(tzinfo=datetime.UTC)
     assert value.tzinfo is datetime.UTC
     assert timestamp(value) == timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos // 1000 * 1000)
+
+
+def test_check_strings_refuses_what_a_column_cannot_hold() -> None:
+    """Longer than the column, or holding a NUL: INVALID_ARGUMENT naming the field, on every
+    backend (SQLite would store either, PostgreSQL fails on both)."""
+    import sqlalchemy as sa
+
+    from common.columns import check_strings
+    from common.errors import InvalidArgument
+
+    table = sa.Table(
+        "t", sa.MetaData(), sa.Column("model", sa.String(20)), sa.Column("note", sa.Text)
+    )
+    check_strings(table, {"model": "m" * 20, "note": "n" * 100_000, "other": 3, "gone": None})
+    with pytest.raises(InvalidArgument, match=r"^model must be at most 20 characters"):
+        check_strings(table, {"model": "m" * 1_000_000})
+    with pytest.raises(InvalidArgument, match=r"^note contains a NUL character"):
+        check_strings(table, {"note": "a\x00b"})
+    with pytest.raises(InvalidArgument, match=r"^model contains a NUL character"):
+        check_strings(table, {"model": "\x00"})

@@ -89,3 +89,26 @@ def test_http_table_covers_every_status() -> None:
 def test_station_callerror_to_grpc_status(ocpp: str, status: grpc.StatusCode) -> None:
     """A station's CALLERROR to our call becomes the gRPC status of the table."""
     assert errors.grpc_status_of_callerror(ocpp) == status
+
+
+@pytest.mark.parametrize(
+    ("details", "ours"),
+    [
+        ("station CS1 not connected", True),
+        ("model must be at most 20 characters", True),
+        ("Deadline Exceeded", True),
+        (
+            "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:50052: "
+            "Failed to connect to remote host: Connection refused",
+            False,
+        ),
+        ("connections to all backends failing; last error: UNAVAILABLE: ipv6:[::1]:50051", False),
+        ("unix:/run/csms.sock: Connection reset", False),
+    ],
+)
+def test_sent_by_peer_tells_grpcs_own_words_by_their_addresses(details: str, ours: bool) -> None:
+    """What a service wrote may be passed on; gRPC's transport errors name addresses."""
+    exc = grpc.aio.AioRpcError(
+        grpc.StatusCode.UNAVAILABLE, grpc.aio.Metadata(), grpc.aio.Metadata(), details=details
+    )
+    assert errors.sent_by_peer(exc) is ours

@@ -140,3 +140,44 @@ async def test_typed_errors_pass_through() -> None:
     )
     with pytest.raises(InvalidArgument, match="no such thing"):
         await facade.GetIdToken(user_pb.GetIdTokenRequest(id_token="X"), None)
+
+
+@pytest.mark.parametrize(
+    ("json_request", "field"),
+    [
+        (lambda body: device_pb.GetChargingStationRequest(id="CS\x001"), "id"),
+        (lambda body: user_pb.CreateIdTokenJson(id_token=body), "idToken.idToken"),
+        (lambda body: tx_pb.ListTransactionsJson(station_id="CS1", id_token="T\x00"), "idToken"),
+    ],
+)
+async def test_nul_anywhere_in_a_rest_request_is_400_naming_the_field(
+    json_request: Any, field: str
+) -> None:
+    """A NUL in a path parameter, a query filter or a body: INVALID_ARGUMENT (400) naming the
+    field, before the typed method (and its database) sees it."""
+    body = struct_pb2.Struct()
+    body.update({"idToken": "TAG\x00001", "type": "ISO14443"})
+    typed = Recorder(user_pb.IdToken())
+    request = json_request(body)
+    service = {"csms.device.v1": 0, "csms.transaction.v1": 1, "csms.user.v1": 2}[
+        request.DESCRIPTOR.file.package
+    ]
+    facade: Any = RestFacade(
+        REST_SERVICES[service],
+        typed,
+        requests={
+            "UpdateIdToken": update_request(user_pb.UpdateIdTokenRequest, "id_token", "id_token"),
+            "UpdateChargingStation": update_request(
+                device_pb.UpdateChargingStationRequest, "charging_station", "id"
+            ),
+        },
+    )
+    method = {
+        "GetChargingStationRequest": "GetChargingStation",
+        "CreateIdTokenJson": "CreateIdToken",
+        "ListTransactionsJson": "ListTransactions",
+    }[request.DESCRIPTOR.name]
+    with pytest.raises(InvalidArgument) as caught:
+        await getattr(facade, method)(request, None)
+    assert str(caught.value).startswith(f"{field}: ") and "NUL" in str(caught.value)
+    assert typed.got == []

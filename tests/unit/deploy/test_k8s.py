@@ -100,15 +100,22 @@ def test_objects_are_valid_kubernetes(objs: dict[tuple[str, str], Obj]) -> None:
 
 
 def test_one_file_per_process_and_the_objects_expected() -> None:
-    """base/: one file per process, each a ServiceAccount, a Deployment and a Service."""
+    """base/: one file per process, each a ServiceAccount, a Deployment, a Service and the
+    NetworkPolicy of its pods."""
     objs = _render("base")
     procs = ["device-svc", "transaction-svc", "user-svc", "gateway", "envoy"]
     for name in procs:
         kinds = [d["kind"] for d in yaml.safe_load_all((K8S / "base" / f"{name}.yaml").read_text())]
-        assert kinds == ["ServiceAccount", "Deployment", "Service"], name
+        assert kinds == ["ServiceAccount", "Deployment", "Service", "NetworkPolicy"], name
         spec = objs["Deployment", name]["spec"]["template"]["spec"]
         assert spec["serviceAccountName"] == name
-    assert {k for k, _ in objs} == {"ServiceAccount", "Deployment", "Service", "ConfigMap"}
+    assert {k for k, _ in objs} == {
+        "ServiceAccount",
+        "Deployment",
+        "Service",
+        "NetworkPolicy",
+        "ConfigMap",
+    }
 
 
 def test_the_overlay_replicates_only_the_gateways() -> None:
@@ -133,7 +140,11 @@ def test_every_env_var_is_read_by_its_process(objs: dict[tuple[str, str], Obj]) 
         proc = _process(container)
         names = [v["name"] for v in container.get("env", [])]
         assert len(names) == len(set(names)), names
-        read = env_names(proc) if proc in SETTINGS else set()
+        if proc in SETTINGS:
+            read = env_names(proc)
+        else:  # Envoy: the variables its config reads (%ENVIRONMENT(NAME)%)
+            text = objs["ConfigMap", "envoy-config"]["data"]["envoy.yaml"]
+            read = set(re.findall(r"%ENVIRONMENT\((\w+)\)%", text))
         referenced = {
             ref
             for v in container.get("env", [])
@@ -227,18 +238,21 @@ def test_envoy_ports_probes_and_config(objs: dict[tuple[str, str], Obj]) -> None
     }
     admin = config["admin"]["address"]["socket_address"]
     assert {a["address"] for a in listeners.values()} == {"0.0.0.0"}
-    assert admin["address"] == "0.0.0.0"  # the kubelet probes from outside the pod
+    # Envoy's admin (config dump, /quitquitquit, ...) answers only inside its own pod.
+    assert admin["address"] == "127.0.0.1"
     deployment = objs["Deployment", "envoy"]
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     declared = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert declared == {
         "http": listeners["api"]["port_value"],
         "ocpp": listeners["stations"]["port_value"],
-        "admin": admin["port_value"],
     }
     assert declared["ocpp"] == DEFAULT_PORTS["gateway"]  # the stations' URL keeps its port
+    # The probes ask /ready from inside the pod (the kubelet cannot reach loopback).
     for probe in ("readinessProbe", "livenessProbe"):
-        assert container[probe]["httpGet"] == {"path": "/ready", "port": "admin"}
+        command = container[probe]["exec"]["command"]
+        assert command[:2] == ["python", "-c"], command
+        assert f"http://127.0.0.1:{admin['port_value']}/ready" in command[2]
     # -c points into the mounted ConfigMap.
     config_path = pathlib.PurePosixPath(container["command"][container["command"].index("-c") + 1])
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
@@ -336,3 +350,162 @@ def test_envoy_accepts_the_kubernetes_config(tmp_path: pathlib.Path) -> None:
         [str(envoy), "--mode", "validate", "-c", str(config)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(("status", "passes"), [(200, True), (503, False), (None, False)])
+def test_envoys_probe_passes_only_on_a_ready_admin(status: int | None, passes: bool) -> None:
+    """Envoy's exec probe asks /ready on the pod's loopback: 200 passes; 503 (Envoy not ready
+    yet, or draining) and nothing listening fail."""
+    import http.server
+    import threading
+
+    [container] = _render("base")["Deployment", "envoy"]["spec"]["template"]["spec"]["containers"]
+    asked: list[str] = []
+
+    class Admin(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            asked.append(self.path)
+            self.send_response(status or 500)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Admin)
+    port = server.server_address[1]
+    if status is None:
+        server.server_close()  # nothing listens there
+    else:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for probe in ("readinessProbe", "livenessProbe"):
+            command = container[probe]["exec"]["command"]
+            program = command[2].replace(
+                f"127.0.0.1:{DEFAULT_PORTS['envoy_admin']}", f"127.0.0.1:{port}"
+            )
+            assert program != command[2]
+            done = subprocess.run([sys.executable, "-c", program], capture_output=True, timeout=30)
+            assert (done.returncode == 0) is passes, done.stderr
+    finally:
+        if status is not None:
+            server.shutdown()
+            server.server_close()
+    assert asked == (["/ready", "/ready"] if status else [])
+
+
+# -- trust between the pods --------------------------------------------------------------------
+
+PROXY_SECRET = {"name": "csms-proxy-secret", "key": "secret"}
+
+
+def test_envoy_and_the_gateways_share_the_proxy_secret(objs: dict[tuple[str, str], Obj]) -> None:
+    """Envoy adds x-csms-proxy-secret from the Secret csms-proxy-secret; the gateways, which
+    trust Envoy's headers, check it against the same Secret (never a literal in a manifest)."""
+    refs = {}
+    for deployment, container in _containers(objs):
+        for var in container.get("env", []):
+            if var["name"] == "CSMS_GATEWAY_PROXY_SECRET":
+                assert "value" not in var
+                refs[deployment["metadata"]["name"]] = var["valueFrom"]["secretKeyRef"]
+    assert refs == {"gateway": PROXY_SECRET, "envoy": PROXY_SECRET}
+    [gateway] = [c for _, c in _containers(objs) if _process(c) == "gateway"]
+    assert _env_values(gateway)["CSMS_GATEWAY_TRUST_PROXY_HEADERS"] == "true"
+    listeners = _envoy_config(objs)["static_resources"]["listeners"]
+    [stations] = [lst for lst in listeners if lst["name"] == "stations"]
+    [hcm] = stations["filter_chains"][0]["filters"]
+    added = {
+        h["header"]["key"]: (h["header"]["value"], h["append_action"])
+        for h in hcm["typed_config"]["route_config"]["request_headers_to_add"]
+    }
+    assert added["x-csms-proxy-secret"] == (
+        "%ENVIRONMENT(CSMS_GATEWAY_PROXY_SECRET)%",
+        "OVERWRITE_IF_EXISTS_OR_ADD",
+    )
+    assert not any(kind == "Secret" for kind, _ in objs)  # made by the operator (README)
+
+
+def _pods(objs: dict[tuple[str, str], Obj]) -> dict[str, Obj]:
+    """app label → its Deployment."""
+    return {d["spec"]["template"]["metadata"]["labels"]["app"]: d for d in _workloads(objs)}
+
+
+def _port_names(deployment: Obj) -> dict[int, str]:
+    return {
+        p["containerPort"]: p["name"]
+        for c in deployment["spec"]["template"]["spec"]["containers"]
+        for p in c["ports"]
+    }
+
+
+def _callers_needed(objs: dict[tuple[str, str], Obj], clean_env: pytest.MonkeyPatch) -> set[Any]:
+    """(caller app, callee app, callee port name) for every connection the mesh makes: each
+    process's *_svc_addr, Envoy's clusters, device_svc to the gateways' StationControlService
+    (the pod IP each gateway advertises); ("*", envoy, port) for Envoy's public ports."""
+    services = {name: o for (kind, name), o in objs.items() if kind == "Service"}
+    pods = _pods(objs)
+
+    def callee(host: str, port: int) -> tuple[str, str]:
+        app = services[host]["spec"]["selector"]["app"]
+        return app, _port_names(pods[app])[port]
+
+    needed: set[Any] = set()
+    for deployment, container in _containers(objs):
+        caller = deployment["spec"]["template"]["metadata"]["labels"]["app"]
+        if _process(container) == "envoy":
+            for cluster in _envoy_config(objs)["static_resources"]["clusters"]:
+                for group in cluster["load_assignment"]["endpoints"]:
+                    for ep in group["lb_endpoints"]:
+                        addr = ep["endpoint"]["address"]["socket_address"]
+                        needed.add((caller, *callee(addr["address"], addr["port_value"])))
+            needed |= {("*", caller, "ocpp"), ("*", caller, "http")}
+            continue
+        settings = _settings(container, clean_env)
+        for name in type(settings).model_fields:
+            if name.endswith("_svc_addr"):
+                host, port = getattr(settings, name).rsplit(":", 1)
+                needed.add((caller, *callee(host, int(port))))
+    needed.add(("device-svc", "gateway", "grpc"))
+    return needed
+
+
+def test_network_policies_admit_only_the_callers_each_port_needs(
+    objs: dict[tuple[str, str], Obj],
+    clean_env,  # type: ignore[no-untyped-def]
+) -> None:
+    """Every pod is isolated for ingress by its own NetworkPolicy, which admits exactly the
+    pods that call each of its ports (and the world only to Envoy's public ports): no one else
+    reaches the services' or the gateways' gRPC, the gateways' stations port or Envoy's admin."""
+    pods = _pods(objs)
+    policies = [o for (kind, _), o in objs.items() if kind == "NetworkPolicy"]
+    admitted: set[Any] = set()
+    selected = []
+    for policy in policies:
+        spec = policy["spec"]
+        assert spec["policyTypes"] == ["Ingress"], policy["metadata"]["name"]
+        assert set(spec["podSelector"]) == {"matchLabels"}
+        [(label, app)] = spec["podSelector"]["matchLabels"].items()
+        assert label == "app" and app in pods
+        selected.append(app)
+        named = set(_port_names(pods[app]).values())
+        for rule in spec.get("ingress", []):
+            assert rule["ports"], "a rule for every port is no rule"
+            ports = set()
+            for port in rule["ports"]:
+                assert port.get("protocol", "TCP") == "TCP" and port["port"] in named
+                ports.add(port["port"])
+            sources = rule.get("from")
+            if sources is None:
+                callers = {"*"}
+            else:
+                callers = set()
+                for source in sources:
+                    # Only pods of this namespace by their app label: no namespaceSelector, no
+                    # ipBlock (which would admit the whole cluster or the world).
+                    assert set(source) == {"podSelector"}, source
+                    [(k, v)] = source["podSelector"]["matchLabels"].items()
+                    assert k == "app" and v in pods, source
+                    callers.add(v)
+            admitted |= {(c, app, p) for c in callers for p in ports}
+    assert sorted(selected) == sorted(pods)  # one policy per pod, every pod isolated
+    assert admitted == _callers_needed(objs, clean_env)

@@ -70,7 +70,8 @@ def test_several_gateways_envoy_takes_the_stations_port(tmp_path: pathlib.Path) 
     hcm = hcm["typed_config"]
     assert hcm["upgrade_configs"] == [{"upgrade_type": "websocket"}]
     assert hcm["stream_idle_timeout"] == "0s"
-    assert hcm["common_http_protocol_options"] == {"idle_timeout": "0s"}
+    # Closes connections without a request only (half-open ones), never an upgraded WebSocket.
+    assert hcm["common_http_protocol_options"] == {"idle_timeout": "10s"}
     [route] = hcm["route_config"]["virtual_hosts"][0]["routes"]
     assert route["match"] == {"prefix": "/"}
     assert route["route"]["cluster"] == "gateway"
@@ -121,6 +122,36 @@ def test_plan_several_gateways_behind_envoy(tmp_path: pathlib.Path) -> None:
     assert _listeners(config)["stations"]["address"]["socket_address"]["address"] == "0.0.0.0"
     shown = mesh.endpoints()
     assert all(f"gateway-{i}:" in shown for i in (1, 2, 3)) and ":13000/ocpp/" in shown
+
+
+def test_plan_gives_envoy_and_the_gateways_one_proxy_secret_per_run(
+    tmp_path: pathlib.Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Behind Envoy, each gateway and Envoy share a secret made for this run: Envoy's config
+    names only the variable, no file or log line holds the secret, another run has another."""
+    secrets = []
+    for _ in range(2):
+        with caplog.at_level("DEBUG"):
+            mesh = Mesh(mesh_settings(tmp_path, gateways=2), log_dir=tmp_path)
+            procs = {p.name: p for p in mesh.plan()}
+        secret = procs["envoy"].env["CSMS_GATEWAY_PROXY_SECRET"]
+        assert len(secret) >= 43  # 256 random bits
+        for name in ("gateway-1", "gateway-2"):
+            env = _gateway_env(procs[name])
+            assert env["CSMS_GATEWAY_PROXY_SECRET"] == secret
+            assert env["CSMS_GATEWAY_TRUST_PROXY_HEADERS"] == "true"
+        config = (tmp_path / "envoy.yaml").read_text()
+        assert secret not in config and "%ENVIRONMENT(CSMS_GATEWAY_PROXY_SECRET)%" in config
+        assert secret not in caplog.text and secret not in repr(mesh)
+        secrets.append(secret)
+    assert secrets[0] != secrets[1]
+
+
+def test_a_lone_gateway_gets_no_proxy_secret(tmp_path: pathlib.Path) -> None:
+    """One gateway on the stations' port trusts no proxy headers, so it has no secret."""
+    procs = {p.name: p for p in Mesh(mesh_settings(tmp_path), log_dir=tmp_path).plan()}
+    assert "CSMS_GATEWAY_PROXY_SECRET" not in _gateway_env(procs["gateway-1"])
+    assert _gateway_env(procs["gateway-1"])["CSMS_GATEWAY_TRUST_PROXY_HEADERS"] == "false"
 
 
 def test_plan_port_zero_picks_distinct_free_ports(tmp_path: pathlib.Path) -> None:

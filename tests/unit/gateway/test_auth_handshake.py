@@ -20,6 +20,9 @@ from gateway.server import Gateway
 from gateway.settings import Settings
 
 XFCC = 'Hash=h;Subject="CN=CS1,O=CSMS"'
+# Envoy's shared secret (the launcher generates one per run; a Secret on Kubernetes).
+PROXY_SECRET = "envoy-to-gateway-0123456789abcdef"
+BEHIND_ENVOY: dict[str, Any] = {"trust_proxy_headers": True, "proxy_secret": PROXY_SECRET}
 
 
 class RpcError(grpc.aio.AioRpcError):
@@ -68,9 +71,12 @@ def _request(station_id: str = "CS1", password: str | None = None, **extra: str)
 async def test_credentials_and_settings_reach_connect_station() -> None:
     """Password, TLS and certificate CN (trusted proxy) and allow_unsecured are passed on."""
     device = FakeDevice()
-    gateway = _gateway(device, trust_proxy_headers=True, allow_unsecured_stations=True)
+    gateway = _gateway(device, **BEHIND_ENVOY, allow_unsecured_stations=True)
     request = _request(
-        password="secret-of-sixteen", X_Forwarded_Proto="https", X_Forwarded_Client_Cert=XFCC
+        password="secret-of-sixteen",
+        X_Forwarded_Proto="https",
+        X_Forwarded_Client_Cert=XFCC,
+        X_CSMS_Proxy_Secret=PROXY_SECRET,
     )
     assert await gateway.process_request(FakeConn(), request) is None  # type: ignore[arg-type]
     [sent] = device.requests
@@ -138,11 +144,105 @@ async def test_forwarded_address_counts_only_when_trusted() -> None:
     """Behind Envoy each station's own address is counted, not Envoy's."""
     device = FakeDevice()
     device.answer = grpc.StatusCode.UNAUTHENTICATED
-    gateway = _gateway(device, trust_proxy_headers=True, auth_failure_limit=1)
+    gateway = _gateway(device, **BEHIND_ENVOY, auth_failure_limit=1)
     for n in range(3):
-        request = _request(f"CS{n}", password="x" * 16, X_Forwarded_For=f"192.0.2.{n}")
+        request = _request(
+            f"CS{n}",
+            password="x" * 16,
+            X_Forwarded_For=f"192.0.2.{n}",
+            X_CSMS_Proxy_Secret=PROXY_SECRET,
+        )
         response = await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
         assert response is not None and response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "presented",
+    [
+        pytest.param({}, id="no-secret"),
+        pytest.param({"X_CSMS_Proxy_Secret": "not-" + PROXY_SECRET}, id="wrong-secret"),
+        pytest.param({"X_CSMS_Proxy_Secret": PROXY_SECRET[:-1]}, id="prefix-of-secret"),
+        pytest.param({"X_CSMS_Proxy_Secret": ""}, id="empty-secret"),
+    ],
+)
+async def test_proxy_headers_without_envoys_secret_are_ignored(presented: dict[str, str]) -> None:
+    """Straight at a gateway behind Envoy (its internal port): forged x-forwarded-* headers
+    claim neither TLS, nor a certificate, nor another address."""
+    device = FakeDevice()
+    gateway = _gateway(device, **BEHIND_ENVOY)
+    request = _request(
+        X_Forwarded_Proto="https",
+        X_Forwarded_Client_Cert=XFCC,
+        X_Forwarded_For="192.0.2.1",
+        **presented,
+    )
+    await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
+    [sent] = device.requests
+    assert not sent.secure_transport and sent.client_certificate_cn == ""
+
+
+async def test_two_secret_headers_are_not_envoys() -> None:
+    """Envoy overwrites the header: a request with two of them did not come from it alone."""
+    device = FakeDevice()
+    request = _request(X_Forwarded_Proto="https", X_Forwarded_Client_Cert=XFCC)
+    request.headers["X-CSMS-Proxy-Secret"] = PROXY_SECRET
+    request.headers["X-CSMS-Proxy-Secret"] = "forged"
+    await _gateway(device, **BEHIND_ENVOY).process_request(FakeConn(), request)  # type: ignore[arg-type]
+    [sent] = device.requests
+    assert not sent.secure_transport and sent.client_certificate_cn == ""
+
+
+async def test_rotating_forwarded_for_without_the_secret_does_not_escape_the_lockout() -> None:
+    """Failures are counted against the TCP peer when the request is not Envoy's."""
+    device = FakeDevice()
+    gateway = _gateway(device, **BEHIND_ENVOY, auth_failure_limit=2)
+    device.answer = grpc.StatusCode.NOT_FOUND  # probing made-up station ids
+    statuses = []
+    for n in range(4):
+        request = _request(f"NOPE{n}", X_Forwarded_For=f"192.0.2.{n}")
+        response = await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
+        assert response is not None
+        statuses.append(response.status_code)
+    assert statuses == [404, 404, 404, 429]
+
+
+async def test_trust_without_a_secret_ignores_the_headers_and_warns_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """trust_proxy_headers alone (no proxy_secret): nothing proves a request is Envoy's, so the
+    headers are ignored, and a WARNING says so once."""
+    device = FakeDevice()
+    with caplog.at_level(logging.WARNING, logger="gateway.server"):
+        gateway = _gateway(device, trust_proxy_headers=True)
+        for _ in range(3):
+            request = _request(
+                X_Forwarded_Proto="https",
+                X_Forwarded_Client_Cert=XFCC,
+                X_CSMS_Proxy_Secret="",
+            )
+            await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
+    assert all(not r.secure_transport and not r.client_certificate_cn for r in device.requests)
+    warnings = [r for r in caplog.records if "PROXY_SECRET" in r.getMessage()]
+    assert len(warnings) == 1, caplog.text
+
+
+async def test_requests_without_the_secret_are_warned_about_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A handshake that is not Envoy's on a gateway behind Envoy: one WARNING (with the peer),
+    not one per attempt; the secret itself never appears in the log."""
+    device = FakeDevice()
+    gateway = _gateway(device, **BEHIND_ENVOY)
+    with caplog.at_level(logging.DEBUG, logger="gateway.server"):
+        for _ in range(3):
+            request = _request(X_Forwarded_Proto="https", X_CSMS_Proxy_Secret="guess")
+            await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
+        request = _request(X_CSMS_Proxy_Secret=PROXY_SECRET)
+        await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "198.51.100.7" in warnings[0].getMessage()
+    assert PROXY_SECRET not in caplog.text
+    assert PROXY_SECRET not in repr(gateway.settings)
 
 
 async def test_handshakes_do_not_queue_behind_station_calls() -> None:

@@ -11,11 +11,13 @@ import pytest
 
 from transaction_svc.domain import (
     Event,
+    Implausible,
     Reading,
     TransactionState,
     energy_readings,
     energy_wh,
     fold,
+    fold_flagging,
     wants_remote_start,
     with_remote_start,
 )
@@ -199,7 +201,7 @@ def test_stopped_reason_of_the_ended_event_wins() -> None:
 def test_energy_tracks_earliest_and_latest_reading() -> None:
     """Energy comes from the earliest and latest readings by timestamp, not by arrival."""
     late = Event(
-        seq_no=4, event_type="Updated", timestamp=at(5), meter_values=[mv(5, {"value": 1100})]
+        seq_no=2, event_type="Updated", timestamp=at(5), meter_values=[mv(5, {"value": 1100})]
     )
     state = fold_all([ENDED, late, UPDATED])
     assert (state.energy_first_at, state.energy_first_wh) == (at(5), 1100.0)
@@ -354,3 +356,110 @@ def test_remote_start_id_token_is_ranked_by_the_event_that_carried_the_id() -> N
     assert not wants_remote_start(filled)
     assert with_remote_start(filled, "LATER", "Central") is filled
     assert not wants_remote_start(TransactionState())
+
+
+def _reading_event(seq: int, minutes: int, wh: float, kind: str = "Updated") -> Event:
+    return Event(
+        seq_no=seq,
+        event_type=kind,
+        timestamp=at(minutes),
+        trigger_reason="MeterValuePeriodic",
+        meter_values=[mv(minutes, {"value": wh})],
+    )
+
+
+def test_meter_going_backwards_is_left_out_and_flagged() -> None:
+    """A register lower than an earlier one (a meter swapped or reset) never makes the energy
+    negative: it is reported as implausible and the energy counts the others."""
+    state, flagged = TransactionState(), []
+    for event in [
+        _reading_event(0, 0, 5000, "Started"),
+        _reading_event(1, 10, 10),
+        _reading_event(2, 20, 5400),
+    ]:
+        state, out = fold_flagging(state, event, received_at=at(30))
+        flagged += out
+    assert energy_wh(state) == pytest.approx(400.0)
+    assert flagged == [Implausible(1, at(10), 10.0, "backwards")]
+
+
+def test_reading_dated_far_in_the_future_is_left_out() -> None:
+    """A reading dated 2099 (a station's clock gone wrong) does not make the energy jump."""
+    far = Event(
+        seq_no=1,
+        event_type="Updated",
+        timestamp=at(10),
+        meter_values=[
+            {"timestamp": "2099-01-01T00:00:00Z", "sampledValue": [{"value": 99_999_999}]}
+        ],
+    )
+    state = fold(TransactionState(), _reading_event(0, 0, 100, "Started"), at(0))
+    state, flagged = fold_flagging(state, far, received_at=at(10))
+    assert energy_wh(state) == 0.0
+    assert [f.reason for f in flagged] == ["future"]
+    # Within the tolerance a station's clock may run ahead.
+    ahead = _reading_event(2, 10 + 14, 200)
+    assert energy_wh(fold(state, ahead, received_at=at(10))) == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize(
+    ("event", "reason"),
+    [
+        (_reading_event(1, -60, 50), "beforeStart"),
+        # Higher than a reading dated after it.
+        (_reading_event(1, -10, 150), "backwards"),
+    ],
+)
+def test_implausible_readings(event: Event, reason: str) -> None:
+    """Before the start (beyond the tolerance) or contradicting a counted reading: left out."""
+    state = fold(TransactionState(), _reading_event(0, 0, 100, "Started"), at(0))
+    after, flagged = fold_flagging(state, event, received_at=at(20))
+    assert [f.reason for f in flagged] == [reason]
+    assert (after.energy_first_wh, after.energy_last_wh) == (100.0, 100.0)
+
+
+def test_plausible_readings_in_any_order_count() -> None:
+    """Consistent readings all count, whatever order their events arrive in."""
+    events = [
+        _reading_event(0, 0, 1000, "Started"),
+        _reading_event(1, 10, 1200),
+        _reading_event(2, 20, 1300),
+        _reading_event(3, 30, 1500, "Ended"),
+    ]
+    for order in itertools.permutations(events):
+        state, flagged = TransactionState(), []
+        for event in order:
+            state, out = fold_flagging(state, event, received_at=at(40))
+            flagged += out
+        assert flagged == []
+        assert energy_wh(state) == pytest.approx(500.0)
+
+
+def test_events_after_ended_change_nothing() -> None:
+    """An event numbered after the Ended event changes neither the energy nor the end, and its
+    readings are reported."""
+    ended = fold_all([STARTED, UPDATED, ENDED])
+    stray = Event(
+        seq_no=4,
+        event_type="Updated",
+        timestamp=at(40),
+        trigger_reason="MeterValuePeriodic",
+        meter_values=[mv(40, {"value": 9000})],
+        charging_state="Charging",
+    )
+    again = Event(
+        seq_no=5, event_type="Ended", timestamp=at(50), stopped_reason="Other", trigger_reason="X"
+    )
+    state, flagged = fold_flagging(ended, stray, at(40))
+    assert state is ended
+    assert flagged == [Implausible(4, at(40), 9000.0, "afterEnd")]
+    assert fold(ended, again) is ended
+    assert energy_wh(ended) == pytest.approx(500.0)
+
+
+def test_the_first_ended_event_ends() -> None:
+    """Of two Ended events, the one of lowest seqNo ends the transaction, in either order."""
+    later = Event(seq_no=7, event_type="Ended", timestamp=at(70), stopped_reason="Other")
+    for order in ([STARTED, ENDED, later], [STARTED, later, ENDED]):
+        state = fold_all(order)
+        assert (state.ended_at, state.stopped_reason, state.ended_seq) == (at(30), "Local", 3)

@@ -11,7 +11,12 @@ from common.errors import InvalidArgument
 from common.ocpp_json import to_proto
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from transaction_svc.domain import Event
-from transaction_svc.models import Transaction, TransactionEventRow
+from transaction_svc.models import (
+    EventConflictRow,
+    ImplausibleReadingRow,
+    Transaction,
+    TransactionEventRow,
+)
 from transaction_svc.servicer import event_of, transaction_to_proto
 
 T0 = datetime.datetime(2026, 1, 1, 10, 0, tzinfo=datetime.UTC)
@@ -127,3 +132,23 @@ def test_transaction_to_proto() -> None:
     [ev] = msg.events
     assert ev.event_type == ocpp.TRANSACTION_EVENT_ENDED and ev.offline
     assert ev.meter_values[0].sampled_value[0].value == 1.5
+
+
+def test_transaction_to_proto_with_conflicts_and_implausible_readings() -> None:
+    """GetTransaction shows the conflicting events and the readings left out of the energy."""
+    row = Transaction(station_id="CS1", id="tx-1", active=True, updated_at=T0)
+    conflict = EventConflictRow(
+        seq_no=2,
+        event_type="Ended",
+        trigger_reason="StopAuthorized",
+        timestamp=T0,
+        offline=False,
+        meter_values=[],
+    )
+    reading = ImplausibleReadingRow(seq_no=3, at=T0, wh=10.0, reason="backwards")
+    msg = transaction_to_proto(row, [], [conflict], [reading])
+    [c] = msg.conflicts
+    assert (c.seq_no, c.event_type) == (2, ocpp.TRANSACTION_EVENT_ENDED)
+    [r] = msg.implausible_readings
+    assert (r.seq_no, r.wh, r.reason) == (3, 10.0, "backwards")
+    assert r.timestamp.ToJsonString() == "2026-01-01T10:00:00Z"

@@ -13,6 +13,8 @@ GET_VARIABLES = "/csms.device.v1.DeviceService/GetVariables"
 BOOT = "/csms.device.v1.DeviceService/BootNotification"
 AUTHORIZE = "/csms.user.v1.UserService/Authorize"
 STATION_CALL = "/csms.gateway.v1.StationControlService/Call"
+LIST_KEYS = "/csms.user.v1.UserService/ListApiKeys"
+LIST_KEYS_REST = "/csms.user.v1.UserRestService/ListApiKeys"
 
 
 def test_new_secret_names_its_id_and_is_random() -> None:
@@ -89,6 +91,16 @@ ALLOW = access.ALLOW
         pytest.param("POST", "/v1/chargingStations", OPERATOR, True, False, 200, id="op-post"),
         pytest.param("POST", RESET, OPERATOR, True, False, 200, id="op-grpc-command"),
         pytest.param("POST", "/v1/apiKeys", OPERATOR, True, False, 200, id="op-create-key"),
+        # The key listing names every key and its role: an operator's business, not a reader's.
+        pytest.param("GET", "/v1/apiKeys", READER, True, False, 403, id="reader-list-keys"),
+        pytest.param("GET", "/v1/apiKeys?x=1", READER, True, False, 403, id="reader-keys-query"),
+        pytest.param("GET", "/v1/apiKeys/", READER, True, False, 403, id="reader-keys-slash"),
+        pytest.param("GET", "//v1//apiKeys", READER, True, False, 403, id="reader-keys-slashes"),
+        pytest.param("GET", "/v1/api%4Beys", READER, True, False, 403, id="reader-keys-escaped"),
+        pytest.param("POST", LIST_KEYS, READER, True, False, 403, id="reader-grpc-list-keys"),
+        pytest.param("POST", LIST_KEYS_REST, READER, True, False, 403, id="reader-rest-list-keys"),
+        pytest.param("GET", "/v1/apiKeys", OPERATOR, True, False, 200, id="op-list-keys"),
+        pytest.param("POST", LIST_KEYS, OPERATOR, True, False, 200, id="op-grpc-list-keys"),
         pytest.param("GET", "/v1/chargingStations", None, False, False, 401, id="no-key"),
         pytest.param("GET", "/v1/chargingStations", None, True, False, 401, id="wrong-key"),
         pytest.param("POST", BOOT, OPERATOR, True, False, 403, id="internal-boot"),
