@@ -7,7 +7,7 @@ import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Index, Integer, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from common.db import UtcDateTime, utcnow
 
@@ -68,17 +68,19 @@ class Transaction(Base):
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-class TransactionEventRow(Base):
-    """A TransactionEvent as received; the primary key makes a repeated event a duplicate."""
+class _EventColumns:
+    """A TransactionEvent as received, keyed by (station, transaction, seqNo): what the events
+    and the conflicts tables both hold."""
 
-    __tablename__ = "transaction_events"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["station_id", "transaction_id"],
-            ["transactions.station_id", "transactions.id"],
-            ondelete="CASCADE",
-        ),
-    )
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[ForeignKeyConstraint, ...]:
+        return (
+            ForeignKeyConstraint(
+                ["station_id", "transaction_id"],
+                ["transactions.station_id", "transactions.id"],
+                ondelete="CASCADE",
+            ),
+        )
 
     station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
     transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -93,34 +95,25 @@ class TransactionEventRow(Base):
     # The OCPP JSON of the event's meterValue list, exactly as received.
     meter_values: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class TransactionEventRow(_EventColumns, Base):
+    """A TransactionEvent as received; the primary key makes a repeated event a duplicate."""
+
+    __tablename__ = "transaction_events"
+
     # What the event said, hashed (service.digest): a repeat of it is a retry, a different event
     # under this seqNo a conflict. NULL for the events stored before it was kept.
     digest: Mapped[str | None] = mapped_column(String(32))
 
 
-class EventConflictRow(Base):
+class EventConflictRow(_EventColumns, Base):
     """An event that came under a seqNo already stored with different content, once per
     content; folded into its transaction as it came."""
 
     __tablename__ = "transaction_event_conflicts"
-    __table_args__ = (
-        ForeignKeyConstraint(
-            ["station_id", "transaction_id"],
-            ["transactions.station_id", "transactions.id"],
-            ondelete="CASCADE",
-        ),
-    )
 
-    station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
-    transaction_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    seq_no: Mapped[int] = mapped_column(primary_key=True)
     digest: Mapped[str] = mapped_column(String(32), primary_key=True)
-    event_type: Mapped[str] = mapped_column(String(8))
-    trigger_reason: Mapped[str] = mapped_column(String(32))
-    timestamp: Mapped[datetime.datetime]
-    offline: Mapped[bool] = mapped_column(default=False)
-    meter_values: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    received_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
 
 class ImplausibleReadingRow(Base):
