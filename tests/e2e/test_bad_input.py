@@ -181,9 +181,11 @@ async def test_strings_longer_than_their_columns_are_400(rest: httpx.AsyncClient
     assert ok.status_code == 200, ok.text
 
 
-async def test_a_20_mb_body_is_413(mesh: Mesh, operator_key: str) -> None:
+@pytest.mark.parametrize("pieces", [1, 6], ids=["whole", "in-pieces"])
+async def test_a_20_mb_body_is_413(mesh: Mesh, operator_key: str, pieces: int) -> None:
     """A 20 MB body: 413, JSON like Envoy's other answers (not 429 or 500), as soon as the
-    limit is passed: the client is answered without sending the rest."""
+    limit is passed: the client is answered without sending the rest. Also when its first bytes
+    come in small pieces (the transcoder, parsing as it read, answered 400 then)."""
     size = 20 * 1024 * 1024
     reader, writer = await asyncio.open_connection("127.0.0.1", mesh.settings.envoy_port)
 
@@ -195,7 +197,13 @@ async def test_a_20_mb_body_is_413(mesh: Mesh, operator_key: str) -> None:
         )
         # Valid JSON as far as it goes (one long string), however Envoy happens to chunk it:
         # only its size may be refused, not its syntax.
-        writer.write(b'{"model": "')
+        prefix = b'{"model": "'
+        step = -(-len(prefix) // pieces)
+        for start in range(0, len(prefix), step):
+            writer.write(prefix[start : start + step])
+            await writer.drain()
+            if pieces > 1:
+                await asyncio.sleep(0.02)  # each piece its own read on Envoy's side
         chunk = b"m" * 65536
         with contextlib.suppress(OSError):  # Envoy closes once it has answered
             for _ in range(size // len(chunk)):
@@ -211,7 +219,7 @@ async def test_a_20_mb_body_is_413(mesh: Mesh, operator_key: str) -> None:
         sending.cancel()
         await asyncio.gather(sending, return_exceptions=True)
         writer.close()
-    assert head.startswith(b"HTTP/1.1 413 "), head
+    assert head.startswith(b"HTTP/1.1 413 "), (head, body)
     assert body["httpStatus"] == 413 and body["message"], body
 
 
