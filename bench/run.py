@@ -303,6 +303,7 @@ def _run_scenario(
     if quiet:
         argv.append("--quiet")
     print(f"== {target.name}: {sc.name}", file=sys.stderr, flush=True)
+    cpu_before = _cpu_seconds(target.pids)
     with _pinned(cpus):
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE)
     try:
@@ -318,6 +319,13 @@ def _run_scenario(
     from bench.plot import plot_timeline
 
     result: dict[str, Any] = orjson.loads(path.read_bytes())
+    # CPU the system under test spent per answered message (every process of it, the scenario's
+    # ramp and teardown included; not a database server's): steadier from run to run on a shared
+    # machine than throughput, which moves with whatever else the machine does.
+    answered = result.get("answered") or 0
+    if answered:
+        spent = _cpu_seconds(target.pids) - cpu_before
+        result.setdefault("figures", {})["cpu_us_per_answer"] = round(1e6 * spent / answered, 1)
     result["png"] = str(plot_timeline(result, path.with_suffix(".png")))
     result.pop("timeline", None)  # in the per-scenario file; the summary stays small
     result["json"] = str(path)
@@ -430,6 +438,7 @@ ROWS: list[tuple[str, str, tuple[str, ...]]] = [
     ("throughput: Heartbeat msg/s", "throughput-hb", ("figures", "msgs_per_s")),
     ("throughput: Heartbeat p99 ms", "throughput-hb", ("latency", "Heartbeat", "p99_ms")),
     ("throughput: errors (hb)", "throughput-hb", ("error_total",)),
+    ("throughput: CPU us per Heartbeat", "throughput-hb", ("figures", "cpu_us_per_answer")),
     ("throughput: TxEvent msg/s", "throughput-tx", ("figures", "msgs_per_s")),
     (
         "throughput: TxEvent p99 ms",
@@ -437,6 +446,7 @@ ROWS: list[tuple[str, str, tuple[str, ...]]] = [
         ("latency", "TransactionEvent.Updated", "p99_ms"),
     ),
     ("throughput: errors (tx)", "throughput-tx", ("error_total",)),
+    ("throughput: CPU us per TxEvent", "throughput-tx", ("figures", "cpu_us_per_answer")),
     ("TxEvents sent (all)", "*", ("transaction_events", "sent")),
     ("TxEvents acknowledged (all)", "*", ("transaction_events", "acknowledged")),
 ]

@@ -53,6 +53,9 @@ def test_every_scenario_produced_numbers(summary: dict[str, Any]) -> None:
         assert r["steady"]["latency"]["TransactionEvent.Updated"]["p99_ms"] > 0
         assert r["throughput-hb"]["figures"]["msgs_per_s"] > 0
         assert r["throughput-tx"]["figures"]["msgs_per_s"] > 0
+        # The system under test's CPU per answer: it did work for every answer it gave.
+        assert r["throughput-hb"]["figures"]["cpu_us_per_answer"] > 0
+        assert r["throughput-tx"]["figures"]["cpu_us_per_answer"] > 0
 
 
 def test_no_errors_at_quick_load(summary: dict[str, Any]) -> None:
