@@ -33,7 +33,7 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from common.ocpp_json import ConversionError, integral, ocpp_enum_value, to_ocpp
+from common.ocpp_json import integral, ocpp_enum_value, to_ocpp
 
 __all__ = [
     "RestJsonError",
@@ -310,8 +310,3 @@ def _check_one(fld: FieldDescriptor, value: Any, path: str) -> None:
         check_text(value, path)
     elif isinstance(value, str) and "\x00" in value:
         raise RestJsonError(path, _NUL)
-
-
-def conversion_error(error: ConversionError) -> RestJsonError:
-    """An OCPP payload conversion error as a REST one."""
-    return RestJsonError(error.path, error.reason)

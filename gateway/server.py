@@ -404,7 +404,7 @@ class Gateway:
                 # Our fault (a failing service, one unreachable): its details name databases,
                 # addresses, statements; they stay in the log, the station gets the request id.
                 return ocppj.call_error(
-                    call.message_id, code, f"internal error (request id {request_id})"
+                    call.message_id, code, grpc_server.internal_error(request_id)
                 )
             return ocppj.call_error(call.message_id, code, exc.details() or exc.code().name)
         if call.action == "BootNotification" and station is not None:
@@ -444,7 +444,6 @@ class Gateway:
             open_timeout=self.settings.handshake_timeout,
             # Slow and half-open handshakes are bounded before that, in count and time.
             create_connection=self.admission.connection_class(),
-            # Slow and half-open handshakes are bounded before that, in count and time.
             backlog=self.settings.listen_backlog,
             max_size=self.settings.max_frame_size,
             server_header=None,

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from google.api import annotations_pb2
 from google.protobuf.descriptor import FileDescriptor
 
+from common.rest import typed_service_of
 from csms.device.v1 import device_service_pb2
 from csms.transaction.v1 import transaction_service_pb2
 from csms.user.v1 import user_service_pb2
@@ -113,8 +114,7 @@ def _methods(files: Iterable[FileDescriptor]) -> dict[str, str]:
                 path = f"/{service.full_name}/{method.name}"
                 verbs[path] = verb or verbs.get(path, "")
                 if verb and service.name.endswith("RestService"):
-                    typed = service.full_name.removesuffix("RestService") + "Service"
-                    verbs[f"/{typed}/{method.name}"] = verb
+                    verbs[f"/{typed_service_of(service).full_name}/{method.name}"] = verb
     return verbs
 
 
