@@ -13,11 +13,13 @@ counts; in seqNo order, a station's normal order, they are exact):
   only if it is dated at most :data:`CLOCK_TOLERANCE` after its receipt ("future") and after the
   transaction's start (the Started event's timestamp) less that tolerance ("beforeStart"), and
   is not lower than a counted reading dated before it nor higher than one dated after it
-  ("backwards"). A reading that fails is kept in its event and reported, and left out of the
-  energy, which therefore never goes negative. No bound on the power between two readings:
-  simulators and test tools (OCTT) compress a session into seconds, and a register that only
-  goes up within the clock rules cannot jump by one reading's fault without the next ones
-  showing it as going backwards.
+  ("backwards"), nor further from a counted reading than :data:`MAX_POWER_W` delivers in the
+  time between them, that time taken as at least :data:`JUMP_WINDOW` ("jump": a correctly dated
+  reading of 99,999,899 Wh a minute after 100 Wh). A reading that fails is kept in its event and
+  reported, and left out of the energy, which therefore never goes negative nor jumps. The
+  bound is loose on purpose: simulators and test tools (OCTT) compress a session into seconds,
+  so within :data:`JUMP_WINDOW` anything a charger could deliver in it counts (333 kWh, more
+  than any car battery takes).
 * **Nothing after the end**: an event numbered after the transaction's Ended event (the one of
   lowest seqNo) is stored but changes nothing, and its readings are reported ("afterEnd"), as is
   a reading dated after the end (beyond the tolerance).
@@ -34,6 +36,8 @@ from typing import Any
 
 __all__ = [
     "CLOCK_TOLERANCE",
+    "JUMP_WINDOW",
+    "MAX_POWER_W",
     "ENERGY_MEASURAND",
     "STATE_FIELDS",
     "Event",
@@ -57,6 +61,10 @@ _UNIT_SCALE = {"Wh": 1.0, "kWh": 1000.0}
 #: How far a reading may be dated after its receipt, or before the transaction's start or after
 #: its end: stations' clocks drift between two time synchronisations.
 CLOCK_TOLERANCE = datetime.timedelta(minutes=15)
+#: No charger delivers more (the Megawatt Charging System's 3.75 MW, rounded up).
+MAX_POWER_W = 4_000_000.0
+#: The shortest time the power between two readings is taken over (see the module docstring).
+JUMP_WINDOW = datetime.timedelta(minutes=5)
 
 STARTED, ENDED = "Started", "Ended"
 CHARGING, EV_CONNECTED, IDLE = "Charging", "EVConnected", "Idle"
@@ -76,8 +84,8 @@ class Reading:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Implausible:
-    """A reading left out of the energy, and why: "future", "beforeStart", "afterEnd" or
-    "backwards" (see the module docstring)."""
+    """A reading left out of the energy, and why: "future", "beforeStart", "afterEnd",
+    "backwards" or "jump" (see the module docstring)."""
 
     seq_no: int
     at: datetime.datetime
@@ -310,6 +318,9 @@ def fold_flagging(
 _Point = tuple[datetime.datetime | None, float | None]
 
 
+_JUMP_SECONDS = JUMP_WINDOW.total_seconds()
+
+
 def _implausible(
     reading: Reading,
     first: _Point,
@@ -333,6 +344,9 @@ def _implausible(
         seconds = (at - other_at).total_seconds()
         if (seconds < 0 and wh > other_wh) or (seconds > 0 and wh < other_wh):
             return "backwards"
+        hours = max(abs(seconds), _JUMP_SECONDS) / 3600
+        if abs(wh - other_wh) > MAX_POWER_W * hours:
+            return "jump"
     return ""
 
 

@@ -137,7 +137,7 @@ class ImplausibleReadingRow(Base):
     seq_no: Mapped[int]
     at: Mapped[datetime.datetime]
     wh: Mapped[float]
-    # "future", "beforeStart", "afterEnd" or "backwards".
+    # "future", "beforeStart", "afterEnd", "backwards" or "jump".
     reason: Mapped[str] = mapped_column(String(16))
 
 

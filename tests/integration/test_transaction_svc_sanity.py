@@ -86,6 +86,24 @@ async def test_backwards_and_future_readings_are_left_out(transaction_stub) -> N
     assert (await get(transaction_stub)).energy_wh == pytest.approx(400.0)
 
 
+async def test_a_correctly_dated_jump_is_left_out(transaction_stub) -> None:  # type: ignore[no-untyped-def]
+    """A reading 99,999,899 Wh above the start, dated ten minutes later (no charger delivers
+    that), is reported as a jump and the energy counts the readings around it."""
+    await send(
+        transaction_stub,
+        [
+            _register(0, "Started", 0, 100),
+            _register(1, "Updated", 10, 99_999_999),
+            _register(2, "Ended", 20, 5100),
+        ],
+    )
+    tx = await get(transaction_stub)
+    assert [(r.seq_no, r.wh, r.reason) for r in tx.implausible_readings] == [
+        (1, 99_999_999.0, "jump")
+    ]
+    assert tx.energy_wh == pytest.approx(5000.0)
+
+
 async def test_events_after_ended_change_nothing(transaction_stub) -> None:  # type: ignore[no-untyped-def]
     """An Updated event numbered after the Ended event (Charging, a higher register) is stored
     but leaves the energy, the charging state and the end as they were."""

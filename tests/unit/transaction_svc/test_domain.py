@@ -418,6 +418,47 @@ def test_implausible_readings(event: Event, reason: str) -> None:
     assert (after.energy_first_wh, after.energy_last_wh) == (100.0, 100.0)
 
 
+def test_a_correctly_dated_jump_is_left_out_and_flagged() -> None:
+    """One reading 99,999,899 Wh above the last, dated a minute later (more power than any
+    charger delivers), used to become the energy; it is reported instead, and the readings
+    after it count."""
+    state, flagged = TransactionState(), []
+    for event in [
+        _reading_event(0, 0, 100, "Started"),
+        _reading_event(1, 1, 99_999_999),
+        _reading_event(2, 2, 300),
+        _reading_event(3, 3, 400, "Ended"),
+    ]:
+        state, out = fold_flagging(state, event, received_at=at(5))
+        flagged += out
+    assert flagged == [Implausible(1, at(1), 99_999_999.0, "jump")]
+    assert energy_wh(state) == pytest.approx(300.0)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "wh"),
+    [
+        # A megawatt charger's hour, and a simulator's session compressed into one second.
+        (3600, 1_000_000 + 100),
+        (1, 50_000 + 100),
+    ],
+)
+def test_fast_but_possible_readings_count(seconds: int, wh: float) -> None:
+    """The bound is a power no charger reaches (4 MW, MCS's 3.75 MW rounded up, over at least
+    5 minutes), so fast chargers and compressed test sessions (OCTT, simulators) count."""
+    state = fold(TransactionState(), _reading_event(0, 0, 100, "Started"), at(0))
+    when = T0 + datetime.timedelta(seconds=seconds)
+    event = Event(
+        seq_no=1,
+        event_type="Updated",
+        timestamp=when,
+        meter_values=[{"timestamp": when.isoformat(), "sampledValue": [{"value": wh}]}],
+    )
+    after, flagged = fold_flagging(state, event, received_at=when)
+    assert flagged == []
+    assert energy_wh(after) == pytest.approx(wh - 100)
+
+
 def test_plausible_readings_in_any_order_count() -> None:
     """Consistent readings all count, whatever order their events arrive in."""
     events = [
