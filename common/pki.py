@@ -1,9 +1,10 @@
 """The CSMS's own small PKI: a local CA, TLS server and station client certificates, CSR signing.
 
-Used for security profiles 2 and 3 (OCPP 2.0.1 Part 2): Envoy terminates TLS with a server
-certificate from this CA and, for profile 3, requires station client certificates that chain to
-it; SignCertificate → CertificateSigned signs a station's CSR with it; ``make up`` in TLS mode
-and the tests generate their certificates here.
+Used for security profiles 2 and 3 (OCPP 2.0.1 Part 2): Envoy terminates TLS with two server
+certificates from this CA, an ECDSA and an RSA one (A00.FR.421's cipher suites need both), and,
+for profile 3, requires station client certificates that chain to it; SignCertificate →
+CertificateSigned signs a station's CSR with it; ``make up`` in TLS mode and the tests generate
+their certificates here.
 
 It also makes the certificates of internal mutual TLS (``CSMS_INTERNAL_TLS``, common.grpc_tls):
 a separate CA, never the stations' one, and one certificate per process that serves and dials.
@@ -58,7 +59,7 @@ __all__ = [
 ]
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-KeyType = Literal["ec-p256", "ec-p384", "rsa-2048"]
+KeyType = Literal["ec-p256", "ec-p384", "rsa-2048", "rsa-3072"]
 # OCPP's CertificateSigningUseEnumType: what a SignCertificate CSR is for.
 CertificateUse = Literal["ChargingStationCertificate", "V2GCertificate"]
 
@@ -88,7 +89,16 @@ def _new_key(key: KeyType) -> PrivateKey:
         return ec.generate_private_key(ec.SECP384R1())
     if key == "rsa-2048":
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if key == "rsa-3072":
+        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
     raise PkiError(f"unknown key type {key!r}")
+
+
+def _is_key_type(key: PrivateKey, key_type: KeyType) -> bool:
+    """Whether ``key`` is of ``key_type`` (algorithm and size or curve)."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        return key_type == f"rsa-{key.key_size}"
+    return key_type == {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}.get(key.curve.name)
 
 
 def _hash_for(key: PrivateKey) -> hashes.SHA256 | hashes.SHA384:
@@ -445,10 +455,11 @@ def _server_cert_fits(
     hostnames: list[str],
     ips: list[str],
     client_auth: bool = False,
+    key_type: KeyType = "ec-p256",
 ) -> bool:
-    """Whether an existing server certificate is from this CA, for this key, with these SANs
-    (and client authentication if asked), and valid for a while yet."""
-    if cert.public_key() != key.public_key():
+    """Whether an existing server certificate is from this CA, for this key of ``key_type``,
+    with these SANs (and client authentication if asked), and valid for a while yet."""
+    if cert.public_key() != key.public_key() or not _is_key_type(key, key_type):
         return False
     try:
         cert.verify_directly_issued_by(ca_cert)
@@ -462,26 +473,38 @@ def _server_cert_fits(
     return wanted <= set(san) and cert.not_valid_after_utc > _now() + datetime.timedelta(days=7)
 
 
+# Envoy's two server certificates in the TLS mode (files, key type). OCPP 2.0.1 A00.FR.421 wants
+# TLS 1.2 suites of both kinds: ECDHE-ECDSA ones need an ECDSA certificate, TLS_RSA_* and
+# ECDHE-RSA ones an RSA one; Envoy offers each client the one its suites and signature
+# algorithms can use. RSA-3072: NIST's strength for use past 2030 (2048 is Part 2's minimum).
+_SERVER_CERTS: dict[str, tuple[str, KeyType]] = {
+    "server": ("server", "ec-p256"),
+    "server_rsa": ("server-rsa", "rsa-3072"),
+}
+# A new stations' CA signs with RSA: a station whose TLS stack has no elliptic curves (the
+# reason TLS_RSA_* suites are required at all) can still verify both server certificates and
+# the certificates it gets from SignCertificate. An existing CA of any type is kept.
+_LOCAL_CA_KEY: KeyType = "rsa-3072"
+
+
 def write_local_ca(
     dir: pathlib.Path, hostnames: list[str], ips: list[str]
 ) -> dict[str, pathlib.Path]:
-    """Create, or reuse, a local CA and an Envoy server certificate in ``dir`` for ``make up``.
+    """Create, or reuse, a local CA and Envoy's two server certificates in ``dir`` for ``make up``.
 
-    Files: ``ca.pem``, ``ca.key``, ``server.pem``, ``server.key`` (keys 0600). An existing CA is
-    kept, so stations already given certificates keep working; the server certificate is
-    reissued only when it is not from that CA, lacks a requested name or expires within a week.
-    Returns the paths under the keys ``ca_cert``, ``ca_key``, ``server_cert``, ``server_key``.
+    Files: ``ca.pem``, ``ca.key``; ``server.pem``, ``server.key`` (ECDSA P-256) and
+    ``server-rsa.pem``, ``server-rsa.key`` (RSA 3072), both signed by that one CA; keys 0600. An
+    existing CA is kept, so stations already given certificates keep working; each server
+    certificate is reissued only when it is not from that CA, not of its key type, lacks a
+    requested name or expires within a week. Returns the paths under the keys ``ca_cert``,
+    ``ca_key``, ``server_cert``, ``server_key``, ``server_rsa_cert``, ``server_rsa_key``.
     """
-    paths = {
-        "ca_cert": dir / "ca.pem",
-        "ca_key": dir / "ca.key",
-        "server_cert": dir / "server.pem",
-        "server_key": dir / "server.key",
-    }
-    ca_cert, ca_key = _local_ca(dir, "CSMS local development CA")
-    _ensure_server_cert(
-        paths["server_cert"], paths["server_key"], ca_cert, ca_key, hostnames, ips, False
-    )
+    ca_cert, ca_key = _local_ca(dir, "CSMS local development CA", _LOCAL_CA_KEY)
+    paths = {"ca_cert": dir / "ca.pem", "ca_key": dir / "ca.key"}
+    for name, (file, key_type) in _SERVER_CERTS.items():
+        cert, key = dir / f"{file}.pem", dir / f"{file}.key"
+        _ensure_server_cert(cert, key, ca_cert, ca_key, hostnames, ips, False, key_type)
+        paths[f"{name}_cert"], paths[f"{name}_key"] = cert, key
     return paths
 
 
@@ -509,8 +532,11 @@ def write_internal_ca(
     return paths
 
 
-def _local_ca(dir: pathlib.Path, common_name: str) -> tuple[x509.Certificate, PrivateKey]:
-    """The CA of ``dir`` (``ca.pem``, ``ca.key``), made on first use and kept after."""
+def _local_ca(
+    dir: pathlib.Path, common_name: str, key: KeyType = "ec-p256"
+) -> tuple[x509.Certificate, PrivateKey]:
+    """The CA of ``dir`` (``ca.pem``, ``ca.key``), made with a ``key`` on first use and kept
+    after, whatever its key."""
     cert_path, key_path = dir / "ca.pem", dir / "ca.key"
     dir.mkdir(parents=True, exist_ok=True)
     ca_present = cert_path.exists(), key_path.exists()
@@ -519,7 +545,7 @@ def _local_ca(dir: pathlib.Path, common_name: str) -> tuple[x509.Certificate, Pr
     if any(ca_present):
         # Regenerating would overwrite the half that exists, perhaps the only copy of a key.
         raise PkiError(f"{dir} has only one of ca.pem / ca.key; remove it or restore the other")
-    ca_cert, ca_key = new_ca(common_name)
+    ca_cert, ca_key = new_ca(common_name, key=key)
     _write(key_path, key_pem(ca_key), 0o600)
     _write(cert_path, cert_pem(ca_cert), 0o644)
     return ca_cert, ca_key
@@ -533,13 +559,18 @@ def _ensure_server_cert(
     hostnames: list[str],
     ips: list[str],
     client_auth: bool,
+    key_type: KeyType = "ec-p256",
 ) -> None:
     """Keep the certificate at ``cert_path`` if it fits, else issue and write a new one."""
     if cert_path.exists() and key_path.exists():
         existing = load_cert(cert_path.read_bytes())
         existing_key = load_key(key_path.read_bytes())
-        if _server_cert_fits(existing, existing_key, ca_cert, hostnames, ips, client_auth):
+        if _server_cert_fits(
+            existing, existing_key, ca_cert, hostnames, ips, client_auth, key_type
+        ):
             return
-    cert, key = issue_server_cert(ca_cert, ca_key, hostnames, ips, client_auth=client_auth)
+    cert, key = issue_server_cert(
+        ca_cert, ca_key, hostnames, ips, key=key_type, client_auth=client_auth
+    )
     _write(key_path, key_pem(key), 0o600)
     _write(cert_path, cert_pem(cert), 0o644)

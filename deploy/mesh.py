@@ -280,13 +280,16 @@ class Cluster:
 
 @dataclass(frozen=True)
 class StationTls:
-    """The wss listener: its port, Envoy's server certificate and key, the CA of stations'
-    client certificates (PEM files)."""
+    """The wss listener: its port, Envoy's ECDSA server certificate and key, the CA of
+    stations' client certificates, Envoy's RSA server certificate and key (PEM files; both
+    server certificates because A00.FR.421's TLS 1.2 suites need both kinds)."""
 
     port: int
     server_cert: pathlib.Path | str
     server_key: pathlib.Path | str
     ca_cert: pathlib.Path | str
+    server_rsa_cert: pathlib.Path | str
+    server_rsa_key: pathlib.Path | str
 
 
 @dataclass(frozen=True)
@@ -316,7 +319,13 @@ def _stations_listener(name: str, host: str, port: int, tls: StationTls | None) 
     if tls is not None:
         transport = string.Template(
             (ROOT / "deploy" / "envoy-stations-tls.yaml").read_text()
-        ).substitute(server_cert=tls.server_cert, server_key=tls.server_key, ca_cert=tls.ca_cert)
+        ).substitute(
+            server_cert=tls.server_cert,
+            server_key=tls.server_key,
+            server_rsa_cert=tls.server_rsa_cert,
+            server_rsa_key=tls.server_rsa_key,
+            ca_cert=tls.ca_cert,
+        )
     return string.Template((ROOT / "deploy" / "envoy-stations.yaml").read_text()).substitute(
         name=name,
         host=host,
@@ -478,6 +487,8 @@ def envoy_config(
             settings.tls_dir() / "server.pem",
             settings.tls_dir() / "server.key",
             settings.tls_dir() / "ca.pem",
+            settings.tls_dir() / "server-rsa.pem",
+            settings.tls_dir() / "server-rsa.key",
         )
         if settings.tls and gateway_ports
         else None,
@@ -756,8 +767,8 @@ class Mesh:
         return procs
 
     def write_tls(self) -> dict[str, pathlib.Path]:
-        """The TLS mode's local CA and Envoy server certificate (common.pki.write_local_ca):
-        for localhost, 127.0.0.1 and the host the mesh serves on."""
+        """The TLS mode's local CA and Envoy's ECDSA and RSA server certificates
+        (common.pki.write_local_ca): for localhost, 127.0.0.1 and the host the mesh serves on."""
         host = self.settings.host
         hostnames, ips = ["localhost"], ["127.0.0.1"]
         try:

@@ -28,8 +28,9 @@ __all__ = ["CertificateAuthority", "SignOutcome", "Signer", "open_signer", "INVA
 INVALID_CSR = "InvalidCSR"
 # StatusInfo.additionalInfo has maxLength 512.
 _MAX_ADDITIONAL_INFO = 512
-# write_local_ca also issues a server certificate (Envoy's, for `make up`); these are its names
-# when device_svc creates the CA. A launcher asking for other names gets it reissued, same CA.
+# write_local_ca also issues Envoy's server certificates (ECDSA and RSA, for `make up`); these
+# are their names when device_svc creates the CA. A launcher asking for other names gets them
+# reissued, same CA.
 _LOCAL_HOSTNAMES, _LOCAL_IPS = ["localhost"], ["127.0.0.1"]
 
 

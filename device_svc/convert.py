@@ -33,6 +33,7 @@ __all__ = [
     "set_results",
     "basic_auth_password",
     "basic_auth_password_accepted",
+    "basic_auth_password_status",
     "get_results",
     "variable_to_proto",
     "timestamp",
@@ -138,17 +139,24 @@ def basic_auth_password(request: ocpp.SetVariablesRequest) -> str | None:
     return sent[0] if sent else None
 
 
+def basic_auth_password_status(response: ocpp.SetVariablesResponse) -> int:
+    """The station's attributeStatus for the BasicAuthPassword it was sent (SecurityCtrlr.
+    BasicAuthPassword, attribute Actual: its first such result); UNSPECIFIED when it has none."""
+    for r in response.set_variable_result:
+        if (
+            is_basic_auth_password(ref_of(r.component, r.variable))
+            and _attribute_type(r, "attribute_type") == ACTUAL
+        ):
+            return int(r.attribute_status)
+    return int(ocpp.SET_VARIABLE_STATUS_UNSPECIFIED)
+
+
 def basic_auth_password_accepted(response: ocpp.SetVariablesResponse) -> bool:
     """The station answered Accepted to the BasicAuthPassword it was sent: it uses it from now.
 
     RebootRequired is not enough: until it reboots the station still presents the old one.
     """
-    return any(
-        is_basic_auth_password(ref_of(r.component, r.variable))
-        and _attribute_type(r, "attribute_type") == ACTUAL
-        and r.attribute_status == ocpp.SET_VARIABLE_STATUS_ACCEPTED
-        for r in response.set_variable_result
-    )
+    return bool(basic_auth_password_status(response) == ocpp.SET_VARIABLE_STATUS_ACCEPTED)
 
 
 def get_results(response: ocpp.GetVariablesResponse) -> list[ValueUpdate]:

@@ -8,22 +8,31 @@ Profiles: 0 no credentials (only while the deployment allows unsecured stations)
 auth, 2 TLS + Basic auth, 3 mutual TLS (client certificate CN = station id). A station set to a
 profile never falls back to a lower one: what it presented must satisfy exactly its profile. A
 password presented is checked whatever the profile: a profile-0 station presenting one it does
-not have is refused, like any other wrong password.
+not have is refused, like any other wrong password. So is a client certificate: whatever the
+profile, one whose CN is not the station id (another station's) is refused.
+
+Upgrades (OCPP use case A05): a station that accepted a SetNetworkProfile of a higher profile
+has it pending; it is judged by the pending profile when what it presented satisfies that one
+(:func:`effective_profile`), else by its own, so it is never shut out half-way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import secrets
 
 import grpc
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from common.errors import CsmsError, InvalidArgument
+from common.errors import CsmsError, FailedPrecondition, InvalidArgument
 from device_svc.domain import VariableRef
 
 __all__ = [
     "BASIC_AUTH_PASSWORD",
+    "NEW_PASSWORD_ALPHABET",
+    "NEW_PASSWORD_LENGTH",
     "PASSWORD_MAX",
     "PASSWORD_MIN",
     "PROFILES",
@@ -31,8 +40,12 @@ __all__ = [
     "Presented",
     "Unauthenticated",
     "check",
+    "effective_profile",
     "is_basic_auth_password",
+    "new_password",
+    "require_basic_auth",
     "require_password",
+    "require_upgrade_password",
     "validate_password",
     "validate_profile",
 ]
@@ -42,6 +55,14 @@ PROFILES = range(4)
 PASSWORD_MIN, PASSWORD_MAX = 16, 40
 # The device-model variable a station's Basic auth password is rotated through (write-only).
 BASIC_AUTH_PASSWORD = ("SecurityCtrlr", "BasicAuthPassword")
+# The passwords the CSMS makes (UpdateBasicAuthPassword): the longest passwordString, of letters,
+# digits and the other characters of OCPP's identifierString (no space, no quote, nothing a
+# station's configuration tool or an HTTP header could mangle). 40 of these 71 characters are
+# about 246 random bits.
+NEW_PASSWORD_LENGTH = PASSWORD_MAX
+NEW_PASSWORD_ALPHABET = (
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789" + "*-_=:+|@."
+)
 
 
 class Unauthenticated(CsmsError):
@@ -78,6 +99,32 @@ def validate_password(password: str) -> None:
         raise InvalidArgument("basic_auth_password must be printable ASCII without spaces")
 
 
+def new_password() -> str:
+    """A fresh random Basic auth password (:data:`NEW_PASSWORD_ALPHABET`, from ``secrets``)."""
+    return "".join(secrets.choice(NEW_PASSWORD_ALPHABET) for _ in range(NEW_PASSWORD_LENGTH))
+
+
+def require_basic_auth(station_id: str, profile: int) -> None:
+    """Only stations of profiles 1 and 2 authenticate with a Basic auth password: rotating the
+    password of another one would give it a credential it never presents (FAILED_PRECONDITION)."""
+    if profile not in (1, 2):
+        raise FailedPrecondition(
+            f"station {station_id} is at security profile {profile}: only profiles 1 and 2 "
+            "authenticate with a Basic auth password"
+        )
+
+
+def require_upgrade_password(profile: int, new_profile: int, password_set: bool) -> None:
+    """A station moved up to profile 1 or 2 (SetNetworkProfile) will present a Basic auth
+    password: without one stored here the CSMS could never let it in under that profile, so the
+    upgrade is refused before it is sent (FAILED_PRECONDITION)."""
+    if new_profile > profile and new_profile in (1, 2) and not password_set:
+        raise FailedPrecondition(
+            f"security profile {new_profile} needs a Basic auth password and the station has "
+            "none: set one first (basicAuthPassword), then send the SetNetworkProfile"
+        )
+
+
 def is_basic_auth_password(ref: VariableRef) -> bool:
     """SecurityCtrlr.BasicAuthPassword (any instance, no EVSE): the station's password."""
     return (ref.component, ref.variable) == BASIC_AUTH_PASSWORD and ref.evse_id is None
@@ -106,6 +153,19 @@ class Passwords:
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
+    def verify_dummy(self, password: str) -> bool:
+        """Verify ``password`` against a hash that no password matches (False), at the cost of
+        a real verification: for a handshake refused before its password was verified (an
+        unknown station, a profile it does not fit), so that it is answered after as long as a
+        wrong password and the time does not tell which station ids exist."""
+        return self.verify(self._dummy_hash, password)
+
+    @functools.cached_property
+    def _dummy_hash(self) -> str:
+        # Made with this hasher's parameters (those of new hashes) on first use: most
+        # processes never need it, and tests make many of these.
+        return self.hash(secrets.token_urlsafe(32))
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Presented:
@@ -127,6 +187,10 @@ def check(
 ) -> bool:
     """Everything but the password itself: raises Unauthenticated, or says whether the password
     must still be verified (profiles 1 and 2)."""
+    if presented.client_certificate_cn and presented.client_certificate_cn != station_id:
+        # Whatever the profile: a certificate of the CSMS's CA names the station it was issued
+        # to, so presenting another's is someone else's credential (or a station set up wrong).
+        raise Unauthenticated("the client certificate is another station's")
     if profile == 0:
         if not allow_unsecured:
             raise Unauthenticated(
@@ -142,11 +206,35 @@ def check(
     if profile == 3:
         if not presented.client_certificate_cn:
             raise Unauthenticated("security profile 3 requires a client certificate")
-        if presented.client_certificate_cn != station_id:
-            raise Unauthenticated("the client certificate is not this station's")
         return False
     if not presented.password:
         raise Unauthenticated(f"security profile {profile} requires HTTP Basic auth")
     if not password_set:
-        raise Unauthenticated("station has no password set")
+        # A station set to profile 1 or 2 before a password was required: no migration can
+        # invent its password, so it is refused, saying why, until an operator sets one.
+        raise Unauthenticated(
+            f"security profile {profile} needs a Basic auth password and station {station_id} "
+            "has none: an operator must set its basicAuthPassword"
+        )
     return True
+
+
+def effective_profile(
+    station_id: str, profile: int, pending: int | None, password_set: bool, presented: Presented
+) -> int:
+    """The profile a connection is judged by: the station's ``pending`` one (a higher profile it
+    accepted in SetNetworkProfile) when what it presented satisfies that one, else its own.
+
+    A station upgrading keeps being let in under its old profile until it comes with the new
+    credentials (it may not have rebooted yet, or may fall back to its old connection profile);
+    its first connection under the new profile makes that its profile (OCPP A05.FR.07: from then
+    on the CSMS does not accept the lower one). Whether the password is right is not part of
+    this decision: it is verified afterwards, whichever profile asks for it.
+    """
+    if pending is None or pending <= profile:
+        return profile
+    try:
+        check(station_id, pending, password_set, presented, allow_unsecured=False)
+    except Unauthenticated:
+        return profile
+    return pending

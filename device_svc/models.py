@@ -76,6 +76,12 @@ class Station(Base):
     security_profile: Mapped[int] = mapped_column(default=0, server_default=text("0"))
     # Argon2id hash of the HTTP Basic auth password (profiles 1 and 2); never leaves the service.
     password_hash: Mapped[str | None] = mapped_column(String(255))
+    # The hash of a new password the station took with RebootRequired: accepted beside the old one
+    # until the station first connects with it, which makes it password_hash (OCPP A01).
+    pending_password_hash: Mapped[str | None] = mapped_column(String(255))
+    # A higher profile the station accepted in SetNetworkProfile (OCPP A05) and has not connected
+    # with yet: it replaces security_profile at the first connection that satisfies it.
+    pending_security_profile: Mapped[int | None]
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

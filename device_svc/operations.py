@@ -10,6 +10,12 @@ are returned: Get/SetVariables results go into the device model, and an accepted
 RequestStartTransaction is recorded in transaction_svc (``RecordRemoteStart``), whose
 transaction then shows the idToken sent even if the station's events leave it out.
 
+Two answers change how the station may connect. A SetVariables of SecurityCtrlr.BasicAuthPassword
+the station accepts replaces its password (:meth:`Operations.update_basic_auth_password` makes
+one itself, OCPP use case A01); a SetNetworkProfile of a higher security profile it accepts makes
+that profile pending until the station connects with it (use case A05, see
+:mod:`device_svc.credentials`).
+
 The boot policy lives here too, since it sends calls of its own: the automatic accept rule
 (GetBaseReport after a Pending boot, accept when the report is complete) and the
 TriggerMessage(BootNotification) that follows an accept. So does SignCertificate: the CSR is
@@ -20,6 +26,7 @@ background tasks, owned here and cancelled by :meth:`Operations.close`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
@@ -39,13 +46,13 @@ from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as transaction_grpc
-from device_svc import convert
+from device_svc import convert, credentials
 from device_svc.certificates import Signer, SignOutcome
 from device_svc.domain import ReportedVariable, Route
 from device_svc.models import Station
 from device_svc.service import BootOutcome, Devices, Unavailable, is_reachable
 
-__all__ = ["ACTIONS", "GatewayError", "Gateways", "Operations"]
+__all__ = ["ACTIONS", "GatewayError", "Gateways", "Operations", "PasswordUpdate"]
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +85,23 @@ class GatewayError(Exception):
         self.code = code
         self.details = details
         self.trailing_metadata = tuple(trailing_metadata)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PasswordUpdate:
+    """What UpdateBasicAuthPassword answers (never the password)."""
+
+    # The station's attributeStatus for the password (ocpp.SetVariableStatusEnum; 0: its answer
+    # had no result for it).
+    status: int
+    # The CSMS switched to the new password (the station answered Accepted).
+    changed: bool
+    # The station takes it at its next reboot (RebootRequired): both work until it connects
+    # with the new one.
+    pending: bool
+    response: ocpp.SetVariablesResponse
+    # The station's answer as it sent it (JSON text; "" from a gateway of an earlier release).
+    payload_json: str
 
 
 # How long DeleteChargingStation waits for the gateway to close the deleted station's connection.
@@ -213,6 +237,11 @@ class Operations:
             password = convert.basic_auth_password(request)
             if password is not None:
                 new_password_hash = await self.devices.hash_password(password)
+        # Likewise an upgrade the CSMS could never let the station in under.
+        new_profile = None
+        if action == "SetNetworkProfile":
+            new_profile = request.connection_data.security_profile
+            await self.devices.check_upgrade(station_id, new_profile)
         seconds = _timeout(time_remaining, self.call_timeout)
         result = await self.gateways.call(station_id, route, request, seconds)
         response = RESPONSE_TYPES[action]()
@@ -222,6 +251,8 @@ class Operations:
             )
         if new_password_hash is not None:
             await self._rotate_password(station_id, new_password_hash, response)
+        if new_profile is not None:
+            await self._record_upgrade(station_id, new_profile, response)
         learn = self._learn.get(action)
         if learn is not None:
             try:
@@ -232,19 +263,85 @@ class Operations:
         return response, result.payload_json
 
     async def _rotate_password(self, station_id: str, password_hash: str, response: Any) -> None:
-        """The station took its new Basic auth password: from now on only that one works."""
-        if not convert.basic_auth_password_accepted(response):
-            log.info("the station did not accept its new Basic auth password: the old one stays")
+        """The station took its new Basic auth password: Accepted, from now on only that one
+        works; RebootRequired, it works beside the old one until the station (rebooted) first
+        connects with it. Any other answer: the old one stays, alone."""
+        status = convert.basic_auth_password_status(response)
+        if status == ocpp.SET_VARIABLE_STATUS_ACCEPTED:
+            store, done = self.devices.set_password_hash, "rotated"
+        elif status == ocpp.SET_VARIABLE_STATUS_REBOOT_REQUIRED:
+            store = self.devices.set_pending_password_hash
+            done = "pending: the station takes it at its next reboot, the old one works until then"
+        else:
+            log.info("the station did not take its new Basic auth password: the old one stays")
             return
         try:
-            await self.devices.set_password_hash(station_id, password_hash)
+            await store(station_id, password_hash)
         except Exception:
-            log.exception("the station accepted a new Basic auth password that was not stored")
+            log.exception("the station took a new Basic auth password that was not stored")
             raise CsmsError(
-                "the station accepted the new BasicAuthPassword but the CSMS could not store it: "
+                "the station took the new BasicAuthPassword but the CSMS could not store it: "
                 "set it again"
             ) from None
-        log.info("Basic auth password rotated")
+        log.info("Basic auth password %s", done)
+
+    async def update_basic_auth_password(
+        self, station_id: str, time_remaining: float | None
+    ) -> PasswordUpdate:
+        """OCPP A01 on the CSMS's initiative: a new random password, sent in SetVariables of
+        SecurityCtrlr.BasicAuthPassword, stored (as its hash) only when the station accepts it.
+
+        The station must be connected (NOT_FOUND, UNAVAILABLE first, as for every command) and
+        of security profile 1 or 2 (FAILED_PRECONDITION).
+        """
+        await self.devices.route(station_id)
+        station = await self.devices.get(station_id)
+        credentials.require_basic_auth(station_id, station.security_profile)
+        component, variable = credentials.BASIC_AUTH_PASSWORD
+        request = ocpp.SetVariablesRequest(
+            set_variable_data=[
+                ocpp.SetVariableData(
+                    attribute_type=ocpp.ATTRIBUTE_ACTUAL,
+                    attribute_value=credentials.new_password(),
+                    component=ocpp.Component(name=component),
+                    variable=ocpp.Variable(name=variable),
+                )
+            ]
+        )
+        response, payload_json = await self.exchange(
+            "SetVariables", station_id, request, time_remaining
+        )
+        assert isinstance(response, ocpp.SetVariablesResponse)
+        status = convert.basic_auth_password_status(response)
+        return PasswordUpdate(
+            status=status,
+            changed=status == ocpp.SET_VARIABLE_STATUS_ACCEPTED,
+            pending=status == ocpp.SET_VARIABLE_STATUS_REBOOT_REQUIRED,
+            response=response,
+            payload_json=payload_json,
+        )
+
+    async def _record_upgrade(self, station_id: str, new_profile: int, response: Any) -> None:
+        """The station accepted a network connection profile of ``new_profile``: a higher one
+        is pending until the station connects with it (device_svc.credentials)."""
+        if response.status != ocpp.SET_NETWORK_PROFILE_STATUS_ACCEPTED:
+            return
+        try:
+            pending = await self.devices.record_pending_profile(station_id, new_profile)
+        except Exception:
+            log.exception("the station accepted security profile %d, not recorded", new_profile)
+            # Not recorded, the station would be refused once it connects under the new profile
+            # (from profile 2 to 3, say): the operator must know.
+            raise CsmsError(
+                f"the station accepted security profile {new_profile} but the CSMS could not "
+                "record it: send the SetNetworkProfile again"
+            ) from None
+        if pending is not None:
+            log.info(
+                "security profile %d pending: the station's first connection under it makes it "
+                "its profile",
+                pending,
+            )
 
     async def _learn_set_variables(
         self, station_id: str, request: ocpp.SetVariablesRequest, response: Any

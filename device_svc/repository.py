@@ -104,6 +104,18 @@ _SET_CONNECTION = (
         updated_at=bindparam("b_now"),
     )
 )
+# One statement executed for the stations of a group of connects that came with pending
+# credentials (a new password, OCPP A01; a higher security profile, A05): they become theirs.
+_SET_CREDENTIALS = (
+    update(_STATIONS)
+    .where(_stations.id == bindparam("b_id"))
+    .values(
+        security_profile=bindparam("b_profile"),
+        pending_security_profile=bindparam("b_pending_profile"),
+        password_hash=bindparam("b_password_hash"),
+        pending_password_hash=bindparam("b_pending_password_hash"),
+    )
+)
 # One statement executed for many boots: what the station reports replaces what is stored
 # unless it is empty.
 _RECORD_BOOT = (
@@ -276,6 +288,21 @@ class StationWriter:
         ]
         if params:
             await self.conn.execute(_SET_CONNECTION, params)
+
+    async def set_credentials(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Store each row's security profile and password hash, and their pending ones."""
+        params = [
+            {
+                "b_id": r["id"],
+                "b_profile": r["security_profile"],
+                "b_pending_profile": r["pending_security_profile"],
+                "b_password_hash": r["password_hash"],
+                "b_pending_password_hash": r["pending_password_hash"],
+            }
+            for r in rows
+        ]
+        if params:
+            await self.conn.execute(_SET_CREDENTIALS, params)
 
     async def record_statuses(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Upsert connector statuses (``station_id, evse_id, connector_id, status,

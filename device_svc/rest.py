@@ -4,7 +4,8 @@ The resources go through the generic facade. The commands do not: their body is 
 request payload itself, checked against the official request schema by the very rules the
 gateway applies to stations' frames (:mod:`common.ocpp_schema`: a breach is INVALID_ARGUMENT
 naming the rule, and nothing is sent), and their answer is the station's response payload as the
-station sent it.
+station sent it. UpdateBasicAuthPassword answers as its typed method, with the station's
+SetVariablesResponse as the station sent it.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from common import ocpp_schema
 from common.errors import InvalidArgument
 from common.ocpp_json import REQUEST_TYPES, ConversionError, to_ocpp, to_proto
 from common.rest import Handler, RestFacade, update_request
-from common.rest_json import RestJsonError, from_struct, parse
+from common.rest_json import RestJsonError, check_text, from_struct, parse, render
 from csms.device.v1 import device_service_pb2 as pb
 from device_svc.operations import ACTIONS, GatewayError, Operations
-from device_svc.servicer import DeviceServicer
+from device_svc.servicer import DeviceServicer, password_update_to_proto
 
 __all__ = ["REST_SERVICE", "device_rest"]
 
@@ -79,6 +80,29 @@ def _command(operations: Operations, action: str) -> Handler:
     return handle
 
 
+def _update_basic_auth_password(operations: Operations) -> Handler:
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> struct_pb2.Struct:
+        try:
+            check_text(request)
+        except RestJsonError as exc:
+            raise InvalidArgument(str(exc)) from None
+        try:
+            update = await operations.update_basic_auth_password(
+                request.station_id, context.time_remaining()
+            )
+        except GatewayError as exc:
+            await context.abort(exc.code, exc.details, exc.trailing_metadata)
+            raise AssertionError("abort returned") from None  # pragma: no cover
+        answer = render(password_update_to_proto(update))
+        if update.payload_json:
+            answer["setVariablesResponse"] = orjson.loads(update.payload_json)
+        struct = struct_pb2.Struct()
+        struct.update(answer)
+        return struct
+
+    return handle
+
+
 def device_rest(servicer: DeviceServicer, operations: Operations) -> RestFacade:
     """The DeviceRestService servicer over ``servicer``."""
     return RestFacade(
@@ -89,5 +113,8 @@ def device_rest(servicer: DeviceServicer, operations: Operations) -> RestFacade:
                 pb.UpdateChargingStationRequest, "charging_station", "id"
             )
         },
-        handlers={action: _command(operations, action) for action in ACTIONS},
+        handlers={
+            **{action: _command(operations, action) for action in ACTIONS},
+            "UpdateBasicAuthPassword": _update_basic_auth_password(operations),
+        },
     )

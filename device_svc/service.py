@@ -161,6 +161,8 @@ class _VerifyFirst:
     transaction: Argon2 takes milliseconds on purpose); nothing was written."""
 
     password_hash: str
+    # A new password the station took with RebootRequired, accepted too (OCPP A01).
+    pending_hash: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -282,6 +284,12 @@ class Devices:
                 raise NotFound(f"charging station {station_id} not found")
             for name, value in columns.items():
                 setattr(station, name, value)
+            if "security_profile" in columns:
+                # The operator decided the profile: an upgrade under way no longer applies.
+                station.pending_security_profile = None
+            if "password_hash" in columns:
+                # Likewise the password: a rotation under way no longer applies.
+                station.pending_password_hash = None
             if {"security_profile", "password_hash"} & columns.keys():
                 # Raising here rolls the update back.
                 credentials.require_password(
@@ -326,6 +334,37 @@ class Devices:
             if station is None:
                 raise NotFound(f"charging station {station_id} not found")
             station.password_hash = password_hash
+            station.pending_password_hash = None
+
+    async def set_pending_password_hash(self, station_id: str, password_hash: str) -> None:
+        """A new password the station took with RebootRequired: accepted beside the old one until
+        the station first connects with it (then it is the only one)."""
+        async with self.sessions.begin() as session:
+            station = await StationRepository(session).get(station_id, for_update=True)
+            if station is None:
+                raise NotFound(f"charging station {station_id} not found")
+            station.pending_password_hash = password_hash
+
+    async def check_upgrade(self, station_id: str, new_profile: int) -> None:
+        """Before a SetNetworkProfile of ``new_profile`` is sent: FAILED_PRECONDITION when the
+        station could never connect under it (profile 1 or 2 without a password stored)."""
+        station = await self.get(station_id)
+        credentials.require_upgrade_password(
+            station.security_profile, new_profile, station.password_hash is not None
+        )
+
+    async def record_pending_profile(self, station_id: str, new_profile: int) -> int | None:
+        """The station accepted a SetNetworkProfile of ``new_profile``: a higher profile than
+        its own becomes its pending one (OCPP A05), returned; None when it is no upgrade (its
+        profile stays, nothing recorded)."""
+        async with self.sessions.begin() as session:
+            station = await StationRepository(session).get(station_id, for_update=True)
+            if station is None:
+                raise NotFound(f"charging station {station_id} not found")
+            if new_profile <= station.security_profile:
+                return None
+            station.pending_security_profile = new_profile
+        return new_profile
 
     # -- connections ---------------------------------------------------------------------------
 
@@ -360,13 +399,32 @@ class Devices:
             if isinstance(outcome, StationView):
                 return outcome
             if isinstance(outcome, CsmsError):
+                if (
+                    presented.password
+                    and item.verified_hash is None
+                    and isinstance(outcome, NotFound | Unauthenticated)
+                ):
+                    # Refused before the password was verified (an unknown station, a profile
+                    # it does not fit): verify it against a dummy hash all the same, so that
+                    # every refusal of a presented password takes an Argon2 verification and
+                    # the time tells no one which station ids exist or what their profile is.
+                    await asyncio.to_thread(self.passwords.verify_dummy, presented.password)
                 raise outcome
-            if not await asyncio.to_thread(
-                self.passwords.verify, outcome.password_hash, presented.password
-            ):
+            verified = await self._verified_hash(outcome, presented.password)
+            if verified is None:
                 raise Unauthenticated("wrong password")
-            item = dataclasses.replace(item, verified_hash=outcome.password_hash)
+            item = dataclasses.replace(item, verified_hash=verified)
         raise Unavailable(f"the password of station {station_id} keeps changing: retry")
+
+    async def _verified_hash(self, outcome: _VerifyFirst, password: str) -> str | None:
+        """The stored hash ``password`` matches: the station's, else its pending one (a rotation
+        it took with RebootRequired); None when neither."""
+        for password_hash in (outcome.password_hash, outcome.pending_hash):
+            if password_hash is not None and await asyncio.to_thread(
+                self.passwords.verify, password_hash, password
+            ):
+                return password_hash
+        return None
 
     async def _connect_one(self, conn: AsyncConnection, item: _Connect) -> _ConnectOutcome:
         """One connect in its SAVEPOINT (a group whose set-based write failed)."""
@@ -383,19 +441,26 @@ class Devices:
         known = set(rows)
         now = self.clock()
         decided: list[dict[str, Any] | _VerifyFirst | CsmsError] = []
+        # Stations connecting with pending credentials: a new password (OCPP A01), the credentials
+        # of a higher security profile (A05).
+        upgraded: set[str] = set()
         for item in items:
             row = rows.get(item.station_id)
             try:
                 if row is None:
                     row = self._register(item, now)
                 elif self._password_to_verify(item, row):
-                    decided.append(_VerifyFirst(row["password_hash"]))
+                    decided.append(_VerifyFirst(row["password_hash"], row["pending_password_hash"]))
                     continue
             except CsmsError as exc:
                 decided.append(exc)
                 continue
+            upgrade = _upgrade(item, row)
+            if upgrade:
+                upgraded.add(item.station_id)
             row = rows[item.station_id] = {
                 **row,
+                **upgrade,
                 "epoch": (row["epoch"] or 0) + 1,
                 "connected": True,
                 "gateway": item.gateway,
@@ -406,6 +471,7 @@ class Devices:
         connected = {r["id"] for r in decided if isinstance(r, dict)}
         await writer.add([rows[sid] for sid in sorted(connected - known)])
         await writer.set_connections(rows[sid] for sid in sorted(connected & known))
+        await writer.set_credentials(rows[sid] for sid in sorted(upgraded))
         connectors = await writer.connectors(connected & known) if connected & known else {}
         return [
             StationView.of(r, connectors.get(r["id"], ())) if isinstance(r, dict) else r
@@ -423,19 +489,17 @@ class Devices:
 
     @staticmethod
     def _password_to_verify(item: _Connect, row: Mapping[str, Any]) -> bool:
-        """Unauthenticated unless what was presented fits the station's profile; True when the
-        password is still to be verified against the stored hash."""
+        """Unauthenticated unless what was presented fits the station's profile (or its pending
+        one: :func:`_judged_by`); True when the password is still to be verified against the
+        stored hash."""
         password_hash = row["password_hash"]
-        return (
-            credentials.check(
-                item.station_id,
-                row["security_profile"],
-                password_hash is not None,
-                item.presented,
-                item.allow_unsecured,
-            )
-            and item.verified_hash != password_hash
-        )
+        return credentials.check(
+            item.station_id,
+            _judged_by(item, row),
+            password_hash is not None,
+            item.presented,
+            item.allow_unsecured,
+        ) and (item.verified_hash is None or item.verified_hash not in _hashes(row))
 
     async def disconnect(self, station_id: str, epoch: int) -> None:
         await self._disconnects.submit((station_id, epoch))
@@ -793,6 +857,48 @@ class Devices:
         if not more:
             return events, ""
         return events, pagination.encode_time_key(rows[-1].timestamp, rows[-1].id)
+
+
+def _judged_by(item: _Connect, row: Mapping[str, Any]) -> int:
+    """The security profile this connect is judged by: the station's pending one when it came
+    with that one's credentials (credentials.effective_profile), else its own."""
+    return credentials.effective_profile(
+        item.station_id,
+        row["security_profile"],
+        row["pending_security_profile"],
+        row["password_hash"] is not None,
+        item.presented,
+    )
+
+
+def _hashes(row: Mapping[str, Any]) -> set[str]:
+    """The password hashes a station's connect may be verified against."""
+    return {h for h in (row["password_hash"], row["pending_password_hash"]) if h is not None}
+
+
+def _upgrade(item: _Connect, row: Mapping[str, Any]) -> dict[str, Any]:
+    """The columns a let-in connect changes: a pending password it came with becomes its
+    password (OCPP A01), a pending profile it satisfied its profile (A05); from now on the old
+    password, the lower profile, are refused."""
+    changed: dict[str, Any] = {}
+    pending_hash = row["pending_password_hash"]
+    if pending_hash is not None and item.verified_hash == pending_hash:
+        log.info(
+            "station %s connected with its new password: the old one is refused from now on",
+            item.station_id,
+        )
+        changed.update(password_hash=pending_hash, pending_password_hash=None)
+    profile = _judged_by(item, row)
+    if profile != row["security_profile"]:
+        log.info(
+            "station %s connected under its pending security profile %d: that is its profile "
+            "now, %d is refused from now on",
+            item.station_id,
+            profile,
+            row["security_profile"],
+        )
+        changed.update(security_profile=profile, pending_security_profile=None)
+    return changed
 
 
 def _writable(fields: Mapping[str, Any]) -> dict[str, Any]:

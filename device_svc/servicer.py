@@ -23,10 +23,10 @@ from device_svc.domain import CustomerInformationPart, SecurityEvent
 from device_svc.models import StationLike
 from device_svc.monitoring.service import Monitoring
 from device_svc.monitoring.servicer import MonitoringServicer
-from device_svc.operations import ACTIONS, GatewayError, Operations
+from device_svc.operations import ACTIONS, GatewayError, Operations, PasswordUpdate
 from device_svc.service import Devices, is_reachable
 
-__all__ = ["DeviceServicer", "station_to_proto"]
+__all__ = ["DeviceServicer", "password_update_to_proto", "station_to_proto"]
 
 # update_mask paths (and sub-paths) → columns.
 _MASK_COLUMNS = {
@@ -88,6 +88,8 @@ def station_to_proto(station: StationLike, now: datetime.datetime) -> pb.Chargin
         security_profile=station.security_profile,
         password_set=station.password_hash is not None,
     )
+    if station.pending_security_profile is not None:
+        msg.pending_security_profile = station.pending_security_profile
     if station.modem_iccid or station.modem_imsi:
         msg.modem.iccid, msg.modem.imsi = station.modem_iccid, station.modem_imsi
     if station.location_lat is not None and station.location_lng is not None:
@@ -105,6 +107,15 @@ def station_to_proto(station: StationLike, now: datetime.datetime) -> pb.Chargin
             status_time=_ts(c.status_time),
         )
     return msg
+
+
+def password_update_to_proto(update: PasswordUpdate) -> pb.UpdateBasicAuthPasswordResponse:
+    return pb.UpdateBasicAuthPasswordResponse(
+        status=cast(ocpp.SetVariableStatusEnum.ValueType, update.status),
+        password_changed=update.changed,
+        password_pending=update.pending,
+        set_variables_response=update.response,
+    )
 
 
 class DeviceServicer(MonitoringServicer, pb_grpc.DeviceServiceServicer):
@@ -184,6 +195,17 @@ class DeviceServicer(MonitoringServicer, pb_grpc.DeviceServiceServicer):
         self, request: pb.AcceptChargingStationRequest, context: grpc.aio.ServicerContext
     ) -> pb.ChargingStation:
         return self._proto(await self.operations.accept(request.id))
+
+    async def UpdateBasicAuthPassword(
+        self, request: pb.UpdateBasicAuthPasswordRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UpdateBasicAuthPasswordResponse:
+        try:
+            update = await self.operations.update_basic_auth_password(
+                request.station_id, context.time_remaining()
+            )
+        except GatewayError as exc:
+            await context.abort(exc.code, exc.details, exc.trailing_metadata)
+        return password_update_to_proto(update)
 
     # -- connections ---------------------------------------------------------------------------
 

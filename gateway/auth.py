@@ -10,7 +10,9 @@ with the gateways (:func:`from_proxy`). Anyone reaching the gateway's port direc
 otherwise claim any certificate, TLS, or address.
 
 device_svc decides whether the credentials satisfy the station's profile (ConnectStation); this
-module only reads them and keeps the failure counters that slow down guessing.
+module only reads them and keeps the failure counters that slow down guessing (:class:`Throttle`:
+only the address that keeps failing on one station id is locked out, never a station presenting
+valid credentials because others failed on its id or from its address).
 """
 
 from __future__ import annotations
@@ -20,14 +22,19 @@ import binascii
 import collections
 import dataclasses
 import hmac
+import ipaddress
+import math
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = [
     "PROXY_SECRET_HEADER",
     "BadCredentials",
+    "Failure",
     "Handshake",
     "Throttle",
+    "address_key",
     "client_address",
     "from_proxy",
     "handshake",
@@ -214,12 +221,87 @@ def handshake(
     )
 
 
-class Throttle:
-    """Failed handshakes per key (an address, a station id): more than ``limit`` within
-    ``window`` seconds locks the key out for ``lockout`` seconds.
+def address_key(address: str) -> str:
+    """What failures are counted against for ``address``: an IPv6 address's /64 (one site or
+    one customer's line, where a client picks any address it likes), an IPv4 address (an
+    IPv4-mapped IPv6 one too) as it is; anything else unchanged."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
-    At most ``max_keys`` keys are tracked (the least recently failed are forgotten first), so a
-    flood of made-up station ids or addresses cannot grow the gateway's memory without bound.
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Failure:
+    """What one refused password changed (:meth:`Throttle.fail`)."""
+
+    # Seconds the (address, station id) pair is locked out from now (0: not locked).
+    locked_for: float = 0.0
+    # The pair's lockouts in a row, this one included (0: not locked now).
+    strikes: int = 0
+    # The address, or the station id, has just gone beyond its limit (log it once).
+    address_turned_hot: bool = False
+    station_turned_hot: bool = False
+
+
+@dataclasses.dataclass(slots=True)
+class _Bucket:
+    """A leaky bucket of failures: +1 each, draining at a constant rate (failures forgiven)."""
+
+    level: float = 0.0
+    at: float = 0.0
+
+    def level_at(self, now: float, rate: float) -> float:
+        return max(0.0, self.level - (now - self.at) * rate)
+
+    def add(self, now: float, rate: float) -> float:
+        self.level = self.level_at(now, rate) + 1
+        self.at = now
+        return self.level
+
+
+@dataclasses.dataclass(slots=True)
+class _Pair:
+    """One address's failures on one station id."""
+
+    failures: _Bucket = dataclasses.field(default_factory=_Bucket)
+    # Lockouts in a row; forgiven after max_lockout seconds without a failure past the last.
+    strikes: int = 0
+    until: float = -math.inf
+
+
+class Throttle:
+    """Failed handshakes, counted so that guessing is slow and nobody's valid credentials are
+    refused for what others did.
+
+    Three counters, leaky buckets of ``window`` seconds: per (address, station id) pair, per
+    address and per station id. A refused password counts against all three
+    (:meth:`fail`); any other failure (no credentials, a malformed header, a probe) against
+    the address only (:meth:`fail_address`): it guessed nothing.
+
+    Only a pair is ever locked out (:meth:`locked`): beyond ``limit`` failures (a burst of
+    ``limit``, then one forgiven every ``window / limit`` seconds), each failure locks it for
+    ``lockout`` seconds, twice as long as the one before, at most ``max_lockout``; a failure
+    after a lockout locks it again at once, until it stays quiet for ``max_lockout`` seconds
+    after one. Failures still under way when the pair is locked lock it again, longer, so
+    that concurrent attempts buy no extra guesses. A success forgets the pair.
+
+    The address and station id counters never lock anyone out: many stations share one
+    address (behind one NAT), and anyone can fail on a station id it knows. Beyond
+    ``address_limit`` or ``station_limit`` failures (the address or the station id is *hot*),
+    a pair with either is locked out at its first failure instead of after ``limit``: a
+    thousand addresses guessing one station, or one address guessing a thousand, get one
+    guess each per lockout, while a station presenting valid credentials from an address
+    whose own pair has not failed is always let through to device_svc.
+
+    At most ``max_keys`` pairs, addresses and station ids each are kept (the least recently
+    failed are forgotten first), so that a flood of made-up ids or addresses cannot grow the
+    gateway's memory without bound. IPv6 addresses are counted per /64 (:func:`address_key`).
     """
 
     def __init__(
@@ -227,56 +309,94 @@ class Throttle:
         limit: int = 5,
         window: float = 60.0,
         lockout: float = 60.0,
+        max_lockout: float = 900.0,
+        address_limit: int = 100,
+        station_limit: int = 20,
         max_keys: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if window <= 0:
+            raise ValueError("window must be positive")
         self.limit = limit
         self.window = window
         self.lockout = lockout
+        self.max_lockout = max(lockout, max_lockout)
+        self.address_limit = address_limit
+        self.station_limit = station_limit
         self.max_keys = max_keys
         self.clock = clock
-        self._failures: collections.OrderedDict[str, collections.deque[float]] = (
-            collections.OrderedDict()
-        )
-        self._locked: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self._pairs: collections.OrderedDict[tuple[str, str], _Pair] = collections.OrderedDict()
+        self._addresses: collections.OrderedDict[str, _Bucket] = collections.OrderedDict()
+        self._stations: collections.OrderedDict[str, _Bucket] = collections.OrderedDict()
 
-    def locked(self, key: str) -> float:
-        """Seconds ``key`` is still locked out (0: not locked)."""
-        until = self._locked.get(key)
-        if until is None:
+    def locked(self, address: str, station_id: str) -> float:
+        """Seconds the (address, station id) pair is still locked out (0: not locked)."""
+        pair = self._pairs.get((address_key(address), station_id))
+        if pair is None:
             return 0.0
-        left = until - self.clock()
-        if left <= 0:
-            del self._locked[key]
-            return 0.0
-        return left
+        return max(0.0, pair.until - self.clock())
 
-    def fail(self, key: str) -> bool:
-        """Count one failure; True when it locks ``key`` out now."""
+    def address_hot(self, address: str) -> bool:
+        """Whether the address is beyond ``address_limit`` failures."""
+        return self._hot(self._addresses, address_key(address), self.address_limit)
+
+    def station_hot(self, station_id: str) -> bool:
+        """Whether the station id is beyond ``station_limit`` failures."""
+        return self._hot(self._stations, station_id, self.station_limit)
+
+    def fail(self, address: str, station_id: str) -> Failure:
+        """Count a refused password against the pair, the address and the station id."""
         now = self.clock()
-        times = self._failures.pop(key, None)
-        if times is None:
-            times = collections.deque(maxlen=self.limit + 1)
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        times.append(now)
-        if len(times) > self.limit:
-            self._set_locked(key, now + self.lockout)
-            return True
-        self._failures[key] = times
-        while len(self._failures) > self.max_keys:
-            self._failures.popitem(last=False)
-        return False
+        key = address_key(address)
+        address_level = self._count(self._addresses, key, self.address_limit, now)
+        station_level = self._count(self._stations, station_id, self.station_limit, now)
+        hot = address_level > self.address_limit or station_level > self.station_limit
+        pair = self._pairs.pop((key, station_id), None) or _Pair()
+        if pair.strikes and now >= pair.until + self.max_lockout:
+            pair.strikes = 0  # quiet long enough after its last lockout: forgiven
+        level = pair.failures.add(now, self.limit / self.window)
+        locked_for = 0.0
+        if pair.strikes or level > (0 if hot else self.limit):
+            pair.strikes += 1
+            doubled = self.lockout * 2.0 ** min(pair.strikes - 1, 64)
+            locked_for = min(self.max_lockout, doubled)
+            pair.until = max(pair.until, now + locked_for)
+        self._keep(self._pairs, (key, station_id), pair)
+        return Failure(
+            locked_for=locked_for,
+            strikes=pair.strikes if locked_for else 0,
+            address_turned_hot=address_level - 1 <= self.address_limit < address_level,
+            station_turned_hot=station_level - 1 <= self.station_limit < station_level,
+        )
 
-    def succeed(self, key: str) -> None:
-        """A success forgets the key's failures."""
-        self._failures.pop(key, None)
+    def fail_address(self, address: str) -> bool:
+        """Count a failure that guessed no password against the address only; True when it
+        makes the address hot."""
+        level = self._count(self._addresses, address_key(address), self.address_limit, self.clock())
+        return level - 1 <= self.address_limit < level
 
-    def _set_locked(self, key: str, until: float) -> None:
-        self._locked.pop(key, None)
-        self._locked[key] = until
-        while len(self._locked) > self.max_keys:
-            self._locked.popitem(last=False)
+    def succeed(self, address: str, station_id: str) -> None:
+        """Valid credentials: the pair's failures and lockouts are forgotten (the address's and
+        the station id's stay: they are others' too)."""
+        self._pairs.pop((address_key(address), station_id), None)
+
+    def _count(
+        self, table: collections.OrderedDict[str, _Bucket], key: str, limit: int, now: float
+    ) -> float:
+        """One more failure for ``key``; its level now."""
+        bucket = table.pop(key, None) or _Bucket()
+        level = bucket.add(now, limit / self.window)
+        self._keep(table, key, bucket)
+        return level
+
+    def _hot(self, table: collections.OrderedDict[str, _Bucket], key: str, limit: int) -> bool:
+        bucket = table.get(key)
+        return bucket is not None and bucket.level_at(self.clock(), limit / self.window) > limit
+
+    def _keep(self, table: collections.OrderedDict[Any, Any], key: Any, value: Any) -> None:
+        table[key] = value
+        while len(table) > self.max_keys:
+            table.popitem(last=False)
 
     def __len__(self) -> int:
-        return len(self._failures) + len(self._locked)
+        return len(self._pairs) + len(self._addresses) + len(self._stations)

@@ -20,6 +20,7 @@ import collections
 import functools
 import http
 import logging
+import math
 import signal
 import urllib.parse
 from collections.abc import Mapping
@@ -104,12 +105,16 @@ class Gateway:
                 "trust_proxy_headers is on but CSMS_GATEWAY_PROXY_SECRET is not set: nothing "
                 "proves a request came through Envoy, so x-forwarded-* headers are ignored"
             )
-        # Failed handshakes per address and per station id (guessing passwords, probing ids).
+        # Failed handshakes per (address, station id), per address and per station id
+        # (guessing passwords); only a pair that keeps failing is locked out.
         self.throttle = auth.Throttle(
-            settings.auth_failure_limit,
-            settings.auth_failure_window,
-            settings.auth_lockout_seconds,
-            settings.auth_tracked_keys,
+            limit=settings.auth_failure_limit,
+            window=settings.auth_failure_window,
+            lockout=settings.auth_lockout_seconds,
+            max_lockout=settings.auth_max_lockout_seconds,
+            address_limit=settings.auth_address_failure_limit,
+            station_limit=settings.auth_station_failure_limit,
+            max_keys=settings.auth_tracked_keys,
         )
 
     # -- handshake ---------------------------------------------------------------------------
@@ -119,46 +124,72 @@ class Gateway:
         return conn.respond(status, why + "\n")
 
     def _unauthorized(
-        self, conn: ServerConnection, station_id: str, address: str, why: str
+        self, conn: ServerConnection, station_id: str, address: str, why: str, guess: bool
     ) -> Response:
-        """401 before any OCPP frame, counted against the address and the station id."""
+        """401 before any OCPP frame. A refused password (``guess``) counts against the
+        (address, station id) pair, the address and the station id; any other refusal
+        against the address only."""
         log.warning("handshake refused (401) for station %s from %s: %s", station_id, address, why)
-        for key in (f"address {address}", f"station {station_id}"):
-            if self.throttle.fail(key):
-                log.warning(
-                    "too many failed handshakes for %s: refused for %.0f s (station %s from %s)",
-                    key,
-                    self.throttle.lockout,
-                    station_id,
-                    address,
-                )
+        if guess:
+            self._count_guess(station_id, address)
+        else:
+            self._count_failure(address)
         # The reason stays in our log: the station learns only that it is not let in.
         response = conn.respond(http.HTTPStatus.UNAUTHORIZED, "authentication required\n")
         response.headers["WWW-Authenticate"] = _CHALLENGE
         return response
 
+    def _count_guess(self, station_id: str, address: str) -> None:
+        failure = self.throttle.fail(address, station_id)
+        if failure.locked_for:
+            log.warning(
+                "too many failed handshakes for station %s from %s: that pair is refused for "
+                "%.0f s (lockout %d in a row)",
+                station_id,
+                address,
+                failure.locked_for,
+                failure.strikes,
+            )
+        if failure.station_turned_hot:
+            log.warning(
+                "more than %d failed handshakes for station %s in %.0f s (the last from %s): "
+                "each address failing on it is now refused at its first failure; the station "
+                "itself still gets in with valid credentials",
+                self.throttle.station_limit,
+                station_id,
+                self.throttle.window,
+                address,
+            )
+        if failure.address_turned_hot:
+            self._log_hot_address(address)
+
     def _count_failure(self, address: str) -> None:
         """A failed handshake that counts against the address only (a probe, not a guess)."""
-        if self.throttle.fail(f"address {address}"):
-            log.warning(
-                "too many failed handshakes from %s: refused for %.0f s",
-                address,
-                self.throttle.lockout,
-            )
+        if self.throttle.fail_address(address):
+            self._log_hot_address(address)
+
+    def _log_hot_address(self, address: str) -> None:
+        log.warning(
+            "more than %d failed handshakes from %s in %.0f s: each station id failing from "
+            "there is now refused at its first failure; stations with valid credentials "
+            "still get in",
+            self.throttle.address_limit,
+            address,
+            self.throttle.window,
+        )
 
     def _locked_out(self, conn: ServerConnection, station_id: str, address: str) -> Response | None:
-        """429 while the address or the station id is locked out; device_svc is not asked."""
-        left = max(
-            self.throttle.locked(f"address {address}"),
-            self.throttle.locked(f"station {station_id}"),
-        )
+        """429 while this (address, station id) pair is locked out; device_svc is not asked.
+        Never for the address or the station id alone: that would let one party lock out
+        others (the stations behind one NAT, the real station of an id someone guesses)."""
+        left = self.throttle.locked(address, station_id)
         if not left:
             return None
         log.debug("handshake refused (429) for station %s from %s: locked out", station_id, address)
         response = conn.respond(
             http.HTTPStatus.TOO_MANY_REQUESTS, "too many failed attempts, retry later\n"
         )
-        response.headers["Retry-After"] = str(max(1, round(left)))
+        response.headers["Retry-After"] = str(max(1, math.ceil(left)))
         return response
 
     def _trusted(self, request: Request, peer: str) -> bool:
@@ -216,7 +247,8 @@ class Gateway:
         try:
             presented = auth.handshake(station_id, request.headers.get_all, peer, trusted)
         except auth.BadCredentials as exc:
-            return self._unauthorized(conn, station_id, address, str(exc))
+            # Malformed, or another station's username: no password of this station guessed.
+            return self._unauthorized(conn, station_id, address, str(exc), guess=False)
         try:
             # A boot storm queues here, not in gRPC; apart from the CALLs, so that the stations
             # already in get their BootNotification answered while the others still queue.
@@ -235,10 +267,19 @@ class Gateway:
                     timeout=self.timeout,
                 )
         except grpc.aio.AioRpcError as exc:
+            guess = bool(presented.password)
             if exc.code() in _REFUSED:
-                return self._unauthorized(conn, station_id, address, exc.details() or "")
+                return self._unauthorized(conn, station_id, address, exc.details() or "", guess)
             if exc.code() == grpc.StatusCode.NOT_FOUND:
-                # Probing for station ids counts against the address only.
+                if not self.settings.allow_unsecured_stations:
+                    # Answered and counted like a wrong password (device_svc verified the
+                    # password presented against a dummy hash, so it took as long): neither the
+                    # status nor the time tells which station ids exist.
+                    return self._unauthorized(
+                        conn, station_id, address, "unknown charging station", guess
+                    )
+                # Unsecured stations allowed: a known profile-0 id gets in without any secret,
+                # so hiding ids gains nothing; 404 tells a misconfigured station what is wrong.
                 self._count_failure(address)
                 return self._reject(
                     conn, http.HTTPStatus.NOT_FOUND, f"unknown charging station {station_id}"
@@ -249,7 +290,7 @@ class Gateway:
             return self._reject(
                 conn, http.HTTPStatus.SERVICE_UNAVAILABLE, "CSMS unavailable, retry later"
             )
-        self.throttle.succeed(f"station {station_id}")
+        self.throttle.succeed(address, station_id)
         conn.station_id = station_id  # type: ignore[attr-defined]
         conn.epoch = resp.epoch  # type: ignore[attr-defined]
         station = resp.charging_station

@@ -19,7 +19,9 @@ class Settings(BaseSettings):
     host: str = "0.0.0.0"
     port: int = DEFAULT_PORTS["gateway"]
     path_prefix: str = "/ocpp/"
-    # Let unknown station ids in (registering them) instead of refusing them with 404.
+    # Let unknown station ids in (registering them) instead of refusing them: with 401, like a
+    # wrong password, so that the answer does not tell which ids exist; with 404 while
+    # unsecured stations are allowed (any profile-0 id gets in without a secret then anyway).
     auto_register: bool = False
     # Let stations without credentials (security profile 0) in. Off in production; `make up`
     # turns it on for the local quick start (and says so).
@@ -34,13 +36,24 @@ class Settings(BaseSettings):
     # never believed (a WARNING says so). The launcher generates one per run; Kubernetes: the
     # Secret csms-proxy-secret. Never logged.
     proxy_secret: SecretStr = SecretStr("")
-    # Failed handshakes (wrong or missing credentials, unknown station) tolerated per address
-    # and per station id within auth_failure_window seconds; one more locks that address or
-    # station id out for auth_lockout_seconds (HTTP 429, device_svc is not asked).
+    # Failed handshakes (gateway.auth.Throttle). Only an (address, station id) pair is ever
+    # locked out: beyond auth_failure_limit refused passwords (a burst of that many, then one
+    # forgiven every auth_failure_window / auth_failure_limit seconds), each one locks the pair
+    # out (HTTP 429 with Retry-After, device_svc not asked) for auth_lockout_seconds, doubling
+    # with each lockout in a row up to auth_max_lockout_seconds. Per address (every failure)
+    # and per station id (refused passwords) nobody is locked out, since many stations share
+    # one address and anyone can fail on a known id: beyond auth_address_failure_limit or
+    # auth_station_failure_limit (per auth_failure_window) a pair with that address or station
+    # id is locked out at its first failure instead. A station presenting valid credentials is
+    # never refused for failures from other addresses or on other station ids.
     auth_failure_limit: int = 5
     auth_failure_window: float = 60.0
     auth_lockout_seconds: float = 60.0
-    # At most this many addresses and station ids are tracked (bounded memory under a flood).
+    auth_max_lockout_seconds: float = 900.0
+    auth_address_failure_limit: int = 100
+    auth_station_failure_limit: int = 20
+    # At most this many pairs, addresses and station ids each are tracked (bounded memory under
+    # a flood).
     auth_tracked_keys: int = 10_000
     # The services the action → RPC table sends to.
     device_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"

@@ -10,6 +10,7 @@ local authorization list, transactions started remotely, customer information an
 from __future__ import annotations
 
 import asyncio
+import base64
 import random
 import time
 import uuid
@@ -22,6 +23,7 @@ import httpx
 import pytest
 from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
+from websockets.asyncio.client import connect
 
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.device.v1 import device_service_pb2_grpc as device_grpc
@@ -190,9 +192,10 @@ OPS = [
             "connectionData": {
                 "ocppVersion": "OCPP_VERSION_OCPP20",
                 "ocppTransport": "OCPP_TRANSPORT_JSON",
-                "ocppCsmsUrl": "wss://csms.example.com/ocpp",
+                "ocppCsmsUrl": "ws://csms.example.com/ocpp",
                 "messageTimeout": 30,
-                "securityProfile": 2,
+                # The station's own profile (0): an upgrade has its own tests (A05).
+                "securityProfile": 0,
                 "ocppInterface": "OCPP_INTERFACE_WIRED0",
             },
         },
@@ -201,9 +204,10 @@ OPS = [
             "connectionData": {
                 "ocppVersion": "OCPP20",
                 "ocppTransport": "JSON",
-                "ocppCsmsUrl": "wss://csms.example.com/ocpp",
+                "ocppCsmsUrl": "ws://csms.example.com/ocpp",
                 "messageTimeout": 30,
-                "securityProfile": 2,
+                # The station's own profile (0): an upgrade has its own tests (A05).
+                "securityProfile": 0,
                 "ocppInterface": "Wired0",
             },
         },
@@ -942,3 +946,176 @@ async def test_pending_station_is_accepted_after_its_base_report(
         assert st.violations == []
     finally:
         await st.close()
+
+
+# -- security: the CSMS's own password rotation (A01), profile upgrades (A05) ------------------
+
+PASSWORD = "e2e-operations-password-0"
+
+
+def _network_profile(security_profile: int) -> JSON:
+    """A SetNetworkProfileRequest moving the station to ``security_profile``."""
+    return {
+        "configurationSlot": 2,
+        "connectionData": {
+            "ocppVersion": "OCPP20",
+            "ocppTransport": "JSON",
+            "ocppCsmsUrl": "wss://csms.example.com/ocpp",
+            "messageTimeout": 30,
+            "securityProfile": security_profile,
+            "ocppInterface": "Wired0",
+        },
+    }
+
+
+async def connect_as(url: str, station_id: str, password: str) -> Station:
+    """The station connected with HTTP Basic auth (security profile 1), booted Accepted."""
+    token = base64.b64encode(f"{station_id}:{password}".encode()).decode()
+    ws = await connect(
+        url,
+        subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+        additional_headers={"Authorization": f"Basic {token}"},
+        open_timeout=10,
+        proxy=None,
+    )
+    st = Station(station_id, ws)
+    boot = await st.boot()
+    assert boot["status"] == "Accepted", boot
+    return st
+
+
+async def test_update_basic_auth_password_over_rest_and_grpc(
+    rest: httpx.AsyncClient, devices: Devices, ws_url: Callable[[str], str]
+) -> None:
+    """:updateBasicAuthPassword sends a new password the operator never sees; Accepted makes it
+    the station's (its reconnect with it gets in), a Rejected one over gRPC changes nothing."""
+    sid = await register(rest, securityProfile=1, basicAuthPassword=PASSWORD)
+    st = await connect_as(ws_url(sid), sid, PASSWORD)
+    try:
+        resp = await rest.post(f"/v1/chargingStations/{sid}:updateBasicAuthPassword", json={})
+        assert resp.status_code == 200, resp.text
+        [sent] = st.calls("SetVariables")
+        [data] = sent.payload["setVariableData"]
+        assert (data["component"], data["variable"]) == (
+            {"name": "SecurityCtrlr"},
+            {"name": "BasicAuthPassword"},
+        )
+        new_password = data["attributeValue"]
+        assert len(new_password) == 40 and new_password not in resp.text
+        assert sent.reply is not None
+        assert resp.json() == {
+            "status": "Accepted",
+            "passwordChanged": True,
+            "passwordPending": False,
+            "setVariablesResponse": sent.reply[2],
+        }
+        assert (
+            "BasicAuthPassword"
+            not in (await rest.get(f"/v1/chargingStations/{sid}/variables")).text
+        )
+
+        st.answer(
+            "SetVariables",
+            lambda request: {
+                "setVariableResult": [
+                    {
+                        "component": d["component"],
+                        "variable": d["variable"],
+                        "attributeStatus": "Rejected",
+                    }
+                    for d in request["setVariableData"]
+                ]
+            },
+        )
+        answer = await devices.stub.UpdateBasicAuthPassword(
+            device_pb.UpdateBasicAuthPasswordRequest(station_id=sid),
+            metadata=devices.metadata,
+            timeout=10,
+        )
+        assert answer.status == ocpp.SET_VARIABLE_STATUS_REJECTED
+        assert answer.password_changed is False
+        assert answer.set_variables_response.set_variable_result[0].attribute_status == (
+            ocpp.SET_VARIABLE_STATUS_REJECTED
+        )
+        assert st.violations == []
+    finally:
+        await st.close()
+    again = await connect_as(ws_url(sid), sid, new_password)
+    await again.close()
+
+
+async def test_update_basic_auth_password_refusals(
+    rest: httpx.AsyncClient, reader_key: str, station: Station, station_id: str
+) -> None:
+    """Profile 0: 400 FAILED_PRECONDITION, nothing sent; a profile-1 station not connected: 503;
+    an unknown one: 404; a reader key: 403."""
+    resp = await rest.post(f"/v1/chargingStations/{station_id}:updateBasicAuthPassword", json={})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    assert "security profile 0" in resp.json()["message"]
+    assert station.calls("SetVariables") == []
+
+    away = await register(rest, securityProfile=1, basicAuthPassword=PASSWORD)
+    resp = await rest.post(f"/v1/chargingStations/{away}:updateBasicAuthPassword", json={})
+    assert resp.status_code == 503, resp.text
+    unknown = f"NOPE-{uuid.uuid4().hex[:8]}"
+    resp = await rest.post(f"/v1/chargingStations/{unknown}:updateBasicAuthPassword", json={})
+    assert resp.status_code == 404, resp.text
+    resp = await rest.post(
+        f"/v1/chargingStations/{away}:updateBasicAuthPassword",
+        json={},
+        headers={"authorization": f"Bearer {reader_key}"},
+    )
+    assert resp.status_code == 403, resp.text
+
+
+async def test_an_accepted_upgrade_is_pending_until_the_station_connects_under_it(
+    rest: httpx.AsyncClient, ws_url: Callable[[str], str]
+) -> None:
+    """A05: SetNetworkProfile to profile 2 Accepted shows pendingSecurityProfile 2; the station
+    still gets in under profile 1 (plain ws) meanwhile; setting the profile drops the pending
+    one. (Its connection under profile 2 is TC_A_19, tests/e2e/octt.)"""
+    sid = await register(rest, securityProfile=1, basicAuthPassword=PASSWORD)
+    st = await connect_as(ws_url(sid), sid, PASSWORD)
+    try:
+        resp = await command(rest, sid, "SetNetworkProfile", _network_profile(2))
+        assert resp.status_code == 200 and resp.json() == {"status": "Accepted"}, resp.text
+    finally:
+        await st.close()
+    got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
+    assert (got["securityProfile"], got["pendingSecurityProfile"]) == (1, 2)
+
+    st = await connect_as(ws_url(sid), sid, PASSWORD)
+    try:
+        got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
+        assert (got["securityProfile"], got["pendingSecurityProfile"]) == (1, 2)
+        # A rejected upgrade records nothing (the pending one stays as it was).
+        st.answer("SetNetworkProfile", {"status": "Rejected"})
+        resp = await command(rest, sid, "SetNetworkProfile", _network_profile(3))
+        assert resp.status_code == 200 and resp.json() == {"status": "Rejected"}, resp.text
+        got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
+        assert got["pendingSecurityProfile"] == 2
+        assert st.violations == []
+    finally:
+        await st.close()
+
+    resp = await rest.patch(
+        f"/v1/chargingStations/{sid}",
+        params={"updateMask": "securityProfile"},
+        json={"securityProfile": 1},
+    )
+    assert resp.status_code == 200, resp.text
+    assert "pendingSecurityProfile" not in resp.json()
+
+
+async def test_an_upgrade_to_basic_auth_without_a_password_is_400_and_not_sent(
+    rest: httpx.AsyncClient, station: Station, station_id: str
+) -> None:
+    """Profile 0 without a password to profile 1: the CSMS could never let it in, so the
+    SetNetworkProfile is refused (400 FAILED_PRECONDITION) and never reaches the station."""
+    resp = await command(rest, station_id, "SetNetworkProfile", _network_profile(1))
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["code"] == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    assert station.calls("SetNetworkProfile") == []
+    got = (await rest.get(f"/v1/chargingStations/{station_id}")).json()
+    assert "pendingSecurityProfile" not in got

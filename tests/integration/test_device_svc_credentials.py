@@ -292,18 +292,33 @@ async def test_rotation_takes_effect_when_the_station_accepts(
 
 
 @pytest.mark.parametrize(
-    "status", [ocpp.SET_VARIABLE_STATUS_REJECTED, ocpp.SET_VARIABLE_STATUS_REBOOT_REQUIRED]
+    "status", [ocpp.SET_VARIABLE_STATUS_REJECTED, ocpp.SET_VARIABLE_STATUS_UNKNOWN_VARIABLE]
 )
 async def test_rotation_not_accepted_keeps_the_old_password(
     device_stub: pb_grpc.DeviceServiceStub, station: tuple[Station, str], status: int
 ) -> None:
-    """Anything but Accepted leaves the old password in force."""
+    """A station that does not take the password leaves the old one in force, alone."""
     fake, address = station
     fake.status = status
     await _connected_profile_1(device_stub, "R2", address)
     await device_stub.SetVariables(_set_password("R2", OTHER))
     assert await _code(_connect(device_stub, "R2", password=PASSWORD)) == OK
     assert await _code(_connect(device_stub, "R2", password=OTHER)) == UNAUTH
+
+
+async def test_rotation_reboot_required_takes_both_until_the_new_one_is_used(
+    device_stub: pb_grpc.DeviceServiceStub, station: tuple[Station, str]
+) -> None:
+    """RebootRequired: the old password stays in force and the new one works too (the station
+    takes it at its reboot); its first connection with the new one makes the old one refused."""
+    fake, address = station
+    fake.status = ocpp.SET_VARIABLE_STATUS_REBOOT_REQUIRED
+    await _connected_profile_1(device_stub, "R4", address)
+    await device_stub.SetVariables(_set_password("R4", OTHER))
+    assert await _code(_connect(device_stub, "R4", password=PASSWORD)) == OK
+    assert await _code(_connect(device_stub, "R4", password=OTHER)) == OK
+    assert await _code(_connect(device_stub, "R4", password=PASSWORD)) == UNAUTH
+    assert await _code(_connect(device_stub, "R4", password=OTHER)) == OK
 
 
 async def test_rotation_to_an_invalid_password_is_never_sent(

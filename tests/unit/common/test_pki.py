@@ -243,11 +243,21 @@ def test_subject_cn_refuses_missing_cn() -> None:
         pki.subject_cn(csr)
 
 
+SERVER_CERTS = ("server", "server_rsa")
+
+
 def test_write_local_ca_is_idempotent_with_private_keys(tmp_path: pathlib.Path) -> None:
-    """A second call reuses every file; keys are 0600; a new hostname reissues only the server."""
+    """A second call reuses every file; keys are 0600; a new hostname reissues only the servers'."""
     paths = pki.write_local_ca(tmp_path / "pki", ["localhost"], ["127.0.0.1"])
-    assert {p.name for p in paths.values()} == {"ca.pem", "ca.key", "server.pem", "server.key"}
-    for name in ("ca_key", "server_key"):
+    assert {p.name for p in paths.values()} == {
+        "ca.pem",
+        "ca.key",
+        "server.pem",
+        "server.key",
+        "server-rsa.pem",
+        "server-rsa.key",
+    }
+    for name in ("ca_key", "server_key", "server_rsa_key"):
         assert stat.S_IMODE(paths[name].stat().st_mode) == 0o600
     first = {name: path.read_bytes() for name, path in paths.items()}
 
@@ -256,10 +266,99 @@ def test_write_local_ca_is_idempotent_with_private_keys(tmp_path: pathlib.Path) 
 
     pki.write_local_ca(tmp_path / "pki", ["localhost", "envoy"], ["127.0.0.1"])
     assert paths["ca_cert"].read_bytes() == first["ca_cert"]
-    assert paths["server_cert"].read_bytes() != first["server_cert"]
-    assert stat.S_IMODE(paths["server_key"].stat().st_mode) == 0o600
     ca_cert = pki.load_cert(paths["ca_cert"].read_bytes())
-    pki.load_cert(paths["server_cert"].read_bytes()).verify_directly_issued_by(ca_cert)
+    for name in SERVER_CERTS:
+        assert paths[f"{name}_cert"].read_bytes() != first[f"{name}_cert"]
+        assert stat.S_IMODE(paths[f"{name}_key"].stat().st_mode) == 0o600
+        pki.load_cert(paths[f"{name}_cert"].read_bytes()).verify_directly_issued_by(ca_cert)
+
+
+def test_write_local_ca_issues_an_ecdsa_and_an_rsa_server_cert(tmp_path: pathlib.Path) -> None:
+    """Envoy gets a P-256 and an RSA-3072 server certificate from one CA, each for its own key
+    and the requested names (A00.FR.421's suites need both kinds)."""
+    paths = pki.write_local_ca(tmp_path, ["localhost"], ["127.0.0.1"])
+    ca_cert = pki.load_cert(paths["ca_cert"].read_bytes())
+    ec_cert = pki.load_cert(paths["server_cert"].read_bytes())
+    rsa_cert = pki.load_cert(paths["server_rsa_cert"].read_bytes())
+    ec_key = ec_cert.public_key()
+    rsa_key = rsa_cert.public_key()
+    assert isinstance(ec_key, ec.EllipticCurvePublicKey) and ec_key.curve.name == "secp256r1"
+    assert isinstance(rsa_key, rsa.RSAPublicKey) and rsa_key.key_size == 3072
+    for name, cert in (("server", ec_cert), ("server_rsa", rsa_cert)):
+        cert.verify_directly_issued_by(ca_cert)
+        key = pki.load_key(paths[f"{name}_key"].read_bytes())
+        assert key.public_key() == cert.public_key()
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+        assert eku(cert) == [ExtendedKeyUsageOID.SERVER_AUTH]
+    # RSA certificates also allow the TLS_RSA_* key exchange, ECDSA ones only sign.
+    assert rsa_cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment
+    assert not ec_cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_encipherment
+
+
+def test_a_new_local_ca_is_rsa_and_an_existing_one_is_kept(tmp_path: pathlib.Path) -> None:
+    """A new stations' CA signs with RSA (stations without elliptic curves can verify it); an
+    existing P-256 CA is kept and signs both server certificates."""
+    fresh = pki.write_local_ca(tmp_path / "new", ["localhost"], [])
+    fresh_key = pki.load_cert(fresh["ca_cert"].read_bytes()).public_key()
+    assert isinstance(fresh_key, rsa.RSAPublicKey) and fresh_key.key_size == 3072
+
+    old_cert, old_key = pki.new_ca("An older CA", key="ec-p256")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "ca.pem").write_text(pki.cert_pem(old_cert))
+    (tmp_path / "old" / "ca.key").write_text(pki.key_pem(old_key))
+    paths = pki.write_local_ca(tmp_path / "old", ["localhost"], [])
+    assert pki.load_cert(paths["ca_cert"].read_bytes()) == old_cert
+    for name in SERVER_CERTS:
+        pki.load_cert(paths[f"{name}_cert"].read_bytes()).verify_directly_issued_by(old_cert)
+
+
+@pytest.mark.parametrize(
+    ("name", "wrong"),
+    [("server", "rsa-3072"), ("server_rsa", "ec-p256"), ("server_rsa", "rsa-2048")],
+)
+def test_a_server_cert_of_the_wrong_key_type_is_reissued(
+    tmp_path: pathlib.Path, name: str, wrong: pki.KeyType
+) -> None:
+    """A server certificate whose key is not its slot's type (e.g. an ECDSA one in the RSA
+    files) is replaced by one of the right type, same CA; the other is left alone."""
+    paths = pki.write_local_ca(tmp_path, ["localhost"], [])
+    ca = pki.load_cert(paths["ca_cert"].read_bytes()), pki.load_key(paths["ca_key"].read_bytes())
+    cert, key = pki.issue_server_cert(*ca, ["localhost"], [], key=wrong)
+    paths[f"{name}_cert"].write_text(pki.cert_pem(cert))
+    paths[f"{name}_key"].write_text(pki.key_pem(key))
+    (other,) = set(SERVER_CERTS) - {name}
+    untouched = paths[f"{other}_cert"].read_bytes()
+
+    pki.write_local_ca(tmp_path, ["localhost"], [])
+    reissued = pki.load_cert(paths[f"{name}_cert"].read_bytes())
+    public_key = reissued.public_key()
+    if name == "server":
+        assert isinstance(public_key, ec.EllipticCurvePublicKey)
+    else:
+        assert isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size == 3072
+    assert pki.load_key(paths[f"{name}_key"].read_bytes()).public_key() == public_key
+    assert paths[f"{other}_cert"].read_bytes() == untouched
+
+
+def test_a_missing_or_expiring_rsa_server_cert_is_reissued(tmp_path: pathlib.Path) -> None:
+    """The RSA server certificate is kept up to date like the ECDSA one: a missing one (a
+    directory from before it existed) is issued, one expiring within a week is replaced."""
+    paths = pki.write_local_ca(tmp_path, ["localhost"], [])
+    paths["server_rsa_cert"].unlink()
+    paths["server_rsa_key"].unlink()
+    ec_before = paths["server_cert"].read_bytes()
+    pki.write_local_ca(tmp_path, ["localhost"], [])
+    assert paths["server_rsa_cert"].exists() and paths["server_rsa_key"].exists()
+    assert paths["server_cert"].read_bytes() == ec_before
+
+    ca = pki.load_cert(paths["ca_cert"].read_bytes()), pki.load_key(paths["ca_key"].read_bytes())
+    cert, key = pki.issue_server_cert(*ca, ["localhost"], [], key="rsa-3072", days=3)
+    paths["server_rsa_cert"].write_text(pki.cert_pem(cert))
+    paths["server_rsa_key"].write_text(pki.key_pem(key))
+    pki.write_local_ca(tmp_path, ["localhost"], [])
+    renewed = pki.load_cert(paths["server_rsa_cert"].read_bytes())
+    assert renewed.not_valid_after_utc - renewed.not_valid_before_utc > datetime.timedelta(days=8)
 
 
 def test_write_local_ca_refuses_half_a_ca(tmp_path: pathlib.Path) -> None:
@@ -340,11 +439,21 @@ def test_mutual_tls_handshake_with_issued_client_cert(
     assert _mutual_tls_handshake(tmp_path, ca, cert, key) == STATION
 
 
+@pytest.mark.parametrize(
+    "station_key",
+    [
+        pytest.param(lambda: ec.generate_private_key(ec.SECP256R1()), id="ecdsa-p256"),
+        pytest.param(lambda: rsa.generate_private_key(65537, 2048), id="rsa-2048"),
+    ],
+)
 def test_mutual_tls_handshake_with_signed_csr_chain(
-    tmp_path: pathlib.Path, ca: tuple[x509.Certificate, pki.PrivateKey]
+    tmp_path: pathlib.Path,
+    ca: tuple[x509.Certificate, pki.PrivateKey],
+    station_key: Callable[[], pki.PrivateKey],
 ) -> None:
-    """The CertificateSigned chain from sign_csr works as a client certificate chain in real TLS."""
-    csr_pem, key = make_csr(STATION)
+    """The CertificateSigned chain from sign_csr, for an ECDSA or an RSA CSR, works as a client
+    certificate chain in real TLS."""
+    csr_pem, key = make_csr(STATION, station_key())
     chain = pki.sign_csr(*ca, csr_pem, station_id=STATION)
     assert _mutual_tls_handshake(tmp_path, ca, chain, key) == STATION
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from common import pki
@@ -22,8 +23,8 @@ from device_svc.certificates import (
 )
 
 
-def _csr(common_name: str) -> str:
-    key = ec.generate_private_key(ec.SECP256R1())
+def _csr(common_name: str, key: pki.PrivateKey | None = None) -> str:
+    key = key or ec.generate_private_key(ec.SECP256R1())
     csr = (
         x509.CertificateSigningRequestBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
@@ -67,6 +68,29 @@ async def test_local_ca_is_created_on_first_use_only(tmp_path: pathlib.Path) -> 
     assert outcome.chain is not None
     ca_cert = pki.load_cert((directory / "ca.pem").read_bytes())
     pki.verify_chain(outcome.chain, ca_cert)
+
+
+@pytest.mark.parametrize(
+    "station_key",
+    [
+        pytest.param(lambda: ec.generate_private_key(ec.SECP256R1()), id="ecdsa-p256"),
+        pytest.param(lambda: ec.generate_private_key(ec.SECP384R1()), id="ecdsa-p384"),
+        pytest.param(lambda: rsa.generate_private_key(65537, 2048), id="rsa-2048"),
+    ],
+)
+async def test_local_ca_signs_ecdsa_and_rsa_csrs(
+    tmp_path: pathlib.Path, station_key: Callable[[], pki.PrivateKey]
+) -> None:
+    """The TLS mode's local CA signs a station's ECDSA or RSA CSR into a chain of its key that
+    verifies as a client certificate (profile 3 accepts either kind)."""
+    signer = await open_signer("", "", str(tmp_path / "tls"))
+    key = station_key()
+    outcome = await signer.sign(_csr("CS1", key), "CS1", "ChargingStationCertificate")
+    assert outcome.chain is not None, outcome
+    ca_cert = pki.load_cert((tmp_path / "tls" / "ca.pem").read_bytes())
+    leaf = pki.verify_chain(outcome.chain, ca_cert)
+    assert leaf.public_key() == key.public_key()
+    assert pki.subject_cn(leaf) == "CS1"
 
 
 async def test_signer_loads_once(authority: CertificateAuthority) -> None:

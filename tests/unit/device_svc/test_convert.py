@@ -7,9 +7,11 @@ from typing import Any
 
 import pytest
 
-from common.ocpp_json import to_proto
+from common.ocpp_json import proto_enum_number, to_proto
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc.convert import (
+    basic_auth_password_accepted,
+    basic_auth_password_status,
     get_results,
     ref_of,
     reported_variables,
@@ -211,3 +213,59 @@ def test_variable_without_evse_or_characteristics() -> None:
     )
     msg = variable_to_proto(row)
     assert not msg.component.HasField("evse") and not msg.HasField("characteristics")
+
+
+def _password_result(status: str, **component: Any) -> dict[str, Any]:
+    return {
+        "component": {"name": "SecurityCtrlr", **component},
+        "variable": {"name": "BasicAuthPassword"},
+        "attributeStatus": status,
+    }
+
+
+@pytest.mark.parametrize(
+    ("results", "status", "accepted"),
+    [
+        pytest.param([_password_result("Accepted")], "Accepted", True, id="accepted"),
+        pytest.param(
+            [_password_result("RebootRequired")], "RebootRequired", False, id="reboot-required"
+        ),
+        pytest.param([_password_result("Rejected")], "Rejected", False, id="rejected"),
+        pytest.param(
+            [
+                {
+                    "component": {"name": "OCPPCommCtrlr"},
+                    "variable": {"name": "HeartbeatInterval"},
+                    "attributeStatus": "Accepted",
+                },
+                _password_result("Rejected"),
+            ],
+            "Rejected",
+            False,
+            id="among-others",
+        ),
+        pytest.param(
+            [{**_password_result("Accepted"), "attributeType": "Target"}],
+            None,
+            False,
+            id="not-actual",
+        ),
+        pytest.param(
+            [_password_result("Accepted", evse={"id": 1})], None, False, id="an-evse-component"
+        ),
+        pytest.param([], None, False, id="no-result"),
+    ],
+)
+def test_basic_auth_password_status(
+    results: list[dict[str, Any]], status: str | None, accepted: bool
+) -> None:
+    """The station's status for SecurityCtrlr.BasicAuthPassword (Actual); only Accepted switches
+    the password."""
+    response = to_proto(ocpp.SetVariablesResponse, {"setVariableResult": results})
+    expected = (
+        ocpp.SET_VARIABLE_STATUS_UNSPECIFIED
+        if status is None
+        else proto_enum_number(ocpp.SetVariableStatusEnum, status)
+    )
+    assert basic_auth_password_status(response) == expected  # type: ignore[arg-type]
+    assert basic_auth_password_accepted(response) is accepted  # type: ignore[arg-type]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from gateway.auth import (
     BadCredentials,
     Handshake,
     Throttle,
+    address_key,
     client_address,
     handshake,
     parse_basic,
@@ -140,39 +142,174 @@ class Clock:
         return self.now
 
 
-def test_throttle_locks_out_after_more_than_limit_failures_in_the_window() -> None:
-    """The 6th failure within 60 s locks the key for the lockout; then it is free again."""
-    clock = Clock()
-    throttle = Throttle(limit=5, window=60, lockout=30, clock=clock)
-    assert [throttle.fail("a") for _ in range(5)] == [False] * 5
-    assert throttle.locked("a") == 0
-    assert throttle.fail("a") is True
-    assert throttle.locked("a") == 30
-    assert throttle.locked("b") == 0
-    clock.now += 31
-    assert throttle.locked("a") == 0
-    assert throttle.fail("a") is False  # counting starts afresh
+def _throttle(clock: Clock, **kw: Any) -> Throttle:
+    options: dict[str, Any] = {
+        "limit": 5,
+        "window": 60,
+        "lockout": 30,
+        "max_lockout": 600,
+        "address_limit": 100,
+        "station_limit": 20,
+    }
+    return Throttle(**{**options, **kw}, clock=clock)
 
 
-def test_throttle_forgets_failures_outside_the_window_and_on_success() -> None:
-    """Old failures expire; a success clears the key's count."""
+def test_throttle_locks_out_a_pair_after_more_than_limit_failures() -> None:
+    """The 6th refused password of one address on one station id locks that pair for the
+    lockout, and nobody else: not the address with another id, not the id from elsewhere."""
     clock = Clock()
-    throttle = Throttle(limit=2, window=10, lockout=30, clock=clock)
-    throttle.fail("a")
-    throttle.fail("a")
-    clock.now += 11
-    assert throttle.fail("a") is False
-    throttle.fail("a")
-    throttle.succeed("a")
-    assert throttle.fail("a") is False and throttle.fail("a") is False
+    throttle = _throttle(clock)
+    assert [throttle.fail("192.0.2.1", "CS1").locked_for for _ in range(5)] == [0] * 5
+    assert throttle.locked("192.0.2.1", "CS1") == 0
+    failure = throttle.fail("192.0.2.1", "CS1")
+    assert (failure.locked_for, failure.strikes) == (30, 1)
+    assert throttle.locked("192.0.2.1", "CS1") == 30
+    assert throttle.locked("192.0.2.1", "CS2") == 0
+    assert throttle.locked("192.0.2.2", "CS1") == 0
+    clock.now += 30
+    assert throttle.locked("192.0.2.1", "CS1") == 0
+
+
+def test_throttle_lockouts_double_up_to_the_maximum() -> None:
+    """Each failure after a lockout locks the pair again at once, twice as long, at most
+    max_lockout: guessing gets exponentially slower."""
+    clock = Clock()
+    throttle = _throttle(clock)
+    for _ in range(6):
+        throttle.fail("192.0.2.1", "CS1")
+    lockouts = []
+    for _ in range(7):
+        clock.now += throttle.locked("192.0.2.1", "CS1")
+        lockouts.append(throttle.fail("192.0.2.1", "CS1").locked_for)
+    assert lockouts == [60, 120, 240, 480, 600, 600, 600]
+    assert throttle.locked("192.0.2.1", "CS1") == 600
+
+
+def test_throttle_failures_while_locked_lock_it_longer() -> None:
+    """Attempts that were under way when the pair was locked (concurrent guesses) fail later:
+    each extends the lockout, so concurrency buys no extra guesses."""
+    clock = Clock()
+    throttle = _throttle(clock)
+    locked = [throttle.fail("192.0.2.1", "CS1").locked_for for _ in range(9)]
+    assert locked == [0, 0, 0, 0, 0, 30, 60, 120, 240]
+    assert throttle.locked("192.0.2.1", "CS1") == 240
+
+
+def test_throttle_forgets_a_pair_that_stays_quiet() -> None:
+    """max_lockout seconds without a failure after its lockout: the pair starts afresh."""
+    clock = Clock()
+    throttle = _throttle(clock)
+    for _ in range(6):
+        throttle.fail("192.0.2.1", "CS1")
+    clock.now += 30 + 600
+    assert [throttle.fail("192.0.2.1", "CS1").locked_for for _ in range(6)] == [0] * 5 + [30]
+
+
+def test_throttle_forgives_one_failure_every_window_over_limit_seconds() -> None:
+    """A leaky bucket: failing every 12 s (5 a minute) never locks; every 10 s soon does."""
+    clock = Clock()
+    throttle = _throttle(clock)
+    for _ in range(100):
+        assert throttle.fail("192.0.2.1", "CS1").locked_for == 0
+        clock.now += 12
+    results = []
+    for _ in range(40):
+        results.append(throttle.fail("192.0.2.2", "CS1").locked_for)
+        clock.now += 10
+    assert 0 < results.index(30) < 40
+
+
+def test_throttle_success_forgets_the_pair_but_not_the_others_failures() -> None:
+    """Valid credentials clear their own pair; the station id's count is others' too."""
+    clock = Clock()
+    throttle = _throttle(clock, station_limit=8)
+    for _ in range(5):
+        throttle.fail("192.0.2.1", "CS1")
+    throttle.succeed("192.0.2.1", "CS1")
+    assert [throttle.fail("192.0.2.1", "CS1").locked_for for _ in range(3)] == [0] * 3
+    assert throttle.fail("192.0.2.9", "CS1").station_turned_hot  # the 9th on CS1
+
+
+def test_throttle_never_locks_out_an_address_or_a_station_id_alone() -> None:
+    """A thousand failures from one address (many ids), and a thousand on one id (many
+    addresses): a station with valid credentials is still let through to device_svc, from
+    that address with another id and with that id from another address."""
+    clock = Clock()
+    throttle = _throttle(clock)
+    for n in range(1000):
+        throttle.fail("192.0.2.1", f"GUESS{n}")
+        throttle.fail(f"198.51.100.{n % 250}", "CS1")
+        throttle.fail_address("192.0.2.1")
+    assert throttle.address_hot("192.0.2.1") and throttle.station_hot("CS1")
+    assert throttle.locked("192.0.2.1", "NEIGHBOUR") == 0
+    assert throttle.locked("203.0.113.9", "CS1") == 0
+
+
+def test_throttle_a_hot_address_locks_each_pair_at_its_first_failure() -> None:
+    """Beyond address_limit failures, one guess per station id and lockout from there: the
+    hot address is reported once; other addresses keep their allowance."""
+    clock = Clock()
+    throttle = _throttle(clock, address_limit=10)
+    turned = [throttle.fail("192.0.2.1", f"GUESS{n}").address_turned_hot for n in range(15)]
+    assert turned == [False] * 10 + [True] + [False] * 4
+    assert throttle.address_hot("192.0.2.1")
+    assert throttle.fail("192.0.2.1", "CS1").locked_for == 30
+    assert throttle.fail("192.0.2.2", "CS1").locked_for == 0
+    clock.now += 60  # 10 per minute forgiven: cool again
+    assert not throttle.address_hot("192.0.2.1")
+    assert throttle.fail("192.0.2.1", "CS2").locked_for == 0
+
+
+def test_throttle_a_hot_station_id_locks_each_new_address_at_its_first_failure() -> None:
+    """Beyond station_limit failures on one id (from many addresses: a botnet), each address
+    gets one guess per lockout, not limit."""
+    clock = Clock()
+    throttle = _throttle(clock, station_limit=10)
+    turned = [throttle.fail(f"198.51.100.{n}", "CS1").station_turned_hot for n in range(12)]
+    assert turned == [False] * 10 + [True, False]
+    assert throttle.fail("203.0.113.9", "CS1").locked_for == 30
+    assert throttle.fail("203.0.113.9", "CS2").locked_for == 0
+
+
+def test_throttle_failures_without_a_guess_count_against_the_address_only() -> None:
+    """No credentials, a malformed header, a probe: the address, never a pair or a station."""
+    clock = Clock()
+    throttle = _throttle(clock, address_limit=3)
+    assert [throttle.fail_address("192.0.2.1") for _ in range(5)] == [False] * 3 + [True, False]
+    assert throttle.address_hot("192.0.2.1")
+    assert not throttle.station_hot("CS1") and throttle.locked("192.0.2.1", "CS1") == 0
 
 
 def test_throttle_memory_is_bounded() -> None:
-    """A flood of distinct keys keeps at most max_keys counters, and max_keys lockouts."""
-    counting = Throttle(limit=5, max_keys=100)
-    locking = Throttle(limit=0, max_keys=100)  # every failure locks its key at once
+    """A flood of distinct ids and addresses keeps at most max_keys pairs, addresses and
+    station ids each; the most recent lockouts are the ones kept."""
+    throttle = Throttle(limit=0, max_keys=100)  # every failure locks its pair at once
     for i in range(10_000):
-        counting.fail(f"k{i}")
-        locking.fail(f"k{i}")
-    assert len(counting) == 100 and len(locking) == 100
-    assert locking.locked("k9999") > 0 and locking.locked("k0") == 0
+        throttle.fail(f"10.{i // 65536}.{i // 256 % 256}.{i % 256}", f"k{i}")
+    assert len(throttle) == 300
+    assert throttle.locked("10.0.39.15", "k9999") > 0 and throttle.locked("10.0.0.0", "k0") == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [
+        ("192.0.2.1", "192.0.2.1"),
+        ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::ffff", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("", ""),
+        ("not-an-address", "not-an-address"),
+    ],
+)
+def test_address_key(address: str, key: str) -> None:
+    """IPv6 addresses count per /64 (a client picks any address in its own)."""
+    assert address_key(address) == key
+
+
+def test_throttle_rotating_ipv6_addresses_within_a_64_does_not_escape_the_lockout() -> None:
+    """A new IPv6 address per guess, all in one /64: the pair is locked all the same."""
+    throttle = _throttle(Clock())
+    for n in range(6):
+        throttle.fail(f"2001:db8::{n + 1:x}", "CS1")
+    assert throttle.locked("2001:db8::ffff", "CS1") == 30
+    assert throttle.locked("2001:db8:0:1::1", "CS1") == 0

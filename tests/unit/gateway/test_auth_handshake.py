@@ -45,7 +45,8 @@ class FakeDevice:
 
 
 class FakeConn:
-    remote_address = ("198.51.100.7", 40000)
+    def __init__(self, address: str = "198.51.100.7") -> None:
+        self.remote_address = (address, 40000)
 
     def respond(self, status: http.HTTPStatus, text: str) -> Response:
         return Response(status.value, status.phrase, Headers(), text.encode())
@@ -119,10 +120,12 @@ async def test_another_stations_username_is_401_without_asking_device_svc() -> N
     assert device.requests == []
 
 
-async def test_too_many_failures_lock_out_the_address_and_are_logged(
+async def test_too_many_failures_lock_out_the_pair_only_and_are_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """After auth_failure_limit failures: 429 with Retry-After, device_svc not asked, WARNING."""
+    """After auth_failure_limit refused passwords of one address on one station id: that pair
+    gets 429 with Retry-After (device_svc not asked, WARNING), even with the right password;
+    a neighbour behind the same address and the station from elsewhere still get in."""
     device = FakeDevice()
     device.answer = grpc.StatusCode.UNAUTHENTICATED
     gateway = _gateway(device, auth_failure_limit=2, auth_lockout_seconds=30)
@@ -134,10 +137,79 @@ async def test_too_many_failures_lock_out_the_address_and_are_logged(
     assert "198.51.100.7" in caplog.text and "CS1" in caplog.text
     asked = len(device.requests)
     device.answer = None
-    response = await gateway.process_request(FakeConn(), _request("CS9", password="y" * 16))  # type: ignore[arg-type]
+    response = await gateway.process_request(FakeConn(), _request(password="right" * 4))  # type: ignore[arg-type]
     assert response is not None and response.status_code == 429
     assert 0 < int(response.headers["Retry-After"]) <= 30
     assert len(device.requests) == asked
+    neighbour = _request("CS9", password="y" * 16)
+    assert await gateway.process_request(FakeConn(), neighbour) is None  # type: ignore[arg-type]
+    elsewhere = _request(password="right" * 4)
+    assert await gateway.process_request(FakeConn("203.0.113.5"), elsewhere) is None  # type: ignore[arg-type]
+
+
+async def test_guessing_one_station_from_many_addresses_does_not_lock_it_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Beyond auth_station_failure_limit on one id (a botnet): each further address is refused
+    after its first failure, and the station with its password still gets in from its own."""
+    device = FakeDevice()
+    device.answer = grpc.StatusCode.UNAUTHENTICATED
+    gateway = _gateway(device, auth_station_failure_limit=3, auth_lockout_seconds=30)
+    with caplog.at_level(logging.WARNING, logger="gateway.server"):
+        for n in range(5):
+            conn = FakeConn(f"192.0.2.{n}")
+            response = await gateway.process_request(conn, _request(password="x" * 16))  # type: ignore[arg-type]
+            assert response is not None and response.status_code == 401
+    assert "more than 3 failed handshakes for station CS1" in caplog.text
+    locked = await gateway.process_request(FakeConn("192.0.2.4"), _request(password="x" * 16))  # type: ignore[arg-type]
+    assert locked is not None and locked.status_code == 429
+    device.answer = None
+    station = _request(password="right" * 4)
+    assert await gateway.process_request(FakeConn("203.0.113.5"), station) is None  # type: ignore[arg-type]
+
+
+async def test_failures_without_a_password_never_lock_out_a_pair() -> None:
+    """No credentials, or a malformed Authorization header, guess no password: they count
+    against the address only (which gets hot), never 429."""
+    device = FakeDevice()
+    device.answer = grpc.StatusCode.UNAUTHENTICATED
+    gateway = _gateway(device, auth_failure_limit=1, auth_address_failure_limit=3)
+    malformed = _request()
+    malformed.headers["Authorization"] = "Basic !!!"
+    for request in [_request()] * 5 + [malformed] * 5:
+        response = await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
+        assert response is not None and response.status_code == 401
+    assert gateway.throttle.address_hot("198.51.100.7")
+    assert not gateway.throttle.station_hot("CS1")
+
+
+async def test_an_unknown_station_is_answered_like_a_wrong_password() -> None:
+    """Unsecured stations not allowed: NOT_FOUND is the same 401 (status, challenge, body) as
+    a wrong password, and counts the same, so that no answer tells which ids exist."""
+    answers = []
+    for code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.UNAUTHENTICATED):
+        device = FakeDevice()
+        device.answer = code
+        gateway = _gateway(device, auth_failure_limit=1)
+        statuses = []
+        for _ in range(3):
+            response = await gateway.process_request(FakeConn(), _request(password="x" * 16))  # type: ignore[arg-type]
+            assert response is not None
+            statuses.append(response.status_code)
+            if response.status_code == 401:
+                answers.append((dict(response.headers.raw_items()), response.body))
+        assert statuses == [401, 401, 429]
+    assert all(answer == answers[0] for answer in answers)
+
+
+async def test_an_unknown_station_is_404_while_unsecured_stations_are_allowed() -> None:
+    """With unsecured stations allowed any profile-0 id gets in without a secret: hiding ids
+    gains nothing, and 404 tells a misconfigured station what is wrong."""
+    device = FakeDevice()
+    device.answer = grpc.StatusCode.NOT_FOUND
+    gateway = _gateway(device, allow_unsecured_stations=True)
+    response = await gateway.process_request(FakeConn(), _request(password="x" * 16))  # type: ignore[arg-type]
+    assert response is not None and response.status_code == 404
 
 
 async def test_forwarded_address_counts_only_when_trusted() -> None:
@@ -196,14 +268,14 @@ async def test_rotating_forwarded_for_without_the_secret_does_not_escape_the_loc
     """Failures are counted against the TCP peer when the request is not Envoy's."""
     device = FakeDevice()
     gateway = _gateway(device, **BEHIND_ENVOY, auth_failure_limit=2)
-    device.answer = grpc.StatusCode.NOT_FOUND  # probing made-up station ids
+    device.answer = grpc.StatusCode.NOT_FOUND  # guessing a made-up station id's password
     statuses = []
     for n in range(4):
-        request = _request(f"NOPE{n}", X_Forwarded_For=f"192.0.2.{n}")
+        request = _request("NOPE", password="x" * 16, X_Forwarded_For=f"192.0.2.{n}")
         response = await gateway.process_request(FakeConn(), request)  # type: ignore[arg-type]
         assert response is not None
         statuses.append(response.status_code)
-    assert statuses == [404, 404, 404, 429]
+    assert statuses == [401, 401, 401, 429]
 
 
 async def test_trust_without_a_secret_ignores_the_headers_and_warns_once(

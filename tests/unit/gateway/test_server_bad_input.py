@@ -70,16 +70,18 @@ async def test_control_characters_in_the_station_id_are_400(raw: str) -> None:
     assert device.requests == []
 
 
-async def test_bad_station_ids_count_like_other_failed_handshakes() -> None:
-    """They count against the address: beyond the limit, even a good handshake gets 429."""
+async def test_bad_station_ids_count_against_the_address_only() -> None:
+    """They count against the address (probes: beyond its limit it gets hot), never lock out
+    a good handshake from it: other stations share the address."""
     device = FakeDevice()
-    gateway = _handshake_gateway(device, auth_failure_limit=2, auth_lockout_seconds=30)
+    gateway = _handshake_gateway(device, auth_failure_limit=2, auth_address_failure_limit=2)
     for _ in range(3):
         response = await gateway.process_request(FakeConn(), _request("/ocpp/CS%00"))  # type: ignore[arg-type]
-        assert response is not None and response.status_code in (400, 429)
-    response = await gateway.process_request(FakeConn(), _request("/ocpp/CS1"))  # type: ignore[arg-type]
-    assert response is not None and response.status_code == 429
+        assert response is not None and response.status_code == 400
+    assert gateway.throttle.address_hot("198.51.100.7")
     assert device.requests == []
+    response = await gateway.process_request(FakeConn(), _request("/ocpp/CS1"))  # type: ignore[arg-type]
+    assert response is None and len(device.requests) == 1
 
 
 # -- CALLs ---------------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from user_svc.access import OPERATOR, READER, Decision, decide
 LIST = "/csms.device.v1.DeviceService/ListChargingStations"
 RESET = "/csms.device.v1.DeviceService/Reset"
 GET_VARIABLES = "/csms.device.v1.DeviceService/GetVariables"
+UPDATE_PASSWORD = "/csms.device.v1.DeviceService/UpdateBasicAuthPassword"
+UPDATE_PASSWORD_REST = "/v1/chargingStations/CS1:updateBasicAuthPassword"
 BOOT = "/csms.device.v1.DeviceService/BootNotification"
 AUTHORIZE = "/csms.user.v1.UserService/Authorize"
 STATION_CALL = "/csms.gateway.v1.StationControlService/Call"
@@ -90,6 +92,16 @@ ALLOW = access.ALLOW
         pytest.param("POST", GET_VARIABLES, READER, True, False, 403, id="reader-grpc-get-cmd"),
         pytest.param("POST", "/v1/chargingStations", OPERATOR, True, False, 200, id="op-post"),
         pytest.param("POST", RESET, OPERATOR, True, False, 200, id="op-grpc-command"),
+        # The CSMS's own password rotation (A01): a command like Reset, an operator's.
+        pytest.param("POST", UPDATE_PASSWORD, OPERATOR, True, False, 200, id="op-grpc-password"),
+        pytest.param("POST", UPDATE_PASSWORD, READER, True, False, 403, id="reader-grpc-password"),
+        pytest.param(
+            "POST", UPDATE_PASSWORD_REST, OPERATOR, True, False, 200, id="op-rest-password"
+        ),
+        pytest.param(
+            "POST", UPDATE_PASSWORD_REST, READER, True, False, 403, id="reader-rest-password"
+        ),
+        pytest.param("POST", UPDATE_PASSWORD_REST, None, False, True, 401, id="no-key-password"),
         pytest.param("POST", "/v1/apiKeys", OPERATOR, True, False, 200, id="op-create-key"),
         # The key listing names every key and its role: an operator's business, not a reader's.
         pytest.param("GET", "/v1/apiKeys", READER, True, False, 403, id="reader-list-keys"),
