@@ -5,10 +5,17 @@ For each listener in turn (the stations' port through Envoy with two gateways, t
 the API port, then the stations' port of a lone gateway listening itself) the flood holds up
 to ``--connections`` connections that send a partial upgrade request (TLS: nothing, not even a
 ClientHello) and reopens each one the server closes, for ``--seconds``; meanwhile a real station
-connects every second and must have its BootNotification answered, REST must answer
-``GET /v1/chargingStations``, and every process of the mesh must stay up. Connections come from
-127.0.0.1 and further loopback addresses (127.0.0.2 ...) when one address's ephemeral ports do
-not suffice.
+connects to the flooded kind of listener (ws, or wss during the TLS flood) every second and must
+have its BootNotification answered, REST must answer ``GET /v1/chargingStations``, and every
+process of the mesh must stay up. Real clients behave as real ones do: a connection refused or
+reset is tried again, 0.5 s later, for up to 15 s (a station's reconnect back-off, an HTTP
+client's retry of an idempotent GET); the result says how many attempts each answer took.
+
+The flood runs in a process of its own (``--hold``), with its own open-file limit: sharing the
+probes' process, it used that process's descriptors up and the probes failed for want of a
+socket, not because the mesh turned them away. Its connections come from 127.0.0.2 and further
+loopback addresses (127.0.0.3 ...) when one address's ephemeral ports do not suffice; the
+probes from 127.0.0.1.
 
     python -m bench.flood                       # 20,000 connections, 60 s per listener
     python -m bench.flood --connections 1000 --seconds 5
@@ -22,6 +29,7 @@ import contextlib
 import dataclasses
 import json
 import pathlib
+import ssl
 import sys
 import tempfile
 import time
@@ -37,6 +45,7 @@ from deploy.mesh import Mesh, free_port, on_free_ports
 
 __all__ = ["Flood", "FloodResult", "Probe", "main", "run"]
 
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
 PARTIAL_REQUEST = b"GET /ocpp/FLOOD HTTP/1.1\r\nHost: csms\r\nUpgrade: websocket\r\n"
 # Connections per source address (below its ephemeral ports, 28,232 by default).
 PER_SOURCE = 20_000
@@ -101,6 +110,45 @@ class Flood:
             await asyncio.sleep(0.05)
 
 
+def _counts(flood: Flood) -> dict[str, int]:
+    return {
+        "peak": flood.peak,
+        "opened": flood.opened,
+        "closed_by_server": flood.closed_by_server,
+        "failed_connects": flood.failed_connects,
+    }
+
+
+async def _hold(host: str, port: int, connections: int, seconds: float, send: bytes) -> None:
+    """The flood's own process (``--hold``): prints its counts as JSON when it is over."""
+    raise_fd_limit()
+    flood = Flood(host, port, connections, send)
+    await flood.run(time.monotonic() + seconds)
+    print(json.dumps(_counts(flood)), flush=True)
+
+
+async def _flood_elsewhere(
+    host: str, port: int, connections: int, seconds: float, send: bytes
+) -> Flood:
+    """The flood, run by a child process; its counts when it is over."""
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.flood",
+        "--hold",
+        json.dumps([host, port, connections, seconds, send.decode("latin-1")]),
+        stdout=asyncio.subprocess.PIPE,
+        cwd=_ROOT,
+    )
+    out, _ = await child.communicate()
+    if child.returncode != 0:
+        raise RuntimeError(f"the flood's process exited with {child.returncode}")
+    flood = Flood(host, port, connections, send)
+    for name, value in json.loads(out.decode().strip().splitlines()[-1]).items():
+        setattr(flood, name, value)
+    return flood
+
+
 @dataclasses.dataclass
 class Probe:
     """Real clients during the flood: a station booting every second, REST every second."""
@@ -108,11 +156,13 @@ class Probe:
     ws_url: str
     rest_url: str
     api_key: str
+    tls: ssl.SSLContext | None = None
     stations_answered: int = 0
     stations_failed: int = 0
     station_attempts: int = 0
     rest_answered: int = 0
     rest_failed: int = 0
+    rest_attempts: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
 
     async def run(self, until: float, label: str) -> None:
@@ -133,6 +183,7 @@ class Probe:
                     f"{self.ws_url}/{station_id}",
                     subprotocols=[websockets.Subprotocol("ocpp2.0.1")],
                     open_timeout=10,
+                    ssl=self.tls,
                 ) as ws:
                     await ws.send(BOOT)
                     answer = json.loads(await asyncio.wait_for(ws.recv(), 10))
@@ -149,17 +200,26 @@ class Probe:
         self.stations_failed += 1
 
     def _rest(self) -> None:
+        """An idempotent GET, tried again on a refused or reset connection like an HTTP
+        client's retry, at most 10 times within 15 s."""
         request = urllib.request.Request(
             f"{self.rest_url}/v1/chargingStations?pageSize=1",
             headers={"authorization": f"Bearer {self.api_key}"},
         )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as r:
-                r.read()
-            self.rest_answered += 1
-        except OSError as exc:
-            self.rest_failed += 1
-            self.errors.append(f"REST: {exc!r}")
+        deadline = time.monotonic() + 15
+        for _ in range(10):
+            self.rest_attempts += 1
+            try:
+                with urllib.request.urlopen(request, timeout=10) as r:
+                    r.read()
+                self.rest_answered += 1
+                return
+            except OSError as exc:
+                if time.monotonic() > deadline:
+                    self.errors.append(f"REST: {exc!r}")
+                    break
+                time.sleep(0.5)
+        self.rest_failed += 1
 
 
 @dataclasses.dataclass
@@ -185,7 +245,8 @@ class FloodResult:
             f"{f.connections} ({f.opened} opened, {f.closed_by_server} closed by the server, "
             f"{f.failed_connects} connects failed); stations answered {p.stations_answered} "
             f"(failed {p.stations_failed}, {p.station_attempts} connects), REST answered "
-            f"{p.rest_answered} (failed {p.rest_failed}); crashed: {self.crashed or 'none'}"
+            f"{p.rest_answered} (failed {p.rest_failed}, {p.rest_attempts} attempts); crashed: "
+            f"{self.crashed or 'none'}"
         )
 
 
@@ -202,10 +263,18 @@ async def _phase(
 ) -> FloodResult:
     s = mesh.settings
     key = mesh.create_api_key("reader", f"flood-{listener}")
-    probe = Probe(f"ws://127.0.0.1:{s.gateway_port}/ocpp", f"http://127.0.0.1:{s.envoy_port}", key)
-    flood = Flood("127.0.0.1", port, connections, send)
+    if listener == "stations-tls":
+        # During the TLS flood the probe station comes in over wss, through the flooded port.
+        tls = ssl.create_default_context(cafile=str(mesh.write_tls()["ca_cert"]))
+        ws_url = f"wss://localhost:{s.station_tls_port}/ocpp"
+    else:
+        tls, ws_url = None, f"ws://127.0.0.1:{s.gateway_port}/ocpp"
+    probe = Probe(ws_url, f"http://127.0.0.1:{s.envoy_port}", key, tls)
     until = time.monotonic() + seconds
-    await asyncio.gather(flood.run(until), probe.run(until, f"probe-{listener}"))
+    flood, _ = await asyncio.gather(
+        _flood_elsewhere("127.0.0.1", port, connections, seconds, send),
+        probe.run(until, f"probe-{listener}"),
+    )
     return FloodResult(listener, flood, probe, _crashed(mesh))
 
 
@@ -245,6 +314,8 @@ def run(
                 port, send = ports[name]
                 result = asyncio.run(_phase(mesh, name, port, send, connections, seconds))
                 print(result.line(), flush=True)
+                for error in result.probe.errors[:5]:
+                    print("  ", error, flush=True)
                 results.append(result)
         finally:
             mesh.stop()
@@ -256,7 +327,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--connections", type=int, default=20_000)
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--listener", action="append", help="only these (repeatable)")
+    p.add_argument("--hold", help=argparse.SUPPRESS)  # the flood's own process
     a = p.parse_args(argv)
+    if a.hold:
+        host, port, connections, seconds, send = json.loads(a.hold)
+        asyncio.run(_hold(host, port, connections, seconds, send.encode("latin-1")))
+        return
     with tempfile.TemporaryDirectory(prefix="csms-flood-") as tmp:
         kwargs: dict[str, Any] = {}
         if a.listener:

@@ -336,6 +336,9 @@ def _stations_listener(name: str, host: str, port: int, tls: StationTls | None) 
         if tls is not None
         else "",
         transport_socket=transport,
+        # Seconds from the connect to the whole upgrade request: a TLS station also needs its
+        # handshake's round trips (two on TLS 1.2) in that time, on links of a few hundred ms.
+        pre_request_timeout="5s" if tls is not None else "2s",
     )
 
 

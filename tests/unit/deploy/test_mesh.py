@@ -71,7 +71,8 @@ def test_several_gateways_envoy_takes_the_stations_port(tmp_path: pathlib.Path) 
     assert hcm["upgrade_configs"] == [{"upgrade_type": "websocket"}]
     assert hcm["stream_idle_timeout"] == "0s"
     # Closes connections without a request only (half-open ones), never an upgraded WebSocket.
-    assert hcm["common_http_protocol_options"] == {"idle_timeout": "10s"}
+    assert hcm["common_http_protocol_options"] == {"idle_timeout": "2s"}
+    assert hcm["request_headers_timeout"] == "2s"
     [route] = hcm["route_config"]["virtual_hosts"][0]["routes"]
     assert route["match"] == {"prefix": "/"}
     assert route["route"]["cluster"] == "gateway"
