@@ -9,15 +9,18 @@ API key: the mesh gets an operator and a reader key the way ``make up`` makes it
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import pathlib
+import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
+from cryptography import x509
 
-from common import db
+from common import db, pki
 from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port, on_free_ports
 
 pytestmark = pytest.mark.e2e
@@ -82,6 +85,39 @@ def running_mesh(run_dir: pathlib.Path, **overrides: object) -> Iterator[Mesh]:
         yield mesh
     finally:
         mesh.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    """A TLS-mode mesh on SQLite (Envoy terminating wss), unsecured stations refused, every
+    port free: the station-security tests share it (each with its own station ids and
+    loopback source addresses, since the gateway counts failures per address and id)."""
+    with running_mesh(
+        tmp_path_factory.mktemp("mesh-tls"),
+        tls=True,
+        station_tls_port=free_port(),
+        allow_unsecured_stations=False,
+        heartbeat_interval=42,
+    ) as mesh:
+        yield mesh
+
+
+@pytest.fixture(scope="session")
+def ca(tls_mesh: Mesh) -> tuple[x509.Certificate, pki.PrivateKey]:
+    """The TLS mesh's CA (the stations' CSMSRootCertificate and their certificates' signer)."""
+    tls = tls_mesh.settings.tls_dir()
+    return pki.load_cert((tls / "ca.pem").read_bytes()), pki.load_key((tls / "ca.key").read_bytes())
+
+
+def source_address() -> tuple[str, int]:
+    """A loopback source address of its own (the gateway counts failures per address)."""
+    return (f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}", 0)
+
+
+def basic_auth(username: str, password: str) -> dict[str, str]:
+    """The Authorization header of HTTP Basic auth (OCPP security profiles 1 and 2)."""
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 def rest_client(mesh: Mesh, key: str) -> httpx.AsyncClient:

@@ -10,12 +10,10 @@ that share an address do so on purpose).
 from __future__ import annotations
 
 import asyncio
-import base64
 import pathlib
-import random
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -25,37 +23,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from common import pki
-from deploy.mesh import Mesh, free_port, on_free_ports
+from deploy.mesh import Mesh
+from tests.e2e.conftest import basic_auth, source_address
 
 pytestmark = pytest.mark.e2e
 
 PASSWORD = "correct-horse-battery-staple"
-
-
-@pytest.fixture(scope="module")
-def tls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """A TLS-mode mesh on SQLite, unsecured stations not allowed, every port free."""
-    run_dir = tmp_path_factory.mktemp("mesh-tls")
-    settings = on_free_ports(
-        run_dir,
-        tls=True,
-        station_tls_port=free_port(),
-        allow_unsecured_stations=False,
-        heartbeat_interval=42,
-    )
-    mesh = Mesh(settings, log_dir=run_dir)
-    mesh.start()
-    try:
-        yield mesh
-    finally:
-        mesh.stop()
-
-
-@pytest.fixture(scope="module")
-def ca(tls_mesh: Mesh) -> tuple[Any, Any]:
-    """The mesh's CA (made by the TLS mode): certificate and key."""
-    tls = tls_mesh.settings.tls_dir()
-    return pki.load_cert((tls / "ca.pem").read_bytes()), pki.load_key((tls / "ca.key").read_bytes())
 
 
 @pytest.fixture
@@ -79,16 +52,6 @@ async def _station(rest: httpx.AsyncClient, profile: int, password: str = "") ->
     assert resp.status_code == 200, resp.text
     assert "basicAuthPassword" not in resp.json()
     return sid
-
-
-def _basic(username: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-def _source() -> tuple[str, int]:
-    """A loopback source address of its own (the gateway counts failures per address)."""
-    return (f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}", 0)
 
 
 def _client_tls(
@@ -123,7 +86,7 @@ async def _open(
         ssl=tls,
         proxy=None,
         open_timeout=10,
-        local_addr=source or _source(),
+        local_addr=source or source_address(),
     )
 
 
@@ -157,7 +120,7 @@ async def test_profile_1_right_password_is_accepted(
     got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
     assert got["securityProfile"] == 1 and got["passwordSet"] is True
     assert "basicAuthPassword" not in got
-    await _accepted(tls_mesh, sid, headers=_basic(sid, PASSWORD))
+    await _accepted(tls_mesh, sid, headers=basic_auth(sid, PASSWORD))
 
 
 async def test_profile_1_refuses_missing_wrong_and_foreign_credentials(
@@ -167,9 +130,9 @@ async def test_profile_1_refuses_missing_wrong_and_foreign_credentials(
     sid = await _station(rest, 1, PASSWORD)
     other = await _station(rest, 1, "another-station-password")
     await _refused(tls_mesh, sid)
-    await _refused(tls_mesh, sid, headers=_basic(sid, "wrong-password-0123456"))
-    await _refused(tls_mesh, sid, headers=_basic(sid, "another-station-password"))
-    await _refused(tls_mesh, sid, headers=_basic(other, "another-station-password"))
+    await _refused(tls_mesh, sid, headers=basic_auth(sid, "wrong-password-0123456"))
+    await _refused(tls_mesh, sid, headers=basic_auth(sid, "another-station-password"))
+    await _refused(tls_mesh, sid, headers=basic_auth(other, "another-station-password"))
 
 
 async def test_profile_2_needs_tls_and_password(
@@ -178,8 +141,10 @@ async def test_profile_2_needs_tls_and_password(
     """Profile 2: wss with the password connects; plain ws or no password is refused."""
     sid = await _station(rest, 2, PASSWORD)
     ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
-    await _accepted(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem), headers=_basic(sid, PASSWORD))
-    await _refused(tls_mesh, sid, headers=_basic(sid, PASSWORD))
+    await _accepted(
+        tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem), headers=basic_auth(sid, PASSWORD)
+    )
+    await _refused(tls_mesh, sid, headers=basic_auth(sid, PASSWORD))
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem))
 
 
@@ -188,7 +153,7 @@ async def test_profile_2_refuses_a_forged_proxy_header_on_plain_ws(
 ) -> None:
     """A station cannot claim TLS on plain ws: Envoy overwrites x-forwarded-proto."""
     sid = await _station(rest, 2, PASSWORD)
-    headers = {**_basic(sid, PASSWORD), "X-Forwarded-Proto": "https"}
+    headers = {**basic_auth(sid, PASSWORD), "X-Forwarded-Proto": "https"}
     await _refused(tls_mesh, sid, headers=headers)
 
 
@@ -263,12 +228,14 @@ async def test_an_address_that_keeps_failing_on_a_station_is_locked_out(
     """More than 5 wrong passwords from one address on one station id: that pair gets 429
     with Retry-After, even with the right password (it cannot be told from the guesser)."""
     sid = await _station(rest, 1, PASSWORD)
-    source = _source()
+    source = source_address()
     for _ in range(6):
-        await _refused(tls_mesh, sid, headers=_basic(sid, WRONG), source=source)
-    locked = await _refused(tls_mesh, sid, status=429, headers=_basic(sid, PASSWORD), source=source)
+        await _refused(tls_mesh, sid, headers=basic_auth(sid, WRONG), source=source)
+    locked = await _refused(
+        tls_mesh, sid, status=429, headers=basic_auth(sid, PASSWORD), source=source
+    )
     assert int(locked.response.headers["Retry-After"]) > 0
-    await _refused(tls_mesh, sid, status=429, headers=_basic(sid, WRONG), source=source)
+    await _refused(tls_mesh, sid, status=429, headers=basic_auth(sid, WRONG), source=source)
     log = (tls_mesh.proc("gateway-1").log or pathlib.Path()).read_text()
     assert "too many failed handshakes" in log and source[0] in log and sid in log
 
@@ -281,23 +248,23 @@ async def test_failing_on_a_station_id_does_not_lock_out_the_real_station(
     with its password still connects from its own address, while each guessing address is
     refused after its first failure on the hot id."""
     sid = await _station(rest, 1, PASSWORD)
-    attacker = _source()
+    attacker = source_address()
     for _ in range(4):
         await _refused(tls_mesh, sid, source=attacker)  # no credentials: no guess, no 429
     for _ in range(6):
-        await _refused(tls_mesh, sid, headers=_basic(sid, WRONG), source=attacker)
-    await _refused(tls_mesh, sid, status=429, headers=_basic(sid, WRONG), source=attacker)
-    await _accepted(tls_mesh, sid, headers=_basic(sid, PASSWORD))
+        await _refused(tls_mesh, sid, headers=basic_auth(sid, WRONG), source=attacker)
+    await _refused(tls_mesh, sid, status=429, headers=basic_auth(sid, WRONG), source=attacker)
+    await _accepted(tls_mesh, sid, headers=basic_auth(sid, PASSWORD))
     for _ in range(8):
-        botnet = _source()
+        botnet = source_address()
         for _ in range(3):  # 401, or 429 once the id is hot
             with pytest.raises(InvalidStatus) as err:
-                await _open(tls_mesh, sid, headers=_basic(sid, WRONG), source=botnet)
+                await _open(tls_mesh, sid, headers=basic_auth(sid, WRONG), source=botnet)
             assert err.value.response.status_code in (401, 429)
-    await _accepted(tls_mesh, sid, headers=_basic(sid, PASSWORD))
-    newcomer = _source()
-    await _refused(tls_mesh, sid, headers=_basic(sid, WRONG), source=newcomer)
-    await _refused(tls_mesh, sid, status=429, headers=_basic(sid, WRONG), source=newcomer)
+    await _accepted(tls_mesh, sid, headers=basic_auth(sid, PASSWORD))
+    newcomer = source_address()
+    await _refused(tls_mesh, sid, headers=basic_auth(sid, WRONG), source=newcomer)
+    await _refused(tls_mesh, sid, status=429, headers=basic_auth(sid, WRONG), source=newcomer)
     log = (tls_mesh.proc("gateway-1").log or pathlib.Path()).read_text()
     assert f"failed handshakes for station {sid} in 60 s" in log
 
@@ -308,16 +275,16 @@ async def test_a_failing_station_behind_a_shared_address_does_not_lock_out_its_n
     """Stations behind one address (a car park's LTE router): one failing again and again,
     and more than 100 failures a minute from there in all, do not keep a neighbour with its
     password or its client certificate out; the failing one is refused (429)."""
-    shared = _source()
+    shared = source_address()
     failing = await _station(rest, 1, PASSWORD)
     for _ in range(6):
-        await _refused(tls_mesh, failing, headers=_basic(failing, WRONG), source=shared)
-    await _refused(tls_mesh, failing, status=429, headers=_basic(failing, WRONG), source=shared)
+        await _refused(tls_mesh, failing, headers=basic_auth(failing, WRONG), source=shared)
+    await _refused(tls_mesh, failing, status=429, headers=basic_auth(failing, WRONG), source=shared)
     neighbour = await _station(rest, 1, "the-neighbours-password")
     await _accepted(
         tls_mesh,
         neighbour,
-        headers=_basic(neighbour, "the-neighbours-password"),
+        headers=basic_auth(neighbour, "the-neighbours-password"),
         source=shared,
     )
     for n in range(120):  # misconfigured stations without credentials, probes: all count
@@ -327,7 +294,7 @@ async def test_a_failing_station_behind_a_shared_address_does_not_lock_out_its_n
     await _accepted(
         tls_mesh,
         neighbour,
-        headers=_basic(neighbour, "the-neighbours-password"),
+        headers=basic_auth(neighbour, "the-neighbours-password"),
         source=shared,
     )
     cert_station = await _station(rest, 3)
@@ -338,8 +305,8 @@ async def test_a_failing_station_behind_a_shared_address_does_not_lock_out_its_n
     )
     # From the hot address, a station id failing once is refused at once after.
     other = await _station(rest, 1, PASSWORD)
-    await _refused(tls_mesh, other, headers=_basic(other, WRONG), source=shared)
-    await _refused(tls_mesh, other, status=429, headers=_basic(other, PASSWORD), source=shared)
+    await _refused(tls_mesh, other, headers=basic_auth(other, WRONG), source=shared)
+    await _refused(tls_mesh, other, status=429, headers=basic_auth(other, PASSWORD), source=shared)
 
 
 async def test_an_unknown_station_id_is_answered_like_a_wrong_password(
@@ -351,8 +318,8 @@ async def test_an_unknown_station_id_is_answered_like_a_wrong_password(
     either (measured in the README, not here)."""
     sid = await _station(rest, 1, PASSWORD)
     unknown = f"NOPE-{uuid.uuid4().hex[:10]}"
-    known = await _refused(tls_mesh, sid, headers=_basic(sid, WRONG))
-    nobody = await _refused(tls_mesh, unknown, headers=_basic(unknown, WRONG))
+    known = await _refused(tls_mesh, sid, headers=basic_auth(sid, WRONG))
+    nobody = await _refused(tls_mesh, unknown, headers=basic_auth(unknown, WRONG))
     assert nobody.response.body == known.response.body
     assert nobody.response.headers["WWW-Authenticate"] == known.response.headers["WWW-Authenticate"]
 
@@ -368,7 +335,7 @@ async def _straight_to_the_gateway(
         additional_headers=headers,
         proxy=None,
         open_timeout=10,
-        local_addr=source or _source(),
+        local_addr=source or source_address(),
     )
 
 
@@ -398,7 +365,7 @@ async def test_forged_proxy_headers_straight_at_the_gateway_are_not_believed(
         xfcc = {"X-Forwarded-Client-Cert": f'Hash=h;Subject="CN={cert_station}"'}
         status = await _refused_straight(tls_mesh, cert_station, {**forged, **xfcc, **guess})
         assert status == 401
-        headers = {**forged, **_basic(basic_station, PASSWORD), **guess}
+        headers = {**forged, **basic_auth(basic_station, PASSWORD), **guess}
         assert await _refused_straight(tls_mesh, basic_station, headers) == 401
     log = (tls_mesh.proc("gateway-1").log or pathlib.Path()).read_text()
     assert "without Envoy's proxy secret" in log
@@ -411,11 +378,11 @@ async def test_rotating_forwarded_for_straight_at_the_gateway_is_still_locked_ou
     """Guessing passwords for one station id from one address, a new x-forwarded-for each
     time: the gateway counts the real peer, so the sixth failure locks it out (429). The id
     does not exist: answered 401 all the same, like a wrong password."""
-    source = _source()
+    source = source_address()
     sid = f"NOPE-{uuid.uuid4().hex[:8]}"
     statuses = []
     for n in range(7):
-        headers = {"X-Forwarded-For": f"198.51.100.{n + 1}", **_basic(sid, WRONG)}
+        headers = {"X-Forwarded-For": f"198.51.100.{n + 1}", **basic_auth(sid, WRONG)}
         statuses.append(await _refused_straight(tls_mesh, sid, headers, source))
     assert statuses == [401] * 6 + [429], statuses
 
@@ -437,5 +404,5 @@ async def test_stations_through_envoy_are_still_believed(
         tls_mesh,
         basic_station,
         tls=_client_tls(tmp_path, ca_pem),
-        headers={**_basic(basic_station, PASSWORD), **guess},
+        headers={**basic_auth(basic_station, PASSWORD), **guess},
     )

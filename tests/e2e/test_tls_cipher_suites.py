@@ -15,7 +15,7 @@ import pathlib
 import socket
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -28,9 +28,9 @@ from cryptography.x509.oid import NameOID
 from websockets.asyncio.client import ClientConnection, connect
 
 from common import pki
-from deploy.mesh import Mesh, free_port
+from deploy.mesh import Mesh
 
-from .conftest import rest_client, running_mesh
+from .conftest import rest_client
 
 pytestmark = pytest.mark.e2e
 
@@ -51,25 +51,6 @@ STATION_KEYS: dict[str, Callable[[], pki.PrivateKey]] = {
     "ecdsa": lambda: ec.generate_private_key(ec.SECP256R1()),
     "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048),
 }
-
-
-@pytest.fixture(scope="module")
-def tls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """A TLS-mode mesh on SQLite, unsecured stations not allowed, every port free."""
-    with running_mesh(
-        tmp_path_factory.mktemp("mesh-tls-suites"),
-        tls=True,
-        station_tls_port=free_port(),
-        allow_unsecured_stations=False,
-    ) as mesh:
-        yield mesh
-
-
-@pytest.fixture(scope="module")
-def ca(tls_mesh: Mesh) -> tuple[x509.Certificate, pki.PrivateKey]:
-    """The mesh's stations' CA (made by the TLS mode): certificate and key."""
-    tls = tls_mesh.settings.tls_dir()
-    return pki.load_cert((tls / "ca.pem").read_bytes()), pki.load_key((tls / "ca.key").read_bytes())
 
 
 @pytest.fixture

@@ -25,7 +25,6 @@ tzi-app/tzi-OCTT (based on Edition 4).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import dataclasses
 import datetime
@@ -34,7 +33,7 @@ import random
 import secrets
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -47,8 +46,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from common import pki
-from deploy.mesh import Mesh, free_port
-from tests.e2e.conftest import rest_client, running_mesh
+from deploy.mesh import Mesh
+from tests.e2e.conftest import basic_auth, rest_client, source_address
 from tests.e2e.octt.states import booted
 from tests.e2e.octt.station import OcttStation, Verdicts, find_dicts
 from tests.e2e.station_sim import Station, now
@@ -83,32 +82,10 @@ SIGN_TRIGGERS: dict[str, str | None] = {
 
 
 @pytest.fixture(scope="module")
-def tls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """A TLS-mode mesh on SQLite, unsecured stations refused, every port free."""
-    with running_mesh(
-        tmp_path_factory.mktemp("mesh-octt-a-tls"),
-        tls=True,
-        station_tls_port=free_port(),
-        allow_unsecured_stations=False,
-        heartbeat_interval=42,
-    ) as mesh:
-        yield mesh
-
-
-@pytest.fixture(scope="module")
 def tls_files(tls_mesh: Mesh) -> dict[str, pathlib.Path]:
     """The TLS mode's files (the local CA, Envoy's ECDSA and RSA server certificates): the ones
     the running mesh uses, kept as they are (write_tls reissues nothing that still fits)."""
     return tls_mesh.write_tls()
-
-
-@pytest.fixture(scope="module")
-def ca(tls_files: dict[str, pathlib.Path]) -> tuple[x509.Certificate, pki.PrivateKey]:
-    """The CSMS's CA: the stations' CSMSRootCertificate, and the signer of their certificates."""
-    return (
-        pki.load_cert(tls_files["ca_cert"].read_bytes()),
-        pki.load_key(tls_files["ca_key"].read_bytes()),
-    )
 
 
 @pytest.fixture
@@ -119,16 +96,6 @@ async def rest(tls_mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # -- the station -----------------------------------------------------------------------------------
-
-
-def _source() -> tuple[str, int]:
-    """A loopback source address of its own (the gateway counts failures per address)."""
-    return (f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}", 0)
-
-
-def _basic(username: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 def _public(key: Any) -> bytes:
@@ -208,7 +175,7 @@ class SecurityStation:
             ssl=tls,
             proxy=None,
             open_timeout=10,
-            local_addr=_source(),
+            local_addr=source_address(),
         )
 
     async def handshake(
@@ -223,7 +190,7 @@ class SecurityStation:
 
     def credentials(self) -> tuple[dict[str, str], ssl.SSLContext | None]:
         """The headers and TLS of a connection as its profile says."""
-        headers = _basic(self.station_id, self.password) if self.profile in (1, 2) else {}
+        headers = basic_auth(self.station_id, self.password) if self.profile in (1, 2) else {}
         return headers, (None if self.profile == 1 else self.own_tls())
 
     async def connect(self, step: str) -> OcttStation | None:
@@ -378,7 +345,7 @@ async def tls_handshake(cs: SecurityStation, context: ssl.SSLContext) -> TlsSess
             cs.mesh.settings.station_tls_port,
             ssl=context,
             server_hostname=SERVER_NAME,
-            local_addr=_source(),
+            local_addr=source_address(),
         ),
         10,
     )
@@ -561,7 +528,9 @@ async def test_tc_a_02_basic_auth_username_not_station_id(make_station: Any, pro
     """
     cs = await make_station(profile)
     _, tls = cs.credentials()
-    status, ws = await cs.handshake(headers=_basic(f"{cs.station_id}Invalid", PASSWORD), tls=tls)
+    status, ws = await cs.handshake(
+        headers=basic_auth(f"{cs.station_id}Invalid", PASSWORD), tls=tls
+    )
     if ws is not None:
         await ws.close()
     cs.verdicts.equal("step 2", "the CSMS's answer to the upgrade request", status, 401)
@@ -582,7 +551,7 @@ async def test_tc_a_03_basic_auth_invalid_password(make_station: Any, profile: i
     status, ws = await cs.handshake(headers={}, tls=tls)
     cs.verdicts.equal("steps 1-2", "the CSMS's answer to the upgrade request", status, 401)
     wrong = "".join(secrets.choice(IDENTIFIER_STRING) for _ in range(random.randint(16, 40)))
-    status, ws2 = await cs.handshake(headers=_basic(cs.station_id, wrong), tls=tls)
+    status, ws2 = await cs.handshake(headers=basic_auth(cs.station_id, wrong), tls=tls)
     cs.verdicts.equal("steps 3-4", "the CSMS's answer to the upgrade request", status, 401)
     for opened in (ws, ws2):
         if opened is not None:

@@ -20,10 +20,9 @@ from __future__ import annotations
 import base64
 import dataclasses
 import pathlib
-import random
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -36,7 +35,8 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from common import pki
-from deploy.mesh import Mesh, free_port, on_free_ports
+from deploy.mesh import Mesh
+from tests.e2e.conftest import source_address
 from tests.e2e.octt.states import booted
 from tests.e2e.octt.station import OcttStation, Verdicts
 from tests.e2e.station_sim import Station
@@ -53,32 +53,6 @@ IDENTIFIER_STRING = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012
 SLOT, NEW_SLOT = 1, 2
 
 
-@pytest.fixture(scope="module")
-def tls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """A TLS-mode mesh on SQLite, unsecured stations refused, every port free."""
-    run_dir = tmp_path_factory.mktemp("mesh-octt-a")
-    settings = on_free_ports(
-        run_dir,
-        tls=True,
-        station_tls_port=free_port(),
-        allow_unsecured_stations=False,
-        heartbeat_interval=42,
-    )
-    mesh = Mesh(settings, log_dir=run_dir)
-    mesh.start()
-    try:
-        yield mesh
-    finally:
-        mesh.stop()
-
-
-@pytest.fixture(scope="module")
-def ca(tls_mesh: Mesh) -> tuple[x509.Certificate, Any]:
-    """The CSMS's CA (made by the TLS mode): certificate and key."""
-    tls = tls_mesh.settings.tls_dir()
-    return pki.load_cert((tls / "ca.pem").read_bytes()), pki.load_key((tls / "ca.key").read_bytes())
-
-
 @pytest.fixture
 async def rest(tls_mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
     """REST through this mesh's Envoy, with an operator key (the OCTT's manual actions)."""
@@ -92,11 +66,6 @@ async def rest(tls_mesh: Mesh) -> AsyncIterator[httpx.AsyncClient]:
 
 
 # -- the station -----------------------------------------------------------------------------------
-
-
-def _source() -> tuple[str, int]:
-    """A loopback source address of its own (the gateway counts failures per address)."""
-    return (f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(1, 254)}", 0)
 
 
 @dataclasses.dataclass
@@ -168,7 +137,7 @@ class SecureStation:
                 ssl=tls,
                 proxy=None,
                 open_timeout=10,
-                local_addr=_source(),
+                local_addr=source_address(),
             )
         except InvalidStatus as exc:
             return exc.response.status_code, None
