@@ -29,6 +29,11 @@ Its Timestamp parser refuses some date-times the OCPP schemas accept (lower-case
 second, more than nine fraction digits, a ``+hhmm`` offset). A payload it refuses therefore has its
 date-times rewritten (:func:`_date_time`) and is parsed once more; only that failure path pays for
 the extra walk, every other frame is parsed once, as before.
+
+:func:`to_proto_steps` is :func:`to_proto` in steps, for a caller on an event loop: a NotifyReport
+of 1,500 variables (930 KB) takes 10 ms of CPU to convert, during which nothing else runs; in
+steps of :data:`STEP_ITEMS` entries of its long lists, each about 1.5 ms, with the caller free to
+let others run between two.
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
@@ -52,7 +57,9 @@ __all__ = [
     "REQUEST_TYPES",
     "integral",
     "RESPONSE_TYPES",
+    "STEP_ITEMS",
     "to_proto",
+    "to_proto_steps",
     "to_ocpp",
     "ocpp_enum_value",
     "proto_enum_number",
@@ -560,6 +567,54 @@ def to_proto(message_type: type[Message], payload: dict[str, Any]) -> Message:
             return message_type(**_fast_in(spec, payload))
         except (_Slow, json_format.ParseError, ValueError, TypeError):
             pass  # json_format decides, with its error and path if it is one
+    return _to_proto_slow(message_type, payload)
+
+
+# Entries of a long repeated field converted per step of to_proto_steps (a NotifyReport's 256
+# reportData entries: about 1.5 ms).
+STEP_ITEMS: Final = 256
+
+
+def to_proto_steps(
+    message_type: type[Message], payload: dict[str, Any], step: int = STEP_ITEMS
+) -> Generator[None, None, Message]:
+    """:func:`to_proto` as a generator that yields after every ``step`` entries of the payload's
+    lists longer than ``step`` (at its top level) and returns the same message. A payload
+    without such a list is converted at once, without a yield; one the direct path does not
+    take goes the json_format way, in one piece (an error's path is found there)."""
+    spec = _IN_SPECS.get(message_type.DESCRIPTOR.full_name)
+    long = (
+        [
+            key
+            for key, value in payload.items()
+            if type(value) is list and len(value) > step and key in spec and spec[key][1]
+        ]
+        if spec is not None and type(payload) is dict
+        else None
+    )
+    if not long:
+        return to_proto(message_type, payload)
+    assert spec is not None
+    try:
+        message = message_type(
+            **_fast_in(spec, {k: v for k, v in payload.items() if k not in long})
+        )
+        for key in long:
+            name, _, convert = spec[key]
+            field = getattr(message, name)
+            # Sub-messages are added from their constructor's arguments, scalars as they are.
+            add = field.add if message_type.DESCRIPTOR.fields_by_name[name].message_type else None
+            items = payload[key]
+            for start in range(0, len(items), step):
+                if add is not None:
+                    for item in items[start : start + step]:
+                        add(**convert(item))
+                else:
+                    field.extend([convert(item) for item in items[start : start + step]])
+                yield
+        return message
+    except (_Slow, json_format.ParseError, ValueError, TypeError):
+        pass  # json_format decides, with its error and path if it is one
     return _to_proto_slow(message_type, payload)
 
 

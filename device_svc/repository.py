@@ -32,6 +32,7 @@ from device_svc.models import (
     Connector,
     CustomerInformationRow,
     DeviceVariable,
+    DeviceVariableAttribute,
     ReportPart,
     SecurityEventRow,
     Station,
@@ -61,6 +62,17 @@ _KEY_COLUMNS = (
     DeviceVariable.variable_instance,
 )
 _T = TypeVar("_T")
+_VARIABLES = table_of(DeviceVariable)
+_ATTRIBUTES = table_of(DeviceVariableAttribute)
+# A variable's VariableCharacteristics: a report that carries them replaces all six.
+_CHARACTERISTICS = (
+    "data_type",
+    "supports_monitoring",
+    "unit",
+    "min_limit",
+    "max_limit",
+    "values_list",
+)
 
 # Bound parameters per statement stay well below SQLite's and asyncpg's limits.
 _CHUNK = 500
@@ -386,6 +398,44 @@ class DeviceModelRepository:
 
     def add_variable(self, variable: DeviceVariable) -> None:
         self.session.add(variable)
+
+    async def upsert_variables(
+        self, rows: Sequence[Mapping[str, Any]], *, characteristics: bool
+    ) -> dict[VariableKey, int]:
+        """Insert the variables of ``rows`` (``device_variables`` columns: ``station_id``, the
+        key, ``updated_at`` and, with ``characteristics``, the six characteristics; one row per
+        key), or update the stored ones with those columns; their ids by key.
+
+        Set-based (a few multi-row statements whatever the count): a NotifyReport part of
+        thousands of variables took the ORM's unit of work about 150 us of CPU per variable, and
+        on SQLite's one connection every other write of the service waited that long."""
+        if not rows:
+            return {}
+        insert_ = _UPSERTS[self.session.get_bind().dialect.name](_VARIABLES)
+        columns = ["updated_at", *(_CHARACTERISTICS if characteristics else ())]
+        key = [column.key for column in _KEY_COLUMNS]
+        stmt = insert_.on_conflict_do_update(
+            index_elements=["station_id", *key],
+            set_={name: insert_.excluded[name] for name in columns},
+        ).returning(_VARIABLES.c.id, *(_VARIABLES.c[name] for name in key))
+        result = await self.session.execute(stmt, list(rows))
+        return {tuple(row[1:]): row[0] for row in result}
+
+    async def upsert_attributes(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Insert or replace attributes (``device_variable_attributes`` rows, every column)."""
+        if not rows:
+            return
+        insert_ = _UPSERTS[self.session.get_bind().dialect.name](_ATTRIBUTES)
+        await self.session.execute(
+            insert_.on_conflict_do_update(
+                index_elements=["variable_id", "type"],
+                set_={
+                    name: insert_.excluded[name]
+                    for name in ("value", "mutability", "persistent", "constant")
+                },
+            ),
+            list(rows),
+        )
 
     async def page(
         self,

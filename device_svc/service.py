@@ -98,6 +98,9 @@ _STATION_ID = re.compile(r"[A-Za-z0-9._~:*-]{1,48}")
 # OCPP requestIds are 32-bit integers; ours for the automatic rule are random positive ones so
 # they hardly ever meet an operator's own GetBaseReport/GetReport requestId.
 _MAX_REQUEST_ID = 2**31 - 1
+# Variables of a NotifyReport part stored per transaction (see Devices.record_report): about 10
+# ms of SQLite's one connection each, commit included, so that other writes pass between them.
+REPORT_CHUNK = 256
 # A connect verifies the password against the stored hash, then writes only if the hash is
 # still that one; a password changed in between makes it verify again, this many times at most.
 _VERIFY_ATTEMPTS = 3
@@ -233,6 +236,8 @@ class Devices:
             name="disconnect-station",
             **batching,
         )
+        # NotifyReport parts are stored one at a time (record_report): see there.
+        self._reports = asyncio.Lock()
 
     async def drain(self) -> None:
         """Wait for the group commits under way (before the engine is disposed of)."""
@@ -675,25 +680,44 @@ class Devices:
 
         True when this part completed the report the automatic rule waited for and the station
         is now accepted: the caller asks it to boot again.
+
+        One part at a time, in chunks of :data:`REPORT_CHUNK` variables, each its own
+        transaction: a part of thousands of variables (up to the gateway's 1 MiB frame) held a
+        connection for tens of milliseconds, on SQLite the service's only one, and parts of
+        several stations queued there ahead of every other write (a StatusNotification waited
+        behind four of them). Now a write waits behind one chunk at most. The part is recorded
+        (which makes a replay change nothing, and may accept the station) with its last chunk,
+        and only then answered; a part cut short by a crash is not recorded, so the station's
+        retry applies it whole again.
         """
-        async with self.sessions.begin() as session:
-            station = await StationRepository(session).get(station_id, for_update=True)
-            if station is None:
-                raise NotFound(f"charging station {station_id} not found")
-            model = DeviceModelRepository(session)
-            if await model.report_part_seen(station_id, request_id, seq_no):
-                return False
-            model.add_report_part(
-                ReportPart(
-                    station_id=station_id,
-                    request_id=request_id,
-                    seq_no=seq_no,
-                    tbc=tbc,
-                    generated_at=generated_at,
-                )
-            )
-            await self._apply_report(model, station_id, variables)
-            return not tbc and _complete_base_report(station, request_id)
+        # Later entries for one key win, as if the parts had been applied one by one.
+        entries = builtins.list({variable_key(v.ref): v for v in variables}.items())
+        chunks = [entries[i : i + REPORT_CHUNK] for i in range(0, len(entries), REPORT_CHUNK)]
+        accepted = False
+        async with self._reports:
+            for n, chunk in enumerate(chunks or [[]], 1):
+                async with self.sessions.begin() as session:
+                    # Locked in each chunk: a station deleted meanwhile stops the part.
+                    station = await StationRepository(session).get(station_id, for_update=True)
+                    if station is None:
+                        raise NotFound(f"charging station {station_id} not found")
+                    model = DeviceModelRepository(session)
+                    # Parts are stored one at a time: none is recorded meanwhile.
+                    if n == 1 and await model.report_part_seen(station_id, request_id, seq_no):
+                        return False
+                    await self._apply_report(model, station_id, chunk)
+                    if n >= len(chunks):
+                        model.add_report_part(
+                            ReportPart(
+                                station_id=station_id,
+                                request_id=request_id,
+                                seq_no=seq_no,
+                                tbc=tbc,
+                                generated_at=generated_at,
+                            )
+                        )
+                        accepted = not tbc and _complete_base_report(station, request_id)
+        return accepted
 
     async def complete_base_report(self, station_id: str, request_id: int) -> bool:
         """The rule's report is complete without any part (EmptyResultSet): as for the last part."""
@@ -702,30 +726,47 @@ class Devices:
             return station is not None and _complete_base_report(station, request_id)
 
     async def _apply_report(
-        self, model: DeviceModelRepository, station_id: str, variables: Sequence[ReportedVariable]
+        self,
+        model: DeviceModelRepository,
+        station_id: str,
+        entries: Sequence[tuple[VariableKey, ReportedVariable]],
     ) -> None:
-        # Later entries for one key win, as if the parts had been applied one by one.
-        by_key = {variable_key(v.ref): v for v in variables}
-        stored = await model.variables(station_id, by_key.keys())
-        for key, reported in by_key.items():
-            row = stored.get(key)
-            if row is None:
-                row = _new_variable(station_id, key)
-                model.add_variable(row)
-            if reported.characteristics is not None:
-                c = reported.characteristics
-                row.data_type, row.supports_monitoring = c.data_type, c.supports_monitoring
-                row.unit, row.values_list = c.unit, c.values_list
-                row.min_limit, row.max_limit = c.min_limit, c.max_limit
-            attributes = {a.type: a for a in row.attributes}
-            for attr in reported.attributes:
-                target = attributes.get(attr.type)
-                if target is None:
-                    target = attributes[attr.type] = DeviceVariableAttribute(type=attr.type)
-                    row.attributes.append(target)
-                target.value, target.mutability = attr.value, attr.mutability
-                target.persistent, target.constant = attr.persistent, attr.constant
-            row.updated_at = self.clock()
+        """Store reported variables (one entry per key) in a few set-based statements."""
+        now = self.clock()
+        # Two statements: a row carrying characteristics replaces them, one without keeps them.
+        described: builtins.list[dict[str, Any]] = []
+        bare: builtins.list[dict[str, Any]] = []
+        for key, reported in entries:
+            row = _variable_row(station_id, key, now)
+            c = reported.characteristics
+            if c is None:
+                bare.append(row)
+            else:
+                row.update(
+                    data_type=c.data_type,
+                    supports_monitoring=c.supports_monitoring,
+                    unit=c.unit,
+                    min_limit=c.min_limit,
+                    max_limit=c.max_limit,
+                    values_list=c.values_list,
+                )
+                described.append(row)
+        ids = await model.upsert_variables(described, characteristics=True)
+        ids.update(await model.upsert_variables(bare, characteristics=False))
+        # One row per (variable, type): a type reported twice in an entry, the later wins.
+        attributes = {
+            (ids[key], a.type): {
+                "variable_id": ids[key],
+                "type": a.type,
+                "value": a.value,
+                "mutability": a.mutability,
+                "persistent": a.persistent,
+                "constant": a.constant,
+            }
+            for key, reported in entries
+            for a in reported.attributes
+        }
+        await model.upsert_attributes(builtins.list(attributes.values()))
 
     async def record_values(self, station_id: str, updates: Sequence[ValueUpdate]) -> None:
         """Store values the station confirmed; unknown variables join the model."""
@@ -934,6 +975,21 @@ def _new_variable(station_id: str, key: VariableKey) -> DeviceVariable:
         variable_instance=variable_instance,
         attributes=[],
     )
+
+
+def _variable_row(station_id: str, key: VariableKey, now: datetime.datetime) -> dict[str, Any]:
+    """A ``device_variables`` row of ``key`` without its characteristics."""
+    component, component_instance, evse_id, connector_id, variable, variable_instance = key
+    return {
+        "station_id": station_id,
+        "component_name": component,
+        "component_instance": component_instance,
+        "evse_id": evse_id,
+        "connector_id": connector_id,
+        "variable_name": variable,
+        "variable_instance": variable_instance,
+        "updated_at": now,
+    }
 
 
 def _decode_variable_key(token: str) -> VariableKey:

@@ -15,6 +15,14 @@ independent. So a connection has:
   directions deadlocks a station that sends a CALL while it owes us an answer, a known bug of
   other CSMSs.
 
+Large frames (a NotifyReport of thousands of variables, up to the 1 MiB frame limit) cost
+milliseconds of CPU each to parse, validate and convert, and tens more in the service storing
+them. With :class:`LargeFrames` (one per gateway) their CALLs take turns: at most one (``turns``)
+is answered at a time, whatever the number of stations sending them, and a station's next large
+frame stays unread until its previous large CALL is answered. Small frames never wait for these
+turns, so four stations sending 930 KB NotifyReports back to back no longer queue every other
+station's StatusNotification behind four reports in each process.
+
 Nothing here knows about gRPC: :mod:`gateway.server` gives the dispatch callable,
 :mod:`gateway.control` maps :class:`StationUnavailable` and :class:`TimeoutError` to statuses.
 """
@@ -25,8 +33,8 @@ import asyncio
 import collections
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from collections.abc import Awaitable
+from typing import Any, Final, Protocol
 
 from websockets.asyncio.connection import Connection
 from websockets.exceptions import ConnectionClosed
@@ -36,9 +44,11 @@ from common import logging as log_ctx
 from gateway import ocppj
 
 __all__ = [
+    "LARGE_FRAME",
     "MAX_QUEUED_CALLS",
     "Dispatch",
     "InvalidAnswer",
+    "LargeFrames",
     "Reply",
     "StationConnection",
     "StationUnavailable",
@@ -46,14 +56,28 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Answers one CALL of the station: returns the CALLRESULT or CALLERROR frame to send.
-Dispatch = Callable[[ocppj.Call], Awaitable[str]]
+
+class Dispatch(Protocol):
+    """Answers one CALL of the station: returns the CALLRESULT or CALLERROR frame to send.
+
+    ``large``: the CALL came in a large frame and has its turn (:class:`LargeFrames`); the
+    callee may take its time in steps (the gateway converts it so, serving others between).
+    Only given when true.
+    """
+
+    def __call__(self, call: ocppj.Call, *, large: bool = ...) -> Awaitable[str]: ...
+
+
 #: What a CSMS-initiated call ends in when the station answered it.
 Reply = ocppj.CallResult | ocppj.CallError
 
 # A station may have one CALL outstanding; one that floods us gets CALLERRORs beyond this many
 # waiting CALLs instead of growing the queue without bound.
 MAX_QUEUED_CALLS: Final = 16
+# A frame longer than this (characters of a text frame, bytes of a binary one) is large. A
+# Heartbeat, a StatusNotification or a TransactionEvent with its meter values take well under 8
+# KiB; 64 KiB is about a NotifyReport of a hundred variables, about 1 ms of the gateway's CPU.
+LARGE_FRAME: Final = 64 * 1024
 
 
 class StationUnavailable(Exception):
@@ -62,6 +86,41 @@ class StationUnavailable(Exception):
 
 class InvalidAnswer(Exception):
     """The station answered the outstanding call with a frame that breaks OCPP-J."""
+
+
+def _failed(call: ocppj.Call) -> str:
+    """Log the exception a CALL's dispatch raised; the InternalError that answers it."""
+    log.exception("%s failed", call.action)
+    return ocppj.call_error(call.message_id, ocppj.Code.INTERNAL_ERROR, f"{call.action} failed")
+
+
+class LargeFrames:
+    """The turns large frames take in one gateway (see the module docstring): a CALL in a frame
+    longer than ``threshold`` is answered (validated, converted, sent to its service and stored
+    there) only in one of ``turns`` shared by every connection, given in the order asked for.
+
+    One turn measured best (``python -m bench.large_messages``: four stations sending 930 KB
+    NotifyReports back to back, the mesh on one core): another station's StatusNotification
+    took 15-22 ms at the median and 29-38 ms at p90 with one turn (four runs), 45 / 53 ms with
+    two and 42 / 70 ms without turns (5-6 ms with no large frames at all).
+    """
+
+    __slots__ = ("threshold", "turns")
+
+    def __init__(self, turns: int = 1, threshold: int = LARGE_FRAME) -> None:
+        self.threshold = threshold
+        self.turns = asyncio.Semaphore(turns)
+
+
+class _Large:
+    """A station's CALL that came in a large frame: it waits for a turn of :class:`LargeFrames`;
+    ``answered`` lets the station's reader go on to its next large frame."""
+
+    __slots__ = ("call", "answered")
+
+    def __init__(self, call: ocppj.Call) -> None:
+        self.call = call
+        self.answered = asyncio.Event()
 
 
 class _Pending:
@@ -91,6 +150,8 @@ class StationConnection:
         "_send_timeout",
         "_refused",
         "registration",
+        "_large_frames",
+        "_large",
     )
 
     def __init__(
@@ -101,6 +162,7 @@ class StationConnection:
         dispatch: Dispatch,
         send_timeout: float = 30.0,
         registration: int | None = None,
+        large_frames: LargeFrames | None = None,
     ) -> None:
         self.ws = ws
         self.station_id = station_id
@@ -108,7 +170,7 @@ class StationConnection:
         self._dispatch = dispatch
         # Items are the station's CALLs, or frames already made (a bad frame's CALLERROR) that
         # must go out in their turn; the worker runs while any wait (see _enqueue).
-        self._inbox: collections.deque[ocppj.Call | str] = collections.deque()
+        self._inbox: collections.deque[ocppj.Call | _Large | str] = collections.deque()
         self._worker: asyncio.Task[None] | None = None
         # CSMS → station only; never taken for station CALLs. Made by the first call().
         self._outbound: asyncio.Lock | None = None
@@ -123,6 +185,10 @@ class StationConnection:
         # handshake, then in each BootNotification answer; UNSPECIFIED: never booted. Passed to
         # the services with the CALLs whose rules depend on it (common/registration.py).
         self.registration = registration
+        # The gateway's turns for large frames (None: large frames are answered like others),
+        # and this station's large CALL waiting for or taking one (None: none).
+        self._large_frames = large_frames
+        self._large: _Large | None = None
 
     @property
     def closed(self) -> bool:
@@ -149,9 +215,18 @@ class StationConnection:
 
     async def serve(self) -> None:
         """Read frames until the connection closes; then fail whatever still waits on it."""
+        large_frames = self._large_frames
         try:
             async for frame in self.ws:
-                await self._receive(frame)
+                if large_frames is not None and len(frame) > large_frames.threshold:
+                    large = self._large
+                    # One large CALL per station at a time: this frame stays unparsed (and the
+                    # station's socket fills) until the previous one is answered.
+                    if large is not None and not await self._answered(large):
+                        break
+                    await self._receive(frame, large=True)
+                else:
+                    await self._receive(frame)
         except ConnectionClosed:
             pass
         finally:
@@ -165,13 +240,24 @@ class StationConnection:
                 worker.cancel()
                 await asyncio.gather(worker, return_exceptions=True)
 
-    def _enqueue(self, item: ocppj.Call | str) -> None:
+    async def _answered(self, large: _Large) -> bool:
+        """Wait until ``large`` is answered: True; or until the connection closes: False."""
+        answered = asyncio.ensure_future(large.answered.wait())
+        closed = asyncio.ensure_future(self.ws.wait_closed())
+        try:
+            await asyncio.wait((answered, closed), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            answered.cancel()
+            closed.cancel()
+        return large.answered.is_set()
+
+    def _enqueue(self, item: ocppj.Call | _Large | str) -> None:
         """Queue a CALL (or a ready frame) behind the others; start the worker if none runs."""
         self._inbox.append(item)
         if self._worker is None:
             self._worker = asyncio.create_task(self._work(), name=f"ocpp-worker-{self.station_id}")
 
-    async def _receive(self, frame: str | bytes) -> None:
+    async def _receive(self, frame: str | bytes, *, large: bool = False) -> None:
         try:
             message = ocppj.parse(frame)
         except ocppj.OcppError as exc:
@@ -197,7 +283,11 @@ class StationConnection:
                     )
                 )
                 return
-            self._enqueue(message)
+            if large:
+                self._large = _Large(message)
+                self._enqueue(self._large)
+            else:
+                self._enqueue(message)
         else:
             self._resolve(message)
 
@@ -211,24 +301,39 @@ class StationConnection:
         finally:
             self._worker = None
 
-    async def _answer(self, item: ocppj.Call | str) -> bool:
+    async def _answer(self, item: ocppj.Call | _Large | str) -> bool:
         """Answer one; False when the connection closed meanwhile."""
         if isinstance(item, str):
             reply = item
+        elif isinstance(item, _Large):
+            reply = await self._answer_large(item)
         else:
             log_ctx.message_id.set(item.message_id)
             try:
                 reply = await self._dispatch(item)
             except Exception:  # a bug must not leave the station waiting for ever
-                log.exception("%s failed", item.action)
-                reply = ocppj.call_error(
-                    item.message_id, ocppj.Code.INTERNAL_ERROR, f"{item.action} failed"
-                )
+                reply = _failed(item)
         try:
             await self._send(reply)
         except ConnectionClosed:
             return False
         return True
+
+    async def _answer_large(self, item: _Large) -> str:
+        """The answer to a large frame's CALL, dispatched in a turn of the gateway's; then the
+        station's reader may go on to its next large frame."""
+        assert self._large_frames is not None  # only made with turns to take
+        call = item.call
+        log_ctx.message_id.set(call.message_id)
+        try:
+            async with self._large_frames.turns:
+                return await self._dispatch(call, large=True)
+        except Exception:  # a bug must not leave the station waiting for ever
+            return _failed(call)
+        finally:
+            item.answered.set()
+            if self._large is item:
+                self._large = None
 
     async def _send(self, frame: str) -> None:
         """Send one frame; drop the connection when the station takes nothing for send_timeout.

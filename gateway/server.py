@@ -23,10 +23,11 @@ import logging
 import math
 import signal
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from typing import Any
 
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -36,13 +37,13 @@ from websockets.typing import Subprotocol
 from common import errors, gc_tuning, grpc_server, grpc_tls, rlimits
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
-from common.ocpp_json import ConversionError, to_ocpp, to_proto
+from common.ocpp_json import ConversionError, to_ocpp, to_proto, to_proto_steps
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.gateway.v1 import station_control_pb2_grpc as control_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp_pb
 from gateway import auth, ocppj
 from gateway.admission import Admission
-from gateway.connection import StationConnection
+from gateway.connection import LargeFrames, StationConnection
 from gateway.control import CONTROL_SERVICE_NAME, StationControl
 from gateway.heartbeats import HeartbeatFlusher, LastSeen
 from gateway.routes import Router
@@ -93,6 +94,8 @@ class Gateway:
         self.in_flight: collections.defaultdict[str, asyncio.Semaphore] = collections.defaultdict(
             functools.partial(asyncio.Semaphore, settings.rpcs_in_flight_per_service)
         )
+        # Large frames' CALLs, every station's, take turns (gateway.connection.LargeFrames).
+        self.large_frames = LargeFrames()
         # What device_svc records as this gateway's StationControlService address; see
         # advertised_address() for a gRPC server listening on port 0.
         self.address = address or settings.advertise_addr or settings.grpc_listen
@@ -314,6 +317,7 @@ class Gateway:
             functools.partial(self._call, station_id),
             send_timeout=self.settings.send_timeout,
             registration=getattr(conn, "registration", None),
+            large_frames=self.large_frames,
         )
         old = self.connections.get(station_id)
         self.connections[station_id] = station
@@ -390,7 +394,7 @@ class Gateway:
 
     # -- frames --------------------------------------------------------------------------------
 
-    async def _call(self, station_id: str, call: ocppj.Call) -> str:
+    async def _call(self, station_id: str, call: ocppj.Call, *, large: bool = False) -> str:
         bound = self.router.bound.get(call.action)
         if bound is None:
             self._not_supported(station_id, call.action, "no route")
@@ -401,7 +405,10 @@ class Gateway:
             )
         try:
             ocppj.validate(call.action, "Request", call.payload, call.message_id)
-            request = to_proto(bound.request_type, call.payload)
+            if large:  # its turn (gateway.connection.LargeFrames): others are served between steps
+                request = await _converted(to_proto_steps(bound.request_type, call.payload))
+            else:
+                request = to_proto(bound.request_type, call.payload)
         except ocppj.OcppError as exc:
             log.info("invalid %s: %s", call.action, exc)
             return exc.frame()
@@ -490,6 +497,17 @@ class Gateway:
             server_header=None,
             logger=_websockets_log,
         )
+
+
+async def _converted(steps: Generator[None, None, Message]) -> Message:
+    """The message of :func:`common.ocpp_json.to_proto_steps`, letting the event loop run
+    whatever is ready (other stations' frames, answers) between two steps."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+        await asyncio.sleep(0)
 
 
 def advertised_address(settings: Settings, grpc_port: int) -> str:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -13,7 +15,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
 
 from gateway import ocppj
-from gateway.connection import InvalidAnswer, StationConnection, StationUnavailable
+from gateway.connection import InvalidAnswer, LargeFrames, StationConnection, StationUnavailable
 
 QUIET = 0.2  # seconds of silence that show a frame was not sent
 
@@ -262,3 +264,126 @@ async def test_an_idle_connection_holds_no_worker_task(link: Link, router: FakeR
     assert link.conn._worker is None and not link.conn._inbox
     await link.send(2, "m3", "Heartbeat", {})
     assert (await link.recv())[1] == "m3"
+
+
+# -- large frames ------------------------------------------------------------------------------
+
+# Frames above this many characters are large in these tests (the gateway's is 64 KiB).
+LARGE = 200
+
+
+class TurnRouter:
+    """Records each CALL as it is dispatched, with whether it came large; a CALL whose id is
+    in ``held`` waits until its ``release`` event is set."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool]] = []
+        self.entered: collections.defaultdict[str, asyncio.Event] = collections.defaultdict(
+            asyncio.Event
+        )
+        self.release: collections.defaultdict[str, asyncio.Event] = collections.defaultdict(
+            asyncio.Event
+        )
+        self.held: set[str] = set()
+
+    async def dispatch(self, call: ocppj.Call, *, large: bool = False) -> str:
+        self.seen.append((call.message_id, large))
+        self.entered[call.message_id].set()
+        if call.message_id in self.held:
+            await self.release[call.message_id].wait()
+        return ocppj.call_result(call.message_id, {"currentTime": "2024-05-01T12:00:00Z"})
+
+    async def until_entered(self, message_id: str) -> None:
+        await asyncio.wait_for(self.entered[message_id].wait(), 2.0)
+
+
+def large(message_id: str) -> list[Any]:
+    return [2, message_id, "Heartbeat", {"padding": "x" * LARGE}]
+
+
+@pytest.fixture
+def turns() -> TurnRouter:
+    return TurnRouter()
+
+
+@pytest.fixture
+async def fleet(turns: TurnRouter) -> AsyncIterator[Callable[[str], Awaitable[Link]]]:
+    """Connects stations (by id) to one server whose connections share one LargeFrames."""
+    shared = LargeFrames(threshold=LARGE)
+    made: dict[str, asyncio.Future[StationConnection]] = {}
+
+    async def handler(ws: ServerConnection) -> None:
+        assert ws.request is not None
+        station_id = ws.request.path.strip("/")
+        station = StationConnection(ws, station_id, 1, turns.dispatch, large_frames=shared)
+        made[station_id].set_result(station)
+        await station.serve()
+
+    async with serve(handler, "127.0.0.1", 0) as server, contextlib.AsyncExitStack() as stack:
+        port = next(iter(server.sockets)).getsockname()[1]
+
+        async def station(station_id: str) -> Link:
+            made[station_id] = asyncio.get_running_loop().create_future()
+            client = await stack.enter_async_context(
+                connect(f"ws://127.0.0.1:{port}/{station_id}", max_size=None)
+            )
+            return Link(await made[station_id], client)
+
+        yield station
+        for held in turns.held:  # a failed test must not leave the server's handlers waiting
+            turns.release[held].set()
+
+
+async def test_large_frames_take_turns_and_small_ones_pass(
+    fleet: Callable[[str], Awaitable[Link]], turns: TurnRouter
+) -> None:
+    """While one station's large CALL has the turn, another's waits undispatched and a third
+    station's small CALL is answered at once; the waiting one goes next, marked large."""
+    a, b, c = await fleet("A"), await fleet("B"), await fleet("C")
+    turns.held.add("L1")
+    await a.send(*large("L1"))
+    await turns.until_entered("L1")
+    await b.send(*large("L2"))
+    await until(lambda: b.conn._large is not None)
+    await c.send(*heartbeat("s1"))
+    assert (await c.recv())[:2] == [3, "s1"]
+    assert turns.seen == [("L1", True), ("s1", False)]
+    turns.release["L1"].set()
+    assert (await a.recv())[:2] == [3, "L1"]
+    assert (await b.recv())[:2] == [3, "L2"]
+    assert turns.seen[2:] == [("L2", True)]
+
+
+async def test_a_station_s_next_large_frame_waits_unread(
+    fleet: Callable[[str], Awaitable[Link]], turns: TurnRouter
+) -> None:
+    """A station that sends large CALLs back to back (OCPP-J allows one outstanding) gets the
+    next read only once the previous is answered: nothing of it is parsed or queued meanwhile,
+    however much it sends; then all are answered, in order."""
+    a, other = await fleet("A"), await fleet("OTHER")
+    turns.held.add("L1")
+    await a.send(*large("L1"))
+    await turns.until_entered("L1")
+    for frame in (large("L2"), large("L3"), heartbeat("h4")):
+        await a.send(*frame)
+    await other.send(*heartbeat("o1"))  # the server has run well past A's frames' arrival
+    assert (await other.recv())[:2] == [3, "o1"]
+    assert not a.conn._inbox and a.conn._worker is not None
+    assert [mid for mid, _ in turns.seen] == ["L1", "o1"]
+    turns.release["L1"].set()
+    assert [(await a.recv())[1] for _ in range(4)] == ["L1", "L2", "L3", "h4"]
+
+
+async def test_a_station_closing_while_its_next_large_frame_waits(
+    fleet: Callable[[str], Awaitable[Link]], turns: TurnRouter
+) -> None:
+    """The reader waiting for a station's large CALL to be answered notices the connection
+    closing: the connection ends at once, its CALL in flight abandoned."""
+    a = await fleet("A")
+    turns.held.add("L1")
+    await a.send(*large("L1"))
+    await turns.until_entered("L1")
+    await a.send(*large("L2"))
+    await a.client.close()
+    await until(lambda: a.conn.closed)
+    assert [mid for mid, _ in turns.seen] == ["L1"]
