@@ -10,6 +10,17 @@ are returned: Get/SetVariables results go into the device model, and an accepted
 RequestStartTransaction is recorded in transaction_svc (``RecordRemoteStart``), whose
 transaction then shows the idToken sent even if the station's events leave it out.
 
+Smart charging (OCPP block K) goes through transaction_svc, which keeps what each station holds
+(transaction_svc/smart_charging): a SetChargingProfile, or a RequestStartTransaction carrying a
+chargingProfile, leaves only once transaction_svc found the profile valid for the station
+(``ValidateChargingProfile``: its refusal, naming the K01 rule, is our caller's 400, and
+nothing is sent); what the station accepts is recorded there (``RecordChargingProfile``, and
+``ForgetChargingProfiles`` for an accepted ClearChargingProfile); a GetChargingProfiles is
+announced before it leaves (``ExpectChargingProfilesReport``), so that the station's report
+reconciles what the CSMS knows, and a NoProfiles answer forgets what matched
+(``RecordNoChargingProfiles``). Those records are best effort, like the remote starts: the
+station's answer is returned whatever happens to them.
+
 Two answers change how the station may connect. A SetVariables of SecurityCtrlr.BasicAuthPassword
 the station accepts replaces its password (:meth:`Operations.update_basic_auth_password` makes
 one itself, OCPP use case A01); a SetNetworkProfile of a higher security profile it accepts makes
@@ -37,7 +48,7 @@ from google.protobuf.message import Message
 
 from common import grpc_tls, pki
 from common import logging as log_ctx
-from common.errors import CsmsError, sent_by_peer
+from common.errors import CsmsError, FailedPrecondition, InvalidArgument, sent_by_peer
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
@@ -73,6 +84,12 @@ ACTIONS: tuple[str, ...] = _actions()
 # The trailing metadata of a gateway error that travels on to our caller: the google.rpc.Status
 # with the ErrorInfo of the station's CALLERROR (Envoy turns it into the REST error body).
 _FORWARDED_METADATA = frozenset({"grpc-status-details-bin"})
+
+# transaction_svc's refusals of a charging profile, as our caller's errors (400 both).
+_REFUSALS: Mapping[grpc.StatusCode, type[CsmsError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+}
 
 
 class GatewayError(Exception):
@@ -209,11 +226,21 @@ class Operations:
         )
         self.transactions_timeout = transactions_timeout
         self._tasks: set[asyncio.Task[None]] = set()
+        # What is checked or announced before an operation leaves, by action: a refusal is our
+        # caller's error and nothing is sent.
+        self._before: Mapping[str, Callable[[str, Any], Awaitable[None]]] = {
+            "SetChargingProfile": self._check_charging_profile,
+            "RequestStartTransaction": self._check_remote_start_profile,
+            "GetChargingProfiles": self._announce_report,
+        }
         # What the CSMS learns from an operation's answer, by action.
         self._learn: Mapping[str, Callable[[str, Any, Any], Awaitable[None]]] = {
             "SetVariables": self._learn_set_variables,
             "GetVariables": self._learn_get_variables,
             "RequestStartTransaction": self._learn_remote_start,
+            "SetChargingProfile": self._learn_charging_profile,
+            "ClearChargingProfile": self._learn_cleared_profiles,
+            "GetChargingProfiles": self._learn_no_profiles,
         }
 
     # -- the operations ------------------------------------------------------------------------
@@ -242,6 +269,9 @@ class Operations:
         if action == "SetNetworkProfile":
             new_profile = request.connection_data.security_profile
             await self.devices.check_upgrade(station_id, new_profile)
+        before = self._before.get(action)
+        if before is not None:
+            await before(station_id, request)
         seconds = _timeout(time_remaining, self.call_timeout)
         result = await self.gateways.call(station_id, route, request, seconds)
         response = RESPONSE_TYPES[action]()
@@ -363,16 +393,37 @@ class Operations:
         the station starts the transaction all the same."""
         if self.transactions is None or response.status != ocpp.REQUEST_START_STOP_STATUS_ACCEPTED:
             return
-        task = asyncio.create_task(self._record_remote_start(station_id, request))
+        await self._shielded(self._record_remote_start(station_id, request))
+        if request.HasField("charging_profile"):
+            # Its TxProfile, for the transaction that will carry the remoteStartId.
+            record = transaction_pb.RecordChargingProfileRequest(
+                station_id=station_id,
+                evse_id=request.evse_id if request.HasField("evse_id") else 0,
+                charging_profile=request.charging_profile,
+                remote_start_id=request.remote_start_id,
+            )
+            await self._shielded(
+                self._tell_transactions(
+                    "RecordChargingProfile", record, "its TxProfile is not listed"
+                )
+            )
+
+    async def _shielded(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` to its end even if our caller gives up meanwhile (its deadline): the
+        station did what it answered, the record must follow."""
+        task = asyncio.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         await asyncio.shield(task)
+
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        rid = log_ctx.request_id.get()
+        return () if rid == "-" else ((REQUEST_ID_KEY, rid),)
 
     async def _record_remote_start(
         self, station_id: str, request: ocpp.RequestStartTransactionRequest
     ) -> None:
         assert self.transactions is not None
-        rid = log_ctx.request_id.get()
         try:
             await self.transactions.RecordRemoteStart(
                 transaction_pb.RecordRemoteStartRequest(
@@ -381,7 +432,7 @@ class Operations:
                     id_token=request.id_token,
                 ),
                 timeout=self.transactions_timeout,
-                metadata=() if rid == "-" else ((REQUEST_ID_KEY, rid),),
+                metadata=self._metadata(),
             )
         except grpc.aio.AioRpcError as exc:
             log.warning(
@@ -390,6 +441,143 @@ class Operations:
                 request.remote_start_id,
                 exc.code().name,
                 exc.details(),
+            )
+
+    # -- smart charging (block K, kept in transaction_svc) ---------------------------------------
+
+    async def _validate_profile(
+        self, station_id: str, evse_id: int, profile: ocpp.ChargingProfile, remote_start: bool
+    ) -> None:
+        """transaction_svc checks the profile for the station (OCPP K01, F01): its refusal is
+        ours (400, naming the rule); if it cannot check, nothing unchecked leaves (503)."""
+        if self.transactions is None:
+            raise Unavailable("charging profiles cannot be checked: no transaction_svc configured")
+        request = transaction_pb.ValidateChargingProfileRequest(
+            station_id=station_id,
+            evse_id=evse_id,
+            charging_profile=profile,
+            remote_start=remote_start,
+        )
+        try:
+            await self.transactions.ValidateChargingProfile(
+                request, timeout=self.transactions_timeout, metadata=self._metadata()
+            )
+        except grpc.aio.AioRpcError as exc:
+            refusal = _REFUSALS.get(exc.code())
+            if refusal is not None and sent_by_peer(exc):
+                raise refusal(exc.details() or "invalid charging profile") from None
+            log.warning(
+                "transaction_svc's ValidateChargingProfile failed (%s %s): not sent",
+                exc.code().name,
+                exc.details(),
+            )
+            raise Unavailable(
+                "the charging profile cannot be checked now (transaction_svc does not answer): "
+                "not sent"
+            ) from None
+
+    async def _check_charging_profile(
+        self, station_id: str, request: ocpp.SetChargingProfileRequest
+    ) -> None:
+        await self._validate_profile(
+            station_id, request.evse_id, request.charging_profile, remote_start=False
+        )
+
+    async def _check_remote_start_profile(
+        self, station_id: str, request: ocpp.RequestStartTransactionRequest
+    ) -> None:
+        if request.HasField("charging_profile"):
+            evse_id = request.evse_id if request.HasField("evse_id") else 0
+            await self._validate_profile(
+                station_id, evse_id, request.charging_profile, remote_start=True
+            )
+
+    async def _announce_report(
+        self, station_id: str, request: ocpp.GetChargingProfilesRequest
+    ) -> None:
+        """Before a GetChargingProfiles leaves: its report (maybe answered before its
+        CALLRESULT reaches us) will reconcile the profiles matching its criteria."""
+        if self.transactions is not None:
+            await self._tell_transactions(
+                "ExpectChargingProfilesReport",
+                transaction_pb.ExpectChargingProfilesReportRequest(
+                    station_id=station_id, request=request
+                ),
+                "its report will only add profiles",
+            )
+
+    async def _learn_charging_profile(
+        self,
+        station_id: str,
+        request: ocpp.SetChargingProfileRequest,
+        response: ocpp.SetChargingProfileResponse,
+    ) -> None:
+        if self.transactions is None or response.status != ocpp.CHARGING_PROFILE_STATUS_ACCEPTED:
+            return
+        record = transaction_pb.RecordChargingProfileRequest(
+            station_id=station_id,
+            evse_id=request.evse_id,
+            charging_profile=request.charging_profile,
+        )
+        await self._shielded(
+            self._tell_transactions("RecordChargingProfile", record, "the profile is not listed")
+        )
+
+    async def _learn_cleared_profiles(
+        self,
+        station_id: str,
+        request: ocpp.ClearChargingProfileRequest,
+        response: ocpp.ClearChargingProfileResponse,
+    ) -> None:
+        if (
+            self.transactions is None
+            or response.status != ocpp.CLEAR_CHARGING_PROFILE_STATUS_ACCEPTED
+        ):
+            return
+        forget = transaction_pb.ForgetChargingProfilesRequest(
+            station_id=station_id, cleared=request
+        )
+        await self._shielded(
+            self._tell_transactions(
+                "ForgetChargingProfiles", forget, "the cleared profiles are still listed"
+            )
+        )
+
+    async def _learn_no_profiles(
+        self,
+        station_id: str,
+        request: ocpp.GetChargingProfilesRequest,
+        response: ocpp.GetChargingProfilesResponse,
+    ) -> None:
+        if (
+            self.transactions is None
+            or response.status != ocpp.GET_CHARGING_PROFILE_STATUS_NO_PROFILES
+        ):
+            return
+        none = transaction_pb.RecordNoChargingProfilesRequest(
+            station_id=station_id, request_id=request.request_id
+        )
+        await self._shielded(
+            self._tell_transactions(
+                "RecordNoChargingProfiles", none, "profiles the station lacks are still listed"
+            )
+        )
+
+    async def _tell_transactions(self, method: str, request: Message, otherwise: str) -> None:
+        """One best-effort record in transaction_svc; a failure is a WARNING saying what the
+        CSMS will get wrong meanwhile (``otherwise``)."""
+        assert self.transactions is not None
+        try:
+            await getattr(self.transactions, method)(
+                request, timeout=self.transactions_timeout, metadata=self._metadata()
+            )
+        except grpc.aio.AioRpcError as exc:
+            log.warning(
+                "transaction_svc's %s failed (%s %s): %s",
+                method,
+                exc.code().name,
+                exc.details(),
+                otherwise,
             )
 
     # -- boot policy ---------------------------------------------------------------------------

@@ -84,6 +84,23 @@ ROUTES: Mapping[str, Route | Local] = {
         "device", "SecurityEventNotification", device_pb.SecurityEventNotificationCall
     ),
     "SignCertificate": Route("device", "SignCertificate", device_pb.SignCertificateCall),
+    # Smart charging (block K): transaction_svc keeps the profiles stations hold, their external
+    # limits and the EVs' needs and schedules (transaction_svc/smart_charging).
+    "ReportChargingProfiles": Route(
+        "transaction", "ReportChargingProfiles", transaction_pb.ReportChargingProfilesCall
+    ),
+    "NotifyChargingLimit": Route(
+        "transaction", "NotifyChargingLimit", transaction_pb.NotifyChargingLimitCall
+    ),
+    "ClearedChargingLimit": Route(
+        "transaction", "ClearedChargingLimit", transaction_pb.ClearedChargingLimitCall
+    ),
+    "NotifyEVChargingNeeds": Route(
+        "transaction", "NotifyEVChargingNeeds", transaction_pb.NotifyEVChargingNeedsCall
+    ),
+    "NotifyEVChargingSchedule": Route(
+        "transaction", "NotifyEVChargingSchedule", transaction_pb.NotifyEVChargingScheduleCall
+    ),
 }
 
 # Each service's messages (a batch RPC's request type is <BatchMethod>Request there).

@@ -14,6 +14,7 @@ from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
 from transaction_svc.service import MeterValues, Transactions
 from transaction_svc.servicer import TransactionServicer
 from transaction_svc.settings import Settings
+from transaction_svc.smart_charging.service import SmartCharging
 from transaction_svc.users import Users
 
 __all__ = ["SERVICE_NAME", "run", "start"]
@@ -48,7 +49,10 @@ async def start(
         max_wait=settings.group_commit_max_wait,
     )
     servicer = TransactionServicer(
-        transactions, Users(channel, settings.user_svc_timeout), MeterValues(sessions)
+        transactions,
+        Users(channel, settings.user_svc_timeout),
+        MeterValues(sessions),
+        SmartCharging(sessions),
     )
     try:
         server = await grpc_server.start(

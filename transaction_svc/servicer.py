@@ -27,6 +27,8 @@ from transaction_svc.models import (
     TransactionEventRow,
 )
 from transaction_svc.service import MeterValues, Transactions, state_of
+from transaction_svc.smart_charging.service import SmartCharging
+from transaction_svc.smart_charging.servicer import SmartChargingServicer
 from transaction_svc.users import Users
 
 __all__ = ["TransactionServicer", "event_of", "meter_values_to_proto", "transaction_to_proto"]
@@ -126,11 +128,20 @@ def meter_values_to_proto(row: MeterValuesRow) -> pb.StationMeterValues:
     )
 
 
-class TransactionServicer(pb_grpc.TransactionServiceServicer):
-    def __init__(self, transactions: Transactions, users: Users, meter_values: MeterValues) -> None:
+class TransactionServicer(SmartChargingServicer, pb_grpc.TransactionServiceServicer):
+    """Block K's methods (smart charging) come from :class:`SmartChargingServicer`."""
+
+    def __init__(
+        self,
+        transactions: Transactions,
+        users: Users,
+        meter_values: MeterValues,
+        smart_charging: SmartCharging,
+    ) -> None:
         self.transactions = transactions
         self.users = users
         self.meter_values = meter_values
+        self.smart_charging = smart_charging
 
     async def TransactionEvent(
         self, request: pb.TransactionEventCall, context: grpc.aio.ServicerContext

@@ -137,6 +137,14 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
     "TransactionRestService.GetTransaction": {
         "params": {"id": "TX-0001", "station_id": EXAMPLE_STATION}
     },
+    "TransactionRestService.GetCompositeSchedule": {
+        "params": {
+            "station_id": EXAMPLE_STATION,
+            "evse_id": 1,
+            "duration": 3600,
+            "charging_rate_unit": "A",
+        }
+    },
     "UserRestService.CreateIdToken": {
         "body": {"idToken": EXAMPLE_ID_TOKEN, "type": "ISO14443", "status": "Accepted"}
     },

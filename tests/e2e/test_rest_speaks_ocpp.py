@@ -276,6 +276,23 @@ async def test_api_key_roles_are_words(rest: httpx.AsyncClient) -> None:
         assert revoked.status_code == 200 and "revokeTime" in revoked.json(), revoked.text
 
 
+def _keeping_k01(action: str, body: JSON) -> JSON:
+    """A charging profile must also keep OCPP's K01 rules, which the CSMS checks before sending
+    (smart charging): the generated one made to, every property kept but the transactionId a
+    RequestStartTransaction's TxProfile may not have (F01.FR.11). SetChargingProfile's is a
+    TxProfile of the transaction the test starts first."""
+    profile = body.get("chargingProfile")
+    if action not in ("SetChargingProfile", "RequestStartTransaction") or profile is None:
+        return body
+    profile["chargingProfilePurpose"] = "TxProfile"
+    profile["validTo"] = "2099-01-01T00:00:00Z"  # after validFrom
+    for schedule in profile["chargingSchedule"]:
+        schedule["chargingSchedulePeriod"][0]["startPeriod"] = 0  # K01.FR.31
+    if action == "RequestStartTransaction":
+        del profile["transactionId"]
+    return body
+
+
 @pytest.mark.parametrize("action", ACTIONS)
 async def test_every_command_takes_and_answers_ocpp_json_verbatim(
     rest: httpx.AsyncClient, ws_url: Callable[[str], str], station_id: str, action: str
@@ -283,11 +300,30 @@ async def test_every_command_takes_and_answers_ocpp_json_verbatim(
     """One valid request per CSMS-initiated action, generated from its OCPP schema (every
     property, enums with dots and dashes where they have them, customData): the station gets it
     as sent, and the REST answer is the station's response payload, generated the same way."""
-    body = payload_example(action, "Request")
+    body = _keeping_k01(action, payload_example(action, "Request"))
     reply = payload_example(action, "Response")
     station = await Station.connect(ws_url(station_id), station_id)
     try:
         await station.boot()
+        if action == "SetNetworkProfile":
+            # An upgrade to profile 1 or 2 is sent only to a station the CSMS has a password
+            # for (it could never let it in again otherwise, A05).
+            resp = await rest.patch(
+                f"/v1/chargingStations/{station_id}",
+                json={"basicAuthPassword": "a-password-of-20-chars"},
+            )
+            assert resp.status_code == 200, resp.text
+        if action == "SetChargingProfile":
+            tx_id, evse_id = body["chargingProfile"]["transactionId"], body["evseId"]
+            started = {
+                "eventType": "Started",
+                "timestamp": now(),
+                "triggerReason": "CablePluggedIn",
+                "seqNo": 0,
+                "transactionInfo": {"transactionId": tx_id},
+                "evse": {"id": evse_id, "connectorId": 1},
+            }
+            await station.call("TransactionEvent", started)
         station.answer(action, reply)
         verb = action[0].lower() + action[1:]
         resp = await rest.post(f"/v1/chargingStations/{station_id}:{verb}", json=body)

@@ -2,5 +2,6 @@
 
 from common.migrations import run
 from transaction_svc.models import Base
+from transaction_svc.smart_charging import models as _smart_charging  # noqa: F401 - its tables join Base's
 
 run(Base.metadata)

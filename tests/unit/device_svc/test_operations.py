@@ -46,11 +46,15 @@ ISSUE_OPERATIONS = (
     "CertificateSigned",
     "ReserveNow",
     "CancelReservation",
+    "SetChargingProfile",
+    "GetChargingProfiles",
+    "ClearChargingProfile",
+    "GetCompositeSchedule",
 )
 
 
 def test_actions_are_the_contract_operations() -> None:
-    """The table read from the proto holds exactly the 23 operations of the contract."""
+    """The table read from the proto holds exactly the 27 operations of the contract."""
     assert ACTIONS == ISSUE_OPERATIONS
 
 
