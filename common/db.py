@@ -23,13 +23,14 @@ import collections
 import datetime
 import logging
 import pathlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Table, TypeDecorator, event, make_url, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -53,6 +54,7 @@ __all__ = [
     "drop_database",
     "UtcDateTime",
     "table_of",
+    "upsert",
     "utcnow",
 ]
 
@@ -202,6 +204,26 @@ def table_of(model: type[DeclarativeBase]) -> Table:
     table = model.__table__
     assert isinstance(table, Table), f"{model.__name__} is not mapped to a Table"
     return table
+
+
+async def upsert(
+    session: AsyncSession,
+    model: type[DeclarativeBase],
+    values: Mapping[str, Any],
+    keys: Sequence[str],
+) -> None:
+    """Insert the row, or overwrite the one of the same ``keys`` (the dialect's own INSERT ...
+    ON CONFLICT DO UPDATE)."""
+    bind = session.bind
+    assert bind is not None, "the session is bound to the service's engine"
+    insert = (postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert)(
+        table_of(model)
+    )
+    stmt = insert.values(**values).on_conflict_do_update(
+        index_elements=list(keys),
+        set_={k: insert.excluded[k] for k in values if k not in keys},
+    )
+    await session.execute(stmt)
 
 
 def utcnow() -> datetime.datetime:

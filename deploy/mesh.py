@@ -706,6 +706,7 @@ class Mesh:
                         "grpc_listen": addr["transaction"],
                         "database_url": urls["transaction"],
                         "user_svc_addr": addr["user"],
+                        "device_svc_addr": addr["device"],
                         "log_level": s.log_level,
                     },
                     SERVICE_HOSTNAMES["transaction"],

@@ -19,6 +19,8 @@ from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
 from transaction_svc.domain import Event, energy_wh
+from transaction_svc.load_manager.service import LoadManager
+from transaction_svc.load_manager.servicer import SitesServicer
 from transaction_svc.models import (
     EventConflictRow,
     ImplausibleReadingRow,
@@ -128,8 +130,9 @@ def meter_values_to_proto(row: MeterValuesRow) -> pb.StationMeterValues:
     )
 
 
-class TransactionServicer(SmartChargingServicer, pb_grpc.TransactionServiceServicer):
-    """Block K's methods (smart charging) come from :class:`SmartChargingServicer`."""
+class TransactionServicer(SmartChargingServicer, SitesServicer, pb_grpc.TransactionServiceServicer):
+    """Block K's methods (smart charging) come from :class:`SmartChargingServicer`, the sites'
+    from :class:`SitesServicer`."""
 
     def __init__(
         self,
@@ -137,11 +140,13 @@ class TransactionServicer(SmartChargingServicer, pb_grpc.TransactionServiceServi
         users: Users,
         meter_values: MeterValues,
         smart_charging: SmartCharging,
+        load_manager: LoadManager,
     ) -> None:
         self.transactions = transactions
         self.users = users
         self.meter_values = meter_values
         self.smart_charging = smart_charging
+        self.load_manager = load_manager
 
     async def TransactionEvent(
         self, request: pb.TransactionEventCall, context: grpc.aio.ServicerContext
@@ -178,6 +183,9 @@ class TransactionServicer(SmartChargingServicer, pb_grpc.TransactionServiceServi
                 ) from None
             response.id_token_info.CopyFrom(info)
         await self.transactions.record(call.station_id, req.transaction_info.transaction_id, event)
+        if req.event_type != ocpp.TRANSACTION_EVENT_UPDATED or req.HasField("evse"):
+            # A transaction started, ended or learnt its EVSE: its site's limits change.
+            self.load_manager.touched(call.station_id)
         return response
 
     async def GetTransaction(

@@ -20,6 +20,19 @@ class Settings(ServiceSettings):
     user_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['user']}"
     # Seconds user_svc gets to answer Authorize before the event fails with UNAVAILABLE.
     user_svc_timeout: float = 5.0
+    # device_svc's host:port: the load manager sends its TxProfiles through it.
+    device_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
+    # Seconds the load manager waits for a station's answer to a SetChargingProfile (device_svc's
+    # own wait for the station is shorter or equal) before counting it as not answered.
+    load_manager_answer_timeout: float = 35.0
+    # Seconds a session whose station Rejected or was not reachable stays at what it holds
+    # before the load manager tries again (and the period of its retries).
+    load_manager_retry_after: float = 30.0
+    # The profile ids the load manager uses on every station: base + 2 x evseId for the
+    # TxProfile, + 1 for the TxDefaultProfile; an operator's own profiles keep clear of them.
+    load_manager_profile_id_base: int = 1_900_000_000
+    # The stackLevel of the load manager's profiles.
+    load_manager_stack_level: int = 8
     # Group commit of TransactionEvents: at most this many events per database transaction, and
     # at most this many seconds spent waiting for more when more are on their way.
     group_commit_max_batch: int = 256

@@ -1,4 +1,5 @@
-"""The client side of user_svc: the idTokenInfo for a token a TransactionEvent carries."""
+"""The client side of user_svc: the idTokenInfo for a token a TransactionEvent carries, and a
+token's group for the load manager's priorities."""
 
 from __future__ import annotations
 
@@ -32,3 +33,16 @@ class Users:
             metadata=metadata,
         )
         return response.id_token_info
+
+    async def group_of(self, id_token: str) -> str:
+        """The token's group (its groupIdToken), "" for a token of none or one user_svc does
+        not know; raises grpc.aio.AioRpcError when user_svc cannot answer in time."""
+        try:
+            token = await self.stub.GetIdToken(
+                user_service_pb2.GetIdTokenRequest(id_token=id_token), timeout=self.timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
+                return ""
+            raise
+        return str(token.group_id_token)

@@ -145,6 +145,21 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
             "charging_rate_unit": "A",
         }
     },
+    "TransactionRestService.CreateSite": {
+        "body": {
+            "id": "depot-1",
+            "name": "Depot 1",
+            "limit": 100,
+            "chargingRateUnit": "A",
+            "evses": [{"stationId": EXAMPLE_STATION, "evseId": 1}],
+        }
+    },
+    "TransactionRestService.GetSite": {"params": {"id": "depot-1"}},
+    "TransactionRestService.UpdateSite": {
+        "params": {"id": "depot-1", "update_mask": "limit"},
+        "body": {"limit": 80},
+    },
+    "TransactionRestService.DeleteSite": {"params": {"id": "depot-1"}},
     "UserRestService.CreateIdToken": {
         "body": {"idToken": EXAMPLE_ID_TOKEN, "type": "ISO14443", "status": "Accepted"}
     },

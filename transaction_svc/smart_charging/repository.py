@@ -4,14 +4,13 @@ station, and the few facts of its transactions the rules need."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, delete, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import table_of
+from common.db import upsert
 from transaction_svc.models import Transaction
 from transaction_svc.smart_charging.domain import StoredProfile, TransactionInfo
 from transaction_svc.smart_charging.models import (
@@ -23,12 +22,6 @@ from transaction_svc.smart_charging.models import (
 )
 
 __all__ = ["SmartChargingRepository", "stored_profile"]
-
-# The dialect's own INSERT (ON CONFLICT ... DO UPDATE), by dialect name.
-_INSERTS: dict[str, Callable[[Table], postgresql.Insert | sqlite.Insert]] = {
-    "postgresql": postgresql.insert,
-    "sqlite": sqlite.insert,
-}
 
 
 def stored_profile(row: ChargingProfileRow) -> StoredProfile:
@@ -57,15 +50,7 @@ class SmartChargingRepository:
         self.session = session
 
     async def _upsert(self, model: Any, values: Mapping[str, Any], keys: Sequence[str]) -> None:
-        """Insert the row, or overwrite the one of the same key."""
-        bind = self.session.bind
-        assert bind is not None, "the session is bound to the service's engine"
-        insert = _INSERTS[bind.dialect.name](table_of(model))
-        stmt = insert.values(**values).on_conflict_do_update(
-            index_elements=list(keys),
-            set_={k: insert.excluded[k] for k in values if k not in keys},
-        )
-        await self.session.execute(stmt)
+        await upsert(self.session, model, values, keys)
 
     # -- transactions ----------------------------------------------------------------------------
 

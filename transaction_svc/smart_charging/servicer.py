@@ -16,6 +16,7 @@ from common.errors import InvalidArgument
 from common.ocpp_json import proto_enum_number, to_proto
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
+from transaction_svc.load_manager.service import LoadManager
 from transaction_svc.smart_charging import convert
 from transaction_svc.smart_charging.service import SmartCharging
 
@@ -38,6 +39,7 @@ class SmartChargingServicer:
     ListEVChargingNeeds, GetCompositeSchedule."""
 
     smart_charging: SmartCharging
+    load_manager: LoadManager
 
     # -- from device_svc -----------------------------------------------------------------------
 
@@ -124,6 +126,7 @@ class SmartChargingServicer:
         status, reason, info = await self.smart_charging.ev_needs(
             request.station_id, convert.json_of(request.request)
         )
+        self.load_manager.touched(request.station_id)  # The EV's maximum may have changed.
         answer = ocpp.NotifyEVChargingNeedsResponse(
             status=proto_enum_number(ocpp.NotifyEVChargingNeedsStatusEnum, status)
         )

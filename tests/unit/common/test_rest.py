@@ -14,6 +14,7 @@ from csms.device.v1 import device_service_pb2 as device_pb
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as tx_pb
 from csms.user.v1 import user_service_pb2 as user_pb
+from transaction_svc.server import REST_REQUESTS as TX_REST_REQUESTS
 
 REST_SERVICES: list[ServiceDescriptor] = [
     device_pb.DESCRIPTOR.services_by_name["DeviceRestService"],
@@ -53,7 +54,9 @@ def test_every_rest_method_has_a_typed_twin_with_a_rest_binding(rest: ServiceDes
 def test_the_facade_builds_every_generic_method() -> None:
     """The generic conversion exists for each method without a converter of its own (a mismatch
     of fields between REST and typed requests fails at start, not at the first request)."""
-    RestFacade(REST_SERVICES[1], Recorder(None))
+    RestFacade(REST_SERVICES[1], Recorder(None), requests=TX_REST_REQUESTS)
+    with pytest.raises(TypeError, match="UpdateSite"):
+        RestFacade(REST_SERVICES[1], Recorder(None))
     RestFacade(
         REST_SERVICES[2],
         Recorder(None),
@@ -67,7 +70,7 @@ def test_the_facade_builds_every_generic_method() -> None:
 
 async def test_query_words_become_the_typed_enum() -> None:
     typed = Recorder(tx_pb.ListTransactionsResponse())
-    facade: Any = RestFacade(REST_SERVICES[1], typed)
+    facade: Any = RestFacade(REST_SERVICES[1], typed, requests=TX_REST_REQUESTS)
     for word in ("active", "STATE_ACTIVE"):
         answer = await facade.ListTransactions(
             tx_pb.ListTransactionsJson(station_id="CS1", state=word, remote_start_id=0), None
@@ -170,6 +173,7 @@ async def test_nul_anywhere_in_a_rest_request_is_400_naming_the_field(
             "UpdateChargingStation": update_request(
                 device_pb.UpdateChargingStationRequest, "charging_station", "id"
             ),
+            **TX_REST_REQUESTS,
         },
     )
     method = {
