@@ -372,6 +372,10 @@ def run_bench(
                     _settle(target.pids, settle)
         except Exception as exc:  # a target that cannot start is reported, the rest still run
             results[name]["_failed"] = f"{type(exc).__name__}: {exc}"
+    load_manager: dict[str, Any] = {}
+    if not only or LOAD_MANAGER in only:
+        for b in backends:
+            load_manager[f"mesh-{b}"] = _load_manager(b, postgres_url, quick, cpus_mode, out)
     summary = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "cpu_split": cpus_mode if sut_cpus else "none"},
@@ -381,6 +385,7 @@ def run_bench(
         "wall_s": round(time.monotonic() - started, 1),
         "scenarios": {sc.name: list(sc.args) for sc in scenarios},
         "results": results,
+        "load_manager": load_manager,
     }
     rows = figures(results)
     summary["table"] = rows
@@ -533,6 +538,44 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
     )
 
 
+LOAD_MANAGER = "load-manager"
+
+
+def _load_manager(
+    backend: str, postgres_url: str, quick: bool, cpus_mode: str, out: pathlib.Path
+) -> dict[str, Any]:
+    """bench.load_manager on a mesh of its own: the time from a transaction start (and end) to
+    every affected station of a 200-EVSE site holding its new limit."""
+    path = out / f"load_manager-{backend}.json"
+    args = [sys.executable, "-m", "bench.load_manager", "--cpus", cpus_mode, "--json", str(path)]
+    if backend == "postgresql":
+        args += ["--database-url", postgres_url]
+    if quick:
+        args += ["--evses", "20", "--charging", "10", "--runs", "2"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=900, check=False)
+    if done.returncode != 0 or not path.exists():
+        return {"failed": (done.stderr or done.stdout).strip()[-2000:]}
+    result: dict[str, Any] = orjson.loads(path.read_bytes())
+    return result
+
+
+def _load_manager_lines(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for target, r in summary.get("load_manager", {}).items():
+        if "failed" in r:
+            lines.append(f"  FAILED {target} {LOAD_MANAGER}: {r['failed']}")
+            continue
+        for what in ("start", "end"):
+            ms = sorted(v * 1000 for v in r[f"{what}_s"])
+            lines.append(
+                f"  {target} {LOAD_MANAGER}: a transaction {what}s on a site of {r['evses']} "
+                f"EVSEs ({r['charging']} charging): the last station has its new limit after "
+                f"{ms[len(ms) // 2]:.0f} ms (median of {len(ms)}; max {ms[-1]:.0f} ms; "
+                f"{max(r[f'{what}_profiles'])} TxProfiles)"
+            )
+    return lines
+
+
 def render(summary: dict[str, Any]) -> str:
     """The printed table: figures per target, mesh/baseline-ocpp ratios, target verdicts."""
     rows = summary["table"]
@@ -556,6 +599,10 @@ def render(summary: dict[str, Any]) -> str:
         _line(head, widths),
         *(_line(cells, widths) for cells in body),
     ]
+    if summary.get("load_manager"):
+        lines.append("")
+        lines.append("site load manager (bench.load_manager, a mesh of its own per backend):")
+        lines.extend(_load_manager_lines(summary))
     lines.append("")
     lines.append("targets (a MISS is a measurement, not a failure):")
     for c in summary["targets"]:
@@ -581,7 +628,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--postgres-url", default=os.environ.get("CSMS_TEST_POSTGRES_URL", POSTGRES_URL))
     p.add_argument("--cpus", choices=["split", "shared"], default="split")
     p.add_argument("--quiet", action="store_true", help="no progress lines from the generator")
-    names = [sc.name for sc in plan(False, 1.0)]
+    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER]
     p.add_argument(
         "--scenarios",
         default="",

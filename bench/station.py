@@ -23,6 +23,7 @@ import itertools
 import random
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -199,6 +200,8 @@ class Station:
         self.ledger: list[TxEventRecord] = []
         self.reconnects = 0
         self._failures = 0  # failed sends in a row, for the backoff
+        # Told of every CSMS CALL ``[2, id, action, payload]`` before it is answered.
+        self.on_call: Callable[[list[Any]], None] | None = None
 
     # -- connection ------------------------------------------------------------------------
 
@@ -241,6 +244,8 @@ class Station:
                     if fut is not None and not fut.done():
                         fut.set_result(message)
                 elif kind == 2:
+                    if self.on_call is not None:
+                        self.on_call(message)
                     await ws.send(answer_csms_call(message), text=True)
         except ConnectionClosed:
             pass
