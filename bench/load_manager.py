@@ -69,13 +69,14 @@ class Watch:
 
 
 async def _settled(stub: pb_grpc.TransactionServiceStub, site_id: str, active: int) -> None:
-    """Until the site shows ``active`` allocations, each at its target, twice 0.2 s apart."""
+    """Until the site shows ``active`` allocations, each held at its target (no raise on its
+    way), twice 0.2 s apart."""
     calm = 0
     while calm < 2:
         await asyncio.sleep(0.2)
         site = await stub.GetSite(pb.GetSiteRequest(id=site_id), timeout=30)
         done = len(site.allocations) == active and all(
-            a.limit == a.target for a in site.allocations
+            a.limit == a.target and not a.pending for a in site.allocations
         )
         calm = calm + 1 if done else 0
 

@@ -226,7 +226,7 @@ async def test_a_rejected_lowering_blocks_the_raise_it_would_fund(sessions) -> N
     assert why["CS1"].startswith("kept at what the station holds: Rejected")
     assert why["CS0"].startswith("waiting:")
     assert view.decision.allocated == 18.0
-    assert view.answers[("CS1", 1, "B")] == "Rejected"
+    assert view.held[("CS1", 1, "B")].answer == "Rejected"
     await lm.close()
 
 
@@ -273,7 +273,7 @@ async def test_an_unanswered_raise_is_counted_across_a_restart(sessions) -> None
     await start_tx(sessions, stations, "CS1", 1, "C", 2)
     lm = await manager(sessions, stations)  # A new process: starts by reading back.
     view = await lm.get("depot")
-    assert view.answers[("CS0", 1, "A")] == "NoAnswer"
+    assert view.held[("CS0", 1, "A")].answer == "NoAnswer"
     assert view.decision.current[("CS0", 1, "A")] == 40.0
     await lm.settled()
     assert stations.tx == {("CS0", 1): ("A", 20.0), ("CS1", 1): ("C", 20.0)}

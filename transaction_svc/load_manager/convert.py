@@ -8,7 +8,7 @@ from common.columns import timestamp
 from common.errors import InvalidArgument
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
-from transaction_svc.load_manager.domain import SiteSpec
+from transaction_svc.load_manager.domain import Held, SiteSpec
 from transaction_svc.load_manager.service import SiteView
 from transaction_svc.smart_charging.allocation import EQUAL_SHARE
 
@@ -78,15 +78,19 @@ def site_to_proto(view: SiteView) -> pb.Site:
         msg.evse_max = spec.evse_max
     for key in sorted(decision.reasons):
         station_id, evse_id, transaction_id = key
+        held = view.held.get(key, Held())
+        # What the station holds: its last Accepted TxProfile, else its EVSE's default.
+        limit = held.held if held.held is not None else decision.current[(station_id, evse_id, "")]
         msg.allocations.append(
             pb.SiteAllocation(
                 station_id=station_id,
                 evse_id=evse_id,
                 transaction_id=transaction_id,
-                limit=decision.current[key],
+                limit=limit,
                 target=decision.target[key],
                 reason=decision.reasons[key],
-                last_answer=view.answers.get(key, ""),
+                last_answer=held.answer,
+                pending=held.pending is not None,
             )
         )
     return msg

@@ -76,7 +76,7 @@ class SiteView:
 
     spec: SiteSpec
     decision: Decision
-    answers: Mapping[SessionKey, str]
+    held: Mapping[SessionKey, Held]
     created_at: datetime.datetime
     updated_at: datetime.datetime
 
@@ -333,8 +333,7 @@ class LoadManager:
         snapshot = await self._snapshot(spec.id)
         txs, held = (snapshot[1], snapshot[2]) if snapshot is not None else ([], {})
         decision = decide(spec, txs, held, self._stuck(spec, held, txs))
-        answers = {k: v.answer for k, v in held.items()}
-        return SiteView(spec, decision, answers, row.created_at, row.updated_at)
+        return SiteView(spec, decision, held, row.created_at, row.updated_at)
 
     async def _check_members(self, repo: SitesRepository, spec: SiteSpec) -> None:
         spec.check()
