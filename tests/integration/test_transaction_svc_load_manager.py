@@ -296,3 +296,21 @@ async def test_site_checks(sessions) -> None:  # type: ignore[no-untyped-def]
     await lm.delete("depot")
     assert stations.defaults == {}
     await lm.close()
+
+
+async def test_a_renegotiation_sends_the_tx_profile_again(sessions) -> None:  # type: ignore[no-untyped-def]
+    """K15.FR.13: after an EV schedule above its limit, the EVSE's TxProfile goes out again,
+    unchanged; an EVSE on no site is left alone."""
+    stations = Stations(40)
+    lm = await manager(sessions, stations)
+    await lm.create(site(40, 2))
+    await start_tx(sessions, stations, "CS0", 1, "A", 0)
+    lm.touched("CS0")
+    await lm.settled()
+    assert stations.tx == {("CS0", 1): ("A", 40.0)}
+    sent = len(stations.sent)
+    lm.renegotiate("CS0", 1)
+    lm.renegotiate("ELSEWHERE", 1)
+    await lm.settled()
+    assert stations.sent[sent:] == [("CS0", 1, "TxProfile", 40.0)]
+    await lm.close()

@@ -406,6 +406,45 @@ async def test_ev_charging_needs_and_schedule_are_stored_and_answered(stub) -> N
     assert s.time_base.ToJsonString() == "2026-01-01T10:05:00Z"
 
 
+async def test_an_ev_schedule_above_the_csms_limits_is_rejected(stub) -> None:  # type: ignore[no-untyped-def]
+    """K15.FR.11/12, K16.FR.06/07: within the EVSE's composite (here its TxProfile of 16 A, or
+    11,040 W on three phases of 230 V) Accepted; above it Rejected, saying where."""
+    await stub.TransactionEvent(started())
+    await stub.RecordChargingProfile(record(1, tx_profile(5)))
+
+    async def answer(unit: str, *limits: tuple[int, float]) -> dict[str, Any]:
+        request = {
+            "timeBase": "2026-01-01T10:05:00Z",
+            "evseId": 1,
+            "chargingSchedule": {
+                "id": 1,
+                "chargingRateUnit": unit,
+                "chargingSchedulePeriod": [{"startPeriod": s, "limit": v} for s, v in limits],
+            },
+        }
+        got = await stub.NotifyEVChargingSchedule(
+            pb.NotifyEVChargingScheduleCall(
+                station_id=STATION,
+                request=to_proto(ocpp.NotifyEVChargingScheduleRequest, request),
+            )
+        )
+        return to_ocpp(got)
+
+    assert await answer("A", (0, 10), (600, 16)) == {"status": "Accepted"}
+    assert await answer("W", (0, 11000)) == {"status": "Accepted"}
+    assert await answer("A", (0, 10), (600, 20)) == {
+        "status": "Rejected",
+        "statusInfo": {
+            "reasonCode": "ExceedsLimit",
+            "additionalInfo": "K15.FR.12: 20 A at 600 s after timeBase is above the CSMS's "
+            "limit of 16 A",
+        },
+    }
+    assert (await answer("W", (0, 11100)))["status"] == "Rejected"
+    found = await stub.ListEVChargingNeeds(pb.ListEVChargingNeedsRequest(station_id=STATION))
+    assert [s.status for s in found.ev_charging_schedules] == [ocpp.GENERIC_STATUS_REJECTED]
+
+
 async def test_needs_of_evse_0_are_refused(stub) -> None:  # type: ignore[no-untyped-def]
     err = await refused(
         stub.NotifyEVChargingNeeds(

@@ -125,6 +125,8 @@ class LoadManager:
         self._refused: dict[SessionKey, tuple[float, str]] = {}
         self._ticker: asyncio.Task[None] | None = None
         self._closed = False
+        # (station, EVSE) whose TxProfile is sent again at the next run (a renegotiation).
+        self._resend: set[tuple[str, int]] = set()
 
     # -- life ------------------------------------------------------------------------------------
 
@@ -173,6 +175,17 @@ class LoadManager:
         if not sites:
             return
         self._offline.pop(station_id, None)
+        for site_id in sites:
+            self.kick(site_id)
+
+    def renegotiate(self, station_id: str, evse_id: int) -> None:
+        """Send the EVSE's transaction its TxProfile again even if it holds it (the EV's
+        schedule went above it: K15.FR.13 starts a new negotiation, K16); nothing when the
+        EVSE is on no site."""
+        sites = self._sites_of.get(station_id)
+        if not sites:
+            return
+        self._resend.add((station_id, evse_id))
         for site_id in sites:
             self.kick(site_id)
 
@@ -257,6 +270,7 @@ class LoadManager:
                     await SitesRepository(session).forget(site_id, ended)
                 held = {k: v for k, v in held.items() if k not in ended}
             decision = decide(spec, txs, held, self._stuck(spec, held, txs))
+            self._add_resends(decision, txs)
             if not decision.steps:
                 return
             for step in decision.steps:
@@ -265,6 +279,23 @@ class LoadManager:
             else:
                 return
         log.warning("load manager: site %s not settled after %d rounds", site_id, _MAX_ROUNDS)
+
+    def _add_resends(self, decision: Decision, txs: list[Tx]) -> None:
+        """The renegotiated EVSEs' TxProfiles, at their target, with the first step (a resend
+        never raises: the target is at most what is counted, or it is in the plan already)."""
+        changing = {c.key for step in decision.steps for c in step}
+        again = [
+            Change(t.key, decision.current[t.key], decision.target[t.key])
+            for t in txs
+            if (t.station_id, t.evse_id) in self._resend and t.key not in changing
+        ]
+        self._resend.difference_update((t.station_id, t.evse_id) for t in txs)
+        if not again:
+            return
+        if decision.steps and all(c.after <= c.before for c in decision.steps[0]):
+            decision.steps[0].extend(again)
+        else:
+            decision.steps.insert(0, again)
 
     async def _send(
         self, spec: SiteSpec, step: list[Change], held: Mapping[SessionKey, Held]

@@ -68,6 +68,7 @@ __all__ = [
     "check_against",
     "check_profile",
     "check_shape",
+    "ev_schedule_excess",
     "instant",
     "needs_status",
     "rate_unit",
@@ -559,3 +560,38 @@ def needs_status(needs: Mapping[str, Any]) -> tuple[str, str, str]:
         "NoChargingParameters",
         "K15.FR.06: chargingNeeds holds neither acChargingParameters nor dcChargingParameters",
     )
+
+
+def _limit_at(periods: Sequence[Mapping[str, Any]], second: int) -> float | None:
+    """The limit of the period running at ``second`` (None: none runs, or it has no limit)."""
+    found: float | None = None
+    for period in periods:
+        if int(period.get("startPeriod", 0)) <= second:
+            limit = period.get("limit")
+            found = float(limit) if isinstance(limit, int | float) else None
+        else:
+            break
+    return found
+
+
+def ev_schedule_excess(
+    ev_schedule: Mapping[str, Any], csms_periods: Sequence[Mapping[str, Any]], duration: int
+) -> tuple[int, float, float] | None:
+    """Where an EV's charging schedule (NotifyEVChargingSchedule's, in the unit of the CSMS's
+    composite) goes above the CSMS's composite schedule over the first ``duration`` seconds from
+    its timeBase: (second, the EV's limit, the CSMS's), or None when it stays within (K15.FR.11/
+    .12, K16.FR.06/.07). A stretch the CSMS does not limit allows anything; 0.05 of slack
+    absorbs the one-decimal rounding of converted limits."""
+    ev_periods = sorted(
+        ev_schedule.get("chargingSchedulePeriod") or [], key=lambda p: int(p.get("startPeriod", 0))
+    )
+    csms = sorted(csms_periods, key=lambda p: int(p.get("startPeriod", 0)))
+    ev_duration = ev_schedule.get("duration")
+    end = min(duration, int(ev_duration)) if isinstance(ev_duration, int) else duration
+    starts = (int(p.get("startPeriod", 0)) for p in [*ev_periods, *csms])
+    moments = sorted({second for second in starts if 0 <= second < end})
+    for second in moments:
+        wanted, allowed = _limit_at(ev_periods, second), _limit_at(csms, second)
+        if wanted is not None and allowed is not None and wanted > allowed + 0.05:
+            return second, wanted, allowed
+    return None

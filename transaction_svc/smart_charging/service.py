@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -25,6 +25,7 @@ from transaction_svc.smart_charging.domain import (
     CSO,
     SOURCES,
     TX_PROFILE,
+    UNITS,
     ClearCriteria,
     ProfileFilter,
     ReportCriteria,
@@ -32,6 +33,7 @@ from transaction_svc.smart_charging.domain import (
     StoredProfile,
     TransactionInfo,
     check_profile,
+    ev_schedule_excess,
     instant,
     needs_status,
     rate_unit,
@@ -292,9 +294,11 @@ class SmartCharging:
         log.info("EV charging needs on EVSE %d: %s", evse_id, answer[0])
         return answer
 
-    async def ev_schedule(self, station_id: str, request: JSON) -> str:
-        """A NotifyEVChargingSchedule, stored as the EVSE's last; Accepted (the CSMS processed
-        it; it approves nothing, OCPP's GenericStatusEnumType)."""
+    async def ev_schedule(self, station_id: str, request: JSON) -> tuple[str, str]:
+        """A NotifyEVChargingSchedule, stored as the EVSE's last; the answer (status,
+        additionalInfo): Accepted when the EV's schedule stays within the CSMS's composite
+        schedule for the EVSE (K15.FR.11, K16.FR.06), Rejected saying where it goes above
+        (K15.FR.12, K16.FR.07; the caller renegotiates, K15.FR.13)."""
         _station(station_id)
         evse_id = request.get("evseId")
         if not isinstance(evse_id, int) or evse_id <= 0:
@@ -302,23 +306,68 @@ class SmartCharging:
         time_base = instant(request.get("timeBase"))
         if time_base is None:
             raise InvalidArgument("timeBase is required")
-        status = "Accepted"
+        schedule = dict(request.get("chargingSchedule") or {})
+        status, info = "Accepted", ""
         async with self.sessions.begin() as session:
             repo = SmartChargingRepository(session)
             tx = await self._active_on(repo, station_id, evse_id)
+            held, _, _ = await self._held(repo, station_id)
+            excess = self._excess(held, evse_id, tx, time_base, schedule)
+            if excess is not None:
+                second, wanted, allowed = excess
+                unit = schedule.get("chargingRateUnit")
+                status = "Rejected"
+                info = (
+                    f"K15.FR.12: {wanted:g} {unit} at {second} s after timeBase is above the "
+                    f"CSMS's limit of {allowed:g} {unit}"
+                )
             await repo.put_ev_schedule(
                 {
                     "station_id": station_id,
                     "evse_id": evse_id,
                     "time_base": time_base,
-                    "charging_schedule": dict(request.get("chargingSchedule") or {}),
+                    "charging_schedule": schedule,
                     "status": status,
                     "transaction_id": tx.id if tx is not None else None,
                     "received_at": self.clock(),
                 }
             )
-        log.info("EV charging schedule on EVSE %d", evse_id)
-        return status
+        log.info("EV charging schedule on EVSE %d: %s %s", evse_id, status, info)
+        return status, info
+
+    def _excess(
+        self,
+        held: Sequence[StoredProfile],
+        evse_id: int,
+        tx: TransactionInfo | None,
+        time_base: datetime.datetime,
+        schedule: JSON,
+    ) -> tuple[int, float, float] | None:
+        """Where the EV's schedule goes above the CSMS's composite for the EVSE (K15.FR.11/12),
+        compared in the EV schedule's unit over its duration (a day when it has none)."""
+        unit = schedule.get("chargingRateUnit")
+        periods = schedule.get("chargingSchedulePeriod")
+        if unit not in UNITS or not periods:
+            return None  # The schema requires both; nothing to compare otherwise.
+        duration = schedule.get("duration")
+        span = duration if isinstance(duration, int) and duration > 0 else 86_400
+        profiles = [
+            p
+            for p in held
+            if p.purpose != TX_PROFILE or (tx is not None and p.transaction_id == tx.id)
+        ]
+        try:
+            csms = composite_schedule(
+                [(p.evse_id, p.profile) for p in profiles],
+                evse_id=evse_id,
+                start=time_base,
+                duration=span,
+                unit=str(unit),
+                transaction_start=tx.started_at if tx is not None else None,
+            )
+        except ValueError:
+            return None  # A stored profile the composite cannot read: nothing to hold against.
+        return ev_schedule_excess(schedule, csms.get("chargingSchedulePeriod") or [], span)
 
     # -- reads -----------------------------------------------------------------------------------
 

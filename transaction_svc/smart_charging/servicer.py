@@ -139,12 +139,18 @@ class SmartChargingServicer:
         self, request: pb.NotifyEVChargingScheduleCall, context: grpc.aio.ServicerContext
     ) -> ocpp.NotifyEVChargingScheduleResponse:
         log_ctx.station_id.set(request.station_id)
-        status = await self.smart_charging.ev_schedule(
+        status, info = await self.smart_charging.ev_schedule(
             request.station_id, convert.json_of(request.request)
         )
-        return ocpp.NotifyEVChargingScheduleResponse(
+        answer = ocpp.NotifyEVChargingScheduleResponse(
             status=proto_enum_number(ocpp.GenericStatusEnum, status)
         )
+        if info:
+            answer.status_info.reason_code = "ExceedsLimit"
+            answer.status_info.additional_info = info
+            # K15.FR.13: a new negotiation, the EVSE's TxProfile sent again (a site's EVSE).
+            self.load_manager.renegotiate(request.station_id, request.request.evse_id)
+        return answer
 
     # -- reads ---------------------------------------------------------------------------------
 

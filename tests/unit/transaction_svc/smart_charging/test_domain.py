@@ -20,6 +20,7 @@ from transaction_svc.smart_charging.domain import (
     StoredProfile,
     TransactionInfo,
     check_profile,
+    ev_schedule_excess,
     instant,
     needs_status,
     rate_unit,
@@ -460,3 +461,42 @@ def test_needs_status(needs: JSON, status: str) -> None:
     assert answer == status
     assert (reason == "") == (status == "Accepted")
     assert len(reason) <= 20 and ("K15.FR.06" in info) == (status == "Rejected")
+
+
+def _periods(*limits: tuple[int, float | None]) -> list[dict[str, Any]]:
+    return [{"startPeriod": s, **({} if v is None else {"limit": v})} for s, v in limits]
+
+
+@pytest.mark.parametrize(
+    ("ev", "csms", "duration", "excess"),
+    [
+        (_periods((0, 16)), _periods((0, 16)), 3600, None),  # Equal is within.
+        (_periods((0, 16.05)), _periods((0, 16)), 3600, None),  # Rounding slack.
+        (_periods((0, 17)), _periods((0, 16)), 3600, (0, 17.0, 16.0)),
+        (_periods((0, 10), (600, 20)), _periods((0, 16)), 3600, (600, 20.0, 16.0)),
+        # The CSMS's limit drops while the EV keeps its rate.
+        (_periods((0, 10)), _periods((0, 16), (900, 8)), 3600, (900, 10.0, 8.0)),
+        # After the compared span: not compared.
+        (_periods((0, 10)), _periods((0, 16), (900, 8)), 900, None),
+        # A stretch the CSMS does not limit allows anything.
+        (_periods((0, 100)), _periods((0, None), (600, 8)), 600, None),
+    ],
+)
+def test_ev_schedule_excess(
+    ev: list[dict[str, Any]],
+    csms: list[dict[str, Any]],
+    duration: int,
+    excess: tuple[int, float, float] | None,
+) -> None:
+    schedule = {"id": 1, "chargingRateUnit": "A", "chargingSchedulePeriod": ev}
+    assert ev_schedule_excess(schedule, csms, duration) == excess
+
+
+def test_ev_schedule_excess_stops_at_the_ev_schedule_s_own_duration() -> None:
+    schedule = {
+        "id": 1,
+        "chargingRateUnit": "A",
+        "duration": 600,
+        "chargingSchedulePeriod": _periods((0, 10)),
+    }
+    assert ev_schedule_excess(schedule, _periods((0, 16), (600, 8)), 3600) is None
