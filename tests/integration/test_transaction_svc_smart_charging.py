@@ -5,6 +5,7 @@ needs, the REST twins' OCPP words."""
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -481,6 +482,79 @@ async def test_the_rest_twin_lists_in_ocpp_words(stub, channel) -> None:  # type
 
 
 # -- the composite schedule: what the CSMS feeds the computation -----------------------------
+
+
+async def test_reported_external_limits_join_the_composite(stub) -> None:  # type: ignore[no-untyped-def]
+    """NotifyChargingLimit's schedules count as ChargingStationExternalConstraints: an EMS's
+    8 A on EVSE 1 from 10:10 lowers its composite below its 16 A TxDefaultProfile, the station
+    wide SO limit of 12 A (no startSchedule: from when it was reported) caps the station; an EV
+    schedule above the EMS's limit is then Rejected. Cleared, they count no more."""
+    await stub.RecordChargingProfile(record(1, profile(1)))
+    ems = {
+        "id": 7,
+        "startSchedule": "2026-01-01T10:10:00Z",
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 8}],
+    }
+    so = {
+        "id": 8,
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 12}],
+    }
+    for payload in (
+        {"evseId": 1, "chargingLimit": {"chargingLimitSource": "EMS"}, "chargingSchedule": [ems]},
+        {"chargingLimit": {"chargingLimitSource": "SO"}, "chargingSchedule": [so]},
+    ):
+        await stub.NotifyChargingLimit(
+            pb.NotifyChargingLimitCall(
+                station_id=STATION, request=to_proto(ocpp.NotifyChargingLimitRequest, payload)
+            )
+        )
+
+    async def compute(evse: int, at: str) -> list[JSON]:
+        answer = await stub.GetCompositeSchedule(
+            pb.GetCompositeScheduleRequest(
+                station_id=STATION,
+                evse_id=evse,
+                duration=1200,
+                schedule_start=json_format.Parse(f'"{at}"', Timestamp()),
+            )
+        )
+        return list(to_ocpp(answer)["chargingSchedulePeriod"])
+
+    assert await compute(1, "2026-01-01T10:00:00Z") == [
+        {"startPeriod": 0, "limit": 16.0},
+        {"startPeriod": 600, "limit": 8.0},
+    ]
+    # The SO's limit holds from its report (now, in the test's clock: after 2026-01-01).
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0) + datetime.timedelta(seconds=5)
+    assert await compute(0, now.isoformat().replace("+00:00", "Z")) == [
+        {"startPeriod": 0, "limit": 12.0}
+    ]
+    ev = {
+        "timeBase": "2026-01-01T10:05:00Z",
+        "evseId": 1,
+        "chargingSchedule": {
+            "id": 1,
+            "chargingRateUnit": "A",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}],
+        },
+    }
+    answer = await stub.NotifyEVChargingSchedule(
+        pb.NotifyEVChargingScheduleCall(
+            station_id=STATION, request=to_proto(ocpp.NotifyEVChargingScheduleRequest, ev)
+        )
+    )
+    assert to_ocpp(answer)["statusInfo"]["additionalInfo"] == (
+        "K15.FR.12: 10 A at 300 s after timeBase is above the CSMS's limit of 8 A"
+    )
+    await stub.ClearedChargingLimit(
+        pb.ClearedChargingLimitCall(
+            station_id=STATION,
+            request=to_proto(ocpp.ClearedChargingLimitRequest, {"chargingLimitSource": "EMS"}),
+        )
+    )
+    assert await compute(1, "2026-01-01T10:00:00Z") == [{"startPeriod": 0, "limit": 16.0}]
 
 
 async def test_the_composite_is_computed_from_the_profiles_that_apply(  # type: ignore[no-untyped-def]

@@ -70,6 +70,7 @@ __all__ = [
     "check_shape",
     "ev_schedule_excess",
     "instant",
+    "limit_profiles",
     "needs_status",
     "rate_unit",
     "resolve",
@@ -595,3 +596,34 @@ def ev_schedule_excess(
         if wanted is not None and allowed is not None and wanted > allowed + 0.05:
             return second, wanted, allowed
     return None
+
+
+def limit_profiles(
+    limits: Iterable[tuple[int, Sequence[Mapping[str, Any]], datetime.datetime]],
+) -> list[tuple[int, dict[str, Any]]]:
+    """The external limits stations reported (NotifyChargingLimit: per EVSE, 0 for the station,
+    its chargingSchedules and when it came) as ChargingStationExternalConstraints profiles for
+    the composite schedule: each schedule one profile, in force from its startSchedule or, when
+    it has none, from when it was reported (K12: the station applies it on receipt); all of
+    stackLevel 0, so that several limit together (the lowest wins)."""
+    found: list[tuple[int, dict[str, Any]]] = []
+    for evse_id, schedules, reported in limits:
+        for schedule in schedules:
+            if not schedule.get("chargingSchedulePeriod"):
+                continue
+            start = schedule.get("startSchedule") or reported.astimezone(
+                datetime.UTC
+            ).isoformat().replace("+00:00", "Z")
+            found.append(
+                (
+                    evse_id,
+                    {
+                        "id": 0,
+                        "stackLevel": 0,
+                        "chargingProfilePurpose": EXTERNAL_CONSTRAINTS,
+                        "chargingProfileKind": "Absolute",
+                        "chargingSchedule": [{**schedule, "startSchedule": start}],
+                    },
+                )
+            )
+    return found

@@ -35,6 +35,7 @@ from transaction_svc.smart_charging.domain import (
     check_profile,
     ev_schedule_excess,
     instant,
+    limit_profiles,
     needs_status,
     rate_unit,
     resolve,
@@ -100,6 +101,13 @@ class SmartCharging:
         )
         kept, stale = resolve(stored, transactions)
         return kept, stale, transactions
+
+    async def _external(
+        self, repo: SmartChargingRepository, station_id: str
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """The external limits the station reported, as profiles for the composite."""
+        rows = await repo.limits(station_id)
+        return limit_profiles((r.evse_id, r.schedules, r.updated_at) for r in rows)
 
     # -- before and after a command ------------------------------------------------------------
 
@@ -312,7 +320,8 @@ class SmartCharging:
             repo = SmartChargingRepository(session)
             tx = await self._active_on(repo, station_id, evse_id)
             held, _, _ = await self._held(repo, station_id)
-            excess = self._excess(held, evse_id, tx, time_base, schedule)
+            external = await self._external(repo, station_id)
+            excess = self._excess(held, external, evse_id, tx, time_base, schedule)
             if excess is not None:
                 second, wanted, allowed = excess
                 unit = schedule.get("chargingRateUnit")
@@ -338,6 +347,7 @@ class SmartCharging:
     def _excess(
         self,
         held: Sequence[StoredProfile],
+        external: list[tuple[int, dict[str, Any]]],
         evse_id: int,
         tx: TransactionInfo | None,
         time_base: datetime.datetime,
@@ -358,7 +368,7 @@ class SmartCharging:
         ]
         try:
             csms = composite_schedule(
-                [(p.evse_id, p.profile) for p in profiles],
+                [*((p.evse_id, p.profile) for p in profiles), *external],
                 evse_id=evse_id,
                 start=time_base,
                 duration=span,
@@ -417,6 +427,7 @@ class SmartCharging:
             repo = SmartChargingRepository(session)
             held, _, _ = await self._held(repo, station_id)
             tx = await self._active_on(repo, station_id, evse_id) if evse_id else None
+            external = await self._external(repo, station_id)
         profiles = [
             p
             for p in held
@@ -424,7 +435,7 @@ class SmartCharging:
         ]
         try:
             return composite_schedule(
-                [(p.evse_id, p.profile) for p in profiles],
+                [*((p.evse_id, p.profile) for p in profiles), *external],
                 evse_id=evse_id,
                 start=start or self.clock(),
                 duration=duration,
