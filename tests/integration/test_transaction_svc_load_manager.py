@@ -20,6 +20,7 @@ from common.errors import AlreadyExists, InvalidArgument
 from transaction_svc.load_manager.domain import SiteSpec
 from transaction_svc.load_manager.service import LoadManager
 from transaction_svc.models import Transaction
+from transaction_svc.smart_charging.models import ChargingLimitRow
 
 BASE = 1_900_000_000
 T0 = datetime.datetime(2026, 12, 5, 8, 0, tzinfo=datetime.UTC)
@@ -313,4 +314,48 @@ async def test_a_renegotiation_sends_the_tx_profile_again(sessions) -> None:  # 
     lm.renegotiate("ELSEWHERE", 1)
     await lm.settled()
     assert stations.sent[sent:] == [("CS0", 1, "TxProfile", 40.0)]
+    await lm.close()
+
+
+async def test_external_limits_cap_their_transactions(sessions) -> None:  # type: ignore[no-untyped-def]
+    """An EMS's 10 A on CS0's EVSE caps its transaction, the others share the rest; cleared,
+    the shares are equal again."""
+    stations = Stations(60)
+    lm = await manager(sessions, stations)
+    await lm.create(site(60, 4))  # 15 A defaults; the idle fourth keeps none once they charge.
+    for i in range(3):
+        await start_tx(sessions, stations, f"CS{i}", 1, f"T{i}", i)
+    lm.touched("CS0")
+    await lm.settled()
+    assert {k[0]: v[1] for k, v in stations.tx.items()} == {"CS0": 20.0, "CS1": 20.0, "CS2": 20.0}
+
+    schedule = {
+        "id": 1,
+        "chargingRateUnit": "A",
+        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10}],
+    }
+    async with sessions.begin() as session:
+        session.add(
+            ChargingLimitRow(
+                station_id="CS0",
+                source="EMS",
+                evse_id=1,
+                charging_limit={"chargingLimitSource": "EMS"},
+                schedules=[schedule],
+                updated_at=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=5),
+            )
+        )
+    lm.touched("CS0")
+    await lm.settled()
+    assert {k[0]: v[1] for k, v in stations.tx.items()} == {"CS0": 10.0, "CS1": 25.0, "CS2": 25.0}
+    view = await lm.get("depot")
+    assert view.decision.reasons[("CS0", 1, "T0")] == "the EVSE's external limit (10 A)"
+
+    async with sessions.begin() as session:
+        row = await session.get(ChargingLimitRow, ("CS0", "EMS", 1))
+        await session.delete(row)
+    lm.touched("CS0")
+    await lm.settled()
+    assert {k[0]: v[1] for k, v in stations.tx.items()} == {"CS0": 20.0, "CS1": 20.0, "CS2": 20.0}
+    assert stations.peak <= 60.0
     await lm.close()

@@ -42,6 +42,8 @@ from transaction_svc.smart_charging.allocation import (
     reallocate,
     total,
 )
+from transaction_svc.smart_charging.composite import composite_schedule
+from transaction_svc.smart_charging.domain import limit_profiles
 
 __all__ = [
     "ACCEPTED",
@@ -55,6 +57,7 @@ __all__ = [
     "decide",
     "default_key",
     "ev_max_of",
+    "external_caps",
     "profile_for",
     "spec_from",
 ]
@@ -150,6 +153,8 @@ class Tx:
     started: datetime.datetime
     ev_max: float | None = None
     group: str = ""
+    # What lowered ev_max below the EV's own maximum: an external limit, in words.
+    capped_by: str = ""
 
     @property
     def key(self) -> SessionKey:
@@ -305,6 +310,8 @@ def _reason(spec: SiteSpec, tx: Tx, limit: float, stuck: str | None, count: int)
             f"minimum of {spec.site.minimum:g} {unit}"
         )
     if tx.ev_max is not None and limit >= tx.ev_max - 0.05:
+        if tx.capped_by:
+            return f"{tx.capped_by} ({tx.ev_max:g} {unit})"
         return f"the EV's maximum ({tx.ev_max:g} {unit}, NotifyEVChargingNeeds)"
     if spec.evse_max is not None and limit >= spec.evse_max - 0.05:
         return f"the site's maximum per EVSE ({spec.evse_max:g} {unit})"
@@ -356,3 +363,60 @@ def spec_from(fields: Mapping[str, Any], evses: Sequence[EvseKey]) -> SiteSpec:
         evses=tuple(evses),
         priorities=dict(fields.get("priorities") or {}),
     )
+
+
+def external_caps(
+    spec: SiteSpec,
+    txs: Sequence[Tx],
+    limits: Iterable[tuple[str, int, list[dict[str, Any]], datetime.datetime]],
+    now: datetime.datetime,
+) -> list[Tx]:
+    """``txs`` with their maximum lowered to the external limits their stations reported in
+    force ``now`` (NotifyChargingLimit, as the composite schedule counts them): an EVSE's own,
+    and a station-wide one shared by the station's transactions on the site."""
+    by_station: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    for station_id, evse_id, schedules, reported in limits:
+        by_station.setdefault(station_id, []).extend(
+            limit_profiles([(evse_id, schedules, reported)])
+        )
+    count: dict[str, int] = {}
+    for t in txs:
+        count[t.station_id] = count.get(t.station_id, 0) + 1
+    capped: list[Tx] = []
+    for t in txs:
+        profiles = by_station.get(t.station_id)
+        if not profiles:
+            capped.append(t)
+            continue
+        caps: list[tuple[float, str]] = []
+        own = _now_limit(profiles, t.evse_id, now, spec.unit)
+        if own is not None:
+            caps.append((own, "the EVSE's external limit"))
+        whole = _now_limit(profiles, 0, now, spec.unit)
+        if whole is not None:
+            share = _floor_step(whole / count[t.station_id])
+            caps.append((share, "the station's external limit, shared by its transactions"))
+        if not caps:
+            capped.append(t)
+            continue
+        cap, why = min(caps)
+        if t.ev_max is None or cap < t.ev_max:
+            capped.append(dataclasses.replace(t, ev_max=cap, capped_by=why))
+        else:
+            capped.append(t)
+    return capped
+
+
+def _now_limit(
+    profiles: list[tuple[int, dict[str, Any]]], evse_id: int, now: datetime.datetime, unit: str
+) -> float | None:
+    scoped = [(e, p) for e, p in profiles if e == evse_id]
+    if not scoped:
+        return None
+    try:
+        found = composite_schedule(scoped, evse_id=evse_id, start=now, duration=1, unit=unit)
+    except ValueError:
+        return None  # A schedule the composite cannot read limits nothing it can tell.
+    periods = found.get("chargingSchedulePeriod") or []
+    limit = periods[0].get("limit") if periods else None
+    return float(limit) if isinstance(limit, int | float) else None

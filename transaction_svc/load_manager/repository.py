@@ -15,7 +15,7 @@ from transaction_svc.load_manager.domain import Held
 from transaction_svc.load_manager.models import SiteLimitRow, SiteRow
 from transaction_svc.models import Transaction
 from transaction_svc.smart_charging.allocation import SessionKey
-from transaction_svc.smart_charging.models import EVChargingNeedsRow
+from transaction_svc.smart_charging.models import ChargingLimitRow, EVChargingNeedsRow
 
 __all__ = ["SitesRepository"]
 
@@ -129,4 +129,22 @@ class SitesRepository:
                 key = (row.station_id, row.evse_id, row.transaction_id or "")
                 if key in keys:
                     found[key] = dict(row.charging_needs)
+        return found
+
+    async def limits(
+        self, stations: Collection[str]
+    ) -> list[tuple[str, int, list[dict[str, Any]], datetime.datetime]]:
+        """(station, EVSE (0: the station), schedules, reported) of the external limits the
+        stations reported and did not clear (NotifyChargingLimit)."""
+        found: list[tuple[str, int, list[dict[str, Any]], datetime.datetime]] = []
+        ordered = sorted(stations)
+        for i in range(0, len(ordered), 500):
+            rows = await self.session.scalars(
+                select(ChargingLimitRow).where(
+                    ChargingLimitRow.station_id.in_(ordered[i : i + 500])
+                )
+            )
+            for r in rows:
+                if r.schedules:
+                    found.append((r.station_id, r.evse_id, list(r.schedules), r.updated_at))
         return found

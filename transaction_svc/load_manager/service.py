@@ -46,6 +46,7 @@ from transaction_svc.load_manager.domain import (
     Tx,
     decide,
     ev_max_of,
+    external_caps,
     profile_for,
     spec_from,
 )
@@ -246,6 +247,7 @@ class LoadManager:
             active = await repo.active(spec.evses)
             needs = await repo.needs({(s, e, t) for s, e, t, _, _ in active})
             held = await repo.held(site_id)
+            limits = await repo.limits(spec.stations)
         groups: dict[str, str] = {}
         if spec.strategy == "priority" and self.groups is not None:
             for token in sorted({tok for *_, tok in active if tok}):
@@ -254,7 +256,7 @@ class LoadManager:
             Tx(s, e, t, since, ev_max_of(needs.get((s, e, t)), spec.unit), groups.get(tok, ""))
             for s, e, t, since, tok in active
         ]
-        return spec, txs, held
+        return spec, external_caps(spec, txs, limits, self.clock()), held
 
     async def _run(self, site_id: str) -> None:
         for _ in range(_MAX_ROUNDS):

@@ -108,6 +108,7 @@ class SmartChargingServicer:
     ) -> ocpp.NotifyChargingLimitResponse:
         log_ctx.station_id.set(request.station_id)
         await self.smart_charging.notify_limit(request.station_id, convert.json_of(request.request))
+        self.load_manager.touched(request.station_id)  # Its site's limits may have to follow.
         return ocpp.NotifyChargingLimitResponse()
 
     async def ClearedChargingLimit(
@@ -117,6 +118,7 @@ class SmartChargingServicer:
         await self.smart_charging.cleared_limit(
             request.station_id, convert.json_of(request.request)
         )
+        self.load_manager.touched(request.station_id)
         return ocpp.ClearedChargingLimitResponse()
 
     async def NotifyEVChargingNeeds(
