@@ -385,6 +385,8 @@ class LoadManager:
             if await repo.site(spec.id) is not None:
                 raise AlreadyExists(f"site {spec.id} exists")
             await self._check_members(repo, spec)
+            # A run of a deleted site of the same id may have written after the delete.
+            await repo.delete_site(spec.id)
             await repo.put_site(self._values(spec, now, now))
         log.info(
             "load manager: site %s created: %g %s, %d EVSEs",
