@@ -41,7 +41,7 @@ import dataclasses
 import datetime
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import grpc
 from google.protobuf.message import Message
@@ -63,7 +63,15 @@ from device_svc.domain import ReportedVariable, Route
 from device_svc.models import Station
 from device_svc.service import BootOutcome, Devices, Unavailable, is_reachable
 
-__all__ = ["ACTIONS", "GatewayError", "Gateways", "Operations", "PasswordUpdate"]
+__all__ = [
+    "ACTIONS",
+    "FanOutAnswer",
+    "GatewayError",
+    "Gateways",
+    "Hooks",
+    "Operations",
+    "PasswordUpdate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +209,27 @@ def _timeout(remaining: float | None, cap: float) -> float:
     return cap if remaining is None else max(0.0, min(remaining, cap))
 
 
+class Hooks(Protocol):
+    """A functional block's part in its commands, by action: ``before`` runs before the
+    command leaves (a refusal is our caller's error, nothing is sent), ``learn`` once the
+    station answered (a failure is logged: the station's answer stands)."""
+
+    before: Mapping[str, Callable[[str, Any], Awaitable[None]]]
+    learn: Mapping[str, Callable[[str, Any, Any], Awaitable[None]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class FanOutAnswer:
+    """One station's part of a command sent to many: its answer (typed, and as it sent it) or
+    the error instead."""
+
+    station_id: str
+    response: Message | None = None
+    payload_json: str = ""
+    code: grpc.StatusCode = grpc.StatusCode.OK
+    details: str = ""
+
+
 class Operations:
     def __init__(
         self,
@@ -212,9 +241,11 @@ class Operations:
         signer: Signer,
         transactions: grpc.aio.Channel | None = None,
         transactions_timeout: float = 5.0,
+        hooks: Sequence[Hooks] = (),
     ) -> None:
         """``transactions``: the channel to transaction_svc, closed by :meth:`close` (None:
-        remote starts are not recorded)."""
+        remote starts are not recorded). ``hooks``: a functional block's checks before its
+        commands leave and records of their answers (e.g. display messages)."""
         self.devices = devices
         self.gateways = gateways
         self.call_timeout = call_timeout
@@ -242,6 +273,9 @@ class Operations:
             "ClearChargingProfile": self._learn_cleared_profiles,
             "GetChargingProfiles": self._learn_no_profiles,
         }
+        for hook in hooks:
+            self._before = {**self._before, **hook.before}
+            self._learn = {**self._learn, **hook.learn}
 
     # -- the operations ------------------------------------------------------------------------
 
@@ -291,6 +325,32 @@ class Operations:
                 # The station did what it answered; our copy of its device model lags behind.
                 log.exception("could not record the %s results in the device model", action)
         return response, result.payload_json
+
+    async def fan_out(
+        self,
+        action: str,
+        station_ids: Sequence[str],
+        request: Message,
+        time_remaining: float | None,
+        concurrency: int = 50,
+    ) -> list[FanOutAnswer]:
+        """The command to every station at once (``concurrency`` at a time), each station's
+        answer or error in ``station_ids``' order; one station's failure is its own."""
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(station_id: str) -> FanOutAnswer:
+            async with gate:
+                try:
+                    response, payload = await self.exchange(
+                        action, station_id, request, time_remaining
+                    )
+                except GatewayError as exc:
+                    return FanOutAnswer(station_id, code=exc.code, details=exc.details)
+                except CsmsError as exc:
+                    return FanOutAnswer(station_id, code=exc.code, details=str(exc))
+            return FanOutAnswer(station_id, response, payload)
+
+        return list(await asyncio.gather(*(one(s) for s in station_ids)))
 
     async def _rotate_password(self, station_id: str, password_hash: str, response: Any) -> None:
         """The station took its new Basic auth password: Accepted, from now on only that one

@@ -103,6 +103,32 @@ def _update_basic_auth_password(operations: Operations) -> Handler:
     return handle
 
 
+def _to_many(servicer: DeviceServicer, method: str, action: str) -> Handler:
+    """SetDisplayMessages / ClearDisplayMessages: {"stationIds": [...], "request": <the OCPP
+    payload>}, the payload checked once against its schema; each station's answer as it sent
+    it."""
+    request_type = REQUEST_TYPES[action]
+    typed_type = getattr(pb, f"{method}Request")
+
+    async def handle(request: Any, context: grpc.aio.ServicerContext) -> struct_pb2.Struct:
+        try:
+            check_text(request)
+        except RestJsonError as exc:
+            raise InvalidArgument(str(exc)) from None
+        if not request.HasField("request"):
+            raise InvalidArgument("request (the OCPP payload) is required")
+        typed = typed_type(
+            station_ids=list(request.station_ids),
+            request=_request(action, request_type, from_struct(request.request)),
+        )
+        answers = await getattr(servicer, method)(typed, context)
+        struct = struct_pb2.Struct()
+        struct.update(render(answers))
+        return struct
+
+    return handle
+
+
 def device_rest(servicer: DeviceServicer, operations: Operations) -> RestFacade:
     """The DeviceRestService servicer over ``servicer``."""
     return RestFacade(
@@ -116,5 +142,9 @@ def device_rest(servicer: DeviceServicer, operations: Operations) -> RestFacade:
         handlers={
             **{action: _command(operations, action) for action in ACTIONS},
             "UpdateBasicAuthPassword": _update_basic_auth_password(operations),
+            "SetDisplayMessages": _to_many(servicer, "SetDisplayMessages", "SetDisplayMessage"),
+            "ClearDisplayMessages": _to_many(
+                servicer, "ClearDisplayMessages", "ClearDisplayMessage"
+            ),
         },
     )

@@ -12,6 +12,8 @@ from common.db import create_engine, session_factory
 from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
 from device_svc.certificates import open_signer
+from device_svc.display_messages.hooks import DisplayMessageHooks
+from device_svc.display_messages.service import DisplayMessages
 from device_svc.monitoring.service import Monitoring
 from device_svc.operations import Gateways, Operations
 from device_svc.rest import REST_SERVICE, device_rest
@@ -79,6 +81,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         default_lease_seconds=settings.default_lease_seconds,
     )
     monitoring = Monitoring(devices.sessions, devices.clock)
+    display_messages = DisplayMessages(devices.sessions, devices.clock)
     operations = Operations(
         devices,
         Gateways(),
@@ -87,12 +90,13 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         signer=signer,
         transactions=_transaction_channel(settings.transaction_svc_addr),
         transactions_timeout=settings.transaction_svc_timeout,
+        hooks=[DisplayMessageHooks(display_messages)],
     )
     try:
         server = await grpc_server.start(
             settings.grpc_listen,
             lambda s: _add_servicers(
-                s, DeviceServicer(devices, operations, monitoring), operations
+                s, DeviceServicer(devices, operations, monitoring, display_messages), operations
             ),
             [SERVICE_NAME, REST_SERVICE_NAME],
         )

@@ -19,6 +19,8 @@ from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc import convert
 from device_svc.convert import timestamp as _ts
 from device_svc.credentials import Presented
+from device_svc.display_messages.service import DisplayMessages
+from device_svc.display_messages.servicer import DisplayMessagesServicer
 from device_svc.domain import CustomerInformationPart, SecurityEvent
 from device_svc.models import StationLike
 from device_svc.monitoring.service import Monitoring
@@ -118,14 +120,23 @@ def password_update_to_proto(update: PasswordUpdate) -> pb.UpdateBasicAuthPasswo
     )
 
 
-class DeviceServicer(MonitoringServicer, pb_grpc.DeviceServiceServicer):
+class DeviceServicer(MonitoringServicer, DisplayMessagesServicer, pb_grpc.DeviceServiceServicer):
     """The operation RPCs (Reset, ..., CustomerInformation) are added below from ACTIONS; block
-    N's (NotifyEvent, ListEvents) come from :class:`MonitoringServicer`."""
+    N's (NotifyEvent, ListEvents) come from :class:`MonitoringServicer`, block O's
+    (NotifyDisplayMessages, ListDisplayMessages, SetDisplayMessages, ClearDisplayMessages) from
+    :class:`DisplayMessagesServicer`."""
 
-    def __init__(self, devices: Devices, operations: Operations, monitoring: Monitoring) -> None:
+    def __init__(
+        self,
+        devices: Devices,
+        operations: Operations,
+        monitoring: Monitoring,
+        display_messages: DisplayMessages | None = None,
+    ) -> None:
         self.devices = devices
         self.operations = operations
         self.monitoring = monitoring
+        self.display_messages = display_messages or DisplayMessages(devices.sessions, devices.clock)
 
     def _proto(self, station: StationLike) -> pb.ChargingStation:
         return station_to_proto(station, self.devices.clock())

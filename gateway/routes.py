@@ -77,6 +77,9 @@ ROUTES: Mapping[str, Route | Local] = {
         "device", "NotifyCustomerInformation", device_pb.NotifyCustomerInformationCall
     ),
     "NotifyEvent": Route("device", "NotifyEvent", device_pb.NotifyEventCall),
+    "NotifyDisplayMessages": Route(
+        "device", "NotifyDisplayMessages", device_pb.NotifyDisplayMessagesCall
+    ),
     # DataTransfer goes both ways; the station's own is StationDataTransfer on device_svc, since
     # DeviceService.DataTransfer is the CSMS-initiated command.
     "DataTransfer": Route("device", "StationDataTransfer", device_pb.DataTransferCall),

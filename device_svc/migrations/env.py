@@ -1,6 +1,7 @@
 """Alembic environment of device_svc."""
 
 from common.migrations import run
+from device_svc.display_messages import models as _display_messages  # noqa: F401 - its tables join Base's
 from device_svc.models import Base
 from device_svc.monitoring import models as _monitoring  # noqa: F401 - its tables join Base's
 

@@ -160,6 +160,21 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
         "body": {"limit": 80},
     },
     "TransactionRestService.DeleteSite": {"params": {"id": "depot-1"}},
+    "DeviceRestService.SetDisplayMessages": {
+        "body": {
+            "stationIds": [EXAMPLE_STATION],
+            "request": {
+                "message": {
+                    "id": 7,
+                    "priority": "NormalCycle",
+                    "message": {"format": "UTF8", "content": "Free parking until 18:00"},
+                }
+            },
+        }
+    },
+    "DeviceRestService.ClearDisplayMessages": {
+        "body": {"stationIds": [EXAMPLE_STATION], "request": {"id": 7}}
+    },
     "UserRestService.CreateIdToken": {
         "body": {"idToken": EXAMPLE_ID_TOKEN, "type": "ISO14443", "status": "Accepted"}
     },

@@ -50,11 +50,14 @@ ISSUE_OPERATIONS = (
     "GetChargingProfiles",
     "ClearChargingProfile",
     "GetCompositeSchedule",
+    "SetDisplayMessage",
+    "GetDisplayMessages",
+    "ClearDisplayMessage",
 )
 
 
 def test_actions_are_the_contract_operations() -> None:
-    """The table read from the proto holds exactly the 27 operations of the contract."""
+    """The table read from the proto holds exactly the 30 operations of the contract."""
     assert ACTIONS == ISSUE_OPERATIONS
 
 
