@@ -53,6 +53,7 @@ __all__ = [
     "migrate",
     "drop_database",
     "UtcDateTime",
+    "insert_new",
     "table_of",
     "upsert",
     "utcnow",
@@ -224,6 +225,18 @@ async def upsert(
         set_={k: insert.excluded[k] for k in values if k not in keys},
     )
     await session.execute(stmt)
+
+
+async def insert_new(
+    session: AsyncSession, model: type[DeclarativeBase], values: Mapping[str, Any]
+) -> None:
+    """Insert the row unless one of its primary key exists (which is never overwritten)."""
+    bind = session.bind
+    assert bind is not None, "the session is bound to the service's engine"
+    insert = (postgresql.insert if bind.dialect.name == "postgresql" else sqlite.insert)(
+        table_of(model)
+    )
+    await session.execute(insert.values(**values).on_conflict_do_nothing())
 
 
 def utcnow() -> datetime.datetime:

@@ -48,6 +48,7 @@ RequestConverter = Callable[[Any], Message]
 
 _STRUCT = "google.protobuf.Struct"
 _TIMESTAMP = "google.protobuf.Timestamp"
+_HTTP_BODY = "google.api.HttpBody"
 
 
 def typed_service_of(rest: ServiceDescriptor) -> ServiceDescriptor:
@@ -209,6 +210,9 @@ def _handler(typed_method: Callable[..., Awaitable[Message]], convert: RequestCo
             check_text(typed_request)
         except RestJsonError as exc:
             raise InvalidArgument(str(exc)) from None
-        return to_struct(await typed_method(typed_request, context))
+        answer = await typed_method(typed_request, context)
+        if answer.DESCRIPTOR.full_name == _HTTP_BODY:  # A raw body (CSV, ...): as it is.
+            return answer
+        return to_struct(answer)
 
     return handle

@@ -17,6 +17,8 @@ from transaction_svc.service import MeterValues, Transactions
 from transaction_svc.servicer import TransactionServicer
 from transaction_svc.settings import Settings
 from transaction_svc.smart_charging.service import SmartCharging
+from transaction_svc.tariffs.service import Tariffs
+from transaction_svc.tariffs.stations import CostUpdateSender
 from transaction_svc.users import Users
 
 __all__ = ["SERVICE_NAME", "run", "start"]
@@ -25,7 +27,10 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["TransactionService"].full_name
 _REST_SERVICE = pb.DESCRIPTOR.services_by_name["TransactionRestService"]
 REST_SERVICE_NAME = _REST_SERVICE.full_name
 # The REST methods whose request needs its own conversion (a PATCH's id is in the path).
-REST_REQUESTS = {"UpdateSite": update_request(pb.UpdateSiteRequest, "site", "id")}
+REST_REQUESTS = {
+    "UpdateSite": update_request(pb.UpdateSiteRequest, "site", "id"),
+    "UpdateTariff": update_request(pb.UpdateTariffRequest, "tariff", "id"),
+}
 
 
 def _add_servicers(server: grpc.aio.Server, servicer: TransactionServicer) -> None:
@@ -67,8 +72,11 @@ async def start(
         stack_level=settings.load_manager_stack_level,
         retry_after=settings.load_manager_retry_after,
     )
+    tariffs = Tariffs(
+        sessions, users, CostUpdateSender(devices, settings.load_manager_answer_timeout)
+    )
     servicer = TransactionServicer(
-        transactions, users, MeterValues(sessions), SmartCharging(sessions), load_manager
+        transactions, users, MeterValues(sessions), SmartCharging(sessions), load_manager, tariffs
     )
     try:
         server = await grpc_server.start(
@@ -85,6 +93,7 @@ async def start(
 
     async def close() -> None:
         await load_manager.close()
+        await tariffs.close()
         await channel.close()
         await devices.close()
         await transactions.drain()

@@ -31,6 +31,8 @@ from transaction_svc.models import (
 from transaction_svc.service import MeterValues, Transactions, state_of
 from transaction_svc.smart_charging.service import SmartCharging
 from transaction_svc.smart_charging.servicer import SmartChargingServicer
+from transaction_svc.tariffs.service import Tariffs
+from transaction_svc.tariffs.servicer import TariffsServicer
 from transaction_svc.users import Users
 
 __all__ = ["TransactionServicer", "event_of", "meter_values_to_proto", "transaction_to_proto"]
@@ -130,9 +132,12 @@ def meter_values_to_proto(row: MeterValuesRow) -> pb.StationMeterValues:
     )
 
 
-class TransactionServicer(SmartChargingServicer, SitesServicer, pb_grpc.TransactionServiceServicer):
+class TransactionServicer(
+    SmartChargingServicer, SitesServicer, TariffsServicer, pb_grpc.TransactionServiceServicer
+):
     """Block K's methods (smart charging) come from :class:`SmartChargingServicer`, the sites'
-    from :class:`SitesServicer`."""
+    from :class:`SitesServicer`, tariffs and charge detail records from
+    :class:`TariffsServicer`."""
 
     def __init__(
         self,
@@ -141,12 +146,14 @@ class TransactionServicer(SmartChargingServicer, SitesServicer, pb_grpc.Transact
         meter_values: MeterValues,
         smart_charging: SmartCharging,
         load_manager: LoadManager,
+        tariffs: Tariffs,
     ) -> None:
         self.transactions = transactions
         self.users = users
         self.meter_values = meter_values
         self.smart_charging = smart_charging
         self.load_manager = load_manager
+        self.tariffs = tariffs
 
     async def TransactionEvent(
         self, request: pb.TransactionEventCall, context: grpc.aio.ServicerContext
@@ -171,6 +178,7 @@ class TransactionServicer(SmartChargingServicer, SitesServicer, pb_grpc.Transact
             registration.check(call.registration, "TransactionEvent", req.trigger_reason)
         event = event_of(req)
         response = ocpp.TransactionEventResponse()
+        group: str | None = None
         if req.HasField("id_token"):
             # Asked before storing: if user_svc cannot answer, nothing is stored and the
             # station's retry of this event is a first delivery, not a duplicate.
@@ -182,7 +190,13 @@ class TransactionServicer(SmartChargingServicer, SitesServicer, pb_grpc.Transact
                     f"user_svc cannot authorize the idToken now ({exc.code().name})"
                 ) from None
             response.id_token_info.CopyFrom(info)
+            group = info.group_id_token.id_token
         await self.transactions.record(call.station_id, req.transaction_info.transaction_id, event)
+        total = await self.tariffs.on_event(
+            call.station_id, req.transaction_info.transaction_id, event, group
+        )
+        if total is not None:  # The transaction has ended: its final cost (I03).
+            response.total_cost = float(total)
         if req.event_type != ocpp.TRANSACTION_EVENT_UPDATED or req.HasField("evse"):
             # A transaction started, ended or learnt its EVSE: its site's limits change.
             self.load_manager.touched(call.station_id)

@@ -175,6 +175,25 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
     "DeviceRestService.ClearDisplayMessages": {
         "body": {"stationIds": [EXAMPLE_STATION], "request": {"id": 7}}
     },
+    "TransactionRestService.CreateTariff": {
+        "body": {
+            "id": "standard",
+            "name": "Standard",
+            "currency": "EUR",
+            "pricePerKwh": "0.39",
+            "idlePricePerHour": "6.00",
+            "idleGraceMinutes": 30,
+            "sessionFee": "0.50",
+            "vatPercent": "19",
+            "isDefault": True,
+        }
+    },
+    "TransactionRestService.GetTariff": {"params": {"id": "standard"}},
+    "TransactionRestService.UpdateTariff": {
+        "params": {"id": "standard", "update_mask": "pricePerKwh"},
+        "body": {"pricePerKwh": "0.42"},
+    },
+    "TransactionRestService.DeleteTariff": {"params": {"id": "standard"}},
     "UserRestService.CreateIdToken": {
         "body": {"idToken": EXAMPLE_ID_TOKEN, "type": "ISO14443", "status": "Accepted"}
     },

@@ -50,6 +50,7 @@ ISSUE_OPERATIONS = (
     "GetChargingProfiles",
     "ClearChargingProfile",
     "GetCompositeSchedule",
+    "CostUpdated",
     "SetDisplayMessage",
     "GetDisplayMessages",
     "ClearDisplayMessage",
@@ -57,7 +58,7 @@ ISSUE_OPERATIONS = (
 
 
 def test_actions_are_the_contract_operations() -> None:
-    """The table read from the proto holds exactly the 30 operations of the contract."""
+    """The table read from the proto holds exactly the 31 operations of the contract."""
     assert ACTIONS == ISSUE_OPERATIONS
 
 
