@@ -7,6 +7,7 @@ import grpc
 from google.protobuf import empty_pb2
 
 from common.errors import InvalidArgument
+from common.field_masks import update_fields
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from transaction_svc.load_manager.convert import MASK_PATHS, site_to_proto, spec_fields, spec_of
 from transaction_svc.load_manager.service import LoadManager
@@ -38,15 +39,9 @@ class SitesServicer:
     async def UpdateSite(
         self, request: pb.UpdateSiteRequest, context: grpc.aio.ServicerContext
     ) -> pb.Site:
-        given = spec_fields(request.site)
-        paths = list(request.update_mask.paths)
-        if paths:
-            bad = [p for p in paths if p not in MASK_PATHS]
-            if bad:
-                raise InvalidArgument(f"update_mask: {', '.join(bad)} not writable")
-        else:  # No mask: the fields the body sets.
-            paths = [p for p in MASK_PATHS if _set(request.site, p)]
-        fields = {MASK_PATHS[p]: given[MASK_PATHS[p]] for p in paths}
+        fields = update_fields(
+            request.site, request.update_mask, MASK_PATHS, spec_fields(request.site)
+        )
         return site_to_proto(await self.load_manager.update(request.site.id, fields))
 
     async def DeleteSite(
@@ -54,12 +49,3 @@ class SitesServicer:
     ) -> empty_pb2.Empty:
         await self.load_manager.delete(request.id)
         return empty_pb2.Empty()
-
-
-def _set(site: pb.Site, path: str) -> bool:
-    field = pb.Site.DESCRIPTOR.fields_by_name[path]
-    if field.is_repeated:
-        return len(getattr(site, path)) > 0
-    if field.has_presence:
-        return bool(site.HasField(path))
-    return bool(getattr(site, path))

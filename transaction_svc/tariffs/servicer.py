@@ -10,6 +10,7 @@ from google.api import httpbody_pb2
 from google.protobuf import empty_pb2
 
 from common.errors import InvalidArgument
+from common.field_masks import update_fields
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from transaction_svc.tariffs import convert
 from transaction_svc.tariffs.models import ChargeDetailRecordRow
@@ -44,15 +45,12 @@ class TariffsServicer:
     async def UpdateTariff(
         self, request: pb.UpdateTariffRequest, context: grpc.aio.ServicerContext
     ) -> pb.Tariff:
-        given = convert.tariff_fields(request.tariff)
-        paths = list(request.update_mask.paths)
-        if paths:
-            bad = [p for p in paths if p not in convert.MASK_PATHS]
-            if bad:
-                raise InvalidArgument(f"update_mask: {', '.join(bad)} not writable")
-        else:  # No mask: the fields the body sets.
-            paths = [p for p in convert.MASK_PATHS if _set(request.tariff, p)]
-        fields = {convert.MASK_PATHS[p]: given[convert.MASK_PATHS[p]] for p in paths}
+        fields = update_fields(
+            request.tariff,
+            request.update_mask,
+            convert.MASK_PATHS,
+            convert.tariff_fields(request.tariff),
+        )
         return convert.tariff_to_proto(await self.tariffs.update(request.tariff.id, fields))
 
     async def DeleteTariff(
@@ -99,12 +97,3 @@ class TariffsServicer:
         return httpbody_pb2.HttpBody(
             content_type="text/csv; charset=utf-8", data=convert.records_csv(rows).encode()
         )
-
-
-def _set(t: pb.Tariff, path: str) -> bool:
-    field = pb.Tariff.DESCRIPTOR.fields_by_name[path]
-    if field.is_repeated:
-        return len(getattr(t, path)) > 0
-    if field.has_presence:
-        return bool(t.HasField(path))
-    return bool(getattr(t, path))
