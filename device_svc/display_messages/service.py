@@ -61,7 +61,7 @@ class DisplayMessages:
         criteria = Criteria.of_request(request)
         async with self.sessions.begin() as session:
             await DisplayMessageRepository(session).expect_report(
-                station_id, int(request["requestId"]), criteria.as_json(), self.clock()
+                station_id, int(request.get("requestId", 0)), criteria.as_json(), self.clock()
             )
 
     async def none_reported(self, station_id: str, request_id: int) -> list[int]:

@@ -276,11 +276,15 @@ async def test_api_key_roles_are_words(rest: httpx.AsyncClient) -> None:
         assert revoked.status_code == 200 and "revokeTime" in revoked.json(), revoked.text
 
 
-def _keeping_k01(action: str, body: JSON) -> JSON:
+def _keeping_rules(action: str, body: JSON) -> JSON:
     """A charging profile must also keep OCPP's K01 rules, which the CSMS checks before sending
     (smart charging): the generated one made to, every property kept but the transactionId a
     RequestStartTransaction's TxProfile may not have (F01.FR.11). SetChargingProfile's is a
-    TxProfile of the transaction the test starts first."""
+    TxProfile of the transaction the test starts first. A display message ends after it
+    starts (display messages)."""
+    if action == "SetDisplayMessage":
+        body["message"]["startDateTime"] = "2026-01-01T00:00:00Z"
+        body["message"]["endDateTime"] = "2099-01-01T00:00:00Z"
     profile = body.get("chargingProfile")
     if action not in ("SetChargingProfile", "RequestStartTransaction") or profile is None:
         return body
@@ -300,7 +304,7 @@ async def test_every_command_takes_and_answers_ocpp_json_verbatim(
     """One valid request per CSMS-initiated action, generated from its OCPP schema (every
     property, enums with dots and dashes where they have them, customData): the station gets it
     as sent, and the REST answer is the station's response payload, generated the same way."""
-    body = _keeping_k01(action, payload_example(action, "Request"))
+    body = _keeping_rules(action, payload_example(action, "Request"))
     reply = payload_example(action, "Response")
     station = await Station.connect(ws_url(station_id), station_id)
     try:
