@@ -287,11 +287,13 @@ def decide(
             changes.insert(0, unsent)
     # A stuck key keeps its limit (a station that cannot be reached, or Rejected it).
     steps = [[c for c in step if c.key not in stuck] for step in changes]
-    draw = sum(
-        max(current[default_key(*e)], current[busy[e].key])
-        if e in busy
-        else current[default_key(*e)]
-        for e in spec.evses
+    draw = total(  # In whole steps: exact, not a float sum (100.00000000000001 > 100).
+        [
+            max(current[default_key(*e)], current[busy[e].key])
+            if e in busy
+            else current[default_key(*e)]
+            for e in spec.evses
+        ]
     )
     return Decision(fallback, current, target, reasons, [s for s in steps if s], draw)
 

@@ -144,3 +144,15 @@ def test_every_step_keeps_the_site_under_its_limit(
             assert draw(site, txs, limits) <= limit + 1e-9
     if txs and not stuck_keys and limit >= 6:  # The limit is used by those charging.
         assert total([d.target[t.key] for t in txs]) == limit
+
+
+def test_allocated_is_summed_exactly() -> None:
+    """Twelve transactions sharing 100 A (8.3 and 8.4 A): what is allocated is exactly 100, not
+    the float sum's 100.00000000000001 (found by the end-to-end simulation)."""
+    site = spec(100, 12)
+    txs = [tx(i, i) for i in range(12)]
+    held = {default_key(f"CS{i}", 1): Held(0.0, None, "Accepted") for i in range(12)}
+    d = decide(site, txs, held)
+    limits = {k: d.target[k] for k in (t.key for t in txs)}
+    held.update({k: Held(v, None, "Accepted") for k, v in limits.items()})
+    assert decide(site, txs, held).allocated == 100.0
