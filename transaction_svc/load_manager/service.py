@@ -180,12 +180,13 @@ class LoadManager:
             self.kick(site_id)
 
     def renegotiate(self, station_id: str, evse_id: int) -> None:
-        """Send the EVSE's transaction its TxProfile again even if it holds it (the EV's
-        schedule went above it: K15.FR.13 starts a new negotiation, K16); nothing when the
-        EVSE is on no site."""
+        """Recompute the EVSE's site and send its transaction its TxProfile even if it holds it
+        already: the EV told its needs (K15.FR.03/07) or its schedule went above the limit
+        (K15.FR.13 starts a new negotiation, K16); nothing when the EVSE is on no site."""
         sites = self._sites_of.get(station_id)
         if not sites:
             return
+        self._offline.pop(station_id, None)  # It just spoke to us.
         self._resend.add((station_id, evse_id))
         for site_id in sites:
             self.kick(site_id)

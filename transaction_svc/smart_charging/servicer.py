@@ -128,7 +128,10 @@ class SmartChargingServicer:
         status, reason, info = await self.smart_charging.ev_needs(
             request.station_id, convert.json_of(request.request)
         )
-        self.load_manager.touched(request.station_id)  # The EV's maximum may have changed.
+        if status == "Accepted":
+            # K15.FR.03/07: the EVSE's transaction gets a TxProfile (sent again even when its
+            # limit is unchanged) by the load manager when the EVSE is on a site.
+            self.load_manager.renegotiate(request.station_id, request.request.evse_id)
         answer = ocpp.NotifyEVChargingNeedsResponse(
             status=proto_enum_number(ocpp.NotifyEVChargingNeedsStatusEnum, status)
         )
