@@ -173,6 +173,7 @@ async def test_limit_change_lowers_first_and_uses_the_room(sessions) -> None:  #
     stations = Stations(40)
     lm = await manager(sessions, stations)
     await lm.create(site(40, 2))
+    await lm.settled()  # The defaults first.
     await start_tx(sessions, stations, "CS0", 1, "A", 0)
     await start_tx(sessions, stations, "CS1", 1, "B", 1)
     lm.touched("CS0")
@@ -358,4 +359,24 @@ async def test_external_limits_cap_their_transactions(sessions) -> None:  # type
     await lm.settled()
     assert {k[0]: v[1] for k, v in stations.tx.items()} == {"CS0": 20.0, "CS1": 20.0, "CS2": 20.0}
     assert stations.peak <= 60.0
+    await lm.close()
+
+
+async def test_a_transaction_on_an_evse_that_never_took_a_default_gets_its_profile(
+    sessions,
+) -> None:  # type: ignore[no-untyped-def]
+    """The station refused the default (or was not there): what its transaction draws is not
+    known, so its TxProfile is sent even when the limit it is counted at is its target."""
+    stations = Stations(32)
+    stations.answer = lambda s, e, p: (
+        "Rejected" if p["chargingProfilePurpose"] == "TxDefaultProfile" else "Accepted"
+    )
+    lm = await manager(sessions, stations)
+    await lm.create(site(32, 1))
+    await lm.settled()
+    assert stations.defaults == {}
+    await start_tx(sessions, stations, "CS0", 1, "A", 0)
+    lm.touched("CS0")
+    await lm.settled()
+    assert stations.tx == {("CS0", 1): ("A", 32.0)}
     await lm.close()

@@ -274,11 +274,16 @@ def decide(
     reasons = {t.key: _reason(spec, t, limits[t.key], stuck.get(t.key), len(txs)) for t in txs}
     changes = plan(current, target)
     # A default the station never Accepted is sent even when counted at its target already,
-    # with the lowerings (counting it at the fallback, the most it is given, stays safe).
+    # with the lowerings, and so is the TxProfile of a transaction on such an EVSE.
+    never = {k for k in target if (held.get(k) or Held()).held is None}
     unsent = [
         Change(k, current[k], target[k])
         for k in sorted(target)
-        if not k[2] and current[k] == target[k] and (held.get(k) or Held()).held is None
+        if current[k] == target[k]
+        and k in never
+        # A default, or a transaction whose EVSE never took a default either: what it draws is
+        # not known, so its limit is sent even when counted at it already.
+        and (not k[2] or default_key(k[0], k[1]) in never)
     ]
     if unsent:
         if changes and all(c.after < c.before for c in changes[0]):
