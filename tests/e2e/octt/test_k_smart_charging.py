@@ -704,8 +704,9 @@ async def test_tc_k_43_44_composite_schedule(
 # -- K12 / K13: external limits -----------------------------------------------------------------
 
 
-async def test_tc_k_48_50_51_external_limits(cs: OcttStation, rest: httpx.AsyncClient) -> None:
-    """TC_K_48 (NotifyChargingLimit EMS, answered), TC_K_50 (ClearedChargingLimit EMS without a
+async def test_tc_k_48_to_51_external_limits(cs: OcttStation, rest: httpx.AsyncClient) -> None:
+    """TC_K_48 (NotifyChargingLimit EMS, answered), TC_K_49 (the same during a transaction),
+    TC_K_50 (ClearedChargingLimit EMS without a
     transaction, answered), TC_K_51 (Before EnergyTransferStarted: ClearedChargingLimit, then a
     TransactionEvent ChargingRateChanged, both answered). The CSMS lists the limit while it is
     reported and not after."""
@@ -739,8 +740,11 @@ async def test_tc_k_48_50_51_external_limits(cs: OcttStation, rest: httpx.AsyncC
     resp = await rest.get(f"/v1/chargingStations/{cs.sim.station_id}/chargingLimits")
     cs.verdicts.equal("REST", "limits", resp.json().get("chargingLimits", []), [])
     await energy_transfer_started(cs)
-    await cs.send(
-        "TC_K_51 before",
+    # TC_K_49 (K12, built from its requirements: not in the public reimplementation): with a
+    # transaction, 1-2. NotifyChargingLimit (EMS, the EVSE, a schedule), answered; 3-4. the
+    # TransactionEvent ChargingRateChanged, answered; the limit listed and in the composite.
+    answer = await cs.send(
+        "TC_K_49 steps 1-2",
         "NotifyChargingLimit",
         {
             "chargingLimit": {"chargingLimitSource": "EMS"},
@@ -748,6 +752,14 @@ async def test_tc_k_48_50_51_external_limits(cs: OcttStation, rest: httpx.AsyncC
             "evseId": 1,
         },
     )
+    cs.verdicts.expect("TC_K_49 step 2", "answered", answer is not None, answer)
+    await cs.transaction_event("TC_K_49 steps 3-4", "Updated", "ChargingRateChanged")
+    resp = await rest.get(
+        f"/v1/chargingStations/{cs.sim.station_id}/compositeSchedule",
+        params={"evseId": 1, "duration": 60, "chargingRateUnit": "A"},
+    )
+    periods = resp.json().get("chargingSchedulePeriod", [])
+    cs.verdicts.equal("TC_K_49 REST composite", "limit", [p.get("limit") for p in periods], [10.0])
     answer = await cs.send(
         "TC_K_51 steps 1-2", "ClearedChargingLimit", {"chargingLimitSource": "EMS", "evseId": 1}
     )
