@@ -101,6 +101,9 @@ ROUTES: Mapping[str, Route | Local] = {
     "NotifyEVChargingNeeds": Route(
         "transaction", "NotifyEVChargingNeeds", transaction_pb.NotifyEVChargingNeedsCall
     ),
+    "ReservationStatusUpdate": Route(
+        "transaction", "ReservationStatusUpdate", transaction_pb.ReservationStatusUpdateCall
+    ),
     "NotifyEVChargingSchedule": Route(
         "transaction", "NotifyEVChargingSchedule", transaction_pb.NotifyEVChargingScheduleCall
     ),

@@ -13,6 +13,8 @@ from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
 from transaction_svc.load_manager.service import LoadManager
 from transaction_svc.load_manager.stations import StationProfiles
+from transaction_svc.reservations.service import Reservations
+from transaction_svc.reservations.stations import ReservationCommands
 from transaction_svc.service import MeterValues, Transactions
 from transaction_svc.servicer import TransactionServicer
 from transaction_svc.settings import Settings
@@ -75,8 +77,19 @@ async def start(
     tariffs = Tariffs(
         sessions, users, CostUpdateSender(devices, settings.load_manager_answer_timeout)
     )
+    reservations = Reservations(
+        sessions,
+        ReservationCommands(devices, settings.load_manager_answer_timeout),
+        sweep_every=settings.reservation_sweep_every,
+    )
     servicer = TransactionServicer(
-        transactions, users, MeterValues(sessions), SmartCharging(sessions), load_manager, tariffs
+        transactions,
+        users,
+        MeterValues(sessions),
+        SmartCharging(sessions),
+        load_manager,
+        tariffs,
+        reservations,
     )
     try:
         server = await grpc_server.start(
@@ -85,6 +98,7 @@ async def start(
             [SERVICE_NAME, REST_SERVICE_NAME],
         )
         await load_manager.start()
+        await reservations.start()
     except BaseException:
         await channel.close()
         await devices.close()
@@ -94,6 +108,7 @@ async def start(
     async def close() -> None:
         await load_manager.close()
         await tariffs.close()
+        await reservations.close()
         await channel.close()
         await devices.close()
         await transactions.drain()

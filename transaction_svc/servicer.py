@@ -28,6 +28,8 @@ from transaction_svc.models import (
     Transaction,
     TransactionEventRow,
 )
+from transaction_svc.reservations.service import Reservations
+from transaction_svc.reservations.servicer import ReservationsServicer
 from transaction_svc.service import MeterValues, Transactions, state_of
 from transaction_svc.smart_charging.service import SmartCharging
 from transaction_svc.smart_charging.servicer import SmartChargingServicer
@@ -133,7 +135,11 @@ def meter_values_to_proto(row: MeterValuesRow) -> pb.StationMeterValues:
 
 
 class TransactionServicer(
-    SmartChargingServicer, SitesServicer, TariffsServicer, pb_grpc.TransactionServiceServicer
+    SmartChargingServicer,
+    SitesServicer,
+    TariffsServicer,
+    ReservationsServicer,
+    pb_grpc.TransactionServiceServicer,
 ):
     """Block K's methods (smart charging) come from :class:`SmartChargingServicer`, the sites'
     from :class:`SitesServicer`, tariffs and charge detail records from
@@ -147,6 +153,7 @@ class TransactionServicer(
         smart_charging: SmartCharging,
         load_manager: LoadManager,
         tariffs: Tariffs,
+        reservations: Reservations,
     ) -> None:
         self.transactions = transactions
         self.users = users
@@ -154,6 +161,7 @@ class TransactionServicer(
         self.smart_charging = smart_charging
         self.load_manager = load_manager
         self.tariffs = tariffs
+        self.reservations = reservations
 
     async def TransactionEvent(
         self, request: pb.TransactionEventCall, context: grpc.aio.ServicerContext
@@ -192,6 +200,16 @@ class TransactionServicer(
             response.id_token_info.CopyFrom(info)
             group = info.group_id_token.id_token
         await self.transactions.record(call.station_id, req.transaction_info.transaction_id, event)
+        refused = await self.reservations.on_event(
+            call.station_id,
+            req.transaction_info.transaction_id,
+            req.reservation_id if req.HasField("reservation_id") else None,
+            req.evse.id if req.HasField("evse") else None,
+            req.id_token.id_token if req.HasField("id_token") else "",
+            group or "",
+        )
+        if refused is not None:  # Another driver's token on a reserved EVSE (H01).
+            response.id_token_info.status = proto_enum_number(ocpp.AuthorizationStatusEnum, refused)
         total = await self.tariffs.on_event(
             call.station_id, req.transaction_info.transaction_id, event, group
         )

@@ -33,6 +33,8 @@ class Settings(ServiceSettings):
     load_manager_profile_id_base: int = 1_900_000_000
     # The stackLevel of the load manager's profiles.
     load_manager_stack_level: int = 8
+    # Seconds between two sweeps that expire the reservations past their expiryDateTime.
+    reservation_sweep_every: float = 5.0
     # Group commit of TransactionEvents: at most this many events per database transaction, and
     # at most this many seconds spent waiting for more when more are on their way.
     group_commit_max_batch: int = 256

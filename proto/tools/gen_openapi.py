@@ -194,6 +194,16 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
         "body": {"pricePerKwh": "0.42"},
     },
     "TransactionRestService.DeleteTariff": {"params": {"id": "standard"}},
+    "TransactionRestService.CreateReservation": {
+        "body": {
+            "stationId": EXAMPLE_STATION,
+            "evseId": 1,
+            "idToken": {"idToken": EXAMPLE_ID_TOKEN, "type": "ISO14443"},
+            "expiryDateTime": "2026-12-05T18:00:00Z",
+        }
+    },
+    "TransactionRestService.GetReservation": {"params": {"id": 17}},
+    "TransactionRestService.CancelReservation": {"params": {"id": 17}, "body": {}},
     "UserRestService.CreateIdToken": {
         "body": {"idToken": EXAMPLE_ID_TOKEN, "type": "ISO14443", "status": "Accepted"}
     },
