@@ -33,6 +33,7 @@ from transaction_svc.reservations.servicer import ReservationsServicer
 from transaction_svc.service import MeterValues, Transactions, state_of
 from transaction_svc.smart_charging.service import SmartCharging
 from transaction_svc.smart_charging.servicer import SmartChargingServicer
+from transaction_svc.tariffs.domain import message_for
 from transaction_svc.tariffs.service import Tariffs
 from transaction_svc.tariffs.servicer import TariffsServicer
 from transaction_svc.users import Users
@@ -210,11 +211,14 @@ class TransactionServicer(
         )
         if refused is not None:  # Another driver's token on a reserved EVSE (H01).
             response.id_token_info.status = proto_enum_number(ocpp.AuthorizationStatusEnum, refused)
-        total = await self.tariffs.on_event(
+        priced = await self.tariffs.on_event(
             call.station_id, req.transaction_info.transaction_id, event, group
         )
-        if total is not None:  # The transaction has ended: its final cost (I03).
-            response.total_cost = float(total)
+        if priced.total is not None:  # The transaction has ended: its final cost (I03).
+            response.total_cost = float(priced.total)
+        message = message_for(priced.messages, response.id_token_info.language1)
+        if message is not None and req.HasField("id_token"):  # The driver's tariff (I01).
+            response.updated_personal_message.CopyFrom(to_proto(ocpp.MessageContent, dict(message)))
         if req.event_type != ocpp.TRANSACTION_EVENT_UPDATED or req.HasField("evse"):
             # A transaction started, ended or learnt its EVSE: its site's limits change.
             self.load_manager.touched(call.station_id)

@@ -132,3 +132,39 @@ async def test_a_transaction_s_final_cost_and_its_record(
     assert [(r["transactionId"], r["total"], r["energyWh"]) for r in rows] == [
         (tx, "6.32", "12345.6")
     ]
+
+
+async def test_the_driver_is_shown_the_tariff(
+    rest: httpx.AsyncClient, station: Station, station_id: str
+) -> None:
+    """I01: the tariff's message (a token of no language gets the first one) in the answer to
+    each event that carries the driver's idToken, as updatedPersonalMessage; not in the others;
+    the tariff keeps its messages as given."""
+    token = f"TAG-{uuid.uuid4().hex[:8].upper()}"
+    resp = await rest.post("/v1/idTokens", json={"idToken": token, "type": "ISO14443"})
+    assert resp.status_code == 200, resp.text
+    messages = [
+        {"format": "UTF8", "language": "en", "content": "0.39 EUR/kWh"},
+        {"format": "UTF8", "language": "de", "content": "0,39 EUR/kWh"},
+    ]
+    body = {
+        "id": f"t-{uuid.uuid4().hex[:8]}",
+        "currency": "EUR",
+        "pricePerKwh": "0.39",
+        "stationIds": [station_id],
+        "personalMessages": messages,
+    }
+    resp = await rest.post("/v1/tariffs", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["personalMessages"] == messages
+    try:
+        tx = f"TX-{uuid.uuid4().hex[:10]}"
+        started = event("Started", tx, 0, 100.0)
+        started["idToken"] = {"idToken": token, "type": "ISO14443"}
+        answer = await station.call("TransactionEvent", started)
+        assert answer["idTokenInfo"]["status"] == "Accepted"
+        assert answer["updatedPersonalMessage"] == messages[0]
+        answer = await station.call("TransactionEvent", event("Updated", tx, 1, 200.0))
+        assert "updatedPersonalMessage" not in answer
+    finally:
+        await rest.delete(f"/v1/tariffs/{body['id']}")

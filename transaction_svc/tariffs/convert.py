@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from common.columns import timestamp
+from common.ocpp_json import to_ocpp, to_proto
+from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from transaction_svc.tariffs.domain import Tariff, decimal_of
 from transaction_svc.tariffs.models import ChargeDetailRecordRow, TariffRow
@@ -38,6 +40,7 @@ MASK_PATHS = {
     "station_ids": "station_ids",
     "group_id_tokens": "group_id_tokens",
     "cost_update_interval": "cost_update_interval",
+    "personal_messages": "personal_messages",
 }
 
 
@@ -58,6 +61,7 @@ def tariff_fields(t: pb.Tariff) -> dict[str, Any]:
         "cost_update_interval": (
             t.cost_update_interval if t.HasField("cost_update_interval") else None
         ),
+        "personal_messages": tuple(to_ocpp(m) for m in t.personal_messages),
     }
 
 
@@ -85,6 +89,9 @@ def tariff_to_proto(row: TariffRow) -> pb.Tariff:
     )
     if t.cost_update_interval is not None:
         msg.cost_update_interval = t.cost_update_interval
+    msg.personal_messages.extend(
+        to_proto(ocpp.MessageContent, dict(m)) for m in t.personal_messages
+    )
     return msg
 
 

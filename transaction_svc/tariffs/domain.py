@@ -41,6 +41,7 @@ __all__ = [
     "Tariff",
     "cost",
     "decimal_of",
+    "message_for",
     "minor_units",
     "phases",
     "pick",
@@ -90,6 +91,8 @@ class Tariff:
     group_id_tokens: tuple[str, ...] = ()
     # Seconds between CostUpdated calls while a transaction runs; None: never.
     cost_update_interval: int | None = None
+    # MessageContentType JSON, one per language: what the driver is shown of the tariff.
+    personal_messages: tuple[Mapping[str, Any], ...] = ()
 
     def check(self) -> None:
         if not _TARIFF_ID.fullmatch(self.id):
@@ -123,6 +126,7 @@ class Tariff:
             "sessionFee": str(self.session_fee),
             "vatPercent": str(self.vat_percent),
             "costUpdateInterval": self.cost_update_interval,
+            "personalMessages": [dict(m) for m in self.personal_messages],
         }
 
     @classmethod
@@ -137,6 +141,7 @@ class Tariff:
             session_fee=Decimal(data["sessionFee"]),
             vat_percent=Decimal(data["vatPercent"]),
             cost_update_interval=data.get("costUpdateInterval"),
+            personal_messages=tuple(data.get("personalMessages") or ()),
         )
 
 
@@ -236,3 +241,11 @@ def cost(
     quantum = Decimal(1).scaleb(-minor_units(tariff.currency))
     total = (net + vat).quantize(quantum, rounding=ROUND_HALF_UP)
     return Cost(tuple(lines), net, vat, total, tariff.currency)
+
+
+def message_for(messages: Sequence[Mapping[str, Any]], language: str) -> Mapping[str, Any] | None:
+    """The tariff's message in ``language`` (its first, when none is), None without any."""
+    for m in messages:
+        if language and m.get("language") == language:
+            return m
+    return messages[0] if messages else None

@@ -30,6 +30,8 @@ class TariffRow(Base):
     station_ids: Mapped[list[str]] = mapped_column(JSON)
     group_id_tokens: Mapped[list[str]] = mapped_column(JSON)
     cost_update_interval: Mapped[int | None]
+    # [MessageContentType JSON, ...]: what the driver is shown of the tariff.
+    personal_messages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     created_at: Mapped[datetime.datetime]
     updated_at: Mapped[datetime.datetime]
 

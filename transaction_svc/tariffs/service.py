@@ -37,9 +37,21 @@ from transaction_svc.tariffs.domain import Cost, Tariff, cost, phases, pick
 from transaction_svc.tariffs.models import ChargeDetailRecordRow, TariffRow, TransactionCostRow
 from transaction_svc.tariffs.repository import TariffRepository
 
-__all__ = ["Tariffs", "tariff_of_row"]
+__all__ = ["Priced", "Tariffs", "tariff_of_row"]
 
 log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class Priced:
+    """What pricing an event gives its answer: the final total (ended transactions only) and
+    the tariff's messages for the driver (none for an unpriced transaction)."""
+
+    total: Decimal | None = None
+    messages: tuple[Mapping[str, Any], ...] = ()
+
+
+_UNPRICED = Priced()
 
 
 class Groups(Protocol):
@@ -65,6 +77,7 @@ def tariff_of_row(row: TariffRow) -> Tariff:
         station_ids=tuple(row.station_ids),
         group_id_tokens=tuple(row.group_id_tokens),
         cost_update_interval=row.cost_update_interval,
+        personal_messages=tuple(row.personal_messages or ()),
     )
 
 
@@ -83,6 +96,7 @@ def _values(t: Tariff, created: datetime.datetime, updated: datetime.datetime) -
         "station_ids": list(t.station_ids),
         "group_id_tokens": list(t.group_id_tokens),
         "cost_update_interval": t.cost_update_interval,
+        "personal_messages": [dict(m) for m in t.personal_messages],
         "created_at": created,
         "updated_at": updated,
     }
@@ -185,18 +199,19 @@ class Tariffs:
 
     async def on_event(
         self, station_id: str, transaction_id: str, event: Event, group: str | None
-    ) -> Decimal | None:
+    ) -> Priced:
         """After ``event`` was stored: the transaction's final total when it has ended (and its
-        record written), None otherwise (see the module's docstring). ``group``: the idToken
-        group user_svc answered for the event's idToken, None when it carried none."""
+        record written), and its tariff's messages for the driver (see the module's docstring).
+        ``group``: the idToken group user_svc answered for the event's idToken, None when it
+        carried none."""
         tariffs = await self.all()
         if not tariffs:
-            return None
+            return _UNPRICED
         async with self.sessions.begin() as session:
             repo = TariffRepository(session)
             tx = await repo.transaction(station_id, transaction_id)
             if tx is None:
-                return None
+                return _UNPRICED
             row = await repo.cost_row(station_id, transaction_id)
             if row is None:
                 tariff = await self._choose(tariffs, tx, group)
@@ -213,19 +228,20 @@ class Tariffs:
                 row = await repo.cost_row(station_id, transaction_id)
                 assert row is not None
             if not row.tariff:
-                return None
+                return _UNPRICED
+            messages = tuple(row.tariff.get("personalMessages") or ())
             if event.charging_state and event.seq_no not in {s[0] for s in row.states}:
                 row.states = [
                     *row.states,
                     [event.seq_no, event.timestamp.isoformat(), event.charging_state],
                 ]
             if not tx.active:
-                return await self._record(repo, tx, row)
+                return Priced(await self._record(repo, tx, row), messages)
             if self._cost_update_due(row, event):
                 row.cost_updated_at = event.timestamp
                 running = self._cost(row, tx, end=event.timestamp)
                 self._send_cost_update(station_id, transaction_id, running.total)
-        return None
+        return Priced(None, messages)
 
     async def _choose(
         self, tariffs: list[Tariff], tx: Transaction, group: str | None

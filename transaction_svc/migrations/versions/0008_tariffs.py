@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("station_ids", sa.JSON(), nullable=False),
         sa.Column("group_id_tokens", sa.JSON(), nullable=False),
         sa.Column("cost_update_interval", sa.Integer(), nullable=True),
+        sa.Column("personal_messages", sa.JSON(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id"),

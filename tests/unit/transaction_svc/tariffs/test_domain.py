@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from common.errors import InvalidArgument
-from transaction_svc.tariffs.domain import Tariff, cost, decimal_of, phases, pick
+from transaction_svc.tariffs.domain import Tariff, cost, decimal_of, message_for, phases, pick
 
 T0 = datetime.datetime(2026, 12, 5, 8, 0, tzinfo=datetime.UTC)
 MIN = datetime.timedelta(minutes=1)
@@ -95,3 +95,12 @@ def test_prices_are_decimal_strings() -> None:
             decimal_of(bad, "p")
     with pytest.raises(InvalidArgument, match="currency"):
         Tariff(id="x", currency="euro").check()
+
+
+def test_the_message_in_the_driver_s_language() -> None:
+    en = {"format": "UTF8", "language": "en", "content": "0.39 EUR/kWh"}
+    de = {"format": "UTF8", "language": "de", "content": "0,39 EUR/kWh"}
+    assert message_for([en, de], "de") == de
+    assert message_for([en, de], "fr") == en
+    assert message_for([en, de], "") == en
+    assert message_for([], "de") is None
