@@ -238,6 +238,8 @@ class Reservations:
         """A TransactionEvent: the reservation it names is Used by its transaction; returns
         the idTokenInfo status to answer instead of user_svc's when the event brings another
         driver's token to a reserved EVSE (:mod:`.domain`), else None."""
+        if reservation_id is None and (not id_token or evse_id is None):
+            return None  # Most events: nothing to look up (no database work on this path).
         now = self.clock()
         async with self.sessions.begin() as session:
             if reservation_id is not None:
