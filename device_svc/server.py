@@ -14,6 +14,7 @@ from csms.device.v1 import device_service_pb2_grpc as pb_grpc
 from device_svc.certificates import open_signer
 from device_svc.display_messages.hooks import DisplayMessageHooks
 from device_svc.display_messages.service import DisplayMessages
+from device_svc.monitoring.monitors import MonitorHooks, Monitors
 from device_svc.monitoring.service import Monitoring
 from device_svc.operations import Gateways, Operations
 from device_svc.rest import REST_SERVICE, device_rest
@@ -82,6 +83,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     )
     monitoring = Monitoring(devices.sessions, devices.clock)
     display_messages = DisplayMessages(devices.sessions, devices.clock)
+    monitors = Monitors(devices.sessions, devices.clock)
     operations = Operations(
         devices,
         Gateways(),
@@ -90,13 +92,15 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         signer=signer,
         transactions=_transaction_channel(settings.transaction_svc_addr),
         transactions_timeout=settings.transaction_svc_timeout,
-        hooks=[DisplayMessageHooks(display_messages)],
+        hooks=[DisplayMessageHooks(display_messages), MonitorHooks(monitors)],
     )
     try:
         server = await grpc_server.start(
             settings.grpc_listen,
             lambda s: _add_servicers(
-                s, DeviceServicer(devices, operations, monitoring, display_messages), operations
+                s,
+                DeviceServicer(devices, operations, monitoring, display_messages, monitors),
+                operations,
             ),
             [SERVICE_NAME, REST_SERVICE_NAME],
         )

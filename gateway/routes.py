@@ -77,6 +77,9 @@ ROUTES: Mapping[str, Route | Local] = {
         "device", "NotifyCustomerInformation", device_pb.NotifyCustomerInformationCall
     ),
     "NotifyEvent": Route("device", "NotifyEvent", device_pb.NotifyEventCall),
+    "NotifyMonitoringReport": Route(
+        "device", "NotifyMonitoringReport", device_pb.NotifyMonitoringReportCall
+    ),
     "NotifyDisplayMessages": Route(
         "device", "NotifyDisplayMessages", device_pb.NotifyDisplayMessagesCall
     ),

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from device_svc.models import Base
 
-__all__ = ["EventRow"]
+__all__ = ["EventRow", "MonitorRow", "MonitoringReportRow"]
 
 
 class EventRow(Base):
@@ -67,3 +67,38 @@ class EventRow(Base):
     # same on each row of the part), "eventData", "component", "evse", "variable"; NULL: none.
     custom_data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     received_at: Mapped[datetime.datetime]
+
+
+class MonitorRow(Base):
+    """A variable monitor a station holds, as the CSMS knows it: one per station and monitor id
+    (SetVariableMonitoring results Accepted, NotifyMonitoringReport parts)."""
+
+    __tablename__ = "variable_monitors"
+
+    station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The ComponentType and VariableType JSON it watches.
+    component: Mapped[dict[str, Any]] = mapped_column(JSON)
+    variable: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # MonitorEnumType value, e.g. "UpperThreshold".
+    type: Mapped[str] = mapped_column(String(24))
+    value: Mapped[float]
+    severity: Mapped[int]
+    transaction: Mapped[bool] = mapped_column(default=False)
+    # "CSMS" (set through the CSMS, Accepted) or "Station" (listed in a report).
+    source: Mapped[str] = mapped_column(String(8))
+    # The GetMonitoringReport requestId of the last report that listed it.
+    reported_by: Mapped[int | None]
+    updated_at: Mapped[datetime.datetime]
+
+
+class MonitoringReportRow(Base):
+    """A GetMonitoringReport whose NotifyMonitoringReport parts are awaited."""
+
+    __tablename__ = "monitoring_reports"
+
+    station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    request_id: Mapped[int] = mapped_column(primary_key=True)
+    # The request's componentVariable and monitoringCriteria (OCPP JSON).
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSON)
+    requested_at: Mapped[datetime.datetime]

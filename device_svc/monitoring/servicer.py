@@ -8,18 +8,56 @@ from __future__ import annotations
 
 import grpc
 
+from common.columns import timestamp
+from common.ocpp_json import to_ocpp, to_proto
 from csms.device.v1 import device_service_pb2 as pb
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc.monitoring import convert
+from device_svc.monitoring.monitors import Monitors
 from device_svc.monitoring.service import Monitoring
 
 __all__ = ["MonitoringServicer"]
 
 
 class MonitoringServicer:
-    """NotifyEvent (from stations, through the gateway) and ListEvents."""
+    """NotifyEvent and NotifyMonitoringReport (from stations, through the gateway), ListEvents
+    and ListMonitors."""
 
     monitoring: Monitoring
+    monitors: Monitors
+
+    async def NotifyMonitoringReport(
+        self, request: pb.NotifyMonitoringReportCall, context: grpc.aio.ServicerContext
+    ) -> ocpp.NotifyMonitoringReportResponse:
+        await self.monitors.report(request.station_id, to_ocpp(request.request))
+        return ocpp.NotifyMonitoringReportResponse()
+
+    async def ListMonitors(
+        self, request: pb.ListMonitorsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListMonitorsResponse:
+        rows = await self.monitors.list(request.station_id)
+        return pb.ListMonitorsResponse(
+            monitors=[
+                pb.StationMonitor(
+                    station_id=r.station_id,
+                    component=to_proto(ocpp.Component, dict(r.component)),
+                    variable=to_proto(ocpp.Variable, dict(r.variable)),
+                    variable_monitoring=to_proto(
+                        ocpp.VariableMonitoring,
+                        {
+                            "id": r.id,
+                            "transaction": r.transaction,
+                            "value": r.value,
+                            "type": r.type,
+                            "severity": r.severity,
+                        },
+                    ),
+                    source=r.source,
+                    update_time=timestamp(r.updated_at),
+                )
+                for r in rows
+            ]
+        )
 
     async def NotifyEvent(
         self, request: pb.NotifyEventCall, context: grpc.aio.ServicerContext

@@ -50,6 +50,11 @@ ISSUE_OPERATIONS = (
     "GetChargingProfiles",
     "ClearChargingProfile",
     "GetCompositeSchedule",
+    "SetVariableMonitoring",
+    "ClearVariableMonitoring",
+    "SetMonitoringBase",
+    "SetMonitoringLevel",
+    "GetMonitoringReport",
     "CostUpdated",
     "SetDisplayMessage",
     "GetDisplayMessages",
@@ -58,7 +63,7 @@ ISSUE_OPERATIONS = (
 
 
 def test_actions_are_the_contract_operations() -> None:
-    """The table read from the proto holds exactly the 31 operations of the contract."""
+    """The table read from the proto holds exactly the 36 operations of the contract."""
     assert ACTIONS == ISSUE_OPERATIONS
 
 

@@ -1,0 +1,195 @@
+"""Variable monitoring (OCPP 2.0.1 block N, N02/N04/N05/N06/N07) end to end: REST through Envoy,
+device_svc, the gateway and a real WebSocket station that keeps its monitors as a station does
+(Accepted with an id, cleared by id with NotFound when absent, reported in
+NotifyMonitoringReport parts)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.e2e.station_sim import Station, now
+
+pytestmark = pytest.mark.e2e
+
+JSON = dict[str, Any]
+POWER = {"component": {"name": "EVSE", "evse": {"id": 1}}, "variable": {"name": "Power"}}
+TEMP = {"component": {"name": "ChargingStation"}, "variable": {"name": "Temperature"}}
+
+
+class Watch:
+    """The station's monitors, by id."""
+
+    def __init__(self, station: Station) -> None:
+        self.held: dict[int, JSON] = {}
+        self.ids = itertools.count(100)
+        self.received: list[tuple[str, JSON]] = []
+        station.answer("SetVariableMonitoring", self.set)
+        station.answer("ClearVariableMonitoring", self.clear)
+        station.answer("GetMonitoringReport", self.get)
+        station.answer(
+            "SetMonitoringBase", lambda r: self._log("SetMonitoringBase", r, {"status": "Accepted"})
+        )
+        station.answer(
+            "SetMonitoringLevel",
+            lambda r: self._log("SetMonitoringLevel", r, {"status": "Accepted"}),
+        )
+
+    def _log(self, action: str, request: JSON, answer: JSON) -> JSON:
+        self.received.append((action, request))
+        return answer
+
+    def set(self, request: JSON) -> JSON:
+        results = []
+        for data in request["setMonitoringData"]:
+            result: JSON = {
+                "status": "Accepted" if data["value"] >= 0 else "Rejected",
+                "type": data["type"],
+                "severity": data["severity"],
+                "component": data["component"],
+                "variable": data["variable"],
+            }
+            if result["status"] == "Accepted":
+                result["id"] = data.get("id", next(self.ids))
+                self.held[result["id"]] = data | {"id": result["id"]}
+            results.append(result)
+        return {"setMonitoringResult": results}
+
+    def clear(self, request: JSON) -> JSON:
+        return {
+            "clearMonitoringResult": [
+                {"id": i, "status": "Accepted" if self.held.pop(i, None) else "NotFound"}
+                for i in request["id"]
+            ]
+        }
+
+    def get(self, request: JSON) -> JSON:
+        self.received.append(("GetMonitoringReport", request))
+        return {"status": "Accepted" if self.held else "EmptyResultSet"}
+
+
+@pytest.fixture
+async def station(ws_url: Callable[[str], str], station_id: str) -> AsyncIterator[Station]:
+    st = await Station.connect(ws_url(station_id), station_id)
+    try:
+        assert (await st.boot())["status"] == "Accepted"
+        yield st
+    finally:
+        await st.close()
+    assert st.violations == []
+
+
+async def command(rest: httpx.AsyncClient, station_id: str, verb: str, body: JSON) -> JSON:
+    resp = await rest.post(f"/v1/chargingStations/{station_id}:{verb}", json=body)
+    assert resp.status_code == 200, resp.text
+    return dict(resp.json())
+
+
+async def monitors(rest: httpx.AsyncClient, station_id: str) -> list[tuple[int, str, float, str]]:
+    resp = await rest.get(f"/v1/chargingStations/{station_id}/monitors")
+    assert resp.status_code == 200, resp.text
+    return [
+        (
+            m["variableMonitoring"]["id"],
+            m["variableMonitoring"]["type"],
+            m["variableMonitoring"]["value"],
+            m["source"],
+        )
+        for m in resp.json().get("monitors", [])
+    ]
+
+
+async def test_monitors_set_listed_cleared_and_reconciled(
+    rest: httpx.AsyncClient, station: Station, station_id: str
+) -> None:
+    """N04: the Accepted monitors are listed in OCPP's words (with the value asked), a Rejected
+    one is not; N05: cleared ones are gone, NotFound ones too; N02: a GetMonitoringReport for
+    threshold monitors, answered in two parts, makes the list what the station holds (one the
+    station lost goes, one it had of its own comes; the Delta monitor, not asked for, stays)."""
+    watch = Watch(station)
+    body = {
+        "setMonitoringData": [
+            {"value": 11000, "type": "UpperThreshold", "severity": 4, **POWER},
+            {"value": -1, "type": "LowerThreshold", "severity": 4, **POWER},
+            {"value": 5, "type": "Delta", "severity": 7, **TEMP},
+            {"value": 60, "type": "UpperThreshold", "severity": 2, **TEMP},
+        ]
+    }
+    got = await command(rest, station_id, "setVariableMonitoring", body)
+    assert [r["status"] for r in got["setMonitoringResult"]] == [
+        "Accepted",
+        "Rejected",
+        "Accepted",
+        "Accepted",
+    ]
+    assert await monitors(rest, station_id) == [
+        (100, "UpperThreshold", 11000, "CSMS"),
+        (101, "Delta", 5, "CSMS"),
+        (102, "UpperThreshold", 60, "CSMS"),
+    ]
+    got = await command(rest, station_id, "clearVariableMonitoring", {"id": [102, 999]})
+    assert [r["status"] for r in got["clearMonitoringResult"]] == ["Accepted", "NotFound"]
+    assert [m[0] for m in await monitors(rest, station_id)] == [100, 101]
+
+    del watch.held[100]  # The station lost it; an EMS set one of its own.
+    watch.held[200] = {"id": 200, "value": 10, "type": "LowerThreshold", "severity": 5, **TEMP}
+    request = {"requestId": 31, "monitoringCriteria": ["ThresholdMonitoring"]}
+    assert (await command(rest, station_id, "getMonitoringReport", request))["status"] == "Accepted"
+    assert watch.received[-1] == ("GetMonitoringReport", request)
+    mine = watch.held[200]
+    part = {
+        "requestId": 31,
+        "seqNo": 0,
+        "generatedAt": now(),
+        "monitor": [
+            {
+                "component": mine["component"],
+                "variable": mine["variable"],
+                "variableMonitoring": [
+                    {
+                        "id": 200,
+                        "transaction": False,
+                        "value": 10,
+                        "type": "LowerThreshold",
+                        "severity": 5,
+                    }
+                ],
+            }
+        ],
+        "tbc": True,
+    }
+    await station.call("NotifyMonitoringReport", part)
+    await station.call(
+        "NotifyMonitoringReport", {"requestId": 31, "seqNo": 1, "generatedAt": now()}
+    )
+    assert await monitors(rest, station_id) == [
+        (101, "Delta", 5, "CSMS"),
+        (200, "LowerThreshold", 10, "Station"),
+    ]
+
+    watch.held.clear()
+    got = await command(rest, station_id, "getMonitoringReport", {"requestId": 32})
+    assert got == {"status": "EmptyResultSet"}
+    assert await monitors(rest, station_id) == []
+
+
+async def test_base_and_level_reach_the_station(
+    rest: httpx.AsyncClient, station: Station, station_id: str
+) -> None:
+    """N03 / N06: SetMonitoringBase and SetMonitoringLevel are sent as given and answered with
+    the station's own answer."""
+    watch = Watch(station)
+    assert await command(
+        rest, station_id, "setMonitoringBase", {"monitoringBase": "FactoryDefault"}
+    ) == {"status": "Accepted"}
+    assert await command(rest, station_id, "setMonitoringLevel", {"severity": 4}) == {
+        "status": "Accepted"
+    }
+    assert watch.received == [
+        ("SetMonitoringBase", {"monitoringBase": "FactoryDefault"}),
+        ("SetMonitoringLevel", {"severity": 4}),
+    ]
