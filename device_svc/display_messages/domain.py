@@ -7,6 +7,7 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from common import reports
 from common.errors import InvalidArgument
 
 __all__ = [
@@ -101,14 +102,6 @@ def stale_after_report(
     requested_at: datetime.datetime,
     listed: Sequence[int] = (),
 ) -> list[int]:
-    """The stored messages a finished report shows the station no longer has: those the request
-    asked for that no part of this report listed, stored before the request left (one set since
-    may be newer than the station's report)."""
-    return [
-        m.id
-        for m in stored
-        if criteria.matches(m)
-        and m.reported_by != request_id
-        and m.id not in listed
-        and m.updated_at <= requested_at
-    ]
+    """The stored ones a finished report shows the station no longer has
+    (:func:`common.reports.stale_after_report`, asked for by ``criteria``)."""
+    return reports.stale_after_report(stored, criteria.matches, request_id, requested_at, listed)

@@ -16,6 +16,8 @@ import datetime
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from common import reports
+
 __all__ = ["MonitorCriteria", "StoredMonitor", "stale_after_report"]
 
 JSON = Mapping[str, Any]
@@ -99,12 +101,6 @@ def stale_after_report(
     requested_at: datetime.datetime,
     listed: Sequence[int] = (),
 ) -> list[int]:
-    """The stored monitors a finished report shows the station no longer has."""
-    return [
-        m.id
-        for m in stored
-        if criteria.matches(m)
-        and m.reported_by != request_id
-        and m.id not in listed
-        and m.updated_at <= requested_at
-    ]
+    """The stored ones a finished report shows the station no longer has
+    (:func:`common.reports.stale_after_report`, asked for by ``criteria``)."""
+    return reports.stale_after_report(stored, criteria.matches, request_id, requested_at, listed)

@@ -15,6 +15,7 @@ import pathlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -149,3 +150,18 @@ async def station_id(rest: httpx.AsyncClient) -> str:
     resp = await rest.post("/v1/chargingStations", json={"id": sid, "model": "M1"})
     assert resp.status_code == 200, resp.text
     return sid
+
+
+@pytest.fixture
+async def station(ws_url: Any, station_id: str) -> AsyncIterator[Any]:
+    """``station_id``'s station (tests/e2e/station_sim.py), connected and booted; at the end,
+    nothing the CSMS sent it broke an OCPP schema. A test file may define its own."""
+    from tests.e2e.station_sim import Station
+
+    st = await Station.connect(ws_url(station_id), station_id)
+    try:
+        assert (await st.boot())["status"] == "Accepted"
+        yield st
+    finally:
+        await st.close()
+    assert st.violations == []

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -68,16 +68,6 @@ async def _booted(ws_url: Callable[[str], str], station_id: str) -> Station:
     boot = await st.boot()
     assert boot["status"] == "Accepted", boot
     return st
-
-
-@pytest.fixture
-async def station(ws_url: Callable[[str], str], station_id: str) -> AsyncIterator[Station]:
-    st = await _booted(ws_url, station_id)
-    try:
-        yield st
-    finally:
-        await st.close()
-    assert st.violations == []
 
 
 async def listed(rest: httpx.AsyncClient, station_id: str, **params: Any) -> list[JSON]:

@@ -6,7 +6,6 @@ NotifyMonitoringReport parts)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
@@ -70,17 +69,6 @@ class Watch:
     def get(self, request: JSON) -> JSON:
         self.received.append(("GetMonitoringReport", request))
         return {"status": "Accepted" if self.held else "EmptyResultSet"}
-
-
-@pytest.fixture
-async def station(ws_url: Callable[[str], str], station_id: str) -> AsyncIterator[Station]:
-    st = await Station.connect(ws_url(station_id), station_id)
-    try:
-        assert (await st.boot())["status"] == "Accepted"
-        yield st
-    finally:
-        await st.close()
-    assert st.violations == []
 
 
 async def command(rest: httpx.AsyncClient, station_id: str, verb: str, body: JSON) -> JSON:

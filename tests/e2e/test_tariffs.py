@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -20,16 +20,6 @@ from tests.e2e.station_sim import Station, now
 pytestmark = pytest.mark.e2e
 
 JSON = dict[str, Any]
-
-
-@pytest.fixture
-async def station(ws_url: Callable[[str], str], station_id: str) -> AsyncIterator[Station]:
-    st = await Station.connect(ws_url(station_id), station_id)
-    try:
-        assert (await st.boot())["status"] == "Accepted"
-        yield st
-    finally:
-        await st.close()
 
 
 @pytest.fixture
