@@ -14,6 +14,7 @@ from csms.device.v1 import device_service_pb2_grpc as pb_grpc
 from device_svc.certificates import open_signer
 from device_svc.display_messages.hooks import DisplayMessageHooks
 from device_svc.display_messages.service import DisplayMessages
+from device_svc.monitoring.alerts import Alerts
 from device_svc.monitoring.monitors import MonitorHooks, Monitors
 from device_svc.monitoring.service import Monitoring
 from device_svc.operations import Gateways, Operations
@@ -84,6 +85,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     monitoring = Monitoring(devices.sessions, devices.clock)
     display_messages = DisplayMessages(devices.sessions, devices.clock)
     monitors = Monitors(devices.sessions, devices.clock)
+    alerts = Alerts(devices.sessions, settings.alert_severity, devices.clock)
     operations = Operations(
         devices,
         Gateways(),
@@ -99,7 +101,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
             settings.grpc_listen,
             lambda s: _add_servicers(
                 s,
-                DeviceServicer(devices, operations, monitoring, display_messages, monitors),
+                DeviceServicer(devices, operations, monitoring, display_messages, monitors, alerts),
                 operations,
             ),
             [SERVICE_NAME, REST_SERVICE_NAME],

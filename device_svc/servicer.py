@@ -23,6 +23,7 @@ from device_svc.display_messages.service import DisplayMessages
 from device_svc.display_messages.servicer import DisplayMessagesServicer
 from device_svc.domain import CustomerInformationPart, SecurityEvent
 from device_svc.models import StationLike
+from device_svc.monitoring.alerts import Alerts
 from device_svc.monitoring.monitors import Monitors
 from device_svc.monitoring.service import Monitoring
 from device_svc.monitoring.servicer import MonitoringServicer
@@ -134,12 +135,14 @@ class DeviceServicer(MonitoringServicer, DisplayMessagesServicer, pb_grpc.Device
         monitoring: Monitoring,
         display_messages: DisplayMessages | None = None,
         monitors: Monitors | None = None,
+        alerts: Alerts | None = None,
     ) -> None:
         self.devices = devices
         self.operations = operations
         self.monitoring = monitoring
         self.display_messages = display_messages or DisplayMessages(devices.sessions, devices.clock)
         self.monitors = monitors or Monitors(devices.sessions, devices.clock)
+        self.alerts = alerts or Alerts(devices.sessions, clock=devices.clock)
 
     def _proto(self, station: StationLike) -> pb.ChargingStation:
         return station_to_proto(station, self.devices.clock())

@@ -18,6 +18,8 @@ class Settings(ServiceSettings):
     database_url: str = "sqlite+aiosqlite:///var/device.sqlite"
     # Seconds between Heartbeats that BootNotification asks of stations.
     heartbeat_interval: int = 300
+    # Events of a monitor of this severity or a more severe one (lower number) are alerts.
+    alert_severity: int = 2
     # Seconds a CSMS-initiated call may wait for the gateway (and so the station) when the caller
     # gave no deadline or a longer one. Above the gateway's own call_timeout (30 s), so that the
     # station's silence comes back as the gateway's DEADLINE_EXCEEDED.

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from device_svc.models import Base
 
-__all__ = ["EventRow", "MonitorRow", "MonitoringReportRow"]
+__all__ = ["AlertRow", "EventRow", "MonitorRow", "MonitoringReportRow"]
 
 
 class EventRow(Base):
@@ -102,3 +102,36 @@ class MonitoringReportRow(Base):
     # The request's componentVariable and monitoringCriteria (OCPP JSON).
     criteria: Mapped[dict[str, Any]] = mapped_column(JSON)
     requested_at: Mapped[datetime.datetime]
+
+
+class AlertRow(Base):
+    """An event severe enough to need an operator: raised by a monitor whose severity is at or
+    below the alert threshold (0 is the most severe)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        # One alert per event: a re-sent NotifyEvent part adds none.
+        UniqueConstraint(
+            "station_id", "generated_at", "seq_no", "event_id", name="uq_alerts_event"
+        ),
+        Index("ix_alerts_acknowledged", "acknowledged", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    station_id: Mapped[str] = mapped_column(String(48))
+    generated_at: Mapped[datetime.datetime]
+    seq_no: Mapped[int]
+    event_id: Mapped[int]
+    timestamp: Mapped[datetime.datetime]
+    severity: Mapped[int]
+    monitor_id: Mapped[int]
+    trigger: Mapped[str] = mapped_column(String(16))
+    actual_value: Mapped[str] = mapped_column(String(2500))
+    component_name: Mapped[str] = mapped_column(String(50))
+    evse_id: Mapped[int | None]
+    variable_name: Mapped[str] = mapped_column(String(50))
+    acknowledged: Mapped[bool] = mapped_column(default=False)
+    acknowledged_at: Mapped[datetime.datetime | None]
+    created_at: Mapped[datetime.datetime]

@@ -204,6 +204,7 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
     },
     "TransactionRestService.GetReservation": {"params": {"id": 17}},
     "TransactionRestService.CancelReservation": {"params": {"id": 17}, "body": {}},
+    "DeviceRestService.AcknowledgeAlert": {"params": {"id": 42}, "body": {}},
     "UserRestService.CreateIdToken": {
         "body": {"idToken": EXAMPLE_ID_TOKEN, "type": "ISO14443", "status": "Accepted"}
     },

@@ -181,3 +181,70 @@ async def test_base_and_level_reach_the_station(
         ("SetMonitoringBase", {"monitoringBase": "FactoryDefault"}),
         ("SetMonitoringLevel", {"severity": 4}),
     ]
+
+
+def _event(event_id: int, monitor_id: int | None, value: str, **ref: Any) -> JSON:
+    e: JSON = {
+        "eventId": event_id,
+        "timestamp": now(),
+        "trigger": "Alerting",
+        "actualValue": value,
+        "eventNotificationType": "CustomMonitor",
+        **(ref or TEMP),
+    }
+    if monitor_id is not None:
+        e["variableMonitoringId"] = monitor_id
+    return e
+
+
+async def test_severe_monitors_raise_alerts_an_operator_acknowledges(
+    rest: httpx.AsyncClient, station: Station, station_id: str
+) -> None:
+    """An event of a monitor of severity 2 (Danger... at the default threshold) is an alert, one
+    of severity 7 is not, nor one of a monitor the CSMS does not know; a re-sent part raises no
+    second alert; acknowledged, it leaves the unacknowledged list."""
+    Watch(station)
+    body = {
+        "setMonitoringData": [
+            {"value": 60, "type": "UpperThreshold", "severity": 2, **TEMP},
+            {"value": 5, "type": "Delta", "severity": 7, **TEMP},
+        ]
+    }
+    got = await command(rest, station_id, "setVariableMonitoring", body)
+    severe, mild = (r["id"] for r in got["setMonitoringResult"])
+    part = {
+        "generatedAt": now(),
+        "seqNo": 0,
+        "eventData": [
+            _event(1, severe, "71"),
+            _event(2, mild, "66"),
+            _event(3, 999, "80"),
+            _event(4, None, "x"),
+        ],
+    }
+    await station.call("NotifyEvent", part)
+    await station.call("NotifyEvent", part)  # Our answer was lost: the station sends it again.
+
+    async def alerts(**params: Any) -> list[JSON]:
+        resp = await rest.get("/v1/alerts", params={"stationId": station_id, **params})
+        assert resp.status_code == 200, resp.text
+        return list(resp.json().get("alerts", []))
+
+    [alert] = await alerts(acknowledged="false")
+    assert (alert["eventId"], alert["monitorId"], alert["severity"], alert["actualValue"]) == (
+        1,
+        severe,
+        2,
+        "71",
+    )
+    assert (alert["component"], alert["variable"], alert["trigger"]) == (
+        "ChargingStation",
+        "Temperature",
+        "Alerting",
+    )
+    resp = await rest.post(f"/v1/alerts/{alert['id']}:acknowledge", json={})
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["acknowledged"] is True and resp.json()["acknowledgeTime"]
+    assert await alerts(acknowledged="false") == []
+    assert [a["id"] for a in await alerts(acknowledged="true")] == [alert["id"]]
+    assert (await rest.post("/v1/alerts/999999999:acknowledge", json={})).status_code == 404
