@@ -171,8 +171,11 @@ class EventRepository:
     async def page(
         self, station_id: str, where: EventFilter, before: PageKey | None, limit: int
     ) -> Sequence[EventRow]:
-        """Newest first by the station's clock (then by arrival), after the key ``before``."""
-        stmt: Select[EventRow] = select(EventRow).where(EventRow.station_id == station_id)
+        """Newest first by the station's clock (then by arrival), after the key ``before``; every
+        station's when ``station_id`` is empty."""
+        stmt: Select[EventRow] = select(EventRow)
+        if station_id:
+            stmt = stmt.where(EventRow.station_id == station_id)
         if where.component:
             stmt = stmt.where(EventRow.component_name == where.component)
         if where.variable:

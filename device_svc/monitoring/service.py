@@ -107,12 +107,13 @@ class Monitoring:
     async def list_events(
         self, station_id: str, where: EventFilter, size: int, token: str
     ) -> tuple[builtins.list[StoredEvent], str]:
-        """A station's events newest first (by the station's clock), a page at a time."""
+        """A station's events (every station's when ``station_id`` is empty) newest first by
+        the stations' clocks, a page at a time."""
         limit = pagination.page_size(size)
         before = decode_page_token(token) if token else None
         async with self.sessions() as session:
             repo = EventRepository(session)
-            if not await repo.station_exists(station_id):
+            if station_id and not await repo.station_exists(station_id):
                 raise NotFound(f"charging station {station_id} not found")
             rows = await repo.page(station_id, where, before, limit + 1)
         events = [stored_event(row) for row in rows[:limit]]

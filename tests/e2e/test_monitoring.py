@@ -6,6 +6,8 @@ NotifyMonitoringReport parts)."""
 from __future__ import annotations
 
 import itertools
+import uuid
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -248,3 +250,41 @@ async def test_severe_monitors_raise_alerts_an_operator_acknowledges(
     assert await alerts(acknowledged="false") == []
     assert [a["id"] for a in await alerts(acknowledged="true")] == [alert["id"]]
     assert (await rest.post("/v1/alerts/999999999:acknowledge", json={})).status_code == 404
+
+
+async def test_events_across_the_fleet(
+    rest: httpx.AsyncClient,
+    station: Station,
+    station_id: str,
+    ws_url: Callable[[str], str],
+) -> None:
+    """GET /v1/events: every station's events newest first, filtered by component, variable
+    and trigger, and by station when asked; a station's own listing is unchanged."""
+    other_id = f"CS-{uuid.uuid4().hex[:12]}"
+    assert (await rest.post("/v1/chargingStations", json={"id": other_id})).status_code == 200
+    other = await Station.connect(ws_url(other_id), other_id)
+    try:
+        assert (await other.boot())["status"] == "Accepted"
+        variable = {"name": f"Probe{uuid.uuid4().hex[:8]}"}
+        ref = {"component": {"name": "ChargingStation"}, "variable": variable}
+        for st, value in ((station, "1"), (other, "2")):
+            part = {"generatedAt": now(), "seqNo": 0, "eventData": [_event(1, None, value, **ref)]}
+            await st.call("NotifyEvent", part)
+
+        async def values(**params: Any) -> list[tuple[str, str]]:
+            resp = await rest.get("/v1/events", params={"variable": variable["name"], **params})
+            assert resp.status_code == 200, resp.text
+            return [
+                (e["stationId"], e["eventData"]["actualValue"])
+                for e in resp.json().get("events", [])
+            ]
+
+        assert sorted(await values()) == [(station_id, "1"), (other_id, "2")]
+        assert await values(stationId=other_id) == [(other_id, "2")]
+        assert await values(trigger="Periodic") == []
+        resp = await rest.get(
+            f"/v1/chargingStations/{station_id}/events", params={"variable": variable["name"]}
+        )
+        assert [e["eventData"]["actualValue"] for e in resp.json()["events"]] == ["1"]
+    finally:
+        await other.close()
