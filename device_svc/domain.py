@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from typing import Any
 
 __all__ = [
+    "charging_profile_criteria_problem",
     "ACTUAL",
     "Attribute",
     "Characteristics",
@@ -103,3 +105,32 @@ class SecurityEvent:
     timestamp: datetime.datetime
     tech_info: str = ""
     received_at: datetime.datetime | None = None
+
+
+def charging_profile_criteria_problem(action: str, request: dict[str, Any]) -> str | None:
+    """What makes a ClearChargingProfile or GetChargingProfiles request one the CSMS must not
+    send, in words (None: nothing). K10.FR.02: a clear names a chargingProfileId or one or more
+    of stackLevel, evseId, chargingProfilePurpose in its criteria. K09.FR.03: a get names
+    chargingProfileIds or one or more of stackLevel, chargingLimitSource,
+    chargingProfilePurpose (its evseId alone is not enough)."""
+    if action == "ClearChargingProfile":
+        criteria = request.get("chargingProfileCriteria") or {}
+        if "chargingProfileId" in request or any(
+            k in criteria for k in ("stackLevel", "evseId", "chargingProfilePurpose")
+        ):
+            return None
+        return (
+            "K10.FR.02: name a chargingProfileId or one or more of stackLevel, evseId and "
+            "chargingProfilePurpose in chargingProfileCriteria"
+        )
+    if action == "GetChargingProfiles":
+        criteria = request.get("chargingProfile") or {}
+        if any(criteria.get(k) for k in ("chargingProfileId", "chargingLimitSource")) or any(
+            k in criteria for k in ("stackLevel", "chargingProfilePurpose")
+        ):
+            return None
+        return (
+            "K09.FR.03: name chargingProfileIds or one or more of stackLevel, "
+            "chargingLimitSource and chargingProfilePurpose in chargingProfile"
+        )
+    return None

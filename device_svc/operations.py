@@ -50,7 +50,7 @@ from common import grpc_tls, pki
 from common import logging as log_ctx
 from common.errors import CsmsError, FailedPrecondition, InvalidArgument, sent_by_peer
 from common.grpc_server import REQUEST_ID_KEY
-from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, proto_enum_number
+from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, proto_enum_number, to_ocpp
 from csms.device.v1 import device_service_pb2 as pb
 from csms.gateway.v1 import station_control_pb2 as gw
 from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
@@ -59,7 +59,7 @@ from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as transaction_grpc
 from device_svc import convert, credentials
 from device_svc.certificates import Signer, SignOutcome
-from device_svc.domain import ReportedVariable, Route
+from device_svc.domain import ReportedVariable, Route, charging_profile_criteria_problem
 from device_svc.models import Station
 from device_svc.service import BootOutcome, Devices, Unavailable, is_reachable
 
@@ -263,6 +263,7 @@ class Operations:
             "SetChargingProfile": self._check_charging_profile,
             "RequestStartTransaction": self._check_remote_start_profile,
             "GetChargingProfiles": self._announce_report,
+            "ClearChargingProfile": self._check_clear_criteria,
         }
         # What the CSMS learns from an operation's answer, by action.
         self._learn: Mapping[str, Callable[[str, Any, Any], Awaitable[None]]] = {
@@ -552,11 +553,22 @@ class Operations:
                 station_id, evse_id, request.charging_profile, remote_start=True
             )
 
+    async def _check_clear_criteria(
+        self, station_id: str, request: ocpp.ClearChargingProfileRequest
+    ) -> None:
+        problem = charging_profile_criteria_problem("ClearChargingProfile", to_ocpp(request))
+        if problem is not None:
+            raise InvalidArgument(problem)
+
     async def _announce_report(
         self, station_id: str, request: ocpp.GetChargingProfilesRequest
     ) -> None:
-        """Before a GetChargingProfiles leaves: its report (maybe answered before its
-        CALLRESULT reaches us) will reconcile the profiles matching its criteria."""
+        """Before a GetChargingProfiles leaves: its criteria are checked (K09.FR.03), and its
+        report (maybe answered before its CALLRESULT reaches us) will reconcile the profiles
+        matching them."""
+        problem = charging_profile_criteria_problem("GetChargingProfiles", to_ocpp(request))
+        if problem is not None:
+            raise InvalidArgument(problem)
         if self.transactions is not None:
             await self._tell_transactions(
                 "ExpectChargingProfilesReport",

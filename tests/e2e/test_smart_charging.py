@@ -251,7 +251,13 @@ async def test_report_charging_profiles_reconciles(
     ems = profile(5, stackLevel=4)
     request_id = random.randrange(1, 2**31)
     resp = await command(
-        rest, station_id, "getChargingProfiles", {"requestId": request_id, "chargingProfile": {}}
+        rest,
+        station_id,
+        "getChargingProfiles",
+        {
+            "requestId": request_id,
+            "chargingProfile": {"chargingLimitSource": ["CSO", "EMS", "SO", "Other"]},
+        },
     )
     assert resp.json() == {"status": "Accepted"}, resp.text
     part = {"requestId": request_id, "chargingLimitSource": "CSO", "evseId": 1}
@@ -277,7 +283,10 @@ async def test_get_charging_profiles_no_profiles_forgets(
     assert (await set_profile(rest, station_id, 1, profile(1))).status_code == 200
     profiles.held.clear()  # the station lost it (a factory reset)
     resp = await command(
-        rest, station_id, "getChargingProfiles", {"requestId": 3, "chargingProfile": {}}
+        rest,
+        station_id,
+        "getChargingProfiles",
+        {"requestId": 3, "chargingProfile": {"chargingLimitSource": ["CSO", "EMS", "SO", "Other"]}},
     )
     assert resp.json() == {"status": "NoProfiles"}, resp.text
     assert await listed(rest, station_id) == []

@@ -197,10 +197,17 @@ async def test_every_operation_is_forwarded(device, gateway) -> None:
     actions = [m.name for m in pb.DESCRIPTOR.services_by_name["DeviceService"].methods]
     actions = [a for a in actions if a in REQUEST_TYPES and hasattr(pb, f"{a}Command")]
     assert len(actions) == 36
+    # K10.FR.02 / K09.FR.03: these two are sent only when they name what they are about.
+    requests = {
+        "ClearChargingProfile": {"chargingProfileId": 1},
+        "GetChargingProfiles": {"requestId": 1, "chargingProfile": {"stackLevel": 0}},
+    }
     for action in actions:
         if action == "SetChargingProfile":
             continue
         command = getattr(pb, f"{action}Command")(station_id="CS1")
+        if action in requests:
+            command.request.CopyFrom(to_proto(REQUEST_TYPES[action], requests[action]))
         resp = await getattr(device, action)(command, timeout=10)
         assert resp.DESCRIPTOR.name == f"{action}Response"
         await fake.next_call(action)

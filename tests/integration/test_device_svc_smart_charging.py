@@ -134,7 +134,12 @@ async def test_clear_and_no_profiles_forget(services, gateway) -> None:  # type:
     assert await listed(transactions) == [(0, 1), (2, 3)]
     fake.answers["GetChargingProfiles"] = answer("GetChargingProfiles", "NoProfiles")
     get = to_proto(
-        ocpp.GetChargingProfilesRequest, {"requestId": 4, "evseId": 2, "chargingProfile": {}}
+        ocpp.GetChargingProfilesRequest,
+        {
+            "requestId": 4,
+            "evseId": 2,
+            "chargingProfile": {"chargingLimitSource": ["CSO", "EMS", "SO", "Other"]},
+        },
     )
     await device.GetChargingProfiles(
         pb.GetChargingProfilesCommand(station_id=STATION, request=get), timeout=10
@@ -151,7 +156,10 @@ async def test_a_get_charging_profiles_report_reconciles(services, gateway) -> N
     fake.answers["SetChargingProfile"] = answer("SetChargingProfile", "Accepted")
     await device.SetChargingProfile(set_profile(1, profile(1)), timeout=10)
     fake.answers["GetChargingProfiles"] = answer("GetChargingProfiles", "Accepted")
-    get = to_proto(ocpp.GetChargingProfilesRequest, {"requestId": 9, "chargingProfile": {}})
+    get = to_proto(
+        ocpp.GetChargingProfilesRequest,
+        {"requestId": 9, "chargingProfile": {"chargingLimitSource": ["CSO", "EMS", "SO", "Other"]}},
+    )
     await device.GetChargingProfiles(
         pb.GetChargingProfilesCommand(station_id=STATION, request=get), timeout=10
     )

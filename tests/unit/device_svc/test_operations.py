@@ -18,7 +18,7 @@ from csms.gateway.v1 import station_control_pb2 as gw
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc import credentials
 from device_svc.credentials import Passwords
-from device_svc.domain import Route
+from device_svc.domain import Route, charging_profile_criteria_problem
 from device_svc.operations import ACTIONS, Gateways, Operations, _timeout
 from device_svc.servicer import DeviceServicer
 
@@ -368,3 +368,42 @@ async def test_an_accepted_upgrade_the_csms_cannot_record_is_an_error() -> None:
         await _operations(devices, gateways).call(
             "SetNetworkProfile", "CS1", _network_profile(3), None
         )
+
+
+@pytest.mark.parametrize(
+    ("action", "request_", "refused"),
+    [
+        ("ClearChargingProfile", {}, True),
+        ("ClearChargingProfile", {"chargingProfileCriteria": {}}, True),
+        ("ClearChargingProfile", {"chargingProfileId": 3}, False),
+        ("ClearChargingProfile", {"chargingProfileCriteria": {"evseId": 0}}, False),
+        ("ClearChargingProfile", {"chargingProfileCriteria": {"stackLevel": 0}}, False),
+        ("GetChargingProfiles", {"requestId": 1, "chargingProfile": {}}, True),
+        ("GetChargingProfiles", {"requestId": 1, "evseId": 1, "chargingProfile": {}}, True),
+        (
+            "GetChargingProfiles",
+            {"requestId": 1, "chargingProfile": {"chargingProfileId": []}},
+            True,
+        ),
+        (
+            "GetChargingProfiles",
+            {"requestId": 1, "chargingProfile": {"chargingProfileId": [4]}},
+            False,
+        ),
+        ("GetChargingProfiles", {"requestId": 1, "chargingProfile": {"stackLevel": 0}}, False),
+        (
+            "GetChargingProfiles",
+            {"requestId": 1, "chargingProfile": {"chargingLimitSource": ["EMS"]}},
+            False,
+        ),
+        ("Reset", {}, False),
+    ],
+)
+def test_charging_profile_requests_name_what_they_are_about(
+    action: str, request_: dict[str, object], refused: bool
+) -> None:
+    """K10.FR.02 and K09.FR.03: a clear or get that names nothing is not sent."""
+    problem = charging_profile_criteria_problem(action, request_)
+    assert (problem is not None) == refused
+    if refused:
+        assert problem is not None and problem.startswith(("K10.FR.02", "K09.FR.03"))
