@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import sys
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -30,11 +28,9 @@ from typing import Any
 
 import orjson
 
-from bench.run import _cpu_seconds, _cpu_sets, _pinned
+from bench.run import _cpu_seconds, own_mesh
 from bench.station import CallFailed, Station
 from bench.stats import Recorder
-from common import db
-from deploy.mesh import SERVICES, Mesh, on_free_ports
 
 __all__ = ["main", "report_payload", "run_phases"]
 
@@ -197,39 +193,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--json", type=Path, help="write the results here too")
     args = parser.parse_args(argv)
-    sut_cpus, gen_cpus = _cpu_sets(args.cpus)
-    with tempfile.TemporaryDirectory(prefix="csms-large-messages-") as tmp:
-        settings = on_free_ports(
-            Path(tmp),
-            database_url=args.database_url,
-            database_prefix=f"csms_large_{os.getpid()}_",
-            auto_register=True,
-            allow_unsecured_stations=True,
-        )
-        mesh = Mesh(settings, log_dir=Path(tmp))
-        with _pinned(sut_cpus):
-            mesh.start()
-        try:
-            names = {p.popen.pid: p.name for p in mesh.procs if p.popen is not None}
-            if gen_cpus is not None:
-                os.sched_setaffinity(0, gen_cpus)
-            results = asyncio.run(
-                run_phases(
-                    f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
-                    names,
-                    big_stations=args.big_stations,
-                    kib=args.kib,
-                    seconds=args.seconds,
-                    interval=args.interval,
-                    call_timeout=args.timeout,
-                )
+    with own_mesh("large-messages", args.database_url, args.cpus) as mesh:
+        settings = mesh.settings
+        names = {p.popen.pid: p.name for p in mesh.procs if p.popen is not None}
+        results = asyncio.run(
+            run_phases(
+                f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
+                names,
+                big_stations=args.big_stations,
+                kib=args.kib,
+                seconds=args.seconds,
+                interval=args.interval,
+                call_timeout=args.timeout,
             )
-        finally:
-            mesh.stop()
-            if args.database_url:
-                for svc in SERVICES:
-                    with contextlib.suppress(Exception):
-                        asyncio.run(db.drop_database(settings.service_database_url(svc)))
+        )
     frame = len(orjson.dumps([2, "1", "NotifyReport", report_payload(args.kib)]))
     print(
         f"{args.big_stations} stations sending NotifyReports of {frame / 1024:.0f} KiB "

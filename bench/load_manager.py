@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -35,14 +32,12 @@ from typing import Any
 import grpc
 import orjson
 
-from bench.run import _cpu_sets, _pinned
+from bench.run import own_mesh
 from bench.station import Station
 from bench.stats import Recorder
-from common import db
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as pb_grpc
-from deploy.mesh import SERVICES, Mesh, on_free_ports
 
 __all__ = ["main", "run"]
 
@@ -181,37 +176,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 0 < args.charging < args.evses:
         parser.error("--charging must be between 1 and --evses - 1")
-    sut_cpus, gen_cpus = _cpu_sets(args.cpus)
-    with tempfile.TemporaryDirectory(prefix="csms-load-manager-") as tmp:
-        settings = on_free_ports(
-            Path(tmp),
-            database_url=args.database_url,
-            database_prefix=f"csms_lm_{os.getpid()}_",
-            auto_register=True,
-            allow_unsecured_stations=True,
-        )
-        mesh = Mesh(settings, log_dir=Path(tmp))
-        with _pinned(sut_cpus):
-            mesh.start()
-        try:
-            if gen_cpus is not None:
-                os.sched_setaffinity(0, gen_cpus)
-            results = asyncio.run(
-                run(
-                    f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
-                    f"127.0.0.1:{settings.transaction_port}",
-                    evses=args.evses,
-                    charging=args.charging,
-                    limit=args.limit,
-                    runs=args.runs,
-                )
+    with own_mesh("load-manager", args.database_url, args.cpus) as mesh:
+        settings = mesh.settings
+        results = asyncio.run(
+            run(
+                f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
+                f"127.0.0.1:{settings.transaction_port}",
+                evses=args.evses,
+                charging=args.charging,
+                limit=args.limit,
+                runs=args.runs,
             )
-        finally:
-            mesh.stop()
-            if args.database_url:
-                for svc in SERVICES:
-                    with contextlib.suppress(Exception):
-                        asyncio.run(db.drop_database(settings.service_database_url(svc)))
+        )
     print(render(results))
     if args.json is not None:
         args.json.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

@@ -37,7 +37,8 @@ from typing import Any
 import orjson
 
 from bench.loadgen import raise_fd_limit
-from deploy.mesh import free_port
+from common import db
+from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port, on_free_ports
 
 __all__ = ["main", "run_bench", "Scenario", "plan", "TARGETS"]
 
@@ -122,6 +123,36 @@ def _pinned(cpus: set[int] | None) -> Iterator[None]:
 # -- systems under test ---------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def own_mesh(name: str, database_url: str, cpus_mode: str) -> Iterator[Mesh]:
+    """A fresh mesh for one measurement script: free loopback ports, SQLite (or PostgreSQL at
+    ``database_url``, its databases dropped afterwards), one gateway listening itself, stations
+    registered on first connect; with ``cpus_mode`` "split" the mesh on the first CPU and the
+    calling process (the load) on the second."""
+    sut_cpus, gen_cpus = _cpu_sets(cpus_mode)
+    with tempfile.TemporaryDirectory(prefix=f"csms-{name}-") as tmp:
+        settings = on_free_ports(
+            pathlib.Path(tmp),
+            database_url=database_url,
+            database_prefix=f"csms_{name.replace('-', '_')}_{os.getpid()}_",
+            auto_register=True,
+            allow_unsecured_stations=True,
+        )
+        mesh = Mesh(settings, log_dir=pathlib.Path(tmp))
+        with _pinned(sut_cpus):
+            mesh.start()
+        try:
+            if gen_cpus is not None:
+                os.sched_setaffinity(0, gen_cpus)
+            yield mesh
+        finally:
+            mesh.stop()
+            if database_url:
+                for svc in SERVICES:
+                    with contextlib.suppress(Exception):
+                        asyncio.run(db.drop_database(settings.service_database_url(svc)))
+
+
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -173,8 +204,6 @@ def _baseline(
 def _mesh(
     backend: str, postgres_url: str, cpus: set[int] | None, log_dir: pathlib.Path
 ) -> Iterator[Target]:
-    from common import db
-    from deploy.mesh import SERVICES, Mesh, MeshSettings
 
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"csms-bench-{backend}-"))
     log_dir.mkdir(parents=True, exist_ok=True)
