@@ -168,18 +168,24 @@ def _loopback(host: str) -> bool:
 # would pick from that very range.
 _FREE_PORTS = range(20000, 32768)
 _random = random.SystemRandom()
+# Every port free_port has handed out in this process: a mesh picks all its ports before any of
+# its processes binds one, so a free port picked twice would have two processes race for it.
+_handed_out: set[int] = set()
 
 
 def free_port() -> int:
     """A port free on loopback right now (tests, bench, chaos): a random one of _FREE_PORTS that
-    binds (one in use by anything else does not)."""
+    binds (one in use by anything else does not) and that this process never handed out before."""
     for _ in range(200):
         port = _random.choice(_FREE_PORTS)
+        if port in _handed_out:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _handed_out.add(port)
             return port
     raise OSError(f"no free port in {_FREE_PORTS}")
 

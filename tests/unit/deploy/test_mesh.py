@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.mesh import SERVICES, Mesh, Proc, envoy_config
+from deploy.mesh import SERVICES, Mesh, Proc, envoy_config, free_port
 
 from .conftest import env_names, mesh_settings
 
@@ -164,6 +164,14 @@ def test_plan_port_zero_picks_distinct_free_ports(tmp_path: pathlib.Path) -> Non
     mesh.plan()
     ports = [p for gw in mesh.gateways for p in (gw.ws_port, gw.grpc_port)]
     assert len(set(ports)) == 4 and 0 not in ports
+
+
+def test_free_port_never_hands_out_the_same_port_twice() -> None:
+    """A mesh picks a dozen ports before any process binds one: each pick must differ from every
+    earlier one, or two processes race for one port (CI: transaction_svc and gateway-2 were both
+    given 22443). 3,000 draws from 12,768 ports would repeat one almost surely by chance."""
+    ports = [free_port() for _ in range(3000)]
+    assert len(set(ports)) == len(ports)
 
 
 def test_plan_replaces_a_taken_gateway_port(tmp_path: pathlib.Path) -> None:
