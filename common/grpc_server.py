@@ -55,31 +55,70 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or handler.stream_stream is not None:
             return handler
-        inner = handler.unary_unary
+        method = handler_call_details.method
         rid = next(
             (v for k, v in handler_call_details.invocation_metadata or () if k == REQUEST_ID_KEY),
             None,
         )
 
-        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            request_id = rid or uuid.uuid4().hex[:16]
-            log_ctx.request_id.set(request_id)
-            try:
-                return await inner(request, context)
-            except errors.CsmsError as exc:
+        async def failed(exc: BaseException, context: grpc.aio.ServicerContext) -> None:
+            if isinstance(exc, errors.CsmsError):
                 await context.abort(exc.code, str(exc))
-            except grpc.aio.AbortError:
-                raise  # the servicer's own context.abort(): its status stands
-            except Exception:
-                # A bug or a database error: its text names tables, statements, addresses.
-                # The caller gets the request id; the log has the rest under that id.
-                log.exception("%s failed (request id %s)", handler_call_details.method, request_id)
-                await context.abort(grpc.StatusCode.INTERNAL, internal_error(request_id))
+            if isinstance(exc, grpc.aio.AbortError) or not isinstance(exc, Exception):
+                raise exc  # the servicer's own context.abort() (its status stands), cancellation
+            # A bug or a database error: its text names tables, statements, addresses.
+            # The caller gets the request id; the log has the rest under that id.
+            request_id = log_ctx.request_id.get()
+            log.error("%s failed (request id %s)", method, request_id, exc_info=exc)
+            await context.abort(grpc.StatusCode.INTERNAL, internal_error(request_id))
 
-        return grpc.unary_unary_rpc_method_handler(
-            unary,
+        def start() -> None:
+            log_ctx.request_id.set(rid or uuid.uuid4().hex[:16])
+
+        if handler.unary_unary is not None:
+            inner = handler.unary_unary
+
+            async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                start()
+                try:
+                    return await inner(request, context)
+                except BaseException as exc:
+                    await failed(exc, context)
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.stream_unary is not None:
+            inner_su = handler.stream_unary
+
+            async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+                start()
+                try:
+                    return await inner_su(requests, context)
+                except BaseException as exc:
+                    await failed(exc, context)
+
+            return grpc.stream_unary_rpc_method_handler(
+                stream_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        inner_us = handler.unary_stream
+
+        async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            start()
+            try:
+                async for response in inner_us(request, context):
+                    yield response
+            except BaseException as exc:
+                await failed(exc, context)
+
+        return grpc.unary_stream_rpc_method_handler(
+            unary_stream,
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )

@@ -21,6 +21,12 @@ DEFAULT_PORTS = {
     "user": 50053,
 }
 
+# The largest firmware image an operator may upload and the largest log a station may upload,
+# in bytes: device_svc enforces them, and Envoy answers 413 at once to a body whose
+# Content-Length passes them (deploy/mesh.py renders them into its configuration).
+DEFAULT_MAX_FIRMWARE_BYTES = 512 * 1024 * 1024
+DEFAULT_MAX_LOG_BYTES = 256 * 1024 * 1024
+
 
 class ServiceSettings(BaseSettings):
     """What every gRPC service reads."""

@@ -39,7 +39,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from common import db, grpc_tls, pki, rlimits
-from common.settings import DEFAULT_PORTS
+from common.settings import DEFAULT_MAX_FIRMWARE_BYTES, DEFAULT_MAX_LOG_BYTES, DEFAULT_PORTS
 from csms.user.v1 import user_service_pb2, user_service_pb2_grpc
 
 __all__ = [
@@ -122,6 +122,20 @@ class MeshSettings(BaseSettings):
     # for the API, the rest for the stations' listeners). 0: sized from the open-file limit,
     # which `make up` raises to the hard limit first (deploy.mesh.envoy_max_connections).
     envoy_max_connections: int = Field(default=0, ge=0)
+    # The base of the file URLs stations are given (firmware downloads, log uploads:
+    # <base>/files/<token>, served by Envoy's API port). Empty: http://<host>:<envoy_port>
+    # (127.0.0.1 for a host of 0.0.0.0: set it to the address stations reach).
+    files_base_url: str = ""
+    # The size limits of uploads (a firmware image, a station's log), in bytes: device_svc's,
+    # and Envoy's 413 for a Content-Length beyond them.
+    max_firmware_bytes: int = Field(default=DEFAULT_MAX_FIRMWARE_BYTES, ge=1)
+    max_log_bytes: int = Field(default=DEFAULT_MAX_LOG_BYTES, ge=1)
+
+    def files_url(self) -> str:
+        if self.files_base_url:
+            return self.files_base_url
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.envoy_port}"
 
     def unsecured_stations(self) -> bool:
         """Whether the gateways let stations without credentials in."""
@@ -362,6 +376,8 @@ def render_envoy(
     dns: bool = False,
     upstream_tls: UpstreamTls | None = None,
     max_connections: int = 0,
+    max_firmware_bytes: int = DEFAULT_MAX_FIRMWARE_BYTES,
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES,
 ) -> str:
     """deploy/envoy.yaml filled in; a ``gateway`` cluster needs ``stations_port`` and back.
 
@@ -423,6 +439,9 @@ def render_envoy(
         openapi=openapi,
         stations_listener=listener,
         clusters="".join(rendered),
+        # Envoy's header range match: [start, end).
+        firmware_too_large=max_firmware_bytes + 1,
+        log_too_large=max_log_bytes + 1,
     )
 
 
@@ -509,6 +528,8 @@ def envoy_config(
         max_connections=envoy_max_connections(
             settings, open_files or rlimits.open_files(), bool(gateway_ports)
         ),
+        max_firmware_bytes=settings.max_firmware_bytes,
+        max_log_bytes=settings.max_log_bytes,
     )
 
 
@@ -697,6 +718,11 @@ class Mesh:
                         "local_ca_dir": s.tls_dir(),
                         # Where accepted RequestStartTransactions are recorded.
                         "transaction_svc_addr": addr["transaction"],
+                        # Firmware images and stations' logs, and the URLs stations get.
+                        "files_dir": s.data_dir / "files",
+                        "files_base_url": s.files_url(),
+                        "max_firmware_bytes": s.max_firmware_bytes,
+                        "max_log_bytes": s.max_log_bytes,
                         "log_level": s.log_level,
                     },
                     SERVICE_HOSTNAMES["device"],

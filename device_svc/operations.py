@@ -274,6 +274,10 @@ class Operations:
             "ClearChargingProfile": self._learn_cleared_profiles,
             "GetChargingProfiles": self._learn_no_profiles,
         }
+        self.add_hooks(*hooks)
+
+    def add_hooks(self, *hooks: Hooks) -> None:
+        """A functional block's part in the commands (before the first command leaves)."""
         for hook in hooks:
             self._before = {**self._before, **hook.before}
             self._learn = {**self._learn, **hook.learn}

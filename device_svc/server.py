@@ -11,9 +11,15 @@ from common import grpc_server, grpc_tls
 from common.db import create_engine, session_factory
 from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
+from csms.device.v1 import files_pb2 as files_pb
+from csms.device.v1 import files_pb2_grpc as files_grpc
 from device_svc.certificates import open_signer
 from device_svc.display_messages.hooks import DisplayMessageHooks
 from device_svc.display_messages.service import DisplayMessages
+from device_svc.files import FileBlocks, build
+from device_svc.files.servicer import FileServicer
+from device_svc.firmware.hooks import FirmwareHooks
+from device_svc.logs.hooks import LogHooks
 from device_svc.monitoring.alerts import Alerts
 from device_svc.monitoring.monitors import MonitorHooks, Monitors
 from device_svc.monitoring.service import Monitoring
@@ -26,14 +32,18 @@ from device_svc.settings import Settings
 __all__ = ["SERVICE_NAME", "DeviceServer", "run", "start"]
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DeviceService"].full_name
+FILE_SERVICE_NAME = files_pb.DESCRIPTOR.services_by_name["FileService"].full_name
 REST_SERVICE_NAME = REST_SERVICE.full_name
 
 
 def _add_servicers(
-    server: grpc.aio.Server, servicer: DeviceServicer, operations: Operations
+    server: grpc.aio.Server, servicer: DeviceServicer, operations: Operations, blocks: FileBlocks
 ) -> None:
     pb_grpc.add_DeviceServiceServicer_to_server(servicer, server)
     pb_grpc.add_DeviceRestServiceServicer_to_server(device_rest(servicer, operations), server)
+    files_grpc.add_FileServiceServicer_to_server(
+        FileServicer(blocks.tokens, blocks.storage, blocks.firmware, blocks.logs), server
+    )
 
 
 def _transaction_channel(address: str) -> grpc.aio.Channel:
@@ -56,13 +66,16 @@ class DeviceServer(grpc_server.Server):
         operations: Operations,
         devices: Devices,
         monitoring: Monitoring,
+        blocks: FileBlocks,
     ) -> None:
         super().__init__(server.grpc, server.health, server.port, server.service_names)
         self.operations = operations
         self.devices = devices
         self.monitoring = monitoring
+        self.blocks = blocks
 
     async def stop(self, grace: float) -> None:
+        await self.blocks.rollouts.stop()
         await super().stop(grace)
         await self.operations.close()
         await self.devices.drain()
@@ -94,23 +107,33 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         signer=signer,
         transactions=_transaction_channel(settings.transaction_svc_addr),
         transactions_timeout=settings.transaction_svc_timeout,
-        hooks=[DisplayMessageHooks(display_messages), MonitorHooks(monitors)],
+    )
+    blocks = build(devices.sessions, settings.file_settings(), operations, devices.clock)
+    operations.add_hooks(
+        DisplayMessageHooks(display_messages),
+        MonitorHooks(monitors),
+        FirmwareHooks(blocks.firmware),
+        LogHooks(blocks.logs),
     )
     try:
         server = await grpc_server.start(
             settings.grpc_listen,
             lambda s: _add_servicers(
                 s,
-                DeviceServicer(devices, operations, monitoring, display_messages, monitors, alerts),
+                DeviceServicer(
+                    devices, operations, monitoring, display_messages, monitors, alerts, blocks
+                ),
                 operations,
+                blocks,
             ),
-            [SERVICE_NAME, REST_SERVICE_NAME],
+            [SERVICE_NAME, REST_SERVICE_NAME, FILE_SERVICE_NAME],
         )
     except BaseException:
         await operations.close()
         await engine.dispose()
         raise
-    return DeviceServer(server, operations, devices, monitoring), engine
+    blocks.rollouts.start()
+    return DeviceServer(server, operations, devices, monitoring, blocks), engine
 
 
 async def run(settings: Settings) -> None:

@@ -22,6 +22,9 @@ from device_svc.credentials import Presented
 from device_svc.display_messages.service import DisplayMessages
 from device_svc.display_messages.servicer import DisplayMessagesServicer
 from device_svc.domain import CustomerInformationPart, SecurityEvent
+from device_svc.files import FileBlocks, FileSettings, build
+from device_svc.firmware.servicer import FirmwareServicer
+from device_svc.logs.servicer import LogsServicer
 from device_svc.models import StationLike
 from device_svc.monitoring.alerts import Alerts
 from device_svc.monitoring.monitors import Monitors
@@ -122,7 +125,13 @@ def password_update_to_proto(update: PasswordUpdate) -> pb.UpdateBasicAuthPasswo
     )
 
 
-class DeviceServicer(MonitoringServicer, DisplayMessagesServicer, pb_grpc.DeviceServiceServicer):
+class DeviceServicer(
+    MonitoringServicer,
+    DisplayMessagesServicer,
+    FirmwareServicer,
+    LogsServicer,
+    pb_grpc.DeviceServiceServicer,
+):
     """The operation RPCs (Reset, ..., CustomerInformation) are added below from ACTIONS; block
     N's (NotifyEvent, ListEvents) come from :class:`MonitoringServicer`, block O's
     (NotifyDisplayMessages, ListDisplayMessages, SetDisplayMessages, ClearDisplayMessages) from
@@ -136,6 +145,7 @@ class DeviceServicer(MonitoringServicer, DisplayMessagesServicer, pb_grpc.Device
         display_messages: DisplayMessages | None = None,
         monitors: Monitors | None = None,
         alerts: Alerts | None = None,
+        blocks: FileBlocks | None = None,
     ) -> None:
         self.devices = devices
         self.operations = operations
@@ -143,6 +153,8 @@ class DeviceServicer(MonitoringServicer, DisplayMessagesServicer, pb_grpc.Device
         self.display_messages = display_messages or DisplayMessages(devices.sessions, devices.clock)
         self.monitors = monitors or Monitors(devices.sessions, devices.clock)
         self.alerts = alerts or Alerts(devices.sessions, clock=devices.clock)
+        blocks = blocks or build(devices.sessions, FileSettings(), operations, devices.clock)
+        self.firmware, self.logs, self.rollouts = blocks.firmware, blocks.logs, blocks.rollouts
 
     def _proto(self, station: StationLike) -> pb.ChargingStation:
         return station_to_proto(station, self.devices.clock())
@@ -401,6 +413,8 @@ class DeviceServicer(MonitoringServicer, DisplayMessagesServicer, pb_grpc.Device
                 type=req.type, timestamp=utc_datetime(req.timestamp), tech_info=req.tech_info
             ),
         )
+        # A firmware's signature or certificate refused: its rollout is told.
+        await self.firmware.security_event(request.station_id, req.type)
         return ocpp.SecurityEventNotificationResponse()
 
     async def SignCertificate(

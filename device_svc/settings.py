@@ -6,7 +6,13 @@ import functools
 
 from pydantic_settings import SettingsConfigDict
 
-from common.settings import DEFAULT_PORTS, ServiceSettings
+from common.settings import (
+    DEFAULT_MAX_FIRMWARE_BYTES,
+    DEFAULT_MAX_LOG_BYTES,
+    DEFAULT_PORTS,
+    ServiceSettings,
+)
+from device_svc.files import FileSettings
 
 __all__ = ["Settings", "get_settings"]
 
@@ -43,6 +49,28 @@ class Settings(ServiceSettings):
     ca_cert_path: str = ""
     ca_key_path: str = ""
     local_ca_dir: str = "var/tls"
+    # Files stations download (firmware images) and upload (logs): kept under this directory.
+    files_dir: str = "var/files"
+    # The base of the URLs given to stations (<base>/files/<token>): the API port, as stations
+    # reach it (through Envoy, which serves /files/ without an API key: the token is the key).
+    files_base_url: str = "http://127.0.0.1:5000"
+    # Size limits of an uploaded firmware image and of a station's log, in bytes.
+    max_firmware_bytes: int = DEFAULT_MAX_FIRMWARE_BYTES
+    max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
+    # Seconds a URL given to a station works (after a firmware's retrieveDateTime).
+    file_token_seconds: int = 24 * 3600
+    # Seconds between two looks at the running firmware rollouts.
+    rollout_tick: float = 1.0
+
+    def file_settings(self) -> FileSettings:
+        return FileSettings(
+            directory=self.files_dir,
+            base_url=self.files_base_url,
+            max_firmware_bytes=self.max_firmware_bytes,
+            max_log_bytes=self.max_log_bytes,
+            token_seconds=self.file_token_seconds,
+            rollout_tick=self.rollout_tick,
+        )
 
 
 @functools.cache

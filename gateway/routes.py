@@ -90,6 +90,19 @@ ROUTES: Mapping[str, Route | Local] = {
         "device", "SecurityEventNotification", device_pb.SecurityEventNotificationCall
     ),
     "SignCertificate": Route("device", "SignCertificate", device_pb.SignCertificateCall),
+    # Firmware (block L) and logs (block N): device_svc keeps every status (device_svc/firmware,
+    # device_svc/logs).
+    "FirmwareStatusNotification": Route(
+        "device", "FirmwareStatusNotification", device_pb.FirmwareStatusNotificationCall
+    ),
+    "PublishFirmwareStatusNotification": Route(
+        "device",
+        "PublishFirmwareStatusNotification",
+        device_pb.PublishFirmwareStatusNotificationCall,
+    ),
+    "LogStatusNotification": Route(
+        "device", "LogStatusNotification", device_pb.LogStatusNotificationCall
+    ),
     # Smart charging (block K): transaction_svc keeps the profiles stations hold, their external
     # limits and the EVs' needs and schedules (transaction_svc/smart_charging).
     "ReportChargingProfiles": Route(

@@ -98,6 +98,8 @@ _VARIABLE: Final = re.compile(r"\{([^}=]+)(?:=[^}]*)?\}")
 #: The station and the id token every resource example is about.
 EXAMPLE_STATION: Final = "CS123"
 EXAMPLE_ID_TOKEN: Final = "TAG-001"
+EXAMPLE_IMAGE: Final = "0b7f3c1e-5d2a-4f7e-9c1b-2a6d8e4f1a3c"
+EXAMPLE_ROLLOUT: Final = "5e2d9a4b-7c1f-4e8a-b3d6-1f9c2e7a4b8d"
 #: A path or query parameter's example by the proto name of its field, unless the method's
 #: entry in METHOD_EXAMPLES says otherwise. A parameter with none has no example (page tokens:
 #: any made-up one would be refused).
@@ -160,6 +162,26 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
         "body": {"limit": 80},
     },
     "TransactionRestService.DeleteSite": {"params": {"id": "depot-1"}},
+    "DeviceRestService.CreateFirmwareImage": {
+        "body": {"name": "CS-5500 firmware", "version": "1.9", "signature": "MEUCIQ..."}
+    },
+    "DeviceRestService.GetFirmwareImage": {"params": {"id": EXAMPLE_IMAGE}},
+    "DeviceRestService.DeleteFirmwareImage": {"params": {"id": EXAMPLE_IMAGE}},
+    "DeviceRestService.CreateFirmwareRollout": {
+        "body": {
+            "imageId": EXAMPLE_IMAGE,
+            "stationIds": [EXAMPLE_STATION],
+            "waveSize": 50,
+            "wavePauseSeconds": 600,
+            "maxFailureRatio": 0.1,
+        }
+    },
+    "DeviceRestService.GetFirmwareRollout": {"params": {"id": EXAMPLE_ROLLOUT}},
+    "DeviceRestService.CancelFirmwareRollout": {"params": {"id": EXAMPLE_ROLLOUT}, "body": {}},
+    "DeviceRestService.RequestLog": {
+        "params": {"station_id": EXAMPLE_STATION},
+        "body": {"logType": "DiagnosticsLog", "oldestTimestamp": "2026-12-01T00:00:00Z"},
+    },
     "DeviceRestService.SetDisplayMessages": {
         "body": {
             "stationIds": [EXAMPLE_STATION],
@@ -547,6 +569,15 @@ _LOCAL_REPLY: Final = {
     },
     "required": ["httpStatus"],
 }
+# The file transfers (device_svc/files): raw bodies, documented by hand.
+_FILE_SERVICE: Final = "csms.device.v1.FileService"
+_FILES_TAG: Final = "FileService"
+_FILE_EXAMPLES: Final = {
+    "token": "q3JxV1m2d0sYb8Lr5Hc9WkPz4Tn7Ge6Ua1Fo0Ji2Mxw",
+    "id": EXAMPLE_IMAGE,
+}
+
+
 _ERRORS: Final = {
     "400": (
         "BadRequest",
@@ -645,6 +676,9 @@ class _Document:
                 if route.verb in methods:
                     raise GenerationError(f"two rules for {route.verb.upper()} {path}")
                 methods[route.verb] = operation
+        for path, verb, operation in self.file_operations():
+            paths.setdefault(path, {})[verb] = operation
+        tags.append({"name": _FILES_TAG, "description": self.comments.get(_FILE_SERVICE, "")})
         paths.setdefault(OPENAPI_PATH, {})["get"] = self.openapi_operation()
         tags.append({"name": _DOCUMENT_TAG, "description": "This document, served by Envoy."})
         schemas = {**self.components.schemas, "Error": _ERROR, "LocalReply": _LOCAL_REPLY}
@@ -681,6 +715,60 @@ class _Document:
                 },
             },
         }
+
+    def file_operations(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """FileService's routes: raw bodies both ways (google.api.HttpBody chunks), not JSON.
+        The /files/ ones are the stations' (their token is the credential: no API key)."""
+        service = self.pool.FindServiceByName(_FILE_SERVICE)
+        binary: dict[str, Any] = {
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+        }
+        for route in routes(service):
+            method = route.method
+            path = route.template
+            operation: dict[str, Any] = {
+                "tags": [_FILES_TAG],
+                "operationId": f"{service.name}_{method.name}"
+                + ("2" if route.verb == "put" and route.template.startswith("/files/") else ""),
+                "summary": _words(method.name),
+                "description": self.comments.get(method.full_name, ""),
+                "parameters": [
+                    {
+                        "name": v,
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer" if v == "request_id" else "string"},
+                        "example": _FILE_EXAMPLES.get(v, PARAMETER_EXAMPLES.get(v)),
+                    }
+                    for v in route.variables
+                ],
+            }
+            if route.template.startswith("/files/"):
+                operation["security"] = []
+            if route.body:
+                content: dict[str, Any] = dict(binary)
+                if route.template.startswith("/files/") and route.verb == "post":
+                    content["multipart/form-data"] = {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"file": {"type": "string", "format": "binary"}},
+                        }
+                    }
+                operation["requestBody"] = {"required": True, "content": content}
+            ok: dict[str, Any] = (
+                {"description": "The file.", "content": binary}
+                if method.server_streaming
+                else {"description": "OK.", "content": {JSON: {"schema": {"type": "object"}}}}
+            )
+            operation["responses"] = {
+                "200": ok,
+                "413": _error_response("The body is larger than the CSMS accepts.", True),
+                **{
+                    code: {"$ref": f"#/components/responses/{name}"}
+                    for code, (name, _, _) in _ERRORS.items()
+                },
+            }
+            yield path, route.verb, operation
 
     def operation(
         self, service: ServiceDescriptor, route: Route, index: int, names: Sequence[str]

@@ -91,7 +91,8 @@ def _served_routes(mesh: Mesh) -> set[tuple[str, str]]:
                     rule = method.options.Extensions[annotations_pb2.http]
                     served.update((verb, _shape(path)) for verb, path in _flatten(rule))
     for route in manager["route_config"]["virtual_hosts"][0]["routes"]:
-        if "direct_response" in route:
+        # (The 413s of too large a file are refusals on the transcoded routes, not routes.)
+        if "direct_response" in route and route["direct_response"]["status"] == 200:
             served.add(("get", route["match"]["path"]))
     return served
 

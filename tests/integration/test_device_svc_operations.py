@@ -189,14 +189,14 @@ async def test_reset_reaches_the_gateway_and_returns_the_station_answer(device, 
 
 
 async def test_every_operation_is_forwarded(device, gateway) -> None:
-    """All 36 operation RPCs send their own request type and return their own response type
+    """All 40 operation RPCs send their own request type and return their own response type
     (but SetChargingProfile, whose profile transaction_svc checks first:
     test_device_svc_smart_charging.py)."""
     fake, addr = gateway
     await _connected(device, "CS1", addr)
     actions = [m.name for m in pb.DESCRIPTOR.services_by_name["DeviceService"].methods]
     actions = [a for a in actions if a in REQUEST_TYPES and hasattr(pb, f"{a}Command")]
-    assert len(actions) == 36
+    assert len(actions) == 40
     # K10.FR.02 / K09.FR.03: these two are sent only when they name what they are about.
     requests = {
         "ClearChargingProfile": {"chargingProfileId": 1},

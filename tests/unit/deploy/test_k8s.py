@@ -101,12 +101,14 @@ def test_objects_are_valid_kubernetes(objs: dict[tuple[str, str], Obj]) -> None:
 
 def test_one_file_per_process_and_the_objects_expected() -> None:
     """base/: one file per process, each a ServiceAccount, a Deployment, a Service and the
-    NetworkPolicy of its pods."""
+    NetworkPolicy of its pods; device-svc also the volume of its files (firmware, logs)."""
     objs = _render("base")
     procs = ["device-svc", "transaction-svc", "user-svc", "gateway", "envoy"]
     for name in procs:
         kinds = [d["kind"] for d in yaml.safe_load_all((K8S / "base" / f"{name}.yaml").read_text())]
-        assert kinds == ["ServiceAccount", "Deployment", "Service", "NetworkPolicy"], name
+        volume = ["PersistentVolumeClaim"] if name == "device-svc" else []
+        expected = ["ServiceAccount", "Deployment", *volume, "Service", "NetworkPolicy"]
+        assert kinds == expected, name
         spec = objs["Deployment", name]["spec"]["template"]["spec"]
         assert spec["serviceAccountName"] == name
     assert {k for k, _ in objs} == {
@@ -115,6 +117,7 @@ def test_one_file_per_process_and_the_objects_expected() -> None:
         "Service",
         "NetworkPolicy",
         "ConfigMap",
+        "PersistentVolumeClaim",
     }
 
 

@@ -59,11 +59,15 @@ ISSUE_OPERATIONS = (
     "SetDisplayMessage",
     "GetDisplayMessages",
     "ClearDisplayMessage",
+    "UpdateFirmware",
+    "PublishFirmware",
+    "UnpublishFirmware",
+    "GetLog",
 )
 
 
 def test_actions_are_the_contract_operations() -> None:
-    """The table read from the proto holds exactly the 36 operations of the contract."""
+    """The table read from the proto holds exactly the 40 operations of the contract."""
     assert ACTIONS == ISSUE_OPERATIONS
 
 

@@ -1,0 +1,315 @@
+"""Firmware rollouts, images, logs' uploads and file tokens (device_svc/firmware, device_svc/files,
+device_svc/logs) over real gRPC on SQLite and PostgreSQL, with the stand-in gateway of
+test_device_svc_operations.py answering as stations would."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import hashlib
+import pathlib
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+from google.api import httpbody_pb2
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from common.db import create_engine, session_factory
+from common.errors import NotFound, PermissionDenied
+from csms.device.v1 import device_service_pb2 as pb
+from csms.device.v1 import device_service_pb2_grpc as pb_grpc
+from csms.device.v1 import files_pb2 as files
+from csms.device.v1 import files_pb2_grpc as files_grpc
+from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
+from csms.ocpp.v201 import messages_pb2 as ocpp
+from device_svc import server as device_server
+from device_svc.files.tokens import DOWNLOAD, UPLOAD, FileTokens
+from device_svc.settings import Settings as DeviceSettings
+from tests.integration.test_device_svc_operations import FakeGateway
+
+
+class Device:
+    """One running device_svc: its stubs and server."""
+
+    def __init__(self, channel: grpc.aio.Channel, server: Any) -> None:
+        self.stub = pb_grpc.DeviceServiceStub(channel)
+        self.files = files_grpc.FileServiceStub(channel)
+        self.server = server
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[FakeGateway]:
+    fake = FakeGateway()
+    fake.answers["UpdateFirmware"] = lambda _: ocpp.UpdateFirmwareResponse(
+        status=ocpp.UPDATE_FIRMWARE_STATUS_ACCEPTED
+    )
+    server = grpc.aio.server()
+    gw_grpc.add_StationControlServiceServicer_to_server(fake, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    fake.address = f"127.0.0.1:{port}"  # type: ignore[attr-defined]
+    yield fake
+    await server.stop(0)
+
+
+@pytest.fixture
+async def database(migrated_db: Callable[[str], str]) -> str:
+    return await asyncio.to_thread(migrated_db, "device_svc")
+
+
+@pytest.fixture
+async def start(
+    database: str, tmp_path: pathlib.Path
+) -> AsyncIterator[Callable[..., Awaitable[Device]]]:
+    """A factory of device_svc servers on one database and files directory (a second one is
+    a restart); ``stop`` ends one."""
+    running: list[tuple[Any, AsyncEngine, grpc.aio.Channel]] = []
+
+    async def start_one(**settings: Any) -> Device:
+        server, engine = await device_server.start(
+            DeviceSettings(
+                grpc_listen="127.0.0.1:0",
+                database_url=database,
+                heartbeat_interval=60,
+                rollout_tick=0.05,
+                files_dir=str(tmp_path / "files"),
+                **settings,
+            )
+        )
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.port}")
+        running.append((server, engine, channel))
+        return Device(channel, server)
+
+    yield start_one
+    for server, engine, channel in running:
+        await channel.close()
+        await server.stop(1)
+        await engine.dispose()
+
+
+async def _fleet(device: Device, gateway: str, n: int) -> list[str]:
+    ids = [f"CS{i:03d}" for i in range(n)]
+    for sid in ids:
+        await device.stub.CreateChargingStation(
+            pb.CreateChargingStationRequest(charging_station=pb.ChargingStation(id=sid))
+        )
+        await device.stub.ConnectStation(
+            pb.ConnectStationRequest(
+                station_id=sid, gateway=gateway, lease_seconds=300, allow_unsecured=True
+            )
+        )
+    return ids
+
+
+def _chunks(image_id: str, content: bytes, size: int = 65536) -> Iterator[Any]:
+    for i in range(0, len(content), size):
+        yield files.UploadFirmwareImageChunk(
+            id=image_id,
+            content=httpbody_pb2.HttpBody(
+                content_type="application/octet-stream", data=content[i : i + size]
+            ),
+        )
+
+
+async def _ready_image(device: Device, content: bytes = b"firmware" * 1000) -> str:
+    image = await device.stub.CreateFirmwareImage(
+        files.CreateFirmwareImageRequest(
+            image=files.FirmwareImage(name="fw", version="2.0", signature="c2ln")
+        )
+    )
+    await device.files.UploadFirmwareImage(_chunks(image.id, content))
+    return str(image.id)
+
+
+async def _rollout(device: Device, image_id: str, stations: list[str], **fields: Any) -> str:
+    rollout = await device.stub.CreateFirmwareRollout(
+        files.CreateFirmwareRolloutRequest(
+            rollout=files.FirmwareRollout(image_id=image_id, station_ids=stations, **fields)
+        )
+    )
+    return str(rollout.id)
+
+
+async def _collect(fake: FakeGateway, count: int, within: float = 10) -> list[tuple[str, int]]:
+    """The next ``count`` UpdateFirmware requests the stations got: (station, requestId)."""
+    got = []
+    for _ in range(count):
+        call, payload, _ = await asyncio.wait_for(fake.calls.get(), within)
+        assert payload.DESCRIPTOR.name == "UpdateFirmwareRequest"
+        got.append((call.station_id, payload.request_id))
+    return got
+
+
+async def _report(device: Device, station_id: str, request_id: int, status: int) -> None:
+    await device.stub.FirmwareStatusNotification(
+        pb.FirmwareStatusNotificationCall(
+            station_id=station_id,
+            request=ocpp.FirmwareStatusNotificationRequest(status=status, request_id=request_id),
+        )
+    )
+
+
+async def _state(device: Device, rollout_id: str, state: str, within: float = 10) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        rollout = await device.stub.GetFirmwareRollout(
+            files.GetFirmwareRolloutRequest(id=rollout_id)
+        )
+        if rollout.state == state or loop.time() > deadline:
+            return rollout
+        await asyncio.sleep(0.05)
+
+
+async def _quiet(fake: FakeGateway, seconds: float = 0.3) -> bool:
+    """No request reaches the stations for ``seconds`` (the rollout ticks every 0.05 s)."""
+    await asyncio.sleep(seconds)
+    return fake.calls.empty()
+
+
+async def test_a_rollout_of_200_in_waves_of_50_completes(start, gateway) -> None:  # type: ignore[no-untyped-def]
+    """Wave by wave: the next wave leaves only once each of the one before reported Installed;
+    every station gets one UpdateFirmware, with the image's signature and a CSMS URL."""
+    device = await start()
+    stations = await _fleet(device, gateway.address, 200)
+    rollout_id = await _rollout(device, await _ready_image(device), stations, wave_size=50)
+    sent: list[tuple[str, int]] = []
+    for wave in range(4):
+        got = await _collect(gateway, 50)
+        assert {s for s, _ in got} == set(stations[wave * 50 : (wave + 1) * 50])
+        assert await _quiet(gateway), "the next wave left before this one finished"
+        for station_id, request_id in got:
+            await _report(device, station_id, request_id, ocpp.FIRMWARE_STATUS_INSTALLED)
+        sent.extend(got)
+    rollout = await _state(device, rollout_id, "completed")
+    assert rollout.state == "completed"
+    assert Counter(s for s, _ in sent) == Counter(stations)
+    assert {s.state for s in rollout.stations} == {"installed"}
+    assert await _quiet(gateway)
+
+
+async def test_a_rollout_halts_when_a_wave_fails_beyond_the_ratio(start, gateway) -> None:  # type: ignore[no-untyped-def]
+    """30% of the first wave fail (maxFailureRatio 0.2): halted, the second wave never leaves."""
+    device = await start()
+    stations = await _fleet(device, gateway.address, 100)
+    rollout_id = await _rollout(
+        device, await _ready_image(device), stations, wave_size=50, max_failure_ratio=0.2
+    )
+    got = await _collect(gateway, 50)
+    for i, (station_id, request_id) in enumerate(got):
+        status = (
+            ocpp.FIRMWARE_STATUS_INSTALLATION_FAILED
+            if i % 10 < 3
+            else ocpp.FIRMWARE_STATUS_INSTALLED
+        )
+        await _report(device, station_id, request_id, status)
+    rollout = await _state(device, rollout_id, "halted")
+    assert rollout.state == "halted", rollout
+    assert "of the 50 stations of wave 1 failed" in rollout.halt_reason
+    assert await _quiet(gateway, 0.5)
+    assert Counter(s.state for s in rollout.stations) == {
+        "installed": 35,
+        "failed": 15,
+        "waiting": 50,
+    }
+
+
+async def test_a_restarted_device_svc_goes_on_with_the_rollout_without_sending_twice(
+    start, gateway
+) -> None:  # type: ignore[no-untyped-def]
+    """device_svc stops with the first wave under way; the next one takes the statuses and
+    sends the second wave; no station gets a second UpdateFirmware."""
+    first = await start()
+    stations = await _fleet(first, gateway.address, 100)
+    rollout_id = await _rollout(first, await _ready_image(first), stations, wave_size=50)
+    wave1 = await _collect(gateway, 50)
+    await first.server.stop(1)
+    second = await start()
+    assert await _quiet(gateway, 0.5), "the restart sent the first wave again"
+    for station_id, request_id in wave1:
+        await _report(second, station_id, request_id, ocpp.FIRMWARE_STATUS_INSTALLED)
+    wave2 = await _collect(gateway, 50)
+    for station_id, request_id in wave2:
+        await _report(second, station_id, request_id, ocpp.FIRMWARE_STATUS_INSTALLED)
+    rollout = await _state(second, rollout_id, "completed")
+    assert rollout.state == "completed"
+    assert Counter(s for s, _ in wave1 + wave2) == Counter(stations)
+
+
+async def test_an_offline_station_is_sent_its_update_once_it_connects(start, gateway) -> None:  # type: ignore[no-untyped-def]
+    """A station not connected at its turn is "offline", does not hold the rollout back, and
+    gets its UpdateFirmware when it connects again."""
+    device = await start()
+    stations = await _fleet(device, gateway.address, 3)
+    await device.stub.DisconnectStation(pb.DisconnectStationRequest(station_id="CS001", epoch=1))
+    rollout_id = await _rollout(device, await _ready_image(device), stations)
+    got = await _collect(gateway, 2)
+    assert {s for s, _ in got} == {"CS000", "CS002"}
+    rollout = await _state(device, rollout_id, "running")
+    assert {s.station_id: s.state for s in rollout.stations}["CS001"] == "offline"
+    for station_id, request_id in got:
+        await _report(device, station_id, request_id, ocpp.FIRMWARE_STATUS_INSTALLED)
+    assert await _quiet(gateway)
+    await device.stub.ConnectStation(
+        pb.ConnectStationRequest(
+            station_id="CS001", gateway=gateway.address, lease_seconds=300, allow_unsecured=True
+        )
+    )
+    [(station_id, request_id)] = await _collect(gateway, 1)
+    assert station_id == "CS001"
+    await _report(device, station_id, request_id, ocpp.FIRMWARE_STATUS_INSTALLED)
+    assert (await _state(device, rollout_id, "completed")).state == "completed"
+
+
+async def test_an_image_over_the_limit_is_refused_and_nothing_kept(start, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    device = await start(max_firmware_bytes=100_000)
+    image = await device.stub.CreateFirmwareImage(
+        files.CreateFirmwareImageRequest(image=files.FirmwareImage(name="big", version="1"))
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await device.files.UploadFirmwareImage(_chunks(image.id, b"x" * 200_000))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "100000" in (err.value.details() or "")
+    kept = await device.stub.GetFirmwareImage(files.GetFirmwareImageRequest(id=image.id))
+    assert kept.state == "pending" and kept.size == 0
+    assert [p for p in (tmp_path / "files").rglob("*") if p.is_file()] == []
+    # Within the limit it goes in, with its SHA-256; a second upload is refused.
+    content = b"y" * 99_999
+    await device.files.UploadFirmwareImage(_chunks(image.id, content))
+    kept = await device.stub.GetFirmwareImage(files.GetFirmwareImageRequest(id=image.id))
+    assert kept.state == "ready" and kept.sha256 == hashlib.sha256(content).hexdigest()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await device.files.UploadFirmwareImage(_chunks(image.id, content))
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_token_serves_its_purpose_until_it_expires(database: str) -> None:
+    """Expired → PERMISSION_DENIED; another purpose or a made-up token → NOT_FOUND; a consumed
+    upload token → NOT_FOUND."""
+    engine = create_engine(database)
+    now = datetime.datetime(2026, 12, 5, 10, 0, tzinfo=datetime.UTC)
+    clock = [now]
+    tokens = FileTokens(session_factory(engine), "http://csms.example:5000", lambda: clock[0])
+    try:
+        url = await tokens.issue(DOWNLOAD, "CS1", "image-1", now + datetime.timedelta(hours=1))
+        assert url.startswith("http://csms.example:5000/files/")
+        token = url.rsplit("/", 1)[1]
+        assert (await tokens.resolve(token, DOWNLOAD)).subject == "image-1"
+        with pytest.raises(NotFound):
+            await tokens.resolve(token, UPLOAD)
+        with pytest.raises(NotFound):
+            await tokens.resolve("A" * 43, DOWNLOAD)
+        clock[0] = now + datetime.timedelta(hours=2)
+        with pytest.raises(PermissionDenied):
+            await tokens.resolve(token, DOWNLOAD)
+        upload = await tokens.issue(UPLOAD, "CS1", "7", clock[0] + datetime.timedelta(hours=1))
+        up = upload.rsplit("/", 1)[1]
+        assert (await tokens.resolve(up, UPLOAD)).station_id == "CS1"
+        await tokens.consume(up)
+        with pytest.raises(NotFound):
+            await tokens.resolve(up, UPLOAD)
+    finally:
+        await engine.dispose()
