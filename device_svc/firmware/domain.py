@@ -63,7 +63,10 @@ FIRMWARE_SECURITY_EVENTS = frozenset(
     {"InvalidFirmwareSignature", "InvalidFirmwareSigningCertificate"}
 )
 
-FOLLOWING = frozenset({"sending", "sent"})
+FOLLOWING = frozenset({"sending", "checking", "sent"})
+# How long a station asked, after a restart, whether it got its UpdateFirmware
+# (TriggerMessage FirmwareStatusNotification) has to say so before it is sent the request again.
+CHECK_SECONDS = 30
 FINISHED = frozenset({"installed", "failed"})
 
 
@@ -74,7 +77,7 @@ def station_state_after(state: str, firmware_status: str) -> str:
     if firmware_status in FAILED_STATUSES:
         return "failed"
     # Downloading again after a DownloadFailed (the station's own retries): following again.
-    return "sent" if state in ("sent", "failed", "sending") else state
+    return "sent" if state in ("sent", "failed", "sending", "checking") else state
 
 
 def validate_rollout(
@@ -125,6 +128,8 @@ class Plan:
 
     # Stations whose update timed out: failed.
     timed_out: list[str] = field(default_factory=list)
+    # Stations asked whether they got their request that did not say: to be sent it again.
+    unconfirmed: list[str] = field(default_factory=list)
     # Stations to send UpdateFirmware to now (the wave starting, or offline ones retried).
     send: list[str] = field(default_factory=list)
     # The rollout halts (why), or is completed.
@@ -152,8 +157,12 @@ def plan(
     out = Plan()
     timeout = datetime.timedelta(seconds=rollout.station_timeout_seconds)
     states = {}
+    check = datetime.timedelta(seconds=CHECK_SECONDS)
     for s in stations:
         state = s.state
+        if state == "checking" and (s.sent_at is None or now - s.sent_at > check):
+            out.unconfirmed.append(s.station_id)
+            state = "waiting"
         if (
             state == "sent"
             and rollout.station_timeout_seconds
@@ -186,15 +195,15 @@ def plan(
     for wave in waves:
         wave_stations = [s for s in stations if s.wave == wave]
         waiting = [s.station_id for s in wave_stations if states[s.station_id] == "waiting"]
-        busy = any(states[s.station_id] in FOLLOWING for s in wave_stations)
-        if busy:
+        started = any(states[s.station_id] != "waiting" for s in wave_stations)
+        if started and waiting:
+            # Part of the wave went out (the process stopped between sends, or a request is
+            # to go again): the rest now.
+            out.send.extend(waiting)
+            return out
+        if any(states[s.station_id] in FOLLOWING for s in wave_stations):
             return out
         if waiting:
-            started = any(states[s.station_id] != "waiting" for s in wave_stations)
-            if started:
-                # Part of the wave went out (the process stopped between sends): the rest now.
-                out.send.extend(waiting)
-                return out
             previous_done = rollout.wave_done_at
             if previous_done is None and wave != waves[0]:
                 out.wave_settled = True

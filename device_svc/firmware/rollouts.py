@@ -2,8 +2,11 @@
 
 A worker in device_svc looks at every running rollout each ``tick`` seconds and does what
 :func:`domain.plan` says. Everything it knows is in the database, so a rollout goes on where it
-was after device_svc restarts: a station whose UpdateFirmware was about to leave ("sending") is
-sent it again, with the same requestId. Each UpdateFirmware carries a URL of the CSMS's own
+was after device_svc restarts. A station whose UpdateFirmware was about to leave ("sending") may
+or may not have got it: it is asked (TriggerMessage FirmwareStatusNotification, "checking"); a
+status of that requestId says it did, Idle that it did not, and silence for
+:data:`domain.CHECK_SECONDS` sends the request again, with the same requestId. So no station is
+sent an update twice because device_svc died. Each UpdateFirmware carries a URL of the CSMS's own
 (``/files/<token>``, valid until ``retrieveDateTime`` + the token lifetime), the image's
 signature and signing certificate, and the rollout's retries and retryInterval.
 """
@@ -249,7 +252,9 @@ class Rollouts:
             self._wake.clear()
 
     async def _resume(self) -> None:
-        """After a restart: what was about to be sent goes again (same requestId)."""
+        """After a restart: each station whose request was about to leave is asked whether it
+        got it (see the module docstring)."""
+        now = self.clock()
         async with self.sessions.begin() as session:
             rows = (
                 await session.scalars(
@@ -257,9 +262,24 @@ class Rollouts:
                 )
             ).all()
             for row in rows:
-                row.state = "waiting"
-        if rows:
-            log.info("firmware rollouts: %d UpdateFirmware to send again", len(rows))
+                row.state, row.sent_at, row.updated_at = "checking", now, now
+            asking = [row.station_id for row in rows]
+        if asking:
+            log.info(
+                "firmware rollouts: asking %d stations whether they got their request", len(asking)
+            )
+        for station_id in asking:
+            request = ocpp.TriggerMessageRequest(
+                requested_message=ocpp.MESSAGE_TRIGGER_FIRMWARE_STATUS_NOTIFICATION
+            )
+            try:
+                await self.operations.call("TriggerMessage", station_id, request, 10.0)
+            except (GatewayError, CsmsError) as exc:
+                log.info(
+                    "%s not asked (%s): its request goes again after the check time",
+                    station_id,
+                    exc,
+                )
 
     async def step(self) -> None:
         """One look at every running rollout."""
@@ -302,6 +322,12 @@ class Rollouts:
                 connected,
             )
             by_id = {s.station_id: s for s in stations}
+            for station_id in plan.unconfirmed:
+                row = by_id[station_id]
+                row.state, row.updated_at = "waiting", now
+                log.info(
+                    "rollout %s: %s did not say it got its request: again", rollout_id, station_id
+                )
             for station_id in plan.timed_out:
                 row = by_id[station_id]
                 row.state, row.updated_at = "failed", now

@@ -280,6 +280,18 @@ class Firmware:
                 )
             )
             if request_id is None:
+                if status == "Idle":
+                    # Busy with no update: a request it was asked about never reached it.
+                    rows = (
+                        await session.scalars(
+                            select(RolloutStationRow).where(
+                                RolloutStationRow.station_id == station_id,
+                                RolloutStationRow.state == "checking",
+                            )
+                        )
+                    ).all()
+                    for row in rows:
+                        row.state, row.updated_at = "waiting", now
                 return
             await session.execute(
                 update(FirmwareUpdateRow)

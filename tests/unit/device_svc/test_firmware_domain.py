@@ -53,17 +53,26 @@ def test_a_settled_wave_starts_the_pause_then_the_next_wave() -> None:
 
 
 def test_an_offline_station_is_sent_again_once_connected_without_holding_the_waves() -> None:
-    stations = _stations("installed", "offline", "sent", "waiting")
+    stations = _stations("installed", "offline", "sent", "sent")
     assert plan(_view(), stations, T0, frozenset()).send == []
     assert plan(_view(), stations, T0, frozenset({"CS1"})).send == ["CS1"]
 
 
 def test_a_partly_sent_wave_is_finished_first() -> None:
-    """The process stopped between sends: the rest of the wave leaves, no new pause."""
-    p = plan(_view(pause=600), _stations("sent", "waiting"), T0, ALL)
-    assert p.send == [], "a wave with a station following its update is busy"
-    p = plan(_view(pause=600), _stations("installed", "waiting"), T0, ALL)
-    assert p.send == ["CS1"] and not p.new_wave
+    """The process stopped between sends, or a request is to go again: the rest of the wave
+    leaves at once, whatever the others are doing, with no new pause."""
+    for first in ("sent", "installed", "checking"):
+        p = plan(_view(pause=600), _stations(first, "waiting"), T0, ALL)
+        assert p.send == ["CS1"] and not p.new_wave, first
+
+
+def test_a_station_that_does_not_confirm_its_request_gets_it_again() -> None:
+    """Asked after a restart, silent past CHECK_SECONDS: sent again."""
+    stations = _stations("checking", "sent", sent_at=T0)
+    assert plan(_view(), stations, T0 + datetime.timedelta(seconds=5), ALL).send == []
+    late = T0 + datetime.timedelta(seconds=domain.CHECK_SECONDS + 1)
+    p = plan(_view(), stations, late, ALL)
+    assert p.unconfirmed == ["CS0"] and p.send == ["CS0"]
 
 
 def test_a_station_silent_past_its_timeout_fails() -> None:
