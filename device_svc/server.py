@@ -23,6 +23,7 @@ from device_svc.logs.hooks import LogHooks
 from device_svc.monitoring.alerts import Alerts
 from device_svc.monitoring.monitors import MonitorHooks, Monitors
 from device_svc.monitoring.service import Monitoring
+from device_svc.monitoring.webhook import Webhook
 from device_svc.operations import Gateways, Operations
 from device_svc.rest import REST_SERVICE, device_rest
 from device_svc.service import Devices
@@ -67,8 +68,10 @@ class DeviceServer(grpc_server.Server):
         devices: Devices,
         monitoring: Monitoring,
         blocks: FileBlocks,
+        webhook: Webhook | None = None,
     ) -> None:
         super().__init__(server.grpc, server.health, server.port, server.service_names)
+        self.webhook = webhook
         self.operations = operations
         self.devices = devices
         self.monitoring = monitoring
@@ -76,6 +79,8 @@ class DeviceServer(grpc_server.Server):
 
     async def stop(self, grace: float) -> None:
         await self.blocks.rollouts.stop()
+        if self.webhook is not None:
+            await self.webhook.stop()
         await super().stop(grace)
         await self.operations.close()
         await self.devices.drain()
@@ -98,7 +103,24 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     monitoring = Monitoring(devices.sessions, devices.clock)
     display_messages = DisplayMessages(devices.sessions, devices.clock)
     monitors = Monitors(devices.sessions, devices.clock)
-    alerts = Alerts(devices.sessions, settings.alert_severity, devices.clock)
+    alerts = Alerts(
+        devices.sessions,
+        settings.alert_severity,
+        devices.clock,
+        webhook=bool(settings.alert_webhook_url),
+    )
+    webhook = (
+        Webhook(
+            devices.sessions,
+            settings.alert_webhook_url,
+            secret=settings.alert_webhook_secret,
+            timeout=settings.alert_webhook_timeout,
+            max_attempts=settings.alert_webhook_max_attempts,
+            clock=devices.clock,
+        )
+        if settings.alert_webhook_url
+        else None
+    )
     operations = Operations(
         devices,
         Gateways(),
@@ -133,7 +155,9 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         await engine.dispose()
         raise
     blocks.rollouts.start()
-    return DeviceServer(server, operations, devices, monitoring, blocks), engine
+    if webhook is not None:
+        webhook.start()
+    return DeviceServer(server, operations, devices, monitoring, blocks, webhook), engine
 
 
 async def run(settings: Settings) -> None:

@@ -26,6 +26,12 @@ class Settings(ServiceSettings):
     heartbeat_interval: int = 300
     # Events of a monitor of this severity or a more severe one (lower number) are alerts.
     alert_severity: int = 2
+    # Each new alert is POSTed here (JSON: {"alert": ...} as REST shows it), retried with
+    # backoff; empty: no webhook. With a secret, x-csms-signature: sha256=<HMAC of the body>.
+    alert_webhook_url: str = ""
+    alert_webhook_secret: str = ""
+    alert_webhook_timeout: float = 5.0
+    alert_webhook_max_attempts: int = 12
     # Seconds a CSMS-initiated call may wait for the gateway (and so the station) when the caller
     # gave no deadline or a longer one. Above the gateway's own call_timeout (30 s), so that the
     # station's silence comes back as the gateway's DEADLINE_EXCEEDED.

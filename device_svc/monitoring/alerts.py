@@ -34,10 +34,14 @@ class Alerts:
         sessions: async_sessionmaker[AsyncSession],
         threshold: int = 2,
         clock: Callable[[], datetime.datetime] = utcnow,
+        webhook: bool = False,
     ) -> None:
+        """``webhook``: an operator's webhook is configured, each new alert is queued for it
+        (:mod:`.webhook` delivers them)."""
         self.sessions = sessions
         self.threshold = threshold
         self.clock = clock
+        self.webhook = webhook
 
     async def from_part(self, station_id: str, part: EventPart) -> int:
         """The alerts a NotifyEvent part raises (after it is stored); how many."""
@@ -77,6 +81,10 @@ class Alerts:
                         "acknowledged": False,
                         "acknowledged_at": None,
                         "created_at": self.clock(),
+                        "webhook_state": "pending" if self.webhook else None,
+                        "webhook_attempts": 0,
+                        "webhook_next_at": self.clock() if self.webhook else None,
+                        "webhook_error": "",
                     },
                 )
                 raised += 1

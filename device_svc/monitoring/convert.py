@@ -17,8 +17,9 @@ from csms.device.v1 import device_service_pb2 as pb
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc.convert import ref_of
 from device_svc.monitoring.domain import Event, EventFilter, EventPart, StoredEvent
+from device_svc.monitoring.models import AlertRow
 
-__all__ = ["event_data", "event_filter", "event_part", "event_to_proto"]
+__all__ = ["alert_to_proto", "event_data", "event_filter", "event_part", "event_to_proto"]
 
 
 def _optional(message: Message, field: str) -> Any:
@@ -149,3 +150,26 @@ def event_filter(request: pb.ListEventsRequest) -> EventFilter:
         since=utc_datetime(request.since) if request.HasField("since") else None,
         until=utc_datetime(request.until) if request.HasField("until") else None,
     )
+
+
+def alert_to_proto(r: AlertRow) -> pb.Alert:
+    msg = pb.Alert(
+        id=r.id,
+        station_id=r.station_id,
+        event_id=r.event_id,
+        timestamp=timestamp(r.timestamp),
+        trigger=r.trigger,
+        actual_value=r.actual_value,
+        component=r.component_name,
+        variable=r.variable_name,
+        monitor_id=r.monitor_id,
+        severity=r.severity,
+        acknowledged=r.acknowledged,
+        acknowledge_time=timestamp(r.acknowledged_at),
+        create_time=timestamp(r.created_at),
+        webhook=r.webhook_state or "",
+        webhook_attempts=r.webhook_attempts,
+    )
+    if r.evse_id is not None:
+        msg.evse_id = r.evse_id
+    return msg

@@ -115,6 +115,7 @@ class AlertRow(Base):
             "station_id", "generated_at", "seq_no", "event_id", name="uq_alerts_event"
         ),
         Index("ix_alerts_acknowledged", "acknowledged", "id"),
+        Index("ix_alerts_webhook", "webhook_state", "webhook_next_at"),
     )
 
     id: Mapped[int] = mapped_column(
@@ -135,3 +136,9 @@ class AlertRow(Base):
     acknowledged: Mapped[bool] = mapped_column(default=False)
     acknowledged_at: Mapped[datetime.datetime | None]
     created_at: Mapped[datetime.datetime]
+    # Its delivery to the operator's webhook (device_svc/monitoring/webhook.py): "pending",
+    # "delivered", "failed", or None (no webhook when it was raised); revision 0011.
+    webhook_state: Mapped[str | None] = mapped_column(String(10))
+    webhook_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    webhook_next_at: Mapped[datetime.datetime | None]
+    webhook_error: Mapped[str] = mapped_column(String(300), default="", server_default="")

@@ -14,7 +14,6 @@ from csms.device.v1 import device_service_pb2 as pb
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc.monitoring import convert
 from device_svc.monitoring.alerts import Alerts
-from device_svc.monitoring.models import AlertRow
 from device_svc.monitoring.monitors import Monitors
 from device_svc.monitoring.service import Monitoring
 
@@ -36,12 +35,14 @@ class MonitoringServicer:
         rows, token = await self.alerts.list_alerts(
             request.station_id, acknowledged, request.page_size, request.page_token
         )
-        return pb.ListAlertsResponse(alerts=[_alert(r) for r in rows], next_page_token=token)
+        return pb.ListAlertsResponse(
+            alerts=[convert.alert_to_proto(r) for r in rows], next_page_token=token
+        )
 
     async def AcknowledgeAlert(
         self, request: pb.AcknowledgeAlertRequest, context: grpc.aio.ServicerContext
     ) -> pb.Alert:
-        return _alert(await self.alerts.acknowledge(request.id))
+        return convert.alert_to_proto(await self.alerts.acknowledge(request.id))
 
     async def NotifyMonitoringReport(
         self, request: pb.NotifyMonitoringReportCall, context: grpc.aio.ServicerContext
@@ -96,24 +97,3 @@ class MonitoringServicer:
         return pb.ListEventsResponse(
             events=[convert.event_to_proto(e) for e in events], next_page_token=token
         )
-
-
-def _alert(r: AlertRow) -> pb.Alert:
-    msg = pb.Alert(
-        id=r.id,
-        station_id=r.station_id,
-        event_id=r.event_id,
-        timestamp=timestamp(r.timestamp),
-        trigger=r.trigger,
-        actual_value=r.actual_value,
-        component=r.component_name,
-        variable=r.variable_name,
-        monitor_id=r.monitor_id,
-        severity=r.severity,
-        acknowledged=r.acknowledged,
-        acknowledge_time=timestamp(r.acknowledged_at),
-        create_time=timestamp(r.created_at),
-    )
-    if r.evse_id is not None:
-        msg.evse_id = r.evse_id
-    return msg
