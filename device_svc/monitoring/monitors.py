@@ -22,6 +22,7 @@ from device_svc.monitoring.models import MonitoringReportRow, MonitorRow
 from device_svc.monitoring.monitors_domain import (
     MonitorCriteria,
     StoredMonitor,
+    clears_custom_monitors,
     stale_after_report,
 )
 
@@ -119,6 +120,18 @@ class Monitors:
                     )
                 )
 
+    async def forget_custom(self, station_id: str) -> None:
+        """The station cleared its custom monitors (SetMonitoringBase HardWiredOnly accepted):
+        the ones the CSMS set are gone. Those it learnt from a report stay: it cannot tell a
+        hard-wired one from a custom one there (the next report says)."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                delete(MonitorRow).where(
+                    MonitorRow.station_id == station_id, MonitorRow.source == CSMS
+                )
+            )
+        log.info("%s cleared its custom monitors (HardWiredOnly)", station_id)
+
     async def expect_report(self, station_id: str, request: JSON) -> None:
         criteria = MonitorCriteria.of_request(request)
         async with self.sessions.begin() as session:
@@ -195,7 +208,8 @@ class Monitors:
 
 
 class MonitorHooks:
-    """Block N's part in SetVariableMonitoring, ClearVariableMonitoring and GetMonitoringReport."""
+    """Block N's part in SetVariableMonitoring, ClearVariableMonitoring, GetMonitoringReport and
+    SetMonitoringBase."""
 
     def __init__(self, monitors: Monitors) -> None:
         self.monitors = monitors
@@ -206,6 +220,7 @@ class MonitorHooks:
             "SetVariableMonitoring": self._set,
             "ClearVariableMonitoring": self._cleared,
             "GetMonitoringReport": self._none,
+            "SetMonitoringBase": self._base,
         }
 
     async def _announce(self, station_id: str, request: ocpp.GetMonitoringReportRequest) -> None:
@@ -216,6 +231,12 @@ class MonitorHooks:
 
     async def _cleared(self, station_id: str, request: Any, response: Any) -> None:
         await self.monitors.cleared(station_id, to_ocpp(response))
+
+    async def _base(self, station_id: str, request: Any, response: Any) -> None:
+        if to_ocpp(response).get("status") == "Accepted" and clears_custom_monitors(
+            str(to_ocpp(request).get("monitoringBase", ""))
+        ):
+            await self.monitors.forget_custom(station_id)
 
     async def _none(
         self,

@@ -7,6 +7,10 @@ names (ThresholdMonitoring: UpperThreshold and LowerThreshold; DeltaMonitoring: 
 PeriodicMonitoring: Periodic and PeriodicClockAligned); neither: every monitor. When its report
 ends, the stored monitors it asked for that no part listed, stored before it left, are gone
 from the station (as for charging profiles and display messages).
+
+**What a monitoring base clears** (N03): HardWiredOnly "clears all custom monitors and disables
+all pre-configured monitors" (MonitoringBaseEnumType); All and FactoryDefault activate
+pre-configured monitors and leave the custom ones. Custom monitors are the ones the CSMS set.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from typing import Any
 
 from common import reports
 
-__all__ = ["MonitorCriteria", "StoredMonitor", "stale_after_report"]
+__all__ = ["MonitorCriteria", "StoredMonitor", "clears_custom_monitors", "stale_after_report"]
 
 JSON = Mapping[str, Any]
 
@@ -104,3 +108,8 @@ def stale_after_report(
     """The stored ones a finished report shows the station no longer has
     (:func:`common.reports.stale_after_report`, asked for by ``criteria``)."""
     return reports.stale_after_report(stored, criteria.matches, request_id, requested_at, listed)
+
+
+def clears_custom_monitors(monitoring_base: str) -> bool:
+    """Whether a station that accepted this SetMonitoringBase no longer has custom monitors."""
+    return monitoring_base == "HardWiredOnly"

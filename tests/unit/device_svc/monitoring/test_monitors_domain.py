@@ -6,7 +6,12 @@ import datetime
 
 import pytest
 
-from device_svc.monitoring.monitors_domain import MonitorCriteria, StoredMonitor, stale_after_report
+from device_svc.monitoring.monitors_domain import (
+    MonitorCriteria,
+    StoredMonitor,
+    clears_custom_monitors,
+    stale_after_report,
+)
 
 T0 = datetime.datetime(2026, 12, 5, tzinfo=datetime.UTC)
 POWER = StoredMonitor(
@@ -61,3 +66,10 @@ def test_a_finished_report_removes_what_it_asked_for_and_did_not_list() -> None:
     criteria = MonitorCriteria(criteria=("ThresholdMonitoring",))
     assert stale_after_report(stored, criteria, 9, later) == [1]
     assert stale_after_report(stored, criteria, 9, later, listed=[1]) == []
+
+
+@pytest.mark.parametrize(
+    ("base", "clears"), [("HardWiredOnly", True), ("All", False), ("FactoryDefault", False)]
+)
+def test_only_hard_wired_only_clears_custom_monitors(base: str, clears: bool) -> None:
+    assert clears_custom_monitors(base) is clears
