@@ -44,6 +44,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol
 
 import grpc
+import orjson
 from google.protobuf.message import Message
 
 from common import grpc_tls, pki
@@ -97,6 +98,28 @@ _FORWARDED_METADATA = frozenset({"grpc-status-details-bin"})
 _REFUSALS: Mapping[grpc.StatusCode, type[CsmsError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
     grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Split:
+    """A command whose list the station takes at most ItemsPerMessage[<action>] of per
+    message (the device model's ``component``.ItemsPerMessage, instance the action): longer,
+    it goes as several CALLs and their results come back as one answer."""
+
+    component: str
+    items: str  # the request's list field
+    results: str  # the response's list field
+
+
+# B05/B06 (DeviceDataCtrlr), N04/N06 (MonitoringCtrlr: N06.FR.04 for ClearVariableMonitoring).
+_SPLITS: Mapping[str, _Split] = {
+    "GetVariables": _Split("DeviceDataCtrlr", "get_variable_data", "get_variable_result"),
+    "SetVariables": _Split("DeviceDataCtrlr", "set_variable_data", "set_variable_result"),
+    "SetVariableMonitoring": _Split(
+        "MonitoringCtrlr", "set_monitoring_data", "set_monitoring_result"
+    ),
+    "ClearVariableMonitoring": _Split("MonitoringCtrlr", "id", "clear_monitoring_result"),
 }
 
 
@@ -312,12 +335,7 @@ class Operations:
         if before is not None:
             await before(station_id, request)
         seconds = _timeout(time_remaining, self.call_timeout)
-        result = await self.gateways.call(station_id, route, request, seconds)
-        response = RESPONSE_TYPES[action]()
-        if not result.response.Unpack(response):
-            raise CsmsError(
-                f"gateway answered {result.response.TypeName() or 'nothing'} to {action}"
-            )
+        response, payload_json = await self._send(action, station_id, route, request, seconds)
         if new_password_hash is not None:
             await self._rotate_password(station_id, new_password_hash, response)
         if new_profile is not None:
@@ -329,7 +347,77 @@ class Operations:
             except Exception:
                 # The station did what it answered; our copy of its device model lags behind.
                 log.exception("could not record the %s results in the device model", action)
-        return response, result.payload_json
+        return response, payload_json
+
+    async def _send(
+        self, action: str, station_id: str, route: Route, request: Message, seconds: float
+    ) -> tuple[Message, str]:
+        """The request to the station: as one CALL, or as several when its list is longer than
+        the station takes per message (:data:`_SPLITS`), their results as one answer."""
+        parts = await self._parts(action, station_id, request)
+        answers = []
+        for part in parts:
+            result = await self.gateways.call(station_id, route, part, seconds)
+            response = RESPONSE_TYPES[action]()
+            if not result.response.Unpack(response):
+                raise CsmsError(
+                    f"gateway answered {result.response.TypeName() or 'nothing'} to {action}"
+                )
+            answers.append((response, result.payload_json))
+        if len(answers) == 1:
+            return answers[0]
+        split = _SPLITS[action]
+        merged = RESPONSE_TYPES[action]()
+        for response, _ in answers:
+            getattr(merged, split.results).extend(getattr(response, split.results))
+        json_name = merged.DESCRIPTOR.fields_by_name[split.results].json_name
+        payload: dict[str, Any] = {json_name: []}
+        for response, text in answers:
+            part_json = orjson.loads(text) if text else to_ocpp(response)
+            payload[json_name].extend(part_json.get(json_name, []))
+        return merged, orjson.dumps(payload).decode()
+
+    async def _parts(self, action: str, station_id: str, request: Message) -> list[Message]:
+        split = _SPLITS.get(action)
+        if split is None:
+            return [request]
+        items = getattr(request, split.items)
+        limit = await self._items_per_message(station_id, split.component, action)
+        if limit is None or len(items) <= limit:
+            return [request]
+        log.info(
+            "%s of %d items goes as %d CALLs (the station's ItemsPerMessage is %d)",
+            action,
+            len(items),
+            -(-len(items) // limit),
+            limit,
+        )
+        parts = []
+        for start in range(0, len(items), limit):
+            part = type(request)()
+            part.CopyFrom(request)
+            field = getattr(part, split.items)
+            del field[:]
+            field.extend(items[start : start + limit])
+            parts.append(part)
+        return parts
+
+    async def _items_per_message(self, station_id: str, component: str, action: str) -> int | None:
+        """The station's ItemsPerMessage for ``action`` as the device model holds it."""
+        try:
+            value = await self.devices.variable_value(
+                station_id, component, "ItemsPerMessage", action
+            )
+        except Exception:
+            log.exception("could not read %s.ItemsPerMessage[%s]: sent whole", component, action)
+            return None
+        if value is None:
+            return None
+        try:
+            limit = int(value)
+        except ValueError:
+            return None
+        return limit if limit > 0 else None
 
     async def fan_out(
         self,

@@ -38,6 +38,7 @@ from device_svc.domain import (
     ValueUpdate,
 )
 from device_svc.models import (
+    NO_ID,
     CustomerInformationRow,
     DeviceVariable,
     DeviceVariableAttribute,
@@ -816,6 +817,20 @@ class Devices:
             last.variable_name,
             last.variable_instance,
         )
+
+    async def variable_value(
+        self, station_id: str, component: str, variable: str, instance: str = ""
+    ) -> str | None:
+        """The Actual value the device model holds of a station-level variable (no EVSE,
+        no connector), None when it holds none."""
+        key = (component, "", NO_ID, NO_ID, variable, instance)
+        async with self.sessions() as session:
+            found = await DeviceModelRepository(session).variables(station_id, [key])
+            row = found.get(key)
+            if row is None:
+                return None
+            actual = [a.value for a in row.attributes if a.type == "Actual"]
+        return actual[0] if actual else None
 
     # -- customer information ------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from google.protobuf.message import Message
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 
 from common.errors import OCPP_ERROR_DOMAIN, grpc_status_of_callerror
-from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, to_proto
+from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, to_ocpp, to_proto
 from csms.device.v1 import device_service_pb2 as pb
 from csms.gateway.v1 import station_control_pb2 as gw
 from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
@@ -754,3 +754,47 @@ async def test_lease_renewal_finds_each_station_by_its_key_on_sqlite(sqlite_plan
     for details in await sqlite_plans("device_svc", "UPDATE", renew):
         assert not [d for d in details if d.startswith("SCAN charging_stations")], details
         assert any("SEARCH charging_stations" in d for d in details), details
+
+
+async def test_a_list_longer_than_the_station_takes_goes_as_several_calls(device, gateway) -> None:  # type: ignore[no-untyped-def]
+    """B06 / N06.FR.04: the station's DeviceDataCtrlr.ItemsPerMessage[GetVariables] is 2 (as
+    the device model learnt it from the station): a GetVariables of 5 goes as 3 CALLs of at
+    most 2, and the caller gets one answer with the 5 results in order."""
+    fake, addr = gateway
+    await _connected(device, "CS1", addr)
+    limit = {
+        "component": {"name": "DeviceDataCtrlr"},
+        "variable": {"name": "ItemsPerMessage", "instance": "GetVariables"},
+    }
+
+    def answer(request: Message) -> Message:
+        results = []
+        for data in to_ocpp(request)["getVariableData"]:
+            value = (
+                "2"
+                if data["variable"].get("instance") == "GetVariables"
+                else data["variable"]["name"]
+            )
+            results.append(
+                {
+                    "attributeStatus": "Accepted",
+                    "attributeValue": value,
+                    **{k: data[k] for k in ("component", "variable")},
+                }
+            )
+        return to_proto(ocpp.GetVariablesResponse, {"getVariableResult": results})
+
+    fake.answers["GetVariables"] = answer
+    learn = to_proto(ocpp.GetVariablesRequest, {"getVariableData": [limit]})
+    await device.GetVariables(pb.GetVariablesCommand(station_id="CS1", request=learn))
+    await fake.next_call("GetVariables")
+    names = [f"V{i}" for i in range(5)]
+    request = to_proto(
+        ocpp.GetVariablesRequest,
+        {"getVariableData": [{"component": {"name": "C"}, "variable": {"name": n}} for n in names]},
+    )
+    resp = await device.GetVariables(pb.GetVariablesCommand(station_id="CS1", request=request))
+    sent = [len((await fake.next_call("GetVariables"))[1].get_variable_data) for _ in range(3)]
+    assert sent == [2, 2, 1]
+    assert fake.calls.empty()
+    assert [r.attribute_value for r in resp.get_variable_result] == names

@@ -12,10 +12,6 @@ station's answers reach the operator, and, beyond the cases, what the CSMS then 
 monitors it knows the station holds (``GET /v1/chargingStations/{id}/monitors``), the events it
 stored (``GET /v1/events``) and the alerts it raised (``GET /v1/alerts``: events of a monitor of
 severity 2 or more severe).
-
-TC_N_18 is an expected failure (xfail strict): the CSMS forwards a ClearVariableMonitoring with
-more ids than the station's MonitoringCtrlr.ItemsPerMessage[ClearVariableMonitoring] allows
-(N06.FR.04), see its marker.
 """
 
 from __future__ import annotations
@@ -622,13 +618,6 @@ async def test_tc_n_16_17_set_monitoring_level(
 ITEMS_PER_CLEAR = 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="N06.FR.04: device_svc forwards a ClearVariableMonitoring as the operator wrote it; "
-    "keeping to the station's MonitoringCtrlr.ItemsPerMessage[ClearVariableMonitoring] needs "
-    "the command split in device_svc/operations.py (one command, several CALLs), outside "
-    "device_svc/monitoring",
-)
 async def test_tc_n_18_clear_monitoring_too_many_elements(
     cs: OcttStation, rest: httpx.AsyncClient
 ) -> None:
