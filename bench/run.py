@@ -405,6 +405,9 @@ def run_bench(
     if not only or LOAD_MANAGER in only:
         for b in backends:
             load_manager[f"mesh-{b}"] = _load_manager(b, postgres_url, quick, cpus_mode, out)
+    files: dict[str, Any] = {}
+    if not only or FILES in only:
+        files = _files(quick, cpus_mode, out)
     summary = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "cpu_split": cpus_mode if sut_cpus else "none"},
@@ -415,6 +418,7 @@ def run_bench(
         "scenarios": {sc.name: list(sc.args) for sc in scenarios},
         "results": results,
         "load_manager": load_manager,
+        "files": files,
     }
     rows = figures(results)
     summary["table"] = rows
@@ -568,6 +572,31 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 
 LOAD_MANAGER = "load-manager"
+FILES = "files"
+
+
+def _files(quick: bool, cpus_mode: str, out: pathlib.Path) -> dict[str, Any]:
+    """bench.files on a mesh of its own: 50 MiB (5 quick) each way, the peak RSS growth."""
+    path = out / "files.json"
+    args = [sys.executable, "-m", "bench.files", "--cpus", cpus_mode, "--json", str(path)]
+    args += ["--mib", "5" if quick else "50"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, check=False)
+    if done.returncode != 0 or not path.exists():
+        return {"failed": (done.stderr or done.stdout).strip()[-2000:]}
+    return {"transfers": orjson.loads(path.read_bytes())}
+
+
+def _files_lines(files: dict[str, Any]) -> list[str]:
+    if "failed" in files:
+        return [f"  FAILED {FILES}: {files['failed']}"]
+    lines = []
+    for r in files["transfers"]:
+        growth = ", ".join(f"{k} +{v} MiB" for k, v in r["peak_rss_growth_mib"].items())
+        lines.append(
+            f"  {r['transfer']}: {r['mib']} MiB in {r['seconds']} s ({r['mib_per_s']} MiB/s), "
+            f"sha256 {'ok' if r['sha256_ok'] else 'WRONG'}, peak RSS {growth}"
+        )
+    return lines
 
 
 def _load_manager(
@@ -632,6 +661,10 @@ def render(summary: dict[str, Any]) -> str:
         lines.append("")
         lines.append("site load manager (bench.load_manager, a mesh of its own per backend):")
         lines.extend(_load_manager_lines(summary))
+    if summary.get("files"):
+        lines.append("")
+        lines.append("big files (bench.files, a mesh of its own, SQLite):")
+        lines.extend(_files_lines(summary["files"]))
     lines.append("")
     lines.append("targets (a MISS is a measurement, not a failure):")
     for c in summary["targets"]:
@@ -657,7 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--postgres-url", default=os.environ.get("CSMS_TEST_POSTGRES_URL", POSTGRES_URL))
     p.add_argument("--cpus", choices=["split", "shared"], default="split")
     p.add_argument("--quiet", action="store_true", help="no progress lines from the generator")
-    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER]
+    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER, FILES]
     p.add_argument(
         "--scenarios",
         default="",

@@ -179,8 +179,10 @@ async def start(
     service_names: Sequence[str],
     *,
     tls: grpc_tls.TlsChoice = grpc_tls.FROM_ENV,
+    options: Sequence[tuple[str, Any]] = (),
 ) -> Server:
-    """Build, bind and start a server; ``listen`` may use port 0 (see ``Server.port``).
+    """Build, bind and start a server; ``listen`` may use port 0 (see ``Server.port``);
+    ``options``: channel arguments of this service's own, after the common ones.
 
     It listens with mutual TLS when the process has internal TLS (``CSMS_INTERNAL_TLS_*``,
     common.grpc_tls) or ``tls`` says so, plaintext otherwise.
@@ -193,6 +195,7 @@ async def start(
             # stations ending their transactions at once must queue instead.
             ("grpc.server.max_pending_requests", 20_000),
             ("grpc.server.max_pending_requests_hard_limit", 40_000),
+            *options,
         ],
     )
     add_servicers(server)
