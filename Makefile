@@ -22,6 +22,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install the pinned dependencies
 
+# What the tests run beside the mesh (tests/tools/package.json, locked): an S3-compatible server.
+S3RVER := tests/tools/node_modules/.bin/s3rver
+$(S3RVER): tests/tools/package.json tests/tools/package-lock.json
+	npm ci --prefix tests/tools --no-audit --no-fund --silent
+	touch $@
+
 $(GEN)/.stamp: $(STAMP) $(PROTOS) proto/tools/gen_ocpp_proto.py proto/tools/compile.py proto/tools/gen_openapi.py common/ocpp_examples.py common/rest_json.py
 	$(PY) proto/tools/gen_ocpp_proto.py
 	$(PY) proto/tools/compile.py $(GEN)
@@ -36,13 +42,13 @@ up: proto ## run the whole mesh (Envoy, gateway, services) on the embedded defau
 migrate: proto ## apply the Alembic migrations of every service
 	$(PY) -m deploy.mesh migrate
 
-test: proto types ## install what is needed, type-check, and run unit, integration and end-to-end tests
+test: proto types $(S3RVER) ## install what is needed, type-check, and run unit, integration and end-to-end tests
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 test-unit: proto ## unit tests
 	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
 
-test-integration: proto ## integration tests (real SQLite and PostgreSQL, real gRPC servers)
+test-integration: proto $(S3RVER) ## integration tests (real SQLite and PostgreSQL, real gRPC servers, an S3 server)
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
 test-e2e: proto ## end-to-end tests (real Envoy, gateway, services, WebSocket station)

@@ -67,6 +67,13 @@ class Settings(ServiceSettings):
     file_token_seconds: int = 24 * 3600
     # Seconds between two looks at the running firmware rollouts.
     rollout_tick: float = 1.0
+    # Keep the files in a bucket of an S3-compatible object store instead of files_dir (AWS,
+    # or MinIO, Ceph, ... at files_s3_endpoint_url); credentials as boto3 finds them
+    # (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, ~/.aws, an instance role).
+    files_s3_bucket: str = ""
+    files_s3_prefix: str = ""
+    files_s3_endpoint_url: str = ""
+    files_s3_region: str = ""
 
     def file_settings(self) -> FileSettings:
         return FileSettings(
@@ -76,6 +83,10 @@ class Settings(ServiceSettings):
             max_log_bytes=self.max_log_bytes,
             token_seconds=self.file_token_seconds,
             rollout_tick=self.rollout_tick,
+            s3_bucket=self.files_s3_bucket,
+            s3_prefix=self.files_s3_prefix,
+            s3_endpoint_url=self.files_s3_endpoint_url,
+            s3_region=self.files_s3_region,
         )
 
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common.settings import DEFAULT_MAX_FIRMWARE_BYTES, DEFAULT_MAX_LOG_BYTES
-from device_svc.files.storage import DirectoryStorage, Storage
+from device_svc.files.storage import DirectoryStorage, S3Storage, Storage
 from device_svc.files.tokens import FileTokens
 
 if TYPE_CHECKING:
@@ -35,6 +35,11 @@ class FileSettings:
     # How long a URL given to a station works.
     token_seconds: int = 24 * 3600
     rollout_tick: float = 1.0
+    # An S3-compatible bucket instead of the directory (empty: the directory).
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +62,16 @@ def build(
     from device_svc.firmware.service import Firmware
     from device_svc.logs.service import Logs
 
-    storage = DirectoryStorage(settings.directory)
+    storage: Storage = (
+        S3Storage(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+        )
+        if settings.s3_bucket
+        else DirectoryStorage(settings.directory)
+    )
     tokens = FileTokens(sessions, settings.base_url, clock)
     firmware = Firmware(sessions, storage, settings.max_firmware_bytes, clock)
     logs = Logs(sessions, storage, tokens, settings.max_log_bytes, settings.token_seconds, clock)
