@@ -149,6 +149,7 @@ def event_filter(request: pb.ListEventsRequest) -> EventFilter:
         trigger=enum_column(ocpp.EventTriggerEnum, request.trigger, "trigger"),
         since=utc_datetime(request.since) if request.HasField("since") else None,
         until=utc_datetime(request.until) if request.HasField("until") else None,
+        max_severity=request.max_severity if request.HasField("max_severity") else None,
     )
 
 

@@ -115,8 +115,12 @@ class EventFilter:
     trigger: str = ""
     since: datetime.datetime | None = None
     until: datetime.datetime | None = None
+    # Only events of a known monitor of this severity or a more severe one (0..9).
+    max_severity: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_severity is not None and not 0 <= self.max_severity <= 9:
+            raise InvalidArgument("maxSeverity must be 0 (Danger) to 9 (Debug)")
         if self.trigger and self.trigger not in TRIGGERS:
             raise InvalidArgument(f"trigger must be one of {sorted(TRIGGERS)}")
         if self.since is not None and self.until is not None and self.since >= self.until:

@@ -7,7 +7,7 @@ import datetime
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, or_, select
+from sqlalchemy import Select, Table, and_, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -22,7 +22,7 @@ from device_svc.monitoring.domain import (
     PartKey,
     StoredEvent,
 )
-from device_svc.monitoring.models import EventRow
+from device_svc.monitoring.models import EventRow, MonitorRow
 
 __all__ = ["EventRepository", "EventWriter", "event_rows", "stored_event"]
 
@@ -186,6 +186,14 @@ class EventRepository:
             stmt = stmt.where(EventRow.timestamp >= where.since)
         if where.until is not None:
             stmt = stmt.where(EventRow.timestamp < where.until)
+        if where.max_severity is not None:
+            stmt = stmt.where(
+                exists().where(
+                    MonitorRow.station_id == EventRow.station_id,
+                    MonitorRow.id == EventRow.variable_monitoring_id,
+                    MonitorRow.severity <= where.max_severity,
+                )
+            )
         if before is not None:
             timestamp, id_ = before
             stmt = stmt.where(

@@ -251,6 +251,20 @@ async def test_severe_monitors_raise_alerts_an_operator_acknowledges(
     assert [a["id"] for a in await alerts(acknowledged="true")] == [alert["id"]]
     assert (await rest.post("/v1/alerts/999999999:acknowledge", json={})).status_code == 404
 
+    # The events by their monitor's severity: at or below 2 only the severe monitor's, at or
+    # below 7 the mild one's too; never those of a monitor the CSMS does not know, nor none.
+    async def event_ids(max_severity: int) -> list[int]:
+        resp = await rest.get(
+            "/v1/events", params={"stationId": station_id, "maxSeverity": max_severity}
+        )
+        assert resp.status_code == 200, resp.text
+        return sorted({e["eventData"]["eventId"] for e in resp.json().get("events", [])})
+
+    assert await event_ids(2) == [1]
+    assert await event_ids(7) == [1, 2]
+    resp = await rest.get("/v1/events", params={"maxSeverity": 10})
+    assert resp.status_code == 400 and "maxSeverity" in resp.text
+
 
 async def test_events_across_the_fleet(
     rest: httpx.AsyncClient,
