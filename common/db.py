@@ -23,6 +23,7 @@ import collections
 import datetime
 import logging
 import pathlib
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -40,6 +41,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+
+from common import metrics
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison
@@ -70,8 +73,34 @@ def _is_sqlite(url: URL) -> bool:
     return url.get_backend_name() == "sqlite"
 
 
+def _timed(engine: AsyncEngine) -> AsyncEngine:
+    """Every statement's duration into common.metrics.DB_STATEMENT (its driver call: for
+    aiosqlite the thread hop included, for asyncpg the round trip)."""
+    observe = metrics.DB_STATEMENT.observe
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _before(
+        conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+    ) -> None:
+        conn.info["csms_t0"] = time.perf_counter()
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _after(
+        conn: Any, cursor: Any, statement: Any, params: Any, context: Any, many: Any
+    ) -> None:
+        began = conn.info.pop("csms_t0", None)
+        if began is not None:
+            observe(time.perf_counter() - began)
+
+    return engine
+
+
 def create_engine(database_url: str) -> AsyncEngine:
     """An async engine with the pragmas and pool settings the service needs."""
+    return _timed(_create_engine(database_url))
+
+
+def _create_engine(database_url: str) -> AsyncEngine:
     url = make_url(database_url)
     if _is_sqlite(url):
         # One connection (see the module docstring); the busy timeout stays for other processes
@@ -312,6 +341,7 @@ class GroupCommit(Generic[T, R]):
         self._queue: collections.deque[_Waiting[T, R]] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
         self._last_batch = 0
+        self._sizes = metrics.GROUP_COMMIT.labels(self.name)
         # Set by submit() once as many items wait as the writer hopes for (see _take).
         self._enough: asyncio.Event | None = None
         self._wanted = 0
@@ -361,6 +391,7 @@ class GroupCommit(Generic[T, R]):
         return batch
 
     async def _write(self, batch: list[_Waiting[T, R]]) -> None:
+        self._sizes.observe(len(batch))
         outcomes: list[tuple[_Waiting[T, R], R | None, Exception | None]] = []
         try:
             results = await self._write_many(batch)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from google.rpc import status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common import errors, gc_tuning, grpc_tls
+from common import errors, gc_tuning, grpc_tls, metrics
 from common import logging as log_ctx
 
 __all__ = [
@@ -79,13 +80,22 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
         if handler.unary_unary is not None:
             inner = handler.unary_unary
+            ok = metrics.RPC_DURATION.labels(method, "OK")
 
             async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 start()
+                began = time.perf_counter()
                 try:
-                    return await inner(request, context)
+                    answer = await inner(request, context)
                 except BaseException as exc:
+                    code = getattr(exc, "code", None)
+                    metrics.RPC_DURATION.labels(
+                        method, code.name if isinstance(code, grpc.StatusCode) else "ERROR"
+                    ).observe(time.perf_counter() - began)
                     await failed(exc, context)
+                else:
+                    ok.observe(time.perf_counter() - began)
+                    return answer
 
             return grpc.unary_unary_rpc_method_handler(
                 unary,

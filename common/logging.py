@@ -1,5 +1,10 @@
 """Structured logging: every line carries the station id, message id and request id in context.
 
+Two formats, the same fields: key=value lines (the default) or one JSON object per line
+(``json``: ``{"time", "level", "proc", "logger", "station", "msg", "req", "message"}`` and
+``"exc"`` with a traceback), chosen by each process's ``LOG_FORMAT`` setting
+(``CSMS_LOG_FORMAT`` for the whole mesh).
+
 The gateway sets ``station_id`` and ``message_id`` for each frame; the request id travels between
 processes as gRPC metadata (``x-request-id``) and is set by the server interceptor.
 
@@ -12,10 +17,15 @@ nothing a client sends can start a line of its own. Tracebacks keep their lines.
 from __future__ import annotations
 
 import contextvars
+import datetime
 import logging
 import sys
 
-__all__ = ["escape", "station_id", "message_id", "request_id", "setup"]
+import orjson
+
+__all__ = ["FORMATS", "JsonFormatter", "escape", "station_id", "message_id", "request_id", "setup"]
+
+FORMATS = ("text", "json")
 
 station_id: contextvars.ContextVar[str] = contextvars.ContextVar("station_id", default="-")
 message_id: contextvars.ContextVar[str] = contextvars.ContextVar("message_id", default="-")
@@ -49,12 +59,43 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-def setup(process: str, level: str = "INFO") -> None:
-    """Configure the root logger of a process once: key=value lines on stderr."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line with the text format's fields (its message already escaped of
+    control characters by the filter; JSON escapes what is left)."""
+
+    def __init__(self, process: str) -> None:
+        super().__init__()
+        self.process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "proc": self.process,
+            "logger": record.name,
+            "station": getattr(record, "station_id", "-"),
+            "msg": getattr(record, "message_id", "-"),
+            "req": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(line).decode()
+
+
+def setup(process: str, level: str = "INFO", fmt: str = "text") -> None:
+    """Configure the root logger of a process once: key=value lines (``fmt`` "text") or JSON
+    objects (``fmt`` "json"), one per line, on stderr."""
+    if fmt not in FORMATS:
+        raise ValueError(f"log format must be one of {FORMATS}, not {fmt!r}")
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(_ContextFilter())
     handler.setFormatter(
-        logging.Formatter(
+        JsonFormatter(process)
+        if fmt == "json"
+        else logging.Formatter(
             f"%(asctime)s level=%(levelname)s proc={process} logger=%(name)s "
             "station=%(station_id)s msg=%(message_id)s req=%(request_id)s %(message)s"
         )

@@ -6,6 +6,8 @@ Each process subclasses :class:`ServiceSettings` with its own env prefix (``CSMS
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServiceSettings", "DEFAULT_PORTS"]
@@ -19,6 +21,11 @@ DEFAULT_PORTS = {
     "device": 50051,
     "transaction": 50052,
     "user": 50053,
+    # Prometheus metrics of each process (not through the public API); gateway i: +i-1.
+    "device_metrics": 9151,
+    "transaction_metrics": 9152,
+    "user_metrics": 9153,
+    "gateway_metrics": 9160,
 }
 
 # The largest firmware image an operator may upload and the largest log a station may upload,
@@ -38,5 +45,10 @@ class ServiceSettings(BaseSettings):
     # SQLAlchemy async URL: sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db
     database_url: str = "sqlite+aiosqlite:///var/db.sqlite"
     log_level: str = "INFO"
+    # "text" (key=value lines) or "json" (one object per line, the same fields).
+    log_format: Literal["text", "json"] = "text"
     # Seconds in-flight RPCs get to finish after SIGTERM.
     shutdown_grace: float = 10.0
+    # Prometheus metrics on this port (GET /metrics on metrics_host); 0: none.
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"

@@ -31,7 +31,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -106,6 +106,8 @@ class MeshSettings(BaseSettings):
     allow_anonymous_legacy_create: bool | None = None
     heartbeat_interval: int = 300
     log_level: str = "INFO"
+    # Every process's log lines: "text" (key=value) or "json" (one object per line).
+    log_format: Literal["text", "json"] = "text"
     # TLS mode (security profiles 2 and 3): a local CA and Envoy's server certificate in
     # data_dir/tls (made on first start, kept after), Envoy terminating wss on station_tls_port
     # and plain ws on gateway_port, every gateway behind it.
@@ -130,6 +132,19 @@ class MeshSettings(BaseSettings):
     # and Envoy's 413 for a Content-Length beyond them.
     max_firmware_bytes: int = Field(default=DEFAULT_MAX_FIRMWARE_BYTES, ge=1)
     max_log_bytes: int = Field(default=DEFAULT_MAX_LOG_BYTES, ge=1)
+    # Prometheus metrics: device_svc on this port +1, transaction_svc +2, user_svc +3,
+    # gateway-i +10+i-1, all on 127.0.0.1 (deploy/prometheus.yml scrapes them and Envoy's
+    # admin); 0: no metrics.
+    metrics_base_port: int = Field(default=9150, ge=0)
+
+    def metrics_port(self, proc: str) -> int:
+        """``proc``'s metrics port ("device", ..., "gateway-2"); 0 when metrics are off."""
+        if not self.metrics_base_port:
+            return 0
+        offsets = {"device": 1, "transaction": 2, "user": 3}
+        if proc.startswith("gateway-"):
+            return self.metrics_base_port + 9 + int(proc.removeprefix("gateway-"))
+        return self.metrics_base_port + offsets[proc]
 
     def files_url(self) -> str:
         if self.files_base_url:
@@ -214,6 +229,9 @@ def on_free_ports(data_dir: pathlib.Path, **overrides: Any) -> MeshSettings:
         "gateway_internal_port": 0,
         "envoy_port": free_port(),
         "envoy_admin_port": free_port(),
+        # No metrics ports: several meshes (tests) would share them; a test that wants them
+        # gives a base of its own.
+        "metrics_base_port": 0,
         "device_port": free_port(),
         "transaction_port": free_port(),
         "user_port": free_port(),
@@ -694,11 +712,13 @@ class Mesh:
                     "USER",
                     {
                         "grpc_listen": addr["user"],
+                        "metrics_port": s.metrics_port("user"),
                         "database_url": urls["user"],
                         # For the local authorization lists' station lookups.
                         "device_svc_addr": addr["device"],
                         "allow_anonymous_legacy_create": str(s.anonymous_legacy_create()).lower(),
                         "log_level": s.log_level,
+                        "log_format": s.log_format,
                     },
                     SERVICE_HOSTNAMES["user"],
                 ),
@@ -711,6 +731,7 @@ class Mesh:
                     "DEVICE",
                     {
                         "grpc_listen": addr["device"],
+                        "metrics_port": s.metrics_port("device"),
                         "database_url": urls["device"],
                         "heartbeat_interval": s.heartbeat_interval,
                         # The CA that signs stations' CSRs is the TLS mode's: the certificates
@@ -724,6 +745,7 @@ class Mesh:
                         "max_firmware_bytes": s.max_firmware_bytes,
                         "max_log_bytes": s.max_log_bytes,
                         "log_level": s.log_level,
+                        "log_format": s.log_format,
                     },
                     SERVICE_HOSTNAMES["device"],
                 ),
@@ -736,10 +758,12 @@ class Mesh:
                     "TRANSACTION",
                     {
                         "grpc_listen": addr["transaction"],
+                        "metrics_port": s.metrics_port("transaction"),
                         "database_url": urls["transaction"],
                         "user_svc_addr": addr["user"],
                         "device_svc_addr": addr["device"],
                         "log_level": s.log_level,
+                        "log_format": s.log_format,
                     },
                     SERVICE_HOSTNAMES["transaction"],
                 ),
@@ -766,6 +790,8 @@ class Mesh:
                             "transaction_svc_addr": addr["transaction"],
                             "user_svc_addr": addr["user"],
                             "log_level": s.log_level,
+                            "log_format": s.log_format,
+                            "metrics_port": s.metrics_port(gw.name),
                         },
                         gw.name,
                     ),

@@ -47,7 +47,7 @@ import grpc
 import orjson
 from google.protobuf.message import Message
 
-from common import grpc_tls, pki
+from common import grpc_tls, metrics, pki
 from common import logging as log_ctx
 from common.errors import CsmsError, FailedPrecondition, InvalidArgument, sent_by_peer
 from common.grpc_server import REQUEST_ID_KEY
@@ -335,7 +335,12 @@ class Operations:
         if before is not None:
             await before(station_id, request)
         seconds = _timeout(time_remaining, self.call_timeout)
-        response, payload_json = await self._send(action, station_id, route, request, seconds)
+        try:
+            response, payload_json = await self._send(action, station_id, route, request, seconds)
+        except (GatewayError, CsmsError) as exc:
+            metrics.COMMANDS.labels(action, exc.code.name).inc()
+            raise
+        metrics.COMMANDS.labels(action, "answered").inc()
         if new_password_hash is not None:
             await self._rotate_password(station_id, new_password_hash, response)
         if new_profile is not None:

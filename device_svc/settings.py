@@ -21,6 +21,7 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CSMS_DEVICE_", extra="ignore", frozen=True)
 
     grpc_listen: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
+    metrics_port: int = DEFAULT_PORTS["device_metrics"]
     database_url: str = "sqlite+aiosqlite:///var/device.sqlite"
     # Seconds between Heartbeats that BootNotification asks of stations.
     heartbeat_interval: int = 300

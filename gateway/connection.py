@@ -41,6 +41,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
 from common import logging as log_ctx
+from common import metrics
 from gateway import ocppj
 
 __all__ = [
@@ -132,6 +133,16 @@ class _Pending:
         self.message_id = message_id
         self.action = action
         self.future = future
+
+
+def _count_reply(direction: str, frame: str, action: str) -> None:
+    """Count a CALLRESULT or CALLERROR frame (``[3,...`` / ``[4,"id","Code",...``)."""
+    if frame.startswith("[4"):
+        metrics.frame(direction, "error", action)
+        parts = frame.split('"', 4)
+        metrics.CALLERRORS.labels(direction, parts[3] if len(parts) > 3 else "").inc()
+    else:
+        metrics.frame(direction, "result", action)
 
 
 class StationConnection:
@@ -273,6 +284,7 @@ class StationConnection:
                 self._fail_answer(exc)
             return
         if isinstance(message, ocppj.Call):
+            metrics.frame("in", "call", message.action)
             if len(self._inbox) >= MAX_QUEUED_CALLS:
                 log.warning("station has %d CALLs waiting; refusing more", MAX_QUEUED_CALLS)
                 await self._send(
@@ -304,15 +316,17 @@ class StationConnection:
     async def _answer(self, item: ocppj.Call | _Large | str) -> bool:
         """Answer one; False when the connection closed meanwhile."""
         if isinstance(item, str):
-            reply = item
+            reply, action = item, ""
         elif isinstance(item, _Large):
-            reply = await self._answer_large(item)
+            reply, action = await self._answer_large(item), item.call.action
         else:
             log_ctx.message_id.set(item.message_id)
+            action = item.action
             try:
                 reply = await self._dispatch(item)
             except Exception:  # a bug must not leave the station waiting for ever
                 reply = _failed(item)
+        _count_reply("out", reply, action)
         try:
             await self._send(reply)
         except ConnectionClosed:
@@ -394,6 +408,7 @@ class StationConnection:
             message_id = uuid.uuid4().hex  # 32 characters; Part 4 allows 36
             future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
             self._pending = _Pending(message_id, action, future)
+            metrics.frame("out", "call", action)
             try:
                 try:
                     await self._send(ocppj.call(message_id, action, payload))
@@ -405,6 +420,12 @@ class StationConnection:
 
     def _resolve(self, answer: Reply) -> None:
         pending = self._pending
+        action = pending.action if pending is not None else ""
+        if isinstance(answer, ocppj.CallError):
+            metrics.frame("in", "error", action)
+            metrics.CALLERRORS.labels("in", answer.code).inc()
+        else:
+            metrics.frame("in", "result", action)
         if pending is None or pending.message_id != answer.message_id or pending.future.done():
             # Late (after a timeout) or made up: nothing waits for it.
             log.warning(

@@ -34,7 +34,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from common import errors, gc_tuning, grpc_server, grpc_tls, rlimits
+from common import errors, gc_tuning, grpc_server, grpc_tls, metrics, rlimits
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import ConversionError, to_ocpp, to_proto, to_proto_steps
@@ -321,6 +321,7 @@ class Gateway:
         )
         old = self.connections.get(station_id)
         self.connections[station_id] = station
+        metrics.CONNECTED.set(len(self.connections))
         if old is not None:
             # A station whose link died must be able to come back at once: the new one wins.
             log.info("replacing the previous connection of this station")
@@ -333,6 +334,7 @@ class Gateway:
         finally:
             if self.connections.get(station_id) is station:
                 del self.connections[station_id]
+                metrics.CONNECTED.set(len(self.connections))
             await self._disconnected(station_id, epoch)
 
     async def _disconnected(self, station_id: str, epoch: int) -> None:

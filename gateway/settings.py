@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -112,7 +113,12 @@ class Settings(BaseSettings):
     # while the station reads nothing) before the gateway drops that connection (1008). A
     # station on ~2 KB/s GPRS still takes a 50 KiB frame within it.
     send_timeout: float = 30.0
+    # Prometheus metrics on this port (GET /metrics on metrics_host); 0: none.
+    metrics_port: int = DEFAULT_PORTS["gateway_metrics"]
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
+    # "text" (key=value lines) or "json" (one object per line, the same fields).
+    log_format: Literal["text", "json"] = "text"
     # Seconds open connections get to close after SIGTERM.
     shutdown_grace: float = 5.0
 

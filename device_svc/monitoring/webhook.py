@@ -67,9 +67,12 @@ class Webhook:
         self._task: asyncio.Task[None] | None = None
         self._client: httpx.AsyncClient | None = None
 
-    def start(self) -> None:
+    def start(self, *, worker: bool = True) -> None:
+        """Open the HTTP client and (``worker``) start delivering every ``tick``; without the
+        worker, :meth:`deliver_due` delivers when called (tests)."""
         self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
-        self._task = asyncio.create_task(self._run(), name="alert-webhook")
+        if worker:
+            self._task = asyncio.create_task(self._run(), name="alert-webhook")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -50,6 +50,7 @@ def mesh(
         database_prefix=f"csms_e2e_{uuid.uuid4().hex[:8]}_",
         heartbeat_interval=42,
         log_level="INFO",
+        metrics_base_port=0,  # (test_metrics.py runs a mesh with them)
     )
     mesh = Mesh(settings, log_dir=run_dir)
     mesh.start()

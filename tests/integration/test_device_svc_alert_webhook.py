@@ -106,7 +106,7 @@ async def test_retried_with_backoff_until_delivered_once_and_signed(sessions, re
         secret="s3cret",
         clock=lambda: clock[0],
     )
-    hook.start()
+    hook.start(worker=False)  # rounds by hand, at the clock's times
     try:
         alert_id = await _alert(sessions)
         receiver.statuses = [500, 503]
@@ -143,7 +143,7 @@ async def test_given_up_after_the_last_attempt(sessions, receiver) -> None:  # t
     hook = Webhook(
         sessions, f"http://127.0.0.1:{receiver.port}/", max_attempts=3, clock=lambda: clock[0]
     )
-    hook.start()
+    hook.start(worker=False)  # rounds by hand, at the clock's times
     try:
         alert_id = await _alert(sessions)
         receiver.statuses = [500] * 10
@@ -162,7 +162,7 @@ async def test_an_unreachable_receiver_is_an_attempt_that_failed(sessions) -> No
     from deploy.mesh import free_port
 
     hook = Webhook(sessions, f"http://127.0.0.1:{free_port()}/", clock=lambda: T0)
-    hook.start()
+    hook.start(worker=False)  # rounds by hand, at the clock's times
     try:
         alert_id = await _alert(sessions)
         assert await hook.deliver_due() == 1

@@ -84,3 +84,52 @@ def test_traceback_stays_multiline(lines: io.StringIO) -> None:
     except RuntimeError:
         logging.getLogger("t").exception("it failed")
     assert "Traceback (most recent call last):\n" in lines.getvalue()
+
+
+@pytest.fixture
+def json_lines() -> io.StringIO:
+    """The root logger in the JSON format (CSMS_LOG_FORMAT=json), writing to a buffer."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    log_ctx.setup("test", fmt="json")
+    out = io.StringIO()
+    handler = root.handlers[0]
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(out)
+    yield out
+    root.handlers[:] = saved_handlers
+    root.setLevel(saved_level)
+
+
+def test_json_lines_carry_the_text_formats_fields(json_lines: io.StringIO) -> None:
+    """One object per line, the same fields as key=value lines; a forged line stays inside."""
+    import orjson
+
+    log_ctx.station_id.set("CS\n1")
+    log_ctx.request_id.set("r1")
+    logging.getLogger("t.x").warning("hello %s", "a\nb")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("t").exception("it failed")
+    log_ctx.station_id.set("-")
+    log_ctx.request_id.set("-")
+    first, second = (orjson.loads(line) for line in json_lines.getvalue().splitlines())
+    assert {
+        k: first[k] for k in ("level", "proc", "logger", "station", "msg", "req", "message")
+    } == {
+        "level": "WARNING",
+        "proc": "test",
+        "logger": "t.x",
+        "station": "CS\\n1",
+        "msg": "-",
+        "req": "r1",
+        "message": "hello a\\nb",
+    }
+    assert first["time"].endswith("+00:00")
+    assert "Traceback (most recent call last)" in second["exc"]
+
+
+def test_an_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="log format"):
+        log_ctx.setup("test", fmt="xml")
