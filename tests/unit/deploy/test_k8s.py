@@ -205,11 +205,18 @@ def _expected_ports(container: Obj, monkeypatch: pytest.MonkeyPatch) -> dict[str
     s = _settings(container, monkeypatch)
     assert s.grpc_listen.rsplit(":", 1)[0] == "0.0.0.0", f"{proc}: gRPC only on loopback"
     ports = {"grpc": _port(s.grpc_listen)}
+    # Prometheus scrapes the pod's address: the metrics listen on it, on their default port.
+    assert s.metrics_host == "0.0.0.0", f"{proc}: metrics only on loopback"
+    ports["metrics"] = s.metrics_port
+    assert s.metrics_port == DEFAULT_PORTS[f"{proc.removesuffix('_svc')}_metrics"]
     if proc == "gateway":
         assert s.host == "0.0.0.0"
         ports["ocpp"] = s.port
         assert s.advertise_addr == f"{POD_IP}:{ports['grpc']}", "advertise the pod's gRPC"
-        assert ports == {"grpc": DEFAULT_PORTS["gateway_grpc"], "ocpp": DEFAULT_PORTS["gateway"]}
+        assert (ports["grpc"], ports["ocpp"]) == (
+            DEFAULT_PORTS["gateway_grpc"],
+            DEFAULT_PORTS["gateway"],
+        )
     else:
         assert ports["grpc"] == DEFAULT_PORTS[proc.removesuffix("_svc")]
     return ports
@@ -428,6 +435,14 @@ def test_envoy_and_the_gateways_share_the_proxy_secret(objs: dict[tuple[str, str
     assert not any(kind == "Secret" for kind, _ in objs)  # made by the operator (README)
 
 
+# The source the NetworkPolicies admit to the metrics ports: Prometheus's pods in the namespace
+# named monitoring.
+PROMETHEUS = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+}
+
+
 def _pods(objs: dict[tuple[str, str], Obj]) -> dict[str, Obj]:
     """app label → its Deployment."""
     return {d["spec"]["template"]["metadata"]["labels"]["app"]: d for d in _workloads(objs)}
@@ -469,6 +484,8 @@ def _callers_needed(objs: dict[tuple[str, str], Obj], clean_env: pytest.MonkeyPa
                 host, port = getattr(settings, name).rsplit(":", 1)
                 needed.add((caller, *callee(host, int(port))))
     needed.add(("device-svc", "gateway", "grpc"))
+    # Prometheus scrapes every CSMS process's metrics (not Envoy: its admin stays closed).
+    needed |= {("prometheus", app, "metrics") for app in pods if app != "envoy"}
     return needed
 
 
@@ -503,6 +520,11 @@ def test_network_policies_admit_only_the_callers_each_port_needs(
             else:
                 callers = set()
                 for source in sources:
+                    if source == PROMETHEUS:
+                        # The one source from another namespace: Prometheus, on the metrics.
+                        assert ports == {"metrics"}, rule
+                        callers.add("prometheus")
+                        continue
                     # Only pods of this namespace by their app label: no namespaceSelector, no
                     # ipBlock (which would admit the whole cluster or the world).
                     assert set(source) == {"podSelector"}, source
