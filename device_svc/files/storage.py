@@ -74,14 +74,30 @@ def _check(key: str) -> str:
     return key
 
 
-class _FileWriter:
-    def __init__(self, path: pathlib.Path, key: str, max_bytes: int) -> None:
-        self.path = path
+class _Counted:
+    """What every writer keeps of what it was given: the size (against the limit), the hash."""
+
+    def __init__(self, key: str, max_bytes: int) -> None:
         self.key = key
         self.max_bytes = max_bytes
-        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
         self.size = 0
         self.digest = hashlib.sha256()
+
+    def _count(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_bytes:
+            raise TooLarge(f"larger than {self.max_bytes} bytes")
+        self.digest.update(data)
+
+    def _stored(self) -> StoredFile:
+        return StoredFile(self.key, self.size, self.digest.hexdigest())
+
+
+class _FileWriter(_Counted):
+    def __init__(self, path: pathlib.Path, key: str, max_bytes: int) -> None:
+        super().__init__(key, max_bytes)
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
         self._file: BinaryIO | None = None
 
     def _open(self) -> BinaryIO:
@@ -92,10 +108,7 @@ class _FileWriter:
     async def write(self, data: bytes) -> None:
         if not data:
             return
-        self.size += len(data)
-        if self.size > self.max_bytes:
-            raise TooLarge(f"larger than {self.max_bytes} bytes")
-        self.digest.update(data)
+        self._count(data)
         f = self._file if self._file is not None else await asyncio.to_thread(self._open)
         await asyncio.to_thread(f.write, data)
 
@@ -108,7 +121,7 @@ class _FileWriter:
 
     async def commit(self) -> StoredFile:
         await asyncio.to_thread(self._finish)
-        return StoredFile(self.key, self.size, self.digest.hexdigest())
+        return self._stored()
 
     def _discard(self) -> None:
         if self._file is not None:
@@ -143,16 +156,13 @@ class DirectoryStorage:
         await asyncio.to_thread(self._path(key).unlink, True)
 
 
-class _S3Writer:
+class _S3Writer(_Counted):
     """A multipart upload: parts of ``part_bytes`` (S3's minimum is 5 MiB but for the last)."""
 
     def __init__(self, storage: S3Storage, key: str, max_bytes: int) -> None:
+        super().__init__(key, max_bytes)
         self.storage = storage
-        self.key = key
         self.object_key = storage.object_key(key)
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.digest = hashlib.sha256()
         self.buffer = bytearray()
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
@@ -180,10 +190,7 @@ class _S3Writer:
     async def write(self, data: bytes) -> None:
         if not data:
             return
-        self.size += len(data)
-        if self.size > self.max_bytes:
-            raise TooLarge(f"larger than {self.max_bytes} bytes")
-        self.digest.update(data)
+        self._count(data)
         self.buffer += data
         if len(self.buffer) >= self.storage.part_bytes:
             part, self.buffer = bytes(self.buffer), bytearray()
@@ -208,7 +215,7 @@ class _S3Writer:
 
     async def commit(self) -> StoredFile:
         await asyncio.to_thread(self._finish)
-        return StoredFile(self.key, self.size, self.digest.hexdigest())
+        return self._stored()
 
     def _discard(self) -> None:
         if self.upload_id is None:

@@ -12,7 +12,6 @@ SHA-256, and the file itself.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
 from typing import Any
@@ -34,13 +33,11 @@ class LogStation:
     def __init__(self, cs: OcttStation) -> None:
         self.cs = cs
         self.requests: list[JSON] = []
-        self._arrived = asyncio.Event()
         self.answers = ["Accepted"]
         cs.sim.answer("GetLog", self._answer)
 
     def _answer(self, request: JSON) -> JSON:
         self.requests.append(request)
-        self._arrived.set()
         status = self.answers[min(len(self.requests), len(self.answers)) - 1]
         answer: JSON = {"status": status}
         if status != "Rejected":
@@ -49,15 +46,12 @@ class LogStation:
 
     async def request(self, step: str, count: int = 1) -> JSON:
         try:
-            async with asyncio.timeout(10):
-                while len(self.requests) < count:
-                    self._arrived.clear()
-                    await self._arrived.wait()
+            received = await self.cs.sim.wait_for("GetLog", count)
         except TimeoutError:
-            pass
-        came = len(self.requests) >= count
-        self.cs.verdicts.expect(step, "the CSMS sends a GetLogRequest", came)
-        return self.requests[count - 1] if came else {}
+            self.cs.verdicts.expect(step, "the CSMS sends a GetLogRequest", False)
+            return {}
+        self.cs.verdicts.expect(step, "the CSMS sends a GetLogRequest", True)
+        return dict(received.payload)
 
     async def status(self, step: str, request_id: int, *statuses: str) -> None:
         for status in statuses:

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterator
 
 import pytest
 
 from common import logging as log_ctx
 
 
-@pytest.fixture
-def lines() -> io.StringIO:
-    """The root logger set up as a process does, writing to a buffer; restored after."""
+def _captured(fmt: str) -> Iterator[io.StringIO]:
+    """The root logger set up as a process does (in ``fmt``), writing to a buffer; restored
+    after."""
     root = logging.getLogger()
     saved_handlers, saved_level = root.handlers[:], root.level
-    log_ctx.setup("test")
+    log_ctx.setup("test", fmt=fmt)
     out = io.StringIO()
     handler = root.handlers[0]
     assert isinstance(handler, logging.StreamHandler)
@@ -23,6 +24,11 @@ def lines() -> io.StringIO:
     yield out
     root.handlers[:] = saved_handlers
     root.setLevel(saved_level)
+
+
+@pytest.fixture
+def lines() -> Iterator[io.StringIO]:
+    yield from _captured("text")
 
 
 def test_crlf_in_args_does_not_start_a_new_line(lines: io.StringIO) -> None:
@@ -87,18 +93,9 @@ def test_traceback_stays_multiline(lines: io.StringIO) -> None:
 
 
 @pytest.fixture
-def json_lines() -> io.StringIO:
-    """The root logger in the JSON format (CSMS_LOG_FORMAT=json), writing to a buffer."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    log_ctx.setup("test", fmt="json")
-    out = io.StringIO()
-    handler = root.handlers[0]
-    assert isinstance(handler, logging.StreamHandler)
-    handler.setStream(out)
-    yield out
-    root.handlers[:] = saved_handlers
-    root.setLevel(saved_level)
+def json_lines() -> Iterator[io.StringIO]:
+    """CSMS_LOG_FORMAT=json."""
+    yield from _captured("json")
 
 
 def test_json_lines_carry_the_text_formats_fields(json_lines: io.StringIO) -> None:
