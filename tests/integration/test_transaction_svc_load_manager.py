@@ -273,10 +273,13 @@ async def test_an_unanswered_raise_is_counted_across_a_restart(sessions) -> None
 
     stations.answer = lambda s, e, p: "Accepted"
     await start_tx(sessions, stations, "CS1", 1, "C", 2)
-    lm = await manager(sessions, stations)  # A new process: starts by reading back.
+    # A new process reads back what the last one left, before its first recompute (start()
+    # kicks one at once: looking after it would race with it).
+    lm = LoadManager(sessions, stations, id_base=BASE, retry_after=60)
     view = await lm.get("depot")
     assert view.held[("CS0", 1, "A")].answer == "NoAnswer"
     assert view.decision.current[("CS0", 1, "A")] == 40.0
+    await lm.start()
     await lm.settled()
     assert stations.tx == {("CS0", 1): ("A", 20.0), ("CS1", 1): ("C", 20.0)}
     assert stations.peak <= 40.0
