@@ -15,6 +15,7 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CSMS_TRANSACTION_", extra="ignore", frozen=True)
 
     grpc_listen: str = f"127.0.0.1:{DEFAULT_PORTS['transaction']}"
+    metrics_port: int = DEFAULT_PORTS["transaction_metrics"]
     database_url: str = "sqlite+aiosqlite:///var/transaction.sqlite"
     # user_svc's host:port, asked for the idTokenInfo of TransactionEvents.
     user_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['user']}"

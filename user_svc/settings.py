@@ -16,6 +16,7 @@ class Settings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="CSMS_USER_", extra="ignore", frozen=True)
 
     grpc_listen: str = f"127.0.0.1:{DEFAULT_PORTS['user']}"
+    metrics_port: int = DEFAULT_PORTS["user_metrics"]
     database_url: str = "sqlite+aiosqlite:///var/user.sqlite"
     # device_svc's host:port, through which local lists reach the stations.
     device_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['device']}"
