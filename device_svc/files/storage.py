@@ -50,6 +50,8 @@ class StoredFile:
     key: str
     size: int
     sha256: str
+    # OCPP's PublishFirmware wants the MD5 checksum of the file.
+    md5: str = ""
 
 
 class Writer(Protocol):
@@ -82,15 +84,17 @@ class _Counted:
         self.max_bytes = max_bytes
         self.size = 0
         self.digest = hashlib.sha256()
+        self.md5 = hashlib.md5(usedforsecurity=False)
 
     def _count(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self.max_bytes:
             raise TooLarge(f"larger than {self.max_bytes} bytes")
         self.digest.update(data)
+        self.md5.update(data)
 
     def _stored(self) -> StoredFile:
-        return StoredFile(self.key, self.size, self.digest.hexdigest())
+        return StoredFile(self.key, self.size, self.digest.hexdigest(), self.md5.hexdigest())
 
 
 class _FileWriter(_Counted):

@@ -24,6 +24,7 @@ def image_to_proto(row: FirmwareImageRow) -> files.FirmwareImage:
         state=row.state,
         size=row.size,
         sha256=row.sha256,
+        md5=row.md5,
         content_type=row.content_type,
         create_time=timestamp(row.created_at),
     )

@@ -32,6 +32,8 @@ class FirmwareImageRow(Base):
     state: Mapped[str] = mapped_column(String(8))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
+    # Hex MD5 of the content (PublishFirmware's checksum); revision 0012.
+    md5: Mapped[str] = mapped_column(String(32), default="", server_default="")
     content_type: Mapped[str] = mapped_column(String(100))
     storage_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime.datetime]

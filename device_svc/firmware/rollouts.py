@@ -225,6 +225,47 @@ class Rollouts:
             ).all()
         )
 
+    # -- one image to a local controller (L03) --------------------------------------------------
+
+    async def publish(
+        self,
+        image_id: str,
+        station_id: str,
+        retries: int | None,
+        retry_interval: int | None,
+        time_remaining: float | None,
+    ) -> tuple[int, ocpp.PublishFirmwareResponse]:
+        """PublishFirmware of a hosted image: a download URL of the CSMS's own for that station,
+        the image's MD5 as checksum, a requestId of the CSMS's; the station's answer (its
+        PublishFirmwareStatusNotifications are kept like any)."""
+        image = await self.firmware.ready_image(image_id)
+        if not image.md5:
+            raise FailedPrecondition(
+                f"firmware image {image_id} has no MD5 (uploaded before the CSMS kept them): "
+                "upload it again as a new image"
+            )
+        async with self.sessions() as session:
+            request_id = await self.firmware.next_request_id(session, station_id)
+        location = await self.tokens.issue(
+            DOWNLOAD,
+            station_id,
+            image_id,
+            self.clock() + datetime.timedelta(seconds=self.token_seconds),
+        )
+        request = ocpp.PublishFirmwareRequest(
+            location=location, checksum=image.md5, request_id=request_id
+        )
+        if retries is not None:
+            request.retries = retries
+        if retry_interval is not None:
+            request.retry_interval = retry_interval
+        response = await self.operations.call(
+            "PublishFirmware", station_id, request, time_remaining
+        )
+        assert isinstance(response, ocpp.PublishFirmwareResponse)
+        log.info("image %s published to %s (request %d)", image_id, station_id, request_id)
+        return request_id, response
+
     # -- the worker ------------------------------------------------------------------------------
 
     def start(self) -> None:

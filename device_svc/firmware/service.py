@@ -80,6 +80,7 @@ class Firmware:
             state=PENDING,
             size=0,
             sha256="",
+            md5="",
             content_type="",
             storage_key=f"firmware/{image_id}",
             created_at=self.clock(),
@@ -140,6 +141,7 @@ class Firmware:
             if row is None:
                 raise NotFound(f"firmware image {image_id} not found")
             row.state, row.size, row.sha256 = READY, stored.size, stored.sha256
+            row.md5 = stored.md5
             row.content_type = content_type or "application/octet-stream"
             row.uploaded_at = self.clock()
         log.info(
@@ -261,7 +263,16 @@ class Firmware:
             .order_by(RolloutStationRow.request_id.desc())
             .limit(1)
         )
-        return max(used or 0, in_rollouts or 0) + 1
+        published = await session.scalar(
+            select(FirmwareStatusRow.request_id)
+            .where(
+                FirmwareStatusRow.station_id == station_id,
+                FirmwareStatusRow.request_id.is_not(None),
+            )
+            .order_by(FirmwareStatusRow.request_id.desc())
+            .limit(1)
+        )
+        return max(used or 0, in_rollouts or 0, published or 0) + 1
 
     async def status_notification(
         self, station_id: str, status: str, request_id: int | None

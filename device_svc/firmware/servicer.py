@@ -78,6 +78,18 @@ class FirmwareServicer:
         await self.firmware.delete_image(request.id)
         return empty_pb2.Empty()
 
+    async def PublishFirmwareImage(
+        self, request: files.PublishFirmwareImageRequest, context: grpc.aio.ServicerContext
+    ) -> files.PublishFirmwareImageResponse:
+        request_id, response = await self.rollouts.publish(
+            request.image_id,
+            request.station_id,
+            request.retries if request.HasField("retries") else None,
+            request.retry_interval if request.HasField("retry_interval") else None,
+            context.time_remaining(),
+        )
+        return files.PublishFirmwareImageResponse(request_id=request_id, response=response)
+
     async def ListFirmwareStatus(
         self, request: files.ListFirmwareStatusRequest, context: grpc.aio.ServicerContext
     ) -> files.ListFirmwareStatusResponse:

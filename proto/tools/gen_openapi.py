@@ -167,6 +167,10 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
     },
     "DeviceRestService.GetFirmwareImage": {"params": {"id": EXAMPLE_IMAGE}},
     "DeviceRestService.DeleteFirmwareImage": {"params": {"id": EXAMPLE_IMAGE}},
+    "DeviceRestService.PublishFirmwareImage": {
+        "params": {"image_id": EXAMPLE_IMAGE},
+        "body": {"stationId": EXAMPLE_STATION, "retries": 3},
+    },
     "DeviceRestService.CreateFirmwareRollout": {
         "body": {
             "imageId": EXAMPLE_IMAGE,

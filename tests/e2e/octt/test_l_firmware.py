@@ -616,3 +616,62 @@ async def test_tc_l_21_22_23_unpublish_firmware(
     cs.verdicts.equal("Main step 2", "the station's answer", answer, {"status": status})
     cs.verdicts.equal("Main step 1", "checksum", (received or [{}])[0].get("checksum"), checksum)
     cs.assert_passed()
+
+
+async def test_tc_l_17_published_from_an_image_the_csms_hosts(
+    cs: OcttStation, rest: httpx.AsyncClient, image: Image
+) -> None:
+    """TC_L_17_CSMS Publish Firmware - Published, with the image the CSMS hosts: the operator's
+    `POST /v1/firmwareImages/{id}:publish` sends PublishFirmware with a download URL of the
+    CSMS's and the image's MD5 as checksum; the local controller downloads it from there,
+    checks the MD5, and publishes it."""
+    await booted(cs)
+    received: list[JSON] = []
+    cs.sim.answer("PublishFirmware", lambda r: received.append(r) or {"status": "Accepted"})
+    resp = await rest.post(
+        f"/v1/firmwareImages/{image.id}:publish",
+        json={"stationId": cs.sim.station_id, "retries": 2},
+    )
+    cs.verdicts.expect(
+        "Main step 1", "REST :publish answers 200", resp.status_code == 200, resp.text
+    )
+    answer = resp.json() if resp.status_code == 200 else {}
+    cs.verdicts.equal(
+        "Main step 2", "the station's answer", answer.get("response"), {"status": "Accepted"}
+    )
+    request = received[0] if received else {}
+    md5 = hashlib.md5(image.content, usedforsecurity=False).hexdigest()
+    cs.verdicts.fields(
+        "Main step 1 tool validation",
+        request,
+        {"checksum": md5, "requestId": answer.get("requestId"), "retries": 2},
+    )
+    async with httpx.AsyncClient(timeout=10) as http:
+        got = await http.get(request.get("location", "http://invalid./"))
+    cs.verdicts.equal(
+        "Main step 3 download",
+        "the MD5 of what the URL serves",
+        hashlib.md5(got.content, usedforsecurity=False).hexdigest(),
+        md5,
+    )
+    rid = request.get("requestId", 0)
+    for status in ("Downloading", "Downloaded", "ChecksumVerified"):
+        await cs.send(
+            f"Main step 3 {status}",
+            "PublishFirmwareStatusNotification",
+            {"status": status, "requestId": rid},
+        )
+    served = ["http://lc.local/fw.bin"]
+    await cs.send(
+        "Main step 3 Published",
+        "PublishFirmwareStatusNotification",
+        {"status": "Published", "requestId": rid, "location": served},
+    )
+    body = await history(rest, cs)
+    cs.verdicts.equal(
+        "REST firmwareStatus",
+        "publication statuses",
+        statuses(body, "publish"),
+        ["Downloading", "Downloaded", "ChecksumVerified", "Published"],
+    )
+    cs.assert_passed()
