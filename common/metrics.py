@@ -14,6 +14,8 @@ across processes (the ``proc`` of a series is its scrape target's job/instance):
 - ``csms_group_commit_size{name}``: items per group commit (histogram).
 - ``csms_commands_total{action, outcome}``: CSMS-initiated commands (device_svc): ``answered``
   or the gRPC code of the failure.
+- ``csms_message_log_dropped_total``: frames the station message log dropped (a gateway's
+  backlog full, or device_svc refusing a batch).
 
 Hot paths keep the labelled children in dicts (a labels() lookup each time costs more than the
 increment).
@@ -33,6 +35,7 @@ __all__ = [
     "DB_STATEMENT",
     "FRAMES",
     "GROUP_COMMIT",
+    "MESSAGE_LOG_DROPPED",
     "RPC_DURATION",
     "frame",
     "serve",
@@ -63,6 +66,9 @@ GROUP_COMMIT = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 COMMANDS = Counter("csms_commands", "CSMS-initiated commands", ["action", "outcome"])
+MESSAGE_LOG_DROPPED = Counter(
+    "csms_message_log_dropped", "Frames the station message log could not keep (gateway)"
+)
 
 _frames: dict[tuple[str, str, str], Any] = {}
 

@@ -20,6 +20,7 @@ from device_svc.files import FileBlocks, build
 from device_svc.files.servicer import FileServicer
 from device_svc.firmware.hooks import FirmwareHooks
 from device_svc.logs.hooks import LogHooks
+from device_svc.message_log.service import MessageLog
 from device_svc.monitoring.alerts import Alerts
 from device_svc.monitoring.monitors import MonitorHooks, Monitors
 from device_svc.monitoring.service import Monitoring
@@ -77,9 +78,11 @@ class DeviceServer(grpc_server.Server):
         monitoring: Monitoring,
         blocks: FileBlocks,
         webhook: Webhook | None = None,
+        message_log: MessageLog | None = None,
     ) -> None:
         super().__init__(server.grpc, server.health, server.port, server.service_names)
         self.webhook = webhook
+        self.message_log = message_log
         self.operations = operations
         self.devices = devices
         self.monitoring = monitoring
@@ -89,6 +92,8 @@ class DeviceServer(grpc_server.Server):
         await self.blocks.rollouts.stop()
         if self.webhook is not None:
             await self.webhook.stop()
+        if self.message_log is not None:
+            await self.message_log.stop()
         await super().stop(grace)
         await self.operations.close()
         await self.devices.drain()
@@ -139,6 +144,9 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         transactions_timeout=settings.transaction_svc_timeout,
     )
     blocks = build(devices.sessions, settings.file_settings(), operations, devices.clock)
+    message_log = MessageLog(
+        devices.sessions, settings.message_log_days, settings.message_log_max_rows, devices.clock
+    )
     operations.add_hooks(
         DisplayMessageHooks(display_messages),
         MonitorHooks(monitors),
@@ -151,7 +159,14 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
             lambda s: _add_servicers(
                 s,
                 DeviceServicer(
-                    devices, operations, monitoring, display_messages, monitors, alerts, blocks
+                    devices,
+                    operations,
+                    monitoring,
+                    display_messages,
+                    monitors,
+                    alerts,
+                    blocks,
+                    message_log,
                 ),
                 operations,
                 blocks,
@@ -164,9 +179,13 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         await engine.dispose()
         raise
     blocks.rollouts.start()
+    message_log.start()
     if webhook is not None:
         webhook.start()
-    return DeviceServer(server, operations, devices, monitoring, blocks, webhook), engine
+    return (
+        DeviceServer(server, operations, devices, monitoring, blocks, webhook, message_log),
+        engine,
+    )
 
 
 async def run(settings: Settings) -> None:

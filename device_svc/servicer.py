@@ -25,6 +25,8 @@ from device_svc.domain import CustomerInformationPart, SecurityEvent
 from device_svc.files import FileBlocks, FileSettings, build
 from device_svc.firmware.servicer import FirmwareServicer
 from device_svc.logs.servicer import LogsServicer
+from device_svc.message_log.service import MessageLog
+from device_svc.message_log.servicer import MessageLogServicer
 from device_svc.models import StationLike
 from device_svc.monitoring.alerts import Alerts
 from device_svc.monitoring.monitors import Monitors
@@ -130,6 +132,7 @@ class DeviceServicer(
     DisplayMessagesServicer,
     FirmwareServicer,
     LogsServicer,
+    MessageLogServicer,
     pb_grpc.DeviceServiceServicer,
 ):
     """The operation RPCs (Reset, ..., CustomerInformation) are added below from ACTIONS; block
@@ -146,8 +149,10 @@ class DeviceServicer(
         monitors: Monitors | None = None,
         alerts: Alerts | None = None,
         blocks: FileBlocks | None = None,
+        message_log: MessageLog | None = None,
     ) -> None:
         self.devices = devices
+        self.message_log = message_log or MessageLog(devices.sessions, clock=devices.clock)
         self.operations = operations
         self.monitoring = monitoring
         self.display_messages = display_messages or DisplayMessages(devices.sessions, devices.clock)

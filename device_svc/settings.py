@@ -66,6 +66,10 @@ class Settings(ServiceSettings):
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
     # Seconds a URL given to a station works (after a firmware's retrieveDateTime).
     file_token_seconds: int = 24 * 3600
+    # The station message log: frames kept this many days, and at most this many rows (the
+    # oldest go first).
+    message_log_days: int = 7
+    message_log_max_rows: int = 5_000_000
     # Seconds between two looks at the running firmware rollouts.
     rollout_tick: float = 1.0
     # Keep the files in a bucket of an S3-compatible object store instead of files_dir (AWS,

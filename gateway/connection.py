@@ -43,6 +43,7 @@ from websockets.frames import CloseCode
 from common import logging as log_ctx
 from common import metrics
 from gateway import ocppj
+from gateway.message_log import MessageLog
 
 __all__ = [
     "LARGE_FRAME",
@@ -150,6 +151,7 @@ class StationConnection:
 
     __slots__ = (
         "ws",
+        "_message_log",
         "station_id",
         "epoch",
         "_dispatch",
@@ -174,8 +176,11 @@ class StationConnection:
         send_timeout: float = 30.0,
         registration: int | None = None,
         large_frames: LargeFrames | None = None,
+        message_log: MessageLog | None = None,
     ) -> None:
         self.ws = ws
+        # Every frame in and out is appended here (gateway.message_log), when there is one.
+        self._message_log = message_log
         self.station_id = station_id
         self.epoch = epoch
         self._dispatch = dispatch
@@ -269,6 +274,8 @@ class StationConnection:
             self._worker = asyncio.create_task(self._work(), name=f"ocpp-worker-{self.station_id}")
 
     async def _receive(self, frame: str | bytes, *, large: bool = False) -> None:
+        if self._message_log is not None:
+            self._message_log.record(self.station_id, "in", frame)
         try:
             message = ocppj.parse(frame)
         except ocppj.OcppError as exc:
@@ -363,6 +370,8 @@ class StationConnection:
         character), send() returns without waiting and needs no timer (a timer per frame costs
         about as much as the rest of sending it).
         """
+        if self._message_log is not None:
+            self._message_log.record(self.station_id, "out", frame)
         ws = self.ws
         transport = ws.transport
         if not ws.paused and (

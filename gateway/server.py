@@ -46,6 +46,7 @@ from gateway.admission import Admission
 from gateway.connection import LargeFrames, StationConnection
 from gateway.control import CONTROL_SERVICE_NAME, StationControl
 from gateway.heartbeats import HeartbeatFlusher, LastSeen
+from gateway.message_log import MessageLog, MessageLogFlusher
 from gateway.routes import Router
 from gateway.settings import Settings
 
@@ -96,6 +97,10 @@ class Gateway:
         )
         # Large frames' CALLs, every station's, take turns (gateway.connection.LargeFrames).
         self.large_frames = LargeFrames()
+        # Every frame in and out (gateway.message_log); None when the log is off.
+        self.message_log: MessageLog | None = (
+            MessageLog(settings.message_log_limit) if settings.message_log else None
+        )
         # What device_svc records as this gateway's StationControlService address; see
         # advertised_address() for a gRPC server listening on port 0.
         self.address = address or settings.advertise_addr or settings.grpc_listen
@@ -318,6 +323,7 @@ class Gateway:
             send_timeout=self.settings.send_timeout,
             registration=getattr(conn, "registration", None),
             large_frames=self.large_frames,
+            message_log=self.message_log,
         )
         old = self.connections.get(station_id)
         self.connections[station_id] = station
@@ -530,8 +536,15 @@ class Running:
         grpc_srv: grpc_server.Server,
         channels: Mapping[str, grpc.aio.Channel],
         heartbeats: HeartbeatFlusher,
+        messages: MessageLogFlusher | None = None,
     ) -> None:
         self.gateway = gateway
+        self.messages = messages
+        self._messages = (
+            asyncio.create_task(messages.run_forever(), name="message-log-flusher")
+            if messages is not None
+            else None
+        )
         self.ws = ws
         self.grpc = grpc_srv
         self.channels = channels
@@ -559,6 +572,10 @@ class Running:
         self._flusher.cancel()
         await asyncio.gather(self._flusher, return_exceptions=True)
         await self.heartbeats.flush()
+        if self._messages is not None and self.messages is not None:
+            self._messages.cancel()
+            await asyncio.gather(self._messages, return_exceptions=True)
+            await self.messages.flush()
         for channel in self.channels.values():
             await channel.close()
 
@@ -605,7 +622,18 @@ async def start(settings: Settings) -> Running:
         settings.rpc_timeout,
         settings.heartbeat_batch_size,
     )
-    running = Running(gateway, ws, grpc_srv, channels, flusher)
+    messages = (
+        MessageLogFlusher(
+            gateway.message_log,
+            router.device,
+            settings.message_log_interval,
+            settings.rpc_timeout,
+            settings.message_log_batch_size,
+        )
+        if gateway.message_log is not None
+        else None
+    )
+    running = Running(gateway, ws, grpc_srv, channels, flusher, messages)
     log.info(
         "gateway listening on ws://%s:%d%s<stationId>, StationControlService on %s (as %s)",
         settings.host,

@@ -113,6 +113,14 @@ class Settings(BaseSettings):
     # while the station reads nothing) before the gateway drops that connection (1008). A
     # station on ~2 KB/s GPRS still takes a 50 KiB frame within it.
     send_timeout: float = 30.0
+    # The station message log: every frame in and out, sent to device_svc in batches of
+    # message_log_batch_size every message_log_interval seconds; beyond message_log_limit frames
+    # waiting, new ones are dropped (counted), never waited for. Off by default: it costs too
+    # much under load yet (README, Metrics and logs).
+    message_log: bool = False
+    message_log_interval: float = 0.5
+    message_log_batch_size: int = 1000
+    message_log_limit: int = 100_000
     # Prometheus metrics on this port (GET /metrics on metrics_host); 0: none.
     metrics_port: int = DEFAULT_PORTS["gateway_metrics"]
     metrics_host: str = "127.0.0.1"

@@ -280,22 +280,36 @@ class Rollouts:
     async def _run(self) -> None:
         await self._resume()
         while True:
+            running = 1
             try:
-                await self.step()
+                running = await self.step()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("firmware rollouts: step failed (next one in %s s)", self.tick)
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.tick)
-            except TimeoutError:
-                pass
+            if running:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.tick)
+                except TimeoutError:
+                    pass
+            else:
+                # No rollout runs: nothing to look at (not even the database) until one is
+                # created (rollouts are created here, in the one device_svc).
+                await self._wake.wait()
             self._wake.clear()
 
     async def _resume(self) -> None:
         """After a restart: each station whose request was about to leave is asked whether it
         got it (see the module docstring)."""
         now = self.clock()
+        async with self.sessions() as session:
+            sending = await session.scalar(
+                select(RolloutStationRow.rollout_id)
+                .where(RolloutStationRow.state == "sending")
+                .limit(1)
+            )
+        if sending is None:
+            return  # (the common case: no write at start-up)
         async with self.sessions.begin() as session:
             rows = (
                 await session.scalars(
@@ -322,8 +336,8 @@ class Rollouts:
                     exc,
                 )
 
-    async def step(self) -> None:
-        """One look at every running rollout."""
+    async def step(self) -> int:
+        """One look at every running rollout; how many run."""
         async with self.sessions() as session:
             running = list(
                 (
@@ -334,6 +348,7 @@ class Rollouts:
             )
         for rollout_id in running:
             await self._step_one(rollout_id)
+        return len(running)
 
     async def _step_one(self, rollout_id: str) -> None:
         now = self.clock()

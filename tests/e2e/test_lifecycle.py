@@ -106,7 +106,8 @@ async def test_sigterm_lets_in_flight_rpcs_finish(tmp_path) -> None:  # type: ig
             stub = pb_grpc.DeviceServiceStub(channel)
             await ready(stub)
             # Hold SQLite's write lock: every create below is then stuck inside its handler.
-            lock = sqlite3.connect(path, timeout=0)
+            # (Waiting up to 5 s for it: device_svc's own background work may hold it a moment.)
+            lock = sqlite3.connect(path, timeout=5)
             lock.execute("BEGIN IMMEDIATE")
             calls = [
                 asyncio.ensure_future(
