@@ -27,6 +27,7 @@ import socket
 import string
 import subprocess
 import sys
+import textwrap
 import time
 import urllib.request
 from collections.abc import Callable, Coroutine, Sequence
@@ -68,6 +69,54 @@ SERVICE_HOSTNAMES = {s: f"{s}-svc" for s in SERVICES}
 # The OpenAPI document of the REST API, next to the descriptor set in gen/ (`make proto`,
 # proto/tools/gen_openapi.py); Envoy answers GET /v1/openapi.json with it.
 OPENAPI_FILE = "openapi.json"
+# The operator console's assets (console/: HTML, JavaScript modules, CSS, no build step), served
+# by Envoy itself on the API port under /console/ (README "Console").
+CONSOLE_DIR = ROOT / "console"
+_CONSOLE_TYPES = {".html", ".js", ".css", ".svg"}
+
+
+def console_assets(directory: pathlib.Path = CONSOLE_DIR) -> list[str]:
+    """The console's files Envoy serves, by name (the tests and notes beside them are not)."""
+    return sorted(f.name for f in directory.iterdir() if f.is_file() and f.suffix in _CONSOLE_TYPES)
+
+
+# The per-filter switches of a console route: no API key asked, no transcoding.
+_CONSOLE_FILTERS_OFF = """\
+typed_per_filter_config:
+  envoy.filters.http.ext_authz:
+    "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthzPerRoute
+    disabled: true
+  envoy.filters.http.grpc_json_transcoder:
+    "@type": type.googleapis.com/envoy.config.route.v3.FilterConfig
+    disabled: true
+"""
+# The console's pages ask nothing of any other origin (scripts, styles, fonts, calls).
+_CONSOLE_CSP = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+    "frame-ancestors 'none'"
+)
+_CONSOLE_ASSET = string.Template("""\
+- match: {path: "/console/$name"}
+  direct_response:
+    status: 200
+    body: {filename: "$file"}
+  response_headers_to_add:
+    - header: {key: cache-control, value: no-cache}
+    - header: {key: content-security-policy, value: "$csp"}
+    - header: {key: x-content-type-options, value: nosniff}
+""")
+
+
+def _console_routes(directory: pathlib.Path | str) -> str:
+    """One route per asset (a direct response of the file, read when Envoy starts), the
+    index at /console/, and /console sent there. No API key for them: the assets hold no data
+    (every call the console makes carries the operator's key)."""
+    off = textwrap.indent(_CONSOLE_FILTERS_OFF, "  ")
+    routes = '- match: {path: "/console"}\n  redirect: {path_redirect: "/console/"}\n' + off
+    for name in ["", *console_assets()]:
+        file = f"{directory}/{name or 'index.html'}"
+        routes += _CONSOLE_ASSET.substitute(name=name, file=file, csp=_CONSOLE_CSP) + off
+    return textwrap.indent(routes, " " * 24)
 
 
 class MeshSettings(BaseSettings):
@@ -391,6 +440,7 @@ def render_envoy(
     descriptor: pathlib.Path | str,
     openapi: pathlib.Path | str,
     clusters: Sequence[Cluster],
+    console: pathlib.Path | str = CONSOLE_DIR,
     stations_port: int | None = None,
     stations_tls: StationTls | None = None,
     dns: bool = False,
@@ -405,7 +455,8 @@ def render_envoy(
     below, :data:`ENVOY_MAX_CONNECTIONS`); each listener gets a share (:func:`listener_limits`).
 
     ``descriptor``: the transcoder's descriptor set; ``openapi``: the OpenAPI document Envoy
-    answers ``GET /v1/openapi.json`` with (both written by ``make proto``).
+    answers ``GET /v1/openapi.json`` with (both written by ``make proto``); ``console``: the
+    directory of the console's assets where Envoy runs.
 
     ``stations_tls``: also the stations' wss listener (the TLS mode).
 
@@ -457,6 +508,7 @@ def render_envoy(
         admin_port=admin_port,
         descriptor=descriptor,
         openapi=openapi,
+        console_routes=_console_routes(console),
         stations_listener=listener,
         clusters="".join(rendered),
         # Envoy's header range match: [start, end).
@@ -557,6 +609,7 @@ def envoy_config(
 # are built into the image (`make proto`).
 K8S_DESCRIPTOR = "/app/gen/descriptor.pb"
 K8S_OPENAPI = f"/app/gen/{OPENAPI_FILE}"
+K8S_CONSOLE = "/app/console"
 K8S_SERVICE_NAMES = SERVICE_HOSTNAMES
 # With internal TLS: where Envoy's pod mounts the Secret csms-internal-tls-envoy (the keys of a
 # kubernetes.io/tls Secret plus ca.crt, as cert-manager writes them; deploy/k8s/README.md).
@@ -585,6 +638,7 @@ def kubernetes_envoy_config(internal_tls: bool = False) -> str:
         admin_port=DEFAULT_PORTS["envoy_admin"],
         descriptor=K8S_DESCRIPTOR,
         openapi=K8S_OPENAPI,
+        console=K8S_CONSOLE,
         clusters=clusters,
         stations_port=DEFAULT_PORTS["gateway"],
         dns=True,
@@ -1100,6 +1154,8 @@ class Mesh:
                     else []
                 ),
                 f"  REST and gRPC (Envoy):  http://{s.host}:{s.envoy_port}",
+                f"  console (browser):      http://{s.host}:{s.envoy_port}/console/  (sign in "
+                "with an API key)",
                 *(
                     [
                         "  internal gRPC:          mutual TLS, CA "

@@ -17,6 +17,7 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    not_,
     or_,
     select,
     tuple_,
@@ -25,8 +26,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from common.db import table_of
+from common.db import table_of, utcnow
 from device_svc.domain import VariableRef
+from device_svc.fleet.repository import reachable
 from device_svc.models import (
     NO_ID,
     Connector,
@@ -40,6 +42,7 @@ from device_svc.models import (
 
 __all__ = [
     "BOOT_REPORTED",
+    "LIST_STATUSES",
     "StationRepository",
     "StationWriter",
     "DeviceModelRepository",
@@ -181,6 +184,10 @@ def _chunks(items: Sequence[_T], size: int = _CHUNK) -> Iterable[Sequence[_T]]:
         yield items[start : start + size]
 
 
+#: The ``status`` filters of :meth:`StationRepository.page`.
+LIST_STATUSES = ("connected", "offline", "faulted")
+
+
 class StationRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -194,8 +201,37 @@ class StationRepository:
     def add(self, station: Station) -> None:
         self.session.add(station)
 
-    async def page(self, after: str, limit: int) -> Sequence[Station]:
-        stmt = select(Station).where(Station.id > after).order_by(Station.id).limit(limit)
+    async def page(
+        self,
+        after: str,
+        limit: int,
+        *,
+        id_contains: str = "",
+        status: str = "",
+        now: datetime.datetime | None = None,
+    ) -> Sequence[Station]:
+        """Stations by id after ``after``; ``status`` (connected, offline, faulted: see
+        :data:`LIST_STATUSES`) needs ``now`` (leases)."""
+        stmt = select(Station).where(Station.id > after)
+        if id_contains:
+            pattern = id_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Station.id.ilike(f"%{pattern}%", escape="\\"))
+        if status:
+            up = reachable(now or utcnow())
+            if status == "connected":
+                stmt = stmt.where(up)
+            elif status == "offline":
+                stmt = stmt.where(not_(up))
+            elif status == "faulted":
+                faulted = (
+                    select(Connector.station_id)
+                    .where(Connector.station_id == Station.id, Connector.status == "Faulted")
+                    .exists()
+                )
+                stmt = stmt.where(up, faulted)
+            else:
+                raise ValueError(status)
+        stmt = stmt.order_by(Station.id).limit(limit)
         return (await self.session.scalars(stmt)).all()
 
     async def delete(self, station_id: str) -> bool:

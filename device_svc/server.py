@@ -13,12 +13,17 @@ from csms.device.v1 import device_service_pb2 as pb
 from csms.device.v1 import device_service_pb2_grpc as pb_grpc
 from csms.device.v1 import files_pb2 as files_pb
 from csms.device.v1 import files_pb2_grpc as files_grpc
+from csms.device.v1 import fleet_pb2 as fleet_pb
+from csms.device.v1 import fleet_pb2_grpc as fleet_grpc
+from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
 from device_svc.certificates import open_signer
 from device_svc.display_messages.hooks import DisplayMessageHooks
 from device_svc.display_messages.service import DisplayMessages
 from device_svc.files import FileBlocks, build
 from device_svc.files.servicer import FileServicer
 from device_svc.firmware.hooks import FirmwareHooks
+from device_svc.fleet.service import ChargingCount, Fleet
+from device_svc.fleet.servicer import FleetServicer, fleet_rest
 from device_svc.logs.hooks import LogHooks
 from device_svc.message_log.service import MessageLog
 from device_svc.monitoring.alerts import Alerts
@@ -36,6 +41,10 @@ __all__ = ["SERVICE_NAME", "DeviceServer", "run", "start"]
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DeviceService"].full_name
 FILE_SERVICE_NAME = files_pb.DESCRIPTOR.services_by_name["FileService"].full_name
 REST_SERVICE_NAME = REST_SERVICE.full_name
+FLEET_SERVICE_NAMES = [
+    fleet_pb.DESCRIPTOR.services_by_name[name].full_name
+    for name in ("FleetService", "FleetRestService")
+]
 
 
 # gRPC's bandwidth-delay probing grows a stream's receive window as fast as a sender fills it:
@@ -47,13 +56,34 @@ _OPTIONS = (("grpc.http2.bdp_probe", 0),)
 
 
 def _add_servicers(
-    server: grpc.aio.Server, servicer: DeviceServicer, operations: Operations, blocks: FileBlocks
+    server: grpc.aio.Server,
+    servicer: DeviceServicer,
+    operations: Operations,
+    blocks: FileBlocks,
+    fleet: Fleet,
 ) -> None:
     pb_grpc.add_DeviceServiceServicer_to_server(servicer, server)
     pb_grpc.add_DeviceRestServiceServicer_to_server(device_rest(servicer, operations), server)
     files_grpc.add_FileServiceServicer_to_server(
         FileServicer(blocks.tokens, blocks.storage, blocks.firmware, blocks.logs), server
     )
+    fleet_servicer = FleetServicer(fleet)
+    fleet_grpc.add_FleetServiceServicer_to_server(fleet_servicer, server)
+    fleet_grpc.add_FleetRestServiceServicer_to_server(fleet_rest(fleet_servicer), server)
+
+
+def _charging_count(operations: Operations, timeout: float) -> ChargingCount | None:
+    """How the fleet summary learns how many stations charge: transaction_svc's count."""
+    stub = operations.transactions
+    if stub is None:
+        return None
+
+    async def count() -> int | None:
+        request = transaction_pb.CountChargingStationsRequest()
+        answer = await stub.CountChargingStations(request, timeout=timeout)
+        return int(answer.stations)
+
+    return count
 
 
 def _transaction_channel(address: str) -> grpc.aio.Channel:
@@ -79,8 +109,10 @@ class DeviceServer(grpc_server.Server):
         blocks: FileBlocks,
         webhook: Webhook | None = None,
         message_log: MessageLog | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         super().__init__(server.grpc, server.health, server.port, server.service_names)
+        self.fleet = fleet
         self.webhook = webhook
         self.message_log = message_log
         self.operations = operations
@@ -89,6 +121,8 @@ class DeviceServer(grpc_server.Server):
         self.blocks = blocks
 
     async def stop(self, grace: float) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()  # its watch streams end now instead of holding the grace period
         await self.blocks.rollouts.stop()
         if self.webhook is not None:
             await self.webhook.stop()
@@ -147,6 +181,12 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     message_log = MessageLog(
         devices.sessions, settings.message_log_days, settings.message_log_max_rows, devices.clock
     )
+    fleet = Fleet(
+        devices.sessions,
+        _charging_count(operations, min(settings.transaction_svc_timeout, 2.0)),
+        interval=settings.fleet_watch_interval,
+        clock=devices.clock,
+    )
     operations.add_hooks(
         DisplayMessageHooks(display_messages),
         MonitorHooks(monitors),
@@ -170,8 +210,9 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
                 ),
                 operations,
                 blocks,
+                fleet,
             ),
-            [SERVICE_NAME, REST_SERVICE_NAME, FILE_SERVICE_NAME],
+            [SERVICE_NAME, REST_SERVICE_NAME, FILE_SERVICE_NAME, *FLEET_SERVICE_NAMES],
             options=_OPTIONS,
         )
     except BaseException:
@@ -183,7 +224,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     if webhook is not None:
         webhook.start()
     return (
-        DeviceServer(server, operations, devices, monitoring, blocks, webhook, message_log),
+        DeviceServer(server, operations, devices, monitoring, blocks, webhook, message_log, fleet),
         engine,
     )
 

@@ -49,6 +49,7 @@ from device_svc.models import (
     StationView,
 )
 from device_svc.repository import (
+    LIST_STATUSES,
     CustomerInformationRepository,
     DeviceModelRepository,
     SecurityEventRepository,
@@ -273,11 +274,18 @@ class Devices:
             raise NotFound(f"charging station {station_id} not found")
         return station
 
-    async def list(self, size: int, token: str) -> tuple[Sequence[Station], str]:
+    async def list(
+        self, size: int, token: str, id_contains: str = "", status: str = ""
+    ) -> tuple[Sequence[Station], str]:
+        """A page by id; ``id_contains`` and ``status`` (:data:`LIST_STATUSES`) narrow it."""
+        if status and status not in LIST_STATUSES:
+            raise InvalidArgument(f"status: one of {', '.join(LIST_STATUSES)}, not {status!r}")
         limit = pagination.page_size(size)
         (after,) = pagination.decode_token(token) if token else ("",)
         async with self.sessions() as session:
-            rows = await StationRepository(session).page(after, limit + 1)
+            rows = await StationRepository(session).page(
+                after, limit + 1, id_contains=id_contains, status=status, now=self.clock()
+            )
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, pagination.encode_token(rows[-1].id) if more else ""

@@ -181,7 +181,9 @@ class DeviceServicer(
     async def ListChargingStations(
         self, request: pb.ListChargingStationsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListChargingStationsResponse:
-        rows, token = await self.devices.list(request.page_size, request.page_token)
+        rows, token = await self.devices.list(
+            request.page_size, request.page_token, request.id_contains, request.status
+        )
         return pb.ListChargingStationsResponse(
             charging_stations=[self._proto(s) for s in rows], next_page_token=token
         )

@@ -70,6 +70,9 @@ class Settings(ServiceSettings):
     # oldest go first).
     message_log_days: int = 7
     message_log_max_rows: int = 5_000_000
+    # Seconds between two looks at the fleet while someone watches it (FleetService.WatchFleet:
+    # the console's live pages); nothing is looked at while nobody watches.
+    fleet_watch_interval: float = 1.0
     # Seconds between two looks at the running firmware rollouts.
     rollout_tick: float = 1.0
     # Keep the files in a bucket of an S3-compatible object store instead of files_dir (AWS,

@@ -18,6 +18,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    distinct,
     func,
     or_,
     select,
@@ -78,6 +79,13 @@ class TransactionRepository:
         return (
             await self.session.scalars(stmt.order_by(Transaction.station_id).limit(limit))
         ).all()
+
+    async def count_charging_stations(self) -> int:
+        """Stations with an active transaction whose chargingState is Charging."""
+        stmt = select(func.count(distinct(Transaction.station_id))).where(
+            Transaction.active.is_(True), Transaction.charging_state == "Charging"
+        )
+        return int((await self.session.scalar(stmt)) or 0)
 
     async def page(
         self,

@@ -406,6 +406,10 @@ class Transactions:
                 await repo.implausible_readings(station_id, transaction_id),
             )
 
+    async def count_charging_stations(self) -> int:
+        async with self.sessions() as session:
+            return await TransactionRepository(session).count_charging_stations()
+
     async def list(
         self,
         station_id: str,

@@ -231,6 +231,13 @@ class TransactionServicer(
         conflicts, implausible = await self.transactions.anomalies(row.station_id, row.id)
         return transaction_to_proto(row, events, conflicts, implausible)
 
+    async def CountChargingStations(
+        self, request: pb.CountChargingStationsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CountChargingStationsResponse:
+        return pb.CountChargingStationsResponse(
+            stations=await self.transactions.count_charging_stations()
+        )
+
     async def ListTransactions(
         self, request: pb.ListTransactionsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListTransactionsResponse:

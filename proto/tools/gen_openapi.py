@@ -829,8 +829,13 @@ class _Document:
         if action is not None:
             ok["example"] = ocpp_examples.payload_example(action, "Response")
         answer = "The station's answer." if action is not None else "OK."
+        content = {JSON: ok}
+        if method.server_streaming:
+            # Envoy's transcoder streams it as server-sent events, one message per event.
+            answer = "Server-sent events: `data: <JSON>` and a blank line per message."
+            content = {"text/event-stream": ok}
         operation["responses"] = {
-            "200": {"description": answer, "content": {JSON: ok}},
+            "200": {"description": answer, "content": content},
             **{
                 code: {"$ref": f"#/components/responses/{name}"}
                 for code, (name, _, _) in _ERRORS.items()

@@ -347,12 +347,14 @@ def test_envoy_config_is_the_rendered_template() -> None:
 
 
 def test_envoy_accepts_the_kubernetes_config(tmp_path: pathlib.Path) -> None:
-    """The real Envoy validates it (this checkout's descriptor set and OpenAPI document standing
-    in for the image's)."""
+    """The real Envoy validates it (this checkout's descriptor set, OpenAPI document and console
+    standing in for the image's)."""
     text = (K8S / "base" / "envoy" / "envoy.yaml").read_text()
     assert mesh.K8S_DESCRIPTOR in text and mesh.K8S_OPENAPI in text
+    assert f"{mesh.K8S_CONSOLE}/index.html" in text
     text = text.replace(mesh.K8S_DESCRIPTOR, str(ROOT / "gen" / "descriptor.pb"))
     text = text.replace(mesh.K8S_OPENAPI, str(ROOT / "gen" / mesh.OPENAPI_FILE))
+    text = text.replace(mesh.K8S_CONSOLE, str(mesh.CONSOLE_DIR))
     config = tmp_path / "envoy.yaml"
     config.write_text(text)
     envoy = pathlib.Path(sys.executable).parent / "envoy"

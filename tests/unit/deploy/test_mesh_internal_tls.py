@@ -13,6 +13,8 @@ from cryptography import x509
 
 from common import grpc_tls, pki
 from deploy.mesh import (
+    CONSOLE_DIR,
+    K8S_CONSOLE,
     K8S_INTERNAL_TLS_DIR,
     SERVICE_HOSTNAMES,
     Mesh,
@@ -153,4 +155,5 @@ def test_kubernetes_envoy_config_with_internal_tls(tmp_path: pathlib.Path) -> No
     text = text.replace(f"{K8S_INTERNAL_TLS_DIR}/ca.crt", str(files["ca_cert"]))
     text = text.replace("/app/gen/descriptor.pb", str(DESCRIPTOR))
     text = text.replace("/app/gen/openapi.json", str(DESCRIPTOR.with_name("openapi.json")))
+    text = text.replace(K8S_CONSOLE, str(CONSOLE_DIR))
     _validate(text, tmp_path)

@@ -236,7 +236,12 @@ def test_rendering_rules_of_scalars_and_well_known_types(doc: dict[str, Any]) ->
 
 def test_query_parameters_are_the_unbound_fields_by_json_name(doc: dict[str, Any]) -> None:
     listing = doc["paths"]["/v1/chargingStations"]["get"]
-    assert [p["name"] for p in listing["parameters"]] == ["pageSize", "pageToken"]
+    assert [p["name"] for p in listing["parameters"]] == [
+        "pageSize",
+        "pageToken",
+        "idContains",
+        "status",
+    ]
     assert all(p["in"] == "query" and "required" not in p for p in listing["parameters"])
     # body "*": every field but the path's is in the body, none in the query.
     sync = doc["paths"]["/v1/chargingStations/{station_id}/localList:sync"]["post"]
