@@ -6,6 +6,7 @@ import { h, clear } from "./ui.js";
 import { stationsPage, stationPage } from "./stations.js";
 import { transactionsPage, transactionPage } from "./transactions.js";
 import { idTokensPage, apiKeysPage } from "./admin.js";
+import { sitesPage, reservationsPage, tariffsPage, recordsPage, firmwarePage, alertsPage } from "./more.js";
 
 const main = document.getElementById("main");
 const notice = document.getElementById("notice");
@@ -19,6 +20,12 @@ const routes = [
   [/^\/transactions\/([^/]+)$/, transactionPage],
   [/^\/idTokens$/, idTokensPage],
   [/^\/apiKeys$/, apiKeysPage],
+  [/^\/sites$/, sitesPage],
+  [/^\/reservations$/, reservationsPage],
+  [/^\/tariffs$/, tariffsPage],
+  [/^\/records$/, recordsPage],
+  [/^\/firmware$/, firmwarePage],
+  [/^\/alerts$/, alertsPage],
 ];
 
 export function say(text, kind = "info") {

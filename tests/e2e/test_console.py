@@ -395,7 +395,19 @@ async def test_every_page_by_keyboard_at_phone_width_with_no_request_elsewhere(
     """Tab from the top reaches every page's link (and Enter opens it); at 390 px nothing
     scrolls sideways; every request the browser made went to the mesh."""
     await console.sign_in(console_mesh.create_api_key("operator", "keyboard"))
-    pages = ["#/", "#/stations", "#/transactions", "#/idTokens", "#/apiKeys"]
+    pages = [
+        "#/",
+        "#/stations",
+        "#/transactions",
+        "#/idTokens",
+        "#/sites",
+        "#/reservations",
+        "#/tariffs",
+        "#/records",
+        "#/firmware",
+        "#/alerts",
+        "#/apiKeys",
+    ]
 
     def by_keyboard() -> list[str]:
         reached: list[str] = []
@@ -457,3 +469,54 @@ async def test_every_page_by_keyboard_at_phone_width_with_no_request_elsewhere(
     assert urls, "no request seen"
     elsewhere = [u for u in urls if not u.startswith(console.base) and not u.startswith("data:")]
     assert elsewhere == [], elsewhere
+
+
+async def test_the_other_blocks_pages_list_what_the_api_keeps(
+    console: Console, console_mesh: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """Sites, reservations, tariffs, records (and their CSV), firmware, alerts: each page lists
+    what the API holds, without an error."""
+    tag = uuid.uuid4().hex[:6]
+    sid = await _station(rest)
+    tariff = {"id": f"t-{tag}", "name": f"Tariff {tag}", "currency": "EUR", "pricePerKwh": "0.39"}
+    resp = await rest.post("/v1/tariffs", json=tariff)
+    assert resp.status_code == 200, resp.text
+    site = {
+        "id": f"s-{tag}",
+        "name": f"Depot {tag}",
+        "limit": 100,
+        "chargingRateUnit": "A",
+        "evses": [{"stationId": sid, "evseId": 1}],
+    }
+    resp = await rest.post("/v1/sites", json=site)
+    assert resp.status_code == 200, resp.text
+    await console.sign_in(console_mesh.create_api_key("operator", "blocks"))
+    for fragment, list_id, expected in [
+        ("#/sites", "sites", f"Depot {tag}"),
+        ("#/tariffs", "tariffs", f"Tariff {tag}"),
+        ("#/reservations", "reservations", None),
+        ("#/records", "records", None),
+        ("#/firmware", "images", None),
+        ("#/alerts", "alerts", None),
+    ]:
+        await console.open(fragment)
+
+        def listed(d: WebDriver, list_id: str = list_id) -> str | None:
+            found = d.find_elements(By.CSS_SELECTOR, f"#{list_id} table, #{list_id} .empty")
+            return str(d.find_element(By.ID, list_id).text) if found else None
+
+        text = await console.run(lambda: console.wait(listed))
+        assert not await console.run(
+            lambda: console.driver.find_elements(By.CSS_SELECTOR, "main .error")
+        ), fragment
+        if expected is not None:
+            assert expected in text, (fragment, text)
+        if fragment == "#/sites":
+            await console.screenshot("sites")
+    await console.open("#/records")
+
+    def csv() -> str:
+        console.wait_for(By.ID, "csv").click()
+        return str(console.wait_for(By.CSS_SELECTOR, "main p.ok").text)
+
+    assert "Ready" in await console.run(csv)
