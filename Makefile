@@ -30,11 +30,14 @@ $(S3RVER): tests/tools/package.json tests/tools/package-lock.json
 
 # Debian's Chromium and its driver, for the console's browser tests (tests/e2e/test_console.py);
 # nothing is downloaded at test time.
+# Debian's Firefox ESR too, driven over WebDriver BiDi (no geckodriver: Debian packages none).
 CHROMEDRIVER := /usr/bin/chromedriver
+FIREFOX := /usr/bin/firefox-esr
+BROWSERS := chromium chromium-driver firefox-esr
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-$(CHROMEDRIVER):
-	$(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver || \
-		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium chromium-driver; }
+$(CHROMEDRIVER) $(FIREFOX):
+	$(SUDO) apt-get install -y --no-install-recommends $(BROWSERS) || \
+		{ $(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends $(BROWSERS); }
 
 $(GEN)/.stamp: $(STAMP) $(PROTOS) proto/tools/gen_ocpp_proto.py proto/tools/compile.py proto/tools/gen_openapi.py common/ocpp_examples.py common/rest_json.py
 	$(PY) proto/tools/gen_ocpp_proto.py
@@ -50,7 +53,7 @@ up: proto ## run the whole mesh (Envoy, gateway, services) on the embedded defau
 migrate: proto ## apply the Alembic migrations of every service
 	$(PY) -m deploy.mesh migrate
 
-test: proto types $(S3RVER) $(CHROMEDRIVER) ## install what is needed, type-check, and run unit, integration and end-to-end tests
+test: proto types $(S3RVER) $(CHROMEDRIVER) $(FIREFOX) ## install what is needed, type-check, and run unit, integration and end-to-end tests
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 test-unit: proto ## unit tests
@@ -59,7 +62,7 @@ test-unit: proto ## unit tests
 test-integration: proto $(S3RVER) ## integration tests (real SQLite and PostgreSQL, real gRPC servers, an S3 server)
 	$(PY) -m pytest -q tests/integration $(PYTEST_ARGS)
 
-test-e2e: proto $(CHROMEDRIVER) ## end-to-end tests (real Envoy, gateway, services, WebSocket station)
+test-e2e: proto $(CHROMEDRIVER) $(FIREFOX) ## end-to-end tests (real Envoy, gateway, services, WebSocket station)
 	$(PY) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 bench: proto ## measure the mesh against two baselines (BENCH_ARGS="--quick" for a short run)

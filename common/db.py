@@ -24,7 +24,7 @@ import datetime
 import logging
 import pathlib
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
@@ -58,6 +58,7 @@ __all__ = [
     "UtcDateTime",
     "insert_new",
     "table_of",
+    "to_the_end",
     "upsert",
     "utcnow",
 ]
@@ -458,3 +459,22 @@ class GroupCommit(Generic[T, R]):
                 return await self.recover(conn, item, exc), None
             except Exception as again:
                 return None, again
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    """Retrieve what a task whose caller left ended with (nobody else will)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("a call whose caller left ended with %r", task.exception())
+
+
+async def to_the_end(work: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``work`` to its end even if the call is cancelled (its caller's deadline passed, or
+    it went away): SQLAlchemy's asyncio sessions are not safe to cancel mid-statement, and the
+    connection of a session cancelled there never returns to the pool (on SQLite a service has
+    one: every later call would wait for it). The caller still gets its cancellation at once."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        task.add_done_callback(_forget)
+        raise

@@ -23,7 +23,7 @@ from google.rpc import status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from common import errors, gc_tuning, grpc_tls, metrics
+from common import db, errors, gc_tuning, grpc_tls, metrics
 from common import logging as log_ctx
 
 __all__ = [
@@ -86,7 +86,7 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
                 start()
                 began = time.perf_counter()
                 try:
-                    answer = await inner(request, context)
+                    answer = await db.to_the_end(inner(request, context))
                 except BaseException as exc:
                     code = getattr(exc, "code", None)
                     metrics.RPC_DURATION.labels(

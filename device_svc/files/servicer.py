@@ -16,6 +16,7 @@ from google.api import httpbody_pb2
 from google.protobuf import struct_pb2
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from common.db import to_the_end
 from common.errors import InvalidArgument
 from common.rest_json import render
 from csms.device.v1 import files_pb2 as files
@@ -135,8 +136,9 @@ class FileServicer(files_grpc.FileServiceServicer):
     async def DownloadFile(
         self, request: files.DownloadFileRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        grant = await self.tokens.resolve(request.token, DOWNLOAD)
-        image = await self.firmware.ready_image(grant.subject)
+        # A download whose station left may end here: never mid-statement (db.to_the_end).
+        grant = await to_the_end(self.tokens.resolve(request.token, DOWNLOAD))
+        image = await to_the_end(self.firmware.ready_image(grant.subject))
         async for body in self._send(image.storage_key, _OCTETS, context):
             yield body
 
@@ -201,7 +203,7 @@ class FileServicer(files_grpc.FileServiceServicer):
     async def DownloadLog(
         self, request: files.DownloadLogRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[httpbody_pb2.HttpBody]:
-        row, key = await self.logs.download(request.station_id, request.request_id)
+        row, key = await to_the_end(self.logs.download(request.station_id, request.request_id))
         await context.send_initial_metadata(
             (("content-disposition", f'attachment; filename="{row.filename}"'),)
         )

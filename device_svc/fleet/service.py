@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from common.db import utcnow
+from common.db import to_the_end, utcnow
 from common.errors import InvalidArgument
 from device_svc.fleet.domain import FleetCounts, station_status
 from device_svc.fleet.repository import FleetRepository
@@ -91,12 +91,21 @@ class Fleet:
         async with self._lock:
             if self._cached is not None and loop.time() - self._cached[0] < self.interval:
                 return self._cached[1]
-            async with self.sessions() as session:
-                stations, connected, faulted = await FleetRepository(session).counts(self.clock())
+            # A watch ends by cancellation (its client left): never in the middle of a
+            # statement (common.db.to_the_end says why).
+            stations, connected, faulted = await to_the_end(self._counts())
             charging = await self._charging()
             counts = FleetCounts(stations, connected, faulted, charging)
             self._cached = (loop.time(), counts)
             return counts
+
+    async def _counts(self) -> tuple[int, int, int]:
+        async with self.sessions() as session:
+            return await FleetRepository(session).counts(self.clock())
+
+    async def _rows(self, ids: Sequence[str]) -> Sequence[Station]:
+        async with self.sessions() as session:
+            return await FleetRepository(session).stations(ids)
 
     async def _charging(self) -> int | None:
         if self.charging is None:
@@ -108,8 +117,7 @@ class Fleet:
             return None
 
     async def states(self, ids: Sequence[str]) -> dict[str, StationState]:
-        async with self.sessions() as session:
-            rows = await FleetRepository(session).stations(ids)
+        rows = await to_the_end(self._rows(ids))
         now = self.clock()
         return {row.id: state_of(row, now) for row in rows}
 

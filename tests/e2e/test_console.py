@@ -1,6 +1,6 @@
 """The operator console in a real headless Chromium (Debian's, driven by Selenium through
-Debian's chromedriver; nothing downloaded), served by the real Envoy, against a real mesh and
-real WebSocket stations.
+Debian's chromedriver; nothing downloaded), and in Debian's Firefox ESR for its live pages,
+served by the real Envoy, against a real mesh and real WebSocket stations.
 
 The browser is driven from a thread (``asyncio.to_thread``) so that the stations, on the event
 loop, keep answering while the test waits on the page. Screenshots of the main pages go to
@@ -28,7 +28,8 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from deploy.mesh import ROOT, Mesh
+from deploy.mesh import ROOT, Mesh, free_port
+from tests.e2e.bidi import FIREFOX, firefox
 from tests.e2e.conftest import rest_client, running_mesh
 from tests.e2e.station_sim import Station
 
@@ -520,3 +521,39 @@ async def test_the_other_blocks_pages_list_what_the_api_keeps(
         return str(console.wait_for(By.CSS_SELECTOR, "main p.ok").text)
 
     assert "Ready" in await console.run(csv)
+
+
+async def test_in_firefox_too(
+    console_mesh: Mesh, rest: httpx.AsyncClient, tmp_path: pathlib.Path
+) -> None:
+    """Debian's Firefox ESR over WebDriver BiDi (tests/e2e/bidi.py): a reader signs in, the
+    fleet goes live, and a station's row changes as it connects and its connector faults:
+    the ES modules, fetch's streamed body and TextDecoderStream work there as in Chromium."""
+    assert FIREFOX.exists(), "Debian's firefox-esr is needed (make test installs it)"
+    sid = await _station(rest)
+    base = f"http://127.0.0.1:{console_mesh.settings.envoy_port}/console/"
+    async with firefox(tmp_path / "profile", free_port()) as browser:
+        await browser.open(base)
+        key = console_mesh.create_api_key("reader", "firefox")
+        await browser.until("document.getElementById('key') !== null", True)
+        await browser.evaluate(
+            f"document.getElementById('key').value = {key!r};"
+            "document.querySelector('#signin button').click(); true"
+        )
+        await browser.until("document.getElementById('who').hidden", False)
+        await browser.until("document.getElementById('live')?.textContent", "live")
+        await browser.open(f"{base}#/stations?q={sid}")
+        badge = f"document.querySelector('tr[data-station=\"{sid}\"] .badge')?.textContent"
+        await browser.until(badge, "offline")
+        sim = await Station.connect(_ws(console_mesh, sid), sid)
+        try:
+            await sim.boot()
+            await browser.until(badge, "unknown")
+            await sim.call(
+                "StatusNotification",
+                {"timestamp": _iso(), "connectorStatus": "Faulted", "evseId": 1, "connectorId": 1},
+            )
+            await browser.until(badge, "faulted")
+        finally:
+            await sim.close()
+        await browser.until(badge, "offline")
