@@ -196,13 +196,18 @@ class MessageLogFlusher:
         for n, (station_id, frames) in enumerate(stations):
             for i in range(0, len(frames), size):
                 part = frames[i : i + size] if len(frames) > size else frames
+                try:
+                    body = encode(part)
+                except TypeError as exc:  # orjson's: a text that is no valid UTF-8
+                    self._drop(len(part), f"{station_id}'s frames not encoded: {exc}")
+                    continue
                 batches.append(
                     device_pb.StationMessageBatch(
                         station_id=station_id,
                         first_time=_timestamp(part[0][0]),
                         last_time=_timestamp(part[-1][0]),
                         frames=len(part),
-                        body=encode(part),
+                        body=body,
                     )
                 )
             if time.perf_counter() - slice_start > _SLICE:

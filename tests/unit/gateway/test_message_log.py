@@ -231,3 +231,14 @@ async def test_beyond_its_cpu_budget_a_flush_drops_the_rest(
     sent = [b.station_id for r in device.requests for b in r.batches]
     assert sent == ["CS0"]  # the first station's batch is made; then the budget is spent
     assert _dropped() - before == 8
+
+
+async def test_a_batch_that_cannot_be_encoded_is_dropped_and_counted() -> None:
+    log = MessageLog()
+    log.record("CS1", "in", "lone \ud800 surrogate")  # no valid UTF-8: orjson refuses it
+    log.record("CS2", "in", "[]")
+    before = _dropped()
+    device = _Device()
+    await MessageLogFlusher(log, device).flush()
+    assert _dropped() - before == 1
+    assert [b.station_id for r in device.requests for b in r.batches] == ["CS2"]
