@@ -32,7 +32,8 @@ async def _messages(
 
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """A mesh of its own with the message log on (CSMS_MESSAGE_LOG=true; off by default)."""
+    """A mesh of its own with the message log on (its default; CSMS_MESSAGE_LOG=false turns it
+    off)."""
     with running_mesh(
         tmp_path_factory.mktemp("mesh-message-log"), message_log=True, heartbeat_interval=42
     ) as mesh:
@@ -124,4 +125,5 @@ async def test_frames_are_recorded_and_secrets_are_not(
     only = await _messages(rest, station_id, action="Heartbeat")
     assert [m["type"] for m in only] == ["result", "call"]
     page = await _messages(rest, station_id, pageSize=2)
-    assert len(page) == 2 and page[0]["id"] > page[1]["id"]
+    # ids are int64, strings in JSON (proto3): compared as the numbers they are
+    assert len(page) == 2 and int(page[0]["id"]) > int(page[1]["id"])
