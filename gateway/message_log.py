@@ -210,15 +210,17 @@ class MessageLogFlusher:
                         body=body,
                     )
                 )
-            if time.perf_counter() - slice_start > _SLICE:
-                spent += time.thread_time() - cpu_start
-                if spent >= budget:
-                    if rest := sum(len(f) for _, f in stations[n + 1 :]):
-                        self._drop(rest, f"over the flush's CPU budget ({spent:.3f} s)")
-                    break
-                await asyncio.sleep(0)
-                slice_start = time.perf_counter()
-                cpu_start = time.thread_time()
+                if time.perf_counter() - slice_start > _SLICE:
+                    spent += time.thread_time() - cpu_start
+                    if spent >= budget:
+                        rest = len(frames) - i - len(part)
+                        rest += sum(len(f) for _, f in stations[n + 1 :])
+                        if rest:
+                            self._drop(rest, f"over the flush's CPU budget ({spent:.3f} s)")
+                        return batches
+                    await asyncio.sleep(0)
+                    slice_start = time.perf_counter()
+                    cpu_start = time.thread_time()
         return batches
 
     async def run_forever(self) -> None:

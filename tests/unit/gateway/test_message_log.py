@@ -242,3 +242,20 @@ async def test_a_batch_that_cannot_be_encoded_is_dropped_and_counted() -> None:
     await MessageLogFlusher(log, device).flush()
     assert _dropped() - before == 1
     assert [b.station_id for r in device.requests for b in r.batches] == ["CS2"]
+
+
+async def test_the_budget_is_checked_between_a_stations_batches_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gateway.message_log as module
+
+    monkeypatch.setattr(module, "_SLICE", -1.0)
+    log = MessageLog()
+    for i in range(5):
+        log.record("CS0", "in", f'[2,"{i}","Heartbeat",{{}}]')
+    log.record("CS1", "in", "[]")
+    before = _dropped()
+    device = _Device()
+    await MessageLogFlusher(log, device, batch_size=2, budget=0.0).flush()
+    assert [(b.station_id, b.frames) for r in device.requests for b in r.batches] == [("CS0", 2)]
+    assert _dropped() - before == 3 + 1
