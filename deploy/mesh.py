@@ -177,8 +177,8 @@ class MeshSettings(BaseSettings):
     # <base>/files/<token>, served by Envoy's API port). Empty: http://<host>:<envoy_port>
     # (127.0.0.1 for a host of 0.0.0.0: set it to the address stations reach).
     files_base_url: str = ""
-    # The station message log: every frame in and out, recorded (CSMS_MESSAGE_LOG=false: none).
-    message_log: bool = True
+    # The station message log (CSMS_MESSAGE_LOG=true): every frame in and out, recorded.
+    message_log: bool = False
     # The size limits of uploads (a firmware image, a station's log), in bytes: device_svc's,
     # and Envoy's 413 for a Content-Length beyond them.
     max_firmware_bytes: int = Field(default=DEFAULT_MAX_FIRMWARE_BYTES, ge=1)

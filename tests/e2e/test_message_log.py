@@ -32,8 +32,7 @@ async def _messages(
 
 @pytest.fixture(scope="module")
 def logged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """A mesh of its own with the message log on (its default; CSMS_MESSAGE_LOG=false turns it
-    off)."""
+    """A mesh of its own with the message log on (CSMS_MESSAGE_LOG=true; off by default)."""
     with running_mesh(
         tmp_path_factory.mktemp("mesh-message-log"), message_log=True, heartbeat_interval=42
     ) as mesh:
