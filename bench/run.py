@@ -8,6 +8,10 @@ its processes) is pinned to CPU 0 and the load generator to CPU 1 (``--cpus spli
 get one core whatever they are; ``--cpus shared`` pins nothing. The PostgreSQL server is not
 ours and is never pinned.
 
+The station message log's cost (``message-log``): the Heartbeat and TransactionEvent throughput
+scenarios on fresh meshes with the log off, then on, ``--message-log-rounds`` times, alternating
+(both sides see the shared machine's load alike); its target is on/off >= 0.9x (issue 20).
+
 Prints one table (every figure per target, and mesh/baseline-ocpp ratios), checks the issue's
 targets (PASS/MISS: a measurement, never a failure), writes ``summary.json``, ``summary.txt`` and
 per scenario a JSON and a PNG under ``--out``. Exits non-zero only when the harness itself
@@ -202,13 +206,19 @@ def _baseline(
 
 @contextlib.contextmanager
 def _mesh(
-    backend: str, postgres_url: str, cpus: set[int] | None, log_dir: pathlib.Path
+    backend: str,
+    postgres_url: str,
+    cpus: set[int] | None,
+    log_dir: pathlib.Path,
+    message_log: bool | None = None,
 ) -> Iterator[Target]:
 
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"csms-bench-{backend}-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     # Fields other work may add: free ports for them where the launcher supports it.
     optional: dict[str, Any] = {
+        # The station message log on or off (None: the launcher's default, CSMS_MESSAGE_LOG).
+        **({} if message_log is None else {"message_log": message_log}),
         "gateway_grpc_port": 0,
         "gateway_internal_port": 0,
         # Load stations connect without credentials (security profile 0), as auto-registered.
@@ -372,6 +382,7 @@ def run_bench(
     settle_s: float | None = None,
     scale: float = 1.0,
     only: Sequence[str] = (),
+    message_log_rounds: int = 2,
 ) -> dict[str, Any]:
     """Run every scenario against every target; the summary (also written to ``out``)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -392,7 +403,7 @@ def run_bench(
                 _baseline(f"baseline-{b}", f"bench.baseline_{b}", sut_cpus, out / "logs"),
             )
 
-    for name, starter in starters():
+    for name, starter in starters() if scenarios else ():
         results[name] = {}
         try:
             with starter as target:
@@ -408,6 +419,12 @@ def run_bench(
     files: dict[str, Any] = {}
     if not only or FILES in only:
         files = _files(quick, cpus_mode, out)
+    message_log: dict[str, Any] = {}
+    if not only or MESSAGE_LOG in only:
+        for b in backends:
+            message_log[f"mesh-{b}"] = _message_log_ab(
+                b, postgres_url, quick, scale, message_log_rounds, (sut_cpus, gen_cpus), out, quiet
+            )
     summary = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "cpu_split": cpus_mode if sut_cpus else "none"},
@@ -419,12 +436,15 @@ def run_bench(
         "results": results,
         "load_manager": load_manager,
         "files": files,
+        "message_log": message_log,
     }
     rows = figures(results)
     summary["table"] = rows
-    summary["targets"] = check_targets(rows)
+    summary["targets"] = check_targets(rows) + message_log_targets(message_log)
     text = render(summary)
-    summary["harness_failures"] = harness_failures(results)
+    summary["harness_failures"] = harness_failures(results) + [
+        f"{mesh} {MESSAGE_LOG}: {r['failed']}" for mesh, r in message_log.items() if "failed" in r
+    ]
     (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     (out / "summary.txt").write_text(text + "\n")
     print(text, flush=True)
@@ -573,6 +593,7 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 LOAD_MANAGER = "load-manager"
 FILES = "files"
+MESSAGE_LOG = "message-log"
 
 
 def _files(quick: bool, cpus_mode: str, out: pathlib.Path) -> dict[str, Any]:
@@ -596,6 +617,91 @@ def _files_lines(files: dict[str, Any]) -> list[str]:
             f"  {r['transfer']}: {r['mib']} MiB in {r['seconds']} s ({r['mib_per_s']} MiB/s), "
             f"sha256 {'ok' if r['sha256_ok'] else 'WRONG'}, peak RSS {growth}"
         )
+    return lines
+
+
+# The station message log's cost: on/off throughput of these, target (issue 20).
+MESSAGE_LOG_SCENARIOS = ("throughput-hb", "throughput-tx")
+MESSAGE_LOG_TARGET = 0.9
+
+
+def _message_log_ab(
+    backend: str,
+    postgres_url: str,
+    quick: bool,
+    scale: float,
+    rounds: int,
+    cpus: tuple[set[int] | None, set[int] | None],
+    out: pathlib.Path,
+    quiet: bool,
+) -> dict[str, Any]:
+    """The Heartbeat and TransactionEvent throughput scenarios on fresh meshes with the station
+    message log off, then on, ``rounds`` times (alternating, so that both see the machine's
+    changing load alike): each figure's runs, and on/off ratios of their means."""
+    sut_cpus, gen_cpus = cpus
+    scenarios = [sc for sc in plan(quick, scale) if sc.name in MESSAGE_LOG_SCENARIOS]
+    runs: dict[str, dict[str, dict[str, list[float]]]] = {}
+    for r in range(rounds):
+        for mode in ("off", "on"):
+            name = f"mesh-{backend}-log-{mode}-{r + 1}"
+            log_dir = out / "logs" / name
+            try:
+                with _mesh(backend, postgres_url, sut_cpus, log_dir, mode == "on") as target:
+                    target.name = name
+                    for sc in scenarios:
+                        result = _run_scenario(target, sc, out, gen_cpus, quiet)
+                        _settle(target.pids, 0.2 if quick else 1.0)
+                        if "failed" in result:
+                            return {"failed": f"{name} {sc.name}: {result['failed']}"}
+                        figs = result.get("figures", {})
+                        per = runs.setdefault(sc.name, {}).setdefault(mode, {})
+                        per.setdefault("msgs_per_s", []).append(figs.get("msgs_per_s") or 0.0)
+                        cpu = figs.get("cpu_us_per_answer")
+                        per.setdefault("cpu_us_per_answer", []).append(cpu or 0.0)
+            except Exception as exc:
+                return {"failed": f"{name}: {type(exc).__name__}: {exc}"}
+    ratios: dict[str, dict[str, float | None]] = {}
+    for sc_name, by_mode in runs.items():
+        ratios[sc_name] = {}
+        for fig in ("msgs_per_s", "cpu_us_per_answer"):
+            on, off = by_mode["on"][fig], by_mode["off"][fig]
+            mean_on, mean_off = sum(on) / len(on), sum(off) / len(off)
+            ratios[sc_name][fig] = round(mean_on / mean_off, 3) if mean_off else None
+    return {"rounds": rounds, "runs": runs, "ratios": ratios}
+
+
+def message_log_targets(message_log: dict[str, Any]) -> list[dict[str, Any]]:
+    """The message log's target per mesh: throughput with it on >= 0.9x of it off."""
+    checks = []
+    for mesh, r in message_log.items():
+        for sc_name, label in (("throughput-hb", "Heartbeat"), ("throughput-tx", "TxEvent")):
+            measured = _get(r, "ratios", sc_name, "msgs_per_s")
+            ok = _ge(measured, MESSAGE_LOG_TARGET)
+            checks.append(
+                {
+                    "target": mesh,
+                    "check": f"{label} msg/s message log on >= {MESSAGE_LOG_TARGET}x off",
+                    "measured": measured,
+                    "verdict": "n/a" if ok is None else ("PASS" if ok else "MISS"),
+                }
+            )
+    return checks
+
+
+def _message_log_lines(summary: dict[str, Any]) -> list[str]:
+    lines = []
+    for mesh, r in summary.get("message_log", {}).items():
+        if "failed" in r:
+            lines.append(f"  FAILED {mesh} {MESSAGE_LOG}: {r['failed']}")
+            continue
+        for sc_name, by_mode in r["runs"].items():
+            ratio = r["ratios"][sc_name]
+            for fig, unit in (("msgs_per_s", "msg/s"), ("cpu_us_per_answer", "CPU us/answer")):
+                off = " / ".join(_fmt(v) for v in by_mode["off"][fig])
+                on = " / ".join(_fmt(v) for v in by_mode["on"][fig])
+                lines.append(
+                    f"  {mesh} {sc_name} {unit}: off {off}, on {on}: on/off {_fmt(ratio[fig])}x"
+                )
     return lines
 
 
@@ -654,9 +760,9 @@ def render(summary: dict[str, Any]) -> str:
         f"bench ({size}) — {summary['when']} — "
         f"{summary['machine']['cpus']} CPUs, split: {summary['machine']['cpu_split']} — "
         f"{summary['wall_s']} s",
-        _line(head, widths),
-        *(_line(cells, widths) for cells in body),
     ]
+    if targets:  # none when only the scripts of their own ran (--scenarios message-log, ...)
+        lines += [_line(head, widths), *(_line(cells, widths) for cells in body)]
     if summary.get("load_manager"):
         lines.append("")
         lines.append("site load manager (bench.load_manager, a mesh of its own per backend):")
@@ -665,6 +771,12 @@ def render(summary: dict[str, Any]) -> str:
         lines.append("")
         lines.append("big files (bench.files, a mesh of its own, SQLite):")
         lines.extend(_files_lines(summary["files"]))
+    if summary.get("message_log"):
+        lines.append("")
+        lines.append(
+            "station message log (fresh meshes, off then on, alternating; ratios of the means):"
+        )
+        lines.extend(_message_log_lines(summary))
     lines.append("")
     lines.append("targets (a MISS is a measurement, not a failure):")
     for c in summary["targets"]:
@@ -690,7 +802,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--postgres-url", default=os.environ.get("CSMS_TEST_POSTGRES_URL", POSTGRES_URL))
     p.add_argument("--cpus", choices=["split", "shared"], default="split")
     p.add_argument("--quiet", action="store_true", help="no progress lines from the generator")
-    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER, FILES]
+    p.add_argument(
+        "--message-log-rounds",
+        type=int,
+        default=2,
+        help="message-log: off/on pairs of meshes (the throughput scenarios on each)",
+    )
+    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER, FILES, MESSAGE_LOG]
     p.add_argument(
         "--scenarios",
         default="",
@@ -710,6 +828,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet=a.quiet,
         scale=a.scale,
         only=only,
+        message_log_rounds=a.message_log_rounds,
     )
     return 1 if summary["harness_failures"] else 0
 

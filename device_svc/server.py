@@ -179,7 +179,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     )
     blocks = build(devices.sessions, settings.file_settings(), operations, devices.clock)
     message_log = MessageLog(
-        devices.sessions, settings.message_log_days, settings.message_log_max_rows, devices.clock
+        devices.sessions, settings.message_log_days, settings.message_log_max_frames, devices.clock
     )
     fleet = Fleet(
         devices.sessions,

@@ -66,10 +66,10 @@ class Settings(ServiceSettings):
     max_log_bytes: int = DEFAULT_MAX_LOG_BYTES
     # Seconds a URL given to a station works (after a firmware's retrieveDateTime).
     file_token_seconds: int = 24 * 3600
-    # The station message log: frames kept this many days, and at most this many rows (the
+    # The station message log: frames kept this many days, and at most this many frames (the
     # oldest go first).
     message_log_days: int = 7
-    message_log_max_rows: int = 5_000_000
+    message_log_max_frames: int = 5_000_000
     # Seconds between two looks at the fleet while someone watches it (FleetService.WatchFleet:
     # the console's live pages); nothing is looked at while nobody watches.
     fleet_watch_interval: float = 1.0

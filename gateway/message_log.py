@@ -1,25 +1,35 @@
 """The station message log, the gateway's part: every frame in and out, recorded off the hot path.
 
-On a station's path a frame costs one append to a bounded deque (its time, the station, the
-direction and the text as it went over the wire). Every ``interval`` seconds the flusher takes
-what waits, parses it (type, message id, action: a reply gets its CALL's, remembered per station
-and message id), redacts secrets, and sends device_svc batches of ``batch_size``
-(``RecordMessages``). When more than ``limit`` frames wait (device_svc slow or down), new ones
-are dropped and counted (``csms_message_log_dropped_total``), never waited for: a station is
-never slowed by its log. A batch device_svc refuses is dropped too, and counted.
+On a station's path a frame costs one append to its station's list (its time, the direction and
+the text as it went over the wire): nothing is parsed there. Every ``interval`` seconds the
+flusher takes what waits and makes of each station's frames one batch, a compact blob
+(:func:`encode`: the JSON array of ``[time ns, direction, text]``, zlib-compressed), at most
+``batch_size`` frames each; device_svc stores a batch as one row and parses, links (a reply
+under its CALL's action) and filters only when a station's log is read
+(``device_svc/message_log``). Batches go to device_svc in requests of about ``request_bytes``
+(``RecordMessages``).
 
-Redacted (``"***"``): the Basic auth password of a SetVariables (SecurityCtrlr
-BasicAuthPassword) and the APN password of a SetNetworkProfile. OCPP 2.0.1 frames carry no
-private key.
+A station is never slowed by its log: when more than ``limit`` frames wait (device_svc slow or
+down), new ones are dropped and counted (``csms_message_log_dropped_total``), never waited for;
+a request device_svc refuses is dropped too, and counted; a flush yields to the stations every
+few milliseconds, and spends at most ``budget`` of the interval's CPU time (the rest of its
+frames are dropped, and counted).
+
+Secrets never reach the log. A frame whose text may hold one (:data:`MARKERS`: Basic auth
+passwords, APN passwords, PEM private keys, or JSON ``\\u`` escapes, which could spell either)
+is parsed before it leaves (:func:`redact_frame`) and what it holds replaced by ``"***"``: the
+value of a variable named BasicAuthPassword (SetVariables, GetVariables' results, NotifyReport),
+an ``apnPassword`` (SetNetworkProfile), a private key's PEM block in any string. The test is one
+substring search per batch; only the rare batch that has a marker is looked at frame by frame.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
+import re
 import time
-from collections.abc import Iterator
+import zlib
 from typing import Any
 
 import grpc
@@ -29,86 +39,121 @@ from google.protobuf import timestamp_pb2
 from common import metrics
 from csms.device.v1 import device_service_pb2 as device_pb
 
-__all__ = ["REDACTED", "MessageLog", "MessageLogFlusher", "parse", "redact"]
+__all__ = [
+    "MARKERS",
+    "REDACTED",
+    "MessageLog",
+    "MessageLogFlusher",
+    "encode",
+    "redact",
+    "redact_frame",
+]
 
 log = logging.getLogger(__name__)
 
 REDACTED = "***"
-_TYPES = {2: "call", 3: "result", 4: "error"}
-# How many (station, message id) → action a flusher remembers for the replies to come.
-_ACTIONS_KEPT = 100_000
+# Substrings of a batch's JSON (the frames' text escaped) without which no frame of it can hold a
+# secret; the last, b"\\\\u", is a "\u" escape in a frame's own text (an escaped name or key
+# could spell another marker; the JSON of a control character is a single-backslash "\u00XX" and
+# does not match). Long markers are the quicker searches.
+MARKERS = (b"BasicAuthPassword", b"apnPassword", b"PRIVATE KEY", b"\\\\u")
+_PEM_KEY = re.compile(
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
+)
+# Variables whose value is a secret (OCPP 2.0.1 SecurityCtrlr), by name.
+_SECRET_VARIABLES = frozenset({"BasicAuthPassword"})
+# Yield to the stations after this much of a flush's work (seconds).
+_SLICE = 0.002
 
 
-def redact(action: str, payload: Any) -> Any:
-    """``payload`` (a CALL's, of ``action``) with its secrets replaced, in place."""
-    if not isinstance(payload, dict):
-        return payload
-    if action == "SetVariables":
-        for data in payload.get("setVariableData") or ():
-            if (
-                isinstance(data, dict)
-                and isinstance(data.get("variable"), dict)
-                and data["variable"].get("name") == "BasicAuthPassword"
-            ):
-                data["attributeValue"] = REDACTED
-    elif action == "SetNetworkProfile":
-        apn = (payload.get("connectionData") or {}).get("apn")
-        if isinstance(apn, dict) and "apnPassword" in apn:
-            apn["apnPassword"] = REDACTED
-    return payload
+def redact(value: Any) -> tuple[Any, bool]:
+    """``value`` (a parsed frame or part of one) with its secrets replaced, and whether any was.
+    Dicts and lists are changed in place; a string is returned anew."""
+    if isinstance(value, str):
+        if "PRIVATE KEY" in value:
+            new = _PEM_KEY.sub(REDACTED, value)
+            return new, new != value
+        return value, False
+    changed = False
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            value[i], hit = redact(item)
+            changed |= hit
+    elif isinstance(value, dict):
+        variable = value.get("variable")
+        if isinstance(variable, dict) and variable.get("name") in _SECRET_VARIABLES:
+            if "attributeValue" in value:  # SetVariables' data, GetVariables' results
+                value["attributeValue"] = REDACTED
+                changed = True
+            for attribute in value.get("variableAttribute") or ():  # NotifyReport's
+                if isinstance(attribute, dict) and "value" in attribute:
+                    attribute["value"] = REDACTED
+                    changed = True
+        for key, item in value.items():
+            if key == "apnPassword":
+                value[key] = REDACTED
+                changed = True
+            else:
+                value[key], hit = redact(item)
+                changed |= hit
+    return value, changed
 
 
-def parse(frame: str) -> tuple[str, str, str, Any]:
-    """(type, message id, action of a CALL, payload) of a frame's text; a frame that is no
-    OCPP-J message is ("error" when it looks like one, "call" otherwise, "", "", {"unparsed"})."""
+def redact_frame(text: str) -> str:
+    """A frame's text with its secrets replaced (the text itself when it has none); a frame that
+    has a marker but is no JSON becomes ``"***"`` whole."""
     try:
-        message = orjson.loads(frame)
+        message = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return "call", "", "", {"unparsed": frame[:10_000]}
-    if not isinstance(message, list) or not message or message[0] not in _TYPES:
-        return "call", "", "", {"unparsed": frame[:10_000]}
-    kind = _TYPES[message[0]]
-    message_id = str(message[1]) if len(message) > 1 else ""
-    if kind == "call":
-        action = str(message[2]) if len(message) > 2 else ""
-        payload = message[3] if len(message) > 3 else {}
-        return kind, message_id, action, redact(action, payload)
-    if kind == "result":
-        return kind, message_id, "", message[2] if len(message) > 2 else {}
-    return (
-        kind,
-        message_id,
-        "",
-        {
-            "code": message[2] if len(message) > 2 else "",
-            "description": message[3] if len(message) > 3 else "",
-            "details": message[4] if len(message) > 4 else {},
-        },
-    )
+        return REDACTED if any(m.decode() in text for m in MARKERS[:3]) else text
+    message, changed = redact(message)
+    return orjson.dumps(message).decode() if changed else text
+
+
+def encode(frames: list[tuple[int, str, str]]) -> bytes:
+    """One batch's blob: zlib (level 1) of the JSON array of ``[time ns, direction, text]``,
+    secrets redacted."""
+    raw = orjson.dumps(frames)
+    if any(m in raw for m in MARKERS):
+        raw = orjson.dumps([(at, d, redact_frame(text)) for at, d, text in frames])
+    return zlib.compress(raw, 1)
 
 
 class MessageLog:
-    """The frames waiting to be recorded (the stations' side: :meth:`record` only)."""
+    """The frames waiting to be recorded, per station (the stations' side: :meth:`record`)."""
+
+    __slots__ = ("limit", "waiting", "count", "dropped")
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
-        self.waiting: collections.deque[tuple[int, str, str, str]] = collections.deque()
+        self.waiting: dict[str, list[tuple[int, str, str]]] = {}
+        self.count = 0
         self.dropped = 0
 
     def record(self, station_id: str, direction: str, frame: str | bytes) -> None:
-        if len(self.waiting) >= self.limit:
+        if self.count >= self.limit:
             self.dropped += 1
             return
         if isinstance(frame, bytes):
             frame = frame.decode(errors="replace")
-        self.waiting.append((time.time_ns(), station_id, direction, frame))
+        self.count += 1
+        frames = self.waiting.get(station_id)
+        if frames is None:
+            self.waiting[station_id] = frames = []
+        frames.append((time.time_ns(), direction, frame))
 
-    def take(self, most: int) -> list[tuple[int, str, str, str]]:
-        taken: list[tuple[int, str, str, str]] = []
-        waiting = self.waiting
-        while waiting and len(taken) < most:
-            taken.append(waiting.popleft())
+    def take(self) -> dict[str, list[tuple[int, str, str]]]:
+        """Everything waiting, per station; the log starts afresh."""
+        taken = self.waiting
+        self.waiting = {}
+        self.count = 0
         return taken
+
+
+def _timestamp(ns: int) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromNanoseconds(ns)
+    return ts
 
 
 class MessageLogFlusher:
@@ -119,61 +164,96 @@ class MessageLogFlusher:
         interval: float = 0.5,
         timeout: float = 5.0,
         batch_size: int = 1000,
+        request_bytes: int = 1 << 20,
+        budget: float = 0.1,
     ) -> None:
         self.log = message_log
         self.device = device
         self.interval = interval
         self.timeout = timeout
         self.batch_size = batch_size
-        self._actions: collections.OrderedDict[tuple[str, str], str] = collections.OrderedDict()
+        self.request_bytes = request_bytes
+        # The share of the interval a flush may spend encoding (CPU time of this thread).
+        self.budget = budget
         self._dropped = metrics.MESSAGE_LOG_DROPPED
 
-    def _messages(self, taken: list[tuple[int, str, str, str]]) -> Iterator[Any]:
-        actions = self._actions
-        for at, station_id, direction, frame in taken:
-            kind, message_id, action, payload = parse(frame)
-            key = (station_id, message_id)
-            if kind == "call":
-                actions[key] = action
-                if len(actions) > _ACTIONS_KEPT:
-                    actions.popitem(last=False)
-            else:
-                action = actions.pop(key, "")
-            ts = timestamp_pb2.Timestamp()
-            ts.FromNanoseconds(at)
-            yield device_pb.StationMessage(
-                station_id=station_id,
-                time=ts,
-                direction=direction,
-                type=kind,
-                message_id=message_id,
-                action=action,
-                payload_json=orjson.dumps(payload).decode(),
-            )
+    def _drop(self, frames: int, why: str) -> None:
+        self._dropped.inc(frames)
+        log.warning("message log: %d frames dropped (%s)", frames, why)
+
+    async def _batches(
+        self, taken: dict[str, list[tuple[int, str, str]]]
+    ) -> list[device_pb.StationMessageBatch]:
+        """Every station's frames as batches, encoded in slices between which the stations are
+        served, until the flush's CPU budget is spent: the rest are dropped, and counted."""
+        batches: list[device_pb.StationMessageBatch] = []
+        budget = self.budget * self.interval
+        spent = 0.0
+        size = self.batch_size
+        stations = list(taken.items())
+        slice_start = time.perf_counter()
+        cpu_start = time.thread_time()
+        for n, (station_id, frames) in enumerate(stations):
+            for i in range(0, len(frames), size):
+                part = frames[i : i + size] if len(frames) > size else frames
+                try:
+                    body = encode(part)
+                except TypeError as exc:  # orjson's: a text that is no valid UTF-8
+                    self._drop(len(part), f"{station_id}'s frames not encoded: {exc}")
+                    continue
+                batches.append(
+                    device_pb.StationMessageBatch(
+                        station_id=station_id,
+                        first_time=_timestamp(part[0][0]),
+                        last_time=_timestamp(part[-1][0]),
+                        frames=len(part),
+                        body=body,
+                    )
+                )
+                if time.perf_counter() - slice_start > _SLICE:
+                    spent += time.thread_time() - cpu_start
+                    if spent >= budget:
+                        rest = len(frames) - i - len(part)
+                        rest += sum(len(f) for _, f in stations[n + 1 :])
+                        if rest:
+                            self._drop(rest, f"over the flush's CPU budget ({spent:.3f} s)")
+                        return batches
+                    await asyncio.sleep(0)
+                    slice_start = time.perf_counter()
+                    cpu_start = time.thread_time()
+        return batches
 
     async def run_forever(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            await self.flush()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug here must not end the log for good
+                log.exception("message log: flush failed")
 
     async def flush(self) -> None:
         if self.log.dropped:
-            self._dropped.inc(self.log.dropped)
-            log.warning(
-                "message log: %d frames dropped (%d waiting)", self.log.dropped, self.log.limit
-            )
+            self._drop(self.log.dropped, f"more than {self.log.limit} waiting")
             self.log.dropped = 0
-        while self.log.waiting:
-            taken = self.log.take(self.batch_size)
-            request = device_pb.RecordMessagesRequest(messages=list(self._messages(taken)))
+        taken = self.log.take()
+        if not taken:
+            return
+        requests: list[list[device_pb.StationMessageBatch]] = [[]]
+        size = 0
+        for batch in await self._batches(taken):
+            if size >= self.request_bytes:
+                requests.append([])
+                size = 0
+            requests[-1].append(batch)
+            size += len(batch.body)
+        for n, batches in enumerate(requests):
             try:
-                await self.device.RecordMessages(request, timeout=self.timeout)
-            except grpc.aio.AioRpcError as exc:
-                self._dropped.inc(len(taken))
-                log.warning(
-                    "message log: %d frames not recorded (%s %s)",
-                    len(taken),
-                    exc.code().name,
-                    exc.details(),
+                await self.device.RecordMessages(
+                    device_pb.RecordMessagesRequest(batches=batches), timeout=self.timeout
                 )
+            except grpc.aio.AioRpcError as exc:
+                lost = sum(b.frames for r in requests[n:] for b in r)
+                self._drop(lost, f"not recorded: {exc.code().name} {exc.details()}")
                 return

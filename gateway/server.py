@@ -629,6 +629,7 @@ async def start(settings: Settings) -> Running:
             settings.message_log_interval,
             settings.rpc_timeout,
             settings.message_log_batch_size,
+            budget=settings.message_log_budget,
         )
         if gateway.message_log is not None
         else None

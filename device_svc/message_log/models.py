@@ -1,35 +1,34 @@
-"""The message log's table in device_svc's database (revision 0013 of its migration chain)."""
+"""The message log's table in device_svc's database (revision 0014 of its migration chain)."""
 
 from __future__ import annotations
 
 import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from device_svc.models import Base
 
-__all__ = ["StationMessageRow"]
+__all__ = ["StationMessageBatchRow"]
 
 
-class StationMessageRow(Base):
-    """One OCPP frame through a gateway (its payload as JSON text, secrets redacted)."""
+class StationMessageBatchRow(Base):
+    """One station's frames of one gateway flush (``domain.decode`` reads ``body``)."""
 
-    __tablename__ = "station_messages"
+    __tablename__ = "station_message_batches"
     __table_args__ = (
-        Index("ix_station_messages_station", "station_id", "id"),
-        Index("ix_station_messages_at", "at"),
+        Index("ix_station_message_batches_station", "station_id", "id"),
+        Index("ix_station_message_batches_last_at", "last_at"),
     )
 
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
     station_id: Mapped[str] = mapped_column(String(48))
-    at: Mapped[datetime.datetime]
-    # "in" or "out".
-    direction: Mapped[str] = mapped_column(String(3))
-    # "call", "result" or "error".
-    type: Mapped[str] = mapped_column(String(6))
-    message_id: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(64))
-    payload: Mapped[str] = mapped_column(Text)
+    # The times of its first and last frame.
+    first_at: Mapped[datetime.datetime]
+    last_at: Mapped[datetime.datetime]
+    # How many frames body holds.
+    frames: Mapped[int]
+    # zlib of the JSON array of [time ns, direction, text] (csms.device.v1.StationMessageBatch).
+    body: Mapped[bytes] = mapped_column(LargeBinary)

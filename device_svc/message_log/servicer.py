@@ -7,33 +7,28 @@ gives it ``message_log``.
 from __future__ import annotations
 
 import grpc
-import orjson
 from google.protobuf import empty_pb2, struct_pb2
 
 from common.columns import timestamp, utc_datetime
 from csms.device.v1 import device_service_pb2 as pb
-from device_svc.message_log.models import StationMessageRow
-from device_svc.message_log.service import Frame, MessageLog
+from device_svc.message_log.domain import Frame
+from device_svc.message_log.service import Batch, MessageLog
 
 __all__ = ["MessageLogServicer"]
 
 
-def _to_proto(row: StationMessageRow) -> pb.StationMessage:
+def _to_proto(frame: Frame) -> pb.StationMessage:
     msg = pb.StationMessage(
-        id=row.id,
-        station_id=row.station_id,
-        time=timestamp(row.at),
-        direction=row.direction,
-        type=row.type,
-        message_id=row.message_id,
-        action=row.action,
+        id=frame.id,
+        station_id=frame.station_id,
+        time=timestamp(frame.at),
+        direction=frame.direction,
+        type=frame.type,
+        message_id=frame.message_id,
+        action=frame.action,
     )
-    try:
-        parsed = orjson.loads(row.payload)
-    except orjson.JSONDecodeError:
-        parsed = {"unparsed": row.payload}
     holder = struct_pb2.Struct()
-    holder.update({"payload": parsed})
+    holder.update({"payload": frame.payload})
     msg.payload.CopyFrom(holder.fields["payload"])
     return msg
 
@@ -46,16 +41,14 @@ class MessageLogServicer:
     ) -> empty_pb2.Empty:
         await self.message_log.record(
             [
-                Frame(
-                    station_id=m.station_id,
-                    at=utc_datetime(m.time),
-                    direction=m.direction,
-                    type=m.type,
-                    message_id=m.message_id,
-                    action=m.action,
-                    payload=m.payload_json,
+                Batch(
+                    station_id=b.station_id,
+                    first_at=utc_datetime(b.first_time),
+                    last_at=utc_datetime(b.last_time),
+                    frames=b.frames,
+                    body=b.body,
                 )
-                for m in request.messages
+                for b in request.batches
             ]
         )
         return empty_pb2.Empty()
@@ -63,7 +56,7 @@ class MessageLogServicer:
     async def ListStationMessages(
         self, request: pb.ListStationMessagesRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListStationMessagesResponse:
-        rows, token = await self.message_log.page(
+        frames, token = await self.message_log.page(
             request.station_id,
             utc_datetime(request.since) if request.HasField("since") else None,
             request.action,
@@ -71,5 +64,5 @@ class MessageLogServicer:
             request.page_token,
         )
         return pb.ListStationMessagesResponse(
-            messages=[_to_proto(r) for r in rows], next_page_token=token
+            messages=[_to_proto(f) for f in frames], next_page_token=token
         )

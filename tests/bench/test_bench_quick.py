@@ -25,7 +25,14 @@ SCENARIOS = ("connect", "bootstorm", "steady", "throughput-hb", "throughput-tx")
 def summary(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One quick run on SQLite and both baselines; its summary.json."""
     out = tmp_path_factory.mktemp("bench")
-    run.run_bench(quick=True, backends=["sqlite"], baselines=["ocpp", "raw"], out=out, quiet=True)
+    run.run_bench(
+        quick=True,
+        backends=["sqlite"],
+        baselines=["ocpp", "raw"],
+        out=out,
+        quiet=True,
+        message_log_rounds=1,
+    )
     summary: dict[str, Any] = orjson.loads((out / "summary.json").read_bytes())
     summary["out"] = out
     return summary
@@ -93,4 +100,17 @@ def test_table_and_targets_reported(summary: dict[str, Any]) -> None:
         if row["figure"].startswith("throughput:") and "msg/s" in row["figure"]:
             assert all(row[t] for t in TARGETS), row
     verdicts = {c["verdict"] for c in summary["targets"]}
-    assert verdicts <= {"PASS", "MISS"} and len(summary["targets"]) == 5
+    # the issue's five, and the message log's two (on/off Heartbeats and TransactionEvents)
+    assert verdicts <= {"PASS", "MISS"} and len(summary["targets"]) == 5 + 2
+
+
+def test_the_message_log_measured_off_and_on(summary: dict[str, Any]) -> None:
+    """Each throughput scenario ran on a mesh with the log off and one with it on, and the
+    ratios of on to off are reported (whatever they are) with the target's verdict."""
+    r = summary["message_log"]["mesh-sqlite"]
+    for sc in ("throughput-hb", "throughput-tx"):
+        for mode in ("off", "on"):
+            assert [v > 0 for v in r["runs"][sc][mode]["msgs_per_s"]] == [True], (sc, mode)
+        assert r["ratios"][sc]["msgs_per_s"] > 0
+    text = (summary["out"] / "summary.txt").read_text()
+    assert "message log on >= 0.9x off" in text

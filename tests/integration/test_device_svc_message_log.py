@@ -1,21 +1,30 @@
-"""The station message log's storage (device_svc/message_log) on SQLite and PostgreSQL: a batch
-in one statement, pages newest first with their filters, pruning by age and by count."""
+"""The station message log's storage (device_svc/message_log) on SQLite and PostgreSQL: a
+gateway's batches in one statement, pages newest first with their filters (replies linked
+across batches), pruning by age and by count of frames; and revision 0014 keeping 0013's
+frames."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime
+import pathlib
+import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 import pytest
+import sqlalchemy as sa
 
+from common import db
 from common.db import create_engine, session_factory
-from common.errors import NotFound
-from device_svc.message_log.service import Frame, MessageLog
+from common.errors import InvalidArgument, NotFound
+from device_svc.message_log.service import Batch, MessageLog
 from device_svc.models import Station
 
 T0 = datetime.datetime(2026, 12, 5, 10, 0, tzinfo=datetime.UTC)
+NS0 = int(T0.timestamp()) * 1_000_000_000
+SECOND = 1_000_000_000
 
 
 @pytest.fixture
@@ -29,28 +38,115 @@ async def sessions(migrated_db: Callable[[str], str]) -> AsyncIterator[Any]:
     await engine.dispose()
 
 
-def _frame(i: int, action: str = "Heartbeat", at: datetime.datetime = T0) -> Frame:
-    return Frame("CS1", at + datetime.timedelta(seconds=i), "in", "call", f"m{i}", action, "{}")
+def _batch(*frames: tuple[int, str, str]) -> Batch:
+    """A batch as the gateway sends it: frames (seconds after T0, direction, text)."""
+    raw = [(NS0 + s * SECOND, d, t) for s, d, t in frames]
+    return Batch(
+        "CS1",
+        T0 + datetime.timedelta(seconds=frames[0][0]),
+        T0 + datetime.timedelta(seconds=frames[-1][0]),
+        len(frames),
+        zlib.compress(orjson.dumps(raw), 1),
+    )
+
+
+def _hb(i: int, action: str = "Heartbeat") -> tuple[int, str, str]:
+    return i, "in", f'[2,"m{i}","{action}",{{}}]'
 
 
 async def test_pages_newest_first_with_filters(sessions: Any) -> None:
     log = MessageLog(sessions)
-    await log.record([_frame(i, "Heartbeat" if i % 2 else "StatusNotification") for i in range(7)])
-    rows, token = await log.page("CS1", None, "", 3, "")
-    assert [r.message_id for r in rows] == ["m6", "m5", "m4"] and token
-    rows, token = await log.page("CS1", None, "", 3, token)
-    assert [r.message_id for r in rows] == ["m3", "m2", "m1"]
-    rows, _ = await log.page("CS1", T0 + datetime.timedelta(seconds=4), "Heartbeat", 10, "")
-    assert [r.message_id for r in rows] == ["m5"]
+    await log.record(
+        [_batch(*(_hb(i, "Heartbeat" if i % 2 else "StatusNotification") for i in range(4)))]
+    )
+    await log.record(
+        [_batch(*(_hb(i, "Heartbeat" if i % 2 else "StatusNotification") for i in range(4, 7)))]
+    )
+    frames, token = await log.page("CS1", None, "", 3, "")
+    assert [f.message_id for f in frames] == ["m6", "m5", "m4"] and token
+    frames, token = await log.page("CS1", None, "", 3, token)
+    assert [f.message_id for f in frames] == ["m3", "m2", "m1"] and token
+    frames, token = await log.page("CS1", None, "", 3, token)
+    assert [f.message_id for f in frames] == ["m0"] and not token
+    frames, _ = await log.page("CS1", T0 + datetime.timedelta(seconds=4), "Heartbeat", 10, "")
+    assert [f.message_id for f in frames] == ["m5"]
+    assert frames[0].at == T0 + datetime.timedelta(seconds=5)
     with pytest.raises(NotFound):
         await log.page("NOPE", None, "", 10, "")
+    with pytest.raises(InvalidArgument):
+        await log.page("CS1", None, "", 10, "bm90LWEtbnVtYmVy")
+
+
+async def test_a_reply_in_a_later_batch_is_listed_under_its_call(sessions: Any) -> None:
+    log = MessageLog(sessions)
+    await log.record([_batch((0, "out", '[2,"r1","Reset",{"type":"Immediate"}]'))])
+    await log.record([_batch(*(_hb(i) for i in range(1, 30)))])
+    await log.record([_batch((30, "in", '[3,"r1",{"status":"Accepted"}]'))])
+    frames, _ = await log.page("CS1", None, "Reset", 10, "")
+    assert [(f.direction, f.type, f.payload) for f in frames] == [
+        ("in", "result", {"status": "Accepted"}),
+        ("out", "call", {"type": "Immediate"}),
+    ]
 
 
 async def test_pruned_by_age_then_by_count(sessions: Any) -> None:
     now = [T0 + datetime.timedelta(days=8)]
-    log = MessageLog(sessions, keep_days=7, max_rows=3, clock=lambda: now[0])
-    await log.record([_frame(i) for i in range(2)])  # 8 days old
-    await log.record([_frame(i, at=now[0]) for i in range(2, 7)])
-    assert await log.prune() == 2 + 2  # the two old ones, then the oldest beyond 3
-    rows, _ = await log.page("CS1", None, "", 10, "")
-    assert [r.message_id for r in rows] == ["m6", "m5", "m4"]
+    log = MessageLog(sessions, keep_days=7, max_frames=4, clock=lambda: now[0])
+    await log.record([_batch(_hb(0), _hb(1))])  # 8 days old
+    days = 8 * 24 * 3600
+    for first in (2, 4, 6):
+        await log.record([_batch(_hb(days + first), _hb(days + first + 1))])
+    # the two old frames, then the oldest batch beyond 4 frames (2 frames)
+    assert await log.prune() == 2 + 2
+    frames, _ = await log.page("CS1", None, "", 10, "")
+    assert [f.message_id for f in frames] == [f"m{days + i}" for i in (7, 6, 5, 4)]
+    assert await log.prune() == 0
+
+
+def test_revision_0014_keeps_0013s_frames(tmp_path: pathlib.Path) -> None:
+    from alembic import command
+
+    from tests.integration.test_migrations_keep_rows import _config
+
+    path = tmp_path / "device.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    asyncio.run(db.ensure_database(url))
+    command.upgrade(_config("device_svc", url), "0013")
+    engine = sa.create_engine(f"sqlite:///{path}")
+    rows = [
+        ("call", "a", "SetVariables", '{"setVariableData":[]}', "out"),
+        ("result", "a", "SetVariables", '{"setVariableResult":[]}', "in"),
+        ("error", "b", "Reset", '{"code":"NotImplemented","description":"","details":{}}', "in"),
+        ("call", "", "", '{"unparsed":"not json"}', "in"),
+    ]
+    with engine.begin() as conn:
+        for n, (kind, mid, action, payload, direction) in enumerate(rows):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO station_messages (station_id, at, direction, type, message_id,"
+                    " action, payload) VALUES ('CS1', :at, :d, :t, :m, :a, :p)"
+                ),
+                {
+                    "at": (T0 + datetime.timedelta(seconds=n)).isoformat(sep=" "),
+                    "d": direction,
+                    "t": kind,
+                    "m": mid,
+                    "a": action,
+                    "p": payload,
+                },
+            )
+    command.upgrade(_config("device_svc", url), "head")
+    with engine.begin() as conn:
+        batches = conn.execute(
+            sa.text("SELECT frames, body FROM station_message_batches ORDER BY id")
+        ).all()
+    engine.dispose()
+    assert [n for n, _ in batches] == [1, 1, 1, 1]
+    frames = [orjson.loads(zlib.decompress(body))[0] for _, body in batches]
+    assert [(f[1], orjson.loads(f[2]) if f[2].startswith("[") else f[2]) for f in frames] == [
+        ("out", [2, "a", "SetVariables", {"setVariableData": []}]),
+        ("in", [3, "a", {"setVariableResult": []}]),
+        ("in", [4, "b", "NotImplemented", "", {}]),
+        ("in", "not json"),
+    ]
+    assert frames[1][0] - frames[0][0] == SECOND

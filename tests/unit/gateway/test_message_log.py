@@ -1,97 +1,261 @@
-"""The gateway's part of the station message log (gateway/message_log.py): what a frame becomes,
-what is redacted, what is dropped when too much waits; the flusher's batches."""
+"""The gateway's part of the station message log (gateway/message_log.py): what waits per station,
+what is dropped when too much waits, what a batch holds, what is redacted (and what is left
+untouched), the flusher's batches and requests, and what it drops and counts."""
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
+import grpc
 import orjson
 import pytest
 
-from gateway.message_log import REDACTED, MessageLog, MessageLogFlusher, parse
+from common import metrics
+from gateway.message_log import (
+    REDACTED,
+    MessageLog,
+    MessageLogFlusher,
+    encode,
+    redact_frame,
+)
 
 
-def test_a_call_a_result_and_an_error() -> None:
-    assert parse('[2,"m1","Heartbeat",{}]') == ("call", "m1", "Heartbeat", {})
-    assert parse('[3,"m1",{"currentTime":"x"}]') == ("result", "m1", "", {"currentTime": "x"})
-    assert parse('[4,"m2","FormationViolation","bad",{}]') == (
-        "error",
-        "m2",
-        "",
-        {"code": "FormationViolation", "description": "bad", "details": {}},
-    )
+def _decoded(body: bytes) -> list[list[Any]]:
+    frames: list[list[Any]] = orjson.loads(zlib.decompress(body))
+    return frames
 
 
-@pytest.mark.parametrize("frame", ["not json", "{}", "[9,1]", "[]"])
-def test_what_is_no_ocpp_message_is_kept_as_text(frame: str) -> None:
-    assert parse(frame) == ("call", "", "", {"unparsed": frame})
+def _dropped() -> float:
+    return metrics.MESSAGE_LOG_DROPPED._value.get()  # type: ignore[attr-defined,no-any-return]
 
 
-def test_secrets_are_redacted() -> None:
-    set_vars = [
-        2,
-        "m",
-        "SetVariables",
-        {
-            "setVariableData": [
-                {
-                    "attributeValue": "s3cret-s3cret-s3cret",
-                    "component": {"name": "SecurityCtrlr"},
-                    "variable": {"name": "BasicAuthPassword"},
-                },
-                {
-                    "attributeValue": "300",
-                    "component": {"name": "OCPPCommCtrlr"},
-                    "variable": {"name": "HeartbeatInterval"},
-                },
-            ]
-        },
-    ]
-    _, _, _, payload = parse(orjson.dumps(set_vars).decode())
-    values = [d["attributeValue"] for d in payload["setVariableData"]]
-    assert values == [REDACTED, "300"]
-    network = [
-        2,
-        "n",
-        "SetNetworkProfile",
-        {"configurationSlot": 1, "connectionData": {"apn": {"apn": "x", "apnPassword": "pw"}}},
-    ]
-    _, _, _, payload = parse(orjson.dumps(network).decode())
-    assert payload["connectionData"]["apn"] == {"apn": "x", "apnPassword": REDACTED}
+def test_frames_wait_per_station_in_order_with_their_time_and_direction() -> None:
+    log = MessageLog()
+    log.record("CS1", "in", '[2,"a","Heartbeat",{}]')
+    log.record("CS2", "in", b'[2,"b","Heartbeat",{}]')
+    log.record("CS1", "out", '[3,"a",{"currentTime":"x"}]')
+    taken = log.take()
+    assert {s: [(d, t) for _, d, t in f] for s, f in taken.items()} == {
+        "CS1": [("in", '[2,"a","Heartbeat",{}]'), ("out", '[3,"a",{"currentTime":"x"}]')],
+        "CS2": [("in", '[2,"b","Heartbeat",{}]')],
+    }
+    assert taken["CS1"][0][0] <= taken["CS1"][1][0]
+    assert log.take() == {} and log.count == 0
 
 
 def test_beyond_the_limit_frames_are_dropped_and_counted() -> None:
     log = MessageLog(limit=2)
     for i in range(5):
         log.record("CS1", "in", f'[2,"{i}","Heartbeat",{{}}]')
-    assert len(log.waiting) == 2 and log.dropped == 3
+    assert log.count == 2 and len(log.waiting["CS1"]) == 2 and log.dropped == 3
+    log.take()
+    log.record("CS1", "in", "[]")  # room again once taken
+    assert log.count == 1 and log.dropped == 3
+
+
+def test_a_batch_keeps_the_text_as_it_went_over_the_wire() -> None:
+    frames = [
+        (1, "in", '[2, "a", "Heartbeat", {}]'),  # spaces and all
+        (2, "out", '[3,"a",{"currentTime":"2026-12-05T10:00:00Z"}]'),
+        (3, "in", "not json"),
+        (4, "in", '[2,"b","DataTransfer",{"data":"line\\nnext \\" quote"}]'),
+    ]
+    assert _decoded(encode(frames)) == [list(f) for f in frames]
+
+
+def _set_variables(value: str) -> str:
+    return orjson.dumps(
+        [
+            2,
+            "m",
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "attributeValue": value,
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                    },
+                    {
+                        "attributeValue": "300",
+                        "component": {"name": "OCPPCommCtrlr"},
+                        "variable": {"name": "HeartbeatInterval"},
+                    },
+                ]
+            },
+        ]
+    ).decode()
+
+
+def test_basic_auth_passwords_are_redacted() -> None:
+    text = redact_frame(_set_variables("s3cret-s3cret-s3cret"))
+    assert "s3cret" not in text
+    values = [d["attributeValue"] for d in orjson.loads(text)[3]["setVariableData"]]
+    assert values == [REDACTED, "300"]
+
+
+def test_a_reported_basic_auth_password_is_redacted() -> None:
+    report = [
+        2,
+        "r",
+        "NotifyReport",
+        {
+            "requestId": 1,
+            "generatedAt": "2026-12-05T10:00:00Z",
+            "seqNo": 0,
+            "reportData": [
+                {
+                    "component": {"name": "SecurityCtrlr"},
+                    "variable": {"name": "BasicAuthPassword"},
+                    "variableAttribute": [{"type": "Actual", "value": "leaked-password"}],
+                }
+            ],
+        },
+    ]
+    text = redact_frame(orjson.dumps(report).decode())
+    assert "leaked-password" not in text
+    assert orjson.loads(text)[3]["reportData"][0]["variableAttribute"][0]["value"] == REDACTED
+
+
+def test_apn_passwords_and_private_keys_are_redacted() -> None:
+    network = [
+        2,
+        "n",
+        "SetNetworkProfile",
+        {"configurationSlot": 1, "connectionData": {"apn": {"apn": "x", "apnPassword": "pw"}}},
+    ]
+    text = redact_frame(orjson.dumps(network).decode())
+    assert orjson.loads(text)[3]["connectionData"]["apn"] == {"apn": "x", "apnPassword": REDACTED}
+    key = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIB\n-----END EC PRIVATE KEY-----\n"
+    data = [2, "d", "DataTransfer", {"vendorId": "v", "data": f"cert and {key}tail"}]
+    text = redact_frame(orjson.dumps(data).decode())
+    assert "MHcCAQEEIB" not in text
+    assert orjson.loads(text)[3]["data"] == f"cert and {REDACTED}\ntail"
+
+
+def test_escaped_names_do_not_hide_a_secret() -> None:
+    escaped = _set_variables("hidden-password").replace(
+        "BasicAuthPassword", "BasicAuth\\u0050assword"
+    )
+    (frame,) = _decoded(encode([(1, "out", escaped)]))
+    assert "hidden-password" not in frame[2]
+
+
+def test_a_batch_with_a_secret_redacts_it_and_leaves_the_other_frames_alone() -> None:
+    plain = '[2, "h", "Heartbeat", {}]'
+    frames = [(1, "in", plain), (2, "out", _set_variables("pw-pw-pw-pw-pw-pw"))]
+    decoded = _decoded(encode(frames))
+    assert decoded[0] == [1, "in", plain]
+    assert "pw-pw-pw" not in decoded[1][2] and REDACTED in decoded[1][2]
+
+
+def test_what_is_no_json_but_may_hold_a_secret_is_redacted_whole() -> None:
+    assert redact_frame('[2,"x","SetVariables",{"BasicAuthPassword": oops') == REDACTED
+    assert redact_frame("not json") == "not json"
 
 
 class _Device:
-    def __init__(self) -> None:
-        self.batches: list[Any] = []
+    def __init__(self, fail: bool = False) -> None:
+        self.requests: list[Any] = []
+        self.fail = fail
 
     async def RecordMessages(self, request: Any, **_: Any) -> None:
-        self.batches.append(request)
+        if self.fail:
+            raise grpc.aio.AioRpcError(
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.aio.Metadata(),
+                grpc.aio.Metadata(),
+                "device_svc down",
+            )
+        self.requests.append(request)
 
 
-async def test_a_reply_gets_its_calls_action_in_batches() -> None:
+async def test_each_stations_frames_become_batches_in_requests() -> None:
     log = MessageLog()
-    log.record("CS1", "in", '[2,"a","BootNotification",{}]')
-    log.record("CS1", "out", '[3,"a",{"status":"Accepted"}]')
-    log.record("CS1", "out", '[2,"b","Reset",{"type":"Immediate"}]')
-    log.record("CS2", "in", b'[3,"b",{}]')  # another station's "b": no action
-    log.record("CS1", "in", '[3,"b",{"status":"Accepted"}]')
+    for i in range(5):
+        log.record("CS1", "in", f'[2,"{i}","Heartbeat",{{}}]')
+    log.record("CS2", "out", '[2,"r","Reset",{"type":"Immediate"}]')
     device = _Device()
-    await MessageLogFlusher(log, device, batch_size=2).flush()
-    assert [len(b.messages) for b in device.batches] == [2, 2, 1]
-    got = [m for b in device.batches for m in b.messages]
-    assert [(m.station_id, m.direction, m.type, m.message_id, m.action) for m in got] == [
-        ("CS1", "in", "call", "a", "BootNotification"),
-        ("CS1", "out", "result", "a", "BootNotification"),
-        ("CS1", "out", "call", "b", "Reset"),
-        ("CS2", "in", "result", "b", ""),
-        ("CS1", "in", "result", "b", "Reset"),
+    await MessageLogFlusher(log, device, batch_size=2, request_bytes=1).flush()
+    batches = [b for r in device.requests for b in r.batches]
+    assert [(b.station_id, b.frames) for b in batches] == [
+        ("CS1", 2),
+        ("CS1", 2),
+        ("CS1", 1),
+        ("CS2", 1),
     ]
-    assert orjson.loads(got[1].payload_json) == {"status": "Accepted"}
+    assert len(device.requests) == 4  # request_bytes=1: one batch a request
+    texts = [f[2] for b in batches for f in _decoded(b.body)]
+    assert texts[:5] == [f'[2,"{i}","Heartbeat",{{}}]' for i in range(5)]
+    first = _decoded(batches[0].body)
+    assert batches[0].first_time.ToNanoseconds() == first[0][0]
+    assert batches[0].last_time.ToNanoseconds() == first[-1][0]
     assert not log.waiting
+
+
+async def test_what_device_svc_refuses_is_dropped_and_counted() -> None:
+    log = MessageLog()
+    for i in range(3):
+        log.record("CS1", "in", f'[2,"{i}","Heartbeat",{{}}]')
+    before = _dropped()
+    await MessageLogFlusher(log, _Device(fail=True)).flush()
+    assert _dropped() - before == 3 and not log.waiting
+
+
+async def test_frames_beyond_the_limit_are_counted_at_the_next_flush() -> None:
+    log = MessageLog(limit=1)
+    log.record("CS1", "in", "[]")
+    log.record("CS1", "in", "[]")
+    before = _dropped()
+    device = _Device()
+    await MessageLogFlusher(log, device).flush()
+    assert _dropped() - before == 1 and log.dropped == 0
+    assert [b.frames for r in device.requests for b in r.batches] == [1]
+
+
+@pytest.mark.parametrize("budget", [0.0])
+async def test_beyond_its_cpu_budget_a_flush_drops_the_rest(
+    budget: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gateway.message_log as module
+
+    monkeypatch.setattr(module, "_SLICE", -1.0)  # every station ends a slice
+    log = MessageLog()
+    for s in range(3):
+        for i in range(4):
+            log.record(f"CS{s}", "in", f'[2,"{i}","Heartbeat",{{}}]')
+    before = _dropped()
+    device = _Device()
+    await MessageLogFlusher(log, device, budget=budget).flush()
+    sent = [b.station_id for r in device.requests for b in r.batches]
+    assert sent == ["CS0"]  # the first station's batch is made; then the budget is spent
+    assert _dropped() - before == 8
+
+
+async def test_a_batch_that_cannot_be_encoded_is_dropped_and_counted() -> None:
+    log = MessageLog()
+    log.record("CS1", "in", "lone \ud800 surrogate")  # no valid UTF-8: orjson refuses it
+    log.record("CS2", "in", "[]")
+    before = _dropped()
+    device = _Device()
+    await MessageLogFlusher(log, device).flush()
+    assert _dropped() - before == 1
+    assert [b.station_id for r in device.requests for b in r.batches] == ["CS2"]
+
+
+async def test_the_budget_is_checked_between_a_stations_batches_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gateway.message_log as module
+
+    monkeypatch.setattr(module, "_SLICE", -1.0)
+    log = MessageLog()
+    for i in range(5):
+        log.record("CS0", "in", f'[2,"{i}","Heartbeat",{{}}]')
+    log.record("CS1", "in", "[]")
+    before = _dropped()
+    device = _Device()
+    await MessageLogFlusher(log, device, batch_size=2, budget=0.0).flush()
+    assert [(b.station_id, b.frames) for r in device.requests for b in r.batches] == [("CS0", 2)]
+    assert _dropped() - before == 3 + 1
