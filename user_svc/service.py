@@ -58,6 +58,7 @@ __all__ = [
     "Stations",
     "SyncResult",
     "decide",
+    "with_contract",
     "token_key",
     "validate_id_token",
 ]
@@ -82,6 +83,21 @@ class Authorization:
     status: str
     cache_expiry: datetime.datetime | None = None
     group_id_token: str = ""
+
+
+#: AuthorizeCertificateStatusEnum of a contract certificate that checked out (C07).
+CERTIFICATE_ACCEPTED = "Accepted"
+#: idTokenInfo.status of a contract the CSMS refuses (its certificate not Accepted).
+INVALID = "Invalid"
+
+
+def with_contract(decision: Authorization, certificate_status: str) -> Authorization:
+    """C07 / OCTT TC_C_52: a contract whose certificate is not Accepted (revoked, a broken
+    chain, expired, no status) authorizes nothing, whatever the eMAID's own status; a good one
+    leaves the eMAID's decision as it is (it is checked like any token: C07.FR.06)."""
+    if certificate_status == CERTIFICATE_ACCEPTED:
+        return decision
+    return Authorization(INVALID)
 
 
 def token_key(id_token: str) -> str:
