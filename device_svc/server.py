@@ -19,7 +19,7 @@ from csms.device.v1 import files_pb2_grpc as files_grpc
 from csms.device.v1 import fleet_pb2 as fleet_pb
 from csms.device.v1 import fleet_pb2_grpc as fleet_grpc
 from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
-from device_svc.certificates import open_signer
+from device_svc.certificates import CertificateAuthority, Signer, open_signer
 from device_svc.display_messages.hooks import DisplayMessageHooks
 from device_svc.display_messages.service import DisplayMessages
 from device_svc.files import FileBlocks, build
@@ -191,6 +191,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         settings.gateway_call_timeout,
         settings.boot_followup_delay,
         signer=signer,
+        v2g_signer=Signer(lambda: _cpo_sub_ca(plug_and_charge)),
         transactions=_transaction_channel(settings.transaction_svc_addr),
         transactions_timeout=settings.transaction_svc_timeout,
     )
@@ -264,6 +265,12 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         ),
         engine,
     )
+
+
+def _cpo_sub_ca(pnc: PlugAndCharge) -> CertificateAuthority:
+    """The embedded test PKI's CPO sub-CA, which signs V2G certificates (blocking)."""
+    sub_ca = pnc.embedded.pki().cpo_sub_ca
+    return CertificateAuthority(sub_ca.cert, sub_ca.key)
 
 
 def open_plug_and_charge(settings: Settings) -> tuple[PlugAndCharge, OcspResponder | None]:

@@ -3,9 +3,10 @@
 ISO 15118-2 contract certificates are ECDSA secp256r1 with SHA-256, their subject CN the eMAID;
 they chain to a mobility operator (MO) root through an MO sub-CA. The embedded test PKI has a V2G
 root (which also signs the MO root, as in ISO 15118-2's single-root setup, so a station holding
-only the V2G root can still verify a contract) and the MO root and sub-CA below it. Every CA is
-its own OCSP responder (RFC 6960 "CA-designated": the issuer signs the answers for its own
-certificates), so no delegated OCSP signing certificate is needed.
+only the V2G root can still verify a contract), the MO root and sub-CA below it, and a CPO
+sub-CA under the V2G root that signs stations' V2G (SECC) certificates (SignCertificate, OCTT
+TC_A_12). Every CA is its own OCSP responder (RFC 6960 "CA-designated": the issuer signs the
+answers for its own certificates), so no delegated OCSP signing certificate is needed.
 """
 
 from __future__ import annotations
@@ -66,9 +67,10 @@ class TestPki:
     v2g_root: Authority
     mo_root: Authority
     mo_sub_ca: Authority
+    cpo_sub_ca: Authority
 
     def authorities(self) -> tuple[Authority, ...]:
-        return (self.mo_sub_ca, self.mo_root, self.v2g_root)
+        return (self.mo_sub_ca, self.mo_root, self.cpo_sub_ca, self.v2g_root)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -152,7 +154,8 @@ def new_test_pki(ocsp_url: str) -> TestPki:
     v2g = _ca("CSMS test V2G Root CA", "CSMS test V2G PKI", _ROOT_DAYS, 2, None, "")
     mo_root = _ca("CSMS test MO Root CA", "CSMS test MO", _ROOT_DAYS, 1, v2g, ocsp_url)
     mo_sub = _ca("CSMS test MO Sub-CA", "CSMS test MO", _SUB_CA_DAYS, 0, mo_root, ocsp_url)
-    return TestPki(v2g, mo_root, mo_sub)
+    cpo_sub = _ca("CSMS test CPO Sub-CA", "CSMS test CPO", _SUB_CA_DAYS, 0, v2g, ocsp_url)
+    return TestPki(v2g, mo_root, mo_sub, cpo_sub)
 
 
 def issue_contract(test_pki: TestPki, emaid: str, ocsp_url: str) -> Contract:

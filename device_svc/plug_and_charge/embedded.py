@@ -15,8 +15,8 @@ What it does with a Get15118EVCertificate's ``exiRequest`` (see README, Plug & C
   provider encrypts it for the EV, which this one cannot do without the EV's EXI).
 
 Files in its directory (created on first use, kept after; keys 0600): ``v2g-root``,
-``mo-root``, ``mo-sub-ca`` (``.pem`` and ``.key``) and ``contracts.json`` (serial → eMAID and
-revocation time). Blocking I/O: call it in a thread.
+``mo-root``, ``mo-sub-ca``, ``cpo-sub-ca`` (``.pem`` and ``.key``) and ``contracts.json``
+(serial → eMAID and revocation time). Blocking I/O: call it in a thread.
 """
 
 from __future__ import annotations
@@ -45,7 +45,12 @@ from device_svc.plug_and_charge.domain import (
 
 __all__ = ["EmbeddedPki", "emaid_of"]
 
-_FILES = {"v2g_root": "v2g-root", "mo_root": "mo-root", "mo_sub_ca": "mo-sub-ca"}
+_FILES = {
+    "v2g_root": "v2g-root",
+    "mo_root": "mo-root",
+    "mo_sub_ca": "mo-sub-ca",
+    "cpo_sub_ca": "cpo-sub-ca",
+}
 _CONTRACTS = "contracts.json"
 
 
@@ -88,7 +93,13 @@ class EmbeddedPki:
 
     def _load_or_create(self) -> TestPki:
         paths = {n: self.directory / f"{f}.pem" for n, f in _FILES.items()}
-        if all(p.exists() for p in paths.values()):
+        present = [p.exists() for p in paths.values()]
+        if any(present) and not all(present):
+            # Regenerating would overwrite what exists, perhaps the only copy of a root's key.
+            raise pki.PkiError(
+                f"{self.directory} has only part of the test PKI: restore or remove it"
+            )
+        if all(present):
             loaded: dict[str, Authority] = {}
             for name, file in _FILES.items():
                 key = pki.load_key((self.directory / f"{file}.key").read_bytes())
@@ -146,6 +157,7 @@ class EmbeddedPki:
         issued: dict[int, datetime.datetime | None] = {
             test_pki.mo_sub_ca.cert.serial_number: None,
             test_pki.mo_root.cert.serial_number: None,
+            test_pki.cpo_sub_ca.cert.serial_number: None,
         }
         for serial, c in contracts.items():
             revoked = c["revokedAt"]

@@ -100,6 +100,7 @@ class PlugAndChargeServicer:
             v2g_root_certificate=pki.cert_pem(test_pki.v2g_root.cert),
             mo_root_certificate=pki.cert_pem(test_pki.mo_root.cert),
             mo_sub_ca_certificate=pki.cert_pem(test_pki.mo_sub_ca.cert),
+            cpo_sub_ca_certificate=pki.cert_pem(test_pki.cpo_sub_ca.cert),
             ocsp_url=pnc.embedded.ocsp_url,
             trusted_root_certificates=[pki.cert_pem(c) for c in pnc.extra_roots],
             contracts=[_contract(serial, c) for serial, c in contracts.items()],
