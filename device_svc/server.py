@@ -40,6 +40,7 @@ from device_svc.plug_and_charge.responder import OcspResponder
 from device_svc.plug_and_charge.service import (
     EmbeddedProvider,
     HttpProvider,
+    NoProvider,
     PlugAndCharge,
     Provider,
 )
@@ -191,7 +192,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         settings.gateway_call_timeout,
         settings.boot_followup_delay,
         signer=signer,
-        v2g_signer=Signer(lambda: _cpo_sub_ca(plug_and_charge)),
+        v2g_signer=_v2g_signer(plug_and_charge),
         transactions=_transaction_channel(settings.transaction_svc_addr),
         transactions_timeout=settings.transaction_svc_timeout,
     )
@@ -267,24 +268,38 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     )
 
 
-def _cpo_sub_ca(pnc: PlugAndCharge) -> CertificateAuthority:
-    """The embedded test PKI's CPO sub-CA, which signs V2G certificates (blocking)."""
-    sub_ca = pnc.embedded.pki().cpo_sub_ca
-    return CertificateAuthority(sub_ca.cert, sub_ca.key)
+def _v2g_signer(pnc: PlugAndCharge) -> Signer | None:
+    """The embedded test PKI's CPO sub-CA, which signs V2G certificates (None: no embedded PKI,
+    the CSMS's CA signs them)."""
+    embedded = pnc.embedded
+    if embedded is None:
+        return None
+
+    def load() -> CertificateAuthority:
+        sub_ca = embedded.pki().cpo_sub_ca
+        return CertificateAuthority(sub_ca.cert, sub_ca.key)
+
+    return Signer(load)
 
 
 def open_plug_and_charge(settings: Settings) -> tuple[PlugAndCharge, OcspResponder | None]:
-    """Plug & Charge of the settings: the embedded test PKI (always there: its roots are
+    """Plug & Charge of the settings: the embedded test PKI unless turned off (its roots are
     trusted, REST revokes its contracts), the provider (an HTTP one if configured) and the
     embedded OCSP responder if it has an address."""
-    embedded = EmbeddedPki(pathlib.Path(settings.pnc_dir), settings.ocsp_url())
-    provider: Provider = (
-        HttpProvider(
+    embedded = (
+        EmbeddedPki(pathlib.Path(settings.pnc_dir), settings.ocsp_url())
+        if settings.pnc_embedded_pki
+        else None
+    )
+    provider: Provider
+    if settings.pnc_provider_url:
+        provider = HttpProvider(
             settings.pnc_provider_url, settings.pnc_provider_token, settings.pnc_provider_timeout
         )
-        if settings.pnc_provider_url
-        else EmbeddedProvider(embedded)
-    )
+    elif embedded is not None:
+        provider = EmbeddedProvider(embedded)
+    else:
+        provider = NoProvider()
     roots: list[x509.Certificate] = []
     if settings.pnc_trusted_roots_path:
         # Read now: a wrong path stops the start, as a configured CA's does.
@@ -294,7 +309,7 @@ def open_plug_and_charge(settings: Settings) -> tuple[PlugAndCharge, OcspRespond
     pnc = PlugAndCharge(provider, OcspClient(settings.pnc_ocsp_timeout), embedded, roots)
     responder = (
         OcspResponder(embedded, datetime.timedelta(seconds=settings.pnc_ocsp_validity))
-        if settings.pnc_ocsp_listen
+        if settings.pnc_ocsp_listen and embedded is not None
         else None
     )
     return pnc, responder

@@ -83,10 +83,13 @@ class Settings(ServiceSettings):
     files_s3_endpoint_url: str = ""
     files_s3_region: str = ""
     # ISO 15118 Plug & Charge (device_svc/plug_and_charge). The embedded test PKI (V2G root, MO
-    # root and sub-CA, the contracts it issued and revoked) lives in pnc_dir, made on first use;
-    # FOR TESTING ONLY. Its OCSP responder listens on pnc_ocsp_listen (host:port; "" none) and
-    # its certificates name pnc_ocsp_url (default http://<pnc_ocsp_listen>/ocsp); its answers
-    # are valid (nextUpdate) for pnc_ocsp_validity seconds.
+    # root and sub-CA, CPO sub-CA, the contracts it issued and revoked) lives in pnc_dir, made on
+    # first use; FOR TESTING ONLY: pnc_embedded_pki=false turns it off (then V2G certificates are
+    # signed by the CSMS's CA, contracts come only from pnc_provider_url and are checked only
+    # against pnc_trusted_roots_path). Its OCSP responder listens on pnc_ocsp_listen (host:port;
+    # "" none) and its certificates name pnc_ocsp_url (default http://<pnc_ocsp_listen>/ocsp);
+    # its answers are valid (nextUpdate) for pnc_ocsp_validity seconds.
+    pnc_embedded_pki: bool = True
     pnc_dir: str = "var/pnc"
     pnc_ocsp_listen: str = ""
     pnc_ocsp_url: str = ""

@@ -29,6 +29,7 @@ __all__ = [
     "Provider",
     "EmbeddedProvider",
     "HttpProvider",
+    "NoProvider",
     "PlugAndCharge",
     "CertificateStatusAnswer",
     "ContractCheck",
@@ -121,12 +122,21 @@ class HttpProvider:
         return EvCertificateAnswer("Accepted", exi)
 
 
+class NoProvider:
+    """Neither the embedded test PKI nor a provider over HTTP: every request Failed."""
+
+    async def ev_certificate(
+        self, station_id: str, schema_version: str, action: str, exi_request: str
+    ) -> EvCertificateAnswer:
+        return EvCertificateAnswer("Failed", reason="no contract certificate provider configured")
+
+
 class PlugAndCharge:
     def __init__(
         self,
         provider: Provider,
         ocsp: OcspClient,
-        embedded: EmbeddedPki,
+        embedded: EmbeddedPki | None,
         extra_roots: Sequence[x509.Certificate] = (),
     ) -> None:
         self.provider = provider
@@ -137,6 +147,8 @@ class PlugAndCharge:
     async def roots(self) -> tuple[x509.Certificate, ...]:
         """The V2G and MO roots contracts are checked against: the embedded PKI's, and those
         configured (a real mobility operator's)."""
+        if self.embedded is None:
+            return self.extra_roots
         test_pki = await asyncio.to_thread(self.embedded.pki)
         return (test_pki.v2g_root.cert, test_pki.mo_root.cert, *self.extra_roots)
 
@@ -160,12 +172,16 @@ class PlugAndCharge:
         return CertificateStatusAnswer("Accepted", result.der)
 
     def provider_name(self) -> str:
-        return self.provider.url if isinstance(self.provider, HttpProvider) else "embedded"
+        if isinstance(self.provider, HttpProvider):
+            return self.provider.url
+        return "embedded" if isinstance(self.provider, EmbeddedProvider) else ""
 
     async def revoke(self, serial_hex: str) -> bool:
         try:
             serial = int(serial_hex, 16)
         except ValueError:
+            return False
+        if self.embedded is None:
             return False
         found = await asyncio.to_thread(self.embedded.revoke, serial_hex)
         if found:

@@ -10,7 +10,7 @@ import grpc
 
 from common import pki
 from common.columns import timestamp
-from common.errors import InvalidArgument, NotFound
+from common.errors import FailedPrecondition, InvalidArgument, NotFound
 from common.ocpp_json import ocpp_enum_value, proto_enum_number
 from csms.device.v1 import device_service_pb2 as pb
 from csms.ocpp.v201 import messages_pb2 as ocpp
@@ -94,6 +94,8 @@ class PlugAndChargeServicer:
         self, request: pb.GetPlugAndChargePkiRequest, context: grpc.aio.ServicerContext
     ) -> pb.PlugAndChargePki:
         pnc = self.plug_and_charge
+        if pnc.embedded is None:
+            raise FailedPrecondition("the embedded test PKI is off (pnc_embedded_pki=false)")
         test_pki = await asyncio.to_thread(pnc.embedded.pki)
         contracts = await asyncio.to_thread(pnc.embedded.contracts)
         return pb.PlugAndChargePki(
@@ -115,9 +117,12 @@ class PlugAndChargeServicer:
             int(serial, 16)
         except ValueError:
             raise InvalidArgument("serial_number must be hexadecimal") from None
+        embedded = self.plug_and_charge.embedded
+        if embedded is None:
+            raise FailedPrecondition("the embedded test PKI is off (pnc_embedded_pki=false)")
         if not await self.plug_and_charge.revoke(serial):
             raise NotFound(f"no contract certificate {serial} issued by the embedded PKI")
-        contracts = await asyncio.to_thread(self.plug_and_charge.embedded.contracts)
+        contracts = await asyncio.to_thread(embedded.contracts)
         key = format(int(serial, 16), "x")
         return _contract(key, contracts[key])
 

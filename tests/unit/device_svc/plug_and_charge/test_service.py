@@ -186,3 +186,20 @@ async def test_http_provider_unreachable_is_failed() -> None:
         "CS1", "x", "Install", "gICA"
     )
     assert answer.status == "Failed"
+
+
+async def test_without_the_embedded_pki_nothing_is_made_up(tmp_path: pathlib.Path) -> None:
+    """pnc_embedded_pki=false (production): no provider means Failed, only the configured
+    roots are trusted, no revocation, no V2G signer of its own, nothing written."""
+    from device_svc.server import _v2g_signer, open_plug_and_charge
+    from device_svc.settings import Settings
+
+    settings = Settings(pnc_embedded_pki=False, pnc_dir=str(tmp_path / "pnc"))
+    plug, responder = open_plug_and_charge(settings)
+    assert responder is None and _v2g_signer(plug) is None
+    answer = await plug.ev_certificate("CS1", "x", "Install", _exi({"eMAID": "NL-TST-C12345678"}))
+    assert answer.status == "Failed"
+    assert await plug.roots() == ()
+    assert not await plug.revoke("01")
+    assert (await plug.check_contract("garbage", [])).status == "CertChainError"
+    assert not (tmp_path / "pnc").exists()
