@@ -66,9 +66,10 @@ class Devices:
         station_id: str,
         certificate: str,
         hash_data: Sequence[ocpp.OCSPRequestData],
-    ) -> tuple[str, str]:
-        """device_svc's AuthorizeCertificateStatusEnum (OCPP spelling) of the contract, and why
-        when it is not Accepted."""
+    ) -> tuple[str, str, str]:
+        """device_svc's AuthorizeCertificateStatusEnum (OCPP spelling) of the contract, the
+        eMAID its certificate names ("" when only hash data was given), and why when it is not
+        Accepted."""
         response = await self.stub.CheckContractCertificate(
             device_service_pb2.CheckContractCertificateRequest(
                 station_id=station_id,
@@ -79,4 +80,4 @@ class Devices:
             metadata=self._metadata(),
         )
         status = ocpp_enum_value(ocpp.AuthorizeCertificateStatusEnum, response.certificate_status)
-        return status, response.reason
+        return status, response.emaid, response.reason

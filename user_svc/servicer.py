@@ -221,14 +221,15 @@ class UserServicer(pb_grpc.UserServiceServicer):
             return authorization_to_proto(decision)
         # Plug & Charge (C07): the contract's chain and status are device_svc's to check.
         if self.contracts is None:
-            status, reason = "NoCertificateAvailable", "no device_svc to check contracts"
+            status, emaid, reason = "NoCertificateAvailable", "", "no device_svc to check it"
         else:
-            status, reason = await self.contracts.check_contract(
+            status, emaid, reason = await self.contracts.check_contract(
                 request.station_id, req.certificate, req.iso15118_certificate_hash_data
             )
         if reason:
             log.info("contract of %s: %s (%s)", presented.id_token, status, reason)
-        response = authorization_to_proto(with_contract(decision, status))
+        decision = with_contract(decision, status, presented.id_token, emaid)
+        response = authorization_to_proto(decision)
         response.certificate_status = proto_enum_number(ocpp.AuthorizeCertificateStatusEnum, status)
         return response
 

@@ -385,7 +385,8 @@ async def test_central_validation_refuses_revoked_and_foreign_contracts(
 ) -> None:
     """Beyond TC_C_52: the same central validation of a contract revoked through REST is
     CertificateRevoked / Invalid (learned from the OCSP responder, not from a cache of the
-    good answer), and a chain of a PKI the CSMS does not trust is CertChainError / Invalid."""
+    good answer), a good contract of another eMAID than the one presented is Invalid, and a
+    chain of a PKI the CSMS does not trust is CertChainError / Invalid."""
     await booted(cs)
     root = _root(pnc["v2gRootCertificate"])
     chain = await ev_certificate(cs, "before", "Install", emaid, root)
@@ -399,6 +400,15 @@ async def test_central_validation_refuses_revoked_and_foreign_contracts(
     )
     cs.verdicts.equal(
         "revoked", "idTokenInfo.status", revoked.get("idTokenInfo", {}).get("status"), "Invalid"
+    )
+
+    # A good contract of another eMAID does not prove the one presented.
+    other = await ev_certificate(cs, "other", "Install", "NL-TST-C0THER0001", root)
+    pem = "".join(c.public_bytes(Encoding.PEM).decode() for c in other[:2])
+    answer = await _authorize(cs, "other", emaid, certificate=pem)
+    cs.verdicts.equal("other", "certificateStatus", answer.get("certificateStatus"), "Accepted")
+    cs.verdicts.equal(
+        "other", "idTokenInfo.status", answer.get("idTokenInfo", {}).get("status"), "Invalid"
     )
 
     foreign = issue_contract(new_test_pki(""), emaid, "")

@@ -113,3 +113,11 @@ def test_a_contract_not_accepted_authorizes_nothing(certificate_status: str) -> 
 def test_an_accepted_contract_leaves_the_emaid_decision(status: str) -> None:
     decision = Authorization(status)
     assert with_contract(decision, "Accepted") is decision
+
+
+def test_a_certificate_of_another_emaid_authorizes_nothing() -> None:
+    decision = Authorization("Accepted")
+    assert with_contract(decision, "Accepted", "NL-TST-C1", "NL-TST-C2") == Authorization("Invalid")
+    # Hyphens and case are spelling, not identity; hash data alone names no eMAID.
+    assert with_contract(decision, "Accepted", "nltstc12345678", "NL-TST-C12345678") is decision
+    assert with_contract(decision, "Accepted", "NL-TST-C1", "") is decision
