@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
@@ -35,6 +35,7 @@ __all__ = [
     "ocsp_request",
     "ocsp_answer",
     "verify_contract_chain",
+    "verify_ocsp_response",
     "HASH_ALGORITHMS",
 ]
 
@@ -207,10 +208,15 @@ def _key_hash(cert: x509.Certificate, algorithm: hashes.HashAlgorithm) -> bytes:
     # RFC 6960: the hash of the issuer's public key BIT STRING value (without tag and length),
     # which for an EC key is the uncompressed point.
     public = cert.public_key()
-    assert isinstance(public, ec.EllipticCurvePublicKey)
-    raw = public.public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        raw = public.public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+    elif isinstance(public, rsa.RSAPublicKey):
+        # The BIT STRING of an RSA key holds its PKCS#1 RSAPublicKey.
+        raw = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    else:
+        return b""
     digest = hashes.Hash(algorithm)
     digest.update(raw)
     return digest.finalize()
@@ -321,3 +327,84 @@ def verify_contract_chain(
             return "CertificateExpired"
         current = issuer
     return "CertChainError"
+
+
+def verify_ocsp_response(
+    der: bytes,
+    hash_algorithm: str,
+    issuer_name_hash: bytes,
+    issuer_key_hash: bytes,
+    serial_number: int,
+    issuer: x509.Certificate | None = None,
+    *,
+    at: datetime.datetime | None = None,
+) -> str:
+    """Why an OCSP response cannot be believed about that CertID ("" when it can).
+
+    It must be successful, about exactly that CertID (no replay of another certificate's good
+    answer), current (thisUpdate not in the future, nextUpdate not past) and signed by the
+    issuer itself: by ``issuer`` when known, else by a certificate it carries whose key hashes
+    to the CertID's issuer key hash (RFC 6960's CA-designated responder); a delegated responder
+    (a certificate of the issuer with the OCSPSigning usage) is believed only when ``issuer``
+    is known, to check that it issued it.
+    """
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+    except ValueError:
+        return "not an OCSP response"
+    if response.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return f"OCSP response {response.response_status.name}"
+    algorithm = HASH_ALGORITHMS.get(hash_algorithm)
+    if (
+        algorithm is None
+        or response.hash_algorithm.name != algorithm.name
+        or response.issuer_name_hash != issuer_name_hash
+        or response.issuer_key_hash != issuer_key_hash
+        or response.serial_number != serial_number
+    ):
+        return "the OCSP response is about another certificate"
+    now = at or _now()
+    skew = datetime.timedelta(minutes=5)
+    if response.this_update_utc > now + skew or (
+        response.next_update_utc is not None and response.next_update_utc < now - skew
+    ):
+        return "the OCSP response is not current"
+    signers: list[x509.Certificate] = []
+    if issuer is not None:
+        signers.append(issuer)
+        for cert in response.certificates:
+            try:
+                cert.verify_directly_issued_by(issuer)
+                eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+            except (ValueError, TypeError, InvalidSignature, x509.ExtensionNotFound):
+                continue
+            if x509.oid.ExtendedKeyUsageOID.OCSP_SIGNING in eku:
+                signers.append(cert)
+    else:
+        signers += [
+            c
+            for c in response.certificates
+            if isinstance(c.public_key(), ec.EllipticCurvePublicKey | rsa.RSAPublicKey)
+            and _key_hash(c, algorithm) == issuer_key_hash
+        ]
+    for signer in signers:
+        if _signed_by(response, signer):
+            return ""
+    return "the OCSP response is not signed by the certificate's issuer"
+
+
+def _signed_by(response: ocsp.OCSPResponse, signer: x509.Certificate) -> bool:
+    key = signer.public_key()
+    digest = response.signature_hash_algorithm
+    if digest is None:
+        return False
+    try:
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(digest))
+        elif isinstance(key, rsa.RSAPublicKey):
+            key.verify(response.signature, response.tbs_response_bytes, padding.PKCS1v15(), digest)
+        else:
+            return False
+    except InvalidSignature:
+        return False
+    return True

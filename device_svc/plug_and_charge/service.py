@@ -20,7 +20,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from common import pki
-from device_svc.plug_and_charge.domain import verify_contract_chain
+from device_svc.plug_and_charge.domain import verify_contract_chain, verify_ocsp_response
 from device_svc.plug_and_charge.embedded import EmbeddedPki, emaid_of, exi_response
 from device_svc.plug_and_charge.ocsp_client import CertId, OcspClient
 
@@ -237,10 +237,12 @@ async def check_contract(
     the leaf's status is asked of the responder its AIA names. With only the hash data (the
     station validated the chain itself): each CertID's status is asked of its responderURL. A
     revoked one is CertificateRevoked, one its responder does not know CertChainError, one
-    whose status nobody could give NoCertificateAvailable (never Accepted on no answer).
+    whose status nobody could give, or whose answer is not about it, not current or not signed
+    by its issuer, NoCertificateAvailable (never Accepted on no believable answer).
     """
     emaid = ""
-    ids = list(hash_data)
+    # Each CertID to ask about, with its issuer's certificate when the CSMS has it.
+    ids: list[tuple[CertId, x509.Certificate | None]] = [(c, None) for c in hash_data]
     if certificate_pem:
         try:
             chain = x509.load_pem_x509_certificates(certificate_pem.encode("ascii"))
@@ -257,15 +259,26 @@ async def check_contract(
         issuer = next((c for c in (*chain[1:], *roots) if c.subject == leaf.issuer), None)
         url = ocsp_url_of(leaf)
         if issuer is not None and url:
-            ids.insert(0, cert_id_of(leaf, issuer, url))
+            ids.insert(0, (cert_id_of(leaf, issuer, url), issuer))
     if not ids:
         return ContractCheck(
             "NoCertificateAvailable", emaid, "no OCSP responder known for the contract"
         )
-    for cert_id in ids:
+    for cert_id, known_issuer in ids:
         result = await pnc.ocsp.status(cert_id)
         if result.der is None:
             return ContractCheck("NoCertificateAvailable", emaid, result.reason)
+        # The station checks the answers it gets itself; this one decides, so the CSMS does.
+        problem = verify_ocsp_response(
+            result.der,
+            cert_id.hash_algorithm,
+            bytes.fromhex(cert_id.issuer_name_hash),
+            bytes.fromhex(cert_id.issuer_key_hash),
+            int(cert_id.serial_number, 16),
+            known_issuer,
+        )
+        if problem:
+            return ContractCheck("NoCertificateAvailable", emaid, problem)
         status = _OCSP_STATUS[result.cert_status]
         if status != "Accepted":
             return ContractCheck(status, emaid, f"OCSP: {result.cert_status}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -134,3 +135,54 @@ def _ecdsa() -> object:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     return ec.ECDSA(hashes.SHA256())
+
+
+def _answer(test_pki: domain.TestPki, cert: x509.Certificate, issued: dict[int, Any]) -> bytes:
+    request = _request(cert, test_pki.mo_sub_ca.cert)
+    return domain.ocsp_answer(
+        test_pki.authorities(), request, issued, validity=datetime.timedelta(hours=1)
+    )
+
+
+def _cert_id(cert: x509.Certificate, issuer: x509.Certificate) -> tuple[bytes, bytes, int]:
+    request = ocsp.load_der_ocsp_request(_request(cert, issuer))
+    return request.issuer_name_hash, request.issuer_key_hash, request.serial_number
+
+
+def test_an_ocsp_answer_is_believed_only_about_its_certificate_signed_by_its_issuer(
+    test_pki: domain.TestPki,
+) -> None:
+    issuer = test_pki.mo_sub_ca.cert
+    mine = domain.issue_contract(test_pki, "NL-TST-C12345678", URL).cert
+    another = domain.issue_contract(test_pki, "NL-TST-C87654321", URL).cert
+    good = _answer(test_pki, mine, {mine.serial_number: None, another.serial_number: None})
+    name, key, serial = _cert_id(mine, issuer)
+    # Signed by the issuer: believed with the issuer known, and from the certificate it carries.
+    assert domain.verify_ocsp_response(good, "SHA256", name, key, serial, issuer) == ""
+    assert domain.verify_ocsp_response(good, "SHA256", name, key, serial) == ""
+    # Another certificate's good answer replayed for this one.
+    other = _answer(test_pki, another, {another.serial_number: None})
+    assert "another certificate" in domain.verify_ocsp_response(
+        other, "SHA256", name, key, serial, issuer
+    )
+    # Not current any more.
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=2)
+    assert "not current" in domain.verify_ocsp_response(
+        good, "SHA256", name, key, serial, issuer, at=later
+    )
+    # An answer about this very CertID signed by someone else (carrying their certificate).
+    forger = domain.new_test_pki(URL).mo_sub_ca
+    now = datetime.datetime.now(datetime.UTC)
+    forged = (
+        ocsp.OCSPResponseBuilder()
+        .add_response_by_hash(
+            name, key, serial, hashes.SHA256(), ocsp.OCSPCertStatus.GOOD, now, None, None, None
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, forger.cert)
+        .certificates([forger.cert])
+        .sign(forger.key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.DER)
+    )
+    assert "not signed" in domain.verify_ocsp_response(forged, "SHA256", name, key, serial, issuer)
+    assert "not signed" in domain.verify_ocsp_response(forged, "SHA256", name, key, serial)
+    assert domain.verify_ocsp_response(b"junk", "SHA256", name, key, serial) != ""
