@@ -19,7 +19,7 @@ from csms.device.v1 import files_pb2_grpc as files_grpc
 from csms.device.v1 import fleet_pb2 as fleet_pb
 from csms.device.v1 import fleet_pb2_grpc as fleet_grpc
 from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
-from device_svc.certificates import CertificateAuthority, Signer, open_signer
+from device_svc.certificates import Signer, open_signer
 from device_svc.display_messages.hooks import DisplayMessageHooks
 from device_svc.display_messages.service import DisplayMessages
 from device_svc.files import FileBlocks, build
@@ -43,6 +43,7 @@ from device_svc.plug_and_charge.service import (
     NoProvider,
     PlugAndCharge,
     Provider,
+    V2GSigner,
 )
 from device_svc.rest import REST_SERVICE, device_rest
 from device_svc.service import Devices
@@ -271,15 +272,9 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
 def _v2g_signer(pnc: PlugAndCharge) -> Signer | None:
     """The embedded test PKI's CPO sub-CA, which signs V2G certificates (None: no embedded PKI,
     the CSMS's CA signs them)."""
-    embedded = pnc.embedded
-    if embedded is None:
+    if pnc.embedded is None:
         return None
-
-    def load() -> CertificateAuthority:
-        sub_ca = embedded.pki().cpo_sub_ca
-        return CertificateAuthority(sub_ca.cert, sub_ca.key)
-
-    return Signer(load)
+    return V2GSigner(pnc.embedded)
 
 
 def open_plug_and_charge(settings: Settings) -> tuple[PlugAndCharge, OcspResponder | None]:

@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from common import pki
@@ -133,6 +134,30 @@ class EmbeddedPki:
             _write(self.directory / _CONTRACTS, json.dumps(contracts, indent=1), 0o644)
         return contract
 
+    def sign_v2g(self, csr_pem: str, station_id: str) -> str:
+        """A station's V2G (SECC) certificate from its CSR, under the CPO sub-CA, naming the
+        OCSP responder, recorded so the responder answers good for it (TC_M_24). The chain
+        for CertificateSigned: leaf, CPO sub-CA."""
+        sub_ca = self.pki().cpo_sub_ca
+        chain = pki.sign_csr(
+            sub_ca.cert,
+            sub_ca.key,
+            csr_pem,
+            station_id=station_id,
+            usage="V2GCertificate",
+            ocsp_url=self.ocsp_url,
+        )
+        leaf = x509.load_pem_x509_certificates(chain.encode("ascii"))[0]
+        with self._locked():
+            contracts = self._contracts()
+            contracts[format(leaf.serial_number, "x")] = {
+                "eMAID": "",
+                "v2gCertificate": station_id,
+                "revokedAt": None,
+            }
+            _write(self.directory / _CONTRACTS, json.dumps(contracts, indent=1), 0o644)
+        return chain
+
     def revoke(self, serial_hex: str) -> bool:
         """Revoke the contract of that serial (hex); False when this PKI never issued it."""
         serial = format(int(serial_hex, 16), "x")
@@ -165,9 +190,10 @@ class EmbeddedPki:
         return issued
 
     def contracts(self) -> dict[str, Any]:
-        """serial (hex) → {eMAID, revokedAt}: what REST shows."""
+        """serial (hex) → {eMAID, revokedAt} of the contracts (not the V2G certificates it
+        signed for stations): what REST shows."""
         with self._locked():
-            return self._contracts()
+            return {s: c for s, c in self._contracts().items() if c.get("eMAID")}
 
 
 def exi_response(contract: Contract) -> str:

@@ -20,6 +20,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from common import pki
+from device_svc.certificates import INVALID_CSR, CertificateAuthority, Signer, SignOutcome
 from device_svc.plug_and_charge.domain import verify_contract_chain, verify_ocsp_response
 from device_svc.plug_and_charge.embedded import EmbeddedPki, emaid_of, exi_response
 from device_svc.plug_and_charge.ocsp_client import CertId, OcspClient
@@ -30,6 +31,7 @@ __all__ = [
     "EmbeddedProvider",
     "HttpProvider",
     "NoProvider",
+    "V2GSigner",
     "PlugAndCharge",
     "CertificateStatusAnswer",
     "ContractCheck",
@@ -120,6 +122,26 @@ class HttpProvider:
         if doc.get("status") != "Accepted" or not isinstance(exi, str):
             return EvCertificateAnswer("Failed", reason=str(doc.get("reason", "provider failed")))
         return EvCertificateAnswer("Accepted", exi)
+
+
+class V2GSigner(Signer):
+    """Signs stations' V2G CSRs with the embedded PKI's CPO sub-CA, recording each certificate
+    for its OCSP responder (:meth:`EmbeddedPki.sign_v2g`)."""
+
+    def __init__(self, embedded: EmbeddedPki) -> None:
+        super().__init__(self._unused)
+        self.embedded = embedded
+
+    @staticmethod
+    def _unused() -> CertificateAuthority:
+        raise NotImplementedError("V2GSigner signs through the embedded PKI")
+
+    async def sign(self, csr_pem: str, station_id: str, usage: pki.CertificateUse) -> SignOutcome:
+        try:
+            chain = await asyncio.to_thread(self.embedded.sign_v2g, csr_pem, station_id)
+        except pki.PkiError as exc:
+            return SignOutcome(None, INVALID_CSR, str(exc)[:512])
+        return SignOutcome(chain)
 
 
 class NoProvider:

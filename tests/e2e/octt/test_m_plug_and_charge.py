@@ -177,14 +177,29 @@ async def test_tc_m_28_csms(
     cs.assert_passed()
 
 
-async def test_tc_m_24_csms(cs: OcttStation, pnc: JSON, emaid: str) -> None:
-    """TC_M_24_CSMS Get Charging Station Certificate status - Success. Before Booted; 1. the
-    station sends GetCertificateStatusRequest with the OCSPRequestData of a certificate; 2. the
-    CSMS asks the responder and responds Accepted with its ocspResult (DER, base64): here a
-    signed OCSP response of the embedded PKI's responder saying "good", valid until nextUpdate.
-    Then an unreachable responderURL is answered Failed, never Accepted."""
+async def test_tc_m_24_csms(cs: OcttStation, pnc: JSON) -> None:
+    """TC_M_24_CSMS Get Charging Station Certificate status - Success: the station asks the CSMS
+    for the status of its V2G certificate. Before: Booted, and the station's V2G certificate
+    from the CSMS (SignCertificate V2GCertificate, CertificateSigned: signed by the test PKI's
+    CPO sub-CA, naming its OCSP responder). 1. The station sends GetCertificateStatusRequest
+    with that certificate's OCSPRequestData; 2. the CSMS asks the responder and responds
+    Accepted with its ocspResult (DER, base64): a signed OCSP response saying "good", with a
+    nextUpdate. Then an unreachable responderURL is answered Failed, never Accepted."""
     await booted(cs)
-    chain = await ev_certificate(cs, "before", "Install", emaid, _root(pnc["v2gRootCertificate"]))
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "NL*OCT*E000001")])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    answer = await cs.send(
+        "before",
+        "SignCertificate",
+        {"csr": csr.public_bytes(Encoding.PEM).decode(), "certificateType": "V2GCertificate"},
+    )
+    cs.verdicts.equal(
+        "before", "SignCertificateResponse status", (answer or {}).get("status"), "Accepted"
+    )
+    signed = await cs.sim.wait_for("CertificateSigned", within=15)
+    chain = x509.load_pem_x509_certificates(signed.payload["certificateChain"].encode())
+    chain[1].verify_directly_issued_by(_root(pnc["v2gRootCertificate"]))
     data = hash_data(chain)[0]
     answer = await cs.send("step 1", "GetCertificateStatus", {"ocspRequestData": data}) or {}
     cs.verdicts.equal(
