@@ -271,8 +271,11 @@ async def test_tc_m_04_csms(cs: OcttStation, rest: httpx.AsyncClient, pnc: JSON)
     cs.assert_passed()
 
 
-def _hash_entry(cert: x509.Certificate) -> JSON:
-    request = ocsp.OCSPRequestBuilder().add_certificate(cert, cert, hashes.SHA256()).build()
+def _hash_entry(cert: x509.Certificate, issuer: x509.Certificate | None = None) -> JSON:
+    """CertificateHashDataType of ``cert`` under ``issuer`` (itself for a self-signed root)."""
+    request = (
+        ocsp.OCSPRequestBuilder().add_certificate(cert, issuer or cert, hashes.SHA256()).build()
+    )
     return {
         "hashAlgorithm": "SHA256",
         "issuerNameHash": request.issuer_name_hash.hex(),
@@ -434,4 +437,24 @@ async def test_central_validation_refuses_revoked_and_foreign_contracts(
     cs.verdicts.equal(
         "foreign", "idTokenInfo.status", answer.get("idTokenInfo", {}).get("status"), "Invalid"
     )
+    cs.assert_passed()
+
+
+async def test_delete_a_15118_root(cs: OcttStation, rest: httpx.AsyncClient, pnc: JSON) -> None:
+    """DeleteCertificate of a 15118 root (M04; like TC_M_20 for a V2GRootCertificate): the
+    operator gives the certificateHashData the station reported; the CSMS sends it as given and
+    returns the station's answer."""
+    await booted(cs)
+    # The MO root of the test PKI is issued by its V2G root.
+    hash_data = _hash_entry(_root(pnc["moRootCertificate"]), _root(pnc["v2gRootCertificate"]))
+    resp = await rest.post(
+        f"/v1/chargingStations/{cs.sim.station_id}:deleteCertificate",
+        json={"certificateHashData": hash_data},
+    )
+    cs.verdicts.equal("step 1", "REST status", resp.status_code, 200)
+    request = cs.sim.calls("DeleteCertificate")[-1].payload
+    cs.verdicts.equal(
+        "step 1", "certificateHashData", request.get("certificateHashData"), hash_data
+    )
+    cs.verdicts.equal("step 2", "the station's answer", resp.json(), {"status": "Accepted"})
     cs.assert_passed()
