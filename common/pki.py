@@ -357,11 +357,13 @@ def sign_csr(
     station_id: str,
     days: int = LEAF_DAYS,
     usage: CertificateUse = "ChargingStationCertificate",
+    ocsp_url: str = "",
 ) -> str:
     """Sign a station's SignCertificate CSR; return the PEM chain (leaf, CA) for CertificateSigned.
 
     Only the CSR's subject and public key are used: requested extensions (SANs, CA:true, …) are
-    ignored, so a station cannot obtain more than a station certificate.
+    ignored, so a station cannot obtain more than a station certificate. ``ocsp_url``: named in
+    the certificate's Authority Information Access as its OCSP responder.
     """
     csr = _load_csr(csr_pem)
     # Proves the station holds the private key of the public key it asks us to certify.
@@ -383,6 +385,18 @@ def sign_csr(
     builder = _leaf_builder(ca_cert, csr.subject, public_key, days)
     if eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    if ocsp_url:
+        builder = builder.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        x509.oid.AuthorityInformationAccessOID.OCSP,
+                        x509.UniformResourceIdentifier(ocsp_url),
+                    )
+                ]
+            ),
+            critical=False,
+        )
     leaf = builder.sign(ca_key, _hash_for(ca_key))
     chain = cert_pem(leaf) + cert_pem(ca_cert)
     if len(chain) > MAX_CERTIFICATE_CHAIN_CHARS:

@@ -21,6 +21,8 @@ DEFAULT_PORTS = {
     "device": 50051,
     "transaction": 50052,
     "user": 50053,
+    # The embedded Plug & Charge test PKI's OCSP responder (device_svc).
+    "ocsp": 8088,
     # Prometheus metrics of each process (not through the public API); gateway i: +i-1.
     "device_metrics": 9151,
     "transaction_metrics": 9152,

@@ -142,6 +142,9 @@ class MeshSettings(BaseSettings):
     device_port: int = DEFAULT_PORTS["device"]
     transaction_port: int = DEFAULT_PORTS["transaction"]
     user_port: int = DEFAULT_PORTS["user"]
+    # The OCSP responder of device_svc's embedded Plug & Charge test PKI (on host; its
+    # certificates name http://<host>:<port>/ocsp); 0: none.
+    ocsp_port: int = DEFAULT_PORTS["ocsp"]
     # Empty: one SQLite file per service in data_dir. A PostgreSQL server URL
     # (postgresql+asyncpg://user@host:port): one database per service on it.
     database_url: str = ""
@@ -286,6 +289,7 @@ def on_free_ports(data_dir: pathlib.Path, **overrides: Any) -> MeshSettings:
         "device_port": free_port(),
         "transaction_port": free_port(),
         "user_port": free_port(),
+        "ocsp_port": free_port(),
         "data_dir": data_dir,
         "database_url": "",
     }
@@ -800,6 +804,9 @@ class Mesh:
                         "files_base_url": s.files_url(),
                         "max_firmware_bytes": s.max_firmware_bytes,
                         "max_log_bytes": s.max_log_bytes,
+                        # Plug & Charge's embedded test PKI and its OCSP responder.
+                        "pnc_dir": s.data_dir / "pnc",
+                        "pnc_ocsp_listen": f"{s.host}:{s.ocsp_port}" if s.ocsp_port else "",
                         "log_level": s.log_level,
                         "log_format": s.log_format,
                     },

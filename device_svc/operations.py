@@ -262,18 +262,22 @@ class Operations:
         followup_delay: float,
         *,
         signer: Signer,
+        v2g_signer: Signer | None = None,
         transactions: grpc.aio.Channel | None = None,
         transactions_timeout: float = 5.0,
         hooks: Sequence[Hooks] = (),
     ) -> None:
         """``transactions``: the channel to transaction_svc, closed by :meth:`close` (None:
-        remote starts are not recorded). ``hooks``: a functional block's checks before its
-        commands leave and records of their answers (e.g. display messages)."""
+        remote starts are not recorded). ``v2g_signer``: the CA of V2G (SECC) certificates, the
+        V2G PKI's CPO sub-CA (None: ``signer`` signs them too). ``hooks``: a functional block's
+        checks before its commands leave and records of their answers (e.g. display
+        messages)."""
         self.devices = devices
         self.gateways = gateways
         self.call_timeout = call_timeout
         self.followup_delay = followup_delay
         self.signer = signer
+        self.v2g_signer = v2g_signer or signer
         self._transactions_channel = transactions
         self.transactions = (
             None if transactions is None else transaction_grpc.TransactionServiceStub(transactions)
@@ -831,7 +835,10 @@ class Operations:
         the CN checked against the station id: OCPP says such a certificate also serves the
         connection to the CSMS.
         """
-        outcome = await self.signer.sign(csr, station_id, usage or "ChargingStationCertificate")
+        # A V2G certificate must chain to the V2G root the EVs trust (ISO 15118-2), not to the
+        # CSMS's own CA.
+        signer = self.v2g_signer if usage == "V2GCertificate" else self.signer
+        outcome = await signer.sign(csr, station_id, usage or "ChargingStationCertificate")
         if outcome.chain is None:
             log.warning("SignCertificate rejected: %s", outcome.additional_info)
         else:

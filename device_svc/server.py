@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import pathlib
 
 import grpc
+from cryptography import x509
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import grpc_server, grpc_tls
@@ -16,7 +19,7 @@ from csms.device.v1 import files_pb2_grpc as files_grpc
 from csms.device.v1 import fleet_pb2 as fleet_pb
 from csms.device.v1 import fleet_pb2_grpc as fleet_grpc
 from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
-from device_svc.certificates import open_signer
+from device_svc.certificates import Signer, open_signer
 from device_svc.display_messages.hooks import DisplayMessageHooks
 from device_svc.display_messages.service import DisplayMessages
 from device_svc.files import FileBlocks, build
@@ -31,6 +34,17 @@ from device_svc.monitoring.monitors import MonitorHooks, Monitors
 from device_svc.monitoring.service import Monitoring
 from device_svc.monitoring.webhook import Webhook
 from device_svc.operations import Gateways, Operations
+from device_svc.plug_and_charge.embedded import EmbeddedPki
+from device_svc.plug_and_charge.ocsp_client import OcspClient
+from device_svc.plug_and_charge.responder import OcspResponder
+from device_svc.plug_and_charge.service import (
+    EmbeddedProvider,
+    HttpProvider,
+    NoProvider,
+    PlugAndCharge,
+    Provider,
+    V2GSigner,
+)
 from device_svc.rest import REST_SERVICE, device_rest
 from device_svc.service import Devices
 from device_svc.servicer import DeviceServicer
@@ -110,9 +124,11 @@ class DeviceServer(grpc_server.Server):
         webhook: Webhook | None = None,
         message_log: MessageLog | None = None,
         fleet: Fleet | None = None,
+        ocsp_responder: OcspResponder | None = None,
     ) -> None:
         super().__init__(server.grpc, server.health, server.port, server.service_names)
         self.fleet = fleet
+        self.ocsp_responder = ocsp_responder
         self.webhook = webhook
         self.message_log = message_log
         self.operations = operations
@@ -124,6 +140,8 @@ class DeviceServer(grpc_server.Server):
         if self.fleet is not None:
             self.fleet.stop()  # its watch streams end now instead of holding the grace period
         await self.blocks.rollouts.stop()
+        if self.ocsp_responder is not None:
+            await self.ocsp_responder.stop()
         if self.webhook is not None:
             await self.webhook.stop()
         if self.message_log is not None:
@@ -141,6 +159,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     """
     # Before anything that needs closing: a configured CA that cannot be read stops the start.
     signer = await open_signer(settings.ca_cert_path, settings.ca_key_path, settings.local_ca_dir)
+    plug_and_charge, responder = open_plug_and_charge(settings)
     engine = create_engine(settings.database_url)
     devices = Devices(
         session_factory(engine),
@@ -174,6 +193,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         settings.gateway_call_timeout,
         settings.boot_followup_delay,
         signer=signer,
+        v2g_signer=_v2g_signer(plug_and_charge),
         transactions=_transaction_channel(settings.transaction_svc_addr),
         transactions_timeout=settings.transaction_svc_timeout,
     )
@@ -207,6 +227,7 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
                     alerts,
                     blocks,
                     message_log,
+                    plug_and_charge,
                 ),
                 operations,
                 blocks,
@@ -219,14 +240,74 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
         await operations.close()
         await engine.dispose()
         raise
+    if responder is not None:
+        host, _, port = settings.pnc_ocsp_listen.rpartition(":")
+        try:
+            await responder.start(host, int(port))
+        except BaseException:
+            await server.stop(0)
+            await operations.close()
+            await engine.dispose()
+            raise
     blocks.rollouts.start()
     message_log.start()
     if webhook is not None:
         webhook.start()
     return (
-        DeviceServer(server, operations, devices, monitoring, blocks, webhook, message_log, fleet),
+        DeviceServer(
+            server,
+            operations,
+            devices,
+            monitoring,
+            blocks,
+            webhook,
+            message_log,
+            fleet,
+            responder,
+        ),
         engine,
     )
+
+
+def _v2g_signer(pnc: PlugAndCharge) -> Signer | None:
+    """The embedded test PKI's CPO sub-CA, which signs V2G certificates (None: no embedded PKI,
+    the CSMS's CA signs them)."""
+    if pnc.embedded is None:
+        return None
+    return V2GSigner(pnc.embedded)
+
+
+def open_plug_and_charge(settings: Settings) -> tuple[PlugAndCharge, OcspResponder | None]:
+    """Plug & Charge of the settings: the embedded test PKI unless turned off (its roots are
+    trusted, REST revokes its contracts), the provider (an HTTP one if configured) and the
+    embedded OCSP responder if it has an address."""
+    embedded = (
+        EmbeddedPki(pathlib.Path(settings.pnc_dir), settings.ocsp_url())
+        if settings.pnc_embedded_pki
+        else None
+    )
+    provider: Provider
+    if settings.pnc_provider_url:
+        provider = HttpProvider(
+            settings.pnc_provider_url, settings.pnc_provider_token, settings.pnc_provider_timeout
+        )
+    elif embedded is not None:
+        provider = EmbeddedProvider(embedded)
+    else:
+        provider = NoProvider()
+    roots: list[x509.Certificate] = []
+    if settings.pnc_trusted_roots_path:
+        # Read now: a wrong path stops the start, as a configured CA's does.
+        roots = x509.load_pem_x509_certificates(
+            pathlib.Path(settings.pnc_trusted_roots_path).read_bytes()
+        )
+    pnc = PlugAndCharge(provider, OcspClient(settings.pnc_ocsp_timeout), embedded, roots)
+    responder = (
+        OcspResponder(embedded, datetime.timedelta(seconds=settings.pnc_ocsp_validity))
+        if settings.pnc_ocsp_listen and embedded is not None
+        else None
+    )
+    return pnc, responder
 
 
 async def run(settings: Settings) -> None:

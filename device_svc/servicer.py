@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import pathlib
 from collections.abc import Callable, Coroutine
 from typing import Any, cast
 
@@ -33,6 +34,10 @@ from device_svc.monitoring.monitors import Monitors
 from device_svc.monitoring.service import Monitoring
 from device_svc.monitoring.servicer import MonitoringServicer
 from device_svc.operations import ACTIONS, GatewayError, Operations, PasswordUpdate
+from device_svc.plug_and_charge.embedded import EmbeddedPki
+from device_svc.plug_and_charge.ocsp_client import OcspClient
+from device_svc.plug_and_charge.service import EmbeddedProvider, PlugAndCharge
+from device_svc.plug_and_charge.servicer import PlugAndChargeServicer
 from device_svc.service import Devices, is_reachable
 
 __all__ = ["DeviceServicer", "password_update_to_proto", "station_to_proto"]
@@ -127,12 +132,20 @@ def password_update_to_proto(update: PasswordUpdate) -> pb.UpdateBasicAuthPasswo
     )
 
 
+def _default_plug_and_charge() -> PlugAndCharge:
+    """Tests that build a DeviceServicer by hand: the embedded PKI of the default settings
+    (created only if a Plug & Charge RPC is called)."""
+    embedded = EmbeddedPki(pathlib.Path("var/pnc"), "")
+    return PlugAndCharge(EmbeddedProvider(embedded), OcspClient(5.0), embedded)
+
+
 class DeviceServicer(
     MonitoringServicer,
     DisplayMessagesServicer,
     FirmwareServicer,
     LogsServicer,
     MessageLogServicer,
+    PlugAndChargeServicer,
     pb_grpc.DeviceServiceServicer,
 ):
     """The operation RPCs (Reset, ..., CustomerInformation) are added below from ACTIONS; block
@@ -150,8 +163,10 @@ class DeviceServicer(
         alerts: Alerts | None = None,
         blocks: FileBlocks | None = None,
         message_log: MessageLog | None = None,
+        plug_and_charge: PlugAndCharge | None = None,
     ) -> None:
         self.devices = devices
+        self.plug_and_charge = plug_and_charge or _default_plug_and_charge()
         self.message_log = message_log or MessageLog(devices.sessions, clock=devices.clock)
         self.operations = operations
         self.monitoring = monitoring

@@ -82,6 +82,32 @@ class Settings(ServiceSettings):
     files_s3_prefix: str = ""
     files_s3_endpoint_url: str = ""
     files_s3_region: str = ""
+    # ISO 15118 Plug & Charge (device_svc/plug_and_charge). The embedded test PKI (V2G root, MO
+    # root and sub-CA, CPO sub-CA, the contracts it issued and revoked) lives in pnc_dir, made on
+    # first use; FOR TESTING ONLY: pnc_embedded_pki=false turns it off (then V2G certificates are
+    # signed by the CSMS's CA, contracts come only from pnc_provider_url and are checked only
+    # against pnc_trusted_roots_path). Its OCSP responder listens on pnc_ocsp_listen (host:port;
+    # "" none) and its certificates name pnc_ocsp_url (default http://<pnc_ocsp_listen>/ocsp);
+    # its answers are valid (nextUpdate) for pnc_ocsp_validity seconds.
+    pnc_embedded_pki: bool = True
+    pnc_dir: str = "var/pnc"
+    pnc_ocsp_listen: str = ""
+    pnc_ocsp_url: str = ""
+    pnc_ocsp_validity: int = 3600
+    # Seconds to wait for an OCSP responder (GetCertificateStatus, Authorize of a contract).
+    pnc_ocsp_timeout: float = 5.0
+    # A contract certificate provider over HTTP instead of the embedded one (see README, Plug &
+    # Charge): its URL and bearer token.
+    pnc_provider_url: str = ""
+    pnc_provider_token: str = ""
+    pnc_provider_timeout: float = 10.0
+    # A PEM file of further V2G / MO roots contracts are checked against (a real operator's).
+    pnc_trusted_roots_path: str = ""
+
+    def ocsp_url(self) -> str:
+        if self.pnc_ocsp_url or not self.pnc_ocsp_listen:
+            return self.pnc_ocsp_url
+        return f"http://{self.pnc_ocsp_listen}/ocsp"
 
     def file_settings(self) -> FileSettings:
         return FileSettings(

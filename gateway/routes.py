@@ -90,6 +90,13 @@ ROUTES: Mapping[str, Route | Local] = {
         "device", "SecurityEventNotification", device_pb.SecurityEventNotificationCall
     ),
     "SignCertificate": Route("device", "SignCertificate", device_pb.SignCertificateCall),
+    # ISO 15118 Plug & Charge (block M): device_svc/plug_and_charge.
+    "Get15118EVCertificate": Route(
+        "device", "Get15118EVCertificate", device_pb.Get15118EVCertificateCall
+    ),
+    "GetCertificateStatus": Route(
+        "device", "GetCertificateStatus", device_pb.GetCertificateStatusCall
+    ),
     # Firmware (block L) and logs (block N): device_svc keeps every status (device_svc/firmware,
     # device_svc/logs).
     "FirmwareStatusNotification": Route(

@@ -1,4 +1,5 @@
-"""The client side of device_svc: the two local-list calls it forwards to a station.
+"""The client side of device_svc: the two local-list calls it forwards to a station, and the
+check of a contract certificate for Authorize (Plug & Charge).
 
 Payloads cross this module as OCPP JSON (what :mod:`user_svc.local_list` works in); the
 conversion to and from the generated messages happens here and nowhere else in user_svc.
@@ -6,14 +7,14 @@ conversion to and from the generated messages happens here and nowhere else in u
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import grpc
 
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
-from common.ocpp_json import to_ocpp, to_proto
+from common.ocpp_json import ocpp_enum_value, to_ocpp, to_proto
 from csms.device.v1 import device_service_pb2, device_service_pb2_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
 
@@ -59,3 +60,24 @@ class Devices:
             metadata=self._metadata(),
         )
         return to_ocpp(response)
+
+    async def check_contract(
+        self,
+        station_id: str,
+        certificate: str,
+        hash_data: Sequence[ocpp.OCSPRequestData],
+    ) -> tuple[str, str, str]:
+        """device_svc's AuthorizeCertificateStatusEnum (OCPP spelling) of the contract, the
+        eMAID its certificate names ("" when only hash data was given), and why when it is not
+        Accepted."""
+        response = await self.stub.CheckContractCertificate(
+            device_service_pb2.CheckContractCertificateRequest(
+                station_id=station_id,
+                certificate=certificate,
+                iso15118_certificate_hash_data=list(hash_data),
+            ),
+            timeout=self.timeout,
+            metadata=self._metadata(),
+        )
+        status = ocpp_enum_value(ocpp.AuthorizeCertificateStatusEnum, response.certificate_status)
+        return status, response.emaid, response.reason

@@ -45,14 +45,12 @@ async def start(
     # One channel for the life of the process; it reconnects by itself when device_svc restarts.
     channel = grpc_tls.aio_channel(settings.device_svc_addr)
     api_keys = ApiKeys(sessions, settings.api_key_cache_ttl)
+    devices = Devices(channel, settings.device_svc_timeout)
     servicer = UserServicer(
         IdTokens(sessions),
-        LocalLists(
-            sessions,
-            Devices(channel, settings.device_svc_timeout),
-            settings.local_list_items_per_message,
-        ),
+        LocalLists(sessions, devices, settings.local_list_items_per_message),
         api_keys,
+        devices,
     )
     authz = ExtAuthzServicer(api_keys, settings.allow_anonymous_legacy_create)
 

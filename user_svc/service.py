@@ -58,6 +58,7 @@ __all__ = [
     "Stations",
     "SyncResult",
     "decide",
+    "with_contract",
     "token_key",
     "validate_id_token",
 ]
@@ -82,6 +83,32 @@ class Authorization:
     status: str
     cache_expiry: datetime.datetime | None = None
     group_id_token: str = ""
+
+
+#: AuthorizeCertificateStatusEnum of a contract certificate that checked out (C07).
+CERTIFICATE_ACCEPTED = "Accepted"
+#: idTokenInfo.status of a contract the CSMS refuses (its certificate not Accepted).
+INVALID = "Invalid"
+
+
+def with_contract(
+    decision: Authorization, certificate_status: str, presented: str = "", certified: str = ""
+) -> Authorization:
+    """C07 / OCTT TC_C_51, TC_C_52: a contract whose certificate is not Accepted (revoked, a
+    broken chain, expired, no status) authorizes nothing, whatever the eMAID's own status; nor
+    does a certificate of another eMAID than the one presented (``certified``: its CN, ""
+    when the station sent only hash data); a good one leaves the eMAID's decision as it is (it
+    is checked like any token)."""
+    if certificate_status != CERTIFICATE_ACCEPTED:
+        return Authorization(INVALID)
+    if certified and _emaid_key(certified) != _emaid_key(presented):
+        return Authorization(INVALID)
+    return decision
+
+
+def _emaid_key(emaid: str) -> str:
+    # ISO 15118 / DIN 91286 eMAIDs are written with or without their hyphens, in any case.
+    return emaid.replace("-", "").lower()
 
 
 def token_key(id_token: str) -> str:

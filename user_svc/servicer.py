@@ -33,8 +33,16 @@ from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.user.v1 import user_service_pb2 as pb
 from csms.user.v1 import user_service_pb2_grpc as pb_grpc
 from user_svc import access
+from user_svc.devices import Devices
 from user_svc.models import ApiKey, IdToken, LocalList
-from user_svc.service import ApiKeys, Authorization, IdTokens, LocalLists, SyncResult
+from user_svc.service import (
+    ApiKeys,
+    Authorization,
+    IdTokens,
+    LocalLists,
+    SyncResult,
+    with_contract,
+)
 
 __all__ = [
     "ExtAuthzServicer",
@@ -127,7 +135,16 @@ def sync_result_to_proto(result: SyncResult) -> pb.SyncLocalListResponse:
 
 
 class UserServicer(pb_grpc.UserServiceServicer):
-    def __init__(self, id_tokens: IdTokens, local_lists: LocalLists, api_keys: ApiKeys) -> None:
+    def __init__(
+        self,
+        id_tokens: IdTokens,
+        local_lists: LocalLists,
+        api_keys: ApiKeys,
+        contracts: Devices | None = None,
+    ) -> None:
+        """``contracts``: device_svc, which checks contract certificates (Plug & Charge); None
+        (tests of other things): an Authorize with one is answered as its certificate unknown."""
+        self.contracts = contracts
         self.id_tokens = id_tokens
         self.local_lists = local_lists
         self.api_keys = api_keys
@@ -200,7 +217,21 @@ class UserServicer(pb_grpc.UserServiceServicer):
             presented.id_token,
             _ocpp_value(ocpp.IdTokenEnum, presented.type, "request.id_token.type"),
         )
-        return authorization_to_proto(decision)
+        if not (req.certificate or req.iso15118_certificate_hash_data):
+            return authorization_to_proto(decision)
+        # Plug & Charge (C07): the contract's chain and status are device_svc's to check.
+        if self.contracts is None:
+            status, emaid, reason = "NoCertificateAvailable", "", "no device_svc to check it"
+        else:
+            status, emaid, reason = await self.contracts.check_contract(
+                request.station_id, req.certificate, req.iso15118_certificate_hash_data
+            )
+        if reason:
+            log.info("contract of %s: %s (%s)", presented.id_token, status, reason)
+        decision = with_contract(decision, status, presented.id_token, emaid)
+        response = authorization_to_proto(decision)
+        response.certificate_status = proto_enum_number(ocpp.AuthorizeCertificateStatusEnum, status)
+        return response
 
     async def SyncLocalList(
         self, request: pb.SyncLocalListRequest, context: grpc.aio.ServicerContext

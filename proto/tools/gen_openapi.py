@@ -182,6 +182,10 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
     },
     "DeviceRestService.GetFirmwareRollout": {"params": {"id": EXAMPLE_ROLLOUT}},
     "DeviceRestService.CancelFirmwareRollout": {"params": {"id": EXAMPLE_ROLLOUT}, "body": {}},
+    "DeviceRestService.RevokeContractCertificate": {
+        "params": {"serial_number": "5c1e0a9f3b7d4e21"},
+        "body": {},
+    },
     "DeviceRestService.RequestLog": {
         "params": {"station_id": EXAMPLE_STATION},
         "body": {"logType": "DiagnosticsLog", "oldestTimestamp": "2026-12-01T00:00:00Z"},

@@ -45,6 +45,7 @@ def mesh(
         device_port=free_port(),
         transaction_port=free_port(),
         user_port=free_port(),
+        ocsp_port=free_port(),
         data_dir=run_dir,
         database_url=postgres_url if request.param == "postgresql" else "",
         database_prefix=f"csms_e2e_{uuid.uuid4().hex[:8]}_",

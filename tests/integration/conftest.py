@@ -131,7 +131,7 @@ DeviceStub = device_service_pb2_grpc.DeviceServiceStub
 
 @pytest.fixture
 async def start_device_svc(  # type: ignore[no-untyped-def]
-    migrated_db,
+    migrated_db, tmp_path
 ) -> AsyncIterator[Callable[..., Awaitable[DeviceStub]]]:
     """A factory: ``await start_device_svc(boot_followup_delay=0.05)`` gives a fresh one's stub."""
     running: list[tuple[device_server.DeviceServer, AsyncEngine]] = []
@@ -140,6 +140,8 @@ async def start_device_svc(  # type: ignore[no-untyped-def]
     async def start(**settings: object) -> DeviceStub:
         url = await asyncio.to_thread(migrated_db, "device_svc")
         settings.setdefault("heartbeat_interval", 60)
+        # The Plug & Charge test PKI (made on first use) in the test's directory, not in var/.
+        settings.setdefault("pnc_dir", str(tmp_path / "pnc"))
         server, engine = await device_server.start(
             DeviceSettings(grpc_listen="127.0.0.1:0", database_url=url, **settings)
         )

@@ -255,7 +255,9 @@ async def test_sign_certificate_accepted_then_certificate_signed(device, gateway
 
 async def test_sign_certificate_without_type_and_v2g(device, gateway, ca) -> None:
     """No certificateType is signed as a station certificate and CertificateSigned carries no
-    type; a V2GCertificate keeps its own CN (an EVSE id) and its type."""
+    type; a V2GCertificate keeps its own CN (an EVSE id) and its type, and is signed by the
+    Plug & Charge test PKI's CPO sub-CA (chain: leaf, sub-CA) under its V2G root, not by the
+    CSMS's CA."""
     fake, addr = gateway
     ca_cert, _, _ = ca
     await _connected(device, "CS1", addr)
@@ -271,8 +273,14 @@ async def test_sign_certificate_without_type_and_v2g(device, gateway, ca) -> Non
     assert resp.status == ocpp.GENERIC_STATUS_ACCEPTED
     _, signed = await fake.next_call("CertificateSigned")
     assert signed.certificate_type == ocpp.CERTIFICATE_SIGNING_USE_V2G_CERTIFICATE
-    leaf = x509.load_pem_x509_certificates(signed.certificate_chain.encode())[0]
-    leaf.verify_directly_issued_by(ca_cert)
+    leaf, sub_ca = x509.load_pem_x509_certificates(signed.certificate_chain.encode())
+    leaf.verify_directly_issued_by(sub_ca)
+    roots = await device.GetPlugAndChargePki(pb.GetPlugAndChargePkiRequest())
+    assert sub_ca == x509.load_pem_x509_certificate(roots.cpo_sub_ca_certificate.encode())
+    sub_ca.verify_directly_issued_by(
+        x509.load_pem_x509_certificate(roots.v2g_root_certificate.encode())
+    )
+    assert sub_ca.subject != ca_cert.subject
     assert pki.subject_cn(leaf) == "DE*ABC*E123"
 
 

@@ -11,8 +11,9 @@ The mesh is a TLS-mode mesh of this module's own (Envoy terminating wss with the
 and RSA server certificates of the local CA, ``Mesh.write_tls()``; unsecured stations refused).
 The station (:class:`SecurityStation`) connects as its security profile says: profile 1 over ws
 with Basic auth, 2 over wss with Basic auth, 3 over wss with its client certificate; it trusts
-the local CA as its CSMSRootCertificate (and, the mesh having no V2G PKI of its own, as its V2G
-root too). Over the connection it is an :class:`~tests.e2e.octt.station.OcttStation` for the
+the local CA as its CSMSRootCertificate and the V2G root of the CSMS's embedded Plug & Charge
+test PKI as its V2GRootCertificate (the CSMS signs V2G certificates with that PKI's CPO
+sub-CA). Over the connection it is an :class:`~tests.e2e.octt.station.OcttStation` for the
 reusable states. Each of its connections leaves from a loopback address of its own, so refused
 attempts never lock another test out (the gateway counts failures per address and station id).
 
@@ -39,6 +40,7 @@ from typing import Any
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -120,6 +122,8 @@ class SecurityStation:
     # Its ChargingStationCertificate and key (profile 3), and its V2G certificate when it has one.
     certificate: tuple[x509.Certificate, pki.PrivateKey] | None = None
     v2g_certificate: tuple[x509.Certificate, pki.PrivateKey] | None = None
+    # Its V2GRootCertificate (TC_A_12: the CSMS's embedded test PKI's, from REST).
+    v2g_root: x509.Certificate | None = None
     # The OCTT's configured answer to a CertificateSigned (TC_A_14: Rejected).
     certificate_answer: str = "Accepted"
     # The key and certificateType of its last CSR.
@@ -258,9 +262,12 @@ class SecurityStation:
         try:
             certs = x509.load_pem_x509_certificates(chain_pem.encode("ascii"))
             leaf = certs[0]
-            leaf.verify_directly_issued_by(self.ca[0])
-        except (ValueError, TypeError) as exc:
-            return None, f"not a chain of its CSMS root: {exc}"
+            if self.csr_type == "V2GCertificate" and self.v2g_root is not None:
+                _verify_path(certs, self.v2g_root)
+            else:
+                leaf.verify_directly_issued_by(self.ca[0])
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            return None, f"not a chain of its root: {exc!r}"
         at = datetime.datetime.now(datetime.UTC)
         if not leaf.not_valid_before_utc <= at <= leaf.not_valid_after_utc:
             return None, "not valid now"
@@ -434,6 +441,17 @@ def check_issued_certificate(
     v.expect(step, "the (leaf) certificate is generated from the CSR of step 3", mine, leaf)
     check_key_size(v, step, "the signed certificate", leaf.public_key())
     v.expect(step, "the certificate includes a serial number", leaf.serial_number > 0)
+    if cs.csr_type == "V2GCertificate" and cs.v2g_root is not None:
+        # The OCTT's "signed by the V2G root or sub-CA": leaf, sub-CA, V2G root.
+        try:
+            _verify_path(certs, cs.v2g_root)
+        except (ValueError, TypeError, InvalidSignature) as exc:
+            v.fail(step, "the certificate is signed by a V2G sub-CA of the V2G root", repr(exc))
+        else:
+            v.expect(
+                step, "the certificate is signed by a V2G sub-CA of the V2G root", len(certs) > 1
+            )
+        return leaf
     try:
         leaf.verify_directly_issued_by(cs.ca[0])
     except (ValueError, TypeError) as exc:
@@ -444,6 +462,12 @@ def check_issued_certificate(
         got = [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
         v.equal(step, "the certificate's subject CN (the station's serial number)", got, [cn])
     return leaf
+
+
+def _verify_path(certs: list[x509.Certificate], root: x509.Certificate) -> None:
+    """Each certificate of a chain (leaf first) signed by the next, the last by ``root``."""
+    for cert, issuer in zip(certs, [*certs[1:], root], strict=True):
+        cert.verify_directly_issued_by(issuer)
 
 
 async def renew(cs: SecurityStation, rest: httpx.AsyncClient, requested_message: str) -> Any:
@@ -804,11 +828,15 @@ async def test_tc_a_12_update_v2g_certificate(make_station: Any, rest: httpx.Asy
     OCTT sends a SignCertificateRequest (csr from the configured C, O, OU; certificateType
     V2GCertificate). 4. Tool validation: SignCertificateResponse status Accepted. 5. The CSMS
     sends a CertificateSignedRequest; tool validations: the certificate generated from the CSR
-    of step 3 (the OCTT's "signed by the V2G root or sub-CA": this mesh has no V2G PKI, its CA
-    signs), a key of >= 224 bits, PEM. 6. The OCTT responds Accepted. Beyond: certificateType
-    V2GCertificate, as asked (A02.FR.14, recommended).
+    of step 3, signed by the V2G root or sub-CA (here the embedded test PKI's CPO sub-CA, the
+    chain leaf and sub-CA, verified up to the V2G root the station holds), a key of >= 224
+    bits, PEM. 6. The OCTT responds Accepted. Beyond: certificateType V2GCertificate, as asked
+    (A02.FR.14, recommended).
     """
     cs = await make_station(3)
+    resp = await rest.get("/v1/plugAndCharge/pki")
+    assert resp.status_code == 200, resp.text
+    cs.v2g_root = x509.load_pem_x509_certificate(resp.json()["v2gRootCertificate"].encode())
     await cs.connect("before")
     await booted(cs.ocpp)
     signed = await renew(cs, rest, "SignV2GCertificate")

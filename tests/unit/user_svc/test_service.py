@@ -8,7 +8,7 @@ import pytest
 
 from common.errors import InvalidArgument
 from user_svc.models import IdToken
-from user_svc.service import Authorization, decide, token_key, validate_id_token
+from user_svc.service import Authorization, decide, token_key, validate_id_token, with_contract
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 LATER = NOW + datetime.timedelta(days=1)
@@ -90,3 +90,34 @@ def test_validate_id_token_accepts_36() -> None:
 def test_token_key_ignores_case() -> None:
     """Spellings that differ only in case share one key."""
     assert token_key("04A2b3") == token_key("04a2B3") == "04a2b3"
+
+
+@pytest.mark.parametrize(
+    "certificate_status",
+    [
+        "CertificateRevoked",
+        "CertChainError",
+        "CertificateExpired",
+        "NoCertificateAvailable",
+        "SignatureError",
+        "ContractCancelled",
+    ],
+)
+def test_a_contract_not_accepted_authorizes_nothing(certificate_status: str) -> None:
+    """C07.FR.16: whatever the eMAID's own status, a refused contract is Invalid."""
+    accepted = Authorization("Accepted", group_id_token="G1")
+    assert with_contract(accepted, certificate_status) == Authorization("Invalid")
+
+
+@pytest.mark.parametrize("status", ["Accepted", "Blocked", "Unknown", "Expired"])
+def test_an_accepted_contract_leaves_the_emaid_decision(status: str) -> None:
+    decision = Authorization(status)
+    assert with_contract(decision, "Accepted") is decision
+
+
+def test_a_certificate_of_another_emaid_authorizes_nothing() -> None:
+    decision = Authorization("Accepted")
+    assert with_contract(decision, "Accepted", "NL-TST-C1", "NL-TST-C2") == Authorization("Invalid")
+    # Hyphens and case are spelling, not identity; hash data alone names no eMAID.
+    assert with_contract(decision, "Accepted", "nltstc12345678", "NL-TST-C12345678") is decision
+    assert with_contract(decision, "Accepted", "NL-TST-C1", "") is decision
