@@ -82,6 +82,8 @@ class Station(Base):
     # A higher profile the station accepted in SetNetworkProfile (OCPP A05) and has not connected
     # with yet: it replaces security_profile at the first connection that satisfies it.
     pending_security_profile: Mapped[int | None]
+    # The OCPP-J subprotocol of its last connection: "ocpp2.0.1" or "ocpp1.6" ("" never connected).
+    protocol: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

@@ -116,6 +116,7 @@ _SET_CONNECTION = (
         connected=True,
         gateway=bindparam("b_gateway"),
         lease_expires_at=bindparam("b_lease"),
+        protocol=bindparam("b_protocol"),
         updated_at=bindparam("b_now"),
     )
 )
@@ -330,6 +331,7 @@ class StationWriter:
                 "b_epoch": r["epoch"],
                 "b_gateway": r["gateway"],
                 "b_lease": r["lease_expires_at"],
+                "b_protocol": r["protocol"],
                 "b_now": r["updated_at"],
             }
             for r in rows

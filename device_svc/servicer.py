@@ -96,6 +96,7 @@ def station_to_proto(station: StationLike, now: datetime.datetime) -> pb.Chargin
         gateway=station.gateway if reachable else "",
         security_profile=station.security_profile,
         password_set=station.password_hash is not None,
+        protocol=station.protocol,
     )
     if station.pending_security_profile is not None:
         msg.pending_security_profile = station.pending_security_profile
@@ -261,6 +262,7 @@ class DeviceServicer(
                 client_certificate_cn=request.client_certificate_cn,
             ),
             request.allow_unsecured,
+            request.protocol,
         )
         return pb.ConnectStationResponse(charging_station=self._proto(station), epoch=station.epoch)
 

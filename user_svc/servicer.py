@@ -34,7 +34,7 @@ from csms.user.v1 import user_service_pb2 as pb
 from csms.user.v1 import user_service_pb2_grpc as pb_grpc
 from user_svc import access
 from user_svc.models import ApiKey, IdToken, LocalList
-from user_svc.service import ApiKeys, Authorization, IdTokens, LocalLists, SyncResult
+from user_svc.service import ANY_TYPE, ApiKeys, Authorization, IdTokens, LocalLists, SyncResult
 
 __all__ = [
     "ExtAuthzServicer",
@@ -198,7 +198,9 @@ class UserServicer(pb_grpc.UserServiceServicer):
         presented = req.id_token
         decision = await self.id_tokens.authorize(
             presented.id_token,
-            _ocpp_value(ocpp.IdTokenEnum, presented.type, "request.id_token.type"),
+            ANY_TYPE
+            if request.protocol == "ocpp1.6"
+            else _ocpp_value(ocpp.IdTokenEnum, presented.type, "request.id_token.type"),
         )
         return authorization_to_proto(decision)
 

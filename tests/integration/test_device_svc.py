@@ -266,3 +266,29 @@ async def test_status_batch_keeps_the_newest_and_refuses_unknown_alone(device_st
         ocpp.CONNECTOR_STATUS_OCCUPIED,
         ocpp.CONNECTOR_STATUS_AVAILABLE,
     ]
+
+
+async def test_connect_records_the_protocol(device_stub) -> None:
+    """ConnectStation stores the negotiated subprotocol (each connection its own), an old
+    gateway's empty one is 2.0.1, and one the CSMS does not speak is INVALID_ARGUMENT, stored
+    nowhere."""
+
+    async def connect(protocol: str) -> str:
+        resp = await device_stub.ConnectStation(
+            pb.ConnectStationRequest(
+                station_id="P16", auto_register=True, allow_unsecured=True, protocol=protocol
+            )
+        )
+        got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="P16"))
+        assert got.protocol == resp.charging_station.protocol
+        return str(got.protocol)
+
+    assert await connect("ocpp1.6") == "ocpp1.6"
+    assert await connect("ocpp2.0.1") == "ocpp2.0.1"
+    assert await connect("ocpp1.6") == "ocpp1.6"
+    assert await connect("") == "ocpp2.0.1"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await connect("ocpp1.5")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="P16"))
+    assert got.protocol == "ocpp2.0.1"
