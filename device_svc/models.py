@@ -122,6 +122,13 @@ class Connector(Base):
     status: Mapped[str] = mapped_column(String(16))
     # The station's timestamp of the status; an older report never overwrites a newer one.
     status_time: Mapped[datetime.datetime]
+    # An OCPP 1.6 station's own ChargePointStatus and ChargePointErrorCode (and info, vendorId,
+    # vendorErrorCode) beside the 2.0.1 status it maps to; "" when the status came from 2.0.1.
+    ocpp16_status: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    ocpp16_error_code: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    ocpp16_info: Mapped[str] = mapped_column(String(50), default="", server_default="")
+    ocpp16_vendor_id: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    ocpp16_vendor_error_code: Mapped[str] = mapped_column(String(50), default="", server_default="")
 
     station: Mapped[Station] = relationship(back_populates="connectors")
 

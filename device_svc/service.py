@@ -50,6 +50,7 @@ from device_svc.models import (
 )
 from device_svc.repository import (
     LIST_STATUSES,
+    OCPP16_STATUS_COLUMNS,
     CustomerInformationRepository,
     DeviceModelRepository,
     SecurityEventRepository,
@@ -629,8 +630,12 @@ class Devices:
         connector_id: int,
         status: str,
         timestamp: datetime.datetime,
+        ocpp16: Mapping[str, str] | None = None,
     ) -> None:
         """Store a connector's status unless a newer one (by the station's clock) is stored.
+
+        ``ocpp16``: an OCPP 1.6 station's own fields (repository.OCPP16_STATUS_COLUMNS), stored
+        beside the 2.0.1 status; a 2.0.1 report clears them.
 
         Group-committed like boots: a fleet reports every connector at every (re)connect.
         """
@@ -641,6 +646,7 @@ class Devices:
                 "connector_id": connector_id,
                 "status": status,
                 "status_time": timestamp,
+                **{column: (ocpp16 or {}).get(column, "") for column in OCPP16_STATUS_COLUMNS},
             }
         )
         if refused is not None:

@@ -17,6 +17,12 @@ What maps to what (an action not in :data:`TRANSLATIONS` is answered NotSupporte
   meterType and meterSerialNumber have no place in the station resource and are not kept.
   The answer's status, currentTime and interval go back as they are (statusInfo is dropped).
 * Heartbeat → Heartbeat, answered by the gateway like 2.0.1's (:mod:`gateway.heartbeats`).
+* StatusNotification → StatusNotification: connectorId N → EVSE N connector 1, connectorId 0
+  (the station itself) → EVSE 0 connector 0; status → connectorStatus by
+  :data:`CONNECTOR_STATUS_16`; timestamp (optional in 1.6) → timestamp, else the gateway's time
+  of receipt. The 1.6 status, errorCode, info, vendorId and vendorErrorCode go along in
+  StatusNotificationCall.ocpp16 and are stored on the connector (REST: the connector's
+  ``ocpp16``). The answer is empty in both.
 * Authorize → Authorize: idTag → idToken. A 1.6 idTag has no type, so the AuthorizeCall says
   ``protocol: "ocpp1.6"`` and user_svc matches the stored token of that value whatever its type
   (the ``type`` written here, ISO14443, is a placeholder the schema needs and user_svc ignores
@@ -37,6 +43,7 @@ from gateway import ocppj
 
 __all__ = [
     "AUTHORIZATION_16",
+    "CONNECTOR_STATUS_16",
     "PROTOCOL",
     "TRANSLATIONS",
     "Translation",
@@ -57,14 +64,17 @@ Payload = dict[str, Any]
 @dataclass(frozen=True, slots=True)
 class Translation:
     """How one 1.6 action is served: the 2.0.1 action whose row serves it, and both payloads'
-    conversions (1.6 request → 2.0.1 request, 2.0.1 response → 1.6 response)."""
+    conversions (1.6 request and the gateway's time now → 2.0.1 request, 2.0.1 response → 1.6
+    response). ``extra``: what the 1.6 request says that 2.0.1 cannot, as fields of the RPC's
+    <Action>Call wrapper (proto JSON, by field name)."""
 
     action: str
-    request: Callable[[Payload], Payload]
+    request: Callable[[Payload, str], Payload]
     response: Callable[[Payload], Payload]
+    extra: Callable[[Payload], Payload] | None = None
 
 
-def _boot_request(p: Payload) -> Payload:
+def _boot_request(p: Payload, now: str) -> Payload:
     station: Payload = {"model": p["chargePointModel"], "vendorName": p["chargePointVendor"]}
     serial = p.get("chargePointSerialNumber") or p.get("chargeBoxSerialNumber")
     if serial:
@@ -85,7 +95,11 @@ def _same(p: Payload) -> Payload:
     return p
 
 
-def _authorize_request(p: Payload) -> Payload:
+def _heartbeat_request(p: Payload, now: str) -> Payload:
+    return p
+
+
+def _authorize_request(p: Payload, now: str) -> Payload:
     return {"idToken": {"idToken": p["idTag"], "type": "ISO14443"}}
 
 
@@ -121,21 +135,67 @@ def _authorize_response(r: Payload) -> Payload:
     return {"idTagInfo": id_tag_info(r["idTokenInfo"])}
 
 
+#: 1.6 ChargePointStatus → 2.0.1 ConnectorStatusEnumType: every state of a session under way
+#: (Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing) is Occupied; 1.6's own value is
+#: kept beside it (StatusNotificationCall.ocpp16).
+CONNECTOR_STATUS_16: Final[Mapping[str, str]] = {
+    "Available": "Available",
+    "Preparing": "Occupied",
+    "Charging": "Occupied",
+    "SuspendedEV": "Occupied",
+    "SuspendedEVSE": "Occupied",
+    "Finishing": "Occupied",
+    "Reserved": "Reserved",
+    "Unavailable": "Unavailable",
+    "Faulted": "Faulted",
+}
+
+
+def _status_request(p: Payload, now: str) -> Payload:
+    connector = p["connectorId"]
+    return {
+        # 1.6 timestamp is optional, 2.0.1's required: the CSMS's time of receipt stands in.
+        "timestamp": p.get("timestamp", now),
+        "connectorStatus": CONNECTOR_STATUS_16[p["status"]],
+        # connectorId N is EVSE N (1.6 has one connector per connectorId); 0 is the station:
+        # EVSE 0, connector 0.
+        "evseId": connector,
+        "connectorId": 1 if connector else 0,
+    }
+
+
+def _status_extra(p: Payload) -> Payload:
+    status = {"status": p["status"], "errorCode": p["errorCode"]}
+    for key in ("info", "vendorId", "vendorErrorCode"):
+        if key in p:
+            status[key] = p[key]
+    return {"ocpp16": status}
+
+
 #: The 1.6 actions a station may send that the CSMS serves, and how.
 TRANSLATIONS: Final[Mapping[str, Translation]] = {
     "BootNotification": Translation("BootNotification", _boot_request, _boot_response),
-    "Heartbeat": Translation("Heartbeat", _same, _same),
+    "Heartbeat": Translation("Heartbeat", _heartbeat_request, _same),
+    "StatusNotification": Translation(
+        "StatusNotification", _status_request, _same, extra=_status_extra
+    ),
     "Authorize": Translation("Authorize", _authorize_request, _authorize_response),
 }
 
 
-def request(call: ocppj.Call) -> ocppj.Call:
-    """The 2.0.1 CALL that serves a 1.6 ``call`` already checked against its 1.6 schema.
+def request(call: ocppj.Call, now: str) -> tuple[ocppj.Call, Payload]:
+    """The 2.0.1 CALL that serves a 1.6 ``call`` already checked against its 1.6 schema, and
+    the wrapper's extra fields (``{}`` when none). ``now``: the gateway's time (UTC, at most 3
+    fractional digits), for what 2.0.1 requires and 1.6 may leave out.
 
     Raises KeyError when the action has no translation (the gateway answers NotSupported).
     """
     translation = TRANSLATIONS[call.action]
-    return ocppj.Call(call.message_id, translation.action, translation.request(call.payload))
+    translated = ocppj.Call(
+        call.message_id, translation.action, translation.request(call.payload, now)
+    )
+    extra = translation.extra(call.payload) if translation.extra is not None else {}
+    return translated, extra
 
 
 def answer(action: str, frame: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime
 import functools
 import http
 import logging
@@ -27,6 +28,7 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -445,7 +447,10 @@ class Gateway:
         except ocppj.OcppError as exc:
             log.info("invalid %s: %s", call.action, exc)
             return exc.frame("ocpp1.6")
-        answer = await self._call(station_id, ocpp16.request(call), large=large, protocol="ocpp1.6")
+        translated, extra = ocpp16.request(call, _now())
+        answer = await self._call(
+            station_id, translated, large=large, protocol="ocpp1.6", extra=extra
+        )
         return ocpp16.answer(call.action, answer)
 
     async def _call(
@@ -455,6 +460,7 @@ class Gateway:
         *,
         large: bool = False,
         protocol: Version = "ocpp2.0.1",
+        extra: Mapping[str, Any] | None = None,
     ) -> str:
         bound = self.router.bound.get(call.action)
         if bound is None:
@@ -490,6 +496,8 @@ class Gateway:
             wrapper.registration = station.registration
         if bound.tells_protocol and protocol != "ocpp2.0.1":
             wrapper.protocol = protocol
+        for field, value in (extra or {}).items():  # a 1.6 CALL's own fields (gateway.ocpp16)
+            json_format.ParseDict(value, getattr(wrapper, field))
         try:
             async with self.in_flight[bound.service]:
                 response = await bound.rpc(
@@ -560,6 +568,11 @@ class Gateway:
             server_header=None,
             logger=_websockets_log,
         )
+
+
+def _now() -> str:
+    """The gateway's time as OCPP sends it: UTC, milliseconds."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 async def _converted(steps: Generator[None, None, Message]) -> Message:

@@ -97,9 +97,9 @@ async def test_1_6_is_negotiated_and_recorded(
 async def test_tc_001_cold_boot(
     station16: Station16, station_id: str, rest: httpx.AsyncClient
 ) -> None:
-    """OCTT TC_001_CSMS (cold boot charge point), its BootNotification and Heartbeat steps:
-    Accepted with the CSMS's time and heartbeat interval, Heartbeat answered with the current
-    time (its StatusNotification step is not served yet). The boot's fields reach REST."""
+    """OCTT TC_001_CSMS (cold boot charge point): BootNotification Accepted with the CSMS's time
+    and heartbeat interval, a StatusNotification per connector (0 = the station) answered,
+    Heartbeat answered with the current time. The boot's fields and the statuses reach REST."""
     boot = await station16.result("BootNotification", BOOT)
     assert boot["status"] == "Accepted"
     assert boot["interval"] == 42  # the mesh's heartbeat interval
@@ -107,14 +107,69 @@ async def test_tc_001_cold_boot(
     sent = datetime.datetime.fromisoformat(boot["currentTime"])
     assert abs(sent - datetime.datetime.now(datetime.UTC)) < datetime.timedelta(seconds=30)
     assert set(boot) == {"status", "interval", "currentTime"}
+    for connector in (0, 1):
+        answer = await station16.result(
+            "StatusNotification",
+            {"connectorId": connector, "errorCode": "NoError", "status": "Available"},
+        )
+        assert answer == {}
     beat = await station16.result("Heartbeat", {})
     assert SENT_DATE_TIME.match(beat["currentTime"]), beat
     station = await _station(rest, station_id)
+    assert _connectors(station) == {
+        (0, 0): ("Available", {"status": "Available", "errorCode": "NoError"}),
+        (1, 1): ("Available", {"status": "Available", "errorCode": "NoError"}),
+    }
     assert station["vendorName"] == "Acme"
     assert station["model"] == "W16"
     assert station["serialNumber"] == "SN16"
     assert station["protocol"] == "ocpp1.6"
     assert "lastBootAt" in station
+
+
+def _connectors(station: JSON) -> dict[tuple[int, int], tuple[str, JSON | None]]:
+    """(EVSE, connector) → (2.0.1 status, the 1.6 fields) as REST shows them."""
+    return {
+        (evse.get("id", 0), c.get("id", 0)): (c["status"], c.get("ocpp16"))
+        for evse in station.get("evses", [])
+        for c in evse["connectors"]
+    }
+
+
+async def test_status_notifications_keep_1_6_status_and_error_code(
+    station16: Station16, station_id: str, rest: httpx.AsyncClient
+) -> None:
+    """OCTT TC_010/TC_011-style status reporting (CSMS side): a 1.6 status maps to 2.0.1's
+    (Charging → Occupied) and is kept as sent with its errorCode and vendor fields; a station
+    fault on connectorId 0 lands on EVSE 0; an older timestamp does not overwrite a newer one."""
+    await station16.result("BootNotification", BOOT)
+    sent = [
+        {"connectorId": 1, "errorCode": "NoError", "status": "Preparing",
+         "timestamp": "2026-12-05T10:00:00Z"},
+        {"connectorId": 1, "errorCode": "NoError", "status": "Charging",
+         "timestamp": "2026-12-05T10:01:00Z"},
+        # Older than the one stored: answered, not stored over it.
+        {"connectorId": 1, "errorCode": "NoError", "status": "Finishing",
+         "timestamp": "2026-12-05T09:00:00Z"},
+        {"connectorId": 0, "errorCode": "OtherError", "status": "Faulted", "info": "door open",
+         "vendorId": "com.acme", "vendorErrorCode": "E42", "timestamp": "2026-12-05T10:02:00Z"},
+    ]  # fmt: skip
+    for payload in sent:
+        assert await station16.result("StatusNotification", payload) == {}
+    station = await _station(rest, station_id)
+    assert _connectors(station) == {
+        (1, 1): ("Occupied", {"status": "Charging", "errorCode": "NoError"}),
+        (0, 0): (
+            "Faulted",
+            {
+                "status": "Faulted",
+                "errorCode": "OtherError",
+                "info": "door open",
+                "vendorId": "com.acme",
+                "vendorErrorCode": "E42",
+            },
+        ),
+    }
 
 
 async def test_tc_authorize(station16: Station16, rest: httpx.AsyncClient) -> None:

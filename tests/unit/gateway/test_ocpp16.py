@@ -10,6 +10,7 @@ import pytest
 from gateway import ocpp16, ocppj
 
 JSON = dict[str, Any]
+NOW = "2026-12-05T14:00:00.123Z"
 
 
 @pytest.mark.parametrize(
@@ -60,6 +61,30 @@ JSON = dict[str, Any]
         ),
         pytest.param("Heartbeat", {}, "Heartbeat", {}, id="heartbeat"),
         pytest.param(
+            "StatusNotification",
+            {
+                "connectorId": 2,
+                "errorCode": "NoError",
+                "status": "Charging",
+                "timestamp": "2026-12-05T13:00:00+01:00",
+            },
+            "StatusNotification",
+            {
+                "timestamp": "2026-12-05T13:00:00+01:00",
+                "connectorStatus": "Occupied",
+                "evseId": 2,
+                "connectorId": 1,
+            },
+            id="status-charging",
+        ),
+        pytest.param(
+            "StatusNotification",
+            {"connectorId": 0, "errorCode": "GroundFailure", "status": "Faulted"},
+            "StatusNotification",
+            {"timestamp": NOW, "connectorStatus": "Faulted", "evseId": 0, "connectorId": 0},
+            id="status-of-the-station-without-timestamp",
+        ),
+        pytest.param(
             "Authorize",
             {"idTag": "04A2B3C4"},
             "Authorize",
@@ -71,12 +96,61 @@ JSON = dict[str, Any]
 def test_requests(action: str, payload: JSON, translated_action: str, translated: JSON) -> None:
     """Each valid 1.6 request becomes the valid 2.0.1 request of the row that serves it."""
     ocppj.validate(action, "Request", payload, "m1", "ocpp1.6")
-    call = ocpp16.request(ocppj.Call("m1", action, payload))
+    call, _ = ocpp16.request(ocppj.Call("m1", action, payload), NOW)
     assert call == ocppj.Call("m1", translated_action, translated)
     ocppj.validate(call.action, "Request", call.payload, "m1")
 
 
-NOW = "2026-12-05T14:00:00.123Z"
+@pytest.mark.parametrize(
+    ("payload", "extra"),
+    [
+        (
+            {"connectorId": 1, "errorCode": "NoError", "status": "SuspendedEV"},
+            {"ocpp16": {"status": "SuspendedEV", "errorCode": "NoError"}},
+        ),
+        (
+            {
+                "connectorId": 1,
+                "errorCode": "OtherError",
+                "status": "Faulted",
+                "info": "door open",
+                "vendorId": "com.acme",
+                "vendorErrorCode": "E42",
+            },
+            {
+                "ocpp16": {
+                    "status": "Faulted",
+                    "errorCode": "OtherError",
+                    "info": "door open",
+                    "vendorId": "com.acme",
+                    "vendorErrorCode": "E42",
+                }
+            },
+        ),
+    ],
+)
+def test_status_notification_keeps_the_1_6_fields(payload: JSON, extra: JSON) -> None:
+    """What 2.0.1 cannot say (the 1.6 status, errorCode, info, vendor fields) goes along as the
+    wrapper's ocpp16 field, which the proto accepts as it is."""
+    from google.protobuf import json_format
+
+    from csms.device.v1 import device_service_pb2 as device_pb
+
+    _, got = ocpp16.request(ocppj.Call("m1", "StatusNotification", payload), NOW)
+    assert got == extra
+    wrapper = device_pb.StatusNotificationCall(station_id="CS1")
+    json_format.ParseDict(got["ocpp16"], wrapper.ocpp16)
+    assert wrapper.ocpp16.status == payload["status"]
+    assert wrapper.ocpp16.error_code == payload["errorCode"]
+
+
+def test_every_1_6_connector_status_has_a_2_0_1_one() -> None:
+    """Each 1.6 ChargePointStatus maps to a 2.0.1 ConnectorStatusEnumType value."""
+    from ocpp.v16.enums import ChargePointStatus
+    from ocpp.v201.enums import ConnectorStatusEnumType
+
+    assert set(ocpp16.CONNECTOR_STATUS_16) == {s.value for s in ChargePointStatus}
+    assert set(ocpp16.CONNECTOR_STATUS_16.values()) <= {s.value for s in ConnectorStatusEnumType}
 
 
 @pytest.mark.parametrize(
@@ -100,6 +174,7 @@ NOW = "2026-12-05T14:00:00.123Z"
             id="boot-pending-drops-status-info",
         ),
         pytest.param("Heartbeat", {"currentTime": NOW}, {"currentTime": NOW}, id="heartbeat"),
+        pytest.param("StatusNotification", {}, {}, id="status"),
         pytest.param(
             "Authorize",
             {
