@@ -1,4 +1,4 @@
-"""The official OCPP 2.0.1 JSON schemas as validators: one place for what a payload must be.
+"""The official OCPP 2.0.1 and 1.6 JSON schemas as validators: one place for what a payload must be.
 
 The gateway checks every payload a station sends, and every CSMS-initiated request before it
 leaves, with these (:mod:`gateway.ocppj` turns a breach into the Part 4 CALLERROR code of the
@@ -10,6 +10,10 @@ and kept for the life of the process, about 0.5 us for a TransactionEvent. It sa
 no; a payload it refuses goes to fastjsonschema's :func:`validator`, whose error names the rule.
 Both check date-times with fastjsonschema's pattern, so they agree on what is valid. Integers get
 OCPP's int32 range (Part 2 "Data types") where the schemas give no bounds.
+
+Every function takes the ``version``: "ocpp2.0.1" (the default, what every caller before 1.6
+support means) or "ocpp1.6", whose schemas the ``ocpp`` package ships as ``<Action>.json`` and
+``<Action>Response.json``.
 """
 
 from __future__ import annotations
@@ -25,13 +29,25 @@ import jsonschema_rs
 import orjson
 from fastjsonschema.draft04 import CodeGeneratorDraft04
 
-__all__ = ["ACTIONS", "Kind", "SchemaViolation", "accepts", "check", "schema", "validator"]
+__all__ = [
+    "ACTIONS",
+    "ACTIONS_16",
+    "Kind",
+    "SchemaViolation",
+    "Version",
+    "accepts",
+    "check",
+    "schema",
+    "validator",
+]
 
 Kind = Literal["Request", "Response"]
+Version = Literal["ocpp2.0.1", "ocpp1.6"]
 
 # The ocpp package's 128 official schemas, found without importing ocpp.v201: its
 # __init__ pulls in the library's ChargePoint, hence asyncio and jsonschema.
 _SCHEMAS = importlib.resources.files("ocpp").joinpath("v201", "schemas")
+_SCHEMAS_16 = importlib.resources.files("ocpp").joinpath("v16", "schemas")
 _KINDS: Final = ("Request", "Response")
 
 #: The 64 OCPP 2.0.1 actions, i.e. ``ocpp.v201.enums.Action``'s values.
@@ -39,6 +55,14 @@ ACTIONS: Final[frozenset[str]] = frozenset(
     entry.name.removesuffix("Request.json")
     for entry in _SCHEMAS.iterdir()
     if entry.name.endswith("Request.json")
+)
+
+#: The OCPP 1.6 actions the ``ocpp`` package has schemas for (both directions, the security
+#: whitepaper's included): ``ocpp.v16.enums.Action``'s values.
+ACTIONS_16: Final[frozenset[str]] = frozenset(
+    entry.name.removesuffix(".json")
+    for entry in _SCHEMAS_16.iterdir()
+    if entry.name.endswith(".json") and not entry.name.endswith("Response.json")
 )
 
 # Part 2 "Data types": OCPP integers are 32-bit signed, the schemas do not say so.
@@ -57,21 +81,29 @@ class SchemaViolation(ValueError):
         self.description = description
 
 
-def schema(action: str, kind: Kind) -> dict[str, Any]:
+def schema(action: str, kind: Kind, version: Version = "ocpp2.0.1") -> dict[str, Any]:
     """The schema of ``action`` + ``kind`` with OCPP's int32 bounds; KeyError if there is none."""
-    if action not in ACTIONS or kind not in _KINDS:
+    if kind not in _KINDS:
         raise KeyError(f"{action}{kind}")
-    loaded: dict[str, Any] = orjson.loads(_SCHEMAS.joinpath(f"{action}{kind}.json").read_bytes())
+    if version == "ocpp1.6":
+        if action not in ACTIONS_16:
+            raise KeyError(f"{action}{kind}")
+        path = _SCHEMAS_16.joinpath(f"{action}{'' if kind == 'Request' else kind}.json")
+    else:
+        if action not in ACTIONS:
+            raise KeyError(f"{action}{kind}")
+        path = _SCHEMAS.joinpath(f"{action}{kind}.json")
+    loaded: dict[str, Any] = orjson.loads(path.read_bytes())
     _bound_integers(loaded)
     return loaded
 
 
-def check(action: str, kind: Kind, payload: Any) -> None:
+def check(action: str, kind: Kind, payload: Any, version: Version = "ocpp2.0.1") -> None:
     """Check a payload: KeyError when there is no such schema, SchemaViolation on a breach."""
-    if accepts(action, kind)(payload):
+    if accepts(action, kind, version)(payload):
         return
     try:
-        validator(action, kind)(payload)
+        validator(action, kind, version)(payload)
     except fastjsonschema.JsonSchemaValueException as exc:
         raise SchemaViolation(exc.rule or "", exc.name or "", _describe(exc.message)) from None
     # jsonschema-rs said no, fastjsonschema yes: the property test in tests/unit/gateway keeps
@@ -88,30 +120,30 @@ def _date_time(value: str) -> bool:
 
 
 @functools.cache
-def accepts(action: str, kind: Kind) -> Callable[[Any], bool]:
+def accepts(action: str, kind: Kind, version: Version = "ocpp2.0.1") -> Callable[[Any], bool]:
     """Return whether a payload is valid against one schema: jsonschema-rs, compiled on first
     use. It says only yes or no; :func:`validator` says why not.
 
-    Raises KeyError for an action or kind that has no OCPP 2.0.1 schema.
+    Raises KeyError for an action or kind that has no schema in that version.
     """
     compiled = jsonschema_rs.validator_for(
-        schema(action, kind), validate_formats=True, formats={"date-time": _date_time}
+        schema(action, kind, version), validate_formats=True, formats={"date-time": _date_time}
     )
     is_valid: Callable[[Any], bool] = compiled.is_valid
     return is_valid
 
 
 @functools.cache
-def validator(action: str, kind: Kind) -> Callable[[Any], Any]:
+def validator(action: str, kind: Kind, version: Version = "ocpp2.0.1") -> Callable[[Any], Any]:
     """Return fastjsonschema's validator of one schema, compiling it on first use: it raises
     the error that names the broken rule.
 
-    Raises KeyError for an action or kind that has no OCPP 2.0.1 schema.
+    Raises KeyError for an action or kind that has no schema in that version.
     """
     # use_default=False: validating must not write the schema's defaults into the
     # station's payload behind the caller's back. Formats stay on: date-times need an
     # offset, which the protobuf Timestamps they become require.
-    return fastjsonschema.compile(schema(action, kind), use_default=False)
+    return fastjsonschema.compile(schema(action, kind, version), use_default=False)
 
 
 def _describe(message: str) -> str:

@@ -163,6 +163,7 @@ export async function stationPage(root, { params, query, role }) {
           ["Model", station.model],
           ["Serial number", station.serialNumber],
           ["Firmware", station.firmwareVersion],
+          ["Protocol", station.protocol],
           ["Registration", station.registrationStatus],
           ["Security profile", station.securityProfile],
           ["Created", when(station.createTime)],

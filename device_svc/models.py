@@ -82,6 +82,8 @@ class Station(Base):
     # A higher profile the station accepted in SetNetworkProfile (OCPP A05) and has not connected
     # with yet: it replaces security_profile at the first connection that satisfies it.
     pending_security_profile: Mapped[int | None]
+    # The OCPP-J subprotocol of its last connection: "ocpp2.0.1" or "ocpp1.6" ("" never connected).
+    protocol: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -120,6 +122,13 @@ class Connector(Base):
     status: Mapped[str] = mapped_column(String(16))
     # The station's timestamp of the status; an older report never overwrites a newer one.
     status_time: Mapped[datetime.datetime]
+    # An OCPP 1.6 station's own ChargePointStatus and ChargePointErrorCode (and info, vendorId,
+    # vendorErrorCode) beside the 2.0.1 status it maps to; "" when the status came from 2.0.1.
+    ocpp16_status: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    ocpp16_error_code: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    ocpp16_info: Mapped[str] = mapped_column(String(50), default="", server_default="")
+    ocpp16_vendor_id: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    ocpp16_vendor_error_code: Mapped[str] = mapped_column(String(50), default="", server_default="")
 
     station: Mapped[Station] = relationship(back_populates="connectors")
 

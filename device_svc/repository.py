@@ -107,6 +107,14 @@ BOOT_REPORTED = (
     "modem_imsi",
 )
 _CONNECTORS = table_of(Connector)
+# A 1.6 station's own status fields (Ocpp16ConnectorStatus), "" for a 2.0.1 report.
+OCPP16_STATUS_COLUMNS = (
+    "ocpp16_status",
+    "ocpp16_error_code",
+    "ocpp16_info",
+    "ocpp16_vendor_id",
+    "ocpp16_vendor_error_code",
+)
 # One statement executed for many connections (a group of ConnectStation).
 _SET_CONNECTION = (
     update(_STATIONS)
@@ -116,6 +124,7 @@ _SET_CONNECTION = (
         connected=True,
         gateway=bindparam("b_gateway"),
         lease_expires_at=bindparam("b_lease"),
+        protocol=bindparam("b_protocol"),
         updated_at=bindparam("b_now"),
     )
 )
@@ -330,6 +339,7 @@ class StationWriter:
                 "b_epoch": r["epoch"],
                 "b_gateway": r["gateway"],
                 "b_lease": r["lease_expires_at"],
+                "b_protocol": r["protocol"],
                 "b_now": r["updated_at"],
             }
             for r in rows
@@ -354,8 +364,8 @@ class StationWriter:
 
     async def record_statuses(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Upsert connector statuses (``station_id, evse_id, connector_id, status,
-        status_time``), in the given order; a status older (by the station's clock) than the
-        stored one is not written."""
+        status_time`` and the :data:`OCPP16_STATUS_COLUMNS`), in the given order; a status older
+        (by the station's clock) than the stored one is not written."""
         if not rows:
             return
         insert_ = _UPSERTS[self.conn.dialect.name](_CONNECTORS)
@@ -365,6 +375,10 @@ class StationWriter:
                 set_={
                     "status": insert_.excluded.status,
                     "status_time": insert_.excluded.status_time,
+                    **{
+                        column: getattr(insert_.excluded, column)
+                        for column in OCPP16_STATUS_COLUMNS
+                    },
                 },
                 where=insert_.excluded.status_time >= _CONNECTORS.c.status_time,
             ),

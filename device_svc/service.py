@@ -50,6 +50,7 @@ from device_svc.models import (
 )
 from device_svc.repository import (
     LIST_STATUSES,
+    OCPP16_STATUS_COLUMNS,
     CustomerInformationRepository,
     DeviceModelRepository,
     SecurityEventRepository,
@@ -124,6 +125,19 @@ class Unavailable(CsmsError):
     code = grpc.StatusCode.UNAVAILABLE
 
 
+# The OCPP-J subprotocols a gateway may negotiate (gateway.server.SUBPROTOCOLS).
+PROTOCOLS = frozenset({"ocpp2.0.1", "ocpp1.6"})
+
+
+def _protocol(protocol: str) -> str:
+    """The protocol a ConnectStation names; "" (a gateway from before OCPP 1.6) is 2.0.1."""
+    if not protocol:
+        return "ocpp2.0.1"
+    if protocol not in PROTOCOLS:
+        raise InvalidArgument(f"protocol must be one of {', '.join(sorted(PROTOCOLS))}")
+    return protocol
+
+
 def validate_station_id(station_id: str) -> None:
     if not _STATION_ID.fullmatch(station_id):
         raise InvalidArgument("id must be 1 to 48 characters of letters, digits and . _ ~ : * -")
@@ -158,6 +172,8 @@ class _Connect:
     allow_unsecured: bool
     # The stored hash the presented password was verified against (None: not verified yet).
     verified_hash: str | None = None
+    # The OCPP-J subprotocol negotiated: "ocpp2.0.1" or "ocpp1.6".
+    protocol: str = "ocpp2.0.1"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -390,6 +406,7 @@ class Devices:
         lease_seconds: int = 0,
         presented: Presented | None = None,
         allow_unsecured: bool = False,
+        protocol: str = "",
     ) -> StationView:
         """Mark the station connected to ``gateway`` under a new epoch, with a fresh lease.
 
@@ -407,6 +424,7 @@ class Devices:
             self._lease_end(lease_seconds),
             presented,
             allow_unsecured,
+            protocol=_protocol(protocol),
         )
         for _ in range(_VERIFY_ATTEMPTS):
             outcome = await self._connects.submit(item)
@@ -479,6 +497,7 @@ class Devices:
                 "connected": True,
                 "gateway": item.gateway,
                 "lease_expires_at": item.lease_until,
+                "protocol": item.protocol,
                 "updated_at": now,
             }
             decided.append(row)
@@ -611,8 +630,12 @@ class Devices:
         connector_id: int,
         status: str,
         timestamp: datetime.datetime,
+        ocpp16: Mapping[str, str] | None = None,
     ) -> None:
         """Store a connector's status unless a newer one (by the station's clock) is stored.
+
+        ``ocpp16``: an OCPP 1.6 station's own fields (repository.OCPP16_STATUS_COLUMNS), stored
+        beside the 2.0.1 status; a 2.0.1 report clears them.
 
         Group-committed like boots: a fleet reports every connector at every (re)connect.
         """
@@ -623,6 +646,7 @@ class Devices:
                 "connector_id": connector_id,
                 "status": status,
                 "status_time": timestamp,
+                **{column: (ocpp16 or {}).get(column, "") for column in OCPP16_STATUS_COLUMNS},
             }
         )
         if refused is not None:

@@ -101,6 +101,7 @@ def station_to_proto(station: StationLike, now: datetime.datetime) -> pb.Chargin
         gateway=station.gateway if reachable else "",
         security_profile=station.security_profile,
         password_set=station.password_hash is not None,
+        protocol=station.protocol,
     )
     if station.pending_security_profile is not None:
         msg.pending_security_profile = station.pending_security_profile
@@ -115,12 +116,35 @@ def station_to_proto(station: StationLike, now: datetime.datetime) -> pb.Chargin
         evse = evses.get(c.evse_id)
         if evse is None:
             evse = evses[c.evse_id] = msg.evses.add(id=c.evse_id)
-        evse.connectors.add(
+        connector = evse.connectors.add(
             id=c.connector_id,
             status=proto_enum_number(ocpp.ConnectorStatusEnum, c.status),
             status_time=_ts(c.status_time),
         )
+        if c.ocpp16_status:
+            connector.ocpp16.CopyFrom(
+                pb.Ocpp16ConnectorStatus(
+                    status=c.ocpp16_status,
+                    error_code=c.ocpp16_error_code,
+                    info=c.ocpp16_info,
+                    vendor_id=c.ocpp16_vendor_id,
+                    vendor_error_code=c.ocpp16_vendor_error_code,
+                )
+            )
     return msg
+
+
+def _ocpp16_columns(status: pb.Ocpp16ConnectorStatus) -> dict[str, str]:
+    """A 1.6 StatusNotification's own fields as the connector's columns."""
+    if not status.status:
+        raise InvalidArgument("ocpp16.status is required when ocpp16 is set")
+    return {
+        "ocpp16_status": status.status,
+        "ocpp16_error_code": status.error_code,
+        "ocpp16_info": status.info,
+        "ocpp16_vendor_id": status.vendor_id,
+        "ocpp16_vendor_error_code": status.vendor_error_code,
+    }
 
 
 def password_update_to_proto(update: PasswordUpdate) -> pb.UpdateBasicAuthPasswordResponse:
@@ -276,6 +300,7 @@ class DeviceServicer(
                 client_certificate_cn=request.client_certificate_cn,
             ),
             request.allow_unsecured,
+            request.protocol,
         )
         return pb.ConnectStationResponse(charging_station=self._proto(station), epoch=station.epoch)
 
@@ -376,6 +401,7 @@ class DeviceServicer(
             req.connector_id,
             ocpp_enum_value(ocpp.ConnectorStatusEnum, req.connector_status),
             utc_datetime(req.timestamp),
+            _ocpp16_columns(request.ocpp16) if request.HasField("ocpp16") else None,
         )
         return ocpp.StatusNotificationResponse()
 

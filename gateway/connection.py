@@ -42,6 +42,7 @@ from websockets.frames import CloseCode
 
 from common import logging as log_ctx
 from common import metrics
+from common.ocpp_schema import Version
 from gateway import ocppj
 from gateway.message_log import MessageLog
 
@@ -165,6 +166,8 @@ class StationConnection:
         "registration",
         "_large_frames",
         "_large",
+        "protocol",
+        "_actions",
     )
 
     def __init__(
@@ -177,8 +180,12 @@ class StationConnection:
         registration: int | None = None,
         large_frames: LargeFrames | None = None,
         message_log: MessageLog | None = None,
+        protocol: Version = "ocpp2.0.1",
     ) -> None:
         self.ws = ws
+        # The negotiated OCPP-J subprotocol: which actions are known, how CALLERRORs are spelled.
+        self.protocol: Version = protocol
+        self._actions = ocppj.ACTIONS_16 if protocol == "ocpp1.6" else ocppj.ACTIONS
         # Every frame in and out is appended here (gateway.message_log), when there is one.
         self._message_log = message_log
         self.station_id = station_id
@@ -277,15 +284,16 @@ class StationConnection:
         if self._message_log is not None:
             self._message_log.record(self.station_id, "in", frame)
         try:
-            message = ocppj.parse(frame)
+            message = ocppj.parse(frame, self._actions)
         except ocppj.OcppError as exc:
             log_ctx.message_id.set(exc.message_id)
             if exc.reply:
                 log.info("bad frame: %s", exc)
                 if len(self._inbox) < MAX_QUEUED_CALLS:
-                    self._enqueue(exc.frame())  # answered in its turn, like a CALL
+                    # answered in its turn, like a CALL
+                    self._enqueue(exc.frame(self.protocol))
                 else:  # a flood of them is bounded like one of CALLs
-                    await self._send(exc.frame())
+                    await self._send(exc.frame(self.protocol))
             else:
                 log.warning("bad answer frame dropped: %s", exc)
                 self._fail_answer(exc)

@@ -123,6 +123,15 @@ class StationControl(pb_grpc.StationControlServiceServicer):
                 f"charging station {request.station_id!r} is not connected to this gateway"
                 + (f" under epoch {request.epoch}" if station is not None else ""),
             )
+        if station.protocol != "ocpp2.0.1":
+            # The 2.0.1 request would reach a station that does not speak it: commands to 1.6
+            # stations need their own translation (gateway.ocpp16), which does not exist yet.
+            await _abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"charging station {request.station_id!r} speaks {station.protocol}: CSMS-"
+                "initiated calls to it are not supported yet",
+            )
         timeout = self.call_timeout
         remaining = context.time_remaining()
         if remaining is not None:

@@ -22,6 +22,20 @@ server (which swaps NotImplemented/NotSupported and still says 1.6's
 * a payload that is not a JSON object → FormatViolation ("syntactically incorrect");
 * a payload that breaks its JSON schema → the code :data:`RULE_CODES` gives the rule.
 
+OCPP-J 1.6 (a station that negotiated ``ocpp1.6``) has the same frames and a smaller table of
+codes, some spelled differently; the checks above are the same and :data:`CODES_16` says how
+each is spelled to a 1.6 station (the spec is the judge, :func:`spelled` the one place):
+
+* FormatViolation → FormationViolation, OccurrenceConstraintViolation →
+  OccurenceConstraintViolation (sic, 1.6's spelling);
+* RpcFrameworkError (1.6 has none) → FormationViolation: a frame that is not a valid RPC is
+  "syntactically incorrect", which is what 1.6's FormationViolation says;
+* MessageTypeNotSupported (1.6 has none) → ProtocolError: the frame breaks OCPP-J itself;
+* the others (NotImplemented, NotSupported, PropertyConstraintViolation,
+  TypeConstraintViolation, ProtocolError, SecurityError, InternalError, GenericError) are
+  spelled alike. A 1.6 action is known when the ``ocpp`` package has its 1.6 schema
+  (:data:`common.ocpp_schema.ACTIONS_16`), and its payload is checked against that schema.
+
 A CALLERROR answers a CALL only: OCPP 2.0.1 has no way to report a broken CALLRESULT
 or CALLERROR (2.1's CALLRESULTERROR does not exist yet), so errors about those carry
 ``reply=False`` and the gateway logs and drops them.
@@ -46,10 +60,12 @@ from typing import Any, Final, NamedTuple
 import orjson
 
 from common import ocpp_schema
-from common.ocpp_schema import ACTIONS, Kind, accepts, validator
+from common.ocpp_schema import ACTIONS, ACTIONS_16, Kind, Version, accepts, validator
 
 __all__ = [
     "ACTIONS",
+    "ACTIONS_16",
+    "CODES_16",
     "MAX_DESCRIPTION_LENGTH",
     "MAX_MESSAGE_ID_LENGTH",
     "RULE_CODES",
@@ -68,6 +84,7 @@ __all__ = [
     "call_result",
     "nul_path",
     "parse",
+    "spelled",
     "truncate",
     "validate",
     "validator",
@@ -90,6 +107,26 @@ class Code(StrEnum):
     RPC_FRAMEWORK_ERROR = "RpcFrameworkError"
     SECURITY_ERROR = "SecurityError"
     TYPE_CONSTRAINT_VIOLATION = "TypeConstraintViolation"
+
+
+#: How each code is spelled to an OCPP 1.6 station (OCPP-J 1.6, section 4.2.3's table); a code
+#: not listed is spelled as in 2.0.1.
+CODES_16: Final[Mapping[Code, str]] = {
+    Code.FORMAT_VIOLATION: "FormationViolation",
+    Code.OCCURRENCE_CONSTRAINT_VIOLATION: "OccurenceConstraintViolation",
+    Code.RPC_FRAMEWORK_ERROR: "FormationViolation",
+    Code.MESSAGE_TYPE_NOT_SUPPORTED: "ProtocolError",
+}
+
+
+_CODE_VALUES: Final = frozenset(Code)
+
+
+def spelled(code: str, protocol: Version = "ocpp2.0.1") -> str:
+    """The error code as a station speaking ``protocol`` expects it."""
+    if protocol == "ocpp1.6":
+        return CODES_16.get(Code(code), code) if code in _CODE_VALUES else code
+    return code
 
 
 class MessageType(IntEnum):
@@ -177,9 +214,11 @@ class OcppError(Exception):
         self.reply = reply
         super().__init__(f"{code}: {self.description}")
 
-    def frame(self) -> str:
-        """Return the CALLERROR frame that answers this error."""
-        return call_error(self.message_id, self.code, self.description, self.details)
+    def frame(self, protocol: Version = "ocpp2.0.1") -> str:
+        """Return the CALLERROR frame that answers this error, in ``protocol``'s spelling."""
+        return call_error(
+            self.message_id, spelled(self.code, protocol), self.description, self.details
+        )
 
 
 def parse(frame: str | bytes, known_actions: Container[str] = ACTIONS) -> Message:
@@ -252,17 +291,25 @@ def nul_path(value: Any, path: str = "") -> str | None:
     return None
 
 
-def validate(action: str, kind: Kind, payload: Any, message_id: str = UNKNOWN_MESSAGE_ID) -> None:
-    """Check a payload against the official schema of ``action`` + ``kind``
+def validate(
+    action: str,
+    kind: Kind,
+    payload: Any,
+    message_id: str = UNKNOWN_MESSAGE_ID,
+    version: Version = "ocpp2.0.1",
+) -> None:
+    """Check a payload against the official schema of ``action`` + ``kind`` in ``version``
     (:mod:`common.ocpp_schema`).
 
-    Raises OcppError with the Part 4 code for the broken rule and ``message_id``.
+    Raises OcppError with the Part 4 code for the broken rule and ``message_id``
+    (:meth:`OcppError.frame` spells it for a 1.6 station).
     """
     try:
-        ocpp_schema.check(action, kind, payload)
+        ocpp_schema.check(action, kind, payload, version)
     except KeyError:
+        name = "OCPP 1.6" if version == "ocpp1.6" else "OCPP 2.0.1"
         raise OcppError(
-            Code.NOT_IMPLEMENTED, f"No OCPP 2.0.1 schema for {action}{kind}", message_id
+            Code.NOT_IMPLEMENTED, f"No {name} schema for {action}{kind}", message_id
         ) from None
     except ocpp_schema.SchemaViolation as exc:
         raise _schema_error(exc, message_id, reply=kind == "Request") from None

@@ -1,6 +1,7 @@
 """The action → RPC table: which service answers which OCPP CALL from a station.
 
-One row per action the CSMS handles. A known OCPP 2.0.1 action without a row is answered
+One row per OCPP 2.0.1 action the CSMS handles; a 1.6 station's CALLs come through the same rows,
+translated by :mod:`gateway.ocpp16`. A known OCPP 2.0.1 action without a row is answered
 NotSupported; an unknown one NotImplemented (see :mod:`gateway.ocppj`). Most rows name an RPC; a
 :class:`Local` row is answered by the gateway itself, by the handler of that name the
 :class:`Router` is given (Heartbeat: :mod:`gateway.heartbeats`).
@@ -153,6 +154,9 @@ class Bound:
     answer: LocalAnswer | None = None
     # The wrapper has a ``registration`` field: the gateway fills it in (common/registration.py).
     tells_registration: bool = False
+    # The wrapper has a ``protocol`` field: the gateway fills in the station's OCPP-J subprotocol
+    # when it is not 2.0.1 (a 1.6 CALL translated by gateway.ocpp16).
+    tells_protocol: bool = False
 
 
 class Router:
@@ -201,4 +205,5 @@ class Router:
                     route.call_type,
                     rpc,
                     tells_registration="registration" in route.call_type.DESCRIPTOR.fields_by_name,
+                    tells_protocol="protocol" in route.call_type.DESCRIPTOR.fields_by_name,
                 )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import datetime
 import functools
 import http
 import logging
@@ -27,6 +28,7 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 import grpc
+from google.protobuf import json_format
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -38,10 +40,11 @@ from common import errors, gc_tuning, grpc_server, grpc_tls, metrics, rlimits
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import ConversionError, to_ocpp, to_proto, to_proto_steps
+from common.ocpp_schema import Version
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.gateway.v1 import station_control_pb2_grpc as control_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp_pb
-from gateway import auth, ocppj
+from gateway import auth, ocpp16, ocppj
 from gateway.admission import Admission
 from gateway.connection import LargeFrames, StationConnection
 from gateway.control import CONTROL_SERVICE_NAME, StationControl
@@ -50,7 +53,16 @@ from gateway.message_log import MessageLog, MessageLogFlusher
 from gateway.routes import Router
 from gateway.settings import Settings
 
-__all__ = ["Gateway", "Running", "SUBPROTOCOL", "advertised_address", "run", "start"]
+__all__ = [
+    "Gateway",
+    "Running",
+    "SUBPROTOCOL",
+    "SUBPROTOCOLS",
+    "advertised_address",
+    "negotiated",
+    "run",
+    "start",
+]
 
 log = logging.getLogger(__name__)
 # websockets' own INFO lines ("connection open", "connection closed") repeat ours, which carry
@@ -59,6 +71,9 @@ _websockets_log = logging.getLogger("websockets.server")
 _websockets_log.setLevel(logging.WARNING)
 
 SUBPROTOCOL = Subprotocol("ocpp2.0.1")
+# What the gateway speaks, preferred first: a station offering both gets 2.0.1 (websockets picks
+# the first of these the client offers, and negotiated() says the same before the upgrade).
+SUBPROTOCOLS: tuple[Subprotocol, ...] = (SUBPROTOCOL, Subprotocol(ocpp16.PROTOCOL))
 # RFC 7617: what a 401 asks for (OCPP 2.0.1 Part 2: username = station id).
 _CHALLENGE = 'Basic realm="OCPP"'
 # device_svc's "what was presented does not satisfy the station's security profile".
@@ -80,6 +95,16 @@ def _offered_subprotocols(headers: Headers) -> list[str]:
         for value in headers.get_all("Sec-WebSocket-Protocol")
         for token in value.split(",")
     ]
+
+
+def negotiated(headers: Headers) -> Version | None:
+    """The subprotocol a handshake with these headers gets: the first of :data:`SUBPROTOCOLS`
+    the client offers, None when it offers none of them."""
+    offered = _offered_subprotocols(headers)
+    for protocol in SUBPROTOCOLS:
+        if protocol in offered:
+            return "ocpp1.6" if protocol == ocpp16.PROTOCOL else "ocpp2.0.1"
+    return None
 
 
 class Gateway:
@@ -240,11 +265,12 @@ class Gateway:
             return self._reject(
                 conn, http.HTTPStatus.BAD_REQUEST, "the station id has a control character"
             )
-        if SUBPROTOCOL not in _offered_subprotocols(request.headers):
+        protocol = negotiated(request.headers)
+        if protocol is None:
             return self._reject(
                 conn,
                 http.HTTPStatus.BAD_REQUEST,
-                f"offer the {SUBPROTOCOL} subprotocol (Sec-WebSocket-Protocol)",
+                f"offer the {' or '.join(SUBPROTOCOLS)} subprotocol (Sec-WebSocket-Protocol)",
             )
         log_ctx.station_id.set(station_id)
         trusted = self._trusted(request, peer)
@@ -271,6 +297,7 @@ class Gateway:
                         secure_transport=presented.secure_transport,
                         client_certificate_cn=presented.client_certificate_cn,
                         allow_unsecured=self.settings.allow_unsecured_stations,
+                        protocol=protocol,
                     ),
                     timeout=self.timeout,
                 )
@@ -301,6 +328,7 @@ class Gateway:
         self.throttle.succeed(address, station_id)
         conn.station_id = station_id  # type: ignore[attr-defined]
         conn.epoch = resp.epoch  # type: ignore[attr-defined]
+        conn.ocpp_protocol = protocol  # type: ignore[attr-defined]
         station = resp.charging_station
         conn.registration = (  # type: ignore[attr-defined]
             station.registration_status
@@ -314,16 +342,18 @@ class Gateway:
     async def handler(self, conn: ServerConnection) -> None:
         station_id: str = conn.station_id  # type: ignore[attr-defined]
         epoch: int = conn.epoch  # type: ignore[attr-defined]
+        protocol: Version = getattr(conn, "ocpp_protocol", "ocpp2.0.1")
         log_ctx.station_id.set(station_id)
         station = StationConnection(
             conn,
             station_id,
             epoch,
-            functools.partial(self._call, station_id),
+            functools.partial(self._call16 if protocol == "ocpp1.6" else self._call, station_id),
             send_timeout=self.settings.send_timeout,
             registration=getattr(conn, "registration", None),
             large_frames=self.large_frames,
             message_log=self.message_log,
+            protocol=protocol,
         )
         old = self.connections.get(station_id)
         self.connections[station_id] = station
@@ -332,7 +362,7 @@ class Gateway:
             # A station whose link died must be able to come back at once: the new one wins.
             log.info("replacing the previous connection of this station")
             await old.close("replaced by a new connection")
-        log.info("connected (epoch %d)", epoch)
+        log.info("connected (epoch %d, %s)", epoch, protocol)
         try:
             await station.serve()
         except Exception:  # a crash in one connection must not take others down
@@ -402,7 +432,36 @@ class Gateway:
 
     # -- frames --------------------------------------------------------------------------------
 
-    async def _call(self, station_id: str, call: ocppj.Call, *, large: bool = False) -> str:
+    async def _call16(self, station_id: str, call: ocppj.Call, *, large: bool = False) -> str:
+        """A 1.6 station's CALL: checked against its 1.6 schema, translated to the 2.0.1 CALL
+        that serves it (gateway.ocpp16), answered by :meth:`_call`, the answer translated back."""
+        if call.action not in ocpp16.TRANSLATIONS:
+            self._not_supported(station_id, call.action, "no 1.6 translation")
+            return ocppj.call_error(
+                call.message_id,
+                ocppj.Code.NOT_SUPPORTED,
+                f"{call.action} is not supported by this CSMS for OCPP 1.6 stations",
+            )
+        try:
+            ocppj.validate(call.action, "Request", call.payload, call.message_id, "ocpp1.6")
+        except ocppj.OcppError as exc:
+            log.info("invalid %s: %s", call.action, exc)
+            return exc.frame("ocpp1.6")
+        translated, extra = ocpp16.request(call, _now())
+        answer = await self._call(
+            station_id, translated, large=large, protocol="ocpp1.6", extra=extra
+        )
+        return ocpp16.answer(call.action, answer)
+
+    async def _call(
+        self,
+        station_id: str,
+        call: ocppj.Call,
+        *,
+        large: bool = False,
+        protocol: Version = "ocpp2.0.1",
+        extra: Mapping[str, Any] | None = None,
+    ) -> str:
         bound = self.router.bound.get(call.action)
         if bound is None:
             self._not_supported(station_id, call.action, "no route")
@@ -435,6 +494,10 @@ class Gateway:
         station = self.connections.get(station_id)
         if bound.tells_registration and station is not None and station.registration is not None:
             wrapper.registration = station.registration
+        if bound.tells_protocol and protocol != "ocpp2.0.1":
+            wrapper.protocol = protocol
+        for field, value in (extra or {}).items():  # a 1.6 CALL's own fields (gateway.ocpp16)
+            json_format.ParseDict(value, getattr(wrapper, field))
         try:
             async with self.in_flight[bound.service]:
                 response = await bound.rpc(
@@ -494,7 +557,7 @@ class Gateway:
             self.settings.host,
             self.settings.port,
             process_request=self.process_request,
-            subprotocols=[SUBPROTOCOL],
+            subprotocols=list(SUBPROTOCOLS),
             compression=None,  # OCPP needs none; it costs ~100 KiB of zlib state per station
             # A boot storm queues thousands of handshakes behind device_svc: give them time.
             open_timeout=self.settings.handshake_timeout,
@@ -505,6 +568,11 @@ class Gateway:
             server_header=None,
             logger=_websockets_log,
         )
+
+
+def _now() -> str:
+    """The gateway's time as OCPP sends it: UTC, milliseconds."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 async def _converted(steps: Generator[None, None, Message]) -> Message:

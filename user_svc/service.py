@@ -47,6 +47,7 @@ from user_svc.repository import (
 
 __all__ = [
     "ACCEPTED",
+    "ANY_TYPE",
     "EXPIRED",
     "UNKNOWN",
     "NO_AUTHORIZATION",
@@ -71,6 +72,9 @@ UNKNOWN = "Unknown"
 # The IdTokenEnum of stations without any reader (a start button, a key switch): the idToken is
 # empty by definition, the station decided that no authorization is needed, so we agree.
 NO_AUTHORIZATION = "NoAuthorization"
+# What an OCPP 1.6 idTag presents as its type (it has none): matches a stored token of any type.
+# Not "": a 2.0.1 token presented with an empty type stays Unknown against a typed one.
+ANY_TYPE = "*"
 
 # What an operator may set; the id_token itself is the resource's name and never changes.
 WRITABLE_FIELDS = ("type", "status", "expiry_date", "group_id_token")
@@ -129,12 +133,14 @@ def decide(
 ) -> Authorization:
     """The answer to a station presenting ``token`` (None if not stored) of ``presented_type``.
 
-    OCPP identifies a token by value and type, so a stored type that differs is Unknown; a token
-    stored without a type matches any. Only an Accepted token can expire: Blocked stays Blocked.
+    OCPP 2.0.1 identifies a token by value and type, so a stored type that differs is Unknown; a
+    token stored without a type matches any, and so does a token presented as :data:`ANY_TYPE`
+    (an OCPP 1.6 idTag, which has no type). Only an Accepted token can expire: Blocked stays
+    Blocked.
     """
     if presented_type == NO_AUTHORIZATION:
         return Authorization(ACCEPTED)
-    if token is None or (token.type and token.type != presented_type):
+    if token is None or (token.type and presented_type not in (token.type, ANY_TYPE)):
         return Authorization(UNKNOWN)
     if token.status != ACCEPTED:
         return Authorization(token.status)

@@ -36,6 +36,7 @@ from user_svc import access
 from user_svc.devices import Devices
 from user_svc.models import ApiKey, IdToken, LocalList
 from user_svc.service import (
+    ANY_TYPE,
     ApiKeys,
     Authorization,
     IdTokens,
@@ -215,7 +216,9 @@ class UserServicer(pb_grpc.UserServiceServicer):
         presented = req.id_token
         decision = await self.id_tokens.authorize(
             presented.id_token,
-            _ocpp_value(ocpp.IdTokenEnum, presented.type, "request.id_token.type"),
+            ANY_TYPE
+            if request.protocol == "ocpp1.6"
+            else _ocpp_value(ocpp.IdTokenEnum, presented.type, "request.id_token.type"),
         )
         if not (req.certificate or req.iso15118_certificate_hash_data):
             return authorization_to_proto(decision)

@@ -266,3 +266,67 @@ async def test_status_batch_keeps_the_newest_and_refuses_unknown_alone(device_st
         ocpp.CONNECTOR_STATUS_OCCUPIED,
         ocpp.CONNECTOR_STATUS_AVAILABLE,
     ]
+
+
+async def test_connect_records_the_protocol(device_stub) -> None:
+    """ConnectStation stores the negotiated subprotocol (each connection its own), an old
+    gateway's empty one is 2.0.1, and one the CSMS does not speak is INVALID_ARGUMENT, stored
+    nowhere."""
+
+    async def connect(protocol: str) -> str:
+        resp = await device_stub.ConnectStation(
+            pb.ConnectStationRequest(
+                station_id="P16", auto_register=True, allow_unsecured=True, protocol=protocol
+            )
+        )
+        got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="P16"))
+        assert got.protocol == resp.charging_station.protocol
+        return str(got.protocol)
+
+    assert await connect("ocpp1.6") == "ocpp1.6"
+    assert await connect("ocpp2.0.1") == "ocpp2.0.1"
+    assert await connect("ocpp1.6") == "ocpp1.6"
+    assert await connect("") == "ocpp2.0.1"
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await connect("ocpp1.5")
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="P16"))
+    assert got.protocol == "ocpp2.0.1"
+
+
+async def test_status_notification_keeps_the_1_6_fields(device_stub) -> None:
+    """A StatusNotificationCall with ocpp16 stores the 1.6 status and error code beside the
+    2.0.1 status; a later 2.0.1 report of the same connector clears them."""
+    await device_stub.ConnectStation(
+        pb.ConnectStationRequest(
+            station_id="S16", auto_register=True, allow_unsecured=True, protocol="ocpp1.6"
+        )
+    )
+
+    async def report(seconds: int, ocpp16: pb.Ocpp16ConnectorStatus | None) -> pb.Connector:
+        call = pb.StatusNotificationCall(
+            station_id="S16",
+            request=ocpp.StatusNotificationRequest(
+                evse_id=1,
+                connector_id=1,
+                connector_status=ocpp.CONNECTOR_STATUS_OCCUPIED,
+                timestamp=timestamp_pb2.Timestamp(seconds=1_800_000_000 + seconds),
+            ),
+        )
+        if ocpp16 is not None:
+            call.ocpp16.CopyFrom(ocpp16)
+        await device_stub.StatusNotification(call)
+        got = await device_stub.GetChargingStation(pb.GetChargingStationRequest(id="S16"))
+        return got.evses[0].connectors[0]
+
+    charging = pb.Ocpp16ConnectorStatus(
+        status="Charging", error_code="NoError", vendor_id="com.acme", vendor_error_code="E0"
+    )
+    connector = await report(0, charging)
+    assert connector.status == ocpp.CONNECTOR_STATUS_OCCUPIED
+    assert connector.ocpp16 == charging
+    connector = await report(1, None)
+    assert not connector.HasField("ocpp16")
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await report(2, pb.Ocpp16ConnectorStatus(error_code="NoError"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT

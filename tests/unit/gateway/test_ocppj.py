@@ -333,3 +333,109 @@ def test_codes_are_part_4() -> None:
         "SecurityError",
         "TypeConstraintViolation",
     }
+
+
+# -- OCPP 1.6J: the same checks, 1.6's codes ---------------------------------------------------
+
+BOOT_16 = {"chargePointVendor": "Acme", "chargePointModel": "Wallbox 22"}
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "message_id"),
+    [
+        pytest.param(b"not json", "FormationViolation", "-1", id="not-json"),
+        pytest.param(b"{}", "FormationViolation", "-1", id="not-an-array"),
+        pytest.param(b'["2","m1","Heartbeat",{}]', "FormationViolation", "m1", id="type-id-string"),
+        pytest.param(b'[7,"m1","Heartbeat",{}]', "ProtocolError", "m1", id="unknown-type-id"),
+        pytest.param(b'[2,"m1","Heartbeat"]', "FormationViolation", "m1", id="call-too-short"),
+        pytest.param(b'[2,"m1","Heartbeat",[]]', "FormationViolation", "m1", id="payload-array"),
+        pytest.param(b'[2,"m1","NoSuchAction",{}]', "NotImplemented", "m1", id="unknown-action"),
+        pytest.param(
+            b'[2,"m1","TransactionEvent",{}]', "NotImplemented", "m1", id="2.0.1-only-action"
+        ),
+        pytest.param(
+            b'[2,"m1","DataTransfer",{"vendorId":"\\u0000"}]',
+            "PropertyConstraintViolation",
+            "m1",
+            id="nul",
+        ),
+    ],
+)
+def test_bad_16_frames_get_16_codes(frame: bytes, code: str, message_id: str) -> None:
+    """A 1.6 station's broken frame is refused by the same checks, with OCPP-J 1.6's code."""
+    with pytest.raises(OcppError) as caught:
+        ocppj.parse(frame, ocppj.ACTIONS_16)
+    sent = orjson.loads(caught.value.frame("ocpp1.6"))
+    assert sent[:3] == [4, message_id, code]
+    assert sent[2] in CODES_OF_16
+
+
+# OCPP-J 1.6, section 4.2.3: the only codes a 1.6 CALLERROR may carry.
+CODES_OF_16 = {
+    "NotImplemented",
+    "NotSupported",
+    "InternalError",
+    "ProtocolError",
+    "SecurityError",
+    "FormationViolation",
+    "PropertyConstraintViolation",
+    "OccurenceConstraintViolation",
+    "TypeConstraintViolation",
+    "GenericError",
+}
+
+
+def test_every_code_has_a_16_spelling_of_the_16_table() -> None:
+    """Whatever the checks raise, a 1.6 station gets a code of its own table."""
+    assert {ocppj.spelled(code, "ocpp1.6") for code in Code} <= CODES_OF_16
+    # ... and 2.0.1 stations keep theirs, unchanged.
+    assert all(ocppj.spelled(code) == code for code in Code)
+    assert ocppj.spelled("SomethingElse", "ocpp1.6") == "SomethingElse"
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "code"),
+    [
+        pytest.param(
+            "BootNotification", {"chargePointVendor": "A"}, "OccurenceConstraintViolation"
+        ),
+        pytest.param(
+            "BootNotification", {**BOOT_16, "chargePointModel": 5}, "TypeConstraintViolation"
+        ),
+        pytest.param(
+            "BootNotification",
+            {**BOOT_16, "chargePointVendor": "x" * 21},
+            "PropertyConstraintViolation",
+            id="vendor-over-20",
+        ),
+        pytest.param("BootNotification", {**BOOT_16, "extra": 1}, "FormationViolation"),
+        pytest.param(
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Plugged"},
+            "PropertyConstraintViolation",
+            id="bad-status",
+        ),
+        pytest.param(
+            "StatusNotification",
+            {"connectorId": 1, "errorCode": "NoError", "status": "Available", "timestamp": "x"},
+            "PropertyConstraintViolation",
+            id="bad-date-time",
+        ),
+        pytest.param("Authorize", {"idTag": "x" * 21}, "PropertyConstraintViolation"),
+    ],
+)
+def test_16_payloads_are_checked_against_16_schemas(
+    action: str, payload: dict[str, Any], code: str
+) -> None:
+    """A payload breaking its 1.6 schema gets the code of the broken rule, spelled as in 1.6."""
+    with pytest.raises(OcppError) as caught:
+        ocppj.validate(action, "Request", payload, "m1", "ocpp1.6")
+    assert orjson.loads(caught.value.frame("ocpp1.6"))[:3] == [4, "m1", code]
+
+
+def test_valid_16_payloads_pass() -> None:
+    """The 1.6 schemas accept what 1.6 allows, also what 2.0.1's would refuse."""
+    ocppj.validate("BootNotification", "Request", BOOT_16, "m1", "ocpp1.6")
+    ocppj.validate("Authorize", "Request", {"idTag": "04A2B3C4"}, "m1", "ocpp1.6")
+    with pytest.raises(OcppError):  # the same payload is no 2.0.1 BootNotification
+        ocppj.validate("BootNotification", "Request", BOOT_16, "m1")

@@ -1,4 +1,5 @@
-"""Tests for gateway.server: lease renewal, the advertised address, NotSupported warnings."""
+"""Tests for gateway.server: lease renewal, the advertised address, NotSupported warnings, the
+subprotocol negotiated."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ from typing import Any
 
 import grpc
 import pytest
+from websockets.datastructures import Headers
 
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from gateway import ocppj
 from gateway.connection import StationConnection
 from gateway.routes import Bound
-from gateway.server import Gateway, advertised_address
+from gateway.server import Gateway, advertised_address, negotiated
 from gateway.settings import Settings
 
 
@@ -204,3 +206,20 @@ def test_refusals_are_remembered_per_action_only() -> None:
     assert station.first_refusal("NotifyMonitoringReport")
     assert station.refused == {"NotifyEvent", "NotifyMonitoringReport"}
     assert _connection("CS2").refused == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("offered", "expected"),
+    [
+        (["ocpp2.0.1"], "ocpp2.0.1"),
+        (["ocpp1.6"], "ocpp1.6"),
+        (["ocpp1.6, ocpp2.0.1"], "ocpp2.0.1"),  # 2.0.1 preferred, whatever the client's order
+        (["ocpp1.6", "ocpp2.0.1"], "ocpp2.0.1"),
+        (["ocpp2.0", "ocpp1.5"], None),
+        ([], None),
+    ],
+)
+def test_negotiated_prefers_2_0_1(offered: list[str], expected: str | None) -> None:
+    """The subprotocol a station gets: 2.0.1 when offered, else 1.6, else none (400)."""
+    headers = Headers([("Sec-WebSocket-Protocol", value) for value in offered])
+    assert negotiated(headers) == expected

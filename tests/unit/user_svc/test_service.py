@@ -8,7 +8,14 @@ import pytest
 
 from common.errors import InvalidArgument
 from user_svc.models import IdToken
-from user_svc.service import Authorization, decide, token_key, validate_id_token, with_contract
+from user_svc.service import (
+    ANY_TYPE,
+    Authorization,
+    decide,
+    token_key,
+    validate_id_token,
+    with_contract,
+)
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, tzinfo=datetime.UTC)
 LATER = NOW + datetime.timedelta(days=1)
@@ -67,6 +74,14 @@ def _token(
         ),
         pytest.param(_token(""), "KeyCode", Authorization("Accepted"), id="untyped-matches-any"),
         pytest.param(_token("ISO14443"), "", Authorization("Unknown"), id="no-type-presented"),
+        pytest.param(_token("eMAID"), ANY_TYPE, Authorization("Accepted"), id="1.6-idtag-any-type"),
+        pytest.param(
+            _token("ISO14443", status="Blocked"),
+            ANY_TYPE,
+            Authorization("Blocked"),
+            id="1.6-idtag-sees-status",
+        ),
+        pytest.param(None, ANY_TYPE, Authorization("Unknown"), id="1.6-idtag-unknown"),
         pytest.param(None, "NoAuthorization", Authorization("Accepted"), id="no-authorization"),
     ],
 )
