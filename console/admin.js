@@ -7,7 +7,7 @@ import { h, clear, when, table, field, errorBox, outcome } from "./ui.js";
 const TOKEN_TYPES = ["ISO14443", "ISO15693", "eMAID", "KeyCode", "Local", "MacAddress", "Central", "NoAuthorization"];
 
 export async function idTokensPage(root, { role }) {
-  const list = h("div", { id: "id-tokens" });
+  const list = h("div", { id: "id-tokens" }, h("p", { class: "pending" }, "Loading…"));
   const result = h("div", { id: "id-token-result", "aria-live": "polite" });
   const parts = [h("h1", null, "Id tokens")];
   if (role === "operator") {
@@ -85,7 +85,7 @@ export async function apiKeysPage(root, { role }) {
     clear(root, h("h1", null, "API keys"), h("p", { class: "help" }, "Only an operator key may see and manage the API keys."));
     return;
   }
-  const list = h("div", { id: "api-keys" });
+  const list = h("div", { id: "api-keys" }, h("p", { class: "pending" }, "Loading…"));
   const result = h("div", { id: "api-key-result", "aria-live": "polite" });
   const name = h("input", { id: "new-key-name", name: "name", required: true, placeholder: "monitoring" });
   const keyRole = h("select", { id: "new-key-role", name: "role" }, ["reader", "operator"].map((r) => h("option", { value: r }, r)));

@@ -11,7 +11,7 @@ function station(id) {
 
 /** A page listing ``path``'s ``key`` in a table of ``columns``; ``extra`` adds to the page. */
 async function listPage(root, { title, path, key, columns, query, empty, id, before }) {
-  const list = h("div", { id });
+  const list = h("div", { id }, h("p", { class: "pending" }, "Loading…"));
   const result = h("div", { id: `${id}-result`, "aria-live": "polite" });
   clear(root, h("h1", null, title), before || null, result, list);
   const load = async () => {

@@ -435,17 +435,15 @@ async def test_every_page_by_keyboard_at_phone_width_with_no_request_elsewhere(
             for target in pages:
                 console.driver.get(f"{console.base}/console/{target}")
                 console.wait_for(By.CSS_SELECTOR, "main h1")
-                widths.append(
-                    (
-                        target,
-                        console.driver.execute_script(
-                            "return document.documentElement.scrollWidth"
-                        ),
-                        console.driver.execute_script(
-                            "return document.documentElement.clientWidth"
-                        ),
-                    )
+                # The page as loaded (no list still coming), laid out (two frames later).
+                console.wait(lambda d: not d.find_elements(By.CSS_SELECTOR, "main .pending"))
+                scroll, client = console.driver.execute_async_script(
+                    "const done = arguments[0];"
+                    "requestAnimationFrame(() => requestAnimationFrame(() => done(["
+                    "document.documentElement.scrollWidth,"
+                    "document.documentElement.clientWidth])));"
                 )
+                widths.append((target, scroll, client))
                 if target == "#/":
                     console.driver.save_screenshot(str(SCREENSHOTS / "fleet-phone.png"))
         finally:
