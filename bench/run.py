@@ -224,16 +224,11 @@ def _mesh(
         # Load stations connect without credentials (security profile 0), as auto-registered.
         "allow_unsecured_stations": True,
     }
-    settings = MeshSettings(
+    # Every port free (deploy.mesh.on_free_ports: the one list of them), so that meshes of
+    # several runs at once never meet on one (the OCSP responder's 8088 did).
+    settings = on_free_ports(
+        data_dir,
         **{k: v for k, v in optional.items() if k in MeshSettings.model_fields},
-        host="127.0.0.1",
-        gateway_port=free_port(),
-        envoy_port=free_port(),
-        envoy_admin_port=free_port(),
-        device_port=free_port(),
-        transaction_port=free_port(),
-        user_port=free_port(),
-        data_dir=data_dir,
         database_url=postgres_url if backend == "postgresql" else "",
         database_prefix=f"csms_bench_{uuid.uuid4().hex[:8]}_",
         # Load stations are not registered one by one through REST: the gateway lets them in.

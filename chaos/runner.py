@@ -29,7 +29,7 @@ import orjson
 from chaos.load import Fleet, FleetOptions, offline_burst
 from chaos.postgres import PostgresUnavailable, PrivatePostgres
 from chaos.reconcile import Verdict, read_database, reconcile, seq_order_violations
-from deploy.mesh import Mesh, MeshSettings, free_port
+from deploy.mesh import Mesh, MeshSettings, on_free_ports
 
 __all__ = ["ChaosOptions", "QUICK", "FULL", "run_chaos", "run_backend"]
 
@@ -179,18 +179,9 @@ def _create_id_token(envoy_port: int, api_key: str) -> None:
 def _mesh_settings(
     data_dir: pathlib.Path, pg: PrivatePostgres | None, gateways: int
 ) -> MeshSettings:
-    return MeshSettings(
-        host="127.0.0.1",
-        gateway_port=free_port(),
+    return on_free_ports(
+        data_dir,
         gateways=gateways,
-        gateway_grpc_port=0,
-        gateway_internal_port=0,
-        envoy_port=free_port(),
-        envoy_admin_port=free_port(),
-        device_port=free_port(),
-        transaction_port=free_port(),
-        user_port=free_port(),
-        data_dir=data_dir,
         database_url=pg.url if pg is not None else "",
         database_prefix=f"csms_chaos_{uuid.uuid4().hex[:8]}_",
         # Load stations are not registered one by one: the gateway lets them in.

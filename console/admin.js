@@ -2,7 +2,7 @@
 // changing need an operator key; a reader sees the id tokens only.
 
 import * as api from "./api.js";
-import { h, clear, when, table, field, errorBox, outcome } from "./ui.js";
+import { h, clear, when, field, errorBox, outcome, fillTable } from "./ui.js";
 
 const TOKEN_TYPES = ["ISO14443", "ISO15693", "eMAID", "KeyCode", "Local", "MacAddress", "Central", "NoAuthorization"];
 
@@ -34,47 +34,39 @@ export async function idTokensPage(root, { role }) {
   clear(root, ...parts);
 
   async function load() {
-    let page;
-    try {
-      page = await api.get("/v1/idTokens", { pageSize: 200 });
-    } catch (err) {
-      clear(list, errorBox(err));
-      return;
-    }
-    clear(
+    await fillTable(
       list,
-      table(
+      () => api.get("/v1/idTokens", { pageSize: 200 }),
+      "idTokens",
+      [
+        ["Id token", (t) => h("code", null, t.idToken)],
+        ["Type", (t) => t.type],
+        ["Status", (t) => h("span", { class: `badge token-${t.status}` }, t.status)],
+        ["Expires", (t) => when(t.expiryDate)],
+        ["Group", (t) => t.groupIdToken || ""],
         [
-          ["Id token", (t) => h("code", null, t.idToken)],
-          ["Type", (t) => t.type],
-          ["Status", (t) => h("span", { class: `badge token-${t.status}` }, t.status)],
-          ["Expires", (t) => when(t.expiryDate)],
-          ["Group", (t) => t.groupIdToken || ""],
-          [
-            "",
-            (t) =>
-              role === "operator"
-                ? h(
-                    "button",
-                    {
-                      type: "button",
-                      onclick: async () => {
-                        const status = t.status === "Blocked" ? "Accepted" : "Blocked";
-                        const done = await outcome(
-                          result,
-                          api.call("PATCH", `/v1/idTokens/${encodeURIComponent(t.idToken)}`, { body: { status }, query: { updateMask: "status" } })
-                        );
-                        if (done) await load();
-                      },
+          "",
+          (t) =>
+            role === "operator"
+              ? h(
+                  "button",
+                  {
+                    type: "button",
+                    onclick: async () => {
+                      const status = t.status === "Blocked" ? "Accepted" : "Blocked";
+                      const done = await outcome(
+                        result,
+                        api.call("PATCH", `/v1/idTokens/${encodeURIComponent(t.idToken)}`, { body: { status }, query: { updateMask: "status" } })
+                      );
+                      if (done) await load();
                     },
-                    t.status === "Blocked" ? "Unblock" : "Block"
-                  )
-                : "",
-          ],
+                  },
+                  t.status === "Blocked" ? "Unblock" : "Block"
+                )
+              : "",
         ],
-        page.idTokens || [],
-        { empty: "No id token.", rowAttrs: (t) => ({ dataset: { token: t.idToken } }) }
-      )
+      ],
+      { empty: "No id token.", rowAttrs: (t) => ({ dataset: { token: t.idToken } }) }
     );
   }
   await load();
@@ -108,45 +100,37 @@ export async function apiKeysPage(root, { role }) {
   clear(root, h("h1", null, "API keys"), form, result, list);
 
   async function load() {
-    let page;
-    try {
-      page = await api.get("/v1/apiKeys", { pageSize: 200 });
-    } catch (err) {
-      clear(list, errorBox(err));
-      return;
-    }
-    clear(
+    await fillTable(
       list,
-      table(
+      () => api.get("/v1/apiKeys", { pageSize: 200 }),
+      "apiKeys",
+      [
+        ["Id", (k) => h("code", null, k.id)],
+        ["Name", (k) => k.name],
+        ["Role", (k) => k.role],
+        ["Created", (k) => when(k.createTime)],
+        ["Revoked", (k) => when(k.revokeTime)],
         [
-          ["Id", (k) => h("code", null, k.id)],
-          ["Name", (k) => k.name],
-          ["Role", (k) => k.role],
-          ["Created", (k) => when(k.createTime)],
-          ["Revoked", (k) => when(k.revokeTime)],
-          [
-            "",
-            (k) =>
-              k.revokeTime
-                ? ""
-                : h(
-                    "button",
-                    {
-                      type: "button",
-                      class: "danger",
-                      onclick: async () => {
-                        if (!confirm(`Revoke the key ${k.id} (${k.name})? Whoever uses it is locked out at once.`)) return;
-                        const done = await outcome(result, api.post(`/v1/apiKeys/${encodeURIComponent(k.id)}:revoke`, {}));
-                        if (done) await load();
-                      },
+          "",
+          (k) =>
+            k.revokeTime
+              ? ""
+              : h(
+                  "button",
+                  {
+                    type: "button",
+                    class: "danger",
+                    onclick: async () => {
+                      if (!confirm(`Revoke the key ${k.id} (${k.name})? Whoever uses it is locked out at once.`)) return;
+                      const done = await outcome(result, api.post(`/v1/apiKeys/${encodeURIComponent(k.id)}:revoke`, {}));
+                      if (done) await load();
                     },
-                    "Revoke"
-                  ),
-          ],
+                  },
+                  "Revoke"
+                ),
         ],
-        page.apiKeys || [],
-        { empty: "No key.", rowAttrs: (k) => ({ dataset: { key: k.id } }) }
-      )
+      ],
+      { empty: "No key.", rowAttrs: (k) => ({ dataset: { key: k.id } }) }
     );
   }
   await load();

@@ -3,7 +3,7 @@
 // (cancel a reservation or a rollout, acknowledge an alert, download the records as CSV).
 
 import * as api from "./api.js";
-import { h, clear, when, table, errorBox, outcome, json } from "./ui.js";
+import { h, clear, when, outcome, json, fillTable } from "./ui.js";
 
 function station(id) {
   return id ? h("a", { href: `#/stations/${encodeURIComponent(id)}` }, id) : "";
@@ -14,14 +14,8 @@ async function listPage(root, { title, path, key, columns, query, empty, id, bef
   const list = h("div", { id }, h("p", { class: "pending" }, "Loading…"));
   const result = h("div", { id: `${id}-result`, "aria-live": "polite" });
   clear(root, h("h1", null, title), before || null, result, list);
-  const load = async () => {
-    try {
-      const page = await api.get(path, { pageSize: 200, ...(query || {}) });
-      clear(list, table(columns(load, result), page[key] || [], { empty }));
-    } catch (err) {
-      clear(list, errorBox(err));
-    }
-  };
+  const load = () =>
+    fillTable(list, () => api.get(path, { pageSize: 200, ...(query || {}) }), key, columns(load, result), { empty });
   await load();
 }
 

@@ -53,7 +53,8 @@ export async function stationsPage(root, { query }) {
       [
         "Status",
         (s) => {
-          const cell = h("span", null, statusBadge(s.connected ? statusOf(s) : "offline"));
+          // Filled in by the fleet watch's first update (device_svc's words for it).
+          const cell = h("span", null, "…");
           cells.set(s.id, cell);
           return cell;
         },
@@ -92,16 +93,6 @@ export async function stationsPage(root, { query }) {
   }
 }
 
-/** The station's status from its connectors, as device_svc's fleet watch words it. */
-function statusOf(station) {
-  const statuses = new Set();
-  for (const evse of station.evses || []) for (const c of evse.connectors || []) statuses.add(c.status);
-  for (const s of ["Faulted", "Occupied", "Reserved", "Unavailable", "Available"]) {
-    if (statuses.has(s)) return s.toLowerCase();
-  }
-  return "unknown";
-}
-
 // -- one station --------------------------------------------------------------------------------
 
 const TABS = [
@@ -117,7 +108,7 @@ export async function stationPage(root, { params, query, role }) {
   const [id] = params;
   const tab = TABS.some(([t]) => t === query.get("tab")) ? query.get("tab") : "overview";
   const station = await api.get(`/v1/chargingStations/${encodeURIComponent(id)}`);
-  const badge = h("span", { id: "station-status" }, statusBadge(station.connected ? statusOf(station) : "offline"));
+  const badge = h("span", { id: "station-status" }, "…"); // the fleet watch fills it in
   const nav = h(
     "nav",
     { class: "tabs", "aria-label": "Station" },

@@ -95,3 +95,13 @@ export function field(label, control) {
 export function errorBox(err) {
   return h("p", { class: "error", role: "alert" }, `Error${err.status ? ` ${err.status}` : ""}: ${err.message}`);
 }
+
+/** ``target`` filled with ``key``'s rows of the page ``fetchPage`` answers, or its error. */
+export async function fillTable(target, fetchPage, key, columns, options) {
+  try {
+    const page = await fetchPage();
+    clear(target, table(columns, page[key] || [], options));
+  } catch (err) {
+    clear(target, errorBox(err));
+  }
+}

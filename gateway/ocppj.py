@@ -111,7 +111,7 @@ class Code(StrEnum):
 
 #: How each code is spelled to an OCPP 1.6 station (OCPP-J 1.6, section 4.2.3's table); a code
 #: not listed is spelled as in 2.0.1.
-CODES_16: Final[Mapping[Code, str]] = {
+CODES_16: Final[Mapping[str, str]] = {
     Code.FORMAT_VIOLATION: "FormationViolation",
     Code.OCCURRENCE_CONSTRAINT_VIOLATION: "OccurenceConstraintViolation",
     Code.RPC_FRAMEWORK_ERROR: "FormationViolation",
@@ -119,14 +119,10 @@ CODES_16: Final[Mapping[Code, str]] = {
 }
 
 
-_CODE_VALUES: Final = frozenset(Code)
-
-
 def spelled(code: str, protocol: Version = "ocpp2.0.1") -> str:
-    """The error code as a station speaking ``protocol`` expects it."""
-    if protocol == "ocpp1.6":
-        return CODES_16.get(Code(code), code) if code in _CODE_VALUES else code
-    return code
+    """The error code as a station speaking ``protocol`` expects it (a StrEnum key is found
+    by its text)."""
+    return CODES_16.get(code, code) if protocol == "ocpp1.6" else code
 
 
 class MessageType(IntEnum):
