@@ -44,7 +44,7 @@ from common import logging as log_ctx
 from common import metrics
 from common.ocpp_schema import Version
 from gateway import ocppj
-from gateway.message_log import MessageLog
+from gateway.message_log import IN, OUT, MessageLog
 
 __all__ = [
     "LARGE_FRAME",
@@ -282,7 +282,7 @@ class StationConnection:
 
     async def _receive(self, frame: str | bytes, *, large: bool = False) -> None:
         if self._message_log is not None:
-            self._message_log.record(self.station_id, "in", frame)
+            self._message_log.record(self.station_id, IN, frame)
         try:
             message = ocppj.parse(frame, self._actions)
         except ocppj.OcppError as exc:
@@ -379,7 +379,7 @@ class StationConnection:
         about as much as the rest of sending it).
         """
         if self._message_log is not None:
-            self._message_log.record(self.station_id, "out", frame)
+            self._message_log.record(self.station_id, OUT, frame)
         ws = self.ws
         transport = ws.transport
         if not ws.paused and (

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from common import message_log_codec
 from deploy.mesh import Mesh
 from tests.e2e.conftest import rest_client, running_mesh
 from tests.e2e.station_sim import Station
@@ -118,9 +118,11 @@ async def test_frames_are_recorded_and_secrets_are_not(
     path = logged.settings.data_dir / "device.sqlite"
     with sqlite3.connect(path) as db:
         stored = [
-            zlib.decompress(b) for (b,) in db.execute("SELECT body FROM station_message_batches")
+            text
+            for (body,) in db.execute("SELECT body FROM station_message_batches")
+            for _, _, text in message_log_codec.decode(body)
         ]
-    assert stored and not any(secret.encode() in b for b in stored)
+    assert stored and not any(secret in text for text in stored)
     only = await _messages(rest, station_id, action="Heartbeat")
     assert [m["type"] for m in only] == ["result", "call"]
     page = await _messages(rest, station_id, pageSize=2)
