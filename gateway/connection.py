@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Awaitable
 from typing import Any, Final, Protocol
@@ -167,6 +168,7 @@ class StationConnection:
         "_large",
         "protocol",
         "_actions",
+        "last_heard",
     )
 
     def __init__(
@@ -182,6 +184,9 @@ class StationConnection:
         protocol: Version = "ocpp2.0.1",
     ) -> None:
         self.ws = ws
+        # When the station's last frame came (time.monotonic()): gateway.keepalive pings only
+        # the stations silent for a while.
+        self.last_heard = time.monotonic()
         # The negotiated OCPP-J subprotocol: which actions are known, how CALLERRORs are spelled.
         self.protocol: Version = protocol
         self._actions = ocppj.ACTIONS_16 if protocol == "ocpp1.6" else ocppj.ACTIONS
@@ -242,6 +247,7 @@ class StationConnection:
         large_frames = self._large_frames
         try:
             async for frame in self.ws:
+                self.last_heard = time.monotonic()
                 if large_frames is not None and len(frame) > large_frames.threshold:
                     large = self._large
                     # One large CALL per station at a time: this frame stays unparsed (and the
@@ -400,10 +406,8 @@ class StationConnection:
                 self._send_timeout,
                 transport.get_write_buffer_size(),
             )
-            # No closing handshake can pass the full buffer: record the close frame (close_exc
-            # and the logs say why), then abort the TCP connection.
-            self.ws.protocol.fail(CloseCode.POLICY_VIOLATION, "station not reading")
-            transport.abort()
+            # No closing handshake can pass the full buffer.
+            self.drop(CloseCode.POLICY_VIOLATION, "station not reading")
             await self.ws.wait_closed()
             raise self.ws.protocol.close_exc from None
 
@@ -465,6 +469,13 @@ class StationConnection:
         pending = self._pending
         if pending is not None and not pending.future.done():
             pending.future.set_exception(exc)
+
+    def drop(self, code: CloseCode, reason: str) -> None:
+        """Close at once, without a closing handshake (the link is dead or jammed): record the
+        close frame (close_exc and the logs say why), then abort the TCP connection;
+        :meth:`serve` then ends and fails what waits."""
+        self.ws.protocol.fail(code, reason)
+        self.ws.transport.abort()
 
     async def close(self, reason: str) -> None:
         """Close the WebSocket (code 1000); :meth:`serve` then ends and fails what waits."""

@@ -50,6 +50,7 @@ from gateway.admission import Admission
 from gateway.connection import LargeFrames, StationConnection
 from gateway.control import CONTROL_SERVICE_NAME, StationControl
 from gateway.heartbeats import HeartbeatFlusher, LastSeen
+from gateway.keepalive import Keepalive
 from gateway.message_log import MessageLog, MessageLogFlusher
 from gateway.routes import Router
 from gateway.settings import Settings
@@ -562,6 +563,8 @@ class Gateway:
             process_request=self.process_request,
             subprotocols=list(SUBPROTOCOLS),
             compression=None,  # OCPP needs none; it costs ~100 KiB of zlib state per station
+            # One sweep pings the silent stations (gateway.keepalive), not a task per station.
+            ping_interval=None,
             # A boot storm queues thousands of handshakes behind device_svc: give them time.
             open_timeout=self.settings.handshake_timeout,
             # Slow and half-open handshakes are bounded before that, in count and time.
@@ -643,12 +646,17 @@ class Running:
         self.grpc_port = grpc_srv.port
         self._renewal = asyncio.create_task(gateway.renew_leases_forever(), name="lease-renewal")
         self._flusher = asyncio.create_task(heartbeats.run_forever(), name="heartbeat-flusher")
+        self.keepalive = Keepalive(
+            gateway.connections, gateway.settings.keepalive_idle, gateway.settings.keepalive_timeout
+        )
+        self._keepalive = asyncio.create_task(self.keepalive.run_forever(), name="keepalive")
 
     async def stop(self, grace: float) -> None:
         """NOT_SERVING, stop accepting, close the stations, let in-flight RPCs finish, close."""
         for name in (*self.grpc.service_names, ""):
             await self.grpc.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         self._renewal.cancel()
+        self._keepalive.cancel()
         # Closing a station fails its outstanding CSMS-initiated call with UNAVAILABLE at once;
         # each handler records the disconnect with device_svc before it ends.
         self.ws.close(close_connections=True)
@@ -657,7 +665,7 @@ class Running:
         except TimeoutError:
             log.warning("station connections still closing after %.1f s", grace)
         await self.grpc.stop(grace)
-        await asyncio.gather(self._renewal, return_exceptions=True)
+        await asyncio.gather(self._renewal, self._keepalive, return_exceptions=True)
         # The stations are gone: what they said since the last tick goes now, once.
         self._flusher.cancel()
         await asyncio.gather(self._flusher, return_exceptions=True)
