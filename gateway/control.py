@@ -8,6 +8,12 @@ comes back as the typed response: a CALLRESULT that breaks the response schema i
 CALLERROR the status of :func:`common.errors.grpc_status_of_callerror` with a
 ``google.rpc.ErrorInfo`` detail carrying the OCPP error code. The wait is bounded by
 ``call_timeout`` and the caller's deadline, whichever ends first (DEADLINE_EXCEEDED).
+
+A station that speaks OCPP 1.6J gets the 1.6 CALL(s) of the command (:data:`gateway.ocpp16.
+COMMANDS`), checked against the 1.6 schema; a command 1.6 cannot say is FAILED_PRECONDITION with
+the reason, and nothing is sent. The station's 1.6 answer is checked against the 1.6 response
+schema (UNKNOWN when it breaks it) and returned as the 2.0.1 response, typed and as JSON; its
+CALLERROR keeps the code as the station spelled it.
 """
 
 from __future__ import annotations

@@ -29,6 +29,24 @@ What maps to what (an action not in :data:`TRANSLATIONS` is answered NotSupporte
   for 1.6). The answer's idTokenInfo becomes idTagInfo: status (see :data:`AUTHORIZATION_16`),
   cacheExpiryDateTime → expiryDate, groupIdToken.idToken → parentIdTag when it fits 1.6's
   20 characters (a longer group id is left out: 1.6 cannot carry it).
+* DataTransfer → DataTransfer (the answer's data, any JSON in 2.0.1, goes as its JSON text when
+  it is no string); FirmwareStatusNotification → FirmwareStatusNotification (every 1.6 status is
+  a 2.0.1 one, spelled alike); DiagnosticsStatusNotification → LogStatusNotification
+  (:data:`DIAGNOSTICS_STATUS_16`: UploadFailed is 2.0.1's UploadFailure). The 1.6 security
+  whitepaper's SecurityEventNotification, SignCertificate, SignedFirmwareStatusNotification and
+  LogStatusNotification → their 2.0.1 namesakes, whose fields they share (the ``ocpp`` package
+  ships their 1.6 schemas, so they are checked like the rest); statusInfo is dropped from the
+  answers.
+
+The other way, the CSMS's commands (:data:`COMMANDS`): the services send a 2.0.1 request, and
+:class:`gateway.control.StationControl` sends a 1.6 station the 1.6 request(s) of its
+:class:`Command`, checked against the 1.6 schema, and returns the 2.0.1 response made of the
+station's 1.6 answers. A command 1.6 cannot say (no 1.6 action, or a field or value 1.6 lacks)
+raises :class:`Untranslatable` and is refused before anything is sent. A 1.6 station's
+configuration is the device model's component :data:`CONFIGURATION_COMPONENT`, one variable per
+key: GetVariables ⇄ GetConfiguration, SetVariables ⇄ ChangeConfiguration (one per key),
+GetBaseReport ⇄ GetConfiguration of every key, stored as the NotifyReport a 2.0.1 station would
+have sent.
 """
 
 from __future__ import annotations
@@ -43,13 +61,24 @@ from gateway import ocppj
 
 __all__ = [
     "AUTHORIZATION_16",
+    "COMMANDS",
+    "CONFIGURATION_COMPONENT",
+    "CONFIGURATION_STATUS_16",
     "CONNECTOR_STATUS_16",
+    "DIAGNOSTICS_STATUS_16",
+    "PROFILE_PURPOSE_16",
     "PROTOCOL",
     "TRANSLATIONS",
+    "TRIGGER_16",
+    "UNLOCK_STATUS_16",
+    "Command",
     "Translation",
+    "Untranslatable",
     "answer",
+    "charging_profile_16",
     "id_tag_info",
     "request",
+    "transaction_id_16",
 ]
 
 #: The subprotocol (Sec-WebSocket-Protocol) of OCPP 1.6J.
