@@ -664,6 +664,118 @@ def _base_report_notify(p: Payload, answers: list[Payload], now: str) -> list[tu
     return [("NotifyReport", {**report, "reportData": data})]
 
 
+def _set_profile_request(p: Payload) -> Payload:
+    return {
+        "connectorId": p["evseId"],
+        "csChargingProfiles": charging_profile_16(p["chargingProfile"]),
+    }
+
+
+def _set_profile_response(r: Payload) -> Payload:
+    # 1.6's NotSupported (no smart charging on this station) has no 2.0.1 value.
+    return _with_reason("Rejected" if r["status"] == "NotSupported" else r["status"], r["status"])
+
+
+def _clear_profile_request(p: Payload) -> Payload:
+    out: Payload = {}
+    if "chargingProfileId" in p:
+        out["id"] = p["chargingProfileId"]
+    criteria = p.get("chargingProfileCriteria", {})
+    if "evseId" in criteria:
+        out["connectorId"] = criteria["evseId"]
+    if "chargingProfilePurpose" in criteria:
+        purpose = PROFILE_PURPOSE_16.get(criteria["chargingProfilePurpose"])
+        if purpose is None:
+            raise Untranslatable(f"OCPP 1.6 has no {criteria['chargingProfilePurpose']} profiles")
+        out["chargingProfilePurpose"] = purpose
+    if "stackLevel" in criteria:
+        out["stackLevel"] = criteria["stackLevel"]
+    return out
+
+
+def _composite_request(p: Payload) -> Payload:
+    out: Payload = {"connectorId": p["evseId"], "duration": p["duration"]}
+    if "chargingRateUnit" in p:
+        out["chargingRateUnit"] = p["chargingRateUnit"]
+    return out
+
+
+def _composite_response(p: Payload, answers: list[Payload]) -> Payload:
+    r = answers[0]
+    out: Payload = {"status": r["status"]}
+    schedule = r.get("chargingSchedule")
+    start = r.get("scheduleStart") or (schedule or {}).get("startSchedule")
+    if schedule is not None and start is not None:
+        out["schedule"] = {
+            "evseId": r.get("connectorId", p["evseId"]),
+            "duration": schedule.get("duration", p["duration"]),
+            "scheduleStart": start,
+            "chargingRateUnit": schedule["chargingRateUnit"],
+            "chargingSchedulePeriod": schedule["chargingSchedulePeriod"],
+        }
+    return out
+
+
+def _reserve_request(p: Payload) -> Payload:
+    if "connectorType" in p:
+        raise Untranslatable("ReserveNow: OCPP 1.6 reserves a connector, not a connectorType")
+    out: Payload = {
+        "connectorId": p.get("evseId", 0),  # 0: any connector of the station
+        "expiryDate": p["expiryDateTime"],
+        "idTag": _id_tag(p["idToken"], "ReserveNow"),
+        "reservationId": p["id"],
+    }
+    if "groupIdToken" in p:
+        out["parentIdTag"] = _id_tag(p["groupIdToken"], "ReserveNow")
+    return out
+
+
+def _update_firmware_request(p: Payload) -> Payload:
+    firmware = p["firmware"]
+    if "signature" in firmware or "signingCertificate" in firmware or "installDateTime" in firmware:
+        raise Untranslatable(
+            "UpdateFirmware: OCPP 1.6 firmware is unsigned and installed once downloaded "
+            "(leave signature, signingCertificate and installDateTime out)"
+        )
+    out: Payload = {"location": firmware["location"], "retrieveDate": firmware["retrieveDateTime"]}
+    for key in ("retries", "retryInterval"):
+        if key in p:
+            out[key] = p[key]
+    return out
+
+
+def _accepted(r: Payload) -> Payload:
+    """1.6's answer has no status: answering is accepting."""
+    return {"status": "Accepted"}
+
+
+def _get_log_request(p: Payload) -> Payload:
+    if p["logType"] != "DiagnosticsLog":
+        raise Untranslatable(f"GetLog: OCPP 1.6 uploads diagnostics only, not a {p['logType']}")
+    log = p["log"]
+    out: Payload = {"location": log["remoteLocation"]}
+    for ours, theirs in (("oldestTimestamp", "startTime"), ("latestTimestamp", "stopTime")):
+        if ours in log:
+            out[theirs] = log[ours]
+    for key in ("retries", "retryInterval"):
+        if key in p:
+            out[key] = p[key]
+    return out
+
+
+def _get_log_response(r: Payload) -> Payload:
+    # No fileName: the station has no diagnostics to upload (1.6 says no more).
+    if "fileName" not in r:
+        return {
+            "status": "Rejected",
+            "statusInfo": {
+                "reasonCode": "NoDiagnostics",
+                "additionalInfo": "the OCPP 1.6 station answered no fileName: nothing to upload",
+            },
+        }
+    return {"status": "Accepted", "filename": r["fileName"]}
+
+
 def _same_command(action: str) -> Command:
     """A command whose 1.6 namesake has the same request and the same answer."""
     return Command(action, *_one(lambda p: p, lambda r: r))
@@ -693,4 +805,15 @@ COMMANDS: Final[Mapping[str, Command]] = {
     "GetLocalListVersion": Command("GetLocalListVersion", *_one(_same, _list_version_response)),
     "SendLocalList": Command("SendLocalList", *_one(_local_list_request, _local_list_response)),
     "CertificateSigned": Command("CertificateSigned", *_one(_certificate_signed_request, _same)),
+    "SetChargingProfile": Command(
+        "SetChargingProfile", *_one(_set_profile_request, _set_profile_response)
+    ),
+    "ClearChargingProfile": Command("ClearChargingProfile", *_one(_clear_profile_request, _same)),
+    "GetCompositeSchedule": Command(
+        "GetCompositeSchedule", lambda p: [_composite_request(p)], _composite_response
+    ),
+    "ReserveNow": Command("ReserveNow", *_one(_reserve_request, _same)),
+    "CancelReservation": _same_command("CancelReservation"),
+    "UpdateFirmware": Command("UpdateFirmware", *_one(_update_firmware_request, _accepted)),
+    "GetLog": Command("GetDiagnostics", *_one(_get_log_request, _get_log_response)),
 }

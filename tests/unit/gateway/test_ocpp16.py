@@ -591,6 +591,107 @@ CONFIG = {"name": "OCPP16"}
             [{"certificateChain": "PEM"}],
             id="certificate-signed",
         ),
+        pytest.param(
+            "SetChargingProfile",
+            {"evseId": 0, "chargingProfile": {**PROFILE, "chargingProfileKind": "Absolute"}},
+            "SetChargingProfile",
+            [
+                {
+                    "connectorId": 0,
+                    "csChargingProfiles": {
+                        "chargingProfileId": 5,
+                        "stackLevel": 1,
+                        "chargingProfilePurpose": "TxProfile",
+                        "chargingProfileKind": "Absolute",
+                        "chargingSchedule": {
+                            "chargingRateUnit": "A",
+                            "duration": 3600,
+                            "chargingSchedulePeriod": [
+                                {"startPeriod": 0, "limit": 16.0, "numberPhases": 3}
+                            ],
+                        },
+                    },
+                }
+            ],
+            id="set-charging-profile",
+        ),
+        pytest.param(
+            "ClearChargingProfile",
+            {
+                "chargingProfileId": 5,
+                "chargingProfileCriteria": {
+                    "evseId": 1,
+                    "chargingProfilePurpose": "ChargingStationMaxProfile",
+                    "stackLevel": 2,
+                },
+            },
+            "ClearChargingProfile",
+            [
+                {
+                    "id": 5,
+                    "connectorId": 1,
+                    "chargingProfilePurpose": "ChargePointMaxProfile",
+                    "stackLevel": 2,
+                }
+            ],
+            id="clear-charging-profile",
+        ),
+        pytest.param(
+            "GetCompositeSchedule",
+            {"duration": 600, "evseId": 1, "chargingRateUnit": "W"},
+            "GetCompositeSchedule",
+            [{"connectorId": 1, "duration": 600, "chargingRateUnit": "W"}],
+            id="composite-schedule",
+        ),
+        pytest.param(
+            "ReserveNow",
+            {
+                "id": 8,
+                "expiryDateTime": NOW,
+                "idToken": {"idToken": "R1", "type": "ISO14443"},
+                "groupIdToken": {"idToken": "G1", "type": "Central"},
+            },
+            "ReserveNow",
+            [
+                {
+                    "connectorId": 0,
+                    "expiryDate": NOW,
+                    "idTag": "R1",
+                    "reservationId": 8,
+                    "parentIdTag": "G1",
+                }
+            ],
+            id="reserve-any-connector",
+        ),
+        pytest.param(
+            "CancelReservation",
+            {"reservationId": 8},
+            "CancelReservation",
+            [{"reservationId": 8}],
+            id="cancel-reservation",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 3,
+                "retries": 2,
+                "firmware": {"location": "https://fw.example/x.bin", "retrieveDateTime": NOW},
+            },
+            "UpdateFirmware",
+            [{"location": "https://fw.example/x.bin", "retrieveDate": NOW, "retries": 2}],
+            id="update-firmware",
+        ),
+        pytest.param(
+            "GetLog",
+            {
+                "logType": "DiagnosticsLog",
+                "requestId": 4,
+                "log": {"remoteLocation": "ftp://logs.example/", "oldestTimestamp": NOW},
+            },
+            "GetDiagnostics",
+            [{"location": "ftp://logs.example/", "startTime": NOW}],
+            id="get-diagnostics",
+        ),
     ],
 )
 def test_command_requests(
@@ -717,6 +818,48 @@ def test_command_requests(
             {"certificateChain": "PEM", "certificateType": "V2GCertificate"},
             "V2G",
             id="v2g-certificate",
+        ),
+        pytest.param(
+            "SetChargingProfile",
+            {
+                "evseId": 0,
+                "chargingProfile": {
+                    **PROFILE,
+                    "chargingProfilePurpose": "ChargingStationExternalConstraints",
+                },
+            },
+            "no ChargingStationExternalConstraints",
+            id="external-constraints",
+        ),
+        pytest.param(
+            "ReserveNow",
+            {
+                "id": 1,
+                "expiryDateTime": NOW,
+                "idToken": {"idToken": "R", "type": "Central"},
+                "connectorType": "cType2",
+            },
+            "connectorType",
+            id="reserve-connector-type",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 1,
+                "firmware": {
+                    "location": "https://fw.example/x.bin",
+                    "retrieveDateTime": NOW,
+                    "signature": "c2ln",
+                },
+            },
+            "unsigned",
+            id="signed-firmware",
+        ),
+        pytest.param(
+            "GetLog",
+            {"logType": "SecurityLog", "requestId": 1, "log": {"remoteLocation": "ftp://x/"}},
+            "diagnostics only",
+            id="security-log",
         ),
     ],
 )
@@ -942,6 +1085,102 @@ def test_commands_without_a_1_6_meaning_are_refused(
             [{"status": "Rejected"}],
             {"status": "Rejected"},
             id="certificate-signed",
+        ),
+        pytest.param(
+            "SetChargingProfile",
+            {"evseId": 1, "chargingProfile": PROFILE},
+            [{"status": "NotSupported"}],
+            {
+                "status": "Rejected",
+                "statusInfo": {
+                    "reasonCode": "NotSupported",
+                    "additionalInfo": "the OCPP 1.6 station answered NotSupported",
+                },
+            },
+            id="set-profile-not-supported",
+        ),
+        pytest.param(
+            "ClearChargingProfile",
+            {"chargingProfileId": 5},
+            [{"status": "Unknown"}],
+            {"status": "Unknown"},
+            id="clear-profile-unknown",
+        ),
+        pytest.param(
+            "GetCompositeSchedule",
+            {"duration": 600, "evseId": 1},
+            [
+                {
+                    "status": "Accepted",
+                    "connectorId": 1,
+                    "scheduleStart": NOW,
+                    "chargingSchedule": {
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}],
+                    },
+                }
+            ],
+            {
+                "status": "Accepted",
+                "schedule": {
+                    "evseId": 1,
+                    "duration": 600,
+                    "scheduleStart": NOW,
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}],
+                },
+            },
+            id="composite-schedule",
+        ),
+        pytest.param(
+            "GetCompositeSchedule",
+            {"duration": 600, "evseId": 1},
+            [{"status": "Rejected"}],
+            {"status": "Rejected"},
+            id="composite-schedule-rejected",
+        ),
+        pytest.param(
+            "ReserveNow",
+            {"id": 1, "expiryDateTime": NOW, "idToken": {"idToken": "R", "type": "Central"}},
+            [{"status": "Occupied"}],
+            {"status": "Occupied"},
+            id="reserve-occupied",
+        ),
+        pytest.param(
+            "CancelReservation",
+            {"reservationId": 1},
+            [{"status": "Rejected"}],
+            {"status": "Rejected"},
+            id="cancel-rejected",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {"requestId": 1, "firmware": {"location": "https://x/", "retrieveDateTime": NOW}},
+            [{}],
+            {"status": "Accepted"},
+            id="update-firmware",
+        ),
+        pytest.param(
+            "GetLog",
+            {"logType": "DiagnosticsLog", "requestId": 1, "log": {"remoteLocation": "ftp://x/"}},
+            [{"fileName": "diag.zip"}],
+            {"status": "Accepted", "filename": "diag.zip"},
+            id="diagnostics",
+        ),
+        pytest.param(
+            "GetLog",
+            {"logType": "DiagnosticsLog", "requestId": 1, "log": {"remoteLocation": "ftp://x/"}},
+            [{}],
+            {
+                "status": "Rejected",
+                "statusInfo": {
+                    "reasonCode": "NoDiagnostics",
+                    "additionalInfo": (
+                        "the OCPP 1.6 station answered no fileName: nothing to upload"
+                    ),
+                },
+            },
+            id="no-diagnostics",
         ),
     ],
 )
