@@ -55,6 +55,13 @@ class Station16(Station):
             "RemoteStopTransaction": accepted,
             "ClearCache": accepted,
             "CertificateSigned": accepted,
+            "SetChargingProfile": accepted,
+            "ClearChargingProfile": accepted,
+            "ReserveNow": accepted,
+            "CancelReservation": accepted,
+            "UpdateFirmware": {},
+            "GetDiagnostics": {"fileName": "diagnostics.zip"},
+            "GetCompositeSchedule": {"status": "Rejected"},
         }
         if action in fixed:
             return lambda _req, a=fixed[action]: dict(a)

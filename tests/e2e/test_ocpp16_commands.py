@@ -466,3 +466,84 @@ async def test_sign_certificate_is_answered(station16: Station16) -> None:
     except CallErrorAnswer as exc:  # pragma: no cover - shows what came instead
         raise AssertionError(f"CALLERROR {exc.code}: {exc.description}") from None
     assert answer == {"status": "Rejected"}
+
+
+async def test_smart_charging_reservations_firmware_diagnostics(
+    station16: Station16, rest: httpx.AsyncClient
+) -> None:
+    """The other commands with a 1.6 meaning: SetChargingProfile (checked by transaction_svc
+    first, as for 2.0.1), ClearChargingProfile, ReserveNow of any connector, CancelReservation,
+    UpdateFirmware (1.6's empty answer is Accepted) and GetLog of the diagnostics
+    (GetDiagnostics, its fileName back as filename); each reaches the station as its 1.6
+    message."""
+    sid = station16.station_id
+    profile = {
+        "id": 1701,
+        "stackLevel": 0,
+        "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": [
+            {
+                "id": 1,
+                "startSchedule": "2026-12-05T00:00:00Z",
+                "chargingRateUnit": "A",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0}],
+            }
+        ],
+    }
+    body: JSON = {"evseId": 0, "chargingProfile": profile}
+    assert await _command(rest, sid, "setChargingProfile", body) == {"status": "Accepted"}
+    sent = (await station16.wait_for("SetChargingProfile")).payload
+    assert sent["connectorId"] == 0
+    assert sent["csChargingProfiles"]["chargingProfileId"] == 1701
+    assert sent["csChargingProfiles"]["chargingSchedule"]["startSchedule"] == (
+        "2026-12-05T00:00:00Z"
+    )
+    body = {"chargingProfileId": 1701}
+    assert await _command(rest, sid, "clearChargingProfile", body) == {"status": "Accepted"}
+    assert (await station16.wait_for("ClearChargingProfile")).payload == {"id": 1701}
+    body = {
+        "id": 1702,
+        "expiryDateTime": "2027-01-01T00:00:00Z",
+        "idToken": {"idToken": "RES16", "type": "ISO14443"},
+    }
+    assert await _command(rest, sid, "reserveNow", body) == {"status": "Accepted"}
+    assert (await station16.wait_for("ReserveNow")).payload == {
+        "connectorId": 0,
+        "expiryDate": "2027-01-01T00:00:00Z",
+        "idTag": "RES16",
+        "reservationId": 1702,
+    }
+    assert await _command(rest, sid, "cancelReservation", {"reservationId": 1702}) == {
+        "status": "Accepted"
+    }
+    body = {
+        "requestId": 1703,
+        "firmware": {
+            "location": "https://firmware.example/fw-2.bin",
+            "retrieveDateTime": "2026-12-05T00:00:00Z",
+        },
+    }
+    assert await _command(rest, sid, "updateFirmware", body) == {"status": "Accepted"}
+    assert (await station16.wait_for("UpdateFirmware")).payload == {
+        "location": "https://firmware.example/fw-2.bin",
+        "retrieveDate": "2026-12-05T00:00:00Z",
+    }
+    body = {
+        "logType": "DiagnosticsLog",
+        "requestId": 1704,
+        "log": {"remoteLocation": "https://logs.example/upload"},
+    }
+    assert await _command(rest, sid, "getLog", body) == {
+        "status": "Accepted",
+        "filename": "diagnostics.zip",
+    }
+    assert (await station16.wait_for("GetDiagnostics")).payload == {
+        "location": "https://logs.example/upload"
+    }
+    body = {"duration": 600, "evseId": 1}
+    assert await _command(rest, sid, "getCompositeSchedule", body) == {"status": "Rejected"}
+    assert (await station16.wait_for("GetCompositeSchedule")).payload == {
+        "connectorId": 1,
+        "duration": 600,
+    }
