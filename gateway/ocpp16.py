@@ -515,7 +515,11 @@ def _list_version_response(r: Payload) -> Payload:
 def _local_list_request(p: Payload) -> Payload:
     entries = []
     for entry in p.get("localAuthorizationList", []):
-        item: Payload = {"idTag": _id_tag(entry["idToken"], "SendLocalList")}
+        if len(entry["idToken"]["idToken"]) > _ID_TAG_LENGTH:
+            # No 1.6 station can be presented an id token longer than an idTag: left out of
+            # its list (so that user_svc's list of every token, eMAIDs among them, still syncs).
+            continue
+        item: Payload = {"idTag": entry["idToken"]["idToken"]}
         if "idTokenInfo" in entry:
             item["idTagInfo"] = id_tag_info(entry["idTokenInfo"])
         entries.append(item)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -547,3 +548,25 @@ async def test_smart_charging_reservations_firmware_diagnostics(
         "connectorId": 1,
         "duration": 600,
     }
+
+
+async def test_local_list_sync_of_user_svc(station16: Station16, rest: httpx.AsyncClient) -> None:
+    """user_svc's localList:sync works for a 1.6 station as for a 2.0.1 one: GetLocalListVersion,
+    then SendLocalList of the mesh's id tokens as 1.6 idTags; a token longer than an idTag (20
+    characters) cannot be presented to a 1.6 station and is left out of its list."""
+    sid = station16.station_id
+    short = f"L{uuid.uuid4().hex[:10]}".upper()
+    long = f"NL-TST-{uuid.uuid4().hex[:16]}".upper()
+    for token, kind in ((short, "ISO14443"), (long, "eMAID")):
+        resp = await rest.post("/v1/idTokens", json={"idToken": token, "type": kind})
+        assert resp.status_code == 200, resp.text
+    resp = await rest.post(f"/v1/chargingStations/{sid}/localList:sync", json={})
+    assert resp.status_code == 200, resp.text
+    synced = resp.json()
+    assert synced["updateType"] == "Full"
+    assert synced["stationResponse"] == {"status": "Accepted"}
+    assert station16.received[0].action == "GetLocalListVersion"
+    assert short in station16.id_tags and long not in station16.id_tags
+    assert station16.id_tags[short]["status"] == "Accepted"
+    assert station16.list_version == synced["version"]
+    assert all(len(tag) <= 20 for tag in station16.id_tags)

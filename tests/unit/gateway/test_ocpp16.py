@@ -554,6 +554,8 @@ CONFIG = {"name": "OCPP16"}
                 "updateType": "Full",
                 "localAuthorizationList": [
                     {"idToken": {"idToken": "A1", "type": "ISO14443"}},
+                    # No 1.6 station can be presented it: left out.
+                    {"idToken": {"idToken": "NL-TST-C1234567890123", "type": "eMAID"}},
                     {
                         "idToken": {"idToken": "B2", "type": "Central"},
                         "idTokenInfo": {
