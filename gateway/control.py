@@ -237,13 +237,14 @@ class StationControl(pb_grpc.StationControlServiceServicer):
         payload: dict[str, Any],
         seconds: float,
     ) -> dict[str, Any]:
-        """The 2.0.1 command as the 1.6 CALLs of :data:`gateway.ocpp16.COMMANDS`, the station's
+        """The 2.0.1 command as the 1.6 CALLs of :func:`gateway.ocpp16.command`, the station's
         1.6 answers as the 2.0.1 response. A command 1.6 cannot say is FAILED_PRECONDITION and
         nothing is sent; several CALLs (SetVariables, one ChangeConfiguration per key) go one
         after the other, within one ``seconds``, the first CALLERROR ending the command."""
-        command = ocpp16.COMMANDS.get(action)
         refusal = f"not sent to {station.station_id!r}, which speaks {ocpp16.PROTOCOL}"
-        if command is None:
+        try:
+            command = ocpp16.command(action, payload)
+        except KeyError:
             await _abort(
                 context,
                 grpc.StatusCode.FAILED_PRECONDITION,

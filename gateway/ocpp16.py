@@ -61,6 +61,7 @@ from gateway import ocppj
 
 __all__ = [
     "AUTHORIZATION_16",
+    "CERTIFICATE_USE_16",
     "COMMANDS",
     "CONFIGURATION_COMPONENT",
     "CONFIGURATION_STATUS_16",
@@ -71,10 +72,13 @@ __all__ = [
     "TRANSLATIONS",
     "TRIGGER_16",
     "UNLOCK_STATUS_16",
+    "WHITEPAPER",
+    "WHITEPAPER_COMMANDS",
     "Command",
     "Translation",
     "Untranslatable",
     "answer",
+    "command",
     "charging_profile_16",
     "id_tag_info",
     "request",
@@ -736,10 +740,10 @@ def _reserve_request(p: Payload) -> Payload:
 
 def _update_firmware_request(p: Payload) -> Payload:
     firmware = p["firmware"]
-    if "signature" in firmware or "signingCertificate" in firmware or "installDateTime" in firmware:
+    if "installDateTime" in firmware:
         raise Untranslatable(
-            "UpdateFirmware: OCPP 1.6 firmware is unsigned and installed once downloaded "
-            "(leave signature, signingCertificate and installDateTime out)"
+            "UpdateFirmware: OCPP 1.6 installs unsigned firmware once downloaded (leave "
+            "installDateTime out, or send signed firmware: signature and signingCertificate)"
         )
     out: Payload = {"location": firmware["location"], "retrieveDate": firmware["retrieveDateTime"]}
     for key in ("retries", "retryInterval"):
@@ -754,8 +758,6 @@ def _accepted(r: Payload) -> Payload:
 
 
 def _get_log_request(p: Payload) -> Payload:
-    if p["logType"] != "DiagnosticsLog":
-        raise Untranslatable(f"GetLog: OCPP 1.6 uploads diagnostics only, not a {p['logType']}")
     log = p["log"]
     out: Payload = {"location": log["remoteLocation"]}
     for ours, theirs in (("oldestTimestamp", "startTime"), ("latestTimestamp", "stopTime")):
@@ -821,3 +823,114 @@ COMMANDS: Final[Mapping[str, Command]] = {
     "UpdateFirmware": Command("UpdateFirmware", *_one(_update_firmware_request, _accepted)),
     "GetLog": Command("GetDiagnostics", *_one(_get_log_request, _get_log_response)),
 }
+
+
+# -- the 1.6 security whitepaper's commands --------------------------------------------------------
+# A station without them answers NotImplemented or NotSupported, which reaches the caller as such.
+
+#: 2.0.1 certificate uses → the whitepaper's CertificateUseEnumType (a station holds no V2G or
+#: MO roots in 1.6).
+CERTIFICATE_USE_16: Final[Mapping[str, str]] = {
+    "CSMSRootCertificate": "CentralSystemRootCertificate",
+    "ManufacturerRootCertificate": "ManufacturerRootCertificate",
+}
+
+
+def _certificate_use(use: str, what: str) -> str:
+    found = CERTIFICATE_USE_16.get(use)
+    if found is None:
+        raise Untranslatable(
+            f"{what}: an OCPP 1.6 station holds {' and '.join(CERTIFICATE_USE_16)} only, not {use}"
+        )
+    return found
+
+
+def _install_certificate_request(p: Payload) -> Payload:
+    return {
+        "certificateType": _certificate_use(p["certificateType"], "InstallCertificate"),
+        "certificate": p["certificate"],
+    }
+
+
+def _installed_ids_request(p: Payload) -> Payload:
+    uses = p.get("certificateType", [])
+    if len(uses) != 1:
+        raise Untranslatable(
+            "GetInstalledCertificateIds: OCPP 1.6 asks for one certificateType at a time "
+            f"({' or '.join(CERTIFICATE_USE_16)})"
+        )
+    return {"certificateType": _certificate_use(uses[0], "GetInstalledCertificateIds")}
+
+
+def _installed_ids_response(p: Payload, answers: list[Payload]) -> Payload:
+    answer = answers[0]
+    out: Payload = {"status": answer["status"]}
+    hashes = answer.get("certificateHashData", [])
+    if hashes:
+        use = p["certificateType"][0]
+        out["certificateHashDataChain"] = [
+            {"certificateType": use, "certificateHashData": h} for h in hashes
+        ]
+    return out
+
+
+def _extended_trigger_request(p: Payload) -> Payload:
+    out: Payload = {"requestedMessage": "SignChargePointCertificate"}
+    evse = p.get("evse")
+    if evse is not None and evse["id"] != 0:
+        out["connectorId"] = _connector(evse["id"], evse.get("connectorId"), "TriggerMessage")
+    return out
+
+
+def _signed_update_request(p: Payload) -> Payload:
+    firmware = p["firmware"]
+    if "signature" not in firmware or "signingCertificate" not in firmware:
+        raise Untranslatable(
+            "UpdateFirmware: signed firmware to an OCPP 1.6 station (the whitepaper's "
+            "SignedUpdateFirmware) needs both signature and signingCertificate"
+        )
+    return p
+
+
+#: The 2.0.1 requests that go as one of the whitepaper's messages rather than the row of
+#: :data:`COMMANDS`: a trigger of the station's certificate signing (ExtendedTriggerMessage), a
+#: security log (its GetLog, the 2.0.1 shape), signed firmware (SignedUpdateFirmware).
+WHITEPAPER: Final[Mapping[str, tuple[Callable[[Payload], bool], Command]]] = {
+    "TriggerMessage": (
+        lambda p: p["requestedMessage"] == "SignChargingStationCertificate",
+        Command("ExtendedTriggerMessage", *_one(_extended_trigger_request, _same)),
+    ),
+    "GetLog": (
+        lambda p: p["logType"] == "SecurityLog",
+        Command("GetLog", *_one(_same, _same)),
+    ),
+    "UpdateFirmware": (
+        lambda p: "signature" in p["firmware"] or "signingCertificate" in p["firmware"],
+        Command("SignedUpdateFirmware", *_one(_signed_update_request, _same)),
+    ),
+}
+
+#: The whitepaper's commands that have no plain 1.6 counterpart.
+WHITEPAPER_COMMANDS: Final[Mapping[str, Command]] = {
+    "InstallCertificate": Command("InstallCertificate", *_one(_install_certificate_request, _same)),
+    "GetInstalledCertificateIds": Command(
+        "GetInstalledCertificateIds",
+        lambda p: [_installed_ids_request(p)],
+        _installed_ids_response,
+    ),
+    "DeleteCertificate": _same_command("DeleteCertificate"),
+}
+
+
+def command(action: str, payload: Payload) -> Command:
+    """The :class:`Command` that sends the 2.0.1 ``payload`` of ``action`` to a 1.6 station.
+
+    Raises KeyError when the action has no 1.6 counterpart.
+    """
+    whitepaper = WHITEPAPER.get(action)
+    if whitepaper is not None and whitepaper[0](payload):
+        return whitepaper[1]
+    found = COMMANDS.get(action) or WHITEPAPER_COMMANDS.get(action)
+    if found is None:
+        raise KeyError(action)
+    return found

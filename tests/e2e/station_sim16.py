@@ -62,6 +62,13 @@ class Station16(Station):
             "UpdateFirmware": {},
             "GetDiagnostics": {"fileName": "diagnostics.zip"},
             "GetCompositeSchedule": {"status": "Rejected"},
+            # The security whitepaper's
+            "ExtendedTriggerMessage": accepted,
+            "SignedUpdateFirmware": accepted,
+            "GetLog": {"status": "Accepted", "filename": "security.log"},
+            "InstallCertificate": accepted,
+            "DeleteCertificate": accepted,
+            "GetInstalledCertificateIds": {"status": "NotFound"},
         }
         if action in fixed:
             return lambda _req, a=fixed[action]: dict(a)

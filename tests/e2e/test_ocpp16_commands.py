@@ -19,6 +19,10 @@ from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.e2e.station_sim import CallErrorAnswer, now
 from tests.e2e.station_sim16 import Station16
@@ -570,3 +574,80 @@ async def test_local_list_sync_of_user_svc(station16: Station16, rest: httpx.Asy
     assert station16.id_tags[short]["status"] == "Accepted"
     assert station16.list_version == synced["version"]
     assert all(len(tag) <= 20 for tag in station16.id_tags)
+
+
+def _csr(station_id: str) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "E2E"),
+            x509.NameAttribute(NameOID.COMMON_NAME, station_id),
+        ]
+    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+async def test_whitepaper_certificate_signing(
+    station16: Station16, rest: httpx.AsyncClient
+) -> None:
+    """The 1.6 security whitepaper's certificate renewal, CSMS side: TriggerMessage of
+    SignChargingStationCertificate goes as ExtendedTriggerMessage SignChargePointCertificate;
+    the station's SignCertificate is Accepted and its chain follows as the whitepaper's
+    CertificateSigned (no certificateType: 1.6 has none)."""
+    sid = station16.station_id
+    body = {"requestedMessage": "SignChargingStationCertificate"}
+    assert await _command(rest, sid, "triggerMessage", body) == {"status": "Accepted"}
+    assert (await station16.wait_for("ExtendedTriggerMessage")).payload == {
+        "requestedMessage": "SignChargePointCertificate"
+    }
+    assert await station16.call("SignCertificate", {"csr": _csr(sid)}) == {"status": "Accepted"}
+    signed = await station16.wait_for("CertificateSigned")
+    assert set(signed.payload) == {"certificateChain"}
+    assert signed.payload["certificateChain"].startswith("-----BEGIN CERTIFICATE-----")
+
+
+async def test_whitepaper_commands(station16: Station16, rest: httpx.AsyncClient) -> None:
+    """The whitepaper's other commands: a security log is its GetLog (the 2.0.1 shape), signed
+    firmware its SignedUpdateFirmware, and the certificate commands its own, the CSMS root
+    being 1.6's CentralSystemRootCertificate; a V2G root is refused, nothing sent."""
+    sid = station16.station_id
+    body: JSON = {
+        "logType": "SecurityLog",
+        "requestId": 1801,
+        "log": {"remoteLocation": "https://logs.example/upload"},
+    }
+    assert await _command(rest, sid, "getLog", body) == {
+        "status": "Accepted",
+        "filename": "security.log",
+    }
+    assert (await station16.wait_for("GetLog")).payload == body
+    body = {
+        "requestId": 1802,
+        "firmware": {
+            "location": "https://firmware.example/fw-3.bin",
+            "retrieveDateTime": "2026-12-05T00:00:00Z",
+            "signingCertificate": "-----BEGIN CERTIFICATE-----",
+            "signature": "c2lnbmF0dXJl",
+        },
+    }
+    assert await _command(rest, sid, "updateFirmware", body) == {"status": "Accepted"}
+    assert (await station16.wait_for("SignedUpdateFirmware")).payload == body
+    body = {"certificateType": "CSMSRootCertificate", "certificate": "-----BEGIN CERTIFICATE-----"}
+    assert await _command(rest, sid, "installCertificate", body) == {"status": "Accepted"}
+    assert (await station16.wait_for("InstallCertificate")).payload == {
+        "certificateType": "CentralSystemRootCertificate",
+        "certificate": "-----BEGIN CERTIFICATE-----",
+    }
+    body = {"certificateType": ["ManufacturerRootCertificate"]}
+    assert await _command(rest, sid, "getInstalledCertificateIds", body) == {"status": "NotFound"}
+    assert (await station16.wait_for("GetInstalledCertificateIds")).payload == {
+        "certificateType": "ManufacturerRootCertificate"
+    }
+    await _refused(
+        rest,
+        station16,
+        "installCertificate",
+        {"certificateType": "V2GRootCertificate", "certificate": "-----BEGIN CERTIFICATE-----"},
+        "not V2GRootCertificate",
+    )

@@ -389,6 +389,12 @@ PROFILE = {
     ],
 }
 CONFIG = {"name": "OCPP16"}
+HASH = {
+    "hashAlgorithm": "SHA256",
+    "issuerNameHash": "a" * 64,
+    "issuerKeyHash": "b" * 64,
+    "serialNumber": "1f",
+}
 
 
 @pytest.mark.parametrize(
@@ -694,6 +700,68 @@ CONFIG = {"name": "OCPP16"}
             [{"location": "ftp://logs.example/", "startTime": NOW}],
             id="get-diagnostics",
         ),
+        pytest.param(
+            "GetLog",
+            {"logType": "SecurityLog", "requestId": 4, "log": {"remoteLocation": "ftp://x/"}},
+            "GetLog",
+            [{"logType": "SecurityLog", "requestId": 4, "log": {"remoteLocation": "ftp://x/"}}],
+            id="whitepaper-security-log",
+        ),
+        pytest.param(
+            "TriggerMessage",
+            {"requestedMessage": "SignChargingStationCertificate"},
+            "ExtendedTriggerMessage",
+            [{"requestedMessage": "SignChargePointCertificate"}],
+            id="whitepaper-trigger-sign-certificate",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 5,
+                "firmware": {
+                    "location": "https://fw.example/x.bin",
+                    "retrieveDateTime": NOW,
+                    "installDateTime": NOW,
+                    "signingCertificate": "PEM",
+                    "signature": "c2ln",
+                },
+            },
+            "SignedUpdateFirmware",
+            [
+                {
+                    "requestId": 5,
+                    "firmware": {
+                        "location": "https://fw.example/x.bin",
+                        "retrieveDateTime": NOW,
+                        "installDateTime": NOW,
+                        "signingCertificate": "PEM",
+                        "signature": "c2ln",
+                    },
+                }
+            ],
+            id="whitepaper-signed-firmware",
+        ),
+        pytest.param(
+            "InstallCertificate",
+            {"certificateType": "CSMSRootCertificate", "certificate": "PEM"},
+            "InstallCertificate",
+            [{"certificateType": "CentralSystemRootCertificate", "certificate": "PEM"}],
+            id="whitepaper-install-certificate",
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds",
+            {"certificateType": ["ManufacturerRootCertificate"]},
+            "GetInstalledCertificateIds",
+            [{"certificateType": "ManufacturerRootCertificate"}],
+            id="whitepaper-installed-ids",
+        ),
+        pytest.param(
+            "DeleteCertificate",
+            {"certificateHashData": HASH},
+            "DeleteCertificate",
+            [{"certificateHashData": HASH}],
+            id="whitepaper-delete-certificate",
+        ),
     ],
 )
 def test_command_requests(
@@ -701,7 +769,7 @@ def test_command_requests(
 ) -> None:
     """Each valid 2.0.1 command becomes the valid 1.6 request(s) of its 1.6 action."""
     ocppj.validate(action, "Request", request_201)
-    command = ocpp16.COMMANDS[action]
+    command = ocpp16.command(action, request_201)
     assert command.action == action_16
     got = command.requests(request_201)
     assert got == requests_16
@@ -731,9 +799,9 @@ def test_command_requests(
         ),
         pytest.param(
             "TriggerMessage",
-            {"requestedMessage": "SignChargingStationCertificate"},
+            {"requestedMessage": "SignV2GCertificate"},
             "cannot trigger",
-            id="trigger-sign-certificate",
+            id="trigger-v2g-certificate",
         ),
         pytest.param(
             "RequestStartTransaction",
@@ -854,14 +922,36 @@ def test_command_requests(
                     "signature": "c2ln",
                 },
             },
-            "unsigned",
-            id="signed-firmware",
+            "needs both",
+            id="signed-firmware-without-certificate",
         ),
         pytest.param(
-            "GetLog",
-            {"logType": "SecurityLog", "requestId": 1, "log": {"remoteLocation": "ftp://x/"}},
-            "diagnostics only",
-            id="security-log",
+            "UpdateFirmware",
+            {
+                "requestId": 1,
+                "firmware": {
+                    "location": "https://fw.example/x.bin",
+                    "retrieveDateTime": NOW,
+                    "installDateTime": NOW,
+                },
+            },
+            "installDateTime",
+            id="unsigned-firmware-install-time",
+        ),
+        pytest.param(
+            "InstallCertificate",
+            {"certificateType": "V2GRootCertificate", "certificate": "PEM"},
+            "not V2GRootCertificate",
+            id="install-v2g-root",
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds", {}, "one certificateType", id="installed-ids-all"
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds",
+            {"certificateType": ["CSMSRootCertificate", "ManufacturerRootCertificate"]},
+            "one certificateType",
+            id="installed-ids-two",
         ),
     ],
 )
@@ -871,7 +961,7 @@ def test_commands_without_a_1_6_meaning_are_refused(
     """A valid 2.0.1 command 1.6 cannot say is refused, saying why."""
     ocppj.validate(action, "Request", request_201)
     with pytest.raises(ocpp16.Untranslatable, match=why):
-        ocpp16.COMMANDS[action].requests(request_201)
+        ocpp16.command(action, request_201).requests(request_201)
 
 
 @pytest.mark.parametrize(
@@ -1184,13 +1274,61 @@ def test_commands_without_a_1_6_meaning_are_refused(
             },
             id="no-diagnostics",
         ),
+        pytest.param(
+            "GetInstalledCertificateIds",
+            {"certificateType": ["CSMSRootCertificate"]},
+            [{"status": "Accepted", "certificateHashData": [HASH]}],
+            {
+                "status": "Accepted",
+                "certificateHashDataChain": [
+                    {"certificateType": "CSMSRootCertificate", "certificateHashData": HASH}
+                ],
+            },
+            id="whitepaper-installed-ids",
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds",
+            {"certificateType": ["CSMSRootCertificate"]},
+            [{"status": "NotFound"}],
+            {"status": "NotFound"},
+            id="whitepaper-installed-ids-none",
+        ),
+        pytest.param(
+            "InstallCertificate",
+            {"certificateType": "CSMSRootCertificate", "certificate": "PEM"},
+            [{"status": "Failed"}],
+            {"status": "Failed"},
+            id="whitepaper-install-failed",
+        ),
+        pytest.param(
+            "DeleteCertificate",
+            {"certificateHashData": HASH},
+            [{"status": "NotFound"}],
+            {"status": "NotFound"},
+            id="whitepaper-delete-not-found",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 1,
+                "firmware": {
+                    "location": "https://x/",
+                    "retrieveDateTime": NOW,
+                    "signingCertificate": "PEM",
+                    "signature": "c2ln",
+                },
+            },
+            [{"status": "InvalidCertificate"}],
+            {"status": "InvalidCertificate"},
+            id="whitepaper-signed-firmware-invalid-certificate",
+        ),
     ],
 )
 def test_command_responses(
     action: str, request_201: JSON, answers_16: list[JSON], response_201: JSON
 ) -> None:
     """The station's valid 1.6 answers become the valid 2.0.1 response the services expect."""
-    command = ocpp16.COMMANDS[action]
+    command = ocpp16.command(action, request_201)
     for answer in answers_16:
         ocppj.validate(command.action, "Response", answer, version="ocpp1.6")
     got = command.response(request_201, answers_16)
@@ -1260,8 +1398,13 @@ def test_every_2_0_1_trigger_is_sent_or_refused() -> None:
     assert set(ocpp16.TRIGGER_16) <= {s.value for s in MessageTriggerEnumType}
     assert set(ocpp16.TRIGGER_16.values()) == set(schema["properties"]["requestedMessage"]["enum"])
     for value in {s.value for s in MessageTriggerEnumType} - set(ocpp16.TRIGGER_16):
+        request = {"requestedMessage": value}
+        command = ocpp16.command("TriggerMessage", request)
+        if value == "SignChargingStationCertificate":  # the whitepaper's ExtendedTriggerMessage
+            assert command.action == "ExtendedTriggerMessage"
+            continue
         with pytest.raises(ocpp16.Untranslatable):
-            ocpp16.COMMANDS["TriggerMessage"].requests({"requestedMessage": value})
+            command.requests(request)
 
 
 def test_status_tables_cover_1_6() -> None:
@@ -1281,6 +1424,14 @@ def test_every_command_is_a_device_command_with_a_1_6_action() -> None:
     """The table names DeviceService's commands, each sent as a CSMS → station 1.6 action."""
     from device_svc.operations import ACTIONS
 
-    for action, command in ocpp16.COMMANDS.items():
+    commands = [
+        *ocpp16.COMMANDS.items(),
+        *ocpp16.WHITEPAPER_COMMANDS.items(),
+        *((action, command) for action, (_, command) in ocpp16.WHITEPAPER.items()),
+    ]
+    for action, command in commands:
         assert action in ACTIONS, action
         assert command.action in ocppj.ACTIONS_16, command.action
+    assert not set(ocpp16.COMMANDS) & set(ocpp16.WHITEPAPER_COMMANDS)
+    with pytest.raises(KeyError):
+        ocpp16.command("GetTransactionStatus", {})
