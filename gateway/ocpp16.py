@@ -46,7 +46,8 @@ raises :class:`Untranslatable` and is refused before anything is sent. A 1.6 sta
 configuration is the device model's component :data:`CONFIGURATION_COMPONENT`, one variable per
 key: GetVariables ⇄ GetConfiguration, SetVariables ⇄ ChangeConfiguration (one per key),
 GetBaseReport ⇄ GetConfiguration of every key, stored as the NotifyReport a 2.0.1 station would
-have sent.
+have sent. :func:`command` picks the 1.6 message: some requests go as the security whitepaper's
+(:data:`WHITEPAPER`), and some commands exist in 1.6 only there (:data:`WHITEPAPER_COMMANDS`).
 """
 
 from __future__ import annotations
