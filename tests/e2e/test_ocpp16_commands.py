@@ -651,3 +651,70 @@ async def test_whitepaper_commands(station16: Station16, rest: httpx.AsyncClient
         {"certificateType": "V2GRootCertificate", "certificate": "-----BEGIN CERTIFICATE-----"},
         "not V2GRootCertificate",
     )
+
+
+async def _pending_station(rest: httpx.AsyncClient, **fields: Any) -> str:
+    sid = f"P16-{uuid.uuid4().hex[:12]}"
+    body = {"id": sid, "model": "M1", "registrationStatus": "Pending", **fields}
+    resp = await rest.post("/v1/chargingStations", json=body)
+    assert resp.status_code == 200, resp.text
+    return sid
+
+
+async def test_boot_policy_accepts_a_1_6_station_after_its_configuration(
+    rest: httpx.AsyncClient, ws_url: Callable[[str], str]
+) -> None:
+    """The automatic rule for a 1.6 station: Pending boot → the base report as GetConfiguration
+    of every key → its keys stored as the report → accepted → TriggerMessage BootNotification →
+    its next boot Accepted (OCTT 1.6 TC_002-style pending boot, CSMS side)."""
+    sid = await _pending_station(rest, acceptAfterBaseReport=True)
+    st = await Station16.connect(ws_url(sid), sid)
+    try:
+        assert (await st.boot())["status"] == "Pending"
+        asked = await st.wait_for("GetConfiguration")
+        assert asked.payload == {}
+        trigger = await st.wait_for("TriggerMessage")
+        assert trigger.payload == {"requestedMessage": "BootNotification"}
+        await st.wait_answered(trigger)
+        assert (await st.boot())["status"] == "Accepted"
+        got = (await rest.get(f"/v1/chargingStations/{sid}")).json()
+        assert got["registrationStatus"] == "Accepted"
+        resp = await rest.get(
+            f"/v1/chargingStations/{sid}/variables", params={"component": "OCPP16"}
+        )
+        names = {v["variable"]["name"] for v in resp.json()["variables"]}
+        assert names == set(st.configuration)
+        assert st.violations == []
+    finally:
+        await st.close()
+
+
+async def test_pending_1_6_station_accepted_over_rest(
+    rest: httpx.AsyncClient, ws_url: Callable[[str], str]
+) -> None:
+    """Pending at boot, configured while Pending (ChangeConfiguration), :accept → TriggerMessage
+    BootNotification reaches the 1.6 station → its next boot Accepted."""
+    sid = await _pending_station(rest)
+    st = await Station16.connect(ws_url(sid), sid)
+    try:
+        assert (await st.boot())["status"] == "Pending"
+        body = {
+            "setVariableData": [
+                {
+                    "component": {"name": "OCPP16"},
+                    "variable": {"name": "HeartbeatInterval"},
+                    "attributeValue": "120",
+                }
+            ]
+        }
+        answer = await _command(rest, sid, "setVariables", body)
+        assert answer["setVariableResult"][0]["attributeStatus"] == "Accepted"
+        resp = await rest.post(f"/v1/chargingStations/{sid}:accept", json={})
+        assert resp.status_code == 200, resp.text
+        trigger = await st.wait_for("TriggerMessage")
+        assert trigger.payload == {"requestedMessage": "BootNotification"}
+        await st.wait_answered(trigger)
+        assert (await st.boot())["status"] == "Accepted"
+        assert st.violations == []
+    finally:
+        await st.close()
