@@ -68,6 +68,7 @@ __all__ = [
     "CONFIGURATION_STATUS_16",
     "CONNECTOR_STATUS_16",
     "DIAGNOSTICS_STATUS_16",
+    "KEY_ALIASES_16",
     "PROFILE_PURPOSE_16",
     "PROTOCOL",
     "TRANSLATIONS",
@@ -550,9 +551,20 @@ def _certificate_signed_request(p: Payload) -> Payload:
 CONFIGURATION_COMPONENT: Final = "OCPP16"
 
 
+#: 2.0.1 variables that are a 1.6 configuration key of another name: the security whitepaper's
+#: AuthorizationKey is the Basic auth password of security profiles 1 and 2 (so that the CSMS's
+#: own password rotation, ``:updateBasicAuthPassword``, works for 1.6 stations).
+KEY_ALIASES_16: Final[Mapping[tuple[str, str], str]] = {
+    ("SecurityCtrlr", "BasicAuthPassword"): "AuthorizationKey",
+}
+
+
 def _key(item: Payload, what: str) -> str:
     """The 1.6 configuration key a GetVariableData / SetVariableData item names."""
     component = item["component"]
+    alias = KEY_ALIASES_16.get((component["name"], item["variable"]["name"]))
+    if alias is not None and set(component) == {"name"} and "instance" not in item["variable"]:
+        return alias
     if component["name"] != CONFIGURATION_COMPONENT or set(component) != {"name"}:
         raise Untranslatable(
             f"{what}: an OCPP 1.6 station's configuration is component "
@@ -579,7 +591,7 @@ def _get_variables_response(p: Payload, answers: list[Payload]) -> Payload:
     unknown = {k.lower() for k in answer.get("unknownKey", [])}
     results = []
     for item in p["getVariableData"]:
-        name = item["variable"]["name"].lower()
+        name = _key(item, "GetVariables").lower()
         result: Payload = {
             "attributeType": "Actual",
             "component": item["component"],

@@ -4,7 +4,8 @@ ships, and answering the CSMS's 1.6 CALLs as a well-behaved 1.6 station would.
 
 Its configuration (GetConfiguration / ChangeConfiguration) is :attr:`Station16.configuration`:
 key → (value, readonly); a key it does not have is unknown to GetConfiguration and NotSupported
-to ChangeConfiguration, a readonly one Rejected.
+to ChangeConfiguration, a readonly one Rejected. The security whitepaper's AuthorizationKey (the
+Basic auth password) is write-only: ChangeConfiguration sets :attr:`Station16.authorization_key`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class Station16(Station):
     configuration: dict[str, tuple[str, bool]] = field(default_factory=_configuration)
     list_version: int = 0
     id_tags: dict[str, JSON] = field(default_factory=dict)
+    authorization_key: str = ""
 
     async def boot(self, reason: str = "PowerUp") -> JSON:
         """BootNotification (1.6 has no reason: ``reason`` is ignored)."""
@@ -99,6 +101,10 @@ class Station16(Station):
         return answer
 
     def _change_configuration(self, request: JSON) -> JSON:
+        if request["key"].lower() == "authorizationkey":
+            # The security whitepaper's Basic auth password: write-only, never reported.
+            self.authorization_key = request["value"]
+            return {"status": "Accepted"}
         by_name = {k.lower(): k for k in self.configuration}
         key = by_name.get(request["key"].lower())
         if key is None:

@@ -12,6 +12,7 @@ gives them.
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus
+from websockets.typing import Subprotocol
 
 from tests.e2e.station_sim import CallErrorAnswer, now
 from tests.e2e.station_sim16 import Station16
@@ -716,5 +720,49 @@ async def test_pending_1_6_station_accepted_over_rest(
         await st.wait_answered(trigger)
         assert (await st.boot())["status"] == "Accepted"
         assert st.violations == []
+    finally:
+        await st.close()
+
+
+async def test_basic_auth_password_rotation(
+    rest: httpx.AsyncClient, ws_url: Callable[[str], str]
+) -> None:
+    """:updateBasicAuthPassword of a 1.6 station of security profile 1: the new password goes as
+    ChangeConfiguration of the whitepaper's AuthorizationKey; Accepted makes it the station's
+    (its reconnect with it gets in, the old one no more)."""
+    old = "e2e-ocpp16-password-00"
+    sid = f"B16-{uuid.uuid4().hex[:12]}"
+    body = {"id": sid, "model": "M1", "securityProfile": 1, "basicAuthPassword": old}
+    resp = await rest.post("/v1/chargingStations", json=body)
+    assert resp.status_code == 200, resp.text
+
+    async def connect_with(password: str) -> Station16:
+        token = base64.b64encode(f"{sid}:{password}".encode()).decode()
+        ws = await connect(
+            ws_url(sid),
+            subprotocols=[Subprotocol("ocpp1.6")],
+            additional_headers={"Authorization": f"Basic {token}"},
+            open_timeout=10,
+        )
+        return Station16(sid, ws)
+
+    st = await connect_with(old)
+    try:
+        assert (await st.boot())["status"] == "Accepted"
+        resp = await rest.post(f"/v1/chargingStations/{sid}:updateBasicAuthPassword", json={})
+        assert resp.status_code == 200, resp.text
+        [sent] = st.calls("ChangeConfiguration")
+        assert sent.payload["key"] == "AuthorizationKey"
+        new = sent.payload["value"]
+        assert 16 <= len(new) <= 40 and new not in resp.text
+        got = resp.json()
+        assert got["passwordChanged"] is True and got["status"] == "Accepted"
+    finally:
+        await st.close()
+    with pytest.raises(InvalidStatus):
+        await connect_with(old)
+    st = await connect_with(new)
+    try:
+        assert (await st.boot())["status"] == "Accepted"
     finally:
         await st.close()

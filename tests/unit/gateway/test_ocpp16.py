@@ -544,6 +544,21 @@ HASH = {
             id="change-configuration-one-call-per-key",
         ),
         pytest.param(
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                        "attributeValue": "p" * 40,
+                    }
+                ]
+            },
+            "ChangeConfiguration",
+            [{"key": "AuthorizationKey", "value": "p" * 40}],
+            id="basic-auth-password-is-the-whitepaper-authorization-key",
+        ),
+        pytest.param(
             "GetBaseReport",
             {"requestId": 4, "reportBase": "ConfigurationInventory"},
             "GetConfiguration",
@@ -1129,6 +1144,29 @@ def test_commands_without_a_1_6_meaning_are_refused(
                 ]
             },
             id="change-configuration",
+        ),
+        pytest.param(
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                    }
+                ]
+            },
+            [{"configurationKey": [{"key": "AuthorizationKey", "readonly": False}]}],
+            {
+                "getVariableResult": [
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "Accepted",
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                    }
+                ]
+            },
+            id="authorization-key-answers-for-basic-auth-password",
         ),
         pytest.param(
             "GetBaseReport",
