@@ -70,6 +70,7 @@ __all__ = [
     "DIAGNOSTICS_STATUS_16",
     "KEY_ALIASES_16",
     "PROFILE_PURPOSE_16",
+    "SECRET_KEYS_16",
     "PROTOCOL",
     "TRANSLATIONS",
     "TRIGGER_16",
@@ -559,6 +560,11 @@ KEY_ALIASES_16: Final[Mapping[tuple[str, str], str]] = {
 }
 
 
+#: 1.6 keys whose value is a secret (the whitepaper's AuthorizationKey is write-only): a value a
+#: station reports anyway is not passed on (device model, REST).
+SECRET_KEYS_16: Final = frozenset({"authorizationkey"})
+
+
 def _key(item: Payload, what: str) -> str:
     """The 1.6 configuration key a GetVariableData / SetVariableData item names."""
     component = item["component"]
@@ -599,7 +605,7 @@ def _get_variables_response(p: Payload, answers: list[Payload]) -> Payload:
         }
         if name in known:
             result["attributeStatus"] = "Accepted"
-            if "value" in known[name]:
+            if "value" in known[name] and name not in SECRET_KEYS_16:
                 result["attributeValue"] = known[name]["value"]
         elif name in unknown:
             result["attributeStatus"] = "UnknownVariable"
@@ -669,7 +675,7 @@ def _base_report_notify(p: Payload, answers: list[Payload], now: str) -> list[tu
             "type": "Actual",
             "mutability": "ReadOnly" if key["readonly"] else "ReadWrite",
         }
-        if "value" in key:
+        if "value" in key and key["key"].lower() not in SECRET_KEYS_16:
             attribute["value"] = key["value"]
         data.append(
             {

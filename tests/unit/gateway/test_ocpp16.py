@@ -1473,3 +1473,19 @@ def test_every_command_is_a_device_command_with_a_1_6_action() -> None:
     assert not set(ocpp16.COMMANDS) & set(ocpp16.WHITEPAPER_COMMANDS)
     with pytest.raises(KeyError):
         ocpp16.command("GetTransactionStatus", {})
+
+
+def test_a_reported_authorization_key_value_is_not_passed_on() -> None:
+    """The whitepaper's AuthorizationKey is write-only: a value a station reports anyway goes
+    neither into GetVariables' results nor into the NotifyReport of its configuration."""
+    keys = [{"configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": "pw"}]}]
+    command = ocpp16.command("GetBaseReport", {"requestId": 1, "reportBase": "FullInventory"})
+    assert command.reports is not None
+    [(_, report)] = command.reports({"requestId": 1}, keys, NOW)
+    assert report["reportData"][0]["variableAttribute"] == [
+        {"type": "Actual", "mutability": "ReadWrite"}
+    ]
+    item = {"component": CONFIG, "variable": {"name": "AuthorizationKey"}}
+    got = ocpp16.COMMANDS["GetVariables"].response({"getVariableData": [item]}, keys)
+    assert got["getVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert "attributeValue" not in got["getVariableResult"][0]
