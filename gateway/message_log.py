@@ -20,7 +20,9 @@ Secrets never reach the log. A frame whose text may hold one (:data:`MARKERS`: B
 passwords, APN passwords, PEM private keys, or JSON ``\\u`` escapes, which could spell either)
 is parsed before it leaves (:func:`redact_frame`) and what it holds replaced by ``"***"``: the
 value of a variable named BasicAuthPassword (SetVariables, GetVariables' results, NotifyReport),
-an ``apnPassword`` (SetNetworkProfile), a private key's PEM block in any string. The test is one
+the value of OCPP 1.6's AuthorizationKey (ChangeConfiguration, GetConfiguration's keys: the
+security whitepaper's Basic auth password), an ``apnPassword`` (SetNetworkProfile), a private
+key's PEM block in any string. The test is one
 substring search per batch; only the rare batch that has a marker is looked at frame by frame.
 """
 
@@ -58,12 +60,14 @@ REDACTED = "***"
 # Substrings of a batch's texts without which none of them can hold a secret; the last is a JSON
 # "\u" escape (an escaped name or key could spell another marker). Long markers are the quicker
 # searches.
-MARKERS = ("BasicAuthPassword", "apnPassword", "PRIVATE KEY", "\\u")
+MARKERS = ("BasicAuthPassword", "apnPassword", "PRIVATE KEY", "AuthorizationKey", "\\u")
 _PEM_KEY = re.compile(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
 )
 # Variables whose value is a secret (OCPP 2.0.1 SecurityCtrlr), by name.
 _SECRET_VARIABLES = frozenset({"BasicAuthPassword"})
+# OCPP 1.6 configuration keys whose value is a secret, lower case (1.6 keys are case-insensitive).
+_SECRET_KEYS_16 = frozenset({"authorizationkey"})
 # Yield to the stations after this much of a flush's work (seconds).
 _SLICE = 0.002
 
@@ -91,6 +95,10 @@ def redact(value: Any) -> tuple[Any, bool]:
                 if isinstance(attribute, dict) and "value" in attribute:
                     attribute["value"] = REDACTED
                     changed = True
+        key16 = value.get("key")
+        if isinstance(key16, str) and key16.lower() in _SECRET_KEYS_16 and "value" in value:
+            value["value"] = REDACTED  # ChangeConfiguration, GetConfiguration's configurationKey
+            changed = True
         for key, item in value.items():
             if key == "apnPassword":
                 value[key] = REDACTED
@@ -107,7 +115,7 @@ def redact_frame(text: str) -> str:
     try:
         message = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return REDACTED if any(m in text for m in MARKERS[:3]) else text
+        return REDACTED if any(m in text for m in MARKERS[:-1]) else text
     message, changed = redact(message)
     return orjson.dumps(message).decode() if changed else text
 

@@ -457,6 +457,11 @@ class Gateway:
         )
         return ocpp16.answer(call.action, answer)
 
+    async def serve_call(self, station_id: str, call: ocppj.Call) -> str:
+        """Serve a 2.0.1 CALL as if the station had sent it: what a 1.6 station answered that a
+        2.0.1 station reports in a CALL of its own (gateway.control, gateway.ocpp16.COMMANDS)."""
+        return await self._call(station_id, call)
+
     async def _call(
         self,
         station_id: str,
@@ -693,7 +698,7 @@ async def start(settings: Settings) -> Running:
         batches_in_flight=settings.rpc_batches_in_flight,
     )
     gateway = Gateway(settings, router)
-    control = StationControl(gateway.connections, settings.call_timeout)
+    control = StationControl(gateway.connections, settings.call_timeout, gateway.serve_call)
     try:
         grpc_srv = await grpc_server.start(
             settings.grpc_listen,

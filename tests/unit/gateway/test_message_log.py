@@ -126,6 +126,30 @@ def test_a_reported_basic_auth_password_is_redacted() -> None:
     assert orjson.loads(text)[3]["reportData"][0]["variableAttribute"][0]["value"] == REDACTED
 
 
+def test_a_1_6_authorization_key_is_redacted() -> None:
+    """OCPP 1.6's AuthorizationKey (the security whitepaper's Basic auth password), in a
+    ChangeConfiguration the CSMS sends and in a GetConfiguration answer, whatever its case."""
+    change = [2, "c", "ChangeConfiguration", {"key": "AuthorizationKey", "value": "s3cret-16"}]
+    text = redact_frame(orjson.dumps(change).decode())
+    assert "s3cret-16" not in text
+    assert orjson.loads(text)[3] == {"key": "AuthorizationKey", "value": REDACTED}
+    answer = [
+        3,
+        "g",
+        {
+            "configurationKey": [
+                {"key": "authorizationkey", "readonly": False, "value": "leaked-16"},
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+            ]
+        },
+    ]
+    text = redact_frame(orjson.dumps(answer).decode())
+    assert "leaked-16" not in text
+    assert [k["value"] for k in orjson.loads(text)[2]["configurationKey"]] == [REDACTED, "300"]
+    (frame,) = _decoded(encode([1, OUT, orjson.dumps(change).decode()]))
+    assert "s3cret-16" not in frame[2]
+
+
 def test_apn_passwords_and_private_keys_are_redacted() -> None:
     network = [
         2,
