@@ -75,10 +75,12 @@ class FleetPlan:
         return max(1, math.ceil(self.stations / PER_PROCESS))
 
 
-def fleet_plan(quick: bool) -> FleetPlan:
+def fleet_plan(quick: bool, scale: float = 1.0) -> FleetPlan:
+    """The issue's fleet (``scale``: its station counts times this), or the quick one."""
     if quick:
         return FleetPlan(2_000, 400, 1_000, 10.0, 5.0, 10.0, 10.0, 30.0, per_source=1_000)
-    return FleetPlan(100_000, 20_000, 1_000, 300.0, 60.0, 300.0, 60.0, 60.0)
+    n = max(1, round(100_000 * scale))
+    return FleetPlan(n, n // 5, 1_000, 300.0, 60.0, 300.0, 60.0, 60.0)
 
 
 def _cpu(pid: int) -> float:
@@ -133,12 +135,17 @@ def _database_bytes(mesh: Mesh) -> int:
 
 
 def run_fleet(
-    backend: str, postgres_url: str, quick: bool, out: pathlib.Path, quiet: bool
+    backend: str,
+    postgres_url: str,
+    quick: bool,
+    out: pathlib.Path,
+    quiet: bool,
+    scale: float = 1.0,
 ) -> dict[str, Any]:
     """The fleet on a mesh of its own (``backend``): its figures, or ``{"failed": why}``."""
     from bench.run import ID_TOKEN, _create_id_token  # bench.run imports this module
 
-    plan = fleet_plan(quick)
+    plan = fleet_plan(quick, scale)
     n = plan.processes
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"csms-fleet-{backend}-"))
     work = out / f"fleet-{backend}"

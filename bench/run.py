@@ -424,7 +424,7 @@ def run_bench(
     fleet: dict[str, Any] = {}
     if not only or FLEET in only:
         for b in backends:
-            fleet[f"mesh-{b}"] = run_fleet(b, postgres_url, quick, out, quiet)
+            fleet[f"mesh-{b}"] = run_fleet(b, postgres_url, quick, out, quiet, scale)
     summary = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "cpu_split": cpus_mode if sut_cpus else "none"},
