@@ -27,7 +27,7 @@ from typing import Any
 
 from websockets.typing import Subprotocol
 
-from bench.station import MEASURAND, Station, TxEventRecord
+from bench.station import MEASURAND, CallFailed, Station, TxEventRecord
 
 __all__ = ["SUBPROTOCOL_16", "Station16"]
 
@@ -122,6 +122,28 @@ class Station16(Station):
         if event_type == "Ended":
             self.tx_id = None
         return tx_id, seq_no, event_type, payload
+
+    async def transaction_event(self, event_type: str) -> bool:
+        """Without a Resend policy (the load generator): the next 1.6 transaction message, sent
+        once; True when acknowledged (a StartTransaction's id is kept for the others)."""
+        if self.resend is not None:
+            return await super().transaction_event(event_type)
+        tx_id, seq_no, event_type, payload = self._next_event(event_type)
+        record = TxEventRecord(self.id, tx_id, seq_no, event_type, self.energy_wh, False, payload)
+        prepared = self._prepared(record)
+        if prepared is None:
+            return False
+        action, payload = prepared
+        self.rec.tx.sent += 1
+        try:
+            reply = await self.call(action, payload, kind=f"{action}.{event_type}")
+        except CallFailed as exc:
+            outcome = "callerror" if exc.kind.startswith("callerror:") else "no_answer"
+            self.rec.tx_outcome(self.id, tx_id, seq_no, outcome)
+            return False
+        self._acknowledged(record, reply)
+        self.rec.tx_outcome(self.id, record.tx_id, seq_no, "acknowledged")
+        return True
 
     def enqueue(self, event_type: str, offline: bool | None = None) -> TxEventRecord:
         # 1.6 has no offline flag: a message queued while disconnected is stored as any other.
