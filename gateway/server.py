@@ -435,7 +435,10 @@ class Gateway:
 
     async def _call16(self, station_id: str, call: ocppj.Call, *, large: bool = False) -> str:
         """A 1.6 station's CALL: checked against its 1.6 schema, translated to the 2.0.1 CALL
-        that serves it (gateway.ocpp16), answered by :meth:`_call`, the answer translated back."""
+        that serves it (gateway.ocpp16), answered by :meth:`_call`, the answer translated back.
+        A StartTransaction first gets its integer transactionId from transaction_svc
+        (AssignTransactionId16: committed, the same for a re-sent request), which its
+        translation and its answer carry."""
         if call.action not in ocpp16.TRANSLATIONS:
             self._not_supported(station_id, call.action, "no 1.6 translation")
             return ocppj.call_error(

@@ -134,6 +134,7 @@ async def test_tc_003_004_regular_charging_session(
     assert got["active"] is False
     assert got["energyWh"] == 8500
     assert got["idToken"] == tag
+    assert "idTokenType" not in got  # a 1.6 idTag has none
     assert got["stoppedReason"] == "Local"
     assert (got["evseId"], got["connectorId"]) == (1, 1)
     assert got["startedAt"] == T_START and got["endedAt"] == T_STOP
