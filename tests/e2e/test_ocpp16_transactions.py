@@ -172,6 +172,47 @@ async def test_tc_005_ev_side_disconnected(
     assert got["energyWh"] == 2500 and got["active"] is False
 
 
+async def test_tc_032_power_failure_stops_the_transaction(
+    cp: Station16, station_id: str, rest: httpx.AsyncClient
+) -> None:
+    """OCTT TC_032_1_CSMS-style (power failure, then boot: the station stops its transaction
+    with reason PowerLoss): after the new BootNotification, the StopTransaction is answered and
+    the transaction ends with stoppedReason PowerLoss."""
+    tag = await _token(rest)
+    tx_id = (await cp.result("StartTransaction", _start(tag, meter=50)))["transactionId"]
+    assert (await cp.result("BootNotification", BOOT))["status"] == "Accepted"
+    stopped = await cp.result(
+        "StopTransaction",
+        {"transactionId": tx_id, "meterStop": 450, "timestamp": T_MID, "reason": "PowerLoss"},
+    )
+    assert stopped == {}
+    got = await _transaction(rest, station_id, tx_id)
+    assert (got["stoppedReason"], got["active"], got["energyWh"]) == ("PowerLoss", False, 400)
+
+
+async def test_tc_039_offline_transaction(
+    cp: Station16, station_id: str, rest: httpx.AsyncClient
+) -> None:
+    """OCTT TC_039_CSMS-style (a transaction held while offline, delivered on reconnection):
+    StartTransaction, MeterValues and StopTransaction dated hours before they arrive, sent back
+    to back: the transaction is recorded with the station's times and its energy."""
+    tag = await _token(rest)
+    day = "2026-12-01T0"
+    tx_id = (await cp.result("StartTransaction", _start(tag, meter=10, at=f"{day}8:00:00Z")))[
+        "transactionId"
+    ]
+    for hour, wh in ((8, "2010"), (9, "5010")):
+        assert await cp.result("MeterValues", _meter(tx_id, f"{day}{hour}:30:00Z", wh)) == {}
+    stop = {"transactionId": tx_id, "meterStop": 6010, "timestamp": f"{day}9:45:00Z"}
+    assert await cp.result("StopTransaction", {**stop, "idTag": tag}) == {
+        "idTagInfo": {"status": "Accepted"}
+    }
+    got = await _transaction(rest, station_id, tx_id)
+    assert got["startedAt"] == f"{day}8:00:00Z" and got["endedAt"] == f"{day}9:45:00Z"
+    assert got["energyWh"] == 6000 and got.get("implausibleReadings", []) == []
+    assert [e["eventType"] for e in got["events"]] == ["Started", "Updated", "Updated", "Ended"]
+
+
 async def test_tc_068_stop_of_an_unknown_transaction(
     cp: Station16, station_id: str, rest: httpx.AsyncClient
 ) -> None:
