@@ -614,6 +614,11 @@ class Gateway:
         )
 
 
+def _now() -> str:
+    """The gateway's time as OCPP sends it: UTC, milliseconds."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
 def _request_id(station_id: str, message_id: str) -> str:
     """The x-request-id of a station's CALL: "station/messageId"."""
     request_id = f"{station_id}/{message_id}"
@@ -621,11 +626,6 @@ def _request_id(station_id: str, message_id: str) -> str:
         # gRPC metadata takes printable ASCII only, and a message id may be any string.
         request_id = urllib.parse.quote(request_id, safe="/")
     return request_id
-
-
-def _now() -> str:
-    """The gateway's time as OCPP sends it: UTC, milliseconds."""
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 async def _converted(steps: Generator[None, None, Message]) -> Message:
