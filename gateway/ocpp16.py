@@ -9,6 +9,10 @@ into the 1.6 response (checked against the 1.6 response schema), a CALLERROR's c
 spelling (:func:`gateway.ocppj.spelled`). Nothing here knows about sockets or gRPC; every table
 is tested in ``tests/unit/gateway/test_ocpp16.py``.
 
+Transactions (StartTransaction, StopTransaction, MeterValues) are TransactionEvents once
+translated, the integer transactionId assigned by transaction_svc first (:func:`assignment`):
+see the section "transactions" below.
+
 What maps to what (an action not in :data:`TRANSLATIONS` is answered NotSupported):
 
 * BootNotification → BootNotification: chargePointVendor → chargingStation.vendorName,
@@ -29,9 +33,6 @@ What maps to what (an action not in :data:`TRANSLATIONS` is answered NotSupporte
   for 1.6). The answer's idTokenInfo becomes idTagInfo: status (see :data:`AUTHORIZATION_16`),
   cacheExpiryDateTime → expiryDate, groupIdToken.idToken → parentIdTag when it fits 1.6's
   20 characters (a longer group id is left out: 1.6 cannot carry it).
-* StartTransaction, StopTransaction, MeterValues → TransactionEvent (MeterValues without a
-  transactionId → MeterValues), the integer transactionId assigned by transaction_svc first
-  (:func:`assignment`): see the section "transactions" below.
 """
 
 from __future__ import annotations
@@ -152,43 +153,6 @@ def id_tag_info(info: Payload) -> Payload:
 
 def _authorize_response(r: Payload) -> Payload:
     return {"idTagInfo": id_tag_info(r["idTokenInfo"])}
-
-
-#: 1.6 ChargePointStatus → 2.0.1 ConnectorStatusEnumType: every state of a session under way
-#: (Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing) is Occupied; 1.6's own value is
-#: kept beside it (StatusNotificationCall.ocpp16).
-CONNECTOR_STATUS_16: Final[Mapping[str, str]] = {
-    "Available": "Available",
-    "Preparing": "Occupied",
-    "Charging": "Occupied",
-    "SuspendedEV": "Occupied",
-    "SuspendedEVSE": "Occupied",
-    "Finishing": "Occupied",
-    "Reserved": "Reserved",
-    "Unavailable": "Unavailable",
-    "Faulted": "Faulted",
-}
-
-
-def _status_request(p: Payload, now: str) -> Payload:
-    connector = p["connectorId"]
-    return {
-        # 1.6 timestamp is optional, 2.0.1's required: the CSMS's time of receipt stands in.
-        "timestamp": p.get("timestamp", now),
-        "connectorStatus": CONNECTOR_STATUS_16[p["status"]],
-        # connectorId N is EVSE N (1.6 has one connector per connectorId); 0 is the station:
-        # EVSE 0, connector 0.
-        "evseId": connector,
-        "connectorId": 1 if connector else 0,
-    }
-
-
-def _status_extra(p: Payload) -> Payload:
-    status = {"status": p["status"], "errorCode": p["errorCode"]}
-    for key in ("info", "vendorId", "vendorErrorCode"):
-        if key in p:
-            status[key] = p[key]
-    return {"ocpp16": status}
 
 
 # -- transactions: StartTransaction, StopTransaction, MeterValues ----------------------------------
@@ -425,20 +389,61 @@ def _empty(r: Payload) -> Payload:
     return {}
 
 
+_TRANSACTION_MESSAGES: Final[Mapping[str, Translation]] = {
+    "StartTransaction": Translation(
+        "TransactionEvent", _start_request, _start_response, assign=_start_assign
+    ),
+    "StopTransaction": Translation("TransactionEvent", _stop_request, _stop_response),
+    "MeterValues": Translation("MeterValues", _meter_request, _empty, route=_meter_route),
+}
+
+
+#: 1.6 ChargePointStatus → 2.0.1 ConnectorStatusEnumType: every state of a session under way
+#: (Preparing, Charging, SuspendedEV, SuspendedEVSE, Finishing) is Occupied; 1.6's own value is
+#: kept beside it (StatusNotificationCall.ocpp16).
+CONNECTOR_STATUS_16: Final[Mapping[str, str]] = {
+    "Available": "Available",
+    "Preparing": "Occupied",
+    "Charging": "Occupied",
+    "SuspendedEV": "Occupied",
+    "SuspendedEVSE": "Occupied",
+    "Finishing": "Occupied",
+    "Reserved": "Reserved",
+    "Unavailable": "Unavailable",
+    "Faulted": "Faulted",
+}
+
+
+def _status_request(p: Payload, now: str) -> Payload:
+    connector = p["connectorId"]
+    return {
+        # 1.6 timestamp is optional, 2.0.1's required: the CSMS's time of receipt stands in.
+        "timestamp": p.get("timestamp", now),
+        "connectorStatus": CONNECTOR_STATUS_16[p["status"]],
+        # connectorId N is EVSE N (1.6 has one connector per connectorId); 0 is the station:
+        # EVSE 0, connector 0.
+        "evseId": connector,
+        "connectorId": 1 if connector else 0,
+    }
+
+
+def _status_extra(p: Payload) -> Payload:
+    status = {"status": p["status"], "errorCode": p["errorCode"]}
+    for key in ("info", "vendorId", "vendorErrorCode"):
+        if key in p:
+            status[key] = p[key]
+    return {"ocpp16": status}
+
+
 #: The 1.6 actions a station may send that the CSMS serves, and how.
 TRANSLATIONS: Final[Mapping[str, Translation]] = {
+    **_TRANSACTION_MESSAGES,  # the section "transactions"
     "BootNotification": Translation("BootNotification", _boot_request, _boot_response),
     "Heartbeat": Translation("Heartbeat", _heartbeat_request, _same),
     "StatusNotification": Translation(
         "StatusNotification", _status_request, _same, extra=_status_extra
     ),
     "Authorize": Translation("Authorize", _authorize_request, _authorize_response),
-    # Transactions (see the section above).
-    "StartTransaction": Translation(
-        "TransactionEvent", _start_request, _start_response, assign=_start_assign
-    ),
-    "StopTransaction": Translation("TransactionEvent", _stop_request, _stop_response),
-    "MeterValues": Translation("MeterValues", _meter_request, _empty, route=_meter_route),
 }
 
 

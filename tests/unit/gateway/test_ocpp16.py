@@ -222,38 +222,6 @@ def test_every_2_0_1_authorization_status_has_a_1_6_one() -> None:
     assert set(ocpp16.AUTHORIZATION_16.values()) <= {s.value for s in AuthorizationStatus}
 
 
-@pytest.mark.parametrize(
-    ("code", "spelled"),
-    [
-        ("FormatViolation", "FormationViolation"),
-        ("OccurrenceConstraintViolation", "OccurenceConstraintViolation"),
-        ("RpcFrameworkError", "FormationViolation"),
-        ("InternalError", "InternalError"),
-        ("NotSupported", "NotSupported"),
-        ("SecurityError", "SecurityError"),
-    ],
-)
-def test_callerrors_are_spelled_for_1_6(code: str, spelled: str) -> None:
-    """A CALLERROR of the translated CALL reaches the 1.6 station in 1.6's spelling."""
-    frame = ocpp16.answer("Authorize", ocppj.call_error("m1", code, "why", {"a": 1}))
-    assert orjson.loads(frame) == [4, "m1", spelled, "why", {"a": 1}]
-
-
-def test_an_answer_breaking_the_1_6_schema_is_an_internal_error() -> None:
-    """A translated answer 1.6 would refuse is never sent: the station gets InternalError."""
-    frame = ocpp16.answer("Heartbeat", ocppj.call_result("m1", {"currentTime": "yesterday"}))
-    message = orjson.loads(frame)
-    assert message[:3] == [4, "m1", "InternalError"]
-    assert "1.6 schema" in message[3]
-
-
-def test_every_translation_serves_a_1_6_action_through_a_2_0_1_one() -> None:
-    """The table names only actions with schemas on both sides."""
-    for action, translation in ocpp16.TRANSLATIONS.items():
-        assert action in ocppj.ACTIONS_16
-        assert translation.action in ocppj.ACTIONS
-
-
 # -- transactions ----------------------------------------------------------------------------
 
 T0 = "2026-12-05T10:00:00Z"
@@ -669,3 +637,35 @@ def test_meter_values_seq_no_is_their_earliest_second(timestamps: list[str], seq
     """A re-sent MeterValues gets the same seqNo (its idempotency key), between Start and Stop."""
     values = [{"timestamp": t, "sampledValue": [{"value": "1"}]} for t in timestamps]
     assert ocpp16.meter_seq_no(values) == seq_no
+
+
+@pytest.mark.parametrize(
+    ("code", "spelled"),
+    [
+        ("FormatViolation", "FormationViolation"),
+        ("OccurrenceConstraintViolation", "OccurenceConstraintViolation"),
+        ("RpcFrameworkError", "FormationViolation"),
+        ("InternalError", "InternalError"),
+        ("NotSupported", "NotSupported"),
+        ("SecurityError", "SecurityError"),
+    ],
+)
+def test_callerrors_are_spelled_for_1_6(code: str, spelled: str) -> None:
+    """A CALLERROR of the translated CALL reaches the 1.6 station in 1.6's spelling."""
+    frame = ocpp16.answer("Authorize", ocppj.call_error("m1", code, "why", {"a": 1}))
+    assert orjson.loads(frame) == [4, "m1", spelled, "why", {"a": 1}]
+
+
+def test_an_answer_breaking_the_1_6_schema_is_an_internal_error() -> None:
+    """A translated answer 1.6 would refuse is never sent: the station gets InternalError."""
+    frame = ocpp16.answer("Heartbeat", ocppj.call_result("m1", {"currentTime": "yesterday"}))
+    message = orjson.loads(frame)
+    assert message[:3] == [4, "m1", "InternalError"]
+    assert "1.6 schema" in message[3]
+
+
+def test_every_translation_serves_a_1_6_action_through_a_2_0_1_one() -> None:
+    """The table names only actions with schemas on both sides."""
+    for action, translation in ocpp16.TRANSLATIONS.items():
+        assert action in ocppj.ACTIONS_16
+        assert translation.action in ocppj.ACTIONS
