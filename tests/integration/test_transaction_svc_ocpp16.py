@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 
 import grpc
 import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
 from google.protobuf import timestamp_pb2
 
 from common import db
@@ -177,3 +180,39 @@ async def test_a_stop_of_an_unknown_transaction_is_recorded(transaction_stub) ->
     assert tx.protocol == "ocpp1.6" and not tx.active
     assert [e.seq_no for e in tx.events] == [2**31 - 1]
     assert list(tx.conflicts) == []
+
+
+def _config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", "transaction_svc:migrations")
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    return cfg
+
+
+async def test_migration_0010_keeps_transactions_as_2_0_1(migrated_db) -> None:  # type: ignore[no-untyped-def]
+    """Transactions stored before 0010 are OCPP 2.0.1 ones; 0010 goes down and up again."""
+    url = await asyncio.to_thread(migrated_db, "transaction_svc")
+    await asyncio.to_thread(command.downgrade, _config(url), "0009")
+    engine = db.create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO transactions (station_id, id, active, start_event_received, "
+                    "id_token, id_token_type, charging_state, stopped_reason, ended_ev_gone, "
+                    "created_at, updated_at) VALUES ('CS1', 'old-tx', true, true, '', '', '', "
+                    "'', false, :now, :now)"
+                ),
+                {"now": datetime.datetime(2026, 1, 1)},
+            )
+        await asyncio.to_thread(command.upgrade, _config(url), "head")
+        async with engine.connect() as conn:
+            protocol = await conn.scalar(
+                sa.text("SELECT protocol FROM transactions WHERE id = 'old-tx'")
+            )
+        assert protocol == "ocpp2.0.1"
+        service = Transactions(db.session_factory(engine))
+        assert (await service.assign_id16("CS1", 1, "T", T0, 0))[1]
+    finally:
+        await engine.dispose()
