@@ -328,3 +328,21 @@ async def test_bad_transaction_messages_get_1_6_callerrors(
     assert answer[0] == 4 and answer[2] == code, answer
     assert await _transactions(rest, station_id) == []
     assert (await cp.result("Heartbeat", {}))["currentTime"]
+
+
+async def test_date_times_sent_in_transaction_answers(
+    cp: Station16, station_id: str, rest: httpx.AsyncClient
+) -> None:
+    """The expiryDate of StartTransaction's and StopTransaction's idTagInfo (the token's
+    expiry, stored with nanoseconds) reaches the station in UTC with at most 3 fraction digits."""
+    tag = f"T{uuid.uuid4().hex[:12].upper()}"
+    resp = await rest.post(
+        "/v1/idTokens",
+        json={"idToken": tag, "type": "ISO14443", "expiryDate": "2030-01-01T00:00:00.123456789Z"},
+    )
+    assert resp.status_code == 200, resp.text
+    started = await cp.result("StartTransaction", _start(tag))
+    assert started["idTagInfo"] == {"status": "Accepted", "expiryDate": "2030-01-01T00:00:00.123Z"}
+    stop = {"transactionId": started["transactionId"], "meterStop": 1000, "timestamp": T_STOP}
+    stopped = await cp.result("StopTransaction", {**stop, "idTag": tag})
+    assert stopped["idTagInfo"]["expiryDate"] == "2030-01-01T00:00:00.123Z"
