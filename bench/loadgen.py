@@ -69,6 +69,9 @@ class Options:
     heartbeat_interval: float = 30.0
     tx_interval: float = 10.0
     message: str = "heartbeat"  # throughput: heartbeat | transaction-event
+    # "ocpp1.6": the stations speak OCPP 1.6J (bench/station16.py); throughput's
+    # transaction-event messages are then MeterValues of a transaction.
+    protocol: str = "ocpp2.0.1"
     timeout: float = 30.0
     measure_pid: int | None = None
     id_token: str = "BENCH0001"
@@ -78,9 +81,6 @@ class Options:
     progress: bool = True
     tx_log: bool = False
     resend: bool = False  # reconnect and re-send unacknowledged TransactionEvents
-    # "ocpp1.6": the stations speak OCPP 1.6J (bench/station16.py); throughput's
-    # transaction-event messages are then MeterValues of a transaction.
-    protocol: str = "ocpp2.0.1"
 
 
 def raise_fd_limit() -> int:
@@ -542,6 +542,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         heartbeat_interval=a.heartbeat_interval,
         tx_interval=a.tx_interval,
         message=a.message,
+        protocol=a.protocol,
         timeout=a.timeout,
         measure_pid=a.measure_pid,
         id_token=a.id_token,
@@ -551,7 +552,6 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         progress=not a.quiet,
         tx_log=a.tx_log,
         resend=a.resend,
-        protocol=a.protocol,
     )
     return opts, a.json or pathlib.Path(f"bench-{a.scenario}.json"), not a.no_plot
 
