@@ -218,7 +218,8 @@ async def test_tc_authorize(station16: Station16, rest: httpx.AsyncClient) -> No
             b'[2,"b1","Authorize",{"idTag":"A","x":1}]', "FormationViolation", id="extra-property"
         ),
         pytest.param(
-            b'[2,"b1","DataTransfer",{"vendorId":"com.acme"}]',
+            # A 1.6 action only the CSMS sends: a station's is not served.
+            b'[2,"b1","Reset",{"type":"Hard"}]',
             "NotSupported",
             id="not-served-yet",
         ),
