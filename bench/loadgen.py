@@ -21,6 +21,10 @@ Scenarios (every loop is bounded by ``--duration`` and ``--timeout``):
 - ``throughput``: closed loop, each of N stations sends its next ``--message`` (``heartbeat`` or
   ``transaction-event``) as soon as the previous is answered, for ``--duration`` s.
 
+``--protocol ocpp1.6``: the stations speak OCPP 1.6J (``bench.station16``): their boot and
+heartbeats are 1.6's, and throughput's ``transaction-event`` is a StartTransaction, then
+MeterValues with its transactionId (counted as ``MeterValues.Updated``), then StopTransaction.
+
 Prints a progress line on stderr (at most once a second), a summary on stdout, and writes a
 JSON result and a PNG plot (``--json``; the PNG goes beside it).
 
@@ -53,6 +57,7 @@ from typing import Any
 import orjson
 
 from bench.station import CallFailed, Resend, Station
+from bench.station16 import Station16
 from bench.stats import Recorder, summary_table
 
 __all__ = ["Options", "run", "main", "SCENARIOS"]
@@ -73,6 +78,9 @@ class Options:
     heartbeat_interval: float = 30.0
     tx_interval: float = 10.0
     message: str = "heartbeat"  # throughput: heartbeat | transaction-event
+    # "ocpp1.6": the stations speak OCPP 1.6J (bench/station16.py); throughput's
+    # transaction-event messages are then MeterValues of a transaction.
+    protocol: str = "ocpp2.0.1"
     timeout: float = 30.0
     measure_pid: int | None = None
     id_token: str = "BENCH0001"
@@ -504,7 +512,8 @@ async def _throughput(opts: Options, rec: Recorder, stations: list[Station]) -> 
 
     tasks = await _ramp(stations, opts.ramp, body)
     await settled.wait(opts)
-    kind = "TransactionEvent.Updated" if tx else "Heartbeat"
+    updated = "MeterValues.Updated" if opts.protocol == "ocpp1.6" else "TransactionEvent.Updated"
+    kind = updated if tx else "Heartbeat"
     before = _count(rec, kind)
     t_start = time.perf_counter()
     go.set()
@@ -538,8 +547,9 @@ async def run(opts: Options) -> dict[str, Any]:
         raise ValueError(f"unknown scenario {opts.scenario!r}")
     rec = Recorder(tx_log=[] if opts.tx_log else None)
     prefix = opts.prefix or f"BENCH-{uuid.uuid4().hex[:6]}-"
+    kind = Station16 if opts.protocol == "ocpp1.6" else Station
     stations = [
-        Station(
+        kind(
             f"{prefix}{i:06d}",
             opts.url,
             rec,
@@ -612,6 +622,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
     p.add_argument("--heartbeat-interval", type=float, default=30.0)
     p.add_argument("--tx-interval", type=float, default=10.0, help="steady: s between Updated")
     p.add_argument("--message", choices=["heartbeat", "transaction-event"], default="heartbeat")
+    p.add_argument(
+        "--protocol",
+        choices=["ocpp2.0.1", "ocpp1.6"],
+        default="ocpp2.0.1",
+        help="the stations' OCPP-J subprotocol (1.6: transaction-event means MeterValues)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="per call and per handshake, s")
     p.add_argument("--measure-pid", type=int, help="report this process's RSS per connection")
     p.add_argument("--id-token", default="BENCH0001")
@@ -651,6 +667,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         heartbeat_interval=a.heartbeat_interval,
         tx_interval=a.tx_interval,
         message=a.message,
+        protocol=a.protocol,
         timeout=a.timeout,
         measure_pid=a.measure_pid,
         id_token=a.id_token,
