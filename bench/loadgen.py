@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import math
 import pathlib
@@ -93,9 +94,12 @@ class Options:
     fleet_transactions: int = 0  # fleet: stations in a transaction
     # fleet: after the hold, the transactions end and the fleet only heartbeats this long.
     idle_duration: float = 0.0
-    # fleet: files <prefix>.hold, .idle and .end written as those phases begin (and the last
-    # ends), for whoever measures the mesh meanwhile ("": none).
+    # fleet: files <prefix>.hold, .storm, .idle and .end written as those phases begin (and
+    # the last ends), for whoever measures the mesh meanwhile ("": none).
     phase_files: str = ""
+    # fleet: after the hold, a window this long in which the CSMS may drop connections (a
+    # gateway killed): stations reconnect at once, with backoff, and re-send (needs --resend).
+    storm_duration: float = 0.0
     # Source addresses 127.0.0.<first_source>, +1, ... each for stations_per_source stations
     # (0: the kernel picks the source, 127.0.0.1).
     stations_per_source: int = 0
@@ -401,9 +405,18 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
     gate = _gate(opts)
     settled = _Settled(len(stations))
     ended = _Settled(min(opts.fleet_transactions, len(stations)))
+    resend = opts.resend
+
+    async def nap(st: Station, until: float) -> None:
+        """Until ``until`` (perf_counter), the end, or (resending) the connection's loss."""
+        delay = until - time.perf_counter()
+        if delay > 0 and st.wake is not None and not st.wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(st.wake.wait(), delay)
 
     async def body(st: Station, charging: bool) -> None:
         nonlocal booted, in_tx
+        st.wake = asyncio.Event()
         ok = await _setup(st, gate=gate)
         booted += ok
         tx = False
@@ -420,7 +433,24 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
         now = time.perf_counter()
         next_hb = now + random.uniform(0, opts.heartbeat_interval)
         next_tx = now + random.uniform(0, opts.tx_interval) if tx else math.inf
-        while not await _sleep_until(min(next_hb, next_tx), stop):
+        while not stop.is_set():
+            await nap(st, min(next_hb, next_tx))
+            if stop.is_set():
+                return
+            st.wake.clear()
+            if not st.online:
+                if not resend:
+                    return
+                # As a station does when its link drops: reconnect now (with backoff), then
+                # what waits in its outbox goes first.
+                if not await st.reconnect(time.perf_counter() + 3 * opts.timeout):
+                    rec.error("not_back")
+                    return
+                with contextlib.suppress(CallFailed):
+                    await st.deliver(time.perf_counter() + 3 * opts.timeout)
+                continue
+            if time.perf_counter() < min(next_hb, next_tx):
+                continue
             try:
                 if next_tx <= next_hb:
                     if idle.is_set():
@@ -434,8 +464,13 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
                     next_hb += opts.heartbeat_interval
                     await st.heartbeat()
             except CallFailed as exc:
-                if exc.kind == "closed":
+                if exc.kind == "closed" and not resend:
                     return
+
+    def rename(prefix: str) -> None:
+        """Keep the latencies so far apart ("<prefix>:<type>"); new ones start afresh."""
+        for kind in [k for k in rec.hists if ":" not in k]:
+            rec.hists[f"{prefix}:{kind}"] = rec.hists.pop(kind)
 
     charging = min(opts.fleet_transactions, len(stations))
     bodies = {id(st): n < charging for n, st in enumerate(stations)}
@@ -443,13 +478,33 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
     tasks = await _ramp(stations, opts.ramp, lambda st: body(st, bodies[id(st)]))
     await settled.wait(opts)
     setup_s = time.perf_counter() - t0
-    # The latencies of the ramp are kept apart ("ramp:<type>"): from here on, the held fleet's.
-    for kind in list(rec.hists):
-        rec.hists[f"ramp:{kind}"] = rec.hists.pop(kind)
+    rename("ramp")  # from here on, the held fleet's latencies
     _phase(opts, "hold")
     await _sleep_until(time.perf_counter() + opts.duration, stop)
     rss_after = rss_kib(opts.measure_pid) if opts.measure_pid else None
     connected = rec.connected
+    storm: dict[str, Any] = {}
+    if opts.storm_duration > 0:
+        # The storm's latencies and errors apart ("storm:<type>", storm_errors): the held
+        # fleet's go on after it.
+        held = {k: rec.hists.pop(k) for k in [k for k in rec.hists if ":" not in k]}
+        errors_before = collections.Counter(rec.errors)
+        reconnects = {st.id: st.reconnects for st in stations}
+        storm_start = time.time()
+        _phase(opts, "storm")
+        await _sleep_until(time.perf_counter() + opts.storm_duration, stop)
+        back = [st for st in stations if st.reconnects > reconnects[st.id]]
+        storm = {
+            "storm_started_at": storm_start,
+            "reconnected": len(back),
+            "last_back_at": max((st.reconnected_at or 0.0 for st in back), default=None),
+            "offline_at_storm_end": sum(1 for st in stations if not st.online),
+            "storm_errors": dict(collections.Counter(rec.errors) - errors_before),
+        }
+        rename("storm")
+        rec.hists.update(held)
+        rec.errors.subtract(storm["storm_errors"])
+        rec.errors += collections.Counter()  # drops the zero counts
     if opts.idle_duration > 0:
         idle.set()
         with contextlib.suppress(TimeoutError):  # each ends at its next Updated's time
@@ -458,6 +513,9 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
         await _sleep_until(time.perf_counter() + opts.idle_duration, stop)
     _phase(opts, "end")
     stop.set()
+    for st in stations:
+        if st.wake is not None:
+            st.wake.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     figures: dict[str, Any] = {
         "stations": len(stations),
@@ -467,6 +525,7 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
         "setup_s": round(setup_s, 2),
         "held_s": opts.duration,
         "sources": len({st.source for st in stations}),
+        **storm,
     }
     if rss_before is not None and rss_after is not None:
         figures["rss_per_connection_kib"] = (
@@ -589,6 +648,23 @@ async def run(opts: Options) -> dict[str, Any]:
         result["transaction_event_log"] = rec.tx_log
     if opts.scenario == "fleet":  # several generators' latencies are merged (bench.run)
         result["histograms"] = {k: h.encode().decode() for k, h in rec.hists.items()}
+        if opts.resend:  # every TransactionEvent as its station saw it, for a reconciliation
+            result["ledger"] = [
+                {
+                    "station": r.station,
+                    "tx_id": r.tx_id,
+                    "seq_no": r.seq_no,
+                    "event_type": r.event_type,
+                    "energy_wh": r.energy_wh,
+                    "offline": r.offline,
+                    "sent": r.sent,
+                    "acknowledged": r.acknowledged,
+                    "dropped": r.dropped,
+                    "outcomes": dict(r.outcomes),
+                }
+                for st in stations
+                for r in st.ledger
+            ]
     return result
 
 
@@ -656,6 +732,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
     p.add_argument("--first-source", type=int, default=2, help="first source: 127.0.0.<this>")
     p.add_argument("--idle-duration", type=float, default=0.0, help="fleet: s of heartbeats only")
     p.add_argument("--phase-files", default="", help="fleet: write <this>.hold, .idle, .end")
+    p.add_argument(
+        "--storm-duration", type=float, default=0.0, help="fleet: s after the hold for a crash"
+    )
     a = p.parse_args(argv)
     opts = Options(
         url=a.url,
@@ -682,6 +761,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         first_source=a.first_source,
         idle_duration=a.idle_duration,
         phase_files=a.phase_files,
+        storm_duration=a.storm_duration,
     )
     return opts, a.json or pathlib.Path(f"bench-{a.scenario}.json"), not a.no_plot
 

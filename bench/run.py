@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 
-from bench.fleet import FLEET, fleet_lines, fleet_targets, run_fleet
+from bench.fleet import FLEET, RECONNECT, fleet_lines, fleet_targets, run_fleet
 from bench.loadgen import raise_fd_limit
 from common import db
 from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port, on_free_ports
@@ -441,9 +441,11 @@ def run_bench(
                 b, postgres_url, quick, scale, message_log_rounds, (sut_cpus, gen_cpus), out, quiet
             )
     fleet: dict[str, Any] = {}
-    if not only or FLEET in only:
+    if not only or FLEET in only or RECONNECT in only:
+        # One fleet per backend; the reconnect storm, when asked for, runs within it.
+        storm = not only or RECONNECT in only
         for b in backends:
-            fleet[f"mesh-{b}"] = run_fleet(b, postgres_url, quick, out, quiet, scale)
+            fleet[f"mesh-{b}"] = run_fleet(b, postgres_url, quick, out, quiet, scale, storm)
     summary = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "cpu_split": cpus_mode if sut_cpus else "none"},
@@ -850,7 +852,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=2,
         help="message-log: off/on pairs of meshes (the throughput scenarios on each)",
     )
-    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER, FILES, MESSAGE_LOG, FLEET]
+    names = [sc.name for sc in plan(False, 1.0)]
+    names += [LOAD_MANAGER, FILES, MESSAGE_LOG, FLEET, RECONNECT]
     p.add_argument(
         "--scenarios",
         default="",

@@ -206,6 +206,10 @@ class Station:
         self.outbox: collections.deque[TxEventRecord] = collections.deque()
         self.ledger: list[TxEventRecord] = []
         self.reconnects = 0
+        # time.time() of the last reconnection (reconnect()), None before any.
+        self.reconnected_at: float | None = None
+        # Set when the connection closes, if given (a fleet's stations sleep on it).
+        self.wake: asyncio.Event | None = None
         self._failures = 0  # failed sends in a row, for the backoff
         # Told of every CSMS CALL ``[2, id, action, payload]`` before it is answered.
         self.on_call: Callable[[list[Any]], None] | None = None
@@ -260,6 +264,8 @@ class Station:
         finally:
             self.rec.connected -= 1
             self.closed.set()
+            if self.wake is not None:
+                self.wake.set()
             for fut in self.pending.values():
                 if not fut.done():
                     fut.set_exception(CallFailed("closed"))
@@ -297,6 +303,7 @@ class Station:
         while True:
             if await self.connect():
                 self.reconnects += 1
+                self.reconnected_at = time.time()
                 return True
             tries += 1
             pause = min(self.resend.backoff * 2 ** (tries - 1), self.resend.backoff_max)

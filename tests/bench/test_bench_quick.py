@@ -148,3 +148,16 @@ def test_the_fleet_ran_and_reports_its_figures(summary: dict[str, Any]) -> None:
     assert r["database_mib"] > 0
     checks = [t["check"] for t in summary["targets"] if t["check"].startswith("fleet of 2,000")]
     assert len(checks) == 6, checks
+
+
+def test_the_reconnect_storm_loses_and_duplicates_nothing(summary: dict[str, Any]) -> None:
+    """The quick fleet's two gateways hold 1,000 stations each; one is killed (SIGKILL) and
+    started again: its 1,000 stations come back, and every TransactionEvent acknowledged is
+    stored once (make chaos's reconciliation), none lost, none duplicated."""
+    storm = summary["fleet"]["mesh-sqlite"]["reconnect"]
+    assert storm["killed"] == ["gateway-1"]
+    assert storm["reconnected"] >= 1_000 and storm["offline_at_storm_end"] == 0
+    assert storm["all_back_s"] is not None and storm["all_back_s"] > 0
+    assert storm["sent"] > 0 and storm["acknowledged"] == storm["sent"]
+    assert storm["lost"] == 0 and storm["duplicated"] == 0
+    assert storm["aggregate_errors"] == [] and storm["examples"] == []
