@@ -113,8 +113,9 @@ def test_table_and_targets_reported(summary: dict[str, Any]) -> None:
         elif row["figure"].startswith("throughput:") and "msg/s" in row["figure"]:
             assert all(row[t] for t in TARGETS), row
     verdicts = {c["verdict"] for c in summary["targets"]}
-    # the five, and the message log's two (on/off Heartbeats and TransactionEvents)
-    assert verdicts <= {"PASS", "MISS"} and len(summary["targets"]) == 5 + 2
+    # the five, the message log's two (on/off Heartbeats and TransactionEvents), the
+    # fleet's six and the reconnect storm's three
+    assert verdicts <= {"PASS", "MISS"} and len(summary["targets"]) == 5 + 2 + 6 + 3
 
 
 def test_the_message_log_measured_off_and_on(summary: dict[str, Any]) -> None:
