@@ -229,7 +229,9 @@ METHOD_EXAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
             "stationId": EXAMPLE_STATION,
             "evseId": 1,
             "idToken": {"idToken": EXAMPLE_ID_TOKEN, "type": "ISO14443"},
-            "expiryDateTime": "2026-12-05T18:00:00Z",
+            # Far ahead: the example must stay a valid request (tests/e2e/test_openapi.py sends
+            # it), and one in the past is refused (it was: 2026-12-05T18:00:00Z, at 18:00).
+            "expiryDateTime": "2099-12-31T18:00:00Z",
         }
     },
     "TransactionRestService.GetReservation": {"params": {"id": 17}},

@@ -513,13 +513,13 @@ async def test_smart_charging_reservations_firmware_diagnostics(
     assert (await station16.wait_for("ClearChargingProfile")).payload == {"id": 1701}
     body = {
         "id": 1702,
-        "expiryDateTime": "2027-01-01T00:00:00Z",
+        "expiryDateTime": "2099-01-01T00:00:00Z",
         "idToken": {"idToken": "RES16", "type": "ISO14443"},
     }
     assert await _command(rest, sid, "reserveNow", body) == {"status": "Accepted"}
     assert (await station16.wait_for("ReserveNow")).payload == {
         "connectorId": 0,
-        "expiryDate": "2027-01-01T00:00:00Z",
+        "expiryDate": "2099-01-01T00:00:00Z",
         "idTag": "RES16",
         "reservationId": 1702,
     }
