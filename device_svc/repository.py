@@ -457,8 +457,9 @@ class GatewayLeaseRepository:
         for lease_id in sorted(leases):
             address, until = leases[lease_id]
             await self.conn.execute(
-                insert_.values(id=lease_id, address=address, expires_at=until, created_at=now)
-                .on_conflict_do_update(
+                insert_.values(
+                    id=lease_id, address=address, expires_at=until, created_at=now
+                ).on_conflict_do_update(
                     index_elements=["id"],
                     set_={"expires_at": insert_.excluded.expires_at, "address": address},
                     where=insert_.excluded.expires_at > _LEASES.c.expires_at,

@@ -50,11 +50,11 @@ from device_svc.models import (
 )
 from device_svc.repository import (
     LIST_STATUSES,
-    GatewayLeaseRepository,
-    Move,
     OCPP16_STATUS_COLUMNS,
     CustomerInformationRepository,
     DeviceModelRepository,
+    GatewayLeaseRepository,
+    Move,
     SecurityEventRepository,
     StationRepository,
     StationWriter,

@@ -144,7 +144,9 @@ async def gateways() -> AsyncIterator[list[tuple[FakeGateway, str]]]:
 
 
 def _reset(station_id: str) -> pb.ResetCommand:
-    return pb.ResetCommand(station_id=station_id, request=ocpp.ResetRequest(type=ocpp.RESET_ON_IDLE))
+    return pb.ResetCommand(
+        station_id=station_id, request=ocpp.ResetRequest(type=ocpp.RESET_ON_IDLE)
+    )
 
 
 async def test_a_renewal_costs_the_same_whatever_the_stations_held(device: Device) -> None:

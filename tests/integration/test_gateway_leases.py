@@ -119,13 +119,18 @@ async def mesh(migrated_db) -> AsyncIterator[Mesh]:  # type: ignore[no-untyped-d
 
 
 def _reset(station_id: str) -> pb.ResetCommand:
-    return pb.ResetCommand(station_id=station_id, request=ocpp.ResetRequest(type=ocpp.RESET_ON_IDLE))
+    return pb.ResetCommand(
+        station_id=station_id, request=ocpp.ResetRequest(type=ocpp.RESET_ON_IDLE)
+    )
 
 
 async def _until(check: Any, seconds: float) -> None:
-    async with asyncio.timeout(seconds):
-        while not await check():
-            await asyncio.sleep(0.05)
+    """Poll ``check()`` every 50 ms until it is true; fail after ``seconds``."""
+    for _ in range(int(seconds / 0.05)):
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not so after {seconds} s")
 
 
 async def test_a_takeover_closes_the_old_connection_and_commands_follow(mesh: Mesh) -> None:
