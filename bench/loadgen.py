@@ -12,6 +12,12 @@ Scenarios (every loop is bounded by ``--duration`` and ``--timeout``):
 - ``steady``: N stations each in a transaction, a TransactionEvent Updated every
   ``--tx-interval`` s plus heartbeats, for ``--duration`` s once all are in their
   transaction (the latencies of Heartbeat and TransactionEvent.Updated are that window's).
+- ``fleet``: N stations connect (``--ramp`` per second), boot and heartbeat every
+  ``--heartbeat-interval`` s; ``--fleet-transactions`` of them start a transaction once booted
+  and send TransactionEvent Updated (with meter values) every ``--tx-interval`` s; held
+  ``--duration`` s once all are in. Latencies per message type, the ramp's apart; with
+  ``--measure-pid`` the RSS growth per connection. Connections come from
+  ``--sources`` loopback addresses (127.0.0.2 and on, ``--stations-per-source`` each).
 - ``throughput``: closed loop, each of N stations sends its next ``--message`` (``heartbeat`` or
   ``transaction-event``) as soon as the previous is answered, for ``--duration`` s.
 
@@ -33,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import pathlib
 import random
 import resource
@@ -50,7 +57,9 @@ from bench.stats import Recorder, summary_table
 
 __all__ = ["Options", "run", "main", "SCENARIOS"]
 
-SCENARIOS = ("connect", "bootstorm", "steady", "throughput")
+SCENARIOS = ("connect", "bootstorm", "steady", "throughput", "fleet")
+# Connections per loopback source address in a fleet (its ephemeral ports: about 28,000).
+STATIONS_PER_SOURCE = 20_000
 
 
 @dataclass
@@ -73,6 +82,16 @@ class Options:
     progress: bool = True
     tx_log: bool = False
     resend: bool = False  # reconnect and re-send unacknowledged TransactionEvents
+    fleet_transactions: int = 0  # fleet: stations in a transaction
+    # fleet: after the hold, the transactions end and the fleet only heartbeats this long.
+    idle_duration: float = 0.0
+    # fleet: files <prefix>.hold, .idle and .end written as those phases begin (and the last
+    # ends), for whoever measures the mesh meanwhile ("": none).
+    phase_files: str = ""
+    # Source addresses 127.0.0.<first_source>, +1, ... each for stations_per_source stations
+    # (0: the kernel picks the source, 127.0.0.1).
+    stations_per_source: int = 0
+    first_source: int = 2
 
 
 def raise_fd_limit() -> int:
@@ -361,6 +380,93 @@ async def _steady(opts: Options, rec: Recorder, stations: list[Station]) -> dict
     }
 
 
+def _phase(opts: Options, name: str) -> None:
+    if opts.phase_files:
+        pathlib.Path(f"{opts.phase_files}.{name}").write_text(f"{time.time()}\n")
+
+
+async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[str, Any]:
+    stop = asyncio.Event()
+    idle = asyncio.Event()  # the hold is over: transactions end, heartbeats go on
+    rss_before = rss_kib(opts.measure_pid) if opts.measure_pid else None
+    booted = in_tx = 0
+    gate = _gate(opts)
+    settled = _Settled(len(stations))
+    ended = _Settled(min(opts.fleet_transactions, len(stations)))
+
+    async def body(st: Station, charging: bool) -> None:
+        nonlocal booted, in_tx
+        ok = await _setup(st, gate=gate)
+        booted += ok
+        tx = False
+        if ok and charging:
+            with contextlib.suppress(CallFailed):
+                await st.status("Occupied")
+                tx = await st.transaction_event("Started")
+            in_tx += tx
+        settled.tick()
+        if not tx and charging:
+            ended.tick()
+        if not ok:
+            return
+        now = time.perf_counter()
+        next_hb = now + random.uniform(0, opts.heartbeat_interval)
+        next_tx = now + random.uniform(0, opts.tx_interval) if tx else math.inf
+        while not await _sleep_until(min(next_hb, next_tx), stop):
+            try:
+                if next_tx <= next_hb:
+                    if idle.is_set():
+                        next_tx = math.inf
+                        await st.transaction_event("Ended")
+                        ended.tick()
+                    else:
+                        next_tx += opts.tx_interval
+                        await st.transaction_event("Updated")
+                else:
+                    next_hb += opts.heartbeat_interval
+                    await st.heartbeat()
+            except CallFailed as exc:
+                if exc.kind == "closed":
+                    return
+
+    charging = min(opts.fleet_transactions, len(stations))
+    bodies = {id(st): n < charging for n, st in enumerate(stations)}
+    t0 = time.perf_counter()
+    tasks = await _ramp(stations, opts.ramp, lambda st: body(st, bodies[id(st)]))
+    await settled.wait(opts)
+    setup_s = time.perf_counter() - t0
+    # The latencies of the ramp are kept apart ("ramp:<type>"): from here on, the held fleet's.
+    for kind in list(rec.hists):
+        rec.hists[f"ramp:{kind}"] = rec.hists.pop(kind)
+    _phase(opts, "hold")
+    await _sleep_until(time.perf_counter() + opts.duration, stop)
+    rss_after = rss_kib(opts.measure_pid) if opts.measure_pid else None
+    connected = rec.connected
+    if opts.idle_duration > 0:
+        idle.set()
+        with contextlib.suppress(TimeoutError):  # each ends at its next Updated's time
+            await asyncio.wait_for(ended.event.wait(), opts.tx_interval + opts.timeout)
+        _phase(opts, "idle")
+        await _sleep_until(time.perf_counter() + opts.idle_duration, stop)
+    _phase(opts, "end")
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    figures: dict[str, Any] = {
+        "stations": len(stations),
+        "booted": booted,
+        "in_transaction": in_tx,
+        "connected_at_end": connected,
+        "setup_s": round(setup_s, 2),
+        "held_s": opts.duration,
+        "sources": len({st.source for st in stations}),
+    }
+    if rss_before is not None and rss_after is not None:
+        figures["rss_per_connection_kib"] = (
+            round((rss_after - rss_before) / connected, 2) if connected else None
+        )
+    return figures
+
+
 def _count(rec: Recorder, kind: str) -> int:
     hist = rec.hists.get(kind)
     return hist.get_total_count() if hist is not None else 0
@@ -422,6 +528,7 @@ _RUNNERS = {
     "bootstorm": _bootstorm,
     "steady": _steady,
     "throughput": _throughput,
+    "fleet": _fleet,
 }
 
 
@@ -440,6 +547,11 @@ async def run(opts: Options) -> dict[str, Any]:
             opts.id_token,
             opts.password,
             resend=Resend() if opts.resend else None,
+            source=(
+                f"127.0.0.{opts.first_source + i // opts.stations_per_source}"
+                if opts.stations_per_source
+                else ""
+            ),
         )
         for i in range(opts.stations)
     ]
@@ -465,6 +577,8 @@ async def run(opts: Options) -> dict[str, Any]:
     }
     if rec.tx_log is not None:
         result["transaction_event_log"] = rec.tx_log
+    if opts.scenario == "fleet":  # several generators' latencies are merged (bench.run)
+        result["histograms"] = {k: h.encode().decode() for k, h in rec.hists.items()}
     return result
 
 
@@ -515,6 +629,17 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         action="store_true",
         help="reconnect and re-send unacknowledged TransactionEvents, as real stations do",
     )
+    p.add_argument("--fleet-transactions", type=int, default=0, help="fleet: stations charging")
+    p.add_argument(
+        "--stations-per-source",
+        type=int,
+        default=0,
+        help=f"stations per loopback source address (0: 127.0.0.1 only; {STATIONS_PER_SOURCE} "
+        "fits one address's ephemeral ports)",
+    )
+    p.add_argument("--first-source", type=int, default=2, help="first source: 127.0.0.<this>")
+    p.add_argument("--idle-duration", type=float, default=0.0, help="fleet: s of heartbeats only")
+    p.add_argument("--phase-files", default="", help="fleet: write <this>.hold, .idle, .end")
     a = p.parse_args(argv)
     opts = Options(
         url=a.url,
@@ -535,6 +660,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         progress=not a.quiet,
         tx_log=a.tx_log,
         resend=a.resend,
+        fleet_transactions=a.fleet_transactions,
+        stations_per_source=a.stations_per_source,
+        first_source=a.first_source,
+        idle_duration=a.idle_duration,
+        phase_files=a.phase_files,
     )
     return opts, a.json or pathlib.Path(f"bench-{a.scenario}.json"), not a.no_plot
 

@@ -40,6 +40,7 @@ from typing import Any
 
 import orjson
 
+from bench.fleet import FLEET, fleet_lines, fleet_targets, run_fleet
 from bench.loadgen import raise_fd_limit
 from common import db
 from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port, on_free_ports
@@ -420,6 +421,10 @@ def run_bench(
             message_log[f"mesh-{b}"] = _message_log_ab(
                 b, postgres_url, quick, scale, message_log_rounds, (sut_cpus, gen_cpus), out, quiet
             )
+    fleet: dict[str, Any] = {}
+    if not only or FLEET in only:
+        for b in backends:
+            fleet[f"mesh-{b}"] = run_fleet(b, postgres_url, quick, out, quiet, scale)
     summary = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "cpu_split": cpus_mode if sut_cpus else "none"},
@@ -432,14 +437,23 @@ def run_bench(
         "load_manager": load_manager,
         "files": files,
         "message_log": message_log,
+        "fleet": fleet,
     }
     rows = figures(results)
     summary["table"] = rows
-    summary["targets"] = check_targets(rows) + message_log_targets(message_log)
+    summary["targets"] = (
+        check_targets(rows) + message_log_targets(message_log) + fleet_targets(fleet)
+    )
     text = render(summary)
-    summary["harness_failures"] = harness_failures(results) + [
-        f"{mesh} {MESSAGE_LOG}: {r['failed']}" for mesh, r in message_log.items() if "failed" in r
-    ]
+    summary["harness_failures"] = (
+        harness_failures(results)
+        + [
+            f"{mesh} {MESSAGE_LOG}: {r['failed']}"
+            for mesh, r in message_log.items()
+            if "failed" in r
+        ]
+        + [f"{mesh} {FLEET}: {r['failed']}" for mesh, r in fleet.items() if "failed" in r]
+    )
     (out / "summary.json").write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     (out / "summary.txt").write_text(text + "\n")
     print(text, flush=True)
@@ -772,6 +786,10 @@ def render(summary: dict[str, Any]) -> str:
             "station message log (fresh meshes, off then on, alternating; ratios of the means):"
         )
         lines.extend(_message_log_lines(summary))
+    if summary.get("fleet"):
+        lines.append("")
+        lines.append(f"{FLEET} (bench.fleet, a mesh of its own per backend):")
+        lines.extend(fleet_lines(summary["fleet"]))
     lines.append("")
     lines.append("targets (a MISS is a measurement, not a failure):")
     for c in summary["targets"]:
@@ -803,7 +821,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=2,
         help="message-log: off/on pairs of meshes (the throughput scenarios on each)",
     )
-    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER, FILES, MESSAGE_LOG]
+    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER, FILES, MESSAGE_LOG, FLEET]
     p.add_argument(
         "--scenarios",
         default="",

@@ -171,8 +171,12 @@ class Station:
         id_token: str,
         password: str = "",
         resend: Resend | None = None,
+        source: str = "",
     ) -> None:
         self.id = station_id
+        # The loopback address its connection comes from ("": the kernel's choice); one
+        # address's ephemeral ports (about 28,000) do not suffice for a fleet.
+        self.source = source
         self.url = f"{url.rstrip('/')}/{station_id}"
         self.rec = recorder
         self.timeout = timeout
@@ -218,6 +222,7 @@ class Station:
                 ping_interval=None,  # the CSMS pings; answering is automatic
                 max_queue=64,
                 additional_headers=self.headers,
+                local_addr=(self.source, 0) if self.source else None,
             )
         except Exception as exc:  # every failed handshake is counted, whatever its kind
             self.rec.error(_connect_error_kind(exc))

@@ -90,6 +90,9 @@ OCPP_TO_GRPC: dict[str, grpc.StatusCode] = {
     "TypeConstraintViolation": grpc.StatusCode.INVALID_ARGUMENT,
     "ProtocolError": grpc.StatusCode.INVALID_ARGUMENT,
     "SecurityError": grpc.StatusCode.PERMISSION_DENIED,
+    # OCPP-J 1.6's spellings of two of them (a 1.6 station's CALLERROR to a command).
+    "FormationViolation": grpc.StatusCode.INVALID_ARGUMENT,
+    "OccurenceConstraintViolation": grpc.StatusCode.INVALID_ARGUMENT,
 }
 OCPP_ERROR_DOMAIN = "ocpp"
 

@@ -31,6 +31,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 __all__ = [
     "CALLERRORS",
     "COMMANDS",
+    "KEEPALIVE",
     "CONNECTED",
     "DB_STATEMENT",
     "FRAMES",
@@ -66,6 +67,11 @@ GROUP_COMMIT = Histogram(
     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
 )
 COMMANDS = Counter("csms_commands", "CSMS-initiated commands", ["action", "outcome"])
+KEEPALIVE = Counter(
+    "csms_keepalive",
+    "WebSocket pings to silent stations, by outcome (sent; closed: no pong in time)",
+    ["outcome"],
+)
 MESSAGE_LOG_DROPPED = Counter(
     "csms_message_log_dropped", "Frames the station message log could not keep (gateway)"
 )

@@ -8,13 +8,21 @@ comes back as the typed response: a CALLRESULT that breaks the response schema i
 CALLERROR the status of :func:`common.errors.grpc_status_of_callerror` with a
 ``google.rpc.ErrorInfo`` detail carrying the OCPP error code. The wait is bounded by
 ``call_timeout`` and the caller's deadline, whichever ends first (DEADLINE_EXCEEDED).
+
+A station that speaks OCPP 1.6J gets the 1.6 CALL(s) of the command (:data:`gateway.ocpp16.
+COMMANDS`), checked against the 1.6 schema; a command 1.6 cannot say is FAILED_PRECONDITION with
+the reason, and nothing is sent. The station's 1.6 answer is checked against the 1.6 response
+schema (UNKNOWN when it breaks it) and returned as the 2.0.1 response, typed and as JSON; its
+CALLERROR keeps the code as the station spelled it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
-from collections.abc import Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
 
 import grpc
@@ -28,7 +36,7 @@ from common import logging as log_ctx
 from common.ocpp_json import REQUEST_TYPES, RESPONSE_TYPES, ConversionError, to_ocpp, to_proto
 from csms.gateway.v1 import station_control_pb2 as pb
 from csms.gateway.v1 import station_control_pb2_grpc as pb_grpc
-from gateway import ocppj
+from gateway import ocpp16, ocppj
 from gateway.connection import InvalidAnswer, StationConnection, StationUnavailable
 
 __all__ = ["CONTROL_SERVICE_NAME", "MAX_DETAILS_LENGTH", "StationControl", "callerror_status"]
@@ -83,12 +91,30 @@ def _action_of(request: any_pb2.Any) -> str | None:
     return action
 
 
+#: The gateway serving a CALL as if the station had sent it: (station id, CALL) → answer frame.
+Serve = Callable[[str, ocppj.Call], Awaitable[str]]
+
+
+def _now() -> str:
+    """The gateway's time as OCPP sends it: UTC, milliseconds."""
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
 class StationControl(pb_grpc.StationControlServiceServicer):
     """Sends typed OCPP CALLs to the stations in ``connections`` (the gateway's own dict)."""
 
-    def __init__(self, connections: Mapping[str, StationConnection], call_timeout: float) -> None:
+    def __init__(
+        self,
+        connections: Mapping[str, StationConnection],
+        call_timeout: float,
+        serve: Serve | None = None,
+    ) -> None:
+        """``serve``: the gateway's own serving of a station's 2.0.1 CALL (station id, CALL →
+        the answer's frame), for what a 1.6 station answers and 2.0.1 reports in a CALL of its
+        own (GetBaseReport's NotifyReport); None: such reports are not stored."""
         self.connections = connections
         self.call_timeout = call_timeout
+        self.serve = serve
 
     async def Call(  # noqa: N802 - the RPC's name
         self, request: pb.StationCall, context: grpc.aio.ServicerContext[Any, Any]
@@ -123,28 +149,48 @@ class StationControl(pb_grpc.StationControlServiceServicer):
                 f"charging station {request.station_id!r} is not connected to this gateway"
                 + (f" under epoch {request.epoch}" if station is not None else ""),
             )
-        if station.protocol != "ocpp2.0.1":
-            # The 2.0.1 request would reach a station that does not speak it: commands to 1.6
-            # stations need their own translation (gateway.ocpp16), which does not exist yet.
-            await _abort(
-                context,
-                grpc.StatusCode.FAILED_PRECONDITION,
-                f"charging station {request.station_id!r} speaks {station.protocol}: CSMS-"
-                "initiated calls to it are not supported yet",
-            )
         timeout = self.call_timeout
         remaining = context.time_remaining()
         if remaining is not None:
             timeout = min(timeout, remaining)
+        if station.protocol == ocpp16.PROTOCOL:
+            answered = await self._call16(context, station, action, payload, timeout)
+        else:
+            answered = await self._call201(context, station, action, payload, timeout)
         try:
-            async with asyncio.timeout(timeout):
+            response = to_proto(RESPONSE_TYPES[action], answered)
+        except ConversionError as exc:
+            # The station's fault, not the caller's: UNKNOWN (HTTP 500), as for unlisted
+            # CALLERROR codes.
+            log.warning("%s: the station's answer does not convert: %s", action, exc)
+            await _abort(
+                context,
+                grpc.StatusCode.UNKNOWN,
+                f"the station's {action}Response breaks the OCPP 2.0.1 schema: {exc}",
+            )
+        result = any_pb2.Any()
+        result.Pack(response)
+        return pb.StationCallResult(response=result, payload_json=orjson.dumps(answered).decode())
+
+    async def _send(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        station: StationConnection,
+        action: str,
+        payload: dict[str, Any],
+        seconds: float,
+    ) -> ocppj.CallResult:
+        """One CALL to the station and its CALLRESULT; every other ending is our caller's
+        error (the station's CALLERROR with its code, no answer in time, no station)."""
+        try:
+            async with asyncio.timeout(seconds):
                 answer = await station.call(action, payload)
         except TimeoutError:
-            log.info("%s: no answer within %.1f s", action, timeout)
+            log.info("%s: no answer within %.1f s", action, seconds)
             await _abort(
                 context,
                 grpc.StatusCode.DEADLINE_EXCEEDED,
-                f"the station did not answer {action} within {timeout:.1f} s",
+                f"the station did not answer {action} within {seconds:.1f} s",
             )
         except StationUnavailable as exc:
             await _abort(context, grpc.StatusCode.UNAVAILABLE, f"{action} not answered: {exc}")
@@ -160,23 +206,104 @@ class StationControl(pb_grpc.StationControlServiceServicer):
             log.info("%s answered %s: %s", action, answer.code, answer.description)
             await context.abort_with_status(callerror_status(answer))
             raise AssertionError("abort_with_status returned")  # pragma: no cover
+        return answer
+
+    async def _call201(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        station: StationConnection,
+        action: str,
+        payload: dict[str, Any],
+        seconds: float,
+    ) -> dict[str, Any]:
+        answer = await self._send(context, station, action, payload, seconds)
         try:
             ocppj.validate(action, "Response", answer.payload)
-            response = to_proto(RESPONSE_TYPES[action], answer.payload)
-        except (ocppj.OcppError, ConversionError) as exc:
-            # The station's fault, not the caller's: UNKNOWN (HTTP 500), as for unlisted
-            # CALLERROR codes.
+        except ocppj.OcppError as exc:
+            # The station's fault, not the caller's: UNKNOWN (HTTP 500).
             log.warning("%s: the station's answer breaks the schema: %s", action, exc)
             await _abort(
                 context,
                 grpc.StatusCode.UNKNOWN,
                 f"the station's {action}Response breaks the OCPP 2.0.1 schema: {exc}",
             )
-        result = any_pb2.Any()
-        result.Pack(response)
-        return pb.StationCallResult(
-            response=result, payload_json=orjson.dumps(answer.payload).decode()
-        )
+        return answer.payload
+
+    async def _call16(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        station: StationConnection,
+        action: str,
+        payload: dict[str, Any],
+        seconds: float,
+    ) -> dict[str, Any]:
+        """The 2.0.1 command as the 1.6 CALLs of :func:`gateway.ocpp16.command`, the station's
+        1.6 answers as the 2.0.1 response. A command 1.6 cannot say is FAILED_PRECONDITION and
+        nothing is sent; several CALLs (SetVariables, one ChangeConfiguration per key) go one
+        after the other, within one ``seconds``, the first CALLERROR ending the command."""
+        refusal = f"not sent to {station.station_id!r}, which speaks {ocpp16.PROTOCOL}"
+        try:
+            command = ocpp16.command(action, payload)
+        except KeyError:
+            await _abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"{action} has no OCPP 1.6 counterpart: {refusal}",
+            )
+        try:
+            requests = command.requests(payload)
+            for request in requests:
+                ocppj.validate(command.action, "Request", request, version=ocpp16.PROTOCOL)
+        except ocpp16.Untranslatable as exc:
+            await _abort(context, grpc.StatusCode.FAILED_PRECONDITION, f"{exc}: {refusal}")
+        except ocppj.OcppError as exc:
+            await _abort(
+                context,
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"{action} as OCPP 1.6 {command.action} breaks its schema ({exc.code}): "
+                f"{exc.description}: {refusal}",
+            )
+        deadline = asyncio.get_running_loop().time() + seconds
+        answers = []
+        for request in requests:
+            left = max(0.0, deadline - asyncio.get_running_loop().time())
+            answer = await self._send(context, station, command.action, request, left)
+            try:
+                ocppj.validate(command.action, "Response", answer.payload, version="ocpp1.6")
+            except ocppj.OcppError as exc:
+                log.warning("%s: the station's answer breaks the 1.6 schema: %s", action, exc)
+                await _abort(
+                    context,
+                    grpc.StatusCode.UNKNOWN,
+                    f"the station's {command.action} answer breaks the OCPP 1.6 schema: {exc}",
+                )
+            answers.append(answer.payload)
+        answered = command.response(payload, answers)
+        try:
+            ocppj.validate(action, "Response", answered)
+        except ocppj.OcppError as exc:  # our translation's bug
+            log.error("%s: the translated answer breaks the 2.0.1 schema: %s", action, exc)
+            await _abort(
+                context,
+                grpc.StatusCode.INTERNAL,
+                f"the station's {command.action} answer has no valid {action}Response: {exc}",
+            )
+        if command.reports is not None and self.serve is not None:
+            for report_action, report in command.reports(payload, answers, _now()):
+                # As if the station had sent it: served before our caller hears the answer, so
+                # that what it reported is stored when the command returns.
+                frame = await self.serve(
+                    station.station_id, ocppj.Call(uuid.uuid4().hex, report_action, report)
+                )
+                message = orjson.loads(frame)
+                if message[0] != ocppj.MessageType.CALL_RESULT:
+                    log.warning(
+                        "%s of the 1.6 %s answer not stored: %s",
+                        report_action,
+                        command.action,
+                        message[2:4],
+                    )
+        return answered
 
     async def Disconnect(  # noqa: N802 - the RPC's name
         self, request: pb.DisconnectRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -1,9 +1,10 @@
 """The station message log, the gateway's part: every frame in and out, recorded off the hot path.
 
 On a station's path a frame costs one append to its station's list (its time, the direction and
-the text as it went over the wire): nothing is parsed there. Every ``interval`` seconds the
-flusher takes what waits and makes of each station's frames one batch, a compact blob
-(:func:`encode`: the JSON array of ``[time ns, direction, text]``, zlib-compressed), at most
+the text as it went over the wire, one after the other in one flat list): nothing is parsed
+there. Every ``interval`` seconds the flusher takes what waits and makes of each station's frames
+one batch (:func:`encode`, in :mod:`common.message_log_codec`'s format: columns built from
+slices of that list, joined and compressed without a Python step per frame), at most
 ``batch_size`` frames each; device_svc stores a batch as one row and parses, links (a reply
 under its CALL's action) and filters only when a station's log is read
 (``device_svc/message_log``). Batches go to device_svc in requests of about ``request_bytes``
@@ -19,7 +20,9 @@ Secrets never reach the log. A frame whose text may hold one (:data:`MARKERS`: B
 passwords, APN passwords, PEM private keys, or JSON ``\\u`` escapes, which could spell either)
 is parsed before it leaves (:func:`redact_frame`) and what it holds replaced by ``"***"``: the
 value of a variable named BasicAuthPassword (SetVariables, GetVariables' results, NotifyReport),
-an ``apnPassword`` (SetNetworkProfile), a private key's PEM block in any string. The test is one
+the value of OCPP 1.6's AuthorizationKey (ChangeConfiguration, GetConfiguration's keys: the
+security whitepaper's Basic auth password), an ``apnPassword`` (SetNetworkProfile), a private
+key's PEM block in any string. The test is one
 substring search per batch; only the rare batch that has a marker is looked at frame by frame.
 """
 
@@ -29,18 +32,20 @@ import asyncio
 import logging
 import re
 import time
-import zlib
 from typing import Any
 
 import grpc
 import orjson
 from google.protobuf import timestamp_pb2
 
-from common import metrics
+from common import message_log_codec, metrics
+from common.message_log_codec import IN, OUT
 from csms.device.v1 import device_service_pb2 as device_pb
 
 __all__ = [
+    "IN",
     "MARKERS",
+    "OUT",
     "REDACTED",
     "MessageLog",
     "MessageLogFlusher",
@@ -52,16 +57,17 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REDACTED = "***"
-# Substrings of a batch's JSON (the frames' text escaped) without which no frame of it can hold a
-# secret; the last, b"\\\\u", is a "\u" escape in a frame's own text (an escaped name or key
-# could spell another marker; the JSON of a control character is a single-backslash "\u00XX" and
-# does not match). Long markers are the quicker searches.
-MARKERS = (b"BasicAuthPassword", b"apnPassword", b"PRIVATE KEY", b"\\\\u")
+# Substrings of a batch's texts without which none of them can hold a secret; the last is a JSON
+# "\u" escape (an escaped name or key could spell another marker). Long markers are the quicker
+# searches.
+MARKERS = ("BasicAuthPassword", "apnPassword", "PRIVATE KEY", "AuthorizationKey", "\\u")
 _PEM_KEY = re.compile(
     r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
 )
 # Variables whose value is a secret (OCPP 2.0.1 SecurityCtrlr), by name.
 _SECRET_VARIABLES = frozenset({"BasicAuthPassword"})
+# OCPP 1.6 configuration keys whose value is a secret, lower case (1.6 keys are case-insensitive).
+_SECRET_KEYS_16 = frozenset({"authorizationkey"})
 # Yield to the stations after this much of a flush's work (seconds).
 _SLICE = 0.002
 
@@ -89,6 +95,10 @@ def redact(value: Any) -> tuple[Any, bool]:
                 if isinstance(attribute, dict) and "value" in attribute:
                     attribute["value"] = REDACTED
                     changed = True
+        key16 = value.get("key")
+        if isinstance(key16, str) and key16.lower() in _SECRET_KEYS_16 and "value" in value:
+            value["value"] = REDACTED  # ChangeConfiguration, GetConfiguration's configurationKey
+            changed = True
         for key, item in value.items():
             if key == "apnPassword":
                 value[key] = REDACTED
@@ -105,18 +115,19 @@ def redact_frame(text: str) -> str:
     try:
         message = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return REDACTED if any(m.decode() in text for m in MARKERS[:3]) else text
+        return REDACTED if any(m in text for m in MARKERS[:-1]) else text
     message, changed = redact(message)
     return orjson.dumps(message).decode() if changed else text
 
 
-def encode(frames: list[tuple[int, str, str]]) -> bytes:
-    """One batch's blob: zlib (level 1) of the JSON array of ``[time ns, direction, text]``,
-    secrets redacted."""
-    raw = orjson.dumps(frames)
-    if any(m in raw for m in MARKERS):
-        raw = orjson.dumps([(at, d, redact_frame(text)) for at, d, text in frames])
-    return zlib.compress(raw, 1)
+def encode(frames: list[Any]) -> bytes:
+    """One batch's body (:mod:`common.message_log_codec`) of a flat list of frames, ``[time ns,
+    direction, text, time ns, ...]`` (directions :data:`IN` or :data:`OUT`), secrets redacted."""
+    texts = frames[2::3]
+    joined = "".join(texts)
+    if any(m in joined for m in MARKERS):
+        texts = [redact_frame(text) for text in texts]
+    return message_log_codec.encode(frames[0::3], frames[1::3], texts)
 
 
 class MessageLog:
@@ -126,23 +137,25 @@ class MessageLog:
 
     def __init__(self, limit: int = 100_000) -> None:
         self.limit = limit
-        self.waiting: dict[str, list[tuple[int, str, str]]] = {}
+        # Per station, its frames flat: [time ns, direction, text, time ns, ...].
+        self.waiting: dict[str, list[Any]] = {}
         self.count = 0
         self.dropped = 0
 
     def record(self, station_id: str, direction: str, frame: str | bytes) -> None:
+        """``direction``: :data:`IN` (from the station) or :data:`OUT` (to it)."""
         if self.count >= self.limit:
             self.dropped += 1
             return
-        if isinstance(frame, bytes):
+        if frame.__class__ is bytes:
             frame = frame.decode(errors="replace")
         self.count += 1
         frames = self.waiting.get(station_id)
         if frames is None:
             self.waiting[station_id] = frames = []
-        frames.append((time.time_ns(), direction, frame))
+        frames += (time.time_ns(), direction, frame)  # flat: see encode
 
-    def take(self) -> dict[str, list[tuple[int, str, str]]]:
+    def take(self) -> dict[str, list[Any]]:
         """Everything waiting, per station; the log starts afresh."""
         taken = self.waiting
         self.waiting = {}
@@ -181,9 +194,7 @@ class MessageLogFlusher:
         self._dropped.inc(frames)
         log.warning("message log: %d frames dropped (%s)", frames, why)
 
-    async def _batches(
-        self, taken: dict[str, list[tuple[int, str, str]]]
-    ) -> list[device_pb.StationMessageBatch]:
+    async def _batches(self, taken: dict[str, list[Any]]) -> list[device_pb.StationMessageBatch]:
         """Every station's frames as batches, encoded in slices between which the stations are
         served, until the flush's CPU budget is spent: the rest are dropped, and counted."""
         batches: list[device_pb.StationMessageBatch] = []
@@ -194,27 +205,22 @@ class MessageLogFlusher:
         slice_start = time.perf_counter()
         cpu_start = time.thread_time()
         for n, (station_id, frames) in enumerate(stations):
-            for i in range(0, len(frames), size):
-                part = frames[i : i + size] if len(frames) > size else frames
-                try:
-                    body = encode(part)
-                except TypeError as exc:  # orjson's: a text that is no valid UTF-8
-                    self._drop(len(part), f"{station_id}'s frames not encoded: {exc}")
-                    continue
+            for i in range(0, len(frames), 3 * size):
+                part = frames[i : i + 3 * size] if len(frames) > 3 * size else frames
                 batches.append(
                     device_pb.StationMessageBatch(
                         station_id=station_id,
-                        first_time=_timestamp(part[0][0]),
-                        last_time=_timestamp(part[-1][0]),
-                        frames=len(part),
-                        body=body,
+                        first_time=_timestamp(part[0]),
+                        last_time=_timestamp(part[-3]),
+                        frames=len(part) // 3,
+                        body=encode(part),
                     )
                 )
                 if time.perf_counter() - slice_start > _SLICE:
                     spent += time.thread_time() - cpu_start
                     if spent >= budget:
-                        rest = len(frames) - i - len(part)
-                        rest += sum(len(f) for _, f in stations[n + 1 :])
+                        rest = (len(frames) - i - len(part)) // 3
+                        rest += sum(len(f) // 3 for _, f in stations[n + 1 :])
                         if rest:
                             self._drop(rest, f"over the flush's CPU budget ({spent:.3f} s)")
                         return batches

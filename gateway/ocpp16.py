@@ -29,6 +29,25 @@ What maps to what (an action not in :data:`TRANSLATIONS` is answered NotSupporte
   for 1.6). The answer's idTokenInfo becomes idTagInfo: status (see :data:`AUTHORIZATION_16`),
   cacheExpiryDateTime → expiryDate, groupIdToken.idToken → parentIdTag when it fits 1.6's
   20 characters (a longer group id is left out: 1.6 cannot carry it).
+* DataTransfer → DataTransfer (the answer's data, any JSON in 2.0.1, goes as its JSON text when
+  it is no string); FirmwareStatusNotification → FirmwareStatusNotification (every 1.6 status is
+  a 2.0.1 one, spelled alike); DiagnosticsStatusNotification → LogStatusNotification
+  (:data:`DIAGNOSTICS_STATUS_16`: UploadFailed is 2.0.1's UploadFailure). The 1.6 security
+  whitepaper's SecurityEventNotification, SignCertificate, SignedFirmwareStatusNotification and
+  LogStatusNotification → their 2.0.1 namesakes, whose fields they share (the ``ocpp`` package
+  ships their 1.6 schemas, so they are checked like the rest); statusInfo is dropped from the
+  answers.
+
+The other way, the CSMS's commands (:data:`COMMANDS`): the services send a 2.0.1 request, and
+:class:`gateway.control.StationControl` sends a 1.6 station the 1.6 request(s) of its
+:class:`Command`, checked against the 1.6 schema, and returns the 2.0.1 response made of the
+station's 1.6 answers. A command 1.6 cannot say (no 1.6 action, or a field or value 1.6 lacks)
+raises :class:`Untranslatable` and is refused before anything is sent. A 1.6 station's
+configuration is the device model's component :data:`CONFIGURATION_COMPONENT`, one variable per
+key: GetVariables ⇄ GetConfiguration, SetVariables ⇄ ChangeConfiguration (one per key),
+GetBaseReport ⇄ GetConfiguration of every key, stored as the NotifyReport a 2.0.1 station would
+have sent. :func:`command` picks the 1.6 message: some requests go as the security whitepaper's
+(:data:`WHITEPAPER`), and some commands exist in 1.6 only there (:data:`WHITEPAPER_COMMANDS`).
 """
 
 from __future__ import annotations
@@ -43,13 +62,30 @@ from gateway import ocppj
 
 __all__ = [
     "AUTHORIZATION_16",
+    "CERTIFICATE_USE_16",
+    "COMMANDS",
+    "CONFIGURATION_COMPONENT",
+    "CONFIGURATION_STATUS_16",
     "CONNECTOR_STATUS_16",
+    "DIAGNOSTICS_STATUS_16",
+    "KEY_ALIASES_16",
+    "PROFILE_PURPOSE_16",
+    "SECRET_KEYS_16",
     "PROTOCOL",
     "TRANSLATIONS",
+    "TRIGGER_16",
+    "UNLOCK_STATUS_16",
+    "WHITEPAPER",
+    "WHITEPAPER_COMMANDS",
+    "Command",
     "Translation",
+    "Untranslatable",
     "answer",
+    "command",
+    "charging_profile_16",
     "id_tag_info",
     "request",
+    "transaction_id_16",
 ]
 
 #: The subprotocol (Sec-WebSocket-Protocol) of OCPP 1.6J.
@@ -172,6 +208,63 @@ def _status_extra(p: Payload) -> Payload:
     return {"ocpp16": status}
 
 
+# -- the other 1.6 station → CSMS messages -------------------------------------------------------
+
+
+def _data_transfer_response(r: Payload) -> Payload:
+    out: Payload = {"status": r["status"]}
+    if "data" in r:
+        # 2.0.1's data is any JSON, 1.6's a string: anything else goes as its JSON text.
+        data = r["data"]
+        out["data"] = data if isinstance(data, str) else orjson.dumps(data).decode()
+    return out
+
+
+#: 1.6 DiagnosticsStatus → 2.0.1 UploadLogStatusEnumType (served as LogStatusNotification):
+#: only UploadFailed is spelled otherwise in 2.0.1 (UploadFailure).
+DIAGNOSTICS_STATUS_16: Final[Mapping[str, str]] = {
+    "Idle": "Idle",
+    "Uploaded": "Uploaded",
+    "UploadFailed": "UploadFailure",
+    "Uploading": "Uploading",
+}
+
+
+def _diagnostics_status_request(p: Payload, now: str) -> Payload:
+    return {"status": DIAGNOSTICS_STATUS_16[p["status"]]}
+
+
+def _as_is(p: Payload, now: str) -> Payload:
+    """A 1.6 request whose fields and values 2.0.1's serving request has, spelled the same."""
+    return p
+
+
+def _status_only(r: Payload) -> Payload:
+    """The answer's status (statusInfo dropped: 1.6 has none)."""
+    return {"status": r["status"]}
+
+
+def _empty(r: Payload) -> Payload:
+    return {}
+
+
+# 1.6 DataTransfer, FirmwareStatusNotification and the 1.6 security whitepaper's messages (the
+# `ocpp` package ships their 1.6 schemas) say what their 2.0.1 namesakes say: every 1.6
+# FirmwareStatus (and whitepaper FirmwareStatusEnumType) value is a 2.0.1 one, spelled alike.
+_OTHER_MESSAGES: Final[Mapping[str, Translation]] = {
+    "DataTransfer": Translation("DataTransfer", _as_is, _data_transfer_response),
+    "FirmwareStatusNotification": Translation("FirmwareStatusNotification", _as_is, _empty),
+    "DiagnosticsStatusNotification": Translation(
+        "LogStatusNotification", _diagnostics_status_request, _empty
+    ),
+    # The 1.6 security whitepaper (edition 3).
+    "SecurityEventNotification": Translation("SecurityEventNotification", _as_is, _empty),
+    "SignCertificate": Translation("SignCertificate", _as_is, _status_only),
+    "SignedFirmwareStatusNotification": Translation("FirmwareStatusNotification", _as_is, _empty),
+    "LogStatusNotification": Translation("LogStatusNotification", _as_is, _empty),
+}
+
+
 #: The 1.6 actions a station may send that the CSMS serves, and how.
 TRANSLATIONS: Final[Mapping[str, Translation]] = {
     "BootNotification": Translation("BootNotification", _boot_request, _boot_response),
@@ -180,6 +273,7 @@ TRANSLATIONS: Final[Mapping[str, Translation]] = {
         "StatusNotification", _status_request, _same, extra=_status_extra
     ),
     "Authorize": Translation("Authorize", _authorize_request, _authorize_response),
+    **_OTHER_MESSAGES,
 }
 
 
@@ -220,3 +314,642 @@ def answer(action: str, frame: str) -> str:
             f"the CSMS's {action} answer breaks the OCPP 1.6 schema: {exc.description}",
         )
     return ocppj.call_result(message_id, payload)
+
+
+# -- CSMS → 1.6 station: the commands ---------------------------------------------------------
+
+
+class Untranslatable(Exception):
+    """A 2.0.1 command (or this request of it) that has no OCPP 1.6 meaning: refused, nothing
+    sent. Its text says why, for the caller."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """How one 2.0.1 command reaches a 1.6 station: the 1.6 action it goes as, the 1.6 requests
+    of a 2.0.1 request (one, or one per item when 1.6 takes a single item: SetVariables), and the
+    2.0.1 response the services expect, from the 2.0.1 request and the station's 1.6 answers.
+    ``reports``: 2.0.1 CALLs the CSMS serves as if the station had sent them, made of its answers
+    and the gateway's time (GetBaseReport's NotifyReport: 1.6 answers with the keys at once)."""
+
+    action: str
+    requests: Callable[[Payload], list[Payload]]
+    response: Callable[[Payload, list[Payload]], Payload]
+    reports: Callable[[Payload, list[Payload], str], list[tuple[str, Payload]]] | None = None
+
+
+def _one(
+    request: Callable[[Payload], Payload], response: Callable[[Payload], Payload]
+) -> tuple[Callable[[Payload], list[Payload]], Callable[[Payload, list[Payload]], Payload]]:
+    """A command that goes as one 1.6 request, its answer translated alone."""
+    return (lambda p: [request(p)]), (lambda p, answers: response(answers[0]))
+
+
+def _reset(p: Payload) -> Payload:
+    if "evseId" in p:
+        raise Untranslatable("OCPP 1.6 resets the whole station only: leave evseId out")
+    # Immediate: at once, whatever runs (1.6 Hard); OnIdle: once no transaction runs (1.6 Soft,
+    # which ends the transactions gracefully first).
+    return {"type": "Hard" if p["type"] == "Immediate" else "Soft"}
+
+
+def _connector(evse: int, connector: int | None, what: str) -> int:
+    """The 1.6 connectorId of a 2.0.1 EVSE (and connector): N ⇄ EVSE N connector 1."""
+    if connector is not None and connector != 1 and evse != 0:
+        raise Untranslatable(
+            f"{what}: an OCPP 1.6 station has one connector per EVSE (1.6 connectorId N is "
+            f"EVSE N connector 1), not connector {connector}"
+        )
+    return evse
+
+
+def _unlock_request(p: Payload) -> Payload:
+    if p["evseId"] == 0:
+        raise Untranslatable("UnlockConnector: EVSE 0 is the station itself, it has no connector")
+    return {"connectorId": _connector(p["evseId"], p["connectorId"], "UnlockConnector")}
+
+
+#: 1.6 UnlockStatus → 2.0.1 UnlockStatusEnumType. NotSupported (the station has no lock) has no
+#: 2.0.1 value: UnlockFailed, its statusInfo saying NotSupported.
+UNLOCK_STATUS_16: Final[Mapping[str, str]] = {
+    "Unlocked": "Unlocked",
+    "UnlockFailed": "UnlockFailed",
+    "NotSupported": "UnlockFailed",
+}
+
+
+def _with_reason(status: str, answered: str) -> Payload:
+    """A 2.0.1 status; when it is not the 1.6 one, statusInfo names the 1.6 one."""
+    out: Payload = {"status": status}
+    if status != answered:
+        out["statusInfo"] = {
+            "reasonCode": answered,
+            "additionalInfo": f"the OCPP 1.6 station answered {answered}",
+        }
+    return out
+
+
+def _unlock_response(r: Payload) -> Payload:
+    return _with_reason(UNLOCK_STATUS_16[r["status"]], r["status"])
+
+
+def _availability_request(p: Payload) -> Payload:
+    evse = p.get("evse", {})
+    connector = _connector(evse.get("id", 0), evse.get("connectorId"), "ChangeAvailability")
+    return {"connectorId": connector, "type": p["operationalStatus"]}
+
+
+#: 2.0.1 MessageTriggerEnumType → 1.6 MessageTrigger; a value not here has no 1.6 counterpart.
+#: 2.0.1's LogStatusNotification reports the upload of a log, as 1.6's
+#: DiagnosticsStatusNotification reports the upload of the diagnostics.
+TRIGGER_16: Final[Mapping[str, str]] = {
+    "BootNotification": "BootNotification",
+    "LogStatusNotification": "DiagnosticsStatusNotification",
+    "FirmwareStatusNotification": "FirmwareStatusNotification",
+    "Heartbeat": "Heartbeat",
+    "MeterValues": "MeterValues",
+    "StatusNotification": "StatusNotification",
+}
+
+
+def _trigger_request(p: Payload) -> Payload:
+    requested = TRIGGER_16.get(p["requestedMessage"])
+    if requested is None:
+        raise Untranslatable(
+            f"TriggerMessage: OCPP 1.6 cannot trigger {p['requestedMessage']} (it triggers "
+            f"{', '.join(sorted(TRIGGER_16))})"
+        )
+    out: Payload = {"requestedMessage": requested}
+    evse = p.get("evse")
+    if evse is not None and evse["id"] != 0:
+        out["connectorId"] = _connector(evse["id"], evse.get("connectorId"), "TriggerMessage")
+    return out
+
+
+def _id_tag(token: Payload, what: str) -> str:
+    value: str = token["idToken"]
+    if len(value) > _ID_TAG_LENGTH:
+        raise Untranslatable(f"{what}: an OCPP 1.6 idTag has at most 20 characters, not {value!r}")
+    return value
+
+
+#: 2.0.1 ChargingProfilePurposeEnumType → 1.6 ChargingProfilePurposeType.
+PROFILE_PURPOSE_16: Final[Mapping[str, str]] = {
+    "ChargingStationMaxProfile": "ChargePointMaxProfile",
+    "TxDefaultProfile": "TxDefaultProfile",
+    "TxProfile": "TxProfile",
+}
+
+
+def charging_profile_16(profile: Payload) -> Payload:
+    """A 2.0.1 chargingProfile as 1.6's csChargingProfiles, when 1.6 can say it: one schedule,
+    no sales tariff, no phase to use, a purpose 1.6 has."""
+    schedules = profile["chargingSchedule"]
+    purpose = PROFILE_PURPOSE_16.get(profile["chargingProfilePurpose"])
+    if purpose is None:
+        raise Untranslatable(f"OCPP 1.6 has no {profile['chargingProfilePurpose']} profiles")
+    if len(schedules) != 1:
+        raise Untranslatable("an OCPP 1.6 charging profile has exactly one chargingSchedule")
+    schedule = schedules[0]
+    if "salesTariff" in schedule:
+        raise Untranslatable("an OCPP 1.6 charging schedule has no salesTariff")
+    periods = []
+    for period in schedule["chargingSchedulePeriod"]:
+        if "phaseToUse" in period:
+            raise Untranslatable("an OCPP 1.6 charging schedule period has no phaseToUse")
+        periods.append(period)
+    out: Payload = {
+        "chargingProfileId": profile["id"],
+        "stackLevel": profile["stackLevel"],
+        "chargingProfilePurpose": purpose,
+        "chargingProfileKind": profile["chargingProfileKind"],
+    }
+    for key in ("recurrencyKind", "validFrom", "validTo"):
+        if key in profile:
+            out[key] = profile[key]
+    if "transactionId" in profile:
+        out["transactionId"] = transaction_id_16(profile["transactionId"])
+    out_schedule: Payload = {
+        "chargingRateUnit": schedule["chargingRateUnit"],
+        "chargingSchedulePeriod": periods,
+    }
+    for key in ("duration", "startSchedule", "minChargingRate"):
+        if key in schedule:
+            out_schedule[key] = schedule[key]
+    out["chargingSchedule"] = out_schedule
+    return out
+
+
+def transaction_id_16(transaction_id: str) -> int:
+    """A 2.0.1 transactionId (a string) as 1.6's integer: only the text of one is."""
+    try:
+        number = int(transaction_id)
+    except ValueError:
+        number = None
+    if number is None or str(number) != transaction_id or not -(2**31) <= number < 2**31:
+        raise Untranslatable(
+            f"an OCPP 1.6 transactionId is an integer, not {transaction_id!r}"
+        ) from None
+    return number
+
+
+def _remote_start_request(p: Payload) -> Payload:
+    out: Payload = {"idTag": _id_tag(p["idToken"], "RequestStartTransaction")}
+    if "evseId" in p:
+        if p["evseId"] == 0:
+            raise Untranslatable("RequestStartTransaction: EVSE 0 is the station itself")
+        out["connectorId"] = p["evseId"]
+    if "chargingProfile" in p:
+        out["chargingProfile"] = charging_profile_16(p["chargingProfile"])
+    # remoteStartId and groupIdToken have no place in 1.6: not sent.
+    return out
+
+
+def _remote_stop_request(p: Payload) -> Payload:
+    return {"transactionId": transaction_id_16(p["transactionId"])}
+
+
+def _data_transfer_request(p: Payload) -> Payload:
+    if "data" in p and not isinstance(p["data"], str):
+        raise Untranslatable("DataTransfer: OCPP 1.6's data is a string (send JSON as its text)")
+    return p
+
+
+def _list_version_response(r: Payload) -> Payload:
+    return {"versionNumber": r["listVersion"]}
+
+
+def _local_list_request(p: Payload) -> Payload:
+    entries = []
+    for entry in p.get("localAuthorizationList", []):
+        if len(entry["idToken"]["idToken"]) > _ID_TAG_LENGTH:
+            # No 1.6 station can be presented an id token longer than an idTag: left out of
+            # its list (so that user_svc's list of every token, eMAIDs among them, still syncs).
+            continue
+        item: Payload = {"idTag": entry["idToken"]["idToken"]}
+        if "idTokenInfo" in entry:
+            item["idTagInfo"] = id_tag_info(entry["idTokenInfo"])
+        entries.append(item)
+    out: Payload = {"listVersion": p["versionNumber"], "updateType": p["updateType"]}
+    if entries:
+        out["localAuthorizationList"] = entries
+    return out
+
+
+def _local_list_response(r: Payload) -> Payload:
+    # 1.6's NotSupported (no local list on this station) has no 2.0.1 value.
+    return _with_reason("Failed" if r["status"] == "NotSupported" else r["status"], r["status"])
+
+
+def _certificate_signed_request(p: Payload) -> Payload:
+    if p.get("certificateType", "ChargingStationCertificate") != "ChargingStationCertificate":
+        raise Untranslatable("an OCPP 1.6 station takes only its own certificate (no V2G)")
+    return {"certificateChain": p["certificateChain"]}
+
+
+#: The component of a 1.6 station's configuration in the device model: each 1.6 key is a
+#: variable of it (GetVariables ⇄ GetConfiguration, SetVariables ⇄ ChangeConfiguration).
+CONFIGURATION_COMPONENT: Final = "OCPP16"
+
+
+#: 2.0.1 variables that are a 1.6 configuration key of another name: the security whitepaper's
+#: AuthorizationKey is the Basic auth password of security profiles 1 and 2 (so that the CSMS's
+#: own password rotation, ``:updateBasicAuthPassword``, works for 1.6 stations).
+KEY_ALIASES_16: Final[Mapping[tuple[str, str], str]] = {
+    ("SecurityCtrlr", "BasicAuthPassword"): "AuthorizationKey",
+}
+
+
+#: 1.6 keys whose value is a secret (the whitepaper's AuthorizationKey is write-only): a value a
+#: station reports anyway is not passed on (device model, REST).
+SECRET_KEYS_16: Final = frozenset({"authorizationkey"})
+
+
+def _key(item: Payload, what: str) -> str:
+    """The 1.6 configuration key a GetVariableData / SetVariableData item names."""
+    component = item["component"]
+    alias = KEY_ALIASES_16.get((component["name"], item["variable"]["name"]))
+    if alias is not None and set(component) == {"name"} and "instance" not in item["variable"]:
+        return alias
+    if component["name"] != CONFIGURATION_COMPONENT or set(component) != {"name"}:
+        raise Untranslatable(
+            f"{what}: an OCPP 1.6 station's configuration is component "
+            f"{CONFIGURATION_COMPONENT!r} (no instance, no EVSE), one variable per key; "
+            f"not {component}"
+        )
+    if "instance" in item["variable"]:
+        raise Untranslatable(f"{what}: OCPP 1.6 configuration keys have no instance")
+    if item.get("attributeType", "Actual") != "Actual":
+        raise Untranslatable(f"{what}: OCPP 1.6 configuration keys have an Actual value only")
+    key: str = item["variable"]["name"]
+    return key
+
+
+def _get_configuration_requests(p: Payload) -> list[Payload]:
+    keys = [_key(item, "GetVariables") for item in p["getVariableData"]]
+    return [{"key": list(dict.fromkeys(keys))}]
+
+
+def _get_variables_response(p: Payload, answers: list[Payload]) -> Payload:
+    # 1.6 keys are case-insensitive (CiString50).
+    answer = answers[0]
+    known = {k["key"].lower(): k for k in answer.get("configurationKey", [])}
+    unknown = {k.lower() for k in answer.get("unknownKey", [])}
+    results = []
+    for item in p["getVariableData"]:
+        name = _key(item, "GetVariables").lower()
+        result: Payload = {
+            "attributeType": "Actual",
+            "component": item["component"],
+            "variable": item["variable"],
+        }
+        if name in known:
+            result["attributeStatus"] = "Accepted"
+            if "value" in known[name] and name not in SECRET_KEYS_16:
+                result["attributeValue"] = known[name]["value"]
+        elif name in unknown:
+            result["attributeStatus"] = "UnknownVariable"
+        else:  # the station's answer leaves it out: it told nothing about it
+            result["attributeStatus"] = "Rejected"
+            result["attributeStatusInfo"] = {
+                "reasonCode": "NoAnswer",
+                "additionalInfo": "the OCPP 1.6 station's GetConfiguration answer left it out",
+            }
+        results.append(result)
+    return {"getVariableResult": results}
+
+
+def _change_configuration_requests(p: Payload) -> list[Payload]:
+    return [
+        {"key": _key(item, "SetVariables"), "value": item["attributeValue"]}
+        for item in p["setVariableData"]
+    ]
+
+
+#: 1.6 ConfigurationStatus → 2.0.1 SetVariableStatusEnumType: NotSupported (the key is not
+#: supported) is 2.0.1's UnknownVariable, its statusInfo saying NotSupported.
+CONFIGURATION_STATUS_16: Final[Mapping[str, str]] = {
+    "Accepted": "Accepted",
+    "Rejected": "Rejected",
+    "RebootRequired": "RebootRequired",
+    "NotSupported": "UnknownVariable",
+}
+
+
+def _set_variables_response(p: Payload, answers: list[Payload]) -> Payload:
+    results = []
+    for item, answer in zip(p["setVariableData"], answers, strict=True):
+        status = _with_reason(CONFIGURATION_STATUS_16[answer["status"]], answer["status"])
+        result: Payload = {
+            "attributeType": "Actual",
+            "attributeStatus": status["status"],
+            "component": item["component"],
+            "variable": item["variable"],
+        }
+        if "statusInfo" in status:
+            result["attributeStatusInfo"] = status["statusInfo"]
+        results.append(result)
+    return {"setVariableResult": results}
+
+
+def _base_report_requests(p: Payload) -> list[Payload]:
+    if p["reportBase"] == "SummaryInventory":
+        raise Untranslatable(
+            "GetBaseReport: OCPP 1.6 has no summary inventory (ask for ConfigurationInventory "
+            "or FullInventory: every configuration key)"
+        )
+    return [{}]  # no key: every key the station has
+
+
+def _base_report_response(p: Payload, answers: list[Payload]) -> Payload:
+    return {"status": "Accepted" if answers[0].get("configurationKey") else "EmptyResultSet"}
+
+
+def _base_report_notify(p: Payload, answers: list[Payload], now: str) -> list[tuple[str, Payload]]:
+    """The NotifyReport a 2.0.1 station would send after GetBaseReport, of the keys the 1.6
+    station answered: one variable of :data:`CONFIGURATION_COMPONENT` per key, readonly →
+    mutability ReadOnly, else ReadWrite."""
+    data = []
+    for key in answers[0].get("configurationKey", []):
+        attribute: Payload = {
+            "type": "Actual",
+            "mutability": "ReadOnly" if key["readonly"] else "ReadWrite",
+        }
+        if "value" in key and key["key"].lower() not in SECRET_KEYS_16:
+            attribute["value"] = key["value"]
+        data.append(
+            {
+                "component": {"name": CONFIGURATION_COMPONENT},
+                "variable": {"name": key["key"]},
+                "variableAttribute": [attribute],
+                "variableCharacteristics": {"dataType": "string", "supportsMonitoring": False},
+            }
+        )
+    if not data:
+        return []
+    report = {"requestId": p["requestId"], "generatedAt": now, "seqNo": 0, "tbc": False}
+    return [("NotifyReport", {**report, "reportData": data})]
+
+
+def _set_profile_request(p: Payload) -> Payload:
+    return {
+        "connectorId": p["evseId"],
+        "csChargingProfiles": charging_profile_16(p["chargingProfile"]),
+    }
+
+
+def _set_profile_response(r: Payload) -> Payload:
+    # 1.6's NotSupported (no smart charging on this station) has no 2.0.1 value.
+    return _with_reason("Rejected" if r["status"] == "NotSupported" else r["status"], r["status"])
+
+
+def _clear_profile_request(p: Payload) -> Payload:
+    out: Payload = {}
+    if "chargingProfileId" in p:
+        out["id"] = p["chargingProfileId"]
+    criteria = p.get("chargingProfileCriteria", {})
+    if "evseId" in criteria:
+        out["connectorId"] = criteria["evseId"]
+    if "chargingProfilePurpose" in criteria:
+        purpose = PROFILE_PURPOSE_16.get(criteria["chargingProfilePurpose"])
+        if purpose is None:
+            raise Untranslatable(f"OCPP 1.6 has no {criteria['chargingProfilePurpose']} profiles")
+        out["chargingProfilePurpose"] = purpose
+    if "stackLevel" in criteria:
+        out["stackLevel"] = criteria["stackLevel"]
+    return out
+
+
+def _composite_request(p: Payload) -> Payload:
+    out: Payload = {"connectorId": p["evseId"], "duration": p["duration"]}
+    if "chargingRateUnit" in p:
+        out["chargingRateUnit"] = p["chargingRateUnit"]
+    return out
+
+
+def _composite_response(p: Payload, answers: list[Payload]) -> Payload:
+    r = answers[0]
+    out: Payload = {"status": r["status"]}
+    schedule = r.get("chargingSchedule")
+    start = r.get("scheduleStart") or (schedule or {}).get("startSchedule")
+    if schedule is not None and start is not None:
+        out["schedule"] = {
+            "evseId": r.get("connectorId", p["evseId"]),
+            "duration": schedule.get("duration", p["duration"]),
+            "scheduleStart": start,
+            "chargingRateUnit": schedule["chargingRateUnit"],
+            "chargingSchedulePeriod": schedule["chargingSchedulePeriod"],
+        }
+    return out
+
+
+def _reserve_request(p: Payload) -> Payload:
+    if "connectorType" in p:
+        raise Untranslatable("ReserveNow: OCPP 1.6 reserves a connector, not a connectorType")
+    out: Payload = {
+        "connectorId": p.get("evseId", 0),  # 0: any connector of the station
+        "expiryDate": p["expiryDateTime"],
+        "idTag": _id_tag(p["idToken"], "ReserveNow"),
+        "reservationId": p["id"],
+    }
+    if "groupIdToken" in p:
+        out["parentIdTag"] = _id_tag(p["groupIdToken"], "ReserveNow")
+    return out
+
+
+def _update_firmware_request(p: Payload) -> Payload:
+    firmware = p["firmware"]
+    if "installDateTime" in firmware:
+        raise Untranslatable(
+            "UpdateFirmware: OCPP 1.6 installs unsigned firmware once downloaded (leave "
+            "installDateTime out, or send signed firmware: signature and signingCertificate)"
+        )
+    out: Payload = {"location": firmware["location"], "retrieveDate": firmware["retrieveDateTime"]}
+    for key in ("retries", "retryInterval"):
+        if key in p:
+            out[key] = p[key]
+    return out
+
+
+def _accepted(r: Payload) -> Payload:
+    """1.6's answer has no status: answering is accepting."""
+    return {"status": "Accepted"}
+
+
+def _get_log_request(p: Payload) -> Payload:
+    log = p["log"]
+    out: Payload = {"location": log["remoteLocation"]}
+    for ours, theirs in (("oldestTimestamp", "startTime"), ("latestTimestamp", "stopTime")):
+        if ours in log:
+            out[theirs] = log[ours]
+    for key in ("retries", "retryInterval"):
+        if key in p:
+            out[key] = p[key]
+    return out
+
+
+def _get_log_response(r: Payload) -> Payload:
+    # No fileName: the station has no diagnostics to upload (1.6 says no more).
+    if "fileName" not in r:
+        return {
+            "status": "Rejected",
+            "statusInfo": {
+                "reasonCode": "NoDiagnostics",
+                "additionalInfo": "the OCPP 1.6 station answered no fileName: nothing to upload",
+            },
+        }
+    return {"status": "Accepted", "filename": r["fileName"]}
+
+
+def _same_command(action: str) -> Command:
+    """A command whose 1.6 namesake has the same request and the same answer."""
+    return Command(action, *_one(lambda p: p, lambda r: r))
+
+
+#: The 2.0.1 commands a 1.6 station is sent, and how; any other is refused (FAILED_PRECONDITION).
+COMMANDS: Final[Mapping[str, Command]] = {
+    "Reset": Command("Reset", *_one(_reset, lambda r: r)),
+    "UnlockConnector": Command("UnlockConnector", *_one(_unlock_request, _unlock_response)),
+    "ChangeAvailability": Command("ChangeAvailability", *_one(_availability_request, _same)),
+    "TriggerMessage": Command("TriggerMessage", *_one(_trigger_request, _same)),
+    "RequestStartTransaction": Command(
+        "RemoteStartTransaction", *_one(_remote_start_request, _same)
+    ),
+    "RequestStopTransaction": Command("RemoteStopTransaction", *_one(_remote_stop_request, _same)),
+    "ClearCache": _same_command("ClearCache"),
+    "DataTransfer": Command("DataTransfer", *_one(_data_transfer_request, _same)),
+    "GetVariables": Command(
+        "GetConfiguration", _get_configuration_requests, _get_variables_response
+    ),
+    "SetVariables": Command(
+        "ChangeConfiguration", _change_configuration_requests, _set_variables_response
+    ),
+    "GetBaseReport": Command(
+        "GetConfiguration", _base_report_requests, _base_report_response, _base_report_notify
+    ),
+    "GetLocalListVersion": Command("GetLocalListVersion", *_one(_same, _list_version_response)),
+    "SendLocalList": Command("SendLocalList", *_one(_local_list_request, _local_list_response)),
+    "CertificateSigned": Command("CertificateSigned", *_one(_certificate_signed_request, _same)),
+    "SetChargingProfile": Command(
+        "SetChargingProfile", *_one(_set_profile_request, _set_profile_response)
+    ),
+    "ClearChargingProfile": Command("ClearChargingProfile", *_one(_clear_profile_request, _same)),
+    "GetCompositeSchedule": Command(
+        "GetCompositeSchedule", lambda p: [_composite_request(p)], _composite_response
+    ),
+    "ReserveNow": Command("ReserveNow", *_one(_reserve_request, _same)),
+    "CancelReservation": _same_command("CancelReservation"),
+    "UpdateFirmware": Command("UpdateFirmware", *_one(_update_firmware_request, _accepted)),
+    "GetLog": Command("GetDiagnostics", *_one(_get_log_request, _get_log_response)),
+}
+
+
+# -- the 1.6 security whitepaper's commands --------------------------------------------------------
+# A station without them answers NotImplemented or NotSupported, which reaches the caller as such.
+
+#: 2.0.1 certificate uses → the whitepaper's CertificateUseEnumType (a station holds no V2G or
+#: MO roots in 1.6).
+CERTIFICATE_USE_16: Final[Mapping[str, str]] = {
+    "CSMSRootCertificate": "CentralSystemRootCertificate",
+    "ManufacturerRootCertificate": "ManufacturerRootCertificate",
+}
+
+
+def _certificate_use(use: str, what: str) -> str:
+    found = CERTIFICATE_USE_16.get(use)
+    if found is None:
+        raise Untranslatable(
+            f"{what}: an OCPP 1.6 station holds {' and '.join(CERTIFICATE_USE_16)} only, not {use}"
+        )
+    return found
+
+
+def _install_certificate_request(p: Payload) -> Payload:
+    return {
+        "certificateType": _certificate_use(p["certificateType"], "InstallCertificate"),
+        "certificate": p["certificate"],
+    }
+
+
+def _installed_ids_request(p: Payload) -> Payload:
+    uses = p.get("certificateType", [])
+    if len(uses) != 1:
+        raise Untranslatable(
+            "GetInstalledCertificateIds: OCPP 1.6 asks for one certificateType at a time "
+            f"({' or '.join(CERTIFICATE_USE_16)})"
+        )
+    return {"certificateType": _certificate_use(uses[0], "GetInstalledCertificateIds")}
+
+
+def _installed_ids_response(p: Payload, answers: list[Payload]) -> Payload:
+    answer = answers[0]
+    out: Payload = {"status": answer["status"]}
+    hashes = answer.get("certificateHashData", [])
+    if hashes:
+        use = p["certificateType"][0]
+        out["certificateHashDataChain"] = [
+            {"certificateType": use, "certificateHashData": h} for h in hashes
+        ]
+    return out
+
+
+def _extended_trigger_request(p: Payload) -> Payload:
+    out: Payload = {"requestedMessage": "SignChargePointCertificate"}
+    evse = p.get("evse")
+    if evse is not None and evse["id"] != 0:
+        out["connectorId"] = _connector(evse["id"], evse.get("connectorId"), "TriggerMessage")
+    return out
+
+
+def _signed_update_request(p: Payload) -> Payload:
+    firmware = p["firmware"]
+    if "signature" not in firmware or "signingCertificate" not in firmware:
+        raise Untranslatable(
+            "UpdateFirmware: signed firmware to an OCPP 1.6 station (the whitepaper's "
+            "SignedUpdateFirmware) needs both signature and signingCertificate"
+        )
+    return p
+
+
+#: The 2.0.1 requests that go as one of the whitepaper's messages rather than the row of
+#: :data:`COMMANDS`: a trigger of the station's certificate signing (ExtendedTriggerMessage), a
+#: security log (its GetLog, the 2.0.1 shape), signed firmware (SignedUpdateFirmware).
+WHITEPAPER: Final[Mapping[str, tuple[Callable[[Payload], bool], Command]]] = {
+    "TriggerMessage": (
+        lambda p: p["requestedMessage"] == "SignChargingStationCertificate",
+        Command("ExtendedTriggerMessage", *_one(_extended_trigger_request, _same)),
+    ),
+    "GetLog": (
+        lambda p: p["logType"] == "SecurityLog",
+        Command("GetLog", *_one(_same, _same)),
+    ),
+    "UpdateFirmware": (
+        lambda p: "signature" in p["firmware"] or "signingCertificate" in p["firmware"],
+        Command("SignedUpdateFirmware", *_one(_signed_update_request, _same)),
+    ),
+}
+
+#: The whitepaper's commands that have no plain 1.6 counterpart.
+WHITEPAPER_COMMANDS: Final[Mapping[str, Command]] = {
+    "InstallCertificate": Command("InstallCertificate", *_one(_install_certificate_request, _same)),
+    "GetInstalledCertificateIds": Command(
+        "GetInstalledCertificateIds",
+        lambda p: [_installed_ids_request(p)],
+        _installed_ids_response,
+    ),
+    "DeleteCertificate": _same_command("DeleteCertificate"),
+}
+
+
+def command(action: str, payload: Payload) -> Command:
+    """The :class:`Command` that sends the 2.0.1 ``payload`` of ``action`` to a 1.6 station.
+
+    Raises KeyError when the action has no 1.6 counterpart.
+    """
+    whitepaper = WHITEPAPER.get(action)
+    if whitepaper is not None and whitepaper[0](payload):
+        return whitepaper[1]
+    found = COMMANDS.get(action) or WHITEPAPER_COMMANDS.get(action)
+    if found is None:
+        raise KeyError(action)
+    return found

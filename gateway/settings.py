@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     heartbeat_batch_size: int = 5_000
     # At most this many stations' last-seen times wait for a flush (device_svc down for long).
     heartbeat_pending_limit: int = 200_000
+    # Keepalive (gateway.keepalive): a station silent (no frame, no pong) for keepalive_idle
+    # seconds is pinged, and dropped when its pong has not come keepalive_timeout seconds later.
+    # Above the heartbeat interval (device_svc's 300 s), a station that heartbeats is never
+    # pinged: an idle fleet costs nothing but its Heartbeats. A dead link is found within about
+    # keepalive_idle + keepalive_timeout seconds of the station's last frame.
+    keepalive_idle: float = Field(default=330.0, gt=0)
+    keepalive_timeout: float = Field(default=30.0, gt=0)
     # Largest frame a station may send, in bytes.
     max_frame_size: int = 1 << 20
     # Seconds a frame to a station may wait for room in the connection's write buffer (full

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import collections
 import datetime
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+
+from common import message_log_codec
 
 __all__ = ["LINK_WINDOW", "PER_BATCH", "Frame", "Page", "decode", "parse"]
 
@@ -70,7 +71,7 @@ def parse(text: str) -> tuple[str, str, str, Any]:
 def decode(row_id: int, station_id: str, body: bytes) -> list[Frame]:
     """A stored batch's frames, oldest first, each parsed (a reply's action not yet linked)."""
     frames = []
-    for n, (at, direction, text) in enumerate(orjson.loads(zlib.decompress(body))):
+    for n, (at, direction, text) in enumerate(message_log_codec.decode(body)):
         kind, message_id, action, payload = parse(text)
         frames.append(
             Frame(

@@ -114,3 +114,24 @@ def test_the_message_log_measured_off_and_on(summary: dict[str, Any]) -> None:
         assert r["ratios"][sc]["msgs_per_s"] > 0
     text = (summary["out"] / "summary.txt").read_text()
     assert "message log on >= 0.9x off" in text
+
+
+def test_the_fleet_ran_and_reports_its_figures(summary: dict[str, Any]) -> None:
+    """fleet100k's quick form (2,000 stations, two source addresses): every station in, no
+    error, latencies of the held fleet per type, RSS per connection, each process's CPU in the
+    hold and idle windows, the database's size, and its targets printed."""
+    r = summary["fleet"]["mesh-sqlite"]
+    assert "failed" not in r, r
+    assert r["stations"] == r["booted"] == r["connected"] == 2_000
+    assert r["in_transaction"] == 400 and r["sources"] == 2
+    assert r["errors"] == {}
+    for kind in ("Heartbeat", "TransactionEvent.Updated", "ramp:BootNotification"):
+        assert r["latency"][kind]["count"] > 0, kind
+    assert r["latency"]["TransactionEvent.Ended"]["count"] == 400  # ended for the idle window
+    assert all(x is not None and x > 0 for x in r["rss_per_connection_kib"])
+    for window in ("cpu_cores_hold", "cpu_cores_idle"):
+        assert {"gateway-1", "device_svc", "transaction_svc", "user_svc", "envoy"} <= set(r[window])
+    assert r["cpu_cores_hold"]["gateway-1"] > 0
+    assert r["database_mib"] > 0
+    checks = [t["check"] for t in summary["targets"] if t["check"].startswith("fleet of 2,000")]
+    assert len(checks) == 6, checks

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from jsonschema.exceptions import ValidationError
@@ -44,11 +44,12 @@ def now() -> str:
     return datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
-def schema_errors(action: str, kind: str, payload: Any) -> str | None:
-    """Why ``payload`` breaks the ``<action><kind>`` schema (kind Request/Response), or None."""
+def schema_errors(action: str, kind: str, payload: Any, version: str = OCPP_VERSION) -> str | None:
+    """Why ``payload`` breaks the ``<action><kind>`` schema (kind Request/Response) of OCPP
+    ``version`` ("2.0.1" or "1.6"), or None."""
     message_type = MessageType.Call if kind == "Request" else MessageType.CallResult
     try:
-        get_validator(message_type, action, OCPP_VERSION).validate(payload)
+        get_validator(message_type, action, version).validate(payload)
     except ValidationError as exc:
         return f"{action}{kind}: {exc.message} at {list(exc.absolute_path)}"
     return None
@@ -92,6 +93,11 @@ class _Behaviour:
 class Station:
     """One connected station; build it with :meth:`connect` (see the module docstring)."""
 
+    # The OCPP version whose schemas both directions are checked against, and its subprotocol
+    # (tests/e2e/station_sim16.py: a 1.6 station).
+    ocpp_version: ClassVar[str] = OCPP_VERSION
+    subprotocol: ClassVar[str] = "ocpp2.0.1"
+
     station_id: str
     ws: ClientConnection
     received: list[Received] = field(default_factory=list)
@@ -120,17 +126,17 @@ class Station:
 
     @classmethod
     async def connect(cls, url: str, station_id: str, *, attempts: int = 1) -> Station:
-        """Open ``url`` with the ocpp2.0.1 subprotocol; retry a refused upgrade ``attempts`` times
+        """Open ``url`` with :attr:`subprotocol`; retry a refused upgrade ``attempts`` times
         (through Envoy, a gateway that just died answers 503 until it is set aside)."""
         for attempt in range(attempts):
             try:
-                ws = await connect(url, subprotocols=["ocpp2.0.1"], open_timeout=10)  # type: ignore[list-item]
+                ws = await connect(url, subprotocols=[cls.subprotocol], open_timeout=10)  # type: ignore[list-item]
                 break
             except (InvalidStatus, OSError):
                 if attempt == attempts - 1:
                     raise
                 await asyncio.sleep(0.2)
-        assert ws.subprotocol == "ocpp2.0.1"
+        assert ws.subprotocol == cls.subprotocol
         return cls(station_id, ws)
 
     async def close(self) -> None:
@@ -212,7 +218,7 @@ class Station:
     async def call(self, action: str, payload: JSON, within: float = 10) -> JSON:
         """Send one CALL and return the CSMS's CALLRESULT payload (CallErrorAnswer for a
         CALLERROR); the CSMS's answer is checked against the response schema."""
-        problem = schema_errors(action, "Request", payload)
+        problem = schema_errors(action, "Request", payload, self.ocpp_version)
         assert problem is None, f"the test station would send an invalid CALL: {problem}"
         async with self._own_call:
             message_id = uuid.uuid4().hex
@@ -226,7 +232,7 @@ class Station:
                 self._pending.pop(message_id, None)
         if reply[0] == 4:
             raise CallErrorAnswer(reply[2], reply[3], reply[4] if len(reply) > 4 else {})
-        problem = schema_errors(action, "Response", reply[2])
+        problem = schema_errors(action, "Response", reply[2], self.ocpp_version)
         if problem is not None:
             self.violations.append(f"the CSMS answered {problem}")
         return reply[2]  # type: ignore[no-any-return]
@@ -291,7 +297,7 @@ class Station:
             self._changed.notify_all()
 
     async def _answer(self, received: Received) -> None:
-        problem = schema_errors(received.action, "Request", received.payload)
+        problem = schema_errors(received.action, "Request", received.payload, self.ocpp_version)
         if problem is not None:
             self.violations.append(f"the CSMS sent {problem}")
         behaviour = self._behaviours.get(received.action, _Behaviour())
@@ -309,7 +315,7 @@ class Station:
             else:
                 result = handler(received.payload)
                 payload = await result if isinstance(result, Awaitable) else result
-                problem = schema_errors(received.action, "Response", payload)
+                problem = schema_errors(received.action, "Response", payload, self.ocpp_version)
                 if problem is not None and not behaviour.unchecked:
                     # A bug of the test: say so rather than let the CSMS time out.
                     self.violations.append(f"the test station would answer {problem}")

@@ -8,13 +8,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from common import message_log_codec
 from deploy.mesh import Mesh
 from tests.e2e.conftest import rest_client, running_mesh
 from tests.e2e.station_sim import Station
@@ -118,11 +118,61 @@ async def test_frames_are_recorded_and_secrets_are_not(
     path = logged.settings.data_dir / "device.sqlite"
     with sqlite3.connect(path) as db:
         stored = [
-            zlib.decompress(b) for (b,) in db.execute("SELECT body FROM station_message_batches")
+            text
+            for (body,) in db.execute("SELECT body FROM station_message_batches")
+            for _, _, text in message_log_codec.decode(body)
         ]
-    assert stored and not any(secret.encode() in b for b in stored)
+    assert stored and not any(secret in text for text in stored)
     only = await _messages(rest, station_id, action="Heartbeat")
     assert [m["type"] for m in only] == ["result", "call"]
     page = await _messages(rest, station_id, pageSize=2)
     # ids are int64, strings in JSON (proto3): compared as the numbers they are
     assert len(page) == 2 and int(page[0]["id"]) > int(page[1]["id"])
+
+
+async def test_a_1_6_stations_frames_are_recorded_as_they_went_and_its_key_is_not(
+    logged: Mesh, rest: httpx.AsyncClient, station_id: str
+) -> None:
+    """A command to a 1.6 station is logged as the 1.6 frames that went (ChangeConfiguration of
+    the whitepaper's AuthorizationKey), its value redacted in what is stored."""
+    from tests.e2e.station_sim16 import Station16
+
+    sim = await Station16.connect(
+        f"ws://127.0.0.1:{logged.settings.gateway_port}/ocpp/{station_id}", station_id
+    )
+    try:
+        await sim.boot()
+        secret = "a-1.6-password-of-sixteen-chars"
+        body = {
+            "setVariableData": [
+                {
+                    "attributeValue": secret,
+                    "component": {"name": "SecurityCtrlr"},
+                    "variable": {"name": "BasicAuthPassword"},
+                }
+            ]
+        }
+        resp = await rest.post(f"/v1/chargingStations/{station_id}:setVariables", json=body)
+        assert resp.status_code == 200, resp.text
+        assert sim.authorization_key == secret
+        found: list[dict[str, Any]] = []
+        for _ in range(50):
+            found = await _messages(rest, station_id, action="ChangeConfiguration")
+            if len(found) >= 2:
+                break
+            await asyncio.sleep(0.1)
+        shapes = [(m["direction"], m["type"]) for m in reversed(found)]
+        assert shapes == [("out", "call"), ("in", "result")], found
+        assert found[1]["payload"] == {"key": "AuthorizationKey", "value": "***"}
+        assert secret not in str(await _messages(rest, station_id))
+        path = logged.settings.data_dir / "device.sqlite"
+        with sqlite3.connect(path) as db:
+            stored = [
+                text
+                for (body,) in db.execute("SELECT body FROM station_message_batches")
+                for _, _, text in message_log_codec.decode(body)
+            ]
+        assert stored and not any(secret in text for text in stored)
+        assert sim.violations == []
+    finally:
+        await sim.close()

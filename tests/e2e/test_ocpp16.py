@@ -259,10 +259,13 @@ async def test_2_0_1_station_unchanged_beside_1_6(
 async def test_commands_to_a_1_6_station_are_refused_not_sent(
     station16: Station16, station_id: str, rest: httpx.AsyncClient
 ) -> None:
-    """A 2.0.1 command over REST to a 1.6 station is refused (400, FAILED_PRECONDITION), not
-    sent in a protocol the station does not speak; the station receives nothing."""
+    """A 2.0.1 command over REST that a 1.6 station cannot be sent (here: a Reset of one EVSE,
+    1.6 resets whole stations) is refused (400, FAILED_PRECONDITION); the station receives
+    nothing. The commands 1.6 can say: tests/e2e/test_ocpp16_commands.py."""
     await station16.result("BootNotification", BOOT)
-    resp = await rest.post(f"/v1/chargingStations/{station_id}:reset", json={"type": "Immediate"})
+    resp = await rest.post(
+        f"/v1/chargingStations/{station_id}:reset", json={"type": "Immediate", "evseId": 1}
+    )
     assert resp.status_code == 400, resp.text
     assert "ocpp1.6" in resp.text
     # Nothing arrived: the next thing the station reads is the answer to its own CALL.

@@ -99,7 +99,9 @@ class Mesh:
         self.device = device
         self.stations: list[Station] = []
 
-    async def station(self, responder: Responder = accept) -> tuple[str, Station]:
+    async def station(
+        self, responder: Responder = accept, protocol: str = "ocpp2.0.1"
+    ) -> tuple[str, Station]:
         """A registered station, connected and booted far enough to be held by the gateway."""
         station_id = f"CS-{uuid.uuid4().hex[:10]}"
         await self.device.CreateChargingStation(
@@ -109,7 +111,7 @@ class Mesh:
         )
         ws = await connect(
             f"ws://127.0.0.1:{self.running.ws_port}/ocpp/{station_id}",
-            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            subprotocols=[protocol],  # type: ignore[list-item]
         )
         station = Station(ws, responder)
         self.stations.append(station)
@@ -298,3 +300,172 @@ async def test_concurrent_calls_reach_the_station_one_at_a_time(mesh: Mesh) -> N
     assert sorted(frame[3]["evse"]["id"] for frame in station.received) == [1, 2, 3, 4, 5]
     assert len({frame[1] for frame in station.received}) == 5
     assert len(heartbeats) == 5 and all(frame[0] == 3 for frame in heartbeats)
+
+
+# -- OCPP 1.6 stations: the commands as 1.6 CALLs (gateway.ocpp16.COMMANDS) ---------------------
+
+
+def _answers(*payloads: dict[str, Any]) -> Responder:
+    """Answer the CSMS's CALLs with these payloads in turn."""
+    left = list(payloads)
+
+    async def answer(station: Station, call: Frame) -> Frame:
+        return [3, call[1], left.pop(0)]
+
+    return answer
+
+
+async def test_1_6_station_gets_the_1_6_call_and_the_caller_the_2_0_1_answer(mesh: Mesh) -> None:
+    """Reset Immediate reaches a 1.6 station as Reset Hard; UnlockConnector's 1.6-only answer
+    NotSupported comes back as UnlockFailed naming it; the answer as JSON is 2.0.1's."""
+    station_id, station = await mesh.station(
+        _answers({"status": "Accepted"}, {"status": "NotSupported"}), protocol="ocpp1.6"
+    )
+    result = await mesh.call(station_id, _reset())
+    response = ocpp.ResetResponse()
+    assert result.response.Unpack(response)
+    assert response.status == ocpp.RESET_STATUS_ACCEPTED
+    assert orjson.loads(result.payload_json) == {"status": "Accepted"}
+    result = await mesh.call(station_id, ocpp.UnlockConnectorRequest(evse_id=2, connector_id=1))
+    assert orjson.loads(result.payload_json) == {
+        "status": "UnlockFailed",
+        "statusInfo": {
+            "reasonCode": "NotSupported",
+            "additionalInfo": "the OCPP 1.6 station answered NotSupported",
+        },
+    }
+    assert [frame[2:] for frame in station.received] == [
+        ["Reset", {"type": "Hard"}],
+        ["UnlockConnector", {"connectorId": 2}],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("request_201", "why"),
+    [
+        pytest.param(
+            ocpp.GetTransactionStatusRequest(), "no OCPP 1.6 counterpart", id="no-1.6-action"
+        ),
+        pytest.param(
+            ocpp.ResetRequest(type=ocpp.RESET_IMMEDIATE, evse_id=1), "whole station", id="evse"
+        ),
+        pytest.param(
+            ocpp.RequestStopTransactionRequest(transaction_id="tx-1"), "integer", id="tx-id"
+        ),
+        pytest.param(
+            ocpp.DataTransferRequest(vendor_id="v", message_id="m"),
+            None,
+            id="valid-control",
+        ),
+    ],
+)
+async def test_1_6_refusals_send_nothing(mesh: Mesh, request_201: Message, why: str | None) -> None:
+    """A command 1.6 cannot say is FAILED_PRECONDITION, saying why; the station gets nothing.
+    (The last row, a valid one, shows the station would have received what was sent.)"""
+    station_id, station = await mesh.station(_answers({"status": "Accepted"}), protocol="ocpp1.6")
+    if why is None:
+        await mesh.call(station_id, request_201)
+        assert len(station.received) == 1
+        return
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call(station_id, request_201)
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert why in (caught.value.details() or "")
+    assert "ocpp1.6" in (caught.value.details() or "")
+    await asyncio.sleep(QUIET)
+    assert station.received == []
+
+
+async def test_1_6_callerror_keeps_its_1_6_code(mesh: Mesh) -> None:
+    """A 1.6 station's OccurenceConstraintViolation (1.6's spelling) is INVALID_ARGUMENT with
+    the code as the station spelled it."""
+
+    async def refuse(station: Station, call: Frame) -> Frame:
+        return [4, call[1], "OccurenceConstraintViolation", "no type", {}]
+
+    station_id, _ = await mesh.station(refuse, protocol="ocpp1.6")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call(station_id, _reset())
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    status = rpc_status.from_call(caught.value)
+    assert status is not None
+    info = error_details_pb2.ErrorInfo()
+    assert status.details[0].Unpack(info)
+    assert info.reason == "OccurenceConstraintViolation"
+
+
+async def test_1_6_answer_breaking_the_1_6_schema_is_unknown(mesh: Mesh) -> None:
+    """A 1.6 answer with a value 1.6 lacks is the station's fault: UNKNOWN, naming 1.6."""
+    station_id, _ = await mesh.station(_answers({"status": "Scheduled"}), protocol="ocpp1.6")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call(station_id, _reset())
+    assert caught.value.code() == grpc.StatusCode.UNKNOWN
+    assert "OCPP 1.6 schema" in (caught.value.details() or "")
+
+
+def _set(key: str, value: str) -> ocpp.SetVariableData:
+    return ocpp.SetVariableData(
+        component=ocpp.Component(name="OCPP16"),
+        variable=ocpp.Variable(name=key),
+        attribute_value=value,
+    )
+
+
+async def test_1_6_set_variables_is_one_change_configuration_per_key(mesh: Mesh) -> None:
+    """SetVariables of two keys: two ChangeConfiguration CALLs in order, one merged answer; a
+    CALLERROR on one ends the command with it (the rest is not sent)."""
+    station_id, station = await mesh.station(
+        _answers({"status": "Accepted"}, {"status": "RebootRequired"}), protocol="ocpp1.6"
+    )
+    request = ocpp.SetVariablesRequest(
+        set_variable_data=[_set("HeartbeatInterval", "60"), _set("WebSocketPingInterval", "0")]
+    )
+    result = await mesh.call(station_id, request)
+    assert [frame[2:] for frame in station.received] == [
+        ["ChangeConfiguration", {"key": "HeartbeatInterval", "value": "60"}],
+        ["ChangeConfiguration", {"key": "WebSocketPingInterval", "value": "0"}],
+    ]
+    statuses = [
+        r["attributeStatus"] for r in orjson.loads(result.payload_json)["setVariableResult"]
+    ]
+    assert statuses == ["Accepted", "RebootRequired"]
+
+    async def refuse_first(station: Station, call: Frame) -> Frame:
+        return [4, call[1], "NotSupported", "read-only", {}]
+
+    station_id, station = await mesh.station(refuse_first, protocol="ocpp1.6")
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await mesh.call(station_id, request)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    await asyncio.sleep(QUIET)
+    assert len(station.received) == 1
+
+
+async def test_1_6_base_report_fills_the_device_model(mesh: Mesh) -> None:
+    """GetBaseReport goes as GetConfiguration of every key; the keys land in the device model as
+    variables of component OCPP16 (readonly → ReadOnly) before the command returns."""
+    keys = {
+        "configurationKey": [
+            {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+            {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+        ]
+    }
+    station_id, station = await mesh.station(_answers(keys), protocol="ocpp1.6")
+    result = await mesh.call(
+        station_id,
+        ocpp.GetBaseReportRequest(
+            request_id=41, report_base=ocpp.REPORT_BASE_CONFIGURATION_INVENTORY
+        ),
+    )
+    assert orjson.loads(result.payload_json) == {"status": "Accepted"}
+    assert [frame[2:] for frame in station.received] == [["GetConfiguration", {}]]
+    listed = await mesh.device.ListVariables(
+        device_pb.ListVariablesRequest(station_id=station_id, component="OCPP16")
+    )
+    got = {
+        v.variable.name: [(a.value, a.mutability) for a in v.attributes] for v in listed.variables
+    }
+    assert got == {
+        "HeartbeatInterval": [("300", ocpp.MUTABILITY_READ_WRITE)],
+        "NumberOfConnectors": [("2", ocpp.MUTABILITY_READ_ONLY)],
+    }

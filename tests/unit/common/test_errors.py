@@ -84,6 +84,9 @@ def test_http_table_covers_every_status() -> None:
         ("InternalError", grpc.StatusCode.UNKNOWN),
         ("GenericError", grpc.StatusCode.UNKNOWN),
         ("SomethingNew", grpc.StatusCode.UNKNOWN),
+        # OCPP-J 1.6's spellings (a 1.6 station's answer to a command)
+        ("FormationViolation", grpc.StatusCode.INVALID_ARGUMENT),
+        ("OccurenceConstraintViolation", grpc.StatusCode.INVALID_ARGUMENT),
     ],
 )
 def test_station_callerror_to_grpc_status(ocpp: str, status: grpc.StatusCode) -> None:

@@ -4,15 +4,16 @@ untouched), the flusher's batches and requests, and what it drops and counts."""
 
 from __future__ import annotations
 
-import zlib
 from typing import Any
 
 import grpc
 import orjson
 import pytest
 
-from common import metrics
+from common import message_log_codec, metrics
 from gateway.message_log import (
+    IN,
+    OUT,
     REDACTED,
     MessageLog,
     MessageLogFlusher,
@@ -22,8 +23,12 @@ from gateway.message_log import (
 
 
 def _decoded(body: bytes) -> list[list[Any]]:
-    frames: list[list[Any]] = orjson.loads(zlib.decompress(body))
-    return frames
+    return [list(frame) for frame in message_log_codec.decode(body)]
+
+
+def _flat(frames: list[tuple[int, str, str]]) -> list[Any]:
+    """Frames as the gateway keeps them: [time, direction, text, time, ...]."""
+    return [value for frame in frames for value in frame]
 
 
 def _dropped() -> float:
@@ -32,36 +37,39 @@ def _dropped() -> float:
 
 def test_frames_wait_per_station_in_order_with_their_time_and_direction() -> None:
     log = MessageLog()
-    log.record("CS1", "in", '[2,"a","Heartbeat",{}]')
-    log.record("CS2", "in", b'[2,"b","Heartbeat",{}]')
-    log.record("CS1", "out", '[3,"a",{"currentTime":"x"}]')
+    log.record("CS1", IN, '[2,"a","Heartbeat",{}]')
+    log.record("CS2", IN, b'[2,"b","Heartbeat",{}]')
+    log.record("CS1", OUT, '[3,"a",{"currentTime":"x"}]')
     taken = log.take()
-    assert {s: [(d, t) for _, d, t in f] for s, f in taken.items()} == {
-        "CS1": [("in", '[2,"a","Heartbeat",{}]'), ("out", '[3,"a",{"currentTime":"x"}]')],
-        "CS2": [("in", '[2,"b","Heartbeat",{}]')],
+    assert {s: list(zip(f[1::3], f[2::3], strict=True)) for s, f in taken.items()} == {
+        "CS1": [(IN, '[2,"a","Heartbeat",{}]'), (OUT, '[3,"a",{"currentTime":"x"}]')],
+        "CS2": [(IN, '[2,"b","Heartbeat",{}]')],
     }
-    assert taken["CS1"][0][0] <= taken["CS1"][1][0]
+    assert taken["CS1"][0] <= taken["CS1"][3]
     assert log.take() == {} and log.count == 0
 
 
 def test_beyond_the_limit_frames_are_dropped_and_counted() -> None:
     log = MessageLog(limit=2)
     for i in range(5):
-        log.record("CS1", "in", f'[2,"{i}","Heartbeat",{{}}]')
-    assert log.count == 2 and len(log.waiting["CS1"]) == 2 and log.dropped == 3
+        log.record("CS1", IN, f'[2,"{i}","Heartbeat",{{}}]')
+    assert log.count == 2 and len(log.waiting["CS1"]) == 2 * 3 and log.dropped == 3
     log.take()
-    log.record("CS1", "in", "[]")  # room again once taken
+    log.record("CS1", IN, "[]")  # room again once taken
     assert log.count == 1 and log.dropped == 3
 
 
 def test_a_batch_keeps_the_text_as_it_went_over_the_wire() -> None:
     frames = [
-        (1, "in", '[2, "a", "Heartbeat", {}]'),  # spaces and all
-        (2, "out", '[3,"a",{"currentTime":"2026-12-05T10:00:00Z"}]'),
-        (3, "in", "not json"),
-        (4, "in", '[2,"b","DataTransfer",{"data":"line\\nnext \\" quote"}]'),
+        (1, IN, '[2, "a", "Heartbeat", {}]'),  # spaces and all
+        (2, OUT, '[3,"a",{"currentTime":"2026-12-05T10:00:00Z"}]'),
+        (3, IN, "not json"),
+        (4, IN, '[2,"b","DataTransfer",{"data":"line\\nnext \\" quote"}]'),
+        (5, IN, '[2,"c","DataTransfer",{"data":"raw\nnewline, ümlaut, 🔌"}]'),
     ]
-    assert _decoded(encode(frames)) == [list(f) for f in frames]
+    assert _decoded(encode(_flat(frames))) == [
+        [at, "in" if d == IN else "out", text] for at, d, text in frames
+    ]
 
 
 def _set_variables(value: str) -> str:
@@ -118,6 +126,30 @@ def test_a_reported_basic_auth_password_is_redacted() -> None:
     assert orjson.loads(text)[3]["reportData"][0]["variableAttribute"][0]["value"] == REDACTED
 
 
+def test_a_1_6_authorization_key_is_redacted() -> None:
+    """OCPP 1.6's AuthorizationKey (the security whitepaper's Basic auth password), in a
+    ChangeConfiguration the CSMS sends and in a GetConfiguration answer, whatever its case."""
+    change = [2, "c", "ChangeConfiguration", {"key": "AuthorizationKey", "value": "s3cret-16"}]
+    text = redact_frame(orjson.dumps(change).decode())
+    assert "s3cret-16" not in text
+    assert orjson.loads(text)[3] == {"key": "AuthorizationKey", "value": REDACTED}
+    answer = [
+        3,
+        "g",
+        {
+            "configurationKey": [
+                {"key": "authorizationkey", "readonly": False, "value": "leaked-16"},
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+            ]
+        },
+    ]
+    text = redact_frame(orjson.dumps(answer).decode())
+    assert "leaked-16" not in text
+    assert [k["value"] for k in orjson.loads(text)[2]["configurationKey"]] == [REDACTED, "300"]
+    (frame,) = _decoded(encode([1, OUT, orjson.dumps(change).decode()]))
+    assert "s3cret-16" not in frame[2]
+
+
 def test_apn_passwords_and_private_keys_are_redacted() -> None:
     network = [
         2,
@@ -138,14 +170,14 @@ def test_escaped_names_do_not_hide_a_secret() -> None:
     escaped = _set_variables("hidden-password").replace(
         "BasicAuthPassword", "BasicAuth\\u0050assword"
     )
-    (frame,) = _decoded(encode([(1, "out", escaped)]))
+    (frame,) = _decoded(encode([1, OUT, escaped]))
     assert "hidden-password" not in frame[2]
 
 
 def test_a_batch_with_a_secret_redacts_it_and_leaves_the_other_frames_alone() -> None:
     plain = '[2, "h", "Heartbeat", {}]'
-    frames = [(1, "in", plain), (2, "out", _set_variables("pw-pw-pw-pw-pw-pw"))]
-    decoded = _decoded(encode(frames))
+    frames = [(1, IN, plain), (2, OUT, _set_variables("pw-pw-pw-pw-pw-pw"))]
+    decoded = _decoded(encode(_flat(frames)))
     assert decoded[0] == [1, "in", plain]
     assert "pw-pw-pw" not in decoded[1][2] and REDACTED in decoded[1][2]
 
@@ -174,8 +206,8 @@ class _Device:
 async def test_each_stations_frames_become_batches_in_requests() -> None:
     log = MessageLog()
     for i in range(5):
-        log.record("CS1", "in", f'[2,"{i}","Heartbeat",{{}}]')
-    log.record("CS2", "out", '[2,"r","Reset",{"type":"Immediate"}]')
+        log.record("CS1", IN, f'[2,"{i}","Heartbeat",{{}}]')
+    log.record("CS2", OUT, '[2,"r","Reset",{"type":"Immediate"}]')
     device = _Device()
     await MessageLogFlusher(log, device, batch_size=2, request_bytes=1).flush()
     batches = [b for r in device.requests for b in r.batches]
@@ -197,7 +229,7 @@ async def test_each_stations_frames_become_batches_in_requests() -> None:
 async def test_what_device_svc_refuses_is_dropped_and_counted() -> None:
     log = MessageLog()
     for i in range(3):
-        log.record("CS1", "in", f'[2,"{i}","Heartbeat",{{}}]')
+        log.record("CS1", IN, f'[2,"{i}","Heartbeat",{{}}]')
     before = _dropped()
     await MessageLogFlusher(log, _Device(fail=True)).flush()
     assert _dropped() - before == 3 and not log.waiting
@@ -205,8 +237,8 @@ async def test_what_device_svc_refuses_is_dropped_and_counted() -> None:
 
 async def test_frames_beyond_the_limit_are_counted_at_the_next_flush() -> None:
     log = MessageLog(limit=1)
-    log.record("CS1", "in", "[]")
-    log.record("CS1", "in", "[]")
+    log.record("CS1", IN, "[]")
+    log.record("CS1", IN, "[]")
     before = _dropped()
     device = _Device()
     await MessageLogFlusher(log, device).flush()
@@ -224,7 +256,7 @@ async def test_beyond_its_cpu_budget_a_flush_drops_the_rest(
     log = MessageLog()
     for s in range(3):
         for i in range(4):
-            log.record(f"CS{s}", "in", f'[2,"{i}","Heartbeat",{{}}]')
+            log.record(f"CS{s}", IN, f'[2,"{i}","Heartbeat",{{}}]')
     before = _dropped()
     device = _Device()
     await MessageLogFlusher(log, device, budget=budget).flush()
@@ -233,15 +265,14 @@ async def test_beyond_its_cpu_budget_a_flush_drops_the_rest(
     assert _dropped() - before == 8
 
 
-async def test_a_batch_that_cannot_be_encoded_is_dropped_and_counted() -> None:
+async def test_what_utf8_cannot_hold_is_kept_as_a_question_mark() -> None:
     log = MessageLog()
-    log.record("CS1", "in", "lone \ud800 surrogate")  # no valid UTF-8: orjson refuses it
-    log.record("CS2", "in", "[]")
-    before = _dropped()
+    log.record("CS1", IN, "lone \ud800 surrogate")  # no valid UTF-8 (never off the wire)
+    log.record("CS1", IN, "[]")
     device = _Device()
     await MessageLogFlusher(log, device).flush()
-    assert _dropped() - before == 1
-    assert [b.station_id for r in device.requests for b in r.batches] == ["CS2"]
+    (batch,) = [b for r in device.requests for b in r.batches]
+    assert [f[2] for f in _decoded(batch.body)] == ["lone ? surrogate", "[]"]
 
 
 async def test_the_budget_is_checked_between_a_stations_batches_too(
@@ -252,8 +283,8 @@ async def test_the_budget_is_checked_between_a_stations_batches_too(
     monkeypatch.setattr(module, "_SLICE", -1.0)
     log = MessageLog()
     for i in range(5):
-        log.record("CS0", "in", f'[2,"{i}","Heartbeat",{{}}]')
-    log.record("CS1", "in", "[]")
+        log.record("CS0", IN, f'[2,"{i}","Heartbeat",{{}}]')
+    log.record("CS1", IN, "[]")
     before = _dropped()
     device = _Device()
     await MessageLogFlusher(log, device, batch_size=2, budget=0.0).flush()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pathlib
 from typing import Any
 
+import ocpp
 import orjson
 import pytest
 
@@ -252,3 +254,1238 @@ def test_every_translation_serves_a_1_6_action_through_a_2_0_1_one() -> None:
     for action, translation in ocpp16.TRANSLATIONS.items():
         assert action in ocppj.ACTIONS_16
         assert translation.action in ocppj.ACTIONS
+
+
+# -- the other 1.6 station → CSMS messages ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("action", "payload", "translated_action", "translated", "response", "answered"),
+    [
+        pytest.param(
+            "DataTransfer",
+            {"vendorId": "com.acme", "messageId": "m", "data": "x"},
+            "DataTransfer",
+            {"vendorId": "com.acme", "messageId": "m", "data": "x"},
+            {"status": "Accepted", "data": {"a": 1}, "statusInfo": {"reasonCode": "R"}},
+            {"status": "Accepted", "data": '{"a":1}'},
+            id="data-transfer-json-data-as-text",
+        ),
+        pytest.param(
+            "DataTransfer",
+            {"vendorId": "com.acme"},
+            "DataTransfer",
+            {"vendorId": "com.acme"},
+            {"status": "UnknownVendorId"},
+            {"status": "UnknownVendorId"},
+            id="data-transfer-unknown-vendor",
+        ),
+        pytest.param(
+            "FirmwareStatusNotification",
+            {"status": "Installed"},
+            "FirmwareStatusNotification",
+            {"status": "Installed"},
+            {},
+            {},
+            id="firmware-status",
+        ),
+        pytest.param(
+            "DiagnosticsStatusNotification",
+            {"status": "UploadFailed"},
+            "LogStatusNotification",
+            {"status": "UploadFailure"},
+            {},
+            {},
+            id="diagnostics-upload-failed",
+        ),
+        pytest.param(
+            "SecurityEventNotification",
+            {"type": "TamperDetectionActivated", "timestamp": NOW, "techInfo": "lid"},
+            "SecurityEventNotification",
+            {"type": "TamperDetectionActivated", "timestamp": NOW, "techInfo": "lid"},
+            {},
+            {},
+            id="whitepaper-security-event",
+        ),
+        pytest.param(
+            "SignCertificate",
+            {"csr": "-----BEGIN CERTIFICATE REQUEST-----"},
+            "SignCertificate",
+            {"csr": "-----BEGIN CERTIFICATE REQUEST-----"},
+            {"status": "Rejected", "statusInfo": {"reasonCode": "InvalidCSR"}},
+            {"status": "Rejected"},
+            id="whitepaper-sign-certificate",
+        ),
+        pytest.param(
+            "SignedFirmwareStatusNotification",
+            {"status": "InvalidSignature", "requestId": 7},
+            "FirmwareStatusNotification",
+            {"status": "InvalidSignature", "requestId": 7},
+            {},
+            {},
+            id="whitepaper-signed-firmware-status",
+        ),
+        pytest.param(
+            "LogStatusNotification",
+            {"status": "Uploaded", "requestId": 3},
+            "LogStatusNotification",
+            {"status": "Uploaded", "requestId": 3},
+            {},
+            {},
+            id="whitepaper-log-status",
+        ),
+    ],
+)
+def test_other_messages(
+    action: str,
+    payload: JSON,
+    translated_action: str,
+    translated: JSON,
+    response: JSON,
+    answered: JSON,
+) -> None:
+    """Each valid 1.6 message becomes a valid 2.0.1 one, and its 2.0.1 answer a valid 1.6 one."""
+    ocppj.validate(action, "Request", payload, "m1", "ocpp1.6")
+    call, extra = ocpp16.request(ocppj.Call("m1", action, payload), NOW)
+    assert call == ocppj.Call("m1", translated_action, translated)
+    assert extra == {}
+    ocppj.validate(call.action, "Request", call.payload, "m1")
+    ocppj.validate(call.action, "Response", response)
+    frame = ocpp16.answer(action, ocppj.call_result("m1", response))
+    assert orjson.loads(frame) == [3, "m1", answered]
+
+
+def test_every_diagnostics_status_has_a_2_0_1_log_status() -> None:
+    """Each 1.6 DiagnosticsStatus is a 2.0.1 UploadLogStatusEnumType value."""
+    from ocpp.v16.enums import DiagnosticsStatus
+    from ocpp.v201.enums import UploadLogStatusEnumType
+
+    assert set(ocpp16.DIAGNOSTICS_STATUS_16) == {s.value for s in DiagnosticsStatus}
+    assert set(ocpp16.DIAGNOSTICS_STATUS_16.values()) <= {s.value for s in UploadLogStatusEnumType}
+
+
+def test_every_1_6_firmware_status_is_a_2_0_1_one() -> None:
+    """1.6 FirmwareStatus values pass as they are: each is a 2.0.1 one, spelled alike."""
+    from ocpp.v16.enums import FirmwareStatus
+    from ocpp.v201.enums import FirmwareStatusEnumType
+
+    assert {s.value for s in FirmwareStatus} <= {s.value for s in FirmwareStatusEnumType}
+
+
+# -- CSMS → 1.6 station: the commands -----------------------------------------------------------
+
+PROFILE = {
+    "id": 5,
+    "stackLevel": 1,
+    "chargingProfilePurpose": "TxProfile",
+    "chargingProfileKind": "Relative",
+    "chargingSchedule": [
+        {
+            "id": 1,
+            "chargingRateUnit": "A",
+            "duration": 3600,
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3}],
+        }
+    ],
+}
+CONFIG = {"name": "OCPP16"}
+HASH = {
+    "hashAlgorithm": "SHA256",
+    "issuerNameHash": "a" * 64,
+    "issuerKeyHash": "b" * 64,
+    "serialNumber": "1f",
+}
+
+
+@pytest.mark.parametrize(
+    ("action", "request_201", "action_16", "requests_16"),
+    [
+        pytest.param("Reset", {"type": "Immediate"}, "Reset", [{"type": "Hard"}], id="reset-hard"),
+        pytest.param("Reset", {"type": "OnIdle"}, "Reset", [{"type": "Soft"}], id="reset-soft"),
+        pytest.param(
+            "UnlockConnector",
+            {"evseId": 2, "connectorId": 1},
+            "UnlockConnector",
+            [{"connectorId": 2}],
+            id="unlock",
+        ),
+        pytest.param(
+            "ChangeAvailability",
+            {"operationalStatus": "Inoperative"},
+            "ChangeAvailability",
+            [{"connectorId": 0, "type": "Inoperative"}],
+            id="availability-station",
+        ),
+        pytest.param(
+            "ChangeAvailability",
+            {"operationalStatus": "Operative", "evse": {"id": 0}},
+            "ChangeAvailability",
+            [{"connectorId": 0, "type": "Operative"}],
+            id="availability-evse-0",
+        ),
+        pytest.param(
+            "ChangeAvailability",
+            {"operationalStatus": "Operative", "evse": {"id": 3, "connectorId": 1}},
+            "ChangeAvailability",
+            [{"connectorId": 3, "type": "Operative"}],
+            id="availability-connector",
+        ),
+        pytest.param(
+            "TriggerMessage",
+            {"requestedMessage": "StatusNotification", "evse": {"id": 1}},
+            "TriggerMessage",
+            [{"requestedMessage": "StatusNotification", "connectorId": 1}],
+            id="trigger-status-of-connector",
+        ),
+        pytest.param(
+            "TriggerMessage",
+            {"requestedMessage": "LogStatusNotification"},
+            "TriggerMessage",
+            [{"requestedMessage": "DiagnosticsStatusNotification"}],
+            id="trigger-diagnostics",
+        ),
+        pytest.param(
+            "TriggerMessage",
+            {"requestedMessage": "Heartbeat", "evse": {"id": 0}},
+            "TriggerMessage",
+            [{"requestedMessage": "Heartbeat"}],
+            id="trigger-heartbeat-evse-0",
+        ),
+        pytest.param(
+            "RequestStartTransaction",
+            {"remoteStartId": 9, "idToken": {"idToken": "TAG1", "type": "ISO14443"}},
+            "RemoteStartTransaction",
+            [{"idTag": "TAG1"}],
+            id="remote-start",
+        ),
+        pytest.param(
+            "RequestStartTransaction",
+            {
+                "remoteStartId": 9,
+                "evseId": 2,
+                "idToken": {"idToken": "TAG1", "type": "Central"},
+                "chargingProfile": PROFILE,
+            },
+            "RemoteStartTransaction",
+            [
+                {
+                    "idTag": "TAG1",
+                    "connectorId": 2,
+                    "chargingProfile": {
+                        "chargingProfileId": 5,
+                        "stackLevel": 1,
+                        "chargingProfilePurpose": "TxProfile",
+                        "chargingProfileKind": "Relative",
+                        "chargingSchedule": {
+                            "chargingRateUnit": "A",
+                            "duration": 3600,
+                            "chargingSchedulePeriod": [
+                                {"startPeriod": 0, "limit": 16.0, "numberPhases": 3}
+                            ],
+                        },
+                    },
+                }
+            ],
+            id="remote-start-with-profile",
+        ),
+        pytest.param(
+            "RequestStopTransaction",
+            {"transactionId": "1234"},
+            "RemoteStopTransaction",
+            [{"transactionId": 1234}],
+            id="remote-stop",
+        ),
+        pytest.param("ClearCache", {}, "ClearCache", [{}], id="clear-cache"),
+        pytest.param(
+            "DataTransfer",
+            {"vendorId": "com.acme", "messageId": "hello", "data": "{}"},
+            "DataTransfer",
+            [{"vendorId": "com.acme", "messageId": "hello", "data": "{}"}],
+            id="data-transfer",
+        ),
+        pytest.param(
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {"component": CONFIG, "variable": {"name": "HeartbeatInterval"}},
+                    {
+                        "component": CONFIG,
+                        "variable": {"name": "NoSuchKey"},
+                        "attributeType": "Actual",
+                    },
+                ]
+            },
+            "GetConfiguration",
+            [{"key": ["HeartbeatInterval", "NoSuchKey"]}],
+            id="get-configuration",
+        ),
+        pytest.param(
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "component": CONFIG,
+                        "variable": {"name": "HeartbeatInterval"},
+                        "attributeValue": "60",
+                    },
+                    {
+                        "component": CONFIG,
+                        "variable": {"name": "MeterValueSampleInterval"},
+                        "attributeValue": "30",
+                        "attributeType": "Actual",
+                    },
+                ]
+            },
+            "ChangeConfiguration",
+            [
+                {"key": "HeartbeatInterval", "value": "60"},
+                {"key": "MeterValueSampleInterval", "value": "30"},
+            ],
+            id="change-configuration-one-call-per-key",
+        ),
+        pytest.param(
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                        "attributeValue": "p" * 40,
+                    }
+                ]
+            },
+            "ChangeConfiguration",
+            [{"key": "AuthorizationKey", "value": "p" * 40}],
+            id="basic-auth-password-is-the-whitepaper-authorization-key",
+        ),
+        pytest.param(
+            "GetBaseReport",
+            {"requestId": 4, "reportBase": "ConfigurationInventory"},
+            "GetConfiguration",
+            [{}],
+            id="base-report-all-keys",
+        ),
+        pytest.param(
+            "GetLocalListVersion", {}, "GetLocalListVersion", [{}], id="local-list-version"
+        ),
+        pytest.param(
+            "SendLocalList",
+            {
+                "versionNumber": 3,
+                "updateType": "Full",
+                "localAuthorizationList": [
+                    {"idToken": {"idToken": "A1", "type": "ISO14443"}},
+                    # No 1.6 station can be presented it: left out.
+                    {"idToken": {"idToken": "NL-TST-C1234567890123", "type": "eMAID"}},
+                    {
+                        "idToken": {"idToken": "B2", "type": "Central"},
+                        "idTokenInfo": {
+                            "status": "NoCredit",
+                            "cacheExpiryDateTime": NOW,
+                            "groupIdToken": {"idToken": "G", "type": "Central"},
+                        },
+                    },
+                ],
+            },
+            "SendLocalList",
+            [
+                {
+                    "listVersion": 3,
+                    "updateType": "Full",
+                    "localAuthorizationList": [
+                        {"idTag": "A1"},
+                        {
+                            "idTag": "B2",
+                            "idTagInfo": {
+                                "status": "Invalid",
+                                "expiryDate": NOW,
+                                "parentIdTag": "G",
+                            },
+                        },
+                    ],
+                }
+            ],
+            id="send-local-list",
+        ),
+        pytest.param(
+            "CertificateSigned",
+            {"certificateChain": "PEM", "certificateType": "ChargingStationCertificate"},
+            "CertificateSigned",
+            [{"certificateChain": "PEM"}],
+            id="certificate-signed",
+        ),
+        pytest.param(
+            "SetChargingProfile",
+            {"evseId": 0, "chargingProfile": {**PROFILE, "chargingProfileKind": "Absolute"}},
+            "SetChargingProfile",
+            [
+                {
+                    "connectorId": 0,
+                    "csChargingProfiles": {
+                        "chargingProfileId": 5,
+                        "stackLevel": 1,
+                        "chargingProfilePurpose": "TxProfile",
+                        "chargingProfileKind": "Absolute",
+                        "chargingSchedule": {
+                            "chargingRateUnit": "A",
+                            "duration": 3600,
+                            "chargingSchedulePeriod": [
+                                {"startPeriod": 0, "limit": 16.0, "numberPhases": 3}
+                            ],
+                        },
+                    },
+                }
+            ],
+            id="set-charging-profile",
+        ),
+        pytest.param(
+            "ClearChargingProfile",
+            {
+                "chargingProfileId": 5,
+                "chargingProfileCriteria": {
+                    "evseId": 1,
+                    "chargingProfilePurpose": "ChargingStationMaxProfile",
+                    "stackLevel": 2,
+                },
+            },
+            "ClearChargingProfile",
+            [
+                {
+                    "id": 5,
+                    "connectorId": 1,
+                    "chargingProfilePurpose": "ChargePointMaxProfile",
+                    "stackLevel": 2,
+                }
+            ],
+            id="clear-charging-profile",
+        ),
+        pytest.param(
+            "GetCompositeSchedule",
+            {"duration": 600, "evseId": 1, "chargingRateUnit": "W"},
+            "GetCompositeSchedule",
+            [{"connectorId": 1, "duration": 600, "chargingRateUnit": "W"}],
+            id="composite-schedule",
+        ),
+        pytest.param(
+            "ReserveNow",
+            {
+                "id": 8,
+                "expiryDateTime": NOW,
+                "idToken": {"idToken": "R1", "type": "ISO14443"},
+                "groupIdToken": {"idToken": "G1", "type": "Central"},
+            },
+            "ReserveNow",
+            [
+                {
+                    "connectorId": 0,
+                    "expiryDate": NOW,
+                    "idTag": "R1",
+                    "reservationId": 8,
+                    "parentIdTag": "G1",
+                }
+            ],
+            id="reserve-any-connector",
+        ),
+        pytest.param(
+            "CancelReservation",
+            {"reservationId": 8},
+            "CancelReservation",
+            [{"reservationId": 8}],
+            id="cancel-reservation",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 3,
+                "retries": 2,
+                "firmware": {"location": "https://fw.example/x.bin", "retrieveDateTime": NOW},
+            },
+            "UpdateFirmware",
+            [{"location": "https://fw.example/x.bin", "retrieveDate": NOW, "retries": 2}],
+            id="update-firmware",
+        ),
+        pytest.param(
+            "GetLog",
+            {
+                "logType": "DiagnosticsLog",
+                "requestId": 4,
+                "log": {"remoteLocation": "ftp://logs.example/", "oldestTimestamp": NOW},
+            },
+            "GetDiagnostics",
+            [{"location": "ftp://logs.example/", "startTime": NOW}],
+            id="get-diagnostics",
+        ),
+        pytest.param(
+            "GetLog",
+            {"logType": "SecurityLog", "requestId": 4, "log": {"remoteLocation": "ftp://x/"}},
+            "GetLog",
+            [{"logType": "SecurityLog", "requestId": 4, "log": {"remoteLocation": "ftp://x/"}}],
+            id="whitepaper-security-log",
+        ),
+        pytest.param(
+            "TriggerMessage",
+            {"requestedMessage": "SignChargingStationCertificate"},
+            "ExtendedTriggerMessage",
+            [{"requestedMessage": "SignChargePointCertificate"}],
+            id="whitepaper-trigger-sign-certificate",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 5,
+                "firmware": {
+                    "location": "https://fw.example/x.bin",
+                    "retrieveDateTime": NOW,
+                    "installDateTime": NOW,
+                    "signingCertificate": "PEM",
+                    "signature": "c2ln",
+                },
+            },
+            "SignedUpdateFirmware",
+            [
+                {
+                    "requestId": 5,
+                    "firmware": {
+                        "location": "https://fw.example/x.bin",
+                        "retrieveDateTime": NOW,
+                        "installDateTime": NOW,
+                        "signingCertificate": "PEM",
+                        "signature": "c2ln",
+                    },
+                }
+            ],
+            id="whitepaper-signed-firmware",
+        ),
+        pytest.param(
+            "InstallCertificate",
+            {"certificateType": "CSMSRootCertificate", "certificate": "PEM"},
+            "InstallCertificate",
+            [{"certificateType": "CentralSystemRootCertificate", "certificate": "PEM"}],
+            id="whitepaper-install-certificate",
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds",
+            {"certificateType": ["ManufacturerRootCertificate"]},
+            "GetInstalledCertificateIds",
+            [{"certificateType": "ManufacturerRootCertificate"}],
+            id="whitepaper-installed-ids",
+        ),
+        pytest.param(
+            "DeleteCertificate",
+            {"certificateHashData": HASH},
+            "DeleteCertificate",
+            [{"certificateHashData": HASH}],
+            id="whitepaper-delete-certificate",
+        ),
+    ],
+)
+def test_command_requests(
+    action: str, request_201: JSON, action_16: str, requests_16: list[JSON]
+) -> None:
+    """Each valid 2.0.1 command becomes the valid 1.6 request(s) of its 1.6 action."""
+    ocppj.validate(action, "Request", request_201)
+    command = ocpp16.command(action, request_201)
+    assert command.action == action_16
+    got = command.requests(request_201)
+    assert got == requests_16
+    for request in got:
+        ocppj.validate(action_16, "Request", request, version="ocpp1.6")
+
+
+@pytest.mark.parametrize(
+    ("action", "request_201", "why"),
+    [
+        pytest.param("Reset", {"type": "Immediate", "evseId": 1}, "whole station", id="reset-evse"),
+        pytest.param(
+            "UnlockConnector", {"evseId": 1, "connectorId": 2}, "one connector", id="unlock-c2"
+        ),
+        pytest.param("UnlockConnector", {"evseId": 0, "connectorId": 1}, "EVSE 0", id="unlock-0"),
+        pytest.param(
+            "ChangeAvailability",
+            {"operationalStatus": "Operative", "evse": {"id": 1, "connectorId": 2}},
+            "one connector",
+            id="availability-c2",
+        ),
+        pytest.param(
+            "TriggerMessage",
+            {"requestedMessage": "TransactionEvent"},
+            "cannot trigger TransactionEvent",
+            id="trigger-transaction-event",
+        ),
+        pytest.param(
+            "TriggerMessage",
+            {"requestedMessage": "SignV2GCertificate"},
+            "cannot trigger",
+            id="trigger-v2g-certificate",
+        ),
+        pytest.param(
+            "RequestStartTransaction",
+            {"remoteStartId": 1, "idToken": {"idToken": "T" * 21, "type": "Central"}},
+            "20 characters",
+            id="remote-start-long-id-tag",
+        ),
+        pytest.param(
+            "RequestStartTransaction",
+            {
+                "remoteStartId": 1,
+                "idToken": {"idToken": "T", "type": "Central"},
+                "chargingProfile": {
+                    **PROFILE,
+                    "chargingSchedule": [
+                        PROFILE["chargingSchedule"][0],  # type: ignore[index]
+                        {**PROFILE["chargingSchedule"][0], "id": 2},  # type: ignore[index, dict-item]
+                    ],
+                },
+            },
+            "exactly one chargingSchedule",
+            id="remote-start-two-schedules",
+        ),
+        pytest.param(
+            "RequestStopTransaction",
+            {"transactionId": "tx-1"},
+            "integer",
+            id="remote-stop-not-an-integer",
+        ),
+        pytest.param(
+            "RequestStopTransaction", {"transactionId": "007"}, "integer", id="remote-stop-007"
+        ),
+        pytest.param(
+            "RequestStopTransaction",
+            {"transactionId": "9999999999"},
+            "integer",
+            id="remote-stop-beyond-int32",
+        ),
+        pytest.param(
+            "DataTransfer", {"vendorId": "v", "data": {"a": 1}}, "string", id="data-not-text"
+        ),
+        pytest.param(
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "X"}}
+                ]
+            },
+            "component 'OCPP16'",
+            id="get-other-component",
+        ),
+        pytest.param(
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {"component": CONFIG, "variable": {"name": "X"}, "attributeType": "Target"}
+                ]
+            },
+            "Actual",
+            id="get-target",
+        ),
+        pytest.param(
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {
+                        "component": {"name": "OCPP16", "evse": {"id": 1}},
+                        "variable": {"name": "X"},
+                        "attributeValue": "1",
+                    }
+                ]
+            },
+            "no EVSE",
+            id="set-on-evse",
+        ),
+        pytest.param(
+            "GetBaseReport",
+            {"requestId": 1, "reportBase": "SummaryInventory"},
+            "summary",
+            id="summary-report",
+        ),
+        pytest.param(
+            "CertificateSigned",
+            {"certificateChain": "PEM", "certificateType": "V2GCertificate"},
+            "V2G",
+            id="v2g-certificate",
+        ),
+        pytest.param(
+            "SetChargingProfile",
+            {
+                "evseId": 0,
+                "chargingProfile": {
+                    **PROFILE,
+                    "chargingProfilePurpose": "ChargingStationExternalConstraints",
+                },
+            },
+            "no ChargingStationExternalConstraints",
+            id="external-constraints",
+        ),
+        pytest.param(
+            "ReserveNow",
+            {
+                "id": 1,
+                "expiryDateTime": NOW,
+                "idToken": {"idToken": "R", "type": "Central"},
+                "connectorType": "cType2",
+            },
+            "connectorType",
+            id="reserve-connector-type",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 1,
+                "firmware": {
+                    "location": "https://fw.example/x.bin",
+                    "retrieveDateTime": NOW,
+                    "signature": "c2ln",
+                },
+            },
+            "needs both",
+            id="signed-firmware-without-certificate",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 1,
+                "firmware": {
+                    "location": "https://fw.example/x.bin",
+                    "retrieveDateTime": NOW,
+                    "installDateTime": NOW,
+                },
+            },
+            "installDateTime",
+            id="unsigned-firmware-install-time",
+        ),
+        pytest.param(
+            "InstallCertificate",
+            {"certificateType": "V2GRootCertificate", "certificate": "PEM"},
+            "not V2GRootCertificate",
+            id="install-v2g-root",
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds", {}, "one certificateType", id="installed-ids-all"
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds",
+            {"certificateType": ["CSMSRootCertificate", "ManufacturerRootCertificate"]},
+            "one certificateType",
+            id="installed-ids-two",
+        ),
+    ],
+)
+def test_commands_without_a_1_6_meaning_are_refused(
+    action: str, request_201: JSON, why: str
+) -> None:
+    """A valid 2.0.1 command 1.6 cannot say is refused, saying why."""
+    ocppj.validate(action, "Request", request_201)
+    with pytest.raises(ocpp16.Untranslatable, match=why):
+        ocpp16.command(action, request_201).requests(request_201)
+
+
+@pytest.mark.parametrize(
+    ("action", "request_201", "answers_16", "response_201"),
+    [
+        pytest.param("Reset", {"type": "OnIdle"}, [{"status": "Rejected"}], {"status": "Rejected"}),
+        pytest.param(
+            "UnlockConnector",
+            {"evseId": 1, "connectorId": 1},
+            [{"status": "Unlocked"}],
+            {"status": "Unlocked"},
+            id="unlocked",
+        ),
+        pytest.param(
+            "UnlockConnector",
+            {"evseId": 1, "connectorId": 1},
+            [{"status": "NotSupported"}],
+            {
+                "status": "UnlockFailed",
+                "statusInfo": {
+                    "reasonCode": "NotSupported",
+                    "additionalInfo": "the OCPP 1.6 station answered NotSupported",
+                },
+            },
+            id="unlock-not-supported",
+        ),
+        pytest.param(
+            "ChangeAvailability",
+            {"operationalStatus": "Inoperative"},
+            [{"status": "Scheduled"}],
+            {"status": "Scheduled"},
+            id="availability-scheduled",
+        ),
+        pytest.param(
+            "TriggerMessage",
+            {"requestedMessage": "MeterValues"},
+            [{"status": "NotImplemented"}],
+            {"status": "NotImplemented"},
+            id="trigger-not-implemented",
+        ),
+        pytest.param(
+            "RequestStartTransaction",
+            {"remoteStartId": 1, "idToken": {"idToken": "T", "type": "Central"}},
+            [{"status": "Accepted"}],
+            {"status": "Accepted"},
+            id="remote-start",
+        ),
+        pytest.param(
+            "RequestStopTransaction",
+            {"transactionId": "5"},
+            [{"status": "Rejected"}],
+            {"status": "Rejected"},
+            id="remote-stop",
+        ),
+        pytest.param(
+            "ClearCache", {}, [{"status": "Accepted"}], {"status": "Accepted"}, id="clear-cache"
+        ),
+        pytest.param(
+            "DataTransfer",
+            {"vendorId": "v"},
+            [{"status": "Accepted", "data": "pong"}],
+            {"status": "Accepted", "data": "pong"},
+            id="data-transfer",
+        ),
+        pytest.param(
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {"component": CONFIG, "variable": {"name": "heartbeatinterval"}},
+                    {"component": CONFIG, "variable": {"name": "NoSuchKey"}},
+                    {"component": CONFIG, "variable": {"name": "AuthorizationKey"}},
+                    {"component": CONFIG, "variable": {"name": "Forgotten"}},
+                ]
+            },
+            [
+                {
+                    "configurationKey": [
+                        {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                        {"key": "AuthorizationKey", "readonly": False},
+                    ],
+                    "unknownKey": ["NoSuchKey"],
+                }
+            ],
+            {
+                "getVariableResult": [
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "Accepted",
+                        "attributeValue": "300",
+                        "component": CONFIG,
+                        "variable": {"name": "heartbeatinterval"},
+                    },
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "UnknownVariable",
+                        "component": CONFIG,
+                        "variable": {"name": "NoSuchKey"},
+                    },
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "Accepted",
+                        "component": CONFIG,
+                        "variable": {"name": "AuthorizationKey"},
+                    },
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "Rejected",
+                        "attributeStatusInfo": {
+                            "reasonCode": "NoAnswer",
+                            "additionalInfo": (
+                                "the OCPP 1.6 station's GetConfiguration answer left it out"
+                            ),
+                        },
+                        "component": CONFIG,
+                        "variable": {"name": "Forgotten"},
+                    },
+                ]
+            },
+            id="get-configuration",
+        ),
+        pytest.param(
+            "SetVariables",
+            {
+                "setVariableData": [
+                    {"component": CONFIG, "variable": {"name": k}, "attributeValue": "1"}
+                    for k in ("A", "B", "C", "D")
+                ]
+            },
+            [
+                {"status": "Accepted"},
+                {"status": "Rejected"},
+                {"status": "RebootRequired"},
+                {"status": "NotSupported"},
+            ],
+            {
+                "setVariableResult": [
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "Accepted",
+                        "component": CONFIG,
+                        "variable": {"name": "A"},
+                    },
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "Rejected",
+                        "component": CONFIG,
+                        "variable": {"name": "B"},
+                    },
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "RebootRequired",
+                        "component": CONFIG,
+                        "variable": {"name": "C"},
+                    },
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "UnknownVariable",
+                        "attributeStatusInfo": {
+                            "reasonCode": "NotSupported",
+                            "additionalInfo": "the OCPP 1.6 station answered NotSupported",
+                        },
+                        "component": CONFIG,
+                        "variable": {"name": "D"},
+                    },
+                ]
+            },
+            id="change-configuration",
+        ),
+        pytest.param(
+            "GetVariables",
+            {
+                "getVariableData": [
+                    {
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                    }
+                ]
+            },
+            [{"configurationKey": [{"key": "AuthorizationKey", "readonly": False}]}],
+            {
+                "getVariableResult": [
+                    {
+                        "attributeType": "Actual",
+                        "attributeStatus": "Accepted",
+                        "component": {"name": "SecurityCtrlr"},
+                        "variable": {"name": "BasicAuthPassword"},
+                    }
+                ]
+            },
+            id="authorization-key-answers-for-basic-auth-password",
+        ),
+        pytest.param(
+            "GetBaseReport",
+            {"requestId": 1, "reportBase": "FullInventory"},
+            [{"configurationKey": [{"key": "K", "readonly": True}]}],
+            {"status": "Accepted"},
+            id="base-report",
+        ),
+        pytest.param(
+            "GetBaseReport",
+            {"requestId": 1, "reportBase": "FullInventory"},
+            [{}],
+            {"status": "EmptyResultSet"},
+            id="base-report-no-keys",
+        ),
+        pytest.param(
+            "GetLocalListVersion",
+            {},
+            [{"listVersion": 7}],
+            {"versionNumber": 7},
+            id="local-list-version",
+        ),
+        pytest.param(
+            "SendLocalList",
+            {"versionNumber": 1, "updateType": "Differential"},
+            [{"status": "VersionMismatch"}],
+            {"status": "VersionMismatch"},
+            id="local-list-version-mismatch",
+        ),
+        pytest.param(
+            "SendLocalList",
+            {"versionNumber": 1, "updateType": "Full"},
+            [{"status": "NotSupported"}],
+            {
+                "status": "Failed",
+                "statusInfo": {
+                    "reasonCode": "NotSupported",
+                    "additionalInfo": "the OCPP 1.6 station answered NotSupported",
+                },
+            },
+            id="local-list-not-supported",
+        ),
+        pytest.param(
+            "CertificateSigned",
+            {"certificateChain": "PEM"},
+            [{"status": "Rejected"}],
+            {"status": "Rejected"},
+            id="certificate-signed",
+        ),
+        pytest.param(
+            "SetChargingProfile",
+            {"evseId": 1, "chargingProfile": PROFILE},
+            [{"status": "NotSupported"}],
+            {
+                "status": "Rejected",
+                "statusInfo": {
+                    "reasonCode": "NotSupported",
+                    "additionalInfo": "the OCPP 1.6 station answered NotSupported",
+                },
+            },
+            id="set-profile-not-supported",
+        ),
+        pytest.param(
+            "ClearChargingProfile",
+            {"chargingProfileId": 5},
+            [{"status": "Unknown"}],
+            {"status": "Unknown"},
+            id="clear-profile-unknown",
+        ),
+        pytest.param(
+            "GetCompositeSchedule",
+            {"duration": 600, "evseId": 1},
+            [
+                {
+                    "status": "Accepted",
+                    "connectorId": 1,
+                    "scheduleStart": NOW,
+                    "chargingSchedule": {
+                        "chargingRateUnit": "A",
+                        "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}],
+                    },
+                }
+            ],
+            {
+                "status": "Accepted",
+                "schedule": {
+                    "evseId": 1,
+                    "duration": 600,
+                    "scheduleStart": NOW,
+                    "chargingRateUnit": "A",
+                    "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 6.0}],
+                },
+            },
+            id="composite-schedule",
+        ),
+        pytest.param(
+            "GetCompositeSchedule",
+            {"duration": 600, "evseId": 1},
+            [{"status": "Rejected"}],
+            {"status": "Rejected"},
+            id="composite-schedule-rejected",
+        ),
+        pytest.param(
+            "ReserveNow",
+            {"id": 1, "expiryDateTime": NOW, "idToken": {"idToken": "R", "type": "Central"}},
+            [{"status": "Occupied"}],
+            {"status": "Occupied"},
+            id="reserve-occupied",
+        ),
+        pytest.param(
+            "CancelReservation",
+            {"reservationId": 1},
+            [{"status": "Rejected"}],
+            {"status": "Rejected"},
+            id="cancel-rejected",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {"requestId": 1, "firmware": {"location": "https://x/", "retrieveDateTime": NOW}},
+            [{}],
+            {"status": "Accepted"},
+            id="update-firmware",
+        ),
+        pytest.param(
+            "GetLog",
+            {"logType": "DiagnosticsLog", "requestId": 1, "log": {"remoteLocation": "ftp://x/"}},
+            [{"fileName": "diag.zip"}],
+            {"status": "Accepted", "filename": "diag.zip"},
+            id="diagnostics",
+        ),
+        pytest.param(
+            "GetLog",
+            {"logType": "DiagnosticsLog", "requestId": 1, "log": {"remoteLocation": "ftp://x/"}},
+            [{}],
+            {
+                "status": "Rejected",
+                "statusInfo": {
+                    "reasonCode": "NoDiagnostics",
+                    "additionalInfo": (
+                        "the OCPP 1.6 station answered no fileName: nothing to upload"
+                    ),
+                },
+            },
+            id="no-diagnostics",
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds",
+            {"certificateType": ["CSMSRootCertificate"]},
+            [{"status": "Accepted", "certificateHashData": [HASH]}],
+            {
+                "status": "Accepted",
+                "certificateHashDataChain": [
+                    {"certificateType": "CSMSRootCertificate", "certificateHashData": HASH}
+                ],
+            },
+            id="whitepaper-installed-ids",
+        ),
+        pytest.param(
+            "GetInstalledCertificateIds",
+            {"certificateType": ["CSMSRootCertificate"]},
+            [{"status": "NotFound"}],
+            {"status": "NotFound"},
+            id="whitepaper-installed-ids-none",
+        ),
+        pytest.param(
+            "InstallCertificate",
+            {"certificateType": "CSMSRootCertificate", "certificate": "PEM"},
+            [{"status": "Failed"}],
+            {"status": "Failed"},
+            id="whitepaper-install-failed",
+        ),
+        pytest.param(
+            "DeleteCertificate",
+            {"certificateHashData": HASH},
+            [{"status": "NotFound"}],
+            {"status": "NotFound"},
+            id="whitepaper-delete-not-found",
+        ),
+        pytest.param(
+            "UpdateFirmware",
+            {
+                "requestId": 1,
+                "firmware": {
+                    "location": "https://x/",
+                    "retrieveDateTime": NOW,
+                    "signingCertificate": "PEM",
+                    "signature": "c2ln",
+                },
+            },
+            [{"status": "InvalidCertificate"}],
+            {"status": "InvalidCertificate"},
+            id="whitepaper-signed-firmware-invalid-certificate",
+        ),
+    ],
+)
+def test_command_responses(
+    action: str, request_201: JSON, answers_16: list[JSON], response_201: JSON
+) -> None:
+    """The station's valid 1.6 answers become the valid 2.0.1 response the services expect."""
+    command = ocpp16.command(action, request_201)
+    for answer in answers_16:
+        ocppj.validate(command.action, "Response", answer, version="ocpp1.6")
+    got = command.response(request_201, answers_16)
+    assert got == response_201
+    ocppj.validate(action, "Response", got)
+
+
+def test_base_report_is_reported_as_a_notify_report() -> None:
+    """GetConfiguration's keys become the NotifyReport a 2.0.1 station would send: one variable
+    of component OCPP16 per key, readonly → ReadOnly, the value when the station gave one."""
+    command = ocpp16.COMMANDS["GetBaseReport"]
+    assert command.reports is not None
+    request = {"requestId": 12, "reportBase": "ConfigurationInventory"}
+    answers = [
+        {
+            "configurationKey": [
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                {"key": "NumberOfConnectors", "readonly": True, "value": "2"},
+                {"key": "AuthorizationKey", "readonly": False},
+            ]
+        }
+    ]
+    [(action, report)] = command.reports(request, answers, NOW)
+    assert action == "NotifyReport"
+    ocppj.validate(action, "Request", report)
+    characteristics = {"dataType": "string", "supportsMonitoring": False}
+    assert report == {
+        "requestId": 12,
+        "generatedAt": NOW,
+        "seqNo": 0,
+        "tbc": False,
+        "reportData": [
+            {
+                "component": CONFIG,
+                "variable": {"name": "HeartbeatInterval"},
+                "variableAttribute": [
+                    {"type": "Actual", "mutability": "ReadWrite", "value": "300"}
+                ],
+                "variableCharacteristics": characteristics,
+            },
+            {
+                "component": CONFIG,
+                "variable": {"name": "NumberOfConnectors"},
+                "variableAttribute": [{"type": "Actual", "mutability": "ReadOnly", "value": "2"}],
+                "variableCharacteristics": characteristics,
+            },
+            {
+                "component": CONFIG,
+                "variable": {"name": "AuthorizationKey"},
+                "variableAttribute": [{"type": "Actual", "mutability": "ReadWrite"}],
+                "variableCharacteristics": characteristics,
+            },
+        ],
+    }
+    assert command.reports(request, [{"configurationKey": []}], NOW) == []
+
+
+def test_every_2_0_1_trigger_is_sent_or_refused() -> None:
+    """Each 2.0.1 requestedMessage either has its 1.6 MessageTrigger or is refused."""
+    from ocpp.v201.enums import MessageTriggerEnumType
+
+    # The 1.6 schema's values: the package's v16 MessageTrigger also has the whitepaper's
+    # ExtendedTriggerMessage ones.
+    schema = orjson.loads(
+        (pathlib.Path(ocpp.__file__).parent / "v16/schemas/TriggerMessage.json").read_bytes()
+    )
+    assert set(ocpp16.TRIGGER_16) <= {s.value for s in MessageTriggerEnumType}
+    assert set(ocpp16.TRIGGER_16.values()) == set(schema["properties"]["requestedMessage"]["enum"])
+    for value in {s.value for s in MessageTriggerEnumType} - set(ocpp16.TRIGGER_16):
+        request = {"requestedMessage": value}
+        command = ocpp16.command("TriggerMessage", request)
+        if value == "SignChargingStationCertificate":  # the whitepaper's ExtendedTriggerMessage
+            assert command.action == "ExtendedTriggerMessage"
+            continue
+        with pytest.raises(ocpp16.Untranslatable):
+            command.requests(request)
+
+
+def test_status_tables_cover_1_6() -> None:
+    """Every 1.6 UnlockStatus and ConfigurationStatus has its 2.0.1 value."""
+    from ocpp.v16.enums import ConfigurationStatus, UnlockStatus
+    from ocpp.v201.enums import SetVariableStatusEnumType, UnlockStatusEnumType
+
+    assert set(ocpp16.UNLOCK_STATUS_16) == {s.value for s in UnlockStatus}
+    assert set(ocpp16.UNLOCK_STATUS_16.values()) <= {s.value for s in UnlockStatusEnumType}
+    assert set(ocpp16.CONFIGURATION_STATUS_16) == {s.value for s in ConfigurationStatus}
+    assert set(ocpp16.CONFIGURATION_STATUS_16.values()) <= {
+        s.value for s in SetVariableStatusEnumType
+    }
+
+
+def test_every_command_is_a_device_command_with_a_1_6_action() -> None:
+    """The table names DeviceService's commands, each sent as a CSMS → station 1.6 action."""
+    from device_svc.operations import ACTIONS
+
+    commands = [
+        *ocpp16.COMMANDS.items(),
+        *ocpp16.WHITEPAPER_COMMANDS.items(),
+        *((action, command) for action, (_, command) in ocpp16.WHITEPAPER.items()),
+    ]
+    for action, command in commands:
+        assert action in ACTIONS, action
+        assert command.action in ocppj.ACTIONS_16, command.action
+    assert not set(ocpp16.COMMANDS) & set(ocpp16.WHITEPAPER_COMMANDS)
+    with pytest.raises(KeyError):
+        ocpp16.command("GetTransactionStatus", {})
+
+
+def test_a_reported_authorization_key_value_is_not_passed_on() -> None:
+    """The whitepaper's AuthorizationKey is write-only: a value a station reports anyway goes
+    neither into GetVariables' results nor into the NotifyReport of its configuration."""
+    keys = [{"configurationKey": [{"key": "AuthorizationKey", "readonly": False, "value": "pw"}]}]
+    command = ocpp16.command("GetBaseReport", {"requestId": 1, "reportBase": "FullInventory"})
+    assert command.reports is not None
+    [(_, report)] = command.reports({"requestId": 1}, keys, NOW)
+    assert report["reportData"][0]["variableAttribute"] == [
+        {"type": "Actual", "mutability": "ReadWrite"}
+    ]
+    item = {"component": CONFIG, "variable": {"name": "AuthorizationKey"}}
+    got = ocpp16.COMMANDS["GetVariables"].response({"getVariableData": [item]}, keys)
+    assert got["getVariableResult"][0]["attributeStatus"] == "Accepted"
+    assert "attributeValue" not in got["getVariableResult"][0]
