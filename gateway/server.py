@@ -375,6 +375,15 @@ class Gateway:
             protocol=protocol,
         )
         old = self.connections.get(station_id)
+        if old is not None and old.epoch > epoch:
+            # Two handshakes of the station raced and the newer one got in first: commands go
+            # to the newer epoch, so this one would only take the station's frames from it.
+            log.info(
+                "a newer connection (epoch %d) is held here: closing epoch %d", old.epoch, epoch
+            )
+            await station.close("replaced by a newer connection")
+            await self._disconnected(station_id, epoch)
+            return
         self.connections[station_id] = station
         if admitted.under_gateway_lease:
             self.own_leases.pop(station_id, None)

@@ -328,3 +328,38 @@ def test_negotiated_prefers_2_0_1(offered: list[str], expected: str | None) -> N
     """The subprotocol a station gets: 2.0.1 when offered, else 1.6, else none (400)."""
     headers = Headers([("Sec-WebSocket-Protocol", value) for value in offered])
     assert negotiated(headers) == expected
+
+
+class FakeWebSocket:
+    """Just what Gateway.handler touches of a connection it closes at once."""
+
+    def __init__(self, admitted: Any) -> None:
+        self.admitted = admitted
+        self.request = None
+        self.response = None
+        self.closed: tuple[int, str] | None = None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
+
+
+async def test_an_older_connection_arriving_late_is_closed_not_installed(
+    gateway: Gateway,
+) -> None:
+    """Two handshakes of one station raced and the newer epoch got in first: the older one is
+    closed at once and the newer one stays held (commands go to the newer epoch)."""
+    from gateway.server import _Admitted
+
+    newer = FakeStation(8, "CS1")
+    gateway.connections["CS1"] = newer  # type: ignore[assignment]
+    disconnected: list[tuple[str, int]] = []
+
+    async def record(station_id: str, epoch: int) -> None:
+        disconnected.append((station_id, epoch))
+
+    gateway._disconnected = record  # type: ignore[method-assign]
+    late = FakeWebSocket(_Admitted("CS1", 7, "ocpp2.0.1", 0))
+    await gateway.handler(late)  # type: ignore[arg-type]
+    assert late.closed == (1000, "replaced by a newer connection")
+    assert gateway.connections["CS1"] is newer and newer.closed_because is None
+    assert disconnected == [("CS1", 7)]
