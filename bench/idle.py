@@ -10,6 +10,11 @@ CSMS spends on idle stations by itself (issue 21: leases).
 
 The machine's other load shows in the figures: compare runs made in the same conditions, and the
 load generator's own CPU (it does nothing either) says how quiet the machine was.
+
+``--database-url postgresql+asyncpg://postgres@127.0.0.1:5432``: the mesh on PostgreSQL
+(databases of a unique prefix, dropped afterwards), and also the rows device_svc's tables took
+in the window (``pg_stat_user_tables``: inserted, updated, deleted): a count, not a time, that
+the machine's load does not blur.
 """
 
 from __future__ import annotations
@@ -22,10 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 
 import grpc
+import sqlalchemy
 
 from bench.loadgen import raise_fd_limit
+from common import db
 from csms.device.v1 import fleet_pb2 as fleet_pb
 from csms.device.v1 import fleet_pb2_grpc as fleet_grpc
 from deploy.mesh import Mesh, on_free_ports
@@ -49,6 +57,21 @@ async def _connected(port: int) -> int:
     return int(summary.connected)
 
 
+async def _rows_written(url: str) -> dict[str, int]:
+    """Rows inserted + updated + deleted so far, per table of the database at ``url``."""
+    engine = db.create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            result = await conn.execute(
+                sqlalchemy.text(
+                    "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables"
+                )
+            )
+            return {str(name): int(rows) for name, rows in result}
+    finally:
+        await engine.dispose()
+
+
 def _wait_connected(port: int, stations: int, seconds: float) -> int:
     deadline = time.monotonic() + seconds
     connected = 0
@@ -66,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=60.0, help="the measured window")
     p.add_argument("--ramp", type=int, default=500, help="connections per second")
     p.add_argument("--lease-seconds", type=int, default=30, help="the gateway's LEASE_SECONDS")
+    p.add_argument("--database-url", default="", help="a PostgreSQL server (default: SQLite)")
     a = p.parse_args(argv)
     limit = raise_fd_limit()
     if limit < a.stations + 1024:
@@ -73,10 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ["CSMS_GATEWAY_LEASE_SECONDS"] = str(a.lease_seconds)
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
-        mesh = Mesh(
-            on_free_ports(pathlib.Path(tmp), auto_register=True, heartbeat_interval=86400),
-            log_dir=pathlib.Path(tmp),
+        settings = on_free_ports(
+            pathlib.Path(tmp),
+            auto_register=True,
+            heartbeat_interval=86400,
+            database_url=a.database_url,
+            database_prefix=f"csms_idle_{uuid.uuid4().hex[:8]}_",
         )
+        mesh = Mesh(settings, log_dir=pathlib.Path(tmp))
+        device_url = settings.service_database_url("device_svc") if a.database_url else ""
         mesh.start()
         try:
             hold = a.stations / a.ramp + 120 + a.seconds
@@ -101,22 +130,33 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(5)  # the boots' last writes
                 pids = {proc.name: proc.popen.pid for proc in mesh.procs if proc.popen is not None}
                 pids["loadgen"] = loadgen.pid
+                rows_before = asyncio.run(_rows_written(device_url)) if device_url else {}
                 before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 time.sleep(a.seconds)
                 after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                time.sleep(1)  # PostgreSQL publishes its statistics within a second
+                rows_after = asyncio.run(_rows_written(device_url)) if device_url else {}
                 still = asyncio.run(_connected(mesh.settings.device_port))
             finally:
                 loadgen.terminate()
                 loadgen.wait(30)
         finally:
             mesh.stop()
+            if a.database_url:
+                for svc in ("device_svc", "transaction_svc", "user_svc"):
+                    asyncio.run(db.drop_database(settings.service_database_url(svc)))
     print(
         f"{a.stations} idle stations (connected at the end: {still}), "
-        f"LEASE_SECONDS {a.lease_seconds}, {a.seconds:.0f} s measured"
+        f"LEASE_SECONDS {a.lease_seconds}, {a.seconds:.0f} s measured, "
+        f"{'PostgreSQL' if a.database_url else 'SQLite'}"
     )
     for name in pids:
         used = after[name] - before[name]
         print(f"  {name:<14} {used:7.2f} CPU s  {100 * used / a.seconds:6.2f} % of a core")
+    for table in sorted(rows_after):
+        written = rows_after[table] - rows_before.get(table, 0)
+        if written:
+            print(f"  device_svc rows written in {table}: {written} ({written / a.seconds:.1f}/s)")
     return 0
 
 
