@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -36,7 +37,7 @@ from bench.loadgen import raise_fd_limit
 from common import db
 from csms.device.v1 import fleet_pb2 as fleet_pb
 from csms.device.v1 import fleet_pb2_grpc as fleet_grpc
-from deploy.mesh import Mesh, on_free_ports
+from deploy.mesh import SERVICES, Mesh, on_free_ports
 
 __all__ = ["cpu_seconds", "main"]
 
@@ -105,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             database_prefix=f"csms_idle_{uuid.uuid4().hex[:8]}_",
         )
         mesh = Mesh(settings, log_dir=pathlib.Path(tmp))
-        device_url = settings.service_database_url("device_svc") if a.database_url else ""
+        device_url = settings.service_database_url("device") if a.database_url else ""
         mesh.start()
         try:
             hold = a.stations / a.ramp + 120 + a.seconds
@@ -143,8 +144,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             mesh.stop()
             if a.database_url:
-                for svc in ("device_svc", "transaction_svc", "user_svc"):
-                    asyncio.run(db.drop_database(settings.service_database_url(svc)))
+                for svc in SERVICES:
+                    with contextlib.suppress(Exception):
+                        asyncio.run(db.drop_database(settings.service_database_url(svc)))
     print(
         f"{a.stations} idle stations (connected at the end: {still}), "
         f"LEASE_SECONDS {a.lease_seconds}, {a.seconds:.0f} s measured, "
