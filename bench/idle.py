@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ramp", type=int, default=500, help="connections per second")
     p.add_argument("--lease-seconds", type=int, default=30, help="the gateway's LEASE_SECONDS")
     p.add_argument("--database-url", default="", help="a PostgreSQL server (default: SQLite)")
+    p.add_argument(
+        "--settle", type=float, default=5.0, help="s between all connected and the window (boots)"
+    )
     a = p.parse_args(argv)
     limit = raise_fd_limit()
     if limit < a.stations + 1024:
@@ -128,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 if connected < a.stations:
                     print(f"only {connected} of {a.stations} connected", file=sys.stderr)
                     return 1
-                time.sleep(5)  # the boots' last writes
+                time.sleep(a.settle)  # the boots' last writes
                 pids = {proc.name: proc.popen.pid for proc in mesh.procs if proc.popen is not None}
                 pids["loadgen"] = loadgen.pid
                 rows_before = asyncio.run(_rows_written(device_url)) if device_url else {}
