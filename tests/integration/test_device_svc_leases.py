@@ -6,6 +6,7 @@ deletion tells the old gateway which connection to close, and commands follow th
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -13,7 +14,7 @@ import grpc
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from common import db
 from csms.device.v1 import device_service_pb2 as pb
@@ -25,6 +26,7 @@ from csms.gateway.v1 import station_control_pb2_grpc as gw_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc import server as device_server
 from device_svc.models import Base, GatewayLease, StationMove
+from device_svc.service import FORGET_LEASES_AFTER, Devices
 from device_svc.settings import Settings as DeviceSettings
 
 MOVED = "connected to another gateway"
@@ -317,3 +319,32 @@ async def test_the_migration_makes_the_model(migrated_db) -> None:  # type: igno
     finally:
         await engine.dispose()
     assert list(_ours(diff)) == []
+
+
+async def test_leases_run_out_a_day_ago_are_forgotten_with_their_moves(migrated_db) -> None:  # type: ignore[no-untyped-def]
+    """A renewal deletes the leases that ran out over FORGET_LEASES_AFTER ago and their moves
+    (a dead gateway's), and nothing of a lease run out less long ago."""
+    url = await asyncio.to_thread(migrated_db, "device_svc")
+    engine = db.create_engine(url)
+    sessions = db.session_factory(engine)
+    now = db.utcnow()
+    try:
+        async with sessions.begin() as session:
+            for lease_id, ago in (
+                ("long-dead", FORGET_LEASES_AFTER * 1.1),
+                ("just-dead", 0.5 * FORGET_LEASES_AFTER),
+            ):
+                session.add(GatewayLease(id=lease_id, address="gw:1", expires_at=now - ago))
+                session.add(
+                    StationMove(gateway_lease=lease_id, station_id="S", epoch=1, reason="r")
+                )
+        devices = Devices(sessions, heartbeat_interval=60)
+        await devices.renew_gateway_lease("gw:2", "alive", 30)
+        async with sessions() as session:
+            leases = set((await session.scalars(select(GatewayLease.id))).all())
+            moves = set((await session.scalars(select(StationMove.gateway_lease))).all())
+        assert leases == {"just-dead", "alive"} and moves == {"just-dead"}
+        assert datetime.timedelta(hours=1) <= FORGET_LEASES_AFTER
+        await devices.drain()
+    finally:
+        await engine.dispose()
