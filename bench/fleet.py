@@ -16,6 +16,14 @@ past Envoy: one Envoy process would need two descriptors per station. Each gener
 connections come from a loopback address of its own (127.0.0.2, 127.0.0.3, ...): one address's
 ephemeral ports (about 28,000) would not do for all.
 
+``reconnect`` (issue 21's reconnect-storm), with the fleet held: the gateways holding half of it
+are killed (SIGKILL), and started again a second later as a supervisor would; their stations
+reconnect at once with backoff (0.2 s doubling to 2 s) and re-send the TransactionEvents that got
+no answer, as real ones do. Reported: the time from the kill until every one of them is back
+(reconnected: the CSMS accepted its handshake) and the stations' ledgers reconciled with the
+database as ``make chaos`` does (:func:`chaos.reconcile.reconcile`: 0 lost, 0 duplicated). A
+quick run has two gateways of 1,000 stations and kills one.
+
 Reported: stations connected and booted, errors, p50/p99/max per message type (the generators'
 histograms merged), each gateway's RSS growth per connection, each process's CPU in the hold and
 in the idle window (from /proc), and the databases' size.
@@ -24,6 +32,7 @@ in the idle window (from /proc), and the databases' size.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import math
 import os
@@ -43,9 +52,18 @@ from hdrh.histogram import HdrHistogram
 from common import db
 from deploy.mesh import SERVICES, Mesh, on_free_ports
 
-__all__ = ["FLEET", "FleetPlan", "fleet_lines", "fleet_plan", "fleet_targets", "run_fleet"]
+__all__ = [
+    "FLEET",
+    "RECONNECT",
+    "FleetPlan",
+    "fleet_lines",
+    "fleet_plan",
+    "fleet_targets",
+    "run_fleet",
+]
 
 FLEET = "fleet100k"
+RECONNECT = "reconnect"
 # Stations per gateway (and per generator): the machine's 20,000 open files a process, less
 # what else a process opens.
 PER_PROCESS = 18_000
@@ -53,6 +71,7 @@ PER_PROCESS = 18_000
 P99_MS = 100.0
 RSS_KIB = 16.0
 IDLE_CORES = 0.2
+BACK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,20 +84,36 @@ class FleetPlan:
     hold_s: float
     idle_s: float
     timeout_s: float
-    # Stations per loopback source address (one generator's are PER_PROCESS at most): a quick
+    # Stations per loopback source address (one generator's are per_process at most): a quick
     # run's 2,000 still come from two addresses, so that the spreading is exercised.
     per_source: int = PER_PROCESS
+    # Stations per gateway and per generator.
+    per_process: int = PER_PROCESS
+    # reconnect: the window after the hold in which half the gateways crash and come back.
+    storm_s: float = 90.0
 
     @property
     def processes(self) -> int:
-        """Gateways, and generators: one per PER_PROCESS stations."""
-        return max(1, math.ceil(self.stations / PER_PROCESS))
+        """Gateways, and generators: one per ``per_process`` stations."""
+        return max(1, math.ceil(self.stations / self.per_process))
 
 
 def fleet_plan(quick: bool, scale: float = 1.0) -> FleetPlan:
     """The issue's fleet (``scale``: its station counts times this), or the quick one."""
     if quick:
-        return FleetPlan(2_000, 400, 1_000, 10.0, 5.0, 10.0, 10.0, 30.0, per_source=1_000)
+        return FleetPlan(
+            2_000,
+            400,
+            1_000,
+            10.0,
+            5.0,
+            10.0,
+            10.0,
+            30.0,
+            per_source=1_000,
+            per_process=1_000,
+            storm_s=20.0,
+        )
     n = max(1, round(100_000 * scale))
     return FleetPlan(n, n // 5, 1_000, 300.0, 60.0, 300.0, 60.0, 60.0)
 
@@ -141,8 +176,10 @@ def run_fleet(
     out: pathlib.Path,
     quiet: bool,
     scale: float = 1.0,
+    storm: bool = False,
 ) -> dict[str, Any]:
-    """The fleet on a mesh of its own (``backend``): its figures, or ``{"failed": why}``."""
+    """The fleet on a mesh of its own (``backend``), with the reconnect storm when ``storm``:
+    its figures, or ``{"failed": why}``."""
     from bench.run import ID_TOKEN, _create_id_token  # bench.run imports this module
 
     plan = fleet_plan(quick, scale)
@@ -217,23 +254,43 @@ def run_fleet(
                 "--no-plot",
                 "--quiet",
             ]
+            if storm:
+                argv += ["--resend", "--storm-duration", str(plan.storm_s)]
             generators.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
         if not quiet:
             print(f"== fleet-{backend}: {plan.stations} stations, {n} gateway(s)", file=sys.stderr)
         setup_limit = plan.stations / plan.ramp + plan.timeout_s * 3 + plan.stations * 0.01 + 60
         windows: dict[str, tuple[float, dict[str, float]]] = {}
-        for phase, limit in (
-            ("hold", setup_limit),
-            ("idle", plan.hold_s + plan.tx_interval_s + plan.timeout_s + 60),
+        phases = [("hold", setup_limit)]
+        if storm:
+            phases.append(("storm", plan.hold_s + 60))
+        phases += [
+            ("idle", (plan.storm_s if storm else plan.hold_s) + plan.tx_interval_s + 120),
             ("end", plan.idle_s + 60),
-        ):
+        ]
+        killed_at = 0.0
+        killed: list[str] = []
+        for phase, limit in phases:
             if not _wait_all([work / f"gen{g}.{phase}" for g in range(n)], generators, limit):
                 return {"failed": f"the generators did not all reach their {phase} phase"}
-            windows[phase] = (time.monotonic(), {name: _cpu(pid) for name, pid in procs.items()})
+            pids = {p.name: p.popen.pid for p in mesh.procs if p.popen is not None}
+            windows[phase] = (time.monotonic(), {name: _cpu(pid) for name, pid in pids.items()})
+            if phase == "storm":
+                # The gateways holding half the fleet crash; a supervisor starts them again.
+                killed = [gw.name for gw, _ in gateways[: max(1, n // 2)]]
+                killed_at = time.time()
+                for name in killed:
+                    mesh.kill(name)
+                time.sleep(1.0)
+                for name in killed:
+                    mesh.restart(name)
         for proc in generators:
             proc.wait(timeout=plan.timeout_s * 3 + 60)
         results = [orjson.loads((work / f"gen{g}.json").read_bytes()) for g in range(n)]
         database_bytes = _database_bytes(mesh)
+        reconciled = (
+            _reconcile(settings.service_database_url("transaction"), results) if storm else None
+        )
     except Exception as exc:
         return {"failed": f"{type(exc).__name__}: {exc}"}
     finally:
@@ -246,7 +303,58 @@ def run_fleet(
             with contextlib.suppress(Exception):
                 asyncio.run(db.drop_database(settings.service_database_url(svc)))
         shutil.rmtree(data_dir, ignore_errors=True)
-    return _figures(plan, results, windows, database_bytes)
+    figures = _figures(plan, results, windows, database_bytes)
+    if storm and reconciled is not None:
+        figures["reconnect"] = _storm(results, killed, killed_at, reconciled)
+    return figures
+
+
+def _reconcile(database_url: str, results: list[dict[str, Any]]) -> Any:
+    """The stations' ledgers against the stored events (make chaos's reconciliation)."""
+    from bench.station import TxEventRecord
+    from chaos.reconcile import read_database, reconcile
+
+    ledger = [
+        TxEventRecord(
+            **{
+                **{k: v for k, v in r.items() if k != "outcomes"},
+                "payload": {},
+                "outcomes": collections.Counter(r["outcomes"]),
+            }
+        )
+        for result in results
+        for r in result.get("ledger", [])
+    ]
+    events, transactions = asyncio.run(read_database(database_url, "FLEET"))
+    return reconcile(ledger, events, transactions)
+
+
+def _storm(
+    results: list[dict[str, Any]], killed: list[str], killed_at: float, verdict: Any
+) -> dict[str, Any]:
+    figs = [r["figures"] for r in results]
+    last = [f["last_back_at"] for f in figs if f.get("last_back_at")]
+    return {
+        "killed": killed,
+        "reconnected": sum(f.get("reconnected", 0) for f in figs),
+        "all_back_s": round(max(last) - killed_at, 2) if last else None,
+        "offline_at_storm_end": sum(f.get("offline_at_storm_end", 0) for f in figs),
+        # What the stations met while their gateway was down (refused connects, closed calls).
+        "errors": dict(
+            sum(
+                (collections.Counter(f.get("storm_errors", {})) for f in figs),
+                collections.Counter(),
+            )
+        ),
+        "sent": verdict.sent,
+        "acknowledged": verdict.acknowledged,
+        "stored": verdict.stored,
+        "resent": verdict.resent,
+        "lost": verdict.lost,
+        "duplicated": verdict.duplicated,
+        "aggregate_errors": verdict.aggregate_errors[:10],
+        "examples": verdict.examples[:10],
+    }
 
 
 def _cores(
@@ -345,6 +453,15 @@ def fleet_targets(fleet: dict[str, Any]) -> list[dict[str, Any]]:
             r["idle_cores_mesh"],
             r["idle_cores_mesh"] < IDLE_CORES,
         )
+        storm = r.get("reconnect")
+        if storm is not None:
+            back = storm["all_back_s"]
+            half = f"reconnect storm ({storm['reconnected']:,} stations)"
+            all_back = back is not None and back < BACK_S and storm["offline_at_storm_end"] == 0
+            check(mesh, f"{half}: all back in < {BACK_S:.0f} s", back, all_back)
+            check(mesh, f"{half}: 0 lost", storm["lost"], storm["lost"] == 0)
+            clean = storm["duplicated"] == 0 and not storm["aggregate_errors"]
+            check(mesh, f"{half}: 0 duplicated", storm["duplicated"], clean)
     return checks
 
 
@@ -366,6 +483,19 @@ def fleet_lines(fleet: dict[str, Any]) -> list[str]:
                 f"p99 {q['p99_ms']:8.2f}  max {q['max_ms']:8.2f} ms"
             )
         lines.append(f"    gateway RSS per connection KiB: {r['rss_per_connection_kib']}")
+        storm = r.get("reconnect")
+        if storm is not None:
+            lines.append(
+                f"    reconnect storm: killed {', '.join(storm['killed'])}; "
+                f"{storm['reconnected']:,} stations back after {storm['all_back_s']} s "
+                f"({storm['offline_at_storm_end']} still offline at the window's end); "
+                f"TransactionEvents sent {storm['sent']:,}, "
+                f"acknowledged {storm['acknowledged']:,}, "
+                f"stored {storm['stored']:,}, re-sent {storm['resent']:,}, "
+                f"lost {storm['lost']}, duplicated {storm['duplicated']}; errors met meanwhile "
+                f"{storm['errors'] or 'none'}"
+            )
+            lines.extend(f"      {e}" for e in storm["aggregate_errors"] + storm["examples"])
         for window in ("hold", "idle"):
             cores = r[f"cpu_cores_{window}"]
             parts = ", ".join(f"{k} {v:.3f}" for k, v in cores.items())

@@ -21,6 +21,10 @@ Scenarios (every loop is bounded by ``--duration`` and ``--timeout``):
 - ``throughput``: closed loop, each of N stations sends its next ``--message`` (``heartbeat`` or
   ``transaction-event``) as soon as the previous is answered, for ``--duration`` s.
 
+``--protocol ocpp1.6``: the stations speak OCPP 1.6J (``bench.station16``): their boot and
+heartbeats are 1.6's, and throughput's ``transaction-event`` is a StartTransaction, then
+MeterValues with its transactionId (counted as ``MeterValues.Updated``), then StopTransaction.
+
 Prints a progress line on stderr (at most once a second), a summary on stdout, and writes a
 JSON result and a PNG plot (``--json``; the PNG goes beside it).
 
@@ -38,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import math
 import pathlib
@@ -53,6 +58,7 @@ from typing import Any
 import orjson
 
 from bench.station import CallFailed, Resend, Station
+from bench.station16 import Station16
 from bench.stats import Recorder, summary_table
 
 __all__ = ["Options", "run", "main", "SCENARIOS"]
@@ -73,6 +79,9 @@ class Options:
     heartbeat_interval: float = 30.0
     tx_interval: float = 10.0
     message: str = "heartbeat"  # throughput: heartbeat | transaction-event
+    # "ocpp1.6": the stations speak OCPP 1.6J (bench/station16.py); throughput's
+    # transaction-event messages are then MeterValues of a transaction.
+    protocol: str = "ocpp2.0.1"
     timeout: float = 30.0
     measure_pid: int | None = None
     id_token: str = "BENCH0001"
@@ -85,9 +94,12 @@ class Options:
     fleet_transactions: int = 0  # fleet: stations in a transaction
     # fleet: after the hold, the transactions end and the fleet only heartbeats this long.
     idle_duration: float = 0.0
-    # fleet: files <prefix>.hold, .idle and .end written as those phases begin (and the last
-    # ends), for whoever measures the mesh meanwhile ("": none).
+    # fleet: files <prefix>.hold, .storm, .idle and .end written as those phases begin (and
+    # the last ends), for whoever measures the mesh meanwhile ("": none).
     phase_files: str = ""
+    # fleet: after the hold, a window this long in which the CSMS may drop connections (a
+    # gateway killed): stations reconnect at once, with backoff, and re-send (needs --resend).
+    storm_duration: float = 0.0
     # Source addresses 127.0.0.<first_source>, +1, ... each for stations_per_source stations
     # (0: the kernel picks the source, 127.0.0.1).
     stations_per_source: int = 0
@@ -393,9 +405,18 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
     gate = _gate(opts)
     settled = _Settled(len(stations))
     ended = _Settled(min(opts.fleet_transactions, len(stations)))
+    resend = opts.resend
+
+    async def nap(st: Station, until: float) -> None:
+        """Until ``until`` (perf_counter), the end, or (resending) the connection's loss."""
+        delay = until - time.perf_counter()
+        if delay > 0 and st.wake is not None and not st.wake.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(st.wake.wait(), delay)
 
     async def body(st: Station, charging: bool) -> None:
         nonlocal booted, in_tx
+        st.wake = asyncio.Event()
         ok = await _setup(st, gate=gate)
         booted += ok
         tx = False
@@ -412,7 +433,24 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
         now = time.perf_counter()
         next_hb = now + random.uniform(0, opts.heartbeat_interval)
         next_tx = now + random.uniform(0, opts.tx_interval) if tx else math.inf
-        while not await _sleep_until(min(next_hb, next_tx), stop):
+        while not stop.is_set():
+            await nap(st, min(next_hb, next_tx))
+            if stop.is_set():
+                return
+            st.wake.clear()
+            if not st.online:
+                if not resend:
+                    return
+                # As a station does when its link drops: reconnect now (with backoff), then
+                # what waits in its outbox goes first.
+                if not await st.reconnect(time.perf_counter() + 3 * opts.timeout):
+                    rec.error("not_back")
+                    return
+                with contextlib.suppress(CallFailed):
+                    await st.deliver(time.perf_counter() + 3 * opts.timeout)
+                continue
+            if time.perf_counter() < min(next_hb, next_tx):
+                continue
             try:
                 if next_tx <= next_hb:
                     if idle.is_set():
@@ -426,8 +464,13 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
                     next_hb += opts.heartbeat_interval
                     await st.heartbeat()
             except CallFailed as exc:
-                if exc.kind == "closed":
+                if exc.kind == "closed" and not resend:
                     return
+
+    def rename(prefix: str) -> None:
+        """Keep the latencies so far apart ("<prefix>:<type>"); new ones start afresh."""
+        for kind in [k for k in rec.hists if ":" not in k]:
+            rec.hists[f"{prefix}:{kind}"] = rec.hists.pop(kind)
 
     charging = min(opts.fleet_transactions, len(stations))
     bodies = {id(st): n < charging for n, st in enumerate(stations)}
@@ -435,13 +478,33 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
     tasks = await _ramp(stations, opts.ramp, lambda st: body(st, bodies[id(st)]))
     await settled.wait(opts)
     setup_s = time.perf_counter() - t0
-    # The latencies of the ramp are kept apart ("ramp:<type>"): from here on, the held fleet's.
-    for kind in list(rec.hists):
-        rec.hists[f"ramp:{kind}"] = rec.hists.pop(kind)
+    rename("ramp")  # from here on, the held fleet's latencies
     _phase(opts, "hold")
     await _sleep_until(time.perf_counter() + opts.duration, stop)
     rss_after = rss_kib(opts.measure_pid) if opts.measure_pid else None
     connected = rec.connected
+    storm: dict[str, Any] = {}
+    if opts.storm_duration > 0:
+        # The storm's latencies and errors apart ("storm:<type>", storm_errors): the held
+        # fleet's go on after it.
+        held = {k: rec.hists.pop(k) for k in [k for k in rec.hists if ":" not in k]}
+        errors_before = collections.Counter(rec.errors)
+        reconnects = {st.id: st.reconnects for st in stations}
+        storm_start = time.time()
+        _phase(opts, "storm")
+        await _sleep_until(time.perf_counter() + opts.storm_duration, stop)
+        back = [st for st in stations if st.reconnects > reconnects[st.id]]
+        storm = {
+            "storm_started_at": storm_start,
+            "reconnected": len(back),
+            "last_back_at": max((st.reconnected_at or 0.0 for st in back), default=None),
+            "offline_at_storm_end": sum(1 for st in stations if not st.online),
+            "storm_errors": dict(collections.Counter(rec.errors) - errors_before),
+        }
+        rename("storm")
+        rec.hists.update(held)
+        rec.errors.subtract(storm["storm_errors"])
+        rec.errors += collections.Counter()  # drops the zero counts
     if opts.idle_duration > 0:
         idle.set()
         with contextlib.suppress(TimeoutError):  # each ends at its next Updated's time
@@ -450,6 +513,9 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
         await _sleep_until(time.perf_counter() + opts.idle_duration, stop)
     _phase(opts, "end")
     stop.set()
+    for st in stations:
+        if st.wake is not None:
+            st.wake.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     figures: dict[str, Any] = {
         "stations": len(stations),
@@ -459,6 +525,7 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
         "setup_s": round(setup_s, 2),
         "held_s": opts.duration,
         "sources": len({st.source for st in stations}),
+        **storm,
     }
     if rss_before is not None and rss_after is not None:
         figures["rss_per_connection_kib"] = (
@@ -504,7 +571,8 @@ async def _throughput(opts: Options, rec: Recorder, stations: list[Station]) -> 
 
     tasks = await _ramp(stations, opts.ramp, body)
     await settled.wait(opts)
-    kind = "TransactionEvent.Updated" if tx else "Heartbeat"
+    updated = "MeterValues.Updated" if opts.protocol == "ocpp1.6" else "TransactionEvent.Updated"
+    kind = updated if tx else "Heartbeat"
     before = _count(rec, kind)
     t_start = time.perf_counter()
     go.set()
@@ -538,8 +606,9 @@ async def run(opts: Options) -> dict[str, Any]:
         raise ValueError(f"unknown scenario {opts.scenario!r}")
     rec = Recorder(tx_log=[] if opts.tx_log else None)
     prefix = opts.prefix or f"BENCH-{uuid.uuid4().hex[:6]}-"
+    kind = Station16 if opts.protocol == "ocpp1.6" else Station
     stations = [
-        Station(
+        kind(
             f"{prefix}{i:06d}",
             opts.url,
             rec,
@@ -579,6 +648,23 @@ async def run(opts: Options) -> dict[str, Any]:
         result["transaction_event_log"] = rec.tx_log
     if opts.scenario == "fleet":  # several generators' latencies are merged (bench.run)
         result["histograms"] = {k: h.encode().decode() for k, h in rec.hists.items()}
+        if opts.resend:  # every TransactionEvent as its station saw it, for a reconciliation
+            result["ledger"] = [
+                {
+                    "station": r.station,
+                    "tx_id": r.tx_id,
+                    "seq_no": r.seq_no,
+                    "event_type": r.event_type,
+                    "energy_wh": r.energy_wh,
+                    "offline": r.offline,
+                    "sent": r.sent,
+                    "acknowledged": r.acknowledged,
+                    "dropped": r.dropped,
+                    "outcomes": dict(r.outcomes),
+                }
+                for st in stations
+                for r in st.ledger
+            ]
     return result
 
 
@@ -612,6 +698,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
     p.add_argument("--heartbeat-interval", type=float, default=30.0)
     p.add_argument("--tx-interval", type=float, default=10.0, help="steady: s between Updated")
     p.add_argument("--message", choices=["heartbeat", "transaction-event"], default="heartbeat")
+    p.add_argument(
+        "--protocol",
+        choices=["ocpp2.0.1", "ocpp1.6"],
+        default="ocpp2.0.1",
+        help="the stations' OCPP-J subprotocol (1.6: transaction-event means MeterValues)",
+    )
     p.add_argument("--timeout", type=float, default=30.0, help="per call and per handshake, s")
     p.add_argument("--measure-pid", type=int, help="report this process's RSS per connection")
     p.add_argument("--id-token", default="BENCH0001")
@@ -640,6 +732,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
     p.add_argument("--first-source", type=int, default=2, help="first source: 127.0.0.<this>")
     p.add_argument("--idle-duration", type=float, default=0.0, help="fleet: s of heartbeats only")
     p.add_argument("--phase-files", default="", help="fleet: write <this>.hold, .idle, .end")
+    p.add_argument(
+        "--storm-duration", type=float, default=0.0, help="fleet: s after the hold for a crash"
+    )
     a = p.parse_args(argv)
     opts = Options(
         url=a.url,
@@ -651,6 +746,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         heartbeat_interval=a.heartbeat_interval,
         tx_interval=a.tx_interval,
         message=a.message,
+        protocol=a.protocol,
         timeout=a.timeout,
         measure_pid=a.measure_pid,
         id_token=a.id_token,
@@ -665,6 +761,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         first_source=a.first_source,
         idle_duration=a.idle_duration,
         phase_files=a.phase_files,
+        storm_duration=a.storm_duration,
     )
     return opts, a.json or pathlib.Path(f"bench-{a.scenario}.json"), not a.no_plot
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import orjson
 
-from bench.fleet import FLEET, fleet_lines, fleet_targets, run_fleet
+from bench.fleet import FLEET, RECONNECT, fleet_lines, fleet_targets, run_fleet
 from bench.loadgen import raise_fd_limit
 from common import db
 from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port, on_free_ports
@@ -58,6 +58,8 @@ class Scenario:
     name: str  # the result's name: connect, bootstorm, steady, throughput-hb, throughput-tx
     args: tuple[str, ...]  # the loadgen arguments
     budget_s: float  # a hard bound on the load generator's run
+    # Run against the meshes only (the baselines speak OCPP 2.0.1 only: the 1.6 scenarios).
+    meshes_only: bool = False
 
 
 def plan(quick: bool, scale: float = 1.0) -> list[Scenario]:
@@ -79,6 +81,13 @@ def plan(quick: bool, scale: float = 1.0) -> list[Scenario]:
             Scenario("throughput-tx", ("--scenario", "throughput", "--stations", count,
                                        "--duration", d, "--message", "transaction-event",
                                        "--timeout", "10"), 40),
+            Scenario("throughput-hb16", ("--scenario", "throughput", "--stations", count,
+                                         "--duration", d, "--protocol", "ocpp1.6",
+                                         "--timeout", "10"), 40, meshes_only=True),
+            Scenario("throughput-mv16", ("--scenario", "throughput", "--stations", count,
+                                         "--duration", d, "--message", "transaction-event",
+                                         "--protocol", "ocpp1.6", "--timeout", "10"), 40,
+                     meshes_only=True),
         ]  # fmt: skip
 
     def n(full: int) -> str:
@@ -97,6 +106,14 @@ def plan(quick: bool, scale: float = 1.0) -> list[Scenario]:
                                    "--duration", "15"), 150),
         Scenario("throughput-tx", ("--scenario", "throughput", "--stations", "100",
                                    "--duration", "15", "--message", "transaction-event"), 150),
+        # OCPP 1.6J stations: Heartbeat, and MeterValues of a transaction (a TransactionEvent
+        # Updated once translated), beside 2.0.1's.
+        Scenario("throughput-hb16", ("--scenario", "throughput", "--stations", "100",
+                                     "--duration", "15", "--protocol", "ocpp1.6"), 150,
+                 meshes_only=True),
+        Scenario("throughput-mv16", ("--scenario", "throughput", "--stations", "100",
+                                     "--duration", "15", "--message", "transaction-event",
+                                     "--protocol", "ocpp1.6"), 150, meshes_only=True),
     ]  # fmt: skip
 
 
@@ -404,6 +421,8 @@ def run_bench(
         try:
             with starter as target:
                 for sc in scenarios:
+                    if sc.meshes_only and not name.startswith("mesh-"):
+                        continue
                     results[name][sc.name] = _run_scenario(target, sc, out, gen_cpus, quiet)
                     _settle(target.pids, settle)
         except Exception as exc:  # a target that cannot start is reported, the rest still run
@@ -422,9 +441,11 @@ def run_bench(
                 b, postgres_url, quick, scale, message_log_rounds, (sut_cpus, gen_cpus), out, quiet
             )
     fleet: dict[str, Any] = {}
-    if not only or FLEET in only:
+    if not only or FLEET in only or RECONNECT in only:
+        # One fleet per backend; the reconnect storm, when asked for, runs within it.
+        storm = not only or RECONNECT in only
         for b in backends:
-            fleet[f"mesh-{b}"] = run_fleet(b, postgres_url, quick, out, quiet, scale)
+            fleet[f"mesh-{b}"] = run_fleet(b, postgres_url, quick, out, quiet, scale, storm)
     summary = {
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "cpu_split": cpus_mode if sut_cpus else "none"},
@@ -514,6 +535,16 @@ ROWS: list[tuple[str, str, tuple[str, ...]]] = [
     ),
     ("throughput: errors (tx)", "throughput-tx", ("error_total",)),
     ("throughput: CPU us per TxEvent", "throughput-tx", ("figures", "cpu_us_per_answer")),
+    ("throughput: 1.6 Heartbeat msg/s", "throughput-hb16", ("figures", "msgs_per_s")),
+    ("throughput: 1.6 Heartbeat p99 ms", "throughput-hb16", ("latency", "Heartbeat", "p99_ms")),
+    ("throughput: errors (1.6 hb)", "throughput-hb16", ("error_total",)),
+    ("throughput: 1.6 MeterValues msg/s", "throughput-mv16", ("figures", "msgs_per_s")),
+    (
+        "throughput: 1.6 MeterValues p99 ms",
+        "throughput-mv16",
+        ("latency", "MeterValues.Updated", "p99_ms"),
+    ),
+    ("throughput: errors (1.6 mv)", "throughput-mv16", ("error_total",)),
     ("TxEvents sent (all)", "*", ("transaction_events", "sent")),
     ("TxEvents acknowledged (all)", "*", ("transaction_events", "acknowledged")),
 ]
@@ -821,7 +852,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=2,
         help="message-log: off/on pairs of meshes (the throughput scenarios on each)",
     )
-    names = [sc.name for sc in plan(False, 1.0)] + [LOAD_MANAGER, FILES, MESSAGE_LOG, FLEET]
+    names = [sc.name for sc in plan(False, 1.0)]
+    names += [LOAD_MANAGER, FILES, MESSAGE_LOG, FLEET, RECONNECT]
     p.add_argument(
         "--scenarios",
         default="",

@@ -162,6 +162,9 @@ def _connect_error_kind(exc: BaseException) -> str:
 class Station:
     """A station's connection and its state (one transaction at a time)."""
 
+    #: The subprotocol it offers (bench/station16.py's stations offer ocpp1.6).
+    subprotocol: Subprotocol = SUBPROTOCOL
+
     def __init__(
         self,
         station_id: str,
@@ -203,6 +206,10 @@ class Station:
         self.outbox: collections.deque[TxEventRecord] = collections.deque()
         self.ledger: list[TxEventRecord] = []
         self.reconnects = 0
+        # time.time() of the last reconnection (reconnect()), None before any.
+        self.reconnected_at: float | None = None
+        # Set when the connection closes, if given (a fleet's stations sleep on it).
+        self.wake: asyncio.Event | None = None
         self._failures = 0  # failed sends in a row, for the backoff
         # Told of every CSMS CALL ``[2, id, action, payload]`` before it is answered.
         self.on_call: Callable[[list[Any]], None] | None = None
@@ -215,7 +222,7 @@ class Station:
         try:
             self.ws = await connect(
                 self.url,
-                subprotocols=[SUBPROTOCOL],
+                subprotocols=[self.subprotocol],
                 compression=None,
                 proxy=None,  # loopback only: never through an environment proxy
                 open_timeout=self.timeout,
@@ -257,6 +264,8 @@ class Station:
         finally:
             self.rec.connected -= 1
             self.closed.set()
+            if self.wake is not None:
+                self.wake.set()
             for fut in self.pending.values():
                 if not fut.done():
                     fut.set_exception(CallFailed("closed"))
@@ -294,6 +303,7 @@ class Station:
         while True:
             if await self.connect():
                 self.reconnects += 1
+                self.reconnected_at = time.time()
                 return True
             tries += 1
             pause = min(self.resend.backoff * 2 ** (tries - 1), self.resend.backoff_max)
@@ -466,12 +476,16 @@ class Station:
             if not self.online and not await self.reconnect(deadline):
                 return False
             record = self.outbox[0]
+            prepared = self._prepared(record)
+            if prepared is None:  # it cannot be sent any more (its transaction was refused)
+                record.dropped = True
+                self.outbox.popleft()
+                continue
+            action, payload = prepared
             record.sent += 1
             self.rec.tx.sent += 1
             try:
-                await self.call(
-                    "TransactionEvent", record.payload, kind=f"TransactionEvent.{record.event_type}"
-                )
+                reply = await self.call(action, payload, kind=f"{action}.{record.event_type}")
             except CallFailed as exc:
                 record.outcomes[exc.kind] += 1
                 callerror = exc.kind.startswith("callerror:")
@@ -491,11 +505,19 @@ class Station:
                 await asyncio.sleep(max(0.0, min(pause, deadline - time.perf_counter())))
                 continue
             self._failures = 0
+            self._acknowledged(record, reply)
             record.acknowledged = True
             record.outcomes["acknowledged"] += 1
             self.rec.tx_outcome(self.id, record.tx_id, record.seq_no, "acknowledged")
             self.outbox.popleft()
         return True
+
+    def _prepared(self, record: TxEventRecord) -> tuple[str, dict[str, Any]] | None:
+        """The CALL that sends ``record`` now: (action, payload); None when it cannot be sent."""
+        return "TransactionEvent", record.payload
+
+    def _acknowledged(self, record: TxEventRecord, reply: Any) -> None:
+        """``record`` got this CALLRESULT payload (before it is marked acknowledged)."""
 
 
 def _expire(fut: asyncio.Future[list[Any]]) -> None:

@@ -1,11 +1,12 @@
 """The load the faults hit: a fleet of resending stations, and an offline backlog burst.
 
-Each fleet station is two tasks: a *meter* that queues the next TransactionEvent every
-``interval`` seconds (Started, a few Updated, Ended, then the next transaction), whether or not
-the station is connected (events queued while disconnected carry ``offline: true``), and a
-*sender* that delivers the outbox head first and re-sends what got no CALLRESULT
-(:class:`bench.station.Resend`). Every loop is bounded: the meter by ``stop``, the sender by the
-drain deadline :meth:`Fleet.stop` sets.
+Each fleet station (OCPP 2.0.1; or 1.6J with ``protocol="ocpp1.6"``, whose transactions are
+StartTransaction, MeterValues and StopTransaction: bench/station16.py) is two tasks: a *meter*
+that queues the next TransactionEvent every ``interval`` seconds (Started, a few Updated, Ended,
+then the next transaction), whether or not the station is connected (events queued while
+disconnected carry ``offline: true``), and a *sender* that delivers the outbox head first and
+re-sends what got no CALLRESULT (:class:`bench.station.Resend`). Every loop is bounded: the
+meter by ``stop``, the sender by the drain deadline :meth:`Fleet.stop` sets.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.station import CallFailed, Resend, Station, TxEventRecord
+from bench.station16 import Station16
 from bench.stats import Recorder
 
 __all__ = ["Fleet", "FleetOptions", "offline_burst"]
@@ -36,6 +38,9 @@ class FleetOptions:
     timeout: float = 15.0  # per call; above the gateway's RPC timeout, so it answers first
     id_token: str = "CHAOS0001"
     resend: Resend = Resend()
+    # "ocpp1.6": the stations speak OCPP 1.6J (bench/station16.py): StartTransaction,
+    # MeterValues and StopTransaction instead of TransactionEvents.
+    protocol: str = "ocpp2.0.1"
 
 
 class Fleet:
@@ -44,8 +49,9 @@ class Fleet:
     def __init__(self, opts: FleetOptions) -> None:
         self.opts = opts
         self.rec = Recorder()
+        kind = Station16 if opts.protocol == "ocpp1.6" else Station
         self.stations = [
-            Station(
+            kind(
                 f"{opts.prefix}{i:04d}",
                 opts.url,
                 self.rec,

@@ -8,8 +8,9 @@ per TransactionEvent) and the rows read back from the database, and says
 - ``lost``: acknowledged events not stored (a CALLRESULT the CSMS did not honour);
 - ``mismatched``: stored events that are not what the station sent under that (station,
   transactionId, seqNo) (other type, reading or offline flag), or that no station sent;
-- aggregate errors: a transaction row missing, repeated, or disagreeing with the events stored
-  for it (active/ended, Started received, first and last energy reading);
+- aggregate errors: a transaction row missing, repeated, no station's (for 1.6: a second
+  transactionId for a re-sent StartTransaction), or disagreeing with the events stored for it
+  (active/ended, Started received, first and last energy reading);
 - failures: every send that got no CALLRESULT, by kind. A CALLERROR or a closed connection is
   an honest failure; ``timeout`` (no answer at all) is counted apart.
 
@@ -115,7 +116,8 @@ def reconcile(
     v = Verdict()
     seen: dict[Key, TxEventRecord] = {}
     failing_stations: set[str] = set()
-    for r in ledger:
+    ledger_list = list(ledger)
+    for r in ledger_list:
         seen[(r.station, r.tx_id, r.seq_no)] = r
         if r.sent:
             v.sent += 1
@@ -162,9 +164,14 @@ def reconcile(
             )
 
     rows = collections.Counter((t.station, t.tx_id) for t in transactions)
+    sent_transactions = {(r.station, r.tx_id) for r in ledger_list}
     for tx_key, n in rows.items():
         if n > 1:
             v.aggregate_errors.append(f"{n} rows for transaction {tx_key}")
+        if tx_key not in sent_transactions:
+            # A transaction no station knows of: for 1.6, a second transactionId given to a
+            # re-sent StartTransaction (one the station never learnt).
+            v.aggregate_errors.append(f"transaction {tx_key} that no station sent")
     aggregate = {(t.station, t.tx_id): t for t in transactions}
     for tx_key, evs in by_tx.items():
         t = aggregate.get(tx_key)

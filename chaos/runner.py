@@ -1,6 +1,11 @@
 """One chaos run: per backend a fresh mesh, a steady transaction load, faults one after another,
 then the reconciliation and the offline burst.
 
+The load is two fleets: OCPP 2.0.1 stations (TransactionEvents) and OCPP 1.6J stations
+(StartTransaction, MeterValues, StopTransaction; bench/station16.py), each reconciled on its
+own: 0 lost, 0 duplicated for both, and for 1.6 no transaction no station knows of (a second
+transactionId for a re-sent StartTransaction would be one).
+
 Backends: ``sqlite`` (the embedded default) and ``postgresql`` on a private server this run owns
 (:mod:`chaos.postgres`), which is also killed and restarted. Faults, in order, each followed by
 a pause under load: kill -9 transaction_svc and restart it; kill -9 device_svc and restart it;
@@ -40,6 +45,8 @@ ID_TOKEN = "CHAOS0001"
 class ChaosOptions:
     backends: tuple[str, ...] = ("sqlite", "postgresql")
     stations: int = 50
+    # OCPP 1.6J stations beside them (bench/station16.py); 0: none.
+    stations16: int = 10
     interval: float = 0.5  # seconds between one station's TransactionEvents
     gateways: dict[str, int] = dataclasses.field(
         default_factory=lambda: {"sqlite": 1, "postgresql": 2}
@@ -57,6 +64,7 @@ class ChaosOptions:
 FULL = ChaosOptions()
 QUICK = ChaosOptions(
     stations=10,
+    stations16=4,
     interval=0.25,
     gateways={"sqlite": 1, "postgresql": 1},
     warmup=1.5,
@@ -89,6 +97,8 @@ class BackendResult:
     booted: int = 0
     faults: list[Fault] = dataclasses.field(default_factory=list)
     verdict: Verdict | None = None
+    # The 1.6 fleet's (None without one).
+    verdict16: Verdict | None = None
     reconnects: int = 0
     drained: bool = False
     load_s: float = 0.0
@@ -114,6 +124,7 @@ class BackendResult:
             not self.error
             and self.verdict is not None
             and self.verdict.ok
+            and (self.verdict16 is None or self.verdict16.ok)
             and self.burst.get("ok")
             and self.faults_observed
         )
@@ -160,7 +171,24 @@ class BackendResult:
                 "aggregate_errors": v.aggregate_errors,
                 "examples": v.examples[:20],
             },
+            "verdict16": None if self.verdict16 is None else _verdict_dict(self.verdict16),
         }
+
+
+def _verdict_dict(v: Verdict) -> dict[str, Any]:
+    return {
+        "sent": v.sent,
+        "acknowledged": v.acknowledged,
+        "stored": v.stored,
+        "duplicated": v.duplicated,
+        "lost": v.lost,
+        "mismatched": v.mismatched,
+        "resent": v.resent,
+        "dropped": v.dropped,
+        "failures": dict(v.failures),
+        "aggregate_errors": v.aggregate_errors,
+        "examples": v.examples[:20],
+    }
 
 
 def _create_id_token(envoy_port: int, api_key: str) -> None:
@@ -200,9 +228,29 @@ async def _drive(
     fleet = Fleet(
         FleetOptions(url=url, prefix=prefix, stations=opts.stations, interval=opts.interval)
     )
+    # A prefix that the 2.0.1 one is not a prefix of: each fleet reads back only its rows.
+    prefix16 = f"CHAOS16-{uuid.uuid4().hex[:6]}-"
+    fleet16 = (
+        Fleet(
+            FleetOptions(
+                url=url,
+                prefix=prefix16,
+                stations=opts.stations16,
+                interval=opts.interval,
+                protocol="ocpp1.6",
+            )
+        )
+        if opts.stations16
+        else None
+    )
     await fleet.start()
-    result.booted = fleet.booted
-    _say(f"  {fleet.booted}/{opts.stations} stations booted; load running")
+    if fleet16 is not None:
+        await fleet16.start()
+    result.booted = fleet.booted + (fleet16.booted if fleet16 is not None else 0)
+    _say(
+        f"  {result.booted}/{opts.stations + opts.stations16} stations booted "
+        f"({opts.stations16} of them OCPP 1.6J); load running"
+    )
     t0 = time.perf_counter()
     await asyncio.sleep(opts.warmup)
 
@@ -226,11 +274,17 @@ async def _drive(
         await fault("postgresql", pg.kill, pg.restart)
     result.load_s = time.perf_counter() - t0
     _say(f"  load stopped; draining backlog of {fleet.backlog} (at most {opts.drain:.0f}s)")
-    result.drained = await fleet.stop(opts.drain)
-    result.reconnects = fleet.reconnects
+    drained = await asyncio.gather(
+        fleet.stop(opts.drain), *([fleet16.stop(opts.drain)] if fleet16 is not None else [])
+    )
+    result.drained = all(drained)
+    result.reconnects = fleet.reconnects + (fleet16.reconnects if fleet16 is not None else 0)
     tx_url = s.service_database_url("transaction")
     events, transactions = await read_database(tx_url, prefix)
     result.verdict = reconcile(fleet.ledger, events, transactions)
+    if fleet16 is not None:
+        events16, transactions16 = await read_database(tx_url, prefix16)
+        result.verdict16 = reconcile(fleet16.ledger, events16, transactions16)
     result.burst = await _burst(url, tx_url, prefix, opts)
     result.duplicates_absorbed = _duplicates_logged(mesh, prefix)
 
@@ -339,6 +393,9 @@ def render(results: list[BackendResult]) -> str:
                     f"re-sends transaction_svc found already stored (its log): "
                     f"{r.duplicates_absorbed}"
                 )
+            if r.verdict16 is not None:
+                out.append("OCPP 1.6J stations (StartTransaction, MeterValues, StopTransaction):")
+                out += [f"  {line}" for line in r.verdict16.lines()]
             out.append(
                 f"reconnects: {r.reconnects}; backlog drained: {'yes' if r.drained else 'NO'}; "
                 f"faults reached the stations: {'yes' if r.faults_observed else 'NO'}"

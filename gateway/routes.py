@@ -173,6 +173,8 @@ class Router:
         """``batch_size`` 0: every row's RPC is unary (no batching)."""
         stubs = {name: make(channels[name]) for name, make in _STUBS.items()}
         self.device = stubs["device"]
+        # OCPP 1.6J StartTransaction's transactionId (gateway.server, before its row's RPC).
+        self.transaction = stubs["transaction"]
 
         def batched(service: str, method: str, batch_method: str) -> Callable[..., Any]:
             unary: Callable[..., Any] = getattr(stubs[service], method)

@@ -49,6 +49,7 @@ from common.ocpp_schema import Version
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.gateway.v1 import station_control_pb2_grpc as control_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp_pb
+from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
 from gateway import auth, ocpp16, ocppj
 from gateway.admission import Admission
 from gateway.connection import LargeFrames, StationConnection
@@ -521,7 +522,10 @@ class Gateway:
 
     async def _call16(self, station_id: str, call: ocppj.Call, *, large: bool = False) -> str:
         """A 1.6 station's CALL: checked against its 1.6 schema, translated to the 2.0.1 CALL
-        that serves it (gateway.ocpp16), answered by :meth:`_call`, the answer translated back."""
+        that serves it (gateway.ocpp16), answered by :meth:`_call`, the answer translated back.
+        A StartTransaction first gets its integer transactionId from transaction_svc
+        (AssignTransactionId16: committed, the same for a re-sent request), which its
+        translation and its answer carry."""
         if call.action not in ocpp16.TRANSLATIONS:
             self._not_supported(station_id, call.action, "no 1.6 translation")
             return ocppj.call_error(
@@ -534,11 +538,47 @@ class Gateway:
         except ocppj.OcppError as exc:
             log.info("invalid %s: %s", call.action, exc)
             return exc.frame("ocpp1.6")
-        translated, extra = ocpp16.request(call, _now())
+        transaction_id: int | None = None
+        try:
+            assignment = ocpp16.assignment(call)
+            if assignment is not None:  # StartTransaction: the CSMS's transactionId first
+                assigned = await self._assign_transaction_id16(station_id, call, assignment)
+                if isinstance(assigned, str):  # a CALLERROR
+                    return ocpp16.answer(call.action, assigned)
+                transaction_id = assigned
+            translated, extra = ocpp16.request(call, _now(), transaction_id)
+        except ocppj.OcppError as exc:
+            log.info("refused %s: %s", call.action, exc)
+            return exc.frame("ocpp1.6")
         answer = await self._call(
             station_id, translated, large=large, protocol="ocpp1.6", extra=extra
         )
-        return ocpp16.answer(call.action, answer)
+        return ocpp16.answer(call.action, answer, transaction_id)
+
+    async def _assign_transaction_id16(
+        self, station_id: str, call: ocppj.Call, assignment: Mapping[str, Any]
+    ) -> int | str:
+        """transaction_svc's integer transactionId for a 1.6 StartTransaction (committed, the
+        same for a re-sent one), or the 2.0.1 CALLERROR frame when it cannot be had."""
+        request = transaction_pb.AssignTransactionId16Request(station_id=station_id)
+        try:
+            json_format.ParseDict(assignment, request)
+        except json_format.ParseError as exc:  # e.g. a meterStart beyond 32 bits
+            raise ocppj.OcppError(
+                ocppj.Code.PROPERTY_CONSTRAINT_VIOLATION, str(exc), call.message_id
+            ) from None
+        station = self.connections.get(station_id)
+        if station is not None and station.registration is not None:
+            request.registration = station.registration
+        request_id = _request_id(station_id, call.message_id)
+        try:
+            async with self.in_flight["transaction"]:
+                response = await self.router.transaction.AssignTransactionId16(
+                    request, timeout=self.timeout, metadata=((REQUEST_ID_KEY, request_id),)
+                )
+        except grpc.aio.AioRpcError as exc:
+            return self._rpc_failed(station_id, call, request_id, "transaction", exc)
+        return int(response.transaction_id)
 
     async def serve_call(self, station_id: str, call: ocppj.Call) -> str:
         """Serve a 2.0.1 CALL as if the station had sent it: what a 1.6 station answered that a
@@ -578,10 +618,7 @@ class Gateway:
             return ocppj.call_result(call.message_id, to_ocpp(bound.answer(station_id, request)))
         # Not a Local row: the router bound it to its RPC and <Action>Call wrapper.
         assert bound.rpc is not None and bound.call_type is not None
-        request_id = f"{station_id}/{call.message_id}"
-        if not (request_id.isascii() and request_id.isprintable()):
-            # gRPC metadata takes printable ASCII only, and a message id may be any string.
-            request_id = urllib.parse.quote(request_id, safe="/")
+        request_id = _request_id(station_id, call.message_id)
         wrapper = bound.call_type(station_id=station_id, request=request)
         station = self.connections.get(station_id)
         if bound.tells_registration and station is not None and station.registration is not None:
@@ -598,29 +635,36 @@ class Gateway:
                     metadata=((REQUEST_ID_KEY, request_id),),
                 )
         except grpc.aio.AioRpcError as exc:
-            code = errors.ocpp_code(exc.code())
-            if code == ocppj.Code.NOT_SUPPORTED:
-                self._not_supported(
-                    station_id, call.action, f"{bound.service}_svc: {exc.details()}"
-                )
-            else:
-                log.warning(
-                    "%s failed (request %s): %s %s",
-                    call.action,
-                    request_id,
-                    exc.code().name,
-                    exc.details(),
-                )
-            if code == errors.OCPP_DEFAULT:
-                # Our fault (a failing service, one unreachable): its details name databases,
-                # addresses, statements; they stay in the log, the station gets the request id.
-                return ocppj.call_error(
-                    call.message_id, code, grpc_server.internal_error(request_id)
-                )
-            return ocppj.call_error(call.message_id, code, exc.details() or exc.code().name)
+            return self._rpc_failed(station_id, call, request_id, bound.service, exc)
         if call.action == "BootNotification" and station is not None:
             station.registration = response.status
         return ocppj.call_result(call.message_id, to_ocpp(response))
+
+    def _rpc_failed(
+        self,
+        station_id: str,
+        call: ocppj.Call,
+        request_id: str,
+        service: str,
+        exc: grpc.aio.AioRpcError,
+    ) -> str:
+        """The CALLERROR frame answering ``call`` whose RPC failed with ``exc``, logged."""
+        code = errors.ocpp_code(exc.code())
+        if code == ocppj.Code.NOT_SUPPORTED:
+            self._not_supported(station_id, call.action, f"{service}_svc: {exc.details()}")
+        else:
+            log.warning(
+                "%s failed (request %s): %s %s",
+                call.action,
+                request_id,
+                exc.code().name,
+                exc.details(),
+            )
+        if code == errors.OCPP_DEFAULT:
+            # Our fault (a failing service, one unreachable): its details name databases,
+            # addresses, statements; they stay in the log, the station gets the request id.
+            return ocppj.call_error(call.message_id, code, grpc_server.internal_error(request_id))
+        return ocppj.call_error(call.message_id, code, exc.details() or exc.code().name)
 
     def _not_supported(self, station_id: str, action: str, why: str) -> None:
         """Log a CALL refused as NotSupported: at WARNING the first time per connection and
@@ -688,6 +732,15 @@ def _forget_handshake(conn: ServerConnection) -> None:
 def _now() -> str:
     """The gateway's time as OCPP sends it: UTC, milliseconds."""
     return datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def _request_id(station_id: str, message_id: str) -> str:
+    """The x-request-id of a station's CALL: "station/messageId"."""
+    request_id = f"{station_id}/{message_id}"
+    if not (request_id.isascii() and request_id.isprintable()):
+        # gRPC metadata takes printable ASCII only, and a message id may be any string.
+        request_id = urllib.parse.quote(request_id, safe="/")
+    return request_id
 
 
 async def _converted(steps: Generator[None, None, Message]) -> Message:

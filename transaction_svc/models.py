@@ -1,12 +1,21 @@
 """transaction_svc tables: transactions (the aggregate), their events, meter values sent outside
-transactions (MeterValues), and the remote starts the stations accepted."""
+transactions (MeterValues), the remote starts the stations accepted, and the integer
+transactionIds assigned to OCPP 1.6J StartTransactions."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from common.db import UtcDateTime, utcnow
@@ -16,6 +25,7 @@ __all__ = [
     "EventConflictRow",
     "ImplausibleReadingRow",
     "MeterValuesRow",
+    "Ocpp16TransactionId",
     "RemoteStartRow",
     "Transaction",
     "TransactionEventRow",
@@ -66,6 +76,43 @@ class Transaction(Base):
     energy_last_wh: Mapped[float | None]
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The OCPP-J subprotocol of the station that reported it: "ocpp2.0.1" or "ocpp1.6" (then
+    # id is the integer transactionId of an Ocpp16TransactionId, in decimal).
+    protocol: Mapped[str] = mapped_column(
+        String(16), default="ocpp2.0.1", server_default="ocpp2.0.1"
+    )
+
+
+class Ocpp16TransactionId(Base):
+    """The integer transactionId the CSMS assigned to one OCPP 1.6J StartTransaction.
+
+    Unique on the request's natural key: a station that re-sends the same StartTransaction
+    after a lost answer repeats all of it, so the insert of the repeat conflicts and finds the
+    id of the first (repository.Ocpp16TransactionIds.assign). The id is global, not per station
+    (1.6 stations treat it as the CSMS's), and is the transaction's ``id`` in decimal.
+    """
+
+    __tablename__ = "ocpp16_transaction_ids"
+    __table_args__ = (
+        UniqueConstraint(
+            "station_id",
+            "connector_id",
+            "id_tag",
+            "timestamp",
+            "meter_start",
+            name="uq_ocpp16_transaction_ids_start",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    station_id: Mapped[str] = mapped_column(String(48))
+    connector_id: Mapped[int]
+    id_tag: Mapped[str] = mapped_column(String(20))
+    # The station's clock (StartTransaction.timestamp).
+    timestamp: Mapped[datetime.datetime]
+    # Wh.
+    meter_start: Mapped[int]
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
 
 class _EventColumns:

@@ -1,5 +1,6 @@
 """Transactions, their events and meter values on an AsyncSession (and the group-committed event
-writes and the remote starts on a connection): the only place transaction_svc writes SQL."""
+writes, the remote starts and the OCPP 1.6J transactionIds on a connection): the only place
+transaction_svc writes SQL."""
 
 from __future__ import annotations
 
@@ -34,12 +35,19 @@ from transaction_svc.models import (
     EventConflictRow,
     ImplausibleReadingRow,
     MeterValuesRow,
+    Ocpp16TransactionId,
     RemoteStartRow,
     Transaction,
     TransactionEventRow,
 )
 
-__all__ = ["EventWriter", "MeterValuesRepository", "RemoteStarts", "TransactionRepository"]
+__all__ = [
+    "EventWriter",
+    "MeterValuesRepository",
+    "Ocpp16TransactionIds",
+    "RemoteStarts",
+    "TransactionRepository",
+]
 
 # The dialect's own INSERT (ON CONFLICT DO NOTHING), by dialect name.
 _Insert = Callable[[Table | type[Transaction]], postgresql.Insert | sqlite.Insert]
@@ -301,8 +309,11 @@ class EventWriter:
         self.conn = conn
         self.insert = _INSERTS[conn.dialect.name]
 
-    async def lock(self, station_id: str, transaction_id: str) -> Row[Any]:
-        """The transaction's row, FOR UPDATE; created first if it does not exist (race-safe)."""
+    async def lock(
+        self, station_id: str, transaction_id: str, protocol: str = "ocpp2.0.1"
+    ) -> Row[Any]:
+        """The transaction's row, FOR UPDATE; created first if it does not exist (race-safe),
+        with the ``protocol`` of the station that reported it."""
         stmt = (
             select(_TRANSACTIONS)
             .where(_TRANSACTIONS.c.station_id == station_id, _TRANSACTIONS.c.id == transaction_id)
@@ -312,7 +323,7 @@ class EventWriter:
         if row is None:
             await self.conn.execute(
                 self.insert(_TRANSACTIONS)
-                .values(station_id=station_id, id=transaction_id)
+                .values(station_id=station_id, id=transaction_id, protocol=protocol)
                 .on_conflict_do_nothing(index_elements=["station_id", "id"])
             )
             row = (await self.conn.execute(stmt)).first()
@@ -371,15 +382,28 @@ class EventWriter:
             .values(**changes)
         )
 
-    async def lock_many(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+    async def lock_many(
+        self,
+        keys: Sequence[tuple[str, str]],
+        protocols: Mapping[tuple[str, str], str] | None = None,
+    ) -> dict[tuple[str, str], Row[Any]]:
         """The rows of these (station_id, id) transactions, locked FOR UPDATE in key order; the
-        missing ones are created first (race-safe, as :meth:`lock`)."""
+        missing ones are created first (race-safe, as :meth:`lock`), with their ``protocols``
+        (default "ocpp2.0.1")."""
         rows = await self._rows(keys)
         missing = [key for key in keys if key not in rows]
         if missing:
+            protocols = protocols or {}
             await self.conn.execute(
                 _CREATE_TRANSACTIONS[self.conn.dialect.name],
-                [{"station_id": station_id, "id": tx_id} for station_id, tx_id in missing],
+                [
+                    {
+                        "station_id": station_id,
+                        "id": tx_id,
+                        "protocol": protocols.get((station_id, tx_id), "ocpp2.0.1"),
+                    }
+                    for station_id, tx_id in missing
+                ],
             )
             rows.update(await self._rows(missing))
             if len(rows) != len(set(keys)):  # pragma: no cover - just inserted
@@ -482,3 +506,63 @@ class RemoteStarts:
             .with_for_update()
         )
         return (await self.conn.execute(stmt)).all()
+
+
+_IDS16 = table_of(Ocpp16TransactionId)
+_START_KEY = ("station_id", "connector_id", "id_tag", "timestamp", "meter_start")
+
+
+class Ocpp16TransactionIds:
+    """The integer transactionIds of OCPP 1.6J StartTransactions, on one connection (inside the
+    caller's database transaction)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def assign(
+        self,
+        station_id: str,
+        connector_id: int,
+        id_tag: str,
+        timestamp: datetime.datetime,
+        meter_start: int,
+    ) -> tuple[int, bool]:
+        """The id of this start, and whether it was assigned now (False: the start had one).
+
+        Insert-or-fetch on the natural key's unique constraint, never read-then-write: two
+        deliveries of the same start racing each other insert once (PostgreSQL: the second
+        insert waits for the first's commit, then does nothing; SQLite: BEGIN IMMEDIATE
+        serializes them), and the loser's SELECT, a statement after that commit, finds the
+        winner's row. The transaction's row is created with it (protocol "ocpp1.6"), so that
+        it is listed from the moment its id is given out.
+        """
+        key = {
+            "station_id": station_id,
+            "connector_id": connector_id,
+            "id_tag": id_tag,
+            "timestamp": timestamp,
+            "meter_start": meter_start,
+        }
+        insert = _INSERTS[self.conn.dialect.name]
+        row = (
+            await self.conn.execute(
+                insert(_IDS16)
+                .values(**key, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=list(_START_KEY))
+                .returning(_IDS16.c.id)
+            )
+        ).first()
+        if row is None:
+            found = await self.conn.scalar(
+                select(_IDS16.c.id).where(*(_IDS16.c[name] == key[name] for name in _START_KEY))
+            )
+            if found is None:  # pragma: no cover - the conflicting row is committed
+                raise RuntimeError(f"the transactionId of {key} vanished")
+            return int(found), False
+        transaction_id = int(row.id)
+        await self.conn.execute(
+            insert(_TRANSACTIONS)
+            .values(station_id=station_id, id=str(transaction_id), protocol="ocpp1.6")
+            .on_conflict_do_nothing(index_elements=["station_id", "id"])
+        )
+        return transaction_id, True

@@ -15,11 +15,20 @@ committed, is given to the transactions that carry its id in a database transact
 Between the two, a group that made a transaction want a remote start it did not find looks again
 once committed: if the remote start's own transaction missed the group's uncommitted
 remoteStartId, the group's second look, which starts after that commit, finds the remote start.
+
+OCPP 1.6J transactions (:meth:`Transactions.assign_id16`): a 1.6 station's StartTransaction gets
+an integer transactionId from the CSMS. It is assigned and committed before the station is
+answered, once per StartTransaction: the request's natural key (station, connectorId, idTag,
+timestamp, meterStart) is unique, so the same request re-sent after a lost answer finds its id
+(:class:`repository.Ocpp16TransactionIds`). Everything else about the transaction is recorded
+as for 2.0.1, as the TransactionEvents the gateway translates the 1.6 messages into
+(gateway/ocpp16.py) under the id's decimal digits, with ``protocol`` "ocpp1.6".
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -51,6 +60,7 @@ from transaction_svc.models import (
 from transaction_svc.repository import (
     EventWriter,
     MeterValuesRepository,
+    Ocpp16TransactionIds,
     RemoteStarts,
     TransactionRepository,
 )
@@ -72,6 +82,8 @@ class _Received:
     station_id: str
     transaction_id: str
     event: Event
+    # The OCPP-J subprotocol of the station: its transaction's, should the event create it.
+    protocol: str = "ocpp2.0.1"
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -121,6 +133,7 @@ def _lock_order(item: _Received) -> tuple[str, str, int]:
 
 
 _Key = tuple[str, str]  # (station_id, transaction id)
+_PROTOCOLS = ("ocpp2.0.1", "ocpp1.6")
 
 
 async def _with_remote_starts(
@@ -175,8 +188,11 @@ class Transactions:
             name="transaction-events",
         )
 
-    async def record(self, station_id: str, transaction_id: str, event: Event) -> bool:
+    async def record(
+        self, station_id: str, transaction_id: str, event: Event, protocol: str = "ocpp2.0.1"
+    ) -> bool:
         """Store ``event`` and fold it into its transaction; False if it was already stored.
+        ``protocol``: the station's OCPP-J subprotocol, kept on a transaction this event creates.
 
         Returns once the event is committed (with the others of its group).
         """
@@ -186,10 +202,38 @@ class Transactions:
             raise InvalidArgument("transactionInfo.transactionId must be 1 to 36 characters")
         if event.seq_no < 0:
             raise InvalidArgument("seqNo must not be negative")
-        stored = await self._events.submit(_Received(station_id, transaction_id, event))
+        if protocol not in _PROTOCOLS:
+            raise InvalidArgument(f"protocol must be one of {', '.join(_PROTOCOLS)}")
+        stored = await self._events.submit(_Received(station_id, transaction_id, event, protocol))
         if stored.recheck is not None:
             await self._give_remote_start(*stored.recheck)
         return stored.added
+
+    async def assign_id16(
+        self,
+        station_id: str,
+        connector_id: int,
+        id_tag: str,
+        timestamp: datetime.datetime,
+        meter_start: int,
+    ) -> tuple[int, bool]:
+        """The integer transactionId of an OCPP 1.6J StartTransaction, and whether it was
+        assigned now (False: this start, re-sent, had it already). Committed on return, with
+        the transaction's row (protocol "ocpp1.6")."""
+        _validate_station_id(station_id)
+        if connector_id < 1:
+            raise InvalidArgument("connector_id must be at least 1 (0 is the station itself)")
+        if not id_tag or len(id_tag) > 20:
+            raise InvalidArgument("id_tag must be 1 to 20 characters")
+        async with self._engine.begin() as conn:
+            transaction_id, assigned = await Ocpp16TransactionIds(conn).assign(
+                station_id, connector_id, id_tag, timestamp, meter_start
+            )
+        if assigned:
+            log.info("1.6 transaction %s/%d assigned", station_id, transaction_id)
+        else:
+            log.info("1.6 StartTransaction repeated: transaction %s/%d", station_id, transaction_id)
+        return transaction_id, assigned
 
     async def record_remote_start(
         self, station_id: str, remote_start_id: int, id_token: str, id_token_type: str
@@ -248,7 +292,7 @@ class Transactions:
         # on this row, and two events each holding one while waiting for FOR UPDATE would
         # deadlock on PostgreSQL. Events are applied in (station, transaction) order, so two
         # replicas' groups lock rows in the same order too.
-        row = await writer.lock(station_id, transaction_id)
+        row = await writer.lock(station_id, transaction_id, item.protocol)
         digest = event_digest(event)
         # A stored seqNo (a station's retry, maybe racing its first delivery) inserts nothing.
         added = await writer.add_event(_event_row(item, digest))
@@ -289,7 +333,9 @@ class Transactions:
         writer = EventWriter(conn)
         received = utcnow()
         keys = sorted({(i.station_id, i.transaction_id) for i in items})
-        rows = await writer.lock_many(keys)
+        rows = await writer.lock_many(
+            keys, {(i.station_id, i.transaction_id): i.protocol for i in items}
+        )
         # The first copy of each event in the group is offered; the insert says which are new.
         digests = [event_digest(item.event) for item in items]
         offered: dict[tuple[str, str, int], dict[str, Any]] = {}

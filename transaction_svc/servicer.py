@@ -1,7 +1,14 @@
-"""TransactionService over gRPC: proto ⇄ domain, plus asking user_svc about an event's idToken."""
+"""TransactionService over gRPC: proto ⇄ domain, plus asking user_svc about an event's idToken.
+
+OCPP 1.6J transactions arrive as the TransactionEvents the gateway translates them into
+(gateway/ocpp16.py), with ``protocol`` "ocpp1.6" on the call: their idToken is a 1.6 idTag
+(authorized whatever the stored token's type; the placeholder type is not kept). Their integer
+transactionId comes first from AssignTransactionId16 (:meth:`Transactions.assign_id16`).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 
@@ -120,6 +127,7 @@ def transaction_to_proto(
             for r in implausible
         ],
         update_time=_ts(row.updated_at),
+        protocol=row.protocol,
     )
     if row.remote_start_id is not None:
         msg.remote_start_id = row.remote_start_id
@@ -186,13 +194,17 @@ class TransactionServicer(
         if call.HasField("registration"):
             registration.check(call.registration, "TransactionEvent", req.trigger_reason)
         event = event_of(req)
+        protocol = call.protocol or "ocpp2.0.1"
+        if protocol == "ocpp1.6" and event.id_token_type:
+            # A 1.6 idTag has no type: the one in the request only satisfies the 2.0.1 schema.
+            event = dataclasses.replace(event, id_token_type="")
         response = ocpp.TransactionEventResponse()
         group: str | None = None
         if req.HasField("id_token"):
             # Asked before storing: if user_svc cannot answer, nothing is stored and the
             # station's retry of this event is a first delivery, not a duplicate.
             try:
-                info = await self.users.authorize(call.station_id, req.id_token)
+                info = await self.users.authorize(call.station_id, req.id_token, call.protocol)
             except grpc.aio.AioRpcError as exc:
                 log.warning("user_svc Authorize failed: %s %s", exc.code().name, exc.details())
                 raise Unavailable(
@@ -200,7 +212,9 @@ class TransactionServicer(
                 ) from None
             response.id_token_info.CopyFrom(info)
             group = info.group_id_token.id_token
-        await self.transactions.record(call.station_id, req.transaction_info.transaction_id, event)
+        await self.transactions.record(
+            call.station_id, req.transaction_info.transaction_id, event, protocol
+        )
         refused = await self.reservations.on_event(
             call.station_id,
             req.transaction_info.transaction_id,
@@ -223,6 +237,23 @@ class TransactionServicer(
             # A transaction started, ended or learnt its EVSE: its site's limits change.
             self.load_manager.touched(call.station_id)
         return response
+
+    async def AssignTransactionId16(
+        self, request: pb.AssignTransactionId16Request, context: grpc.aio.ServicerContext
+    ) -> pb.AssignTransactionId16Response:
+        log_ctx.station_id.set(request.station_id)
+        if request.HasField("registration"):
+            registration.check(request.registration, "StartTransaction")
+        if not request.HasField("timestamp"):
+            raise InvalidArgument("timestamp is required")
+        transaction_id, assigned = await self.transactions.assign_id16(
+            request.station_id,
+            request.connector_id,
+            request.id_tag,
+            utc_datetime(request.timestamp),
+            request.meter_start,
+        )
+        return pb.AssignTransactionId16Response(transaction_id=transaction_id, assigned=assigned)
 
     async def GetTransaction(
         self, request: pb.GetTransactionRequest, context: grpc.aio.ServicerContext

@@ -20,14 +20,19 @@ class Users:
         self.stub = user_service_pb2_grpc.UserServiceStub(channel)
         self.timeout = timeout
 
-    async def authorize(self, station_id: str, id_token: ocpp.IdToken) -> ocpp.IdTokenInfo:
-        """user_svc's decision; raises grpc.aio.AioRpcError when it cannot be had in time."""
+    async def authorize(
+        self, station_id: str, id_token: ocpp.IdToken, protocol: str = ""
+    ) -> ocpp.IdTokenInfo:
+        """user_svc's decision; raises grpc.aio.AioRpcError when it cannot be had in time.
+        ``protocol`` "ocpp1.6": the token is a 1.6 idTag, matched whatever its stored type."""
         rid = log_ctx.request_id.get()
         # "-" is common.logging's "no request id": outside an RPC there is none to forward.
         metadata = () if rid == "-" else ((REQUEST_ID_KEY, rid),)
         response = await self.stub.Authorize(
             user_service_pb2.AuthorizeCall(
-                station_id=station_id, request=ocpp.AuthorizeRequest(id_token=id_token)
+                station_id=station_id,
+                request=ocpp.AuthorizeRequest(id_token=id_token),
+                protocol=protocol,
             ),
             timeout=self.timeout,
             metadata=metadata,

@@ -71,6 +71,20 @@ def test_nothing_acknowledged_lost_nothing_duplicated(run: dict[str, Any]) -> No
         assert r["drained"], r["backend"]
 
 
+def test_1_6_stations_nothing_lost_nothing_duplicated(run: dict[str, Any]) -> None:
+    """The OCPP 1.6J stations' StartTransaction, MeterValues and StopTransaction: every
+    acknowledged one stored once, as sent, under the id the CSMS assigned; no transaction no
+    station knows of (a second id for a re-sent StartTransaction)."""
+    for r in _ran(run):
+        v = r["verdict16"]
+        assert v is not None, r["backend"]
+        assert v["acknowledged"] > 0, r["backend"]
+        assert v["lost"] == 0, (r["backend"], v["examples"])
+        assert v["duplicated"] == 0, r["backend"]
+        assert v["mismatched"] == 0, (r["backend"], v["examples"])
+        assert v["aggregate_errors"] == [], r["backend"]
+
+
 def test_faults_happened(run: dict[str, Any]) -> None:
     """Every fault was injected, stations reconnected, and calls failed honestly."""
     for r in _ran(run):

@@ -86,6 +86,14 @@ def test_aggregate_must_agree_with_its_events() -> None:
     assert reconcile([_rec(0), _rec(1)], [_ev(0), _ev(1)], [_tx(100.0, 100.0)]).aggregate_errors
 
 
+def test_a_transaction_no_station_sent_is_an_aggregate_error() -> None:
+    """A transaction row that no ledger names (for 1.6: a second transactionId given to a
+    re-sent StartTransaction, never learnt by the station) fails the run."""
+    v = reconcile([_rec(0)], [_ev(0)], [_tx(100.0, 100.0), _tx(100.0, 100.0, tx="T2")])
+    assert not v.ok
+    assert v.aggregate_errors == ["transaction ('S1', 'T2') that no station sent"]
+
+
 def test_seq_order_violations() -> None:
     """Received out of seqNo order, or with a gap, per transaction."""
     assert seq_order_violations([_ev(0), _ev(1), _ev(0, tx="T2"), _ev(1, tx="T2")]) == []

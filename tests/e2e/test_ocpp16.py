@@ -218,8 +218,8 @@ async def test_tc_authorize(station16: Station16, rest: httpx.AsyncClient) -> No
             b'[2,"b1","Authorize",{"idTag":"A","x":1}]', "FormationViolation", id="extra-property"
         ),
         pytest.param(
-            b'[2,"b1","StartTransaction",{"connectorId":1,"idTag":"A","meterStart":0,'
-            b'"timestamp":"2026-01-01T00:00:00Z"}]',
+            # A 1.6 action only the CSMS sends: a station's is not served.
+            b'[2,"b1","Reset",{"type":"Hard"}]',
             "NotSupported",
             id="not-served-yet",
         ),
