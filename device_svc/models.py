@@ -11,14 +11,16 @@ import types
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column, relationship
 
 from common.db import UtcDateTime, utcnow
 
 __all__ = [
     "Base",
+    "GatewayLease",
     "Station",
+    "StationMove",
     "StationView",
     "StationLike",
     "Connector",
@@ -39,6 +41,41 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime.datetime: UtcDateTime}
 
 
+class GatewayLease(Base):
+    """One gateway process (an incarnation: a restarted gateway is a new one) and its lease.
+
+    The stations it holds are reachable while ``expires_at`` is ahead: the gateway renews this
+    one row every third of its lease, whatever the number of stations it holds."""
+
+    __tablename__ = "gateway_leases"
+
+    # Chosen by the gateway at its start (random): ConnectStation's gateway_lease.
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # Its StationControlService address when last heard of.
+    address: Mapped[str] = mapped_column(String(255), default="")
+    expires_at: Mapped[datetime.datetime]
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
+class StationMove(Base):
+    """A connection a gateway incarnation still holds and must close: its station connected
+    elsewhere (or was deleted). Written once per move, read and forgotten when the gateway
+    acknowledges it (RenewGatewayLease)."""
+
+    __tablename__ = "station_moves"
+    __table_args__ = (Index("ix_station_moves_gateway_lease", "gateway_lease", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    # The incarnation holding the old connection (no foreign key: its lease row may go first).
+    gateway_lease: Mapped[str] = mapped_column(String(64))
+    # No foreign key either: a deleted station's connection must still be closed.
+    station_id: Mapped[str] = mapped_column(String(48))
+    # The old connection's epoch: only that one is closed.
+    epoch: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
 class Station(Base):
     __tablename__ = "charging_stations"
 
@@ -56,7 +93,11 @@ class Station(Base):
     epoch: Mapped[int] = mapped_column(default=0)
     # The StationControlService address of the gateway holding the connection.
     gateway: Mapped[str] = mapped_column(String(255), default="")
-    # The connection counts only until then: a gateway that stops renewing (crashed) loses it.
+    # The gateway incarnation (GatewayLease.id) holding the connection: it counts while that
+    # lease is live. NULL: held by a gateway from before gateway leases (lease_expires_at).
+    gateway_lease: Mapped[str | None] = mapped_column(String(64))
+    # A per-connection lease, only for gateways from before gateway leases (RenewLeases); NULL
+    # for a connection under a gateway lease.
     lease_expires_at: Mapped[datetime.datetime | None]
     last_boot_at: Mapped[datetime.datetime | None]
     # OCPP BootReasonEnumType value, e.g. "PowerUp".
@@ -86,6 +127,16 @@ class Station(Base):
     protocol: Mapped[str] = mapped_column(String(16), default="", server_default="")
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Read only: until when the holding gateway incarnation's lease runs (NULL: none, or gone).
+    # Not expired by a flush: it is no column of this table, and an async session cannot load
+    # it lazily.
+    holder_expires_at: Mapped[datetime.datetime | None] = column_property(
+        select(GatewayLease.expires_at)
+        .where(GatewayLease.id == gateway_lease)
+        .correlate_except(GatewayLease)
+        .scalar_subquery(),
+        expire_on_flush=False,
+    )
 
     connectors: Mapped[list[Connector]] = relationship(
         back_populates="station",
@@ -96,14 +147,24 @@ class Station(Base):
 
 
 class StationView(types.SimpleNamespace):
-    """A station as a group write has just decided it: a :class:`Station`'s columns, and
-    ``connectors`` (each a :class:`Connector`'s columns), as plain attributes. No ORM instance
+    """A station as a group write has just decided it: a :class:`Station`'s columns,
+    ``holder_expires_at`` and ``connectors`` (each a :class:`Connector`'s columns), as plain
+    attributes. No ORM instance
     state: building ORM objects for the outcomes of a boot storm's connects was a sixth of
     device_svc's CPU there. Read-only by intent; nothing is written through it."""
 
     @classmethod
-    def of(cls, row: Mapping[str, Any], connectors: Iterable[Mapping[str, Any]]) -> StationView:
-        return cls(**row, connectors=[types.SimpleNamespace(**c) for c in connectors])
+    def of(
+        cls,
+        row: Mapping[str, Any],
+        connectors: Iterable[Mapping[str, Any]],
+        holder_expires_at: datetime.datetime | None = None,
+    ) -> StationView:
+        return cls(
+            **row,
+            holder_expires_at=holder_expires_at,
+            connectors=[types.SimpleNamespace(**c) for c in connectors],
+        )
 
 
 # What reads a station's fields (its proto, whether it is reachable) takes either.

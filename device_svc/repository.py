@@ -35,14 +35,18 @@ from device_svc.models import (
     CustomerInformationRow,
     DeviceVariable,
     DeviceVariableAttribute,
+    GatewayLease,
     ReportPart,
     SecurityEventRow,
     Station,
+    StationMove,
 )
 
 __all__ = [
     "BOOT_REPORTED",
     "LIST_STATUSES",
+    "GatewayLeaseRepository",
+    "Move",
     "StationRepository",
     "StationWriter",
     "DeviceModelRepository",
@@ -123,6 +127,7 @@ _SET_CONNECTION = (
         epoch=bindparam("b_epoch"),
         connected=True,
         gateway=bindparam("b_gateway"),
+        gateway_lease=bindparam("b_gateway_lease"),
         lease_expires_at=bindparam("b_lease"),
         protocol=bindparam("b_protocol"),
         updated_at=bindparam("b_now"),
@@ -268,7 +273,10 @@ class StationRepository:
     async def renew_leases(
         self, gateway: str, leases: Collection[tuple[str, int]], until: datetime.datetime
     ) -> set[str]:
-        """Extend the leases the gateway still holds under these epochs; the ids renewed."""
+        """Extend the leases the gateway still holds under these epochs; the ids renewed.
+
+        The per-station renewal of gateways from before gateway leases: a station held under
+        a gateway lease is never renewed here."""
         renewed: set[str] = set()
         for chunk in _chunks(list(leases)):
             result = await self.session.execute(
@@ -279,6 +287,7 @@ class StationRepository:
                     Station.id.in_([station_id for station_id, _ in chunk]),
                     tuple_(Station.id, Station.epoch).in_(chunk),
                     Station.gateway == gateway,
+                    Station.gateway_lease.is_(None),
                     Station.connected.is_(True),
                 )
                 .values(lease_expires_at=until)
@@ -332,12 +341,14 @@ class StationWriter:
             await self.conn.execute(insert(_STATIONS), list(rows))
 
     async def set_connections(self, rows: Iterable[Mapping[str, Any]]) -> None:
-        """Store each row's epoch, gateway and lease, connected (``updated_at`` as given)."""
+        """Store each row's epoch, gateway, gateway lease and own lease, connected
+        (``updated_at`` as given)."""
         params = [
             {
                 "b_id": r["id"],
                 "b_epoch": r["epoch"],
                 "b_gateway": r["gateway"],
+                "b_gateway_lease": r["gateway_lease"],
                 "b_lease": r["lease_expires_at"],
                 "b_protocol": r["protocol"],
                 "b_now": r["updated_at"],
@@ -420,6 +431,93 @@ class StationWriter:
         params = [{"b_id": station_id, "b_epoch": epoch} for station_id, epoch in connections]
         if params:
             await self.conn.execute(_DISCONNECT, params)
+
+
+_LEASES = table_of(GatewayLease)
+_MOVES = table_of(StationMove)
+# (move id, station, epoch of the connection to close, why)
+Move = tuple[int, str, int, str]
+
+
+class GatewayLeaseRepository:
+    """The gateway incarnations' leases and the moves they must collect, in Core statements on
+    one connection (a group commit's, or a session's): a renewal is a few statements touching
+    the gateway's one row, whatever the number of stations it holds."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def extend(self, leases: Mapping[str, tuple[str, datetime.datetime]]) -> None:
+        """Create or extend each incarnation's lease (id → (address, until)), in id order (the
+        order every writer takes these rows in); a lease running longer already is left."""
+        if not leases:
+            return
+        insert_ = _UPSERTS[self.conn.dialect.name](_LEASES)
+        now = utcnow()
+        for lease_id in sorted(leases):
+            address, until = leases[lease_id]
+            await self.conn.execute(
+                insert_.values(
+                    id=lease_id, address=address, expires_at=until, created_at=now
+                ).on_conflict_do_update(
+                    index_elements=["id"],
+                    set_={"expires_at": insert_.excluded.expires_at, "address": address},
+                    where=insert_.excluded.expires_at > _LEASES.c.expires_at,
+                )
+            )
+
+    async def add_moves(self, moves: Sequence[tuple[str, str, int, str]]) -> None:
+        """(incarnation, station, epoch, reason) each: an old connection to close there."""
+        if moves:
+            now = utcnow()
+            await self.conn.execute(
+                insert(_MOVES),
+                [
+                    {
+                        "gateway_lease": lease_id,
+                        "station_id": station_id,
+                        "epoch": epoch,
+                        "reason": reason,
+                        "created_at": now,
+                    }
+                    for lease_id, station_id, epoch, reason in moves
+                ],
+            )
+
+    async def acknowledge(self, lease_id: str, move_ids: Collection[int]) -> None:
+        """Forget these moves of the incarnation (it closed those connections)."""
+        for chunk in _chunks(sorted(move_ids)):
+            await self.conn.execute(
+                delete(_MOVES).where(_MOVES.c.gateway_lease == lease_id, _MOVES.c.id.in_(chunk))
+            )
+
+    async def moves(self, lease_id: str, limit: int) -> list[Move]:
+        """The incarnation's moves, oldest first, at most ``limit``."""
+        c = _MOVES.c
+        rows = await self.conn.execute(
+            select(c.id, c.station_id, c.epoch, c.reason)
+            .where(c.gateway_lease == lease_id)
+            .order_by(c.id)
+            .limit(limit)
+        )
+        return [(row.id, row.station_id, row.epoch, row.reason) for row in rows]
+
+    async def forget_expired(self, before: datetime.datetime) -> int:
+        """Delete the leases that ran out before ``before`` and their moves; how many leases.
+
+        Their stations' rows still name them, and are offline: a lease that is gone is no
+        live one."""
+        gone = list(
+            (
+                await self.conn.execute(
+                    select(_LEASES.c.id).where(_LEASES.c.expires_at < before).order_by(_LEASES.c.id)
+                )
+            ).scalars()
+        )
+        for chunk in _chunks(gone):
+            await self.conn.execute(delete(_MOVES).where(_MOVES.c.gateway_lease.in_(chunk)))
+            await self.conn.execute(delete(_LEASES).where(_LEASES.c.id.in_(chunk)))
+        return len(gone)
 
 
 class DeviceModelRepository:

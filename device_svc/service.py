@@ -53,6 +53,8 @@ from device_svc.repository import (
     OCPP16_STATUS_COLUMNS,
     CustomerInformationRepository,
     DeviceModelRepository,
+    GatewayLeaseRepository,
+    Move,
     SecurityEventRepository,
     StationRepository,
     StationWriter,
@@ -66,6 +68,8 @@ __all__ = [
     "REJECTED",
     "BootOutcome",
     "Devices",
+    "MOVES_PER_RENEWAL",
+    "FORGET_LEASES_AFTER",
     "Unavailable",
     "WRITABLE_FIELDS",
     "is_reachable",
@@ -104,6 +108,15 @@ _MAX_REQUEST_ID = 2**31 - 1
 # Variables of a NotifyReport part stored per transaction (see Devices.record_report): about 10
 # ms of SQLite's one connection each, commit included, so that other writes pass between them.
 REPORT_CHUNK = 256
+# Moves one RenewGatewayLease answer carries at most (the gateway renews again at once for more).
+MOVES_PER_RENEWAL = 1000
+# A gateway lease that ran out this long ago is deleted with its moves (at some renewal): its
+# gateway is long dead, or was cut off from device_svc so long that its stations left it.
+FORGET_LEASES_AFTER = datetime.timedelta(days=1)
+# The longest gateway lease id (GatewayLease.id).
+_MAX_LEASE_ID = 64
+# Why a gateway must close its old connection of a station.
+MOVED, DELETED = "connected to another gateway", "charging station deleted"
 # A connect verifies the password against the stored hash, then writes only if the hash is
 # still that one; a password changed in between makes it verify again, this many times at most.
 _VERIFY_ATTEMPTS = 3
@@ -138,18 +151,28 @@ def _protocol(protocol: str) -> str:
     return protocol
 
 
+def _validate_lease_id(lease_id: str, *, allow_empty: bool) -> None:
+    if not (lease_id or allow_empty):
+        raise InvalidArgument("gateway_lease is required")
+    if len(lease_id) > _MAX_LEASE_ID or not (lease_id.isascii() and lease_id.isprintable()):
+        raise InvalidArgument(f"gateway_lease: at most {_MAX_LEASE_ID} printable ASCII characters")
+
+
 def validate_station_id(station_id: str) -> None:
     if not _STATION_ID.fullmatch(station_id):
         raise InvalidArgument("id must be 1 to 48 characters of letters, digits and . _ ~ : * -")
 
 
 def is_reachable(station: StationLike, now: datetime.datetime) -> bool:
-    """Connected, and the holding gateway's lease has not run out."""
-    return bool(
-        station.connected
-        and station.lease_expires_at is not None
-        and station.lease_expires_at > now
-    )
+    """Connected, and the lease of the gateway incarnation holding it has not run out (or,
+    held by a gateway from before gateway leases, its own lease)."""
+    if not station.connected:
+        return False
+    if station.gateway_lease is not None:
+        holder = station.holder_expires_at
+        if holder is not None and holder > now:
+            return True
+    return station.lease_expires_at is not None and station.lease_expires_at > now
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -174,6 +197,9 @@ class _Connect:
     verified_hash: str | None = None
     # The OCPP-J subprotocol negotiated: "ocpp2.0.1" or "ocpp1.6".
     protocol: str = "ocpp2.0.1"
+    # The gateway incarnation's lease id ("": a gateway from before gateway leases, whose
+    # connection has a lease of its own until lease_until).
+    gateway_lease: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -334,6 +360,12 @@ class Devices:
             station = await repo.get(station_id, for_update=True)
             if station is None or not await repo.delete(station_id):
                 raise NotFound(f"charging station {station_id} not found")
+            if station.connected and station.gateway_lease is not None:
+                # Its gateway closes the connection at its next renewal if the call our caller
+                # makes now does not reach it.
+                await GatewayLeaseRepository(await session.connection()).add_moves(
+                    [(station.gateway_lease, station_id, station.epoch, DELETED)]
+                )
             if station.connected and station.gateway:
                 return Route(gateway=station.gateway, epoch=station.epoch)
             return None
@@ -407,8 +439,13 @@ class Devices:
         presented: Presented | None = None,
         allow_unsecured: bool = False,
         protocol: str = "",
+        gateway_lease: str = "",
     ) -> StationView:
-        """Mark the station connected to ``gateway`` under a new epoch, with a fresh lease.
+        """Mark the station connected to ``gateway`` under a new epoch, held by the gateway
+        incarnation ``gateway_lease`` (its lease created or extended by ``lease_seconds``); a
+        gateway from before gateway leases gives none, and the connection gets a lease of its
+        own. The incarnation that held the station before (another, or this one under an older
+        epoch) is told to close its connection at its next renewal (a move).
 
         Only if what it ``presented`` satisfies its security profile (else Unauthenticated);
         unknown stations only if ``auto_register`` (they have no credentials: profile 0).
@@ -417,6 +454,7 @@ class Devices:
         one (a password rotated meanwhile is verified again).
         """
         presented = presented or Presented()
+        _validate_lease_id(gateway_lease, allow_empty=True)
         item = _Connect(
             station_id,
             auto_register,
@@ -425,6 +463,7 @@ class Devices:
             presented,
             allow_unsecured,
             protocol=_protocol(protocol),
+            gateway_lease=gateway_lease,
         )
         for _ in range(_VERIFY_ATTEMPTS):
             outcome = await self._connects.submit(item)
@@ -476,6 +515,9 @@ class Devices:
         # Stations connecting with pending credentials: a new password (OCPP A01), the credentials
         # of a higher security profile (A05).
         upgraded: set[str] = set()
+        # The incarnations connecting stations (id → address, lease end), the moves to record.
+        leases: dict[str, tuple[str, datetime.datetime]] = {}
+        moves: list[tuple[str, str, int, str]] = []
         for item in items:
             row = rows.get(item.station_id)
             try:
@@ -490,13 +532,22 @@ class Devices:
             upgrade = _upgrade(item, row)
             if upgrade:
                 upgraded.add(item.station_id)
+            if row["connected"] and row["gateway_lease"]:
+                # Its old connection, under any incarnation (the same one, too: two handshakes
+                # of one station racing there), is closed where it is held.
+                moves.append((row["gateway_lease"], item.station_id, row["epoch"], MOVED))
+            if item.gateway_lease:
+                _, until = leases.get(item.gateway_lease, (item.gateway, item.lease_until))
+                leases[item.gateway_lease] = (item.gateway, max(until, item.lease_until))
             row = rows[item.station_id] = {
                 **row,
                 **upgrade,
                 "epoch": (row["epoch"] or 0) + 1,
                 "connected": True,
                 "gateway": item.gateway,
-                "lease_expires_at": item.lease_until,
+                "gateway_lease": item.gateway_lease or None,
+                # Under a gateway lease the connection has none of its own.
+                "lease_expires_at": None if item.gateway_lease else item.lease_until,
                 "protocol": item.protocol,
                 "updated_at": now,
             }
@@ -505,9 +556,19 @@ class Devices:
         await writer.add([rows[sid] for sid in sorted(connected - known)])
         await writer.set_connections(rows[sid] for sid in sorted(connected & known))
         await writer.set_credentials(rows[sid] for sid in sorted(upgraded))
+        # After the stations' rows: every writer locks stations first, then leases in id order.
+        lease_writer = GatewayLeaseRepository(conn)
+        await lease_writer.extend(leases)
+        await lease_writer.add_moves(moves)
         connectors = await writer.connectors(connected & known) if connected & known else {}
         return [
-            StationView.of(r, connectors.get(r["id"], ())) if isinstance(r, dict) else r
+            StationView.of(
+                r,
+                connectors.get(r["id"], ()),
+                leases[r["gateway_lease"]][1] if r["gateway_lease"] else None,
+            )
+            if isinstance(r, dict)
+            else r
             for r in decided
         ]
 
@@ -560,6 +621,34 @@ class Devices:
         async with self.sessions.begin() as session:
             renewed = await StationRepository(session).renew_leases(gateway, leases, until)
         return sorted({station_id for station_id, _ in leases} - renewed)
+
+    async def renew_gateway_lease(
+        self,
+        gateway: str,
+        lease_id: str,
+        ttl_seconds: int,
+        acknowledged: Collection[int] = (),
+    ) -> tuple[builtins.list[Move], bool]:
+        """Extend the lease of the gateway incarnation ``lease_id`` (created if new) and forget
+        the moves it ``acknowledged``; the moves it has still to act on (oldest first, at most
+        :data:`MOVES_PER_RENEWAL`) and whether more wait.
+
+        One row written whatever the number of stations the gateway holds, plus one per move
+        acknowledged; leases run out :data:`FORGET_LEASES_AFTER` ago are deleted on the way.
+        """
+        if ttl_seconds < 0:
+            raise InvalidArgument("ttl_seconds must not be negative")
+        _validate_lease_id(lease_id, allow_empty=False)
+        until = self._lease_end(ttl_seconds)
+        async with self.sessions.begin() as session:
+            leases = GatewayLeaseRepository(await session.connection())
+            await leases.extend({lease_id: (gateway, until)})
+            await leases.acknowledge(lease_id, acknowledged)
+            moves = await leases.moves(lease_id, MOVES_PER_RENEWAL + 1)
+            forgotten = await leases.forget_expired(self.clock() - FORGET_LEASES_AFTER)
+        if forgotten:
+            log.info("forgot %d gateway leases run out over %s ago", forgotten, FORGET_LEASES_AFTER)
+        return moves[:MOVES_PER_RENEWAL], len(moves) > MOVES_PER_RENEWAL
 
     async def route(self, station_id: str) -> Route:
         """Where to send a call to the station; NOT_FOUND or UNAVAILABLE when there is none."""

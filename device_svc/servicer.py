@@ -301,8 +301,13 @@ class DeviceServicer(
             ),
             request.allow_unsecured,
             request.protocol,
+            request.gateway_lease,
         )
-        return pb.ConnectStationResponse(charging_station=self._proto(station), epoch=station.epoch)
+        return pb.ConnectStationResponse(
+            charging_station=self._proto(station),
+            epoch=station.epoch,
+            under_gateway_lease=station.gateway_lease is not None,
+        )
 
     async def ConnectStations(
         self, request: pb.ConnectStationsRequest, context: grpc.aio.ServicerContext
@@ -326,6 +331,20 @@ class DeviceServicer(
             request,
             lambda call: self.DisconnectStation(call, context),
             pb.DisconnectStationsResponse,
+        )
+
+    async def RenewGatewayLease(
+        self, request: pb.RenewGatewayLeaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RenewGatewayLeaseResponse:
+        moves, more = await self.devices.renew_gateway_lease(
+            request.gateway, request.gateway_lease, request.ttl_seconds, request.acknowledged
+        )
+        return pb.RenewGatewayLeaseResponse(
+            moves=[
+                pb.StationMove(id=i, station_id=sid, epoch=epoch, reason=reason)
+                for i, sid, epoch, reason in moves
+            ],
+            more=more,
         )
 
     async def RenewLeases(

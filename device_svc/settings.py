@@ -42,7 +42,7 @@ class Settings(ServiceSettings):
     transaction_svc_addr: str = f"127.0.0.1:{DEFAULT_PORTS['transaction']}"
     # Seconds transaction_svc gets to record it; the station's answer is returned either way.
     transaction_svc_timeout: float = 5.0
-    # The lease of a connection when the gateway's ConnectStation/RenewLeases gives none.
+    # The lease when a gateway's ConnectStation, RenewGatewayLease or RenewLeases gives none.
     default_lease_seconds: int = 30
     # Seconds between answering a station's CALL and sending the call that follows it in the
     # background (GetBaseReport after a Pending BootNotification under the automatic accept rule,

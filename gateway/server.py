@@ -8,9 +8,12 @@ spells out: answered here, their last-seen times sent to device_svc in batches
 frame is answered with its CALLERROR and the connection stays open.
 
 The process is also the gRPC server of ``csms.gateway.v1.StationControlService``
-(:mod:`gateway.control`) for the stations it holds. device_svc records which gateway address
-holds which station under which connection epoch; the gateway renews those leases every third
-of ``lease_seconds`` and closes the connections device_svc says have moved elsewhere.
+(:mod:`gateway.control`) for the stations it holds. device_svc records which gateway address and
+incarnation (``lease_id``, new at every start) holds which station under which connection
+epoch. Every third of ``lease_seconds`` the gateway renews its one lease (RenewGatewayLease: one
+row, whatever the number of stations) and closes the connections device_svc says have moved
+elsewhere since; connections a device_svc from before gateway leases holds under leases of their
+own are renewed one by one as before (RenewLeases).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import functools
 import http
 import logging
 import math
+import secrets
 import signal
 import urllib.parse
 from collections.abc import Generator, Mapping
@@ -132,7 +136,16 @@ class Gateway:
         # What device_svc records as this gateway's StationControlService address; see
         # advertised_address() for a gRPC server listening on port 0.
         self.address = address or settings.advertise_addr or settings.grpc_listen
+        # This incarnation's lease at device_svc: a restart is a new one, which never holds
+        # what its predecessor held.
+        self.lease_id = secrets.token_hex(16)
+        # Stations (by id) whose connection (of that epoch) device_svc holds under a lease of
+        # its own, not under ours: a device_svc from before gateway leases.
+        self.own_leases: dict[str, int] = {}
+        # Moves acted on (their connections closed), to acknowledge at the next renewal.
+        self._acknowledged: list[int] = []
         self._renew_unimplemented_logged = False
+        self._gateway_lease_unimplemented_logged = False
         # The x-forwarded-* headers count only on requests carrying Envoy's secret.
         self._proxy_secret = settings.proxy_secret.get_secret_value().encode()
         self._not_from_proxy_logged = False
@@ -301,6 +314,7 @@ class Gateway:
                         client_certificate_cn=presented.client_certificate_cn,
                         allow_unsecured=self.settings.allow_unsecured_stations,
                         protocol=protocol,
+                        gateway_lease=self.lease_id,
                     ),
                     timeout=self.timeout,
                 )
@@ -339,6 +353,7 @@ class Gateway:
             station.registration_status
             if station.HasField("last_boot_at")
             else ocpp_pb.REGISTRATION_STATUS_UNSPECIFIED,
+            resp.under_gateway_lease,
         )
         return None
 
@@ -361,7 +376,20 @@ class Gateway:
             protocol=protocol,
         )
         old = self.connections.get(station_id)
+        if old is not None and old.epoch > epoch:
+            # Two handshakes of the station raced and the newer one got in first: commands go
+            # to the newer epoch, so this one would only take the station's frames from it.
+            log.info(
+                "a newer connection (epoch %d) is held here: closing epoch %d", old.epoch, epoch
+            )
+            await station.close("replaced by a newer connection")
+            await self._disconnected(station_id, epoch)
+            return
         self.connections[station_id] = station
+        if admitted.under_gateway_lease:
+            self.own_leases.pop(station_id, None)
+        else:
+            self.own_leases[station_id] = epoch
         metrics.CONNECTED.set(len(self.connections))
         if old is not None:
             # A station whose link died must be able to come back at once: the new one wins.
@@ -375,6 +403,8 @@ class Gateway:
         finally:
             if self.connections.get(station_id) is station:
                 del self.connections[station_id]
+                if self.own_leases.get(station_id) == epoch:
+                    del self.own_leases[station_id]
                 metrics.CONNECTED.set(len(self.connections))
             await self._disconnected(station_id, epoch)
 
@@ -399,8 +429,61 @@ class Gateway:
             await self.renew_leases()
 
     async def renew_leases(self) -> None:
-        """One renewal of all held connections; closes the ones device_svc says moved away."""
-        held = dict(self.connections)
+        """One renewal of this incarnation's lease (and of the connections held under leases of
+        their own); closes the connections device_svc says moved away."""
+        renewed = await self._renew_gateway_lease()
+        if renewed is False or self.own_leases:
+            await self._renew_station_leases(everything=renewed is False)
+
+    async def _renew_gateway_lease(self) -> bool | None:
+        """RenewGatewayLease until no move waits; False when device_svc does not implement it
+        (None when it failed otherwise)."""
+        while True:
+            acknowledged = list(self._acknowledged)
+            try:
+                resp = await self.router.device.RenewGatewayLease(
+                    device_pb.RenewGatewayLeaseRequest(
+                        gateway=self.address,
+                        gateway_lease=self.lease_id,
+                        ttl_seconds=self.settings.lease_seconds,
+                        acknowledged=acknowledged,
+                    ),
+                    timeout=self.timeout,
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                    if not self._gateway_lease_unimplemented_logged:
+                        log.info("device_svc has no gateway leases: renewing station by station")
+                        self._gateway_lease_unimplemented_logged = True
+                    return False
+                log.warning(
+                    "lease renewal failed (retried next tick): %s %s",
+                    exc.code().name,
+                    exc.details(),
+                )
+                return None
+            # Forgotten by device_svc: acknowledged once is enough.
+            del self._acknowledged[: len(acknowledged)]
+            closing = []
+            for move in resp.moves:
+                station = self.connections.get(move.station_id)
+                # Only the connection the move is about: the station may have come back here.
+                if station is not None and station.epoch == move.epoch:
+                    log.info("%s: %s: closing", move.station_id, move.reason)
+                    closing.append(station.close(move.reason[:120]))
+            await asyncio.gather(*closing)
+            self._acknowledged.extend(move.id for move in resp.moves)
+            if not resp.more:
+                return True
+
+    async def _renew_station_leases(self, everything: bool) -> None:
+        """The per-station renewal (RenewLeases) of the connections device_svc holds under
+        leases of their own (``everything`` when it has no gateway leases at all)."""
+        held = {
+            sid: conn
+            for sid, conn in self.connections.items()
+            if everything or self.own_leases.get(sid) == conn.epoch
+        }
         if not held:
             return
         try:
@@ -633,6 +716,8 @@ class _Admitted:
     epoch: int
     protocol: Version
     registration: int  # its RegistrationStatus, UNSPECIFIED before its first boot
+    # Held under this gateway's lease; False: under a lease of its own (an older device_svc).
+    under_gateway_lease: bool = True
 
 
 def _forget_handshake(conn: ServerConnection) -> None:

@@ -96,6 +96,7 @@ _STATION_FACING = frozenset(
         "ConnectStation",
         "DisconnectStation",
         "RenewLeases",
+        "RenewGatewayLease",
     }
 )
 # The gateways' own service (CSMS-initiated calls): device_svc's only, never routed by Envoy.

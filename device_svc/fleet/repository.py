@@ -5,21 +5,29 @@ from __future__ import annotations
 import datetime
 from collections.abc import Sequence
 
-from sqlalchemy import and_, distinct, func, select
+from sqlalchemy import and_, distinct, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from device_svc.models import Connector, Station
+from device_svc.models import Connector, GatewayLease, Station
 
 __all__ = ["FleetRepository", "reachable"]
 
 
 def reachable(now: datetime.datetime) -> ColumnElement[bool]:
-    """The SQL of :func:`device_svc.service.is_reachable`: connected, its lease running."""
+    """The SQL of :func:`device_svc.service.is_reachable`: connected, and the gateway
+    incarnation holding it has a live lease (or, from a gateway from before gateway leases, its
+    own lease runs). Never NULL, so that ``not_()`` of it is "offline".
+
+    The live leases are an uncorrelated subquery, read once per statement (a hashed set on
+    PostgreSQL, an ephemeral index on SQLite), not once per station."""
+    live = select(GatewayLease.id).where(GatewayLease.expires_at > now)
     return and_(
         Station.connected.is_(True),
-        Station.lease_expires_at.is_not(None),
-        Station.lease_expires_at > now,
+        or_(
+            and_(Station.gateway_lease.is_not(None), Station.gateway_lease.in_(live)),
+            and_(Station.lease_expires_at.is_not(None), Station.lease_expires_at > now),
+        ),
     )
 
 

@@ -297,8 +297,9 @@ async def test_unreachable_station_is_unavailable(device, gateway) -> None:
 
 
 async def test_renew_leases_extends_held_and_reports_lost(device) -> None:
-    """RenewLeases extends what the gateway still holds (even past expiry) and lists as lost the
-    stations that reconnected elsewhere, disconnected or do not exist."""
+    """RenewLeases (gateways from before gateway leases: no gateway_lease in ConnectStation)
+    extends what the gateway still holds (even past expiry) and lists as lost the stations that
+    reconnected elsewhere, disconnected or do not exist."""
     for sid in ("A", "B", "C"):
         await device.CreateChargingStation(
             pb.CreateChargingStationRequest(charging_station=pb.ChargingStation(id=sid))

@@ -32,8 +32,28 @@ LATER = NOW + datetime.timedelta(seconds=1)
     [(True, LATER, True), (True, NOW, False), (True, None, False), (False, LATER, False)],
 )
 def test_is_reachable(connected: bool, lease: datetime.datetime | None, expected: bool) -> None:
-    """Reachable: connected and the lease runs past now."""
+    """Held by a gateway from before gateway leases: reachable while connected and the
+    connection's own lease runs past now."""
     station = Station(id="A", connected=connected, lease_expires_at=lease)
+    assert is_reachable(station, NOW) is expected
+
+
+@pytest.mark.parametrize(
+    ("connected", "holder", "expected"),
+    [(True, LATER, True), (True, NOW, False), (True, None, False), (False, LATER, False)],
+)
+def test_is_reachable_under_a_gateway_lease(
+    connected: bool, holder: datetime.datetime | None, expected: bool
+) -> None:
+    """Held under a gateway incarnation's lease: reachable while connected and that lease runs
+    past now (None: the lease is gone)."""
+    station = StationView(
+        id="A",
+        connected=connected,
+        gateway_lease="g1",
+        holder_expires_at=holder,
+        lease_expires_at=None,
+    )
     assert is_reachable(station, NOW) is expected
 
 

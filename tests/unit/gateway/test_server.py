@@ -27,18 +27,30 @@ class RpcError(grpc.aio.AioRpcError):
 
 
 class FakeDevice:
-    """RenewLeases that records its requests and answers what the test queued."""
+    """RenewGatewayLease and RenewLeases that record their requests and answer what the test
+    queued (per RPC)."""
 
     def __init__(self) -> None:
         self.requests: list[device_pb.RenewLeasesRequest] = []
         self.answers: list[device_pb.RenewLeasesResponse | grpc.StatusCode] = []
+        self.gateway_requests: list[device_pb.RenewGatewayLeaseRequest] = []
+        self.gateway_answers: list[device_pb.RenewGatewayLeaseResponse | grpc.StatusCode] = []
 
     async def RenewLeases(self, request: Any, **options: Any) -> Any:  # noqa: N802
         self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, grpc.StatusCode):
-            raise RpcError(answer)
-        return answer
+        return _answer(self.answers.pop(0))
+
+    async def RenewGatewayLease(self, request: Any, **options: Any) -> Any:  # noqa: N802
+        self.gateway_requests.append(request)
+        if not self.gateway_answers:
+            return device_pb.RenewGatewayLeaseResponse()
+        return _answer(self.gateway_answers.pop(0))
+
+
+def _answer(answer: Any) -> Any:
+    if isinstance(answer, grpc.StatusCode):
+        raise RpcError(answer)
+    return answer
 
 
 class FakeStation:
@@ -62,27 +74,108 @@ def gateway(device: FakeDevice) -> Gateway:
     return Gateway(settings, SimpleNamespace(device=device, bound={}))  # type: ignore[arg-type]
 
 
-async def test_renewal_sends_every_held_lease_and_closes_the_lost(
+def _move(move_id: int, station_id: str, epoch: int) -> device_pb.StationMove:
+    return device_pb.StationMove(
+        id=move_id, station_id=station_id, epoch=epoch, reason="connected to another gateway"
+    )
+
+
+async def test_renewal_is_one_request_whatever_the_stations_held(
     gateway: Gateway, device: FakeDevice
 ) -> None:
-    """Every held (station, epoch) is renewed; stations listed as lost are closed."""
-    kept, lost = FakeStation(3), FakeStation(9)
-    gateway.connections.update({"CS1": kept, "CS2": lost})  # type: ignore[dict-item]
+    """The gateway's lease is renewed by one request naming no station, however many it holds;
+    nothing goes station by station."""
+    for i in range(500):
+        gateway.connections[f"CS{i}"] = FakeStation(i)  # type: ignore[assignment]
+    await gateway.renew_leases()
+    [request] = device.gateway_requests
+    assert request.gateway == "10.0.0.5:50060" and request.ttl_seconds == 30
+    assert request.gateway_lease == gateway.lease_id and len(gateway.lease_id) == 32
+    assert request.ByteSize() < 100
+    assert device.requests == []
+
+
+async def test_each_gateway_is_an_incarnation_of_its_own(device: FakeDevice) -> None:
+    """A restarted gateway (a new Gateway) renews another lease than its predecessor."""
+    settings = Settings(grpc_listen="10.0.0.5:50060", lease_seconds=30)
+    router: Any = SimpleNamespace(device=device, bound={})
+    assert Gateway(settings, router).lease_id != Gateway(settings, router).lease_id
+
+
+async def test_renewal_closes_moved_connections_and_acknowledges_them(
+    gateway: Gateway, device: FakeDevice
+) -> None:
+    """Moves close the connection of their epoch only (a station back here under a newer one
+    stays), and are acknowledged at the next renewal, not before, and then once."""
+    kept, moved, back = FakeStation(3), FakeStation(9), FakeStation(5)
+    gateway.connections.update({"CS1": kept, "CS2": moved, "CS3": back})  # type: ignore[dict-item]
+    device.gateway_answers.append(
+        device_pb.RenewGatewayLeaseResponse(
+            moves=[_move(11, "CS2", 9), _move(12, "CS3", 4), _move(13, "GONE", 1)]
+        )
+    )
+    await gateway.renew_leases()
+    assert list(device.gateway_requests[0].acknowledged) == []
+    assert moved.closed_because == "connected to another gateway"
+    assert kept.closed_because is None and back.closed_because is None
+    await gateway.renew_leases()
+    assert list(device.gateway_requests[1].acknowledged) == [11, 12, 13]
+    await gateway.renew_leases()
+    assert list(device.gateway_requests[2].acknowledged) == []
+
+
+async def test_acknowledgements_survive_a_failed_renewal(
+    gateway: Gateway, device: FakeDevice
+) -> None:
+    """A renewal that fails (device_svc down) has forgotten nothing: the next one acknowledges
+    the same moves."""
+    device.gateway_answers += [
+        device_pb.RenewGatewayLeaseResponse(moves=[_move(1, "X", 1)]),
+        grpc.StatusCode.UNAVAILABLE,
+    ]
+    for _ in range(3):
+        await gateway.renew_leases()
+    assert [list(r.acknowledged) for r in device.gateway_requests] == [[], [1], [1]]
+
+
+async def test_more_moves_are_fetched_at_once(gateway: Gateway, device: FakeDevice) -> None:
+    """An answer saying more moves wait is followed at once by another renewal."""
+    first, second = FakeStation(1), FakeStation(2)
+    gateway.connections.update({"A": first, "B": second})  # type: ignore[dict-item]
+    device.gateway_answers += [
+        device_pb.RenewGatewayLeaseResponse(moves=[_move(1, "A", 1)], more=True),
+        device_pb.RenewGatewayLeaseResponse(moves=[_move(2, "B", 2)]),
+    ]
+    await gateway.renew_leases()
+    assert [list(r.acknowledged) for r in device.gateway_requests] == [[], [1]]
+    assert first.closed_because and second.closed_because
+
+
+async def test_connections_under_leases_of_their_own_are_renewed_one_by_one(
+    gateway: Gateway, device: FakeDevice
+) -> None:
+    """Connections a device_svc from before gateway leases took (own_leases) are renewed with
+    RenewLeases, only they; those listed as lost are closed."""
+    kept, lost, ours = FakeStation(3), FakeStation(9), FakeStation(4)
+    gateway.connections.update({"CS1": kept, "CS2": lost, "CS3": ours})  # type: ignore[dict-item]
+    gateway.own_leases.update({"CS1": 3, "CS2": 9})
     device.answers.append(device_pb.RenewLeasesResponse(lost=["CS2"]))
     await gateway.renew_leases()
     [request] = device.requests
     assert request.gateway == "10.0.0.5:50060" and request.ttl_seconds == 30
     assert {(s.station_id, s.epoch) for s in request.stations} == {("CS1", 3), ("CS2", 9)}
-    assert kept.closed_because is None
+    assert kept.closed_because is None and ours.closed_because is None
     assert lost.closed_because == "connected to another gateway"
 
 
 async def test_renewal_does_not_close_a_newer_connection(
     gateway: Gateway, device: FakeDevice
 ) -> None:
-    """A station that reconnected here while the renewal was under way is left alone."""
+    """A station that reconnected here while the per-station renewal was under way is left
+    alone."""
     old, new = FakeStation(1), FakeStation(2)
     gateway.connections["CS1"] = old  # type: ignore[assignment]
+    gateway.own_leases["CS1"] = 1
 
     async def renew(request: Any, **options: Any) -> Any:
         gateway.connections["CS1"] = new  # type: ignore[assignment]
@@ -93,30 +186,42 @@ async def test_renewal_does_not_close_a_newer_connection(
     assert old.closed_because is None and new.closed_because is None
 
 
+async def test_without_gateway_leases_every_connection_is_renewed_by_itself(
+    gateway: Gateway, device: FakeDevice, caplog: pytest.LogCaptureFixture
+) -> None:
+    """device_svc without RenewGatewayLease (a rolling upgrade): every held connection goes in
+    RenewLeases, said once in the log."""
+    station = FakeStation(1)
+    gateway.connections["CS1"] = station  # type: ignore[assignment]
+    device.gateway_answers += [grpc.StatusCode.UNIMPLEMENTED] * 2
+    device.answers += [device_pb.RenewLeasesResponse()] * 2
+    with caplog.at_level(logging.DEBUG, logger="gateway.server"):
+        for _ in range(2):
+            await gateway.renew_leases()
+    assert [[s.station_id for s in r.stations] for r in device.requests] == [["CS1"]] * 2
+    assert caplog.text.count("no gateway leases") == 1
+
+
 async def test_renewal_tolerates_unavailable_and_unimplemented(
     gateway: Gateway, device: FakeDevice, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """device_svc down or without RenewLeases: logged, nothing closed, next tick tries again."""
+    """device_svc down or without either renewal: logged, nothing closed, next tick tries
+    again."""
     station = FakeStation(1)
     gateway.connections["CS1"] = station  # type: ignore[assignment]
+    device.gateway_answers += [grpc.StatusCode.UNAVAILABLE] + [grpc.StatusCode.UNIMPLEMENTED] * 3
     device.answers += [
         grpc.StatusCode.UNAVAILABLE,
         grpc.StatusCode.UNIMPLEMENTED,
         grpc.StatusCode.UNIMPLEMENTED,
-        device_pb.RenewLeasesResponse(),
     ]
     with caplog.at_level(logging.DEBUG, logger="gateway.server"):
         for _ in range(4):
             await gateway.renew_leases()
-    assert len(device.requests) == 4 and station.closed_because is None
-    assert "lease renewal failed" in caplog.text
+    assert len(device.gateway_requests) == 4 and len(device.requests) == 3
+    assert station.closed_because is None
+    assert caplog.text.count("lease renewal failed") == 2
     assert caplog.text.count("does not implement RenewLeases") == 1
-
-
-async def test_no_connections_no_renewal(gateway: Gateway, device: FakeDevice) -> None:
-    """A gateway holding no station sends nothing."""
-    await gateway.renew_leases()
-    assert device.requests == []
 
 
 def test_advertised_address() -> None:
@@ -223,3 +328,38 @@ def test_negotiated_prefers_2_0_1(offered: list[str], expected: str | None) -> N
     """The subprotocol a station gets: 2.0.1 when offered, else 1.6, else none (400)."""
     headers = Headers([("Sec-WebSocket-Protocol", value) for value in offered])
     assert negotiated(headers) == expected
+
+
+class FakeWebSocket:
+    """Just what Gateway.handler touches of a connection it closes at once."""
+
+    def __init__(self, admitted: Any) -> None:
+        self.admitted = admitted
+        self.request = None
+        self.response = None
+        self.closed: tuple[int, str] | None = None
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.closed = (code, reason)
+
+
+async def test_an_older_connection_arriving_late_is_closed_not_installed(
+    gateway: Gateway,
+) -> None:
+    """Two handshakes of one station raced and the newer epoch got in first: the older one is
+    closed at once and the newer one stays held (commands go to the newer epoch)."""
+    from gateway.server import _Admitted
+
+    newer = FakeStation(8, "CS1")
+    gateway.connections["CS1"] = newer  # type: ignore[assignment]
+    disconnected: list[tuple[str, int]] = []
+
+    async def record(station_id: str, epoch: int) -> None:
+        disconnected.append((station_id, epoch))
+
+    gateway._disconnected = record  # type: ignore[method-assign]
+    late = FakeWebSocket(_Admitted("CS1", 7, "ocpp2.0.1", 0))
+    await gateway.handler(late)  # type: ignore[arg-type]
+    assert late.closed == (1000, "replaced by a newer connection")
+    assert gateway.connections["CS1"] is newer and newer.closed_because is None
+    assert disconnected == [("CS1", 7)]

@@ -72,6 +72,7 @@ def test_internal_methods_are_the_station_facing_ones() -> None:
         "ConnectStation",
         "DisconnectStation",
         "RenewLeases",
+        "RenewGatewayLease",
     } <= access.INTERNAL_METHODS
     assert "ListChargingStations" not in access.INTERNAL_METHODS
 
