@@ -69,6 +69,7 @@ from gateway import ocppj
 __all__ = [
     "AUTHORIZATION_16",
     "CERTIFICATE_USE_16",
+    "CHARGING_STATE_16",
     "COMMANDS",
     "CONFIGURATION_COMPONENT",
     "CONFIGURATION_STATUS_16",
@@ -92,6 +93,7 @@ __all__ = [
     "Untranslatable",
     "answer",
     "assignment",
+    "charging_state_event",
     "charging_profile_16",
     "command",
     "id_tag_info",
@@ -344,7 +346,12 @@ def _start_request(p: Payload, now: str) -> Payload:
         "timestamp": p["timestamp"],
         "triggerReason": "Authorized",
         "seqNo": START_SEQ_NO,
-        "transactionInfo": {"transactionId": _transaction_id(p["transactionId"])},
+        # A 1.6 transaction starts when energy may flow: Charging, until a StatusNotification
+        # of its connector says otherwise (charging_state_event).
+        "transactionInfo": {
+            "transactionId": _transaction_id(p["transactionId"]),
+            "chargingState": "Charging",
+        },
         "idToken": {"idToken": p["idTag"], "type": _ID_TAG_TYPE},
         "evse": {"id": p["connectorId"], "connectorId": 1},
         "meterValue": [_register(p["timestamp"], p["meterStart"], "Transaction.Begin")],
@@ -460,6 +467,35 @@ def _status_request(p: Payload, now: str) -> Payload:
         # EVSE 0, connector 0.
         "evseId": connector,
         "connectorId": 1 if connector else 0,
+    }
+
+
+#: 1.6 ChargePointStatus of a connector in a transaction → 2.0.1 ChargingStateEnumType: 1.6 has
+#: no chargingState; its StatusNotification says it (:func:`charging_state_event`).
+CHARGING_STATE_16: Final[Mapping[str, str]] = {
+    "Charging": "Charging",
+    "SuspendedEV": "SuspendedEV",
+    "SuspendedEVSE": "SuspendedEVSE",
+}
+
+
+def charging_state_event(status: Payload, transaction_id: str, now: str) -> Payload | None:
+    """The TransactionEvent Updated that tells a 1.6 transaction's chargingState, from the 1.6
+    StatusNotification ``status`` of its connector (None when the status says none: see
+    :data:`CHARGING_STATE_16`). triggerReason ChargingStateChanged, seqNo from the status's
+    timestamp as a MeterValues' (:func:`meter_seq_no`; so one dated in the same second as a
+    MeterValues of the transaction is kept as a conflict, and folded all the same)."""
+    state = CHARGING_STATE_16.get(status["status"])
+    if state is None or status["connectorId"] < 1:
+        return None
+    timestamp = status.get("timestamp", now)
+    return {
+        "eventType": "Updated",
+        "timestamp": timestamp,
+        "triggerReason": "ChargingStateChanged",
+        "seqNo": meter_seq_no([{"timestamp": timestamp}]),
+        "transactionInfo": {"transactionId": transaction_id, "chargingState": state},
+        "evse": {"id": status["connectorId"], "connectorId": 1},
     }
 
 

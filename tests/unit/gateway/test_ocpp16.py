@@ -256,7 +256,7 @@ def _register(at: str, wh: int, context: str) -> JSON:
                 "timestamp": T0,
                 "triggerReason": "Authorized",
                 "seqNo": 0,
-                "transactionInfo": {"transactionId": "17"},
+                "transactionInfo": {"transactionId": "17", "chargingState": "Charging"},
                 "idToken": {"idToken": "TAG1", "type": "ISO14443"},
                 "evse": {"id": 2, "connectorId": 1},
                 "meterValue": [_register(T0, 1200, "Transaction.Begin")],
@@ -279,7 +279,7 @@ def _register(at: str, wh: int, context: str) -> JSON:
                 "timestamp": T0,
                 "triggerReason": "Authorized",
                 "seqNo": 0,
-                "transactionInfo": {"transactionId": "1"},
+                "transactionInfo": {"transactionId": "1", "chargingState": "Charging"},
                 "idToken": {"idToken": "TAG1", "type": "ISO14443"},
                 "evse": {"id": 1, "connectorId": 1},
                 "meterValue": [_register(T0, 0, "Transaction.Begin")],
@@ -483,6 +483,43 @@ def test_transaction_requests(
     assert call == ocppj.Call("m1", translated_action, translated)
     assert extra == {}
     ocppj.validate(call.action, "Request", call.payload, "m1")
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("Charging", "Charging"),
+        ("SuspendedEV", "SuspendedEV"),
+        ("SuspendedEVSE", "SuspendedEVSE"),
+        ("Preparing", None),
+        ("Finishing", None),
+        ("Available", None),
+        ("Faulted", None),
+    ],
+)
+def test_a_connector_status_tells_its_transaction_charging_state(
+    status: str, state: str | None
+) -> None:
+    """1.6 has no chargingState: a connector's Charging, SuspendedEV or SuspendedEVSE is its
+    transaction's, an Updated event dated as the status (the gateway's time when undated)."""
+    payload = {"connectorId": 2, "errorCode": "NoError", "status": status, "timestamp": T0}
+    event = ocpp16.charging_state_event(payload, "17", T1)
+    if state is None:
+        assert event is None
+        return
+    assert event == {
+        "eventType": "Updated",
+        "timestamp": T0,
+        "triggerReason": "ChargingStateChanged",
+        "seqNo": SEQ_T0,
+        "transactionInfo": {"transactionId": "17", "chargingState": state},
+        "evse": {"id": 2, "connectorId": 1},
+    }
+    ocppj.validate("TransactionEvent", "Request", event)
+    undated = {k: v for k, v in payload.items() if k != "timestamp"}
+    assert ocpp16.charging_state_event(undated, "17", T1)["timestamp"] == T1  # type: ignore[index]
+    # Connector 0 is the station: no transaction there.
+    assert ocpp16.charging_state_event({**payload, "connectorId": 0}, "17", T1) is None
 
 
 def test_start_transaction_asks_for_its_id_first() -> None:
