@@ -290,6 +290,18 @@ class Firmware:
                     received_at=now,
                 )
             )
+            if request_id is None and status != "Idle":
+                # An OCPP 1.6 station's FirmwareStatusNotification has no requestId (2.0.1's
+                # has one whenever the status is not Idle): it is about the update the station
+                # was sent last, the one a station works on (a new UpdateFirmware replaces it).
+                request_id = await session.scalar(
+                    select(FirmwareUpdateRow.request_id)
+                    .where(FirmwareUpdateRow.station_id == station_id)
+                    .order_by(
+                        FirmwareUpdateRow.created_at.desc(), FirmwareUpdateRow.request_id.desc()
+                    )
+                    .limit(1)
+                )
             if request_id is None:
                 if status == "Idle":
                     # Busy with no update: a request it was asked about never reached it.
