@@ -133,7 +133,6 @@ async def test_tc_042_043_4_043_5_local_list(cp: Station16, rest: httpx.AsyncCli
     assert diff["listVersion"] > version
     assert cp.list_version == diff["listVersion"] == synced["version"]
     assert {first, second} <= set(cp.id_tags)
-    resp = await rest.get(f"/v1/chargingStations/{sid}:getLocalListVersion")
     resp = await rest.post(f"/v1/chargingStations/{sid}:getLocalListVersion", json={})
     assert resp.json() == {"versionNumber": cp.list_version}
 
