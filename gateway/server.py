@@ -23,6 +23,7 @@ import http
 import logging
 import math
 import signal
+import time
 import urllib.parse
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
@@ -464,7 +465,16 @@ class Gateway:
                 if isinstance(assigned, str):  # a CALLERROR
                     return ocpp16.answer(call.action, assigned)
                 transaction_id = assigned
-            translated, extra = ocpp16.request(call, _now(), transaction_id)
+            remote_start_id = None
+            station = self.connections.get(station_id)
+            if transaction_id is not None and station is not None and station.remote_starts16:
+                remote_start_id = station.remote_starts16.take(
+                    call.payload["idTag"],
+                    call.payload["connectorId"],
+                    transaction_id,
+                    time.monotonic(),
+                )
+            translated, extra = ocpp16.request(call, _now(), transaction_id, remote_start_id)
         except ocppj.OcppError as exc:
             log.info("refused %s: %s", call.action, exc)
             return exc.frame("ocpp1.6")

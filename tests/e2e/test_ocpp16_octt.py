@@ -490,3 +490,49 @@ async def test_tc_045_1_get_diagnostics(cp: Station16, rest: httpx.AsyncClient) 
     resp = await rest.get(f"/v1/chargingStations/{cp.station_id}/logs")
     assert resp.status_code == 200, resp.text
     assert "Uploading" in resp.text and "Uploaded" in resp.text, resp.text
+
+
+# -- Remote start and its transaction -------------------------------------------------------------
+
+
+async def test_a_remote_start_is_linked_to_the_transaction_that_follows(
+    cp: Station16, rest: httpx.AsyncClient
+) -> None:
+    """1.6's RemoteStartTransaction has no remoteStartId: the CSMS keeps the one of its
+    requestStartTransaction and gives it to the StartTransaction of that idTag on that connector
+    that follows (REST: the transaction's remoteStartId, found by ``?remoteStartId=``, its Started
+    event triggered by RemoteStart); the same StartTransaction re-sent (its answer lost) is the
+    same transaction, without conflict; the idTag's next transaction is no remote start."""
+    sid = cp.station_id
+    tag = await _token(rest, "RS")
+    body = {"idToken": {"idToken": tag, "type": "ISO14443"}, "remoteStartId": 4711, "evseId": 1}
+    resp = await rest.post(f"/v1/chargingStations/{sid}:requestStartTransaction", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "Accepted"
+    assert (await cp.wait_for("RemoteStartTransaction")).payload == {
+        "idTag": tag,
+        "connectorId": 1,
+    }
+    start = {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": now()}
+    first = await cp.call("StartTransaction", start)
+    again = await cp.call("StartTransaction", start)  # its answer lost: re-sent
+    assert first == again
+    tx_id = first["transactionId"]
+    resp = await rest.get("/v1/transactions", params={"stationId": sid, "remoteStartId": 4711})
+    assert [t["id"] for t in resp.json().get("transactions", [])] == [str(tx_id)], resp.text
+    got = (await rest.get(f"/v1/transactions/{tx_id}", params={"stationId": sid})).json()
+    assert got["remoteStartId"] == 4711
+    assert [(e["eventType"], e["triggerReason"]) for e in got["events"]] == [
+        ("Started", "RemoteStart")
+    ]
+    assert got.get("conflicts", []) == []
+    stop = {"transactionId": tx_id, "meterStop": 10, "timestamp": now(), "reason": "Local"}
+    await cp.call("StopTransaction", stop)
+
+    later = await cp.call(
+        "StartTransaction", {"connectorId": 1, "idTag": tag, "meterStart": 10, "timestamp": now()}
+    )
+    got = (
+        await rest.get(f"/v1/transactions/{later['transactionId']}", params={"stationId": sid})
+    ).json()
+    assert "remoteStartId" not in got, got
