@@ -536,3 +536,22 @@ async def test_a_remote_start_is_linked_to_the_transaction_that_follows(
         await rest.get(f"/v1/transactions/{later['transactionId']}", params={"stationId": sid})
     ).json()
     assert "remoteStartId" not in got, got
+
+
+# -- Remote Trigger ------------------------------------------------------------------------------
+
+
+async def test_tc_055_trigger_message_rejected(cp: Station16, rest: httpx.AsyncClient) -> None:
+    """TC_055_CSMS Trigger Message - Rejected: TriggerMessage MeterValues of a connector the
+    station does not have (NumberOfConnectors + 1); its Rejected comes back over REST as the
+    station said it, and nothing follows."""
+    connectors = int(cp.configuration["NumberOfConnectors"][0])
+    cp.answer("TriggerMessage", {"status": "Rejected"})
+    body = {"requestedMessage": "MeterValues", "evse": {"id": connectors + 1}}
+    resp = await rest.post(f"/v1/chargingStations/{cp.station_id}:triggerMessage", json=body)
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"status": "Rejected"}
+    assert (await cp.wait_for("TriggerMessage")).payload == {
+        "requestedMessage": "MeterValues",
+        "connectorId": connectors + 1,
+    }
