@@ -368,3 +368,34 @@ async def test_a_request_about_to_leave_when_device_svc_died_is_checked_before_i
         await _report(second, station_id, request_id, ocpp.FIRMWARE_STATUS_INSTALLED)
     assert (await _state(second, rollout_id, "completed")).state == "completed"
     assert await _quiet(gateway)
+
+
+async def test_statuses_without_request_id_are_about_the_last_update(start, gateway) -> None:  # type: ignore[no-untyped-def]
+    """An OCPP 1.6 station's FirmwareStatusNotification has no requestId: a status other than
+    Idle is about the update it was sent last, so its rollout follows it to installed; kept as
+    received (no requestId) in the station's history."""
+    device = await start()
+    stations = await _fleet(device, gateway.address, 1)
+    rollout_id = await _rollout(device, await _ready_image(device), stations)
+    [(station_id, _)] = await _collect(gateway, 1)
+    for status in (
+        ocpp.FIRMWARE_STATUS_DOWNLOADING,
+        ocpp.FIRMWARE_STATUS_DOWNLOADED,
+        ocpp.FIRMWARE_STATUS_INSTALLING,
+    ):
+        await device.stub.FirmwareStatusNotification(
+            pb.FirmwareStatusNotificationCall(
+                station_id=station_id, request=ocpp.FirmwareStatusNotificationRequest(status=status)
+            )
+        )
+    rollout = await _state(device, rollout_id, "running")
+    assert [s.state for s in rollout.stations] == ["sent"]
+    await device.stub.FirmwareStatusNotification(
+        pb.FirmwareStatusNotificationCall(
+            station_id=station_id,
+            request=ocpp.FirmwareStatusNotificationRequest(status=ocpp.FIRMWARE_STATUS_INSTALLED),
+        )
+    )
+    rollout = await _state(device, rollout_id, "completed")
+    assert rollout.state == "completed"
+    assert [s.state for s in rollout.stations] == ["installed"]
