@@ -555,3 +555,23 @@ async def test_tc_055_trigger_message_rejected(cp: Station16, rest: httpx.AsyncC
         "requestedMessage": "MeterValues",
         "connectorId": connectors + 1,
     }
+
+
+async def test_a_station_without_a_local_list_keeps_getting_full_lists(
+    cp: Station16, rest: httpx.AsyncClient
+) -> None:
+    """A 1.6 station whose local list is disabled (GetLocalListVersion -1, SendLocalList
+    NotSupported: the station side of TC_042_1/TC_043_1): the sync is refused (400) naming the
+    station's NotSupported, and the CSMS does not count the list as held (the next sync is the
+    same Full list again)."""
+    sid = cp.station_id
+    await _token(rest, "LN")
+    cp.list_version = -1
+    cp.answer("SendLocalList", {"status": "NotSupported"})
+    for _ in range(2):
+        resp = await rest.post(f"/v1/chargingStations/{sid}/localList:sync", json={})
+        assert resp.status_code == 400, resp.text
+        assert "Full SendLocalList" in resp.text and "NotSupported" in resp.text, resp.text
+    sent = [r.payload for r in cp.received if r.action == "SendLocalList"]
+    assert [p["updateType"] for p in sent] == ["Full", "Full"]
+    assert sent[0]["listVersion"] == sent[1]["listVersion"]
