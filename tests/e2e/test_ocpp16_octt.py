@@ -575,3 +575,37 @@ async def test_a_station_without_a_local_list_keeps_getting_full_lists(
     sent = [r.payload for r in cp.received if r.action == "SendLocalList"]
     assert [p["updateType"] for p in sent] == ["Full", "Full"]
     assert sent[0]["listVersion"] == sent[1]["listVersion"]
+
+
+async def test_diagnostics_uploaded_to_the_csms(cp: Station16, rest: httpx.AsyncClient) -> None:
+    """The operator's ``POST /v1/chargingStations/{id}/logs`` (DiagnosticsLog) to a 1.6
+    station: GetDiagnostics with the CSMS's own upload URL; the station uploads its file there
+    (multipart/form-data, through Envoy) and reports Uploading then Uploaded, which carry no
+    requestId in 1.6; REST lists the log Uploaded and serves the file as uploaded."""
+    sid = cp.station_id
+    cp.answer("GetDiagnostics", {"fileName": "diagnostics-16.log"})
+    resp = await rest.post(f"/v1/chargingStations/{sid}/logs", json={"logType": "DiagnosticsLog"})
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    request_id = answer["log"]["requestId"]
+    sent = (await cp.wait_for("GetDiagnostics")).payload
+    assert sent["location"].startswith("http"), sent
+    assert await cp.call("DiagnosticsStatusNotification", {"status": "Uploading"}) == {}
+    content = b"1.6 diagnostics\n" * 100
+    async with httpx.AsyncClient(timeout=10) as http:
+        up = await http.post(sent["location"], files={"file": ("diagnostics-16.log", content)})
+    assert up.status_code == 200, up.text
+    assert await cp.call("DiagnosticsStatusNotification", {"status": "Uploaded"}) == {}
+
+    async def uploaded() -> JSON | None:
+        body = (await rest.get(f"/v1/chargingStations/{sid}/logs")).json()
+        found = [g for g in body.get("logs", []) if g.get("requestId") == request_id]
+        return found[0] if found and found[0].get("status") == "Uploaded" else None
+
+    try:
+        await _until(uploaded, within=5)
+    except AssertionError:
+        body = (await rest.get(f"/v1/chargingStations/{sid}/logs")).json()
+        raise AssertionError(f"not Uploaded: {body}") from None
+    resp = await rest.get(f"/v1/chargingStations/{sid}/logs/{request_id}:download")
+    assert resp.status_code == 200 and resp.content == content
