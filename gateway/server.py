@@ -516,8 +516,11 @@ class Gateway:
         if not ids:
             log.info("%s status %s: no 1.6 transaction active there", connector, call.payload)
             return
+        # The newest, should a stale one (its StopTransaction never came) be there too: 1.6 ids
+        # are the CSMS's increasing integers (listed as text: "10" before "9").
+        newest = max(ids, key=lambda i: int(i) if i.isdecimal() else -1)
         try:
-            event = ocpp16.charging_state_event(call.payload, ids[-1], _now())
+            event = ocpp16.charging_state_event(call.payload, newest, _now())
         except ocppj.OcppError as exc:
             log.info("chargingState of %s not recorded: %s", call.payload, exc)
             return
@@ -529,7 +532,7 @@ class Gateway:
             protocol="ocpp1.6",
         )
         if orjson.loads(frame)[0] != ocppj.MessageType.CALL_RESULT:
-            log.warning("chargingState of transaction %s not recorded: %s", ids[-1], frame)
+            log.warning("chargingState of transaction %s not recorded: %s", newest, frame)
 
     async def _assign_transaction_id16(
         self, station_id: str, call: ocppj.Call, assignment: Mapping[str, Any]
