@@ -223,6 +223,7 @@ export function transactionsTable(transactions) {
       ["Station", (t) => stationLink(t.stationId)],
       ["EVSE", (t) => t.evseId || ""],
       ["State", (t) => (t.active ? "active" : "ended")],
+      ["Protocol", (t) => t.protocol || ""],
       ["Charging state", (t) => t.chargingState || ""],
       ["Id token", (t) => t.idToken || ""],
       ["Started", (t) => when(t.startedAt)],

@@ -81,8 +81,11 @@ export async function transactionPage(root, { params, query }) {
     ["Station", h("a", { href: `#/stations/${encodeURIComponent(tx.stationId)}` }, tx.stationId)],
     ["EVSE / connector", `${tx.evseId || "–"} / ${tx.connectorId || "–"}`],
     ["State", tx.active ? "active" : "ended"],
+    ["Protocol", tx.protocol || ""],
     ["Charging state", tx.chargingState || ""],
-    ["Id token", tx.idToken ? `${tx.idToken} (${tx.idTokenType || ""})` : ""],
+    // A 1.6 idTag has no type.
+    ["Id token", tx.idToken ? (tx.idTokenType ? `${tx.idToken} (${tx.idTokenType})` : tx.idToken) : ""],
+    ["Remote start", tx.remoteStartId !== undefined ? String(tx.remoteStartId) : ""],
     ["Started", when(tx.startedAt)],
     ["Ended", when(tx.endedAt)],
     ["Stopped reason", tx.stoppedReason || ""],

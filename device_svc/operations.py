@@ -658,8 +658,13 @@ class Operations:
         self, station_id: str, request: ocpp.ClearChargingProfileRequest
     ) -> None:
         problem = charging_profile_criteria_problem("ClearChargingProfile", to_ocpp(request))
-        if problem is not None:
-            raise InvalidArgument(problem)
+        if problem is None:
+            return
+        # OCPP 1.6 has no K10.FR.02: its ClearChargingProfile without fields clears every
+        # profile the CSMS set (OCTT 1.6 TC_067_CSMS's "clear all remaining").
+        if (await self.devices.get(station_id)).protocol == "ocpp1.6":
+            return
+        raise InvalidArgument(problem)
 
     async def _announce_report(
         self, station_id: str, request: ocpp.GetChargingProfilesRequest

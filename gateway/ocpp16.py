@@ -69,6 +69,7 @@ from gateway import ocppj
 __all__ = [
     "AUTHORIZATION_16",
     "CERTIFICATE_USE_16",
+    "CHARGING_STATE_16",
     "COMMANDS",
     "CONFIGURATION_COMPONENT",
     "CONFIGURATION_STATUS_16",
@@ -78,6 +79,7 @@ __all__ = [
     "PROFILE_PURPOSE_16",
     "SECRET_KEYS_16",
     "PROTOCOL",
+    "REMOTE_START_WAIT_16",
     "START_SEQ_NO",
     "STOP_REASONS_16",
     "STOP_SEQ_NO",
@@ -87,11 +89,13 @@ __all__ = [
     "WHITEPAPER",
     "WHITEPAPER_COMMANDS",
     "Command",
+    "RemoteStarts16",
     "Translation",
     "UNKEPT_MEASURANDS_16",
     "Untranslatable",
     "answer",
     "assignment",
+    "charging_state_event",
     "charging_profile_16",
     "command",
     "id_tag_info",
@@ -344,14 +348,74 @@ def _start_request(p: Payload, now: str) -> Payload:
         "timestamp": p["timestamp"],
         "triggerReason": "Authorized",
         "seqNo": START_SEQ_NO,
-        "transactionInfo": {"transactionId": _transaction_id(p["transactionId"])},
+        # A 1.6 transaction starts when energy may flow: Charging, until a StatusNotification
+        # of its connector says otherwise (charging_state_event).
+        "transactionInfo": {
+            "transactionId": _transaction_id(p["transactionId"]),
+            "chargingState": "Charging",
+        },
         "idToken": {"idToken": p["idTag"], "type": _ID_TAG_TYPE},
         "evse": {"id": p["connectorId"], "connectorId": 1},
         "meterValue": [_register(p["timestamp"], p["meterStart"], "Transaction.Begin")],
     }
     if "reservationId" in p:
         event["reservationId"] = p["reservationId"]
+    if "remoteStartId" in p:  # the CSMS's, not the station's (RemoteStarts16)
+        event["triggerReason"] = "RemoteStart"
+        event["transactionInfo"]["remoteStartId"] = p["remoteStartId"]
     return event
+
+
+#: How long (seconds) an accepted RemoteStartTransaction waits for its StartTransaction, and a
+#: given remoteStartId is remembered for a re-sent StartTransaction (:class:`RemoteStarts16`).
+REMOTE_START_WAIT_16: Final = 600.0
+
+
+class RemoteStarts16:
+    """One 1.6 station's accepted RemoteStartTransactions waiting for their StartTransaction.
+
+    1.6's RemoteStartTransaction has no remoteStartId, so the one of the CSMS's 2.0.1
+    RequestStartTransaction is kept here (:meth:`expect`) and given to the StartTransaction of
+    the same idTag (case-insensitive, as 1.6's idTags are) on the same connector (any, when the
+    remote start named none) within :data:`REMOTE_START_WAIT_16` seconds (:meth:`take`), whose
+    Started event then carries it (``transactionInfo.remoteStartId``, triggerReason
+    RemoteStart). A re-sent StartTransaction (the same assigned transactionId) gets the same
+    one, so its event stays the same event. Times are the caller's monotonic clock."""
+
+    __slots__ = ("_given", "_waiting")
+
+    def __init__(self) -> None:
+        # idTag (lower case) → (remoteStartId, connectorId or None, until)
+        self._waiting: dict[str, tuple[int, int | None, float]] = {}
+        # transactionId → (remoteStartId, until)
+        self._given: dict[int, tuple[int, float]] = {}
+
+    def __len__(self) -> int:
+        return len(self._waiting) + len(self._given)
+
+    def expect(self, id_tag: str, connector: int | None, remote_start_id: int, now: float) -> None:
+        self._drop(now)
+        self._waiting[id_tag.lower()] = (remote_start_id, connector, now + REMOTE_START_WAIT_16)
+
+    def take(self, id_tag: str, connector: int, transaction_id: int, now: float) -> int | None:
+        """The remoteStartId of the StartTransaction that was given ``transaction_id``, None
+        when no remote start waits for it."""
+        self._drop(now)
+        given = self._given.get(transaction_id)
+        if given is not None:
+            return given[0]
+        waiting = self._waiting.get(id_tag.lower())
+        if waiting is None or waiting[1] not in (None, connector):
+            return None
+        del self._waiting[id_tag.lower()]
+        self._given[transaction_id] = (waiting[0], now + REMOTE_START_WAIT_16)
+        return waiting[0]
+
+    def _drop(self, now: float) -> None:
+        for tag in [t for t, (_, _, until) in self._waiting.items() if until <= now]:
+            del self._waiting[tag]
+        for tx in [t for t, (_, until) in self._given.items() if until <= now]:
+            del self._given[tx]
 
 
 def _start_response(r: Payload) -> Payload:
@@ -463,6 +527,35 @@ def _status_request(p: Payload, now: str) -> Payload:
     }
 
 
+#: 1.6 ChargePointStatus of a connector in a transaction → 2.0.1 ChargingStateEnumType: 1.6 has
+#: no chargingState; its StatusNotification says it (:func:`charging_state_event`).
+CHARGING_STATE_16: Final[Mapping[str, str]] = {
+    "Charging": "Charging",
+    "SuspendedEV": "SuspendedEV",
+    "SuspendedEVSE": "SuspendedEVSE",
+}
+
+
+def charging_state_event(status: Payload, transaction_id: str, now: str) -> Payload | None:
+    """The TransactionEvent Updated that tells a 1.6 transaction's chargingState, from the 1.6
+    StatusNotification ``status`` of its connector (None when the status says none: see
+    :data:`CHARGING_STATE_16`). triggerReason ChargingStateChanged, seqNo from the status's
+    timestamp as a MeterValues' (:func:`meter_seq_no`; so one dated in the same second as a
+    MeterValues of the transaction is kept as a conflict, and folded all the same)."""
+    state = CHARGING_STATE_16.get(status["status"])
+    if state is None or status["connectorId"] < 1:
+        return None
+    timestamp = status.get("timestamp", now)
+    return {
+        "eventType": "Updated",
+        "timestamp": timestamp,
+        "triggerReason": "ChargingStateChanged",
+        "seqNo": meter_seq_no([{"timestamp": timestamp}]),
+        "transactionInfo": {"transactionId": transaction_id, "chargingState": state},
+        "evse": {"id": status["connectorId"], "connectorId": 1},
+    }
+
+
 def _status_extra(p: Payload) -> Payload:
     status = {"status": p["status"], "errorCode": p["errorCode"]}
     for key in ("info", "vendorId", "vendorErrorCode"):
@@ -555,12 +648,16 @@ def assignment(call: ocppj.Call) -> Payload | None:
 
 
 def request(
-    call: ocppj.Call, now: str, transaction_id: int | None = None
+    call: ocppj.Call,
+    now: str,
+    transaction_id: int | None = None,
+    remote_start_id: int | None = None,
 ) -> tuple[ocppj.Call, Payload]:
     """The 2.0.1 CALL that serves a 1.6 ``call`` already checked against its 1.6 schema, and
     the wrapper's extra fields (``{}`` when none). ``now``: the gateway's time (UTC, at most 3
     fractional digits), for what 2.0.1 requires and 1.6 may leave out. ``transaction_id``: the
-    one the CSMS assigned (see :func:`assignment`).
+    one the CSMS assigned (see :func:`assignment`). ``remote_start_id``: the CSMS's remote start
+    this StartTransaction follows (:class:`RemoteStarts16`).
 
     Raises KeyError when the action has no translation (the gateway answers NotSupported),
     :class:`ocppj.OcppError` (with the CALL's message id) for values the CSMS cannot take.
@@ -569,6 +666,8 @@ def request(
     payload = call.payload
     if transaction_id is not None:
         payload = {**payload, "transactionId": transaction_id}
+    if remote_start_id is not None:
+        payload = {**payload, "remoteStartId": remote_start_id}
     action = translation.action if translation.route is None else translation.route(payload)
     try:
         translated = ocppj.Call(call.message_id, action, translation.request(payload, now))

@@ -27,12 +27,14 @@ import logging
 import math
 import secrets
 import signal
+import time
 import urllib.parse
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
+import orjson
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2
@@ -546,14 +548,74 @@ class Gateway:
                 if isinstance(assigned, str):  # a CALLERROR
                     return ocpp16.answer(call.action, assigned)
                 transaction_id = assigned
-            translated, extra = ocpp16.request(call, _now(), transaction_id)
+            remote_start_id = None
+            station = self.connections.get(station_id)
+            if transaction_id is not None and station is not None and station.remote_starts16:
+                remote_start_id = station.remote_starts16.take(
+                    call.payload["idTag"],
+                    call.payload["connectorId"],
+                    transaction_id,
+                    time.monotonic(),
+                )
+            translated, extra = ocpp16.request(call, _now(), transaction_id, remote_start_id)
         except ocppj.OcppError as exc:
             log.info("refused %s: %s", call.action, exc)
             return exc.frame("ocpp1.6")
         answer = await self._call(
             station_id, translated, large=large, protocol="ocpp1.6", extra=extra
         )
+        if (
+            call.action == "StatusNotification"
+            and call.payload["status"] in ocpp16.CHARGING_STATE_16
+            and orjson.loads(answer)[0] == ocppj.MessageType.CALL_RESULT
+        ):
+            await self._charging_state16(station_id, call)
         return ocpp16.answer(call.action, answer, transaction_id)
+
+    async def _charging_state16(self, station_id: str, call: ocppj.Call) -> None:
+        """A 1.6 StatusNotification Charging, SuspendedEV or SuspendedEVSE of a connector: the
+        chargingState of the 1.6 transaction active on it (1.6 has no chargingState), recorded
+        as a TransactionEvent Updated before the station is answered. A failure here is logged:
+        the status itself is stored, and the transaction keeps the state it had."""
+        connector = call.payload["connectorId"]
+        try:
+            async with self.in_flight["transaction"]:
+                found = await self.router.transaction.ListTransactions(
+                    transaction_pb.ListTransactionsRequest(
+                        station_id=station_id,
+                        state=transaction_pb.ListTransactionsRequest.STATE_ACTIVE,
+                        page_size=1000,
+                    ),
+                    timeout=self.timeout,
+                )
+        except grpc.aio.AioRpcError as exc:
+            log.warning("chargingState of %s not recorded: %s", call.payload, exc.details())
+            return
+        ids = [
+            t.id
+            for t in found.transactions
+            if t.evse_id == connector and t.protocol == ocpp16.PROTOCOL
+        ]
+        if not ids:
+            log.info("%s status %s: no 1.6 transaction active there", connector, call.payload)
+            return
+        # The newest, should a stale one (its StopTransaction never came) be there too: 1.6 ids
+        # are the CSMS's increasing integers (listed as text: "10" before "9").
+        newest = max(ids, key=lambda i: int(i) if i.isdecimal() else -1)
+        try:
+            event = ocpp16.charging_state_event(call.payload, newest, _now())
+        except ocppj.OcppError as exc:
+            log.info("chargingState of %s not recorded: %s", call.payload, exc)
+            return
+        if event is None:
+            return
+        frame = await self._call(
+            station_id,
+            ocppj.Call(f"{call.message_id}-state", "TransactionEvent", event),
+            protocol="ocpp1.6",
+        )
+        if orjson.loads(frame)[0] != ocppj.MessageType.CALL_RESULT:
+            log.warning("chargingState of transaction %s not recorded: %s", newest, frame)
 
     async def _assign_transaction_id16(
         self, station_id: str, call: ocppj.Call, assignment: Mapping[str, Any]

@@ -290,6 +290,8 @@ class Firmware:
                     received_at=now,
                 )
             )
+            if request_id is None and status != "Idle":
+                request_id = await self._last_update(session, station_id)
             if request_id is None:
                 if status == "Idle":
                     # Busy with no update: a request it was asked about never reached it.
@@ -328,6 +330,38 @@ class Firmware:
                     row.state = state
                     row.detail = "" if state != "failed" else f"the station reported {status}"
                 row.updated_at = now
+
+    @staticmethod
+    async def _last_update(session: AsyncSession, station_id: str) -> int | None:
+        """The requestId a FirmwareStatusNotification without one is about: an OCPP 1.6
+        station's never has one (2.0.1's has one whenever the status is not Idle), and it works
+        on the update it was sent last (a new UpdateFirmware replaces the one before): the
+        later of a rollout's request still under way (sending, checking, sent: its answer may
+        never have been heard, see rollouts) and the station's last accepted update."""
+        rollout = (
+            await session.execute(
+                select(RolloutStationRow.request_id, RolloutStationRow.sent_at)
+                .where(
+                    RolloutStationRow.station_id == station_id,
+                    RolloutStationRow.state.in_(("sending", "checking", "sent")),
+                    RolloutStationRow.request_id.is_not(None),
+                    RolloutStationRow.sent_at.is_not(None),
+                )
+                .order_by(RolloutStationRow.sent_at.desc())
+                .limit(1)
+            )
+        ).first()
+        last = (
+            await session.execute(
+                select(FirmwareUpdateRow.request_id, FirmwareUpdateRow.created_at)
+                .where(FirmwareUpdateRow.station_id == station_id)
+                .order_by(FirmwareUpdateRow.created_at.desc(), FirmwareUpdateRow.request_id.desc())
+                .limit(1)
+            )
+        ).first()
+        if rollout is not None and (last is None or rollout.sent_at >= last.created_at):
+            return int(rollout.request_id)
+        return None if last is None else int(last.request_id)
 
     async def publish_status_notification(
         self, station_id: str, status: str, locations: Sequence[str], request_id: int | None

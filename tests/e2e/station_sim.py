@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import decimal
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -48,8 +50,16 @@ def schema_errors(action: str, kind: str, payload: Any, version: str = OCPP_VERS
     """Why ``payload`` breaks the ``<action><kind>`` schema (kind Request/Response) of OCPP
     ``version`` ("2.0.1" or "1.6"), or None."""
     message_type = MessageType.Call if kind == "Request" else MessageType.CallResult
+    if version == "1.6":
+        # 1.6's charging schedules say multipleOf 0.1: checked on the decimal the JSON text
+        # says (as the ``ocpp`` package's own stations do), not on a binary float (16.7 is a
+        # multiple of 0.1; 16.7 / 0.1 in floats is not a whole number).
+        payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
+        validator = get_validator(message_type, action, version, parse_float=decimal.Decimal)
+    else:
+        validator = get_validator(message_type, action, version)
     try:
-        get_validator(message_type, action, version).validate(payload)
+        validator.validate(payload)
     except ValidationError as exc:
         return f"{action}{kind}: {exc.message} at {list(exc.absolute_path)}"
     return None

@@ -32,6 +32,7 @@ from deploy.mesh import ROOT, Mesh, free_port
 from tests.e2e.bidi import FIREFOX, firefox
 from tests.e2e.conftest import rest_client, running_mesh
 from tests.e2e.station_sim import Station
+from tests.e2e.station_sim16 import Station16
 
 pytestmark = pytest.mark.e2e
 
@@ -341,6 +342,39 @@ async def test_a_transaction_chart_shows_its_meter_values(
 
     assert await console.run(values) == [f"{wh / 1000:.2f}" for wh in energy]
     await console.screenshot("transaction")
+
+
+async def test_a_16_transaction_shows_its_protocol(
+    console: Console, console_mesh: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """An OCPP 1.6J station's transaction: the list and its page say ``ocpp1.6`` (its integer
+    id, its idTag without a type, the remote start that began it)."""
+    sid = await _station(rest, "WEB16")
+    token = f"W16{uuid.uuid4().hex[:8]}".upper()
+    resp = await rest.post("/v1/idTokens", json={"idToken": token, "type": "ISO14443"})
+    assert resp.status_code == 200, resp.text
+    sim = await Station16.connect(_ws(console_mesh, sid), sid)
+    try:
+        await sim.boot()
+        body = {"idToken": {"idToken": token, "type": "ISO14443"}, "remoteStartId": 77}
+        resp = await rest.post(f"/v1/chargingStations/{sid}:requestStartTransaction", json=body)
+        assert resp.status_code == 200, resp.text
+        started = await sim.call(
+            "StartTransaction",
+            {"connectorId": 1, "idTag": token, "meterStart": 0, "timestamp": _iso(-60)},
+        )
+    finally:
+        await sim.close()
+    tx = str(started["transactionId"])
+    await console.sign_in(console_mesh.create_api_key("reader", "1.6 reader"))
+    await console.open(f"#/transactions?station={sid}")
+    await console.run(lambda: console.wait_for(By.LINK_TEXT, tx))
+    assert "ocpp1.6" in await console.run(lambda: console.text_of("#transactions"))
+    await console.run(lambda: console.wait_for(By.LINK_TEXT, tx).click())
+    await console.run(lambda: console.wait_for(By.CSS_SELECTOR, "dl.facts"))
+    facts = await console.run(lambda: console.text_of("dl.facts"))
+    assert "ocpp1.6" in facts and token in facts and "77" in facts, facts
+    assert f"{token} (" not in facts  # no type to show
 
 
 async def test_id_tokens_and_api_keys_are_managed_by_an_operator(

@@ -320,14 +320,15 @@ async def test_tc_061_clear_cache(station16: Station16, rest: httpx.AsyncClient)
         ),
     ],
 )
-async def test_tc_054_057_trigger_message(
+async def test_tc_054_trigger_message(
     station16: Station16,
     rest: httpx.AsyncClient,
     requested: JSON,
     sent: JSON,
     then: tuple[str, JSON] | None,
 ) -> None:
-    """OCTT 1.6 TC_054..TC_057 (Remote Trigger, CSMS side): each TriggerMessage reaches the
+    """OCTT 1.6 TC_054_CSMS Trigger Message (Remote Trigger; TC_055 Rejected is in
+    test_ocpp16_octt.py, TC_056/057 are Smart Charging cases): each TriggerMessage reaches the
     station with its 1.6 requestedMessage (2.0.1's LogStatusNotification is 1.6's
     DiagnosticsStatusNotification) and an EVSE as connectorId; the message it then sends is
     answered."""

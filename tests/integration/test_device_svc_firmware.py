@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 from google.api import httpbody_pb2
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import create_engine, session_factory
@@ -29,7 +29,7 @@ from csms.ocpp.v201 import messages_pb2 as ocpp
 from device_svc import server as device_server
 from device_svc.files.tokens import DOWNLOAD, UPLOAD, FileTokens
 from device_svc.firmware import domain
-from device_svc.firmware.models import RolloutStationRow
+from device_svc.firmware.models import FirmwareUpdateRow, RolloutStationRow
 from device_svc.settings import Settings as DeviceSettings
 from tests.integration.test_device_svc_operations import FakeGateway
 
@@ -368,3 +368,70 @@ async def test_a_request_about_to_leave_when_device_svc_died_is_checked_before_i
         await _report(second, station_id, request_id, ocpp.FIRMWARE_STATUS_INSTALLED)
     assert (await _state(second, rollout_id, "completed")).state == "completed"
     assert await _quiet(gateway)
+
+
+async def test_statuses_without_request_id_are_about_the_last_update(start, gateway) -> None:  # type: ignore[no-untyped-def]
+    """An OCPP 1.6 station's FirmwareStatusNotification has no requestId: a status other than
+    Idle is about the update it was sent last, so its rollout follows it to installed; kept as
+    received (no requestId) in the station's history."""
+    device = await start()
+    stations = await _fleet(device, gateway.address, 1)
+    rollout_id = await _rollout(device, await _ready_image(device), stations)
+    [(station_id, _)] = await _collect(gateway, 1)
+    for status in (
+        ocpp.FIRMWARE_STATUS_DOWNLOADING,
+        ocpp.FIRMWARE_STATUS_DOWNLOADED,
+        ocpp.FIRMWARE_STATUS_INSTALLING,
+    ):
+        await device.stub.FirmwareStatusNotification(
+            pb.FirmwareStatusNotificationCall(
+                station_id=station_id, request=ocpp.FirmwareStatusNotificationRequest(status=status)
+            )
+        )
+    rollout = await _state(device, rollout_id, "running")
+    assert [s.state for s in rollout.stations] == ["sent"]
+    await device.stub.FirmwareStatusNotification(
+        pb.FirmwareStatusNotificationCall(
+            station_id=station_id,
+            request=ocpp.FirmwareStatusNotificationRequest(status=ocpp.FIRMWARE_STATUS_INSTALLED),
+        )
+    )
+    rollout = await _state(device, rollout_id, "completed")
+    assert rollout.state == "completed"
+    assert [s.state for s in rollout.stations] == ["installed"]
+
+
+async def test_a_checked_16_station_reports_without_request_id(
+    start, gateway, database, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """device_svc died before hearing the answer to an UpdateFirmware (no update row kept);
+    the station, asked, reports Downloading without requestId (OCPP 1.6): that is the request
+    being checked, so it is not sent again, and its Installed completes the rollout."""
+    monkeypatch.setattr(domain, "CHECK_SECONDS", 1)
+    first = await start()
+    stations = await _fleet(first, gateway.address, 1)
+    rollout_id = await _rollout(first, await _ready_image(first), stations)
+    [(station_id, _)] = await _collect(gateway, 1)
+    await first.server.stop(1)
+    engine = create_engine(database)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(RolloutStationRow)
+            .where(RolloutStationRow.rollout_id == rollout_id)
+            .values(state="sending")
+        )
+        await conn.execute(
+            delete(FirmwareUpdateRow).where(FirmwareUpdateRow.station_id == station_id)
+        )
+    await engine.dispose()
+    second = await start()
+    call, payload, _ = await asyncio.wait_for(gateway.calls.get(), 5)
+    assert payload.DESCRIPTOR.name == "TriggerMessageRequest"
+    for status in (ocpp.FIRMWARE_STATUS_DOWNLOADING, ocpp.FIRMWARE_STATUS_INSTALLED):
+        await second.stub.FirmwareStatusNotification(
+            pb.FirmwareStatusNotificationCall(
+                station_id=station_id, request=ocpp.FirmwareStatusNotificationRequest(status=status)
+            )
+        )
+    assert (await _state(second, rollout_id, "completed")).state == "completed"
+    assert await _quiet(gateway, 1.5)  # never sent again

@@ -256,7 +256,7 @@ def _register(at: str, wh: int, context: str) -> JSON:
                 "timestamp": T0,
                 "triggerReason": "Authorized",
                 "seqNo": 0,
-                "transactionInfo": {"transactionId": "17"},
+                "transactionInfo": {"transactionId": "17", "chargingState": "Charging"},
                 "idToken": {"idToken": "TAG1", "type": "ISO14443"},
                 "evse": {"id": 2, "connectorId": 1},
                 "meterValue": [_register(T0, 1200, "Transaction.Begin")],
@@ -279,7 +279,7 @@ def _register(at: str, wh: int, context: str) -> JSON:
                 "timestamp": T0,
                 "triggerReason": "Authorized",
                 "seqNo": 0,
-                "transactionInfo": {"transactionId": "1"},
+                "transactionInfo": {"transactionId": "1", "chargingState": "Charging"},
                 "idToken": {"idToken": "TAG1", "type": "ISO14443"},
                 "evse": {"id": 1, "connectorId": 1},
                 "meterValue": [_register(T0, 0, "Transaction.Begin")],
@@ -483,6 +483,43 @@ def test_transaction_requests(
     assert call == ocppj.Call("m1", translated_action, translated)
     assert extra == {}
     ocppj.validate(call.action, "Request", call.payload, "m1")
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("Charging", "Charging"),
+        ("SuspendedEV", "SuspendedEV"),
+        ("SuspendedEVSE", "SuspendedEVSE"),
+        ("Preparing", None),
+        ("Finishing", None),
+        ("Available", None),
+        ("Faulted", None),
+    ],
+)
+def test_a_connector_status_tells_its_transaction_charging_state(
+    status: str, state: str | None
+) -> None:
+    """1.6 has no chargingState: a connector's Charging, SuspendedEV or SuspendedEVSE is its
+    transaction's, an Updated event dated as the status (the gateway's time when undated)."""
+    payload = {"connectorId": 2, "errorCode": "NoError", "status": status, "timestamp": T0}
+    event = ocpp16.charging_state_event(payload, "17", T1)
+    if state is None:
+        assert event is None
+        return
+    assert event == {
+        "eventType": "Updated",
+        "timestamp": T0,
+        "triggerReason": "ChargingStateChanged",
+        "seqNo": SEQ_T0,
+        "transactionInfo": {"transactionId": "17", "chargingState": state},
+        "evse": {"id": 2, "connectorId": 1},
+    }
+    ocppj.validate("TransactionEvent", "Request", event)
+    undated = {k: v for k, v in payload.items() if k != "timestamp"}
+    assert ocpp16.charging_state_event(undated, "17", T1)["timestamp"] == T1  # type: ignore[index]
+    # Connector 0 is the station: no transaction there.
+    assert ocpp16.charging_state_event({**payload, "connectorId": 0}, "17", T1) is None
 
 
 def test_start_transaction_asks_for_its_id_first() -> None:
@@ -1906,3 +1943,41 @@ def test_a_reported_authorization_key_value_is_not_passed_on() -> None:
     got = ocpp16.COMMANDS["GetVariables"].response({"getVariableData": [item]}, keys)
     assert got["getVariableResult"][0]["attributeStatus"] == "Accepted"
     assert "attributeValue" not in got["getVariableResult"][0]
+
+
+def test_remote_starts_go_to_the_start_transaction_that_follows() -> None:
+    """A remote start's remoteStartId goes to the next StartTransaction of its idTag (any case)
+    on its connector (any, when it named none), once; a re-sent one (the same transactionId)
+    gets it again; an old one is forgotten."""
+    starts = ocpp16.RemoteStarts16()
+    assert not starts
+    starts.expect("Tag1", 1, 41, now=0)
+    assert starts.take("TAG1", 2, 100, now=1) is None  # another connector
+    assert starts.take("other", 1, 100, now=1) is None
+    assert starts.take("tag1", 1, 100, now=1) == 41
+    assert starts.take("tag1", 1, 100, now=2) == 41  # re-sent: the same transaction
+    assert starts.take("tag1", 1, 101, now=2) is None  # the next one: no remote start
+    starts.expect("Tag2", None, 42, now=3)
+    assert starts.take("tag2", 2, 102, now=4) == 42
+    starts.expect("Tag3", None, 43, now=5)
+    late = 5 + ocpp16.REMOTE_START_WAIT_16
+    assert starts.take("tag3", 1, 103, now=late) is None
+    assert starts.take("tag1", 1, 100, now=late) is None
+    assert not starts
+
+
+def test_a_remote_started_transaction_says_so() -> None:
+    """Its Started event: triggerReason RemoteStart and the CSMS's remoteStartId."""
+    call = ocppj.Call(
+        "m1",
+        "StartTransaction",
+        {"connectorId": 1, "idTag": "TAG1", "meterStart": 0, "timestamp": T0},
+    )
+    translated, _ = ocpp16.request(call, T1, transaction_id=7, remote_start_id=41)
+    assert translated.payload["triggerReason"] == "RemoteStart"
+    assert translated.payload["transactionInfo"] == {
+        "transactionId": "7",
+        "chargingState": "Charging",
+        "remoteStartId": 41,
+    }
+    ocppj.validate("TransactionEvent", "Request", translated.payload)
