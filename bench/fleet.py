@@ -35,7 +35,6 @@ import asyncio
 import collections
 import contextlib
 import math
-import os
 import pathlib
 import shutil
 import subprocess
@@ -49,6 +48,7 @@ from typing import Any
 import orjson
 from hdrh.histogram import HdrHistogram
 
+from bench.stats import Recorder
 from common import db
 from deploy.mesh import SERVICES, Mesh, on_free_ports
 
@@ -118,17 +118,6 @@ def fleet_plan(quick: bool, scale: float = 1.0) -> FleetPlan:
     return FleetPlan(n, n // 5, 1_000, 300.0, 60.0, 300.0, 60.0, 60.0)
 
 
-def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used; 0 once it is gone."""
-    with contextlib.suppress(OSError):
-        fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS
-    return 0.0
-
-
-_TICKS = float(os.sysconf("SC_CLK_TCK"))
-
-
 def _wait_all(
     paths: list[pathlib.Path], procs: list[subprocess.Popen[bytes]], limit: float
 ) -> bool:
@@ -186,7 +175,8 @@ def run_fleet(
 ) -> dict[str, Any]:
     """The fleet on a mesh of its own (``backend``), with the reconnect storm when ``storm``:
     its figures, or ``{"failed": why}``."""
-    from bench.run import ID_TOKEN, _create_id_token  # bench.run imports this module
+    # bench.run imports this module: its helpers are imported here, when it runs.
+    from bench.run import ID_TOKEN, _cpu_seconds, _create_id_token
 
     plan = fleet_plan(quick, scale)
     n = plan.processes
@@ -280,7 +270,10 @@ def run_fleet(
             if not _wait_all([work / f"gen{g}.{phase}" for g in range(n)], generators, limit):
                 return {"failed": f"the generators did not all reach their {phase} phase"}
             pids = {p.name: p.popen.pid for p in mesh.procs if p.popen is not None}
-            windows[phase] = (time.monotonic(), {name: _cpu(pid) for name, pid in pids.items()})
+            windows[phase] = (
+                time.monotonic(),
+                {name: _cpu_seconds((pid,)) for name, pid in pids.items()},
+            )
             if phase == "storm":
                 # The gateways holding half the fleet crash; a supervisor starts them again.
                 killed = [gw.name for gw, _ in gateways[: max(1, n // 2)]]
@@ -385,15 +378,7 @@ def _figures(
                 merged[kind].add(h)
             else:
                 merged[kind] = h
-    latency = {
-        kind: {
-            "count": h.get_total_count(),
-            "p50_ms": h.get_value_at_percentile(50) / 1000,
-            "p99_ms": h.get_value_at_percentile(99) / 1000,
-            "max_ms": h.get_max_value() / 1000,
-        }
-        for kind, h in sorted(merged.items())
-    }
+    latency = Recorder(hists=merged).percentiles()
     figs = [r["figures"] for r in results]
     errors: dict[str, int] = {}
     for r in results:
