@@ -24,11 +24,13 @@ import asyncio
 import contextlib
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 
 import grpc
 import sqlalchemy
@@ -37,7 +39,7 @@ from bench.loadgen import raise_fd_limit
 from common import db
 from csms.device.v1 import fleet_pb2 as fleet_pb
 from csms.device.v1 import fleet_pb2_grpc as fleet_grpc
-from deploy.mesh import SERVICES, Mesh, on_free_ports
+from deploy.mesh import SERVICES, Mesh, Proc, on_free_ports
 
 __all__ = ["cpu_seconds", "main"]
 
@@ -84,6 +86,24 @@ def _wait_connected(port: int, stations: int, seconds: float) -> int:
     return connected
 
 
+def _Profiled(name: str) -> Callable[..., Mesh]:
+    """A Mesh whose process ``name`` runs under :mod:`bench.profiled` (to ``name.prof``)."""
+
+    class Profiled(Mesh):
+        def plan(self) -> list[Proc]:
+            procs = super().plan()
+            for proc in procs:
+                if proc.name == name:
+                    python, _, module, *rest = proc.argv  # [python, "-m", module, ...]
+                    proc.argv = [python, "-m", "bench.profiled", module, *rest]
+                    out = pathlib.Path(f"{name}.prof").resolve()
+                    proc.env = {**proc.env, "CSMS_PROFILE_OUT": str(out)}
+                    return procs
+            raise SystemExit(f"no process {name!r} in the mesh: {[p.name for p in procs]}")
+
+    return Profiled
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.idle", description=__doc__.split("\n")[0])
     p.add_argument("--stations", type=int, default=2000)
@@ -93,6 +113,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database-url", default="", help="a PostgreSQL server (default: SQLite)")
     p.add_argument(
         "--settle", type=float, default=5.0, help="s between all connected and the window (boots)"
+    )
+    p.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=86400,
+        help="the stations' (and the CSMS's) heartbeat interval; the default sends none in the "
+        "window (issue 21's idle fleet: 300)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="PROCESS",
+        default="",
+        help="profile that process (e.g. gateway-1, device_svc) in the measured window "
+        "(cProfile, bench.profiled); its statistics go to PROCESS.prof in the current folder",
     )
     a = p.parse_args(argv)
     limit = raise_fd_limit()
@@ -104,11 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         settings = on_free_ports(
             pathlib.Path(tmp),
             auto_register=True,
-            heartbeat_interval=86400,
+            heartbeat_interval=round(a.heartbeat_interval),
             database_url=a.database_url,
             database_prefix=f"csms_idle_{uuid.uuid4().hex[:8]}_",
         )
-        mesh = Mesh(settings, log_dir=pathlib.Path(tmp))
+        mesh = (_Profiled(a.profile) if a.profile else Mesh)(settings, log_dir=pathlib.Path(tmp))
         device_url = settings.service_database_url("device") if a.database_url else ""
         mesh.start()
         try:
@@ -119,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                     "--url", f"ws://127.0.0.1:{mesh.settings.gateway_port}/ocpp",
                     "--scenario", "connect", "--stations", str(a.stations),
                     "--ramp", str(a.ramp), "--duration", str(hold),
-                    "--heartbeat-interval", "86400", "--timeout", "60",
+                    "--heartbeat-interval", str(a.heartbeat_interval), "--timeout", "60",
                     "--quiet", "--no-plot",
                 ],
                 stdout=subprocess.DEVNULL,
@@ -135,9 +169,13 @@ def main(argv: list[str] | None = None) -> int:
                 pids = {proc.name: proc.popen.pid for proc in mesh.procs if proc.popen is not None}
                 pids["loadgen"] = loadgen.pid
                 rows_before = asyncio.run(_rows_written(device_url)) if device_url else {}
+                if a.profile:
+                    os.kill(pids[a.profile], signal.SIGUSR1)
                 before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 time.sleep(a.seconds)
                 after = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                if a.profile:
+                    os.kill(pids[a.profile], signal.SIGUSR2)
                 time.sleep(1)  # PostgreSQL publishes its statistics within a second
                 rows_after = asyncio.run(_rows_written(device_url)) if device_url else {}
                 still = asyncio.run(_connected(mesh.settings.device_port))

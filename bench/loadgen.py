@@ -541,6 +541,7 @@ def _count(rec: Recorder, kind: str) -> int:
 
 async def _throughput(opts: Options, rec: Recorder, stations: list[Station]) -> dict[str, Any]:
     tx = opts.message == "transaction-event"
+    starts = opts.message == "transaction-start"
     ready = 0
     go = asyncio.Event()
     stop = asyncio.Event()
@@ -558,10 +559,13 @@ async def _throughput(opts: Options, rec: Recorder, stations: list[Station]) -> 
         if not ok:
             return
         await go.wait()
-        send = (lambda: st.transaction_event("Updated")) if tx else st.heartbeat
+        event = "Started" if starts else "Updated" if tx else ""
         while not stop.is_set():
             try:
-                await send()
+                if event:
+                    await st.transaction_event(event)
+                else:
+                    await st.heartbeat()
             except CallFailed as exc:
                 if exc.kind == "closed":
                     return
@@ -572,7 +576,10 @@ async def _throughput(opts: Options, rec: Recorder, stations: list[Station]) -> 
     tasks = await _ramp(stations, opts.ramp, body)
     await settled.wait(opts)
     updated = "MeterValues.Updated" if opts.protocol == "ocpp1.6" else "TransactionEvent.Updated"
-    kind = updated if tx else "Heartbeat"
+    started = (
+        "StartTransaction.Started" if opts.protocol == "ocpp1.6" else "TransactionEvent.Started"
+    )
+    kind = updated if tx else started if starts else "Heartbeat"
     before = _count(rec, kind)
     t_start = time.perf_counter()
     go.set()
@@ -697,7 +704,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
     p.add_argument("--duration", type=float, default=10.0, help="seconds of measured load")
     p.add_argument("--heartbeat-interval", type=float, default=30.0)
     p.add_argument("--tx-interval", type=float, default=10.0, help="steady: s between Updated")
-    p.add_argument("--message", choices=["heartbeat", "transaction-event"], default="heartbeat")
+    p.add_argument(
+        "--message",
+        choices=["heartbeat", "transaction-event", "transaction-start"],
+        default="heartbeat",
+        help="throughput: what each station sends in a loop (transaction-start: a Started "
+        "opening a new transaction each time, with its idToken and EVSE)",
+    )
     p.add_argument(
         "--protocol",
         choices=["ocpp2.0.1", "ocpp1.6"],

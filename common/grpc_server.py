@@ -160,7 +160,7 @@ async def answer_each(
     request: Any, handle: Callable[[Any], Awaitable[Message]], response_type: type[Any]
 ) -> Any:
     """The answer of a batch RPC (``<Name>s``: ``items`` of ``call`` + ``request_id``, one
-    ``Outcome`` per item; see gateway.batching): ``handle``, the unary RPC's own code, runs for
+    ``Outcome`` per item; see common.batched_rpc): ``handle``, the unary RPC's own code, runs for
     every item at once, and each outcome is what the unary RPC would have ended in, its
     response or its status (CsmsError as the interceptor maps it; anything else INTERNAL)."""
     outcome_type = response_type.Outcome

@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import Message
 
+from common.batched_rpc import BatchedRpc
 from common.ocpp_json import REQUEST_TYPES
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.device.v1 import device_service_pb2_grpc as device_grpc
@@ -23,7 +24,6 @@ from csms.transaction.v1 import transaction_service_pb2 as transaction_pb
 from csms.transaction.v1 import transaction_service_pb2_grpc as transaction_grpc
 from csms.user.v1 import user_service_pb2 as user_pb
 from csms.user.v1 import user_service_pb2_grpc as user_grpc
-from gateway.batching import BatchedRpc
 
 __all__ = ["Bound", "Local", "LocalAnswer", "Route", "ROUTES", "Router"]
 
@@ -34,7 +34,7 @@ class Route:
     method: str  # the RPC's name on that service's stub (not always the action's)
     call_type: type[Message]  # the <Action>Call wrapper: station_id + the OCPP request
     # Sent in batches through this RPC of the same service when the Router is given a batch
-    # size (gateway.batching): the hot paths of a busy fleet and of a boot storm.
+    # size (common.batched_rpc): the hot paths of a busy fleet and of a boot storm.
     batch_method: str = ""
 
 

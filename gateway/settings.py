@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     rpcs_in_flight_per_service: int = 256
     # TransactionEvents, Authorizes, Boot- and StatusNotifications, the handshakes'
     # ConnectStation and the closes' DisconnectStation calls go to their service in batches
-    # (gateway.batching): at most rpc_batches_in_flight batch calls of one kind at once, of at
+    # (common.batched_rpc): at most rpc_batches_in_flight batch calls of one kind at once, of at
     # most rpc_batch_size calls; rpc_batch_size 0 sends each call alone. One in flight measured
     # best on the bench's one core (steady fleet p99 55-66 ms against 101-345 with 2 and 135-174
     # with 4; throughput 1,180/s against 1,085 and 1,016): fewer, larger batches cost less CPU.

@@ -245,6 +245,55 @@ async def test_request_id_is_forwarded_to_user_svc(start_transaction_svc) -> Non
     assert users.metadata[0][REQUEST_ID_KEY] == "req-42"
 
 
+class BatchingUsers(RecordingUsers):
+    """A UserService that also answers the batch RPC, and counts the calls of each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unary = 0
+        self.batches: list[int] = []
+
+    async def Authorize(self, request, context):  # type: ignore[no-untyped-def]
+        self.unary += 1
+        return await super().Authorize(request, context)
+
+    async def Authorizes(self, request, context):  # type: ignore[no-untyped-def]
+        self.batches.append(len(request.items))
+        info = ocpp.IdTokenInfo(status=ocpp.AUTHORIZATION_STATUS_ACCEPTED)
+        outcome = user_pb.AuthorizesResponse.Outcome(
+            response=ocpp.AuthorizeResponse(id_token_info=info)
+        )
+        return user_pb.AuthorizesResponse(outcomes=[outcome] * len(request.items))
+
+
+async def test_started_events_together_are_authorized_together(start_transaction_svc) -> None:
+    """A batch of Started events costs user_svc a couple of Authorizes calls, not one each."""
+    users = BatchingUsers()
+    server = grpc.aio.server()
+    user_grpc.add_UserServiceServicer_to_server(users, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        stub = await start_transaction_svc(user_svc_addr=f"127.0.0.1:{port}")
+        request = pb.TransactionEventsRequest(
+            items=[
+                pb.TransactionEventsRequest.Item(
+                    call=call(FULL[0], station=f"CS{n}"), request_id=f"CS{n}/m1"
+                )
+                for n in range(20)
+            ]
+        )
+        response = await stub.TransactionEvents(request)
+    finally:
+        await server.stop(None)
+    assert [o.WhichOneof("outcome") for o in response.outcomes] == ["response"] * 20
+    assert all(
+        o.response.id_token_info.status == ocpp.AUTHORIZATION_STATUS_ACCEPTED
+        for o in response.outcomes
+    )
+    assert users.unary == 0 and sum(users.batches) == 20 and len(users.batches) <= 2
+
+
 async def test_list_filters_and_pages(transaction_stub) -> None:
     """Listing filters by station and state and walks every match once, page by page."""
     for station, tx, ended in [

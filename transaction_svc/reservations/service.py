@@ -7,6 +7,11 @@ leaves nothing live (state ``Failed``) and the caller gets the error. **Expiry**
 own too: every ``sweep_every`` seconds the live reservations past their expiryDateTime become
 ``Expired`` (the station expires them itself too; its ReservationStatusUpdate then finds them
 so).
+
+**Events** (TransactionEvent) of a station with no live reservation read nothing: the service
+keeps the ids of the stations that have one (read once, forgotten by every write of its own;
+transaction_svc is the only writer of its reservations, one process, like the tariffs' cache),
+so the Started events of a fleet that reserves little cost no database round trip.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import asyncio
 import contextlib
 import datetime
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import select, update
@@ -79,6 +84,10 @@ class Reservations:
         self.sweep_every = sweep_every
         self.clock = clock
         self._sweeper: asyncio.Task[None] | None = None
+        # The stations with a reservation Sending or live (None: to be read again), and the
+        # count of writes, so that a read overtaken by a write is not kept.
+        self._reserved: frozenset[str] | None = None
+        self._writes = 0
 
     async def start(self) -> None:
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="reservation-expiry")
@@ -108,6 +117,7 @@ class Reservations:
             )
         expired = int(getattr(result, "rowcount", 0) or 0)
         if expired:
+            self._forget()
             log.info("%d reservations expired", expired)
         return expired
 
@@ -124,6 +134,7 @@ class Reservations:
         if not request.id_token.id_token:
             raise InvalidArgument("idToken is required")
         payload = to_ocpp(request)
+        self._forget()
         async with self.sessions.begin() as session:
             if evse_id is not None:
                 live = await session.scalar(
@@ -152,6 +163,7 @@ class Reservations:
             session.add(row)
             await session.flush()
             reservation_id = row.id
+        self._forget()
         sent = ocpp.ReserveNowRequest()
         sent.CopyFrom(request)
         sent.id = reservation_id
@@ -166,12 +178,35 @@ class Reservations:
         return await self.get(reservation_id)
 
     async def _set_state(self, reservation_id: int, state: str, **values: Any) -> None:
+        self._forget()
         async with self.sessions.begin() as session:
             await session.execute(
                 update(ReservationRow)
                 .where(ReservationRow.id == reservation_id)
                 .values(state=state, updated_at=self.clock(), **values)
             )
+        self._forget()
+
+    def _forget(self) -> None:
+        """A write (about to be made, or made): the stations reserved are read again. Called
+        before the write (a read running meanwhile is not kept) and after its commit."""
+        self._writes += 1
+        self._reserved = None
+
+    async def _reserved_stations(self) -> frozenset[str]:
+        reserved = self._reserved
+        if reserved is None:
+            writes = self._writes
+            async with self.sessions() as session:
+                ids = await session.scalars(
+                    select(ReservationRow.station_id)
+                    .where(ReservationRow.state.in_(sorted({*LIVE, SENDING})))
+                    .distinct()
+                )
+                reserved = frozenset(ids)
+            if writes == self._writes:
+                self._reserved = reserved
+        return reserved
 
     async def get(self, reservation_id: int) -> ReservationRow:
         async with self.sessions() as session:
@@ -216,6 +251,7 @@ class Reservations:
 
     async def status_update(self, station_id: str, reservation_id: int, status: str) -> None:
         """ReservationStatusUpdate: Expired or Removed, for a reservation of that station."""
+        self._forget()
         async with self.sessions.begin() as session:
             row = await session.get(ReservationRow, reservation_id)
             if row is None or row.station_id != station_id:
@@ -224,6 +260,7 @@ class Reservations:
             if row.state in LIVE or row.state == SENDING:
                 row.state = status
                 row.updated_at = self.clock()
+        self._forget()
         log.info("reservation %d: %s (the station)", reservation_id, status)
 
     async def on_event(
@@ -240,25 +277,34 @@ class Reservations:
         driver's token to a reserved EVSE (:mod:`.domain`), else None."""
         if reservation_id is None and (not id_token or evse_id is None):
             return None  # Most events: nothing to look up (no database work on this path).
+        if reservation_id is None and station_id not in await self._reserved_stations():
+            return None  # No reservation of this station is live: nothing to refuse.
         now = self.clock()
+        used = False
+        rows: Sequence[ReservationRow] = ()
         async with self.sessions.begin() as session:
             if reservation_id is not None:
                 row = await session.get(ReservationRow, reservation_id)
                 if row is not None and row.station_id == station_id and row.state in LIVE:
+                    self._forget()
                     row.state, row.transaction_id, row.updated_at = USED, transaction_id, now
-                    log.info("reservation %d used by %s", reservation_id, transaction_id)
-                    return None
-            if not id_token or evse_id is None:
-                return None
-            rows = (
-                await session.scalars(
-                    select(ReservationRow).where(
-                        ReservationRow.station_id == station_id,
-                        ReservationRow.state.in_(sorted(LIVE)),
-                        ReservationRow.expiry > now,
+                    used = True
+            if not used and id_token and evse_id is not None:
+                rows = (
+                    await session.scalars(
+                        select(ReservationRow).where(
+                            ReservationRow.station_id == station_id,
+                            ReservationRow.state.in_(sorted(LIVE)),
+                            ReservationRow.expiry > now,
+                        )
                     )
-                )
-            ).all()
+                ).all()
+        if used:
+            self._forget()
+            log.info("reservation %d used by %s", reservation_id, transaction_id)
+            return None
+        if evse_id is None:
+            return None
         blocking = others_token([_held(r) for r in rows], evse_id, id_token, group)
         if blocking is None:
             return None

@@ -1,4 +1,4 @@
-"""gateway.batching.BatchedRpc with stand-in RPCs (a unit test of the one module): batches
+"""common.batched_rpc.BatchedRpc with stand-in RPCs (a unit test of the one module): batches
 follow the load, each event keeps its own outcome, failures and deadlines stay per event."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import grpc
 import pytest
 from google.rpc import status_pb2
 
+from common.batched_rpc import BatchedRpc
 from common.grpc_server import REQUEST_ID_KEY
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from csms.transaction.v1 import transaction_service_pb2 as pb
-from gateway.batching import BatchedRpc
 
 Outcome = pb.TransactionEventsResponse.Outcome
 

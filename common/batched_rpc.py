@@ -1,15 +1,17 @@
-"""Forwarding the hot calls in batches: TransactionEvent through TransactionEvents, Authorize
-through Authorizes, BootNotification through BootNotifications, StatusNotification through
-StatusNotifications, the handshake's ConnectStation through ConnectStations and the close's
-DisconnectStation through DisconnectStations.
+"""Forwarding the hot calls in batches: the gateway's TransactionEvent through TransactionEvents,
+Authorize through Authorizes, BootNotification through BootNotifications, StatusNotification
+through StatusNotifications, the handshake's ConnectStation through ConnectStations and the
+close's DisconnectStation through DisconnectStations; transaction_svc's Authorize of the idToken
+a TransactionEvent carries through Authorizes.
 
 A unary gRPC call costs both processes far more CPU than the few bytes of one TransactionEvent
 (a gRPC call's own work in Python is most of what an event costs the gateway and the service).
 :class:`BatchedRpc` stands in for the unary stub method, with the same call signature, so that
-the action → RPC table and :meth:`gateway.server.Gateway._call` do not change: at most
-``max_in_flight`` batch calls are out at once, and the events that arrive meanwhile wait and go
-together in the next one. At low load every event goes at once, alone (no added delay); under
-load a batch holds what queued during one round trip, so the batch size follows the load.
+the callers (the gateway's action → RPC table, :meth:`gateway.server.Gateway._call`) do not
+change: at most ``max_in_flight`` batch calls are out at once, and the events that arrive
+meanwhile wait and go together in the next one. At low load every event goes at once, alone (no
+added delay); under load a batch holds what queued during one round trip, so the batch size
+follows the load.
 
 Each event keeps its own outcome: its response, or the status the unary call would have failed
 with (raised as :class:`grpc.aio.AioRpcError`, as from the stub). A failed batch call fails each
