@@ -155,6 +155,40 @@ async def test_tc_003_004_regular_charging_session(
     ]
 
 
+@pytest.mark.parametrize(
+    ("before", "state", "after"),
+    [
+        ("SuspendedEV", "SuspendedEV", "Charging"),
+        ("SuspendedEVSE", "SuspendedEVSE", "SuspendedEV"),
+        ("Charging", "Charging", "SuspendedEVSE"),
+        ("Preparing", "Charging", "SuspendedEV"),  # no chargingState said: Charging
+    ],
+)
+async def test_a_status_before_the_start_is_the_transactions_charging_state(
+    cp: Station16, station_id: str, rest: httpx.AsyncClient, before: str, state: str, after: str
+) -> None:
+    """A 1.6 station may report its connector Charging, SuspendedEV or SuspendedEVSE before
+    the StartTransaction of its session: the transaction starts in that chargingState (listed
+    by ``?chargingState=``), the same for the start re-sent (no conflict); a status after the
+    start still wins."""
+    tag = await _token(rest)
+    assert await cp.result("StatusNotification", _status(1, "SuspendedEV")) == {}
+    assert await cp.result("StatusNotification", _status(2, "Charging")) == {}  # another one
+    assert await cp.result("StatusNotification", _status(1, before)) == {}
+    started = await cp.result("StartTransaction", _start(tag))
+    assert await cp.result("StartTransaction", _start(tag)) == started
+    tx_id = started["transactionId"]
+    got = await _transaction(rest, station_id, tx_id)
+    assert got["chargingState"] == state, got
+    assert got.get("conflicts", []) == []
+    resp = await rest.get(
+        "/v1/transactions", params={"stationId": station_id, "chargingState": state}
+    )
+    assert [t["id"] for t in resp.json().get("transactions", [])] == [str(tx_id)], resp.text
+    assert await cp.result("StatusNotification", _status(1, after)) == {}
+    assert (await _transaction(rest, station_id, tx_id))["chargingState"] == after
+
+
 async def test_tc_005_ev_side_disconnected(
     cp: Station16, station_id: str, rest: httpx.AsyncClient
 ) -> None:
