@@ -8,7 +8,11 @@ to our caller unchanged (:class:`GatewayError`), so the station's CALLERROR and 
 reach REST clients as they left the gateway. Some answers teach the CSMS something before they
 are returned: Get/SetVariables results go into the device model, and an accepted
 RequestStartTransaction is recorded in transaction_svc (``RecordRemoteStart``), whose
-transaction then shows the idToken sent even if the station's events leave it out.
+transaction then shows the idToken sent even if the station's events leave it out. To an OCPP
+1.6 station, whose RemoteStartTransaction cannot carry the remoteStartId, transaction_svc keeps
+it before the request leaves (``ExpectRemoteStart16``: the StartTransaction that follows is
+linked to it, whatever happens to the gateway meanwhile), and forgets it when the station does
+not take it (``ForgetRemoteStart16``).
 
 Smart charging (OCPP block K) goes through transaction_svc, which keeps what each station holds
 (transaction_svc/smart_charging): a SetChargingProfile, or a RequestStartTransaction carrying a

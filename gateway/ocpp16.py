@@ -204,7 +204,7 @@ def _authorize_response(r: Payload) -> Payload:
 #   Energy.Active.Import.Register reading (Wh, context Transaction.Begin) at its timestamp,
 #   reservationId kept; chargingState and remoteStartId (triggerReason RemoteStart) as the
 #   assignment answered them (transaction_svc links the remote start the CSMS sent before, and
-#   fixes the chargingState the connector's last status said: see Router.charging_state16 in
+#   fixes the chargingState the connector's last status said: see _connector_charging_state16 in
 #   gateway/server.py). Answer: the idTokenInfo as idTagInfo (always there: the idTag is always
 #   authorized; a refused one is still a transaction, the station decides) and the id.
 # * StopTransaction → TransactionEvent Ended, seqNo STOP_SEQ_NO (the last there can be), reason

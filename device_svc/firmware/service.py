@@ -330,11 +330,12 @@ class Firmware:
         A 2.0.1 station busy with an update says so with that update's requestId, so Idle
         means the request never reached it: to be sent again. A 1.6 station's Idle means only
         that it is not busy with firmware now (1.6 has no requestId; its triggered status is
-        Idle once an update is done, or before a retrieveDate to come): it may have installed
-        the update (its Installed lost while device_svc was down) or hold it still, so it is not
-        sent the request again. It booted since with the image's version: installed; else it
-        is followed as a station that has its request (its statuses, or the rollout's
-        station timeout, tell how it ends)."""
+        Idle once an update is done, or before a retrieveDate to come). So for a 1.6 station:
+        a request never announced (recorded before it leaves, :meth:`announce_update`) never
+        left: sent again; one the station booted with the image's version since: installed;
+        else it may have it (installed, its Installed lost while device_svc was down, or still
+        to come): not sent again, followed as a station that has its request (its statuses, or
+        the rollout's station timeout, tell how it ends)."""
         rows = (
             await session.scalars(
                 select(RolloutStationRow).where(
@@ -346,18 +347,21 @@ class Firmware:
         if not rows:
             return
         station = await session.get(Station, station_id)
-        if station is None or station.protocol != "ocpp1.6":
-            for row in rows:
-                row.state, row.updated_at = "waiting", now
-            return
         for row in rows:
+            row.updated_at = now
+            announced = None
+            if row.request_id is not None:
+                announced = await session.get(FirmwareUpdateRow, (station_id, row.request_id))
+            if station is None or station.protocol != "ocpp1.6" or announced is None:
+                row.state = "waiting"
+                continue
             version = await session.scalar(
                 select(FirmwareImageRow.version)
                 .join(FirmwareRolloutRow, FirmwareRolloutRow.image_id == FirmwareImageRow.id)
                 .where(FirmwareRolloutRow.id == row.rollout_id)
             )
-            booted = station.last_boot_at is not None and (
-                row.sent_at is None or station.last_boot_at >= row.sent_at
+            booted = (
+                station.last_boot_at is not None and station.last_boot_at >= announced.created_at
             )
             if version and booted and station.firmware_version == version:
                 row.state, row.firmware_status = "installed", domain.INSTALLED
@@ -372,7 +376,6 @@ class Firmware:
                     row.rollout_id,
                     station_id,
                 )
-            row.updated_at = now
 
     @staticmethod
     async def _last_update(session: AsyncSession, station_id: str) -> int | None:
