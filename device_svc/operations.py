@@ -8,7 +8,11 @@ to our caller unchanged (:class:`GatewayError`), so the station's CALLERROR and 
 reach REST clients as they left the gateway. Some answers teach the CSMS something before they
 are returned: Get/SetVariables results go into the device model, and an accepted
 RequestStartTransaction is recorded in transaction_svc (``RecordRemoteStart``), whose
-transaction then shows the idToken sent even if the station's events leave it out.
+transaction then shows the idToken sent even if the station's events leave it out. To an OCPP
+1.6 station, whose RemoteStartTransaction cannot carry the remoteStartId, transaction_svc keeps
+it before the request leaves (``ExpectRemoteStart16``: the StartTransaction that follows is
+linked to it, whatever happens to the gateway meanwhile), and forgets it when the station does
+not take it (``ForgetRemoteStart16``).
 
 Smart charging (OCPP block K) goes through transaction_svc, which keeps what each station holds
 (transaction_svc/smart_charging): a SetChargingProfile, or a RequestStartTransaction carrying a
@@ -93,6 +97,9 @@ ACTIONS: tuple[str, ...] = _actions()
 # The trailing metadata of a gateway error that travels on to our caller: the google.rpc.Status
 # with the ErrorInfo of the station's CALLERROR (Envoy turns it into the REST error body).
 _FORWARDED_METADATA = frozenset({"grpc-status-details-bin"})
+
+# A failed command's codes that leave open whether the station got it and acted on it.
+_MAYBE_SENT = frozenset({grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.UNAVAILABLE})
 
 # transaction_svc's refusals of a charging profile, as our caller's errors (400 both).
 _REFUSALS: Mapping[grpc.StatusCode, type[CsmsError]] = {
@@ -288,7 +295,7 @@ class Operations:
         # caller's error and nothing is sent.
         self._before: Mapping[str, Callable[[str, Any], Awaitable[None]]] = {
             "SetChargingProfile": self._check_charging_profile,
-            "RequestStartTransaction": self._check_remote_start_profile,
+            "RequestStartTransaction": self._before_remote_start,
             "GetChargingProfiles": self._announce_report,
             "ClearChargingProfile": self._check_clear_criteria,
         }
@@ -343,6 +350,8 @@ class Operations:
             response, payload_json = await self._send(action, station_id, route, request, seconds)
         except (GatewayError, CsmsError) as exc:
             metrics.COMMANDS.labels(action, exc.code.name).inc()
+            if action == "RequestStartTransaction" and exc.code not in _MAYBE_SENT:
+                await self._forget_remote_start16(station_id, request)
             raise
         metrics.COMMANDS.labels(action, "answered").inc()
         if new_password_hash is not None:
@@ -553,7 +562,10 @@ class Operations:
         they may also come before this answer). Best effort: the station's answer is returned
         whatever happens here. The record goes on if our caller gives up meanwhile (its deadline):
         the station starts the transaction all the same."""
-        if self.transactions is None or response.status != ocpp.REQUEST_START_STOP_STATUS_ACCEPTED:
+        if response.status != ocpp.REQUEST_START_STOP_STATUS_ACCEPTED:
+            await self._forget_remote_start16(station_id, request)
+            return
+        if self.transactions is None:
             return
         await self._shielded(self._record_remote_start(station_id, request))
         if request.HasField("charging_profile"):
@@ -643,6 +655,75 @@ class Operations:
     ) -> None:
         await self._validate_profile(
             station_id, request.evse_id, request.charging_profile, remote_start=False
+        )
+
+    async def _before_remote_start(
+        self, station_id: str, request: ocpp.RequestStartTransactionRequest
+    ) -> None:
+        await self._check_remote_start_profile(station_id, request)
+        await self._expect_remote_start16(station_id, request)
+
+    @staticmethod
+    def _remote_start16(request: ocpp.RequestStartTransactionRequest) -> bool:
+        """The request can go to a 1.6 station as RemoteStartTransaction (idTag of at most 20
+        characters, a connector, not the station): otherwise the gateway refuses it, with
+        nothing to expect."""
+        return 0 < len(request.id_token.id_token) <= 20 and (
+            not request.HasField("evse_id") or request.evse_id > 0
+        )
+
+    async def _expect_remote_start16(
+        self, station_id: str, request: ocpp.RequestStartTransactionRequest
+    ) -> None:
+        """To a 1.6 station, whose RemoteStartTransaction cannot carry the remoteStartId:
+        transaction_svc keeps it for the StartTransaction that follows, committed before the
+        request leaves (the station may start before we hear its answer). Not kept, not sent:
+        the transaction would lose its remote start (503)."""
+        if not self._remote_start16(request):
+            return
+        if (await self.devices.get(station_id)).protocol != "ocpp1.6":
+            return
+        if self.transactions is None:
+            raise Unavailable("remote starts to 1.6 stations need transaction_svc: none configured")
+        expect = transaction_pb.ExpectRemoteStart16Request(
+            station_id=station_id,
+            remote_start_id=request.remote_start_id,
+            id_tag=request.id_token.id_token,
+        )
+        if request.HasField("evse_id"):
+            expect.connector_id = request.evse_id
+        try:
+            await self.transactions.ExpectRemoteStart16(
+                expect, timeout=self.transactions_timeout, metadata=self._metadata()
+            )
+        except grpc.aio.AioRpcError as exc:
+            refusal = _REFUSALS.get(exc.code())
+            if refusal is not None:
+                raise refusal(exc.details() or "remote start refused") from None
+            raise Unavailable(
+                f"the remote start could not be kept for the 1.6 StartTransaction that follows "
+                f"it ({exc.code().name}): not sent"
+            ) from None
+
+    async def _forget_remote_start16(
+        self, station_id: str, request: ocpp.RequestStartTransactionRequest
+    ) -> None:
+        """The station did not take it: no StartTransaction follows (best effort; one left
+        expires)."""
+        if self.transactions is None or not self._remote_start16(request):
+            return
+        try:
+            if (await self.devices.get(station_id)).protocol != "ocpp1.6":
+                return
+        except CsmsError:
+            return
+        forget = transaction_pb.ForgetRemoteStart16Request(
+            station_id=station_id, remote_start_id=request.remote_start_id
+        )
+        await self._shielded(
+            self._tell_transactions(
+                "ForgetRemoteStart16", forget, "it waits for a StartTransaction until it expires"
+            )
         )
 
     async def _check_remote_start_profile(

@@ -43,7 +43,7 @@ from websockets.frames import CloseCode
 from common import logging as log_ctx
 from common import metrics
 from common.ocpp_schema import Version
-from gateway import ocpp16, ocppj
+from gateway import ocppj
 from gateway.message_log import IN, OUT, MessageLog
 
 __all__ = [
@@ -169,7 +169,6 @@ class StationConnection:
         "protocol",
         "_actions",
         "last_heard",
-        "remote_starts16",
     )
 
     def __init__(
@@ -219,9 +218,6 @@ class StationConnection:
         # and this station's large CALL waiting for or taking one (None: none).
         self._large_frames = large_frames
         self._large: _Large | None = None
-        # A 1.6 station's accepted RemoteStartTransactions not yet started (gateway.ocpp16.
-        # RemoteStarts16): made by the first one.
-        self.remote_starts16: ocpp16.RemoteStarts16 | None = None
 
     @property
     def closed(self) -> bool:

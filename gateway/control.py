@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import datetime
 import logging
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn
@@ -280,16 +279,6 @@ class StationControl(pb_grpc.StationControlServiceServicer):
                 )
             answers.append(answer.payload)
         answered = command.response(payload, answers)
-        if action == "RequestStartTransaction" and answered["status"] == "Accepted":
-            # 1.6 cannot carry the remoteStartId: kept for the StartTransaction that follows.
-            if station.remote_starts16 is None:
-                station.remote_starts16 = ocpp16.RemoteStarts16()
-            station.remote_starts16.expect(
-                payload["idToken"]["idToken"],
-                payload.get("evseId"),
-                payload["remoteStartId"],
-                time.monotonic(),
-            )
         try:
             ocppj.validate(action, "Response", answered)
         except ocppj.OcppError as exc:  # our translation's bug

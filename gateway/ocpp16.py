@@ -79,7 +79,6 @@ __all__ = [
     "PROFILE_PURPOSE_16",
     "SECRET_KEYS_16",
     "PROTOCOL",
-    "REMOTE_START_WAIT_16",
     "START_SEQ_NO",
     "STOP_REASONS_16",
     "STOP_SEQ_NO",
@@ -89,7 +88,6 @@ __all__ = [
     "WHITEPAPER",
     "WHITEPAPER_COMMANDS",
     "Command",
-    "RemoteStarts16",
     "Translation",
     "UNKEPT_MEASURANDS_16",
     "Untranslatable",
@@ -204,7 +202,10 @@ def _authorize_response(r: Payload) -> Payload:
 #   for a re-sent request), then TransactionEvent Started, seqNo 0, triggerReason Authorized,
 #   idTag → idToken, connectorId N → EVSE N connector 1, meterStart → an
 #   Energy.Active.Import.Register reading (Wh, context Transaction.Begin) at its timestamp,
-#   reservationId kept. Answer: the idTokenInfo as idTagInfo (always there: the idTag is always
+#   reservationId kept; chargingState and remoteStartId (triggerReason RemoteStart) as the
+#   assignment answered them (transaction_svc links the remote start the CSMS sent before, and
+#   fixes the chargingState the connector's last status said: see _connector_charging_state16 in
+#   gateway/server.py). Answer: the idTokenInfo as idTagInfo (always there: the idTag is always
 #   authorized; a refused one is still a transaction, the station decides) and the id.
 # * StopTransaction → TransactionEvent Ended, seqNo STOP_SEQ_NO (the last there can be), reason
 #   (default Local) → stoppedReason and triggerReason by STOP_REASONS_16, idTag → idToken when
@@ -348,8 +349,9 @@ def _start_request(p: Payload, now: str) -> Payload:
         "timestamp": p["timestamp"],
         "triggerReason": "Authorized",
         "seqNo": START_SEQ_NO,
-        # A 1.6 transaction starts when energy may flow: Charging, until a StatusNotification
-        # of its connector says otherwise (charging_state_event).
+        # A 1.6 transaction starts when energy may flow: Charging, unless the status of its
+        # connector before the start said otherwise (the assignment's chargingState) and until
+        # a StatusNotification after it does (charging_state_event).
         "transactionInfo": {
             "transactionId": _transaction_id(p["transactionId"]),
             "chargingState": "Charging",
@@ -360,62 +362,12 @@ def _start_request(p: Payload, now: str) -> Payload:
     }
     if "reservationId" in p:
         event["reservationId"] = p["reservationId"]
-    if "remoteStartId" in p:  # the CSMS's, not the station's (RemoteStarts16)
+    if "chargingState" in p:  # the CSMS's: the connector's status before the start
+        event["transactionInfo"]["chargingState"] = p["chargingState"]
+    if "remoteStartId" in p:  # the CSMS's, not the station's (AssignTransactionId16)
         event["triggerReason"] = "RemoteStart"
         event["transactionInfo"]["remoteStartId"] = p["remoteStartId"]
     return event
-
-
-#: How long (seconds) an accepted RemoteStartTransaction waits for its StartTransaction, and a
-#: given remoteStartId is remembered for a re-sent StartTransaction (:class:`RemoteStarts16`).
-REMOTE_START_WAIT_16: Final = 600.0
-
-
-class RemoteStarts16:
-    """One 1.6 station's accepted RemoteStartTransactions waiting for their StartTransaction.
-
-    1.6's RemoteStartTransaction has no remoteStartId, so the one of the CSMS's 2.0.1
-    RequestStartTransaction is kept here (:meth:`expect`) and given to the StartTransaction of
-    the same idTag (case-insensitive, as 1.6's idTags are) on the same connector (any, when the
-    remote start named none) within :data:`REMOTE_START_WAIT_16` seconds (:meth:`take`), whose
-    Started event then carries it (``transactionInfo.remoteStartId``, triggerReason
-    RemoteStart). A re-sent StartTransaction (the same assigned transactionId) gets the same
-    one, so its event stays the same event. Times are the caller's monotonic clock."""
-
-    __slots__ = ("_given", "_waiting")
-
-    def __init__(self) -> None:
-        # idTag (lower case) → (remoteStartId, connectorId or None, until)
-        self._waiting: dict[str, tuple[int, int | None, float]] = {}
-        # transactionId → (remoteStartId, until)
-        self._given: dict[int, tuple[int, float]] = {}
-
-    def __len__(self) -> int:
-        return len(self._waiting) + len(self._given)
-
-    def expect(self, id_tag: str, connector: int | None, remote_start_id: int, now: float) -> None:
-        self._drop(now)
-        self._waiting[id_tag.lower()] = (remote_start_id, connector, now + REMOTE_START_WAIT_16)
-
-    def take(self, id_tag: str, connector: int, transaction_id: int, now: float) -> int | None:
-        """The remoteStartId of the StartTransaction that was given ``transaction_id``, None
-        when no remote start waits for it."""
-        self._drop(now)
-        given = self._given.get(transaction_id)
-        if given is not None:
-            return given[0]
-        waiting = self._waiting.get(id_tag.lower())
-        if waiting is None or waiting[1] not in (None, connector):
-            return None
-        del self._waiting[id_tag.lower()]
-        self._given[transaction_id] = (waiting[0], now + REMOTE_START_WAIT_16)
-        return waiting[0]
-
-    def _drop(self, now: float) -> None:
-        for tag in [t for t, (_, _, until) in self._waiting.items() if until <= now]:
-            del self._waiting[tag]
-        for tx in [t for t, (_, until) in self._given.items() if until <= now]:
-            del self._given[tx]
 
 
 def _start_response(r: Payload) -> Payload:
@@ -652,12 +604,14 @@ def request(
     now: str,
     transaction_id: int | None = None,
     remote_start_id: int | None = None,
+    charging_state: str | None = None,
 ) -> tuple[ocppj.Call, Payload]:
     """The 2.0.1 CALL that serves a 1.6 ``call`` already checked against its 1.6 schema, and
     the wrapper's extra fields (``{}`` when none). ``now``: the gateway's time (UTC, at most 3
     fractional digits), for what 2.0.1 requires and 1.6 may leave out. ``transaction_id``: the
     one the CSMS assigned (see :func:`assignment`). ``remote_start_id``: the CSMS's remote start
-    this StartTransaction follows (:class:`RemoteStarts16`).
+    this StartTransaction follows, and ``charging_state`` its transaction's chargingState at the
+    start (both from the assignment: 1.6's StartTransaction says neither).
 
     Raises KeyError when the action has no translation (the gateway answers NotSupported),
     :class:`ocppj.OcppError` (with the CALL's message id) for values the CSMS cannot take.
@@ -668,6 +622,8 @@ def request(
         payload = {**payload, "transactionId": transaction_id}
     if remote_start_id is not None:
         payload = {**payload, "remoteStartId": remote_start_id}
+    if charging_state is not None:
+        payload = {**payload, "chargingState": charging_state}
     action = translation.action if translation.route is None else translation.route(payload)
     try:
         translated = ocppj.Call(call.message_id, action, translation.request(payload, now))

@@ -27,7 +27,6 @@ import logging
 import math
 import secrets
 import signal
-import time
 import urllib.parse
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
@@ -46,7 +45,14 @@ from websockets.typing import Subprotocol
 from common import errors, gc_tuning, grpc_server, grpc_tls, metrics, rlimits
 from common import logging as log_ctx
 from common.grpc_server import REQUEST_ID_KEY
-from common.ocpp_json import ConversionError, to_ocpp, to_proto, to_proto_steps
+from common.ocpp_json import (
+    ConversionError,
+    ocpp_enum_value,
+    proto_enum_number,
+    to_ocpp,
+    to_proto,
+    to_proto_steps,
+)
 from common.ocpp_schema import Version
 from csms.device.v1 import device_service_pb2 as device_pb
 from csms.gateway.v1 import station_control_pb2_grpc as control_grpc
@@ -543,21 +549,22 @@ class Gateway:
         transaction_id: int | None = None
         try:
             assignment = ocpp16.assignment(call)
+            remote_start_id: int | None = None
+            charging_state: str | None = None
             if assignment is not None:  # StartTransaction: the CSMS's transactionId first
                 assigned = await self._assign_transaction_id16(station_id, call, assignment)
                 if isinstance(assigned, str):  # a CALLERROR
                     return ocpp16.answer(call.action, assigned)
-                transaction_id = assigned
-            remote_start_id = None
-            station = self.connections.get(station_id)
-            if transaction_id is not None and station is not None and station.remote_starts16:
-                remote_start_id = station.remote_starts16.take(
-                    call.payload["idTag"],
-                    call.payload["connectorId"],
-                    transaction_id,
-                    time.monotonic(),
-                )
-            translated, extra = ocpp16.request(call, _now(), transaction_id, remote_start_id)
+                transaction_id = assigned.transaction_id
+                if assigned.HasField("remote_start_id"):
+                    remote_start_id = assigned.remote_start_id
+                if assigned.charging_state:
+                    charging_state = ocpp_enum_value(
+                        ocpp_pb.ChargingStateEnum, assigned.charging_state
+                    )
+            translated, extra = ocpp16.request(
+                call, _now(), transaction_id, remote_start_id, charging_state
+            )
         except ocppj.OcppError as exc:
             log.info("refused %s: %s", call.action, exc)
             return exc.frame("ocpp1.6")
@@ -619,9 +626,10 @@ class Gateway:
 
     async def _assign_transaction_id16(
         self, station_id: str, call: ocppj.Call, assignment: Mapping[str, Any]
-    ) -> int | str:
-        """transaction_svc's integer transactionId for a 1.6 StartTransaction (committed, the
-        same for a re-sent one), or the 2.0.1 CALLERROR frame when it cannot be had."""
+    ) -> transaction_pb.AssignTransactionId16Response | str:
+        """transaction_svc's assignment for a 1.6 StartTransaction (its integer transactionId,
+        committed, the same for a re-sent one; the remote start it follows; its chargingState at
+        the start), or the 2.0.1 CALLERROR frame when it cannot be had."""
         request = transaction_pb.AssignTransactionId16Request(station_id=station_id)
         try:
             json_format.ParseDict(assignment, request)
@@ -632,15 +640,41 @@ class Gateway:
         station = self.connections.get(station_id)
         if station is not None and station.registration is not None:
             request.registration = station.registration
+        state = await self._connector_charging_state16(station_id, request.connector_id)
+        if state is not None:
+            request.charging_state = proto_enum_number(ocpp_pb.ChargingStateEnum, state)
         request_id = _request_id(station_id, call.message_id)
         try:
             async with self.in_flight["transaction"]:
-                response = await self.router.transaction.AssignTransactionId16(
+                return await self.router.transaction.AssignTransactionId16(
                     request, timeout=self.timeout, metadata=((REQUEST_ID_KEY, request_id),)
                 )
         except grpc.aio.AioRpcError as exc:
             return self._rpc_failed(station_id, call, request_id, "transaction", exc)
-        return int(response.transaction_id)
+
+    async def _connector_charging_state16(self, station_id: str, connector: int) -> str | None:
+        """The chargingState the 1.6 status device_svc holds for the connector says (a 1.6
+        station may report Charging, SuspendedEV or SuspendedEVSE before its StartTransaction:
+        :data:`gateway.ocpp16.CHARGING_STATE_16`), None when it says none or cannot be read
+        (then the transaction starts Charging, as it did before)."""
+        try:
+            async with self.in_flight["device"]:
+                found = await self.router.device.GetChargingStation(
+                    device_pb.GetChargingStationRequest(id=station_id), timeout=self.timeout
+                )
+        except grpc.aio.AioRpcError as exc:
+            log.warning(
+                "connector %d's status not read (its transaction starts Charging): %s",
+                connector,
+                exc.details(),
+            )
+            return None
+        for evse in found.evses:
+            if evse.id == connector:
+                for each in evse.connectors:
+                    if each.HasField("ocpp16"):
+                        return ocpp16.CHARGING_STATE_16.get(each.ocpp16.status)
+        return None
 
     async def serve_call(self, station_id: str, call: ocppj.Call) -> str:
         """Serve a 2.0.1 CALL as if the station had sent it: what a 1.6 station answered that a

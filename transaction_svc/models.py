@@ -25,6 +25,7 @@ __all__ = [
     "EventConflictRow",
     "ImplausibleReadingRow",
     "MeterValuesRow",
+    "Ocpp16RemoteStart",
     "Ocpp16TransactionId",
     "RemoteStartRow",
     "Transaction",
@@ -112,6 +113,30 @@ class Ocpp16TransactionId(Base):
     timestamp: Mapped[datetime.datetime]
     # Wh.
     meter_start: Mapped[int]
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+    # The transaction's chargingState at its start (OCPP value), fixed at the assignment: the one
+    # the station last reported for the connector before it (a 1.6 StatusNotification may come
+    # first), else "Charging". NULL for the ids assigned before migration 0011: "Charging".
+    charging_state: Mapped[str | None] = mapped_column(String(20))
+
+
+class Ocpp16RemoteStart(Base):
+    """A RequestStartTransaction on its way to a 1.6 station, whose RemoteStartTransaction cannot
+    carry the remoteStartId: kept (before it leaves) for the StartTransaction of that idTag on
+    that connector (any, when NULL) that comes before ``expires_at``. The assignment of that
+    start's transactionId takes it (``transaction_id``, in the same database transaction), so a
+    re-sent StartTransaction finds the same link, and no other start takes it."""
+
+    __tablename__ = "ocpp16_remote_starts"
+
+    station_id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    remote_start_id: Mapped[int] = mapped_column(primary_key=True)
+    # As sent (1.6's CiString20Type); matched whatever the case.
+    id_tag: Mapped[str] = mapped_column(String(20))
+    connector_id: Mapped[int | None]
+    expires_at: Mapped[datetime.datetime]
+    # The 1.6 transactionId (Ocpp16TransactionId.id) of the start that took it; NULL: waiting.
+    transaction_id: Mapped[int | None] = mapped_column(index=True)
     created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
 
 

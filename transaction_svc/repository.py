@@ -4,6 +4,7 @@ transaction_svc writes SQL."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 from collections.abc import Callable, Mapping, Sequence
@@ -19,6 +20,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     column,
+    delete,
     distinct,
     func,
     or_,
@@ -35,6 +37,7 @@ from transaction_svc.models import (
     EventConflictRow,
     ImplausibleReadingRow,
     MeterValuesRow,
+    Ocpp16RemoteStart,
     Ocpp16TransactionId,
     RemoteStartRow,
     Transaction,
@@ -42,8 +45,10 @@ from transaction_svc.models import (
 )
 
 __all__ = [
+    "Assigned16",
     "EventWriter",
     "MeterValuesRepository",
+    "Ocpp16RemoteStarts",
     "Ocpp16TransactionIds",
     "RemoteStarts",
     "TransactionRepository",
@@ -510,6 +515,22 @@ class RemoteStarts:
 
 _IDS16 = table_of(Ocpp16TransactionId)
 _START_KEY = ("station_id", "connector_id", "id_tag", "timestamp", "meter_start")
+_RS16 = table_of(Ocpp16RemoteStart)
+# A 1.6 transaction starts when energy may flow (gateway/ocpp16.py), unless told otherwise.
+_CHARGING_AT_START = "Charging"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Assigned16:
+    """What the assignment of a 1.6 StartTransaction's id gives."""
+
+    transaction_id: int
+    # False: the start had its id already (re-sent).
+    assigned: bool
+    # The remote start it follows (Ocpp16RemoteStart), None: none.
+    remote_start_id: int | None
+    # Its chargingState at the start (OCPP value).
+    charging_state: str
 
 
 class Ocpp16TransactionIds:
@@ -526,15 +547,20 @@ class Ocpp16TransactionIds:
         id_tag: str,
         timestamp: datetime.datetime,
         meter_start: int,
-    ) -> tuple[int, bool]:
-        """The id of this start, and whether it was assigned now (False: the start had one).
+        charging_state: str | None = None,
+    ) -> Assigned16:
+        """The id of this start, whether it was assigned now (False: the start had one), the
+        remote start it follows and its chargingState at the start (``charging_state``, kept at
+        the first assignment; None: Charging).
 
         Insert-or-fetch on the natural key's unique constraint, never read-then-write: two
         deliveries of the same start racing each other insert once (PostgreSQL: the second
         insert waits for the first's commit, then does nothing; SQLite: BEGIN IMMEDIATE
         serializes them), and the loser's SELECT, a statement after that commit, finds the
         winner's row. The transaction's row is created with it (protocol "ocpp1.6"), so that
-        it is listed from the moment its id is given out.
+        it is listed from the moment its id is given out, and a waiting remote start of the
+        station for this idTag and connector is taken (:meth:`_take_remote_start`) in the same
+        database transaction: the link is committed with the id, and found again by a re-send.
         """
         key = {
             "station_id": station_id,
@@ -547,22 +573,121 @@ class Ocpp16TransactionIds:
         row = (
             await self.conn.execute(
                 insert(_IDS16)
-                .values(**key, created_at=utcnow())
+                .values(**key, created_at=utcnow(), charging_state=charging_state)
                 .on_conflict_do_nothing(index_elements=list(_START_KEY))
                 .returning(_IDS16.c.id)
             )
         ).first()
         if row is None:
-            found = await self.conn.scalar(
-                select(_IDS16.c.id).where(*(_IDS16.c[name] == key[name] for name in _START_KEY))
-            )
+            found = (
+                await self.conn.execute(
+                    select(_IDS16.c.id, _IDS16.c.charging_state).where(
+                        *(_IDS16.c[name] == key[name] for name in _START_KEY)
+                    )
+                )
+            ).first()
             if found is None:  # pragma: no cover - the conflicting row is committed
                 raise RuntimeError(f"the transactionId of {key} vanished")
-            return int(found), False
+            linked = await self.conn.scalar(
+                select(_RS16.c.remote_start_id)
+                .where(_RS16.c.station_id == station_id, _RS16.c.transaction_id == found.id)
+                .limit(1)
+            )
+            return Assigned16(
+                int(found.id), False, linked, found.charging_state or _CHARGING_AT_START
+            )
         transaction_id = int(row.id)
         await self.conn.execute(
             insert(_TRANSACTIONS)
             .values(station_id=station_id, id=str(transaction_id), protocol="ocpp1.6")
             .on_conflict_do_nothing(index_elements=["station_id", "id"])
         )
-        return transaction_id, True
+        remote_start_id = await self._take_remote_start(
+            station_id, connector_id, id_tag, transaction_id
+        )
+        return Assigned16(
+            transaction_id, True, remote_start_id, charging_state or _CHARGING_AT_START
+        )
+
+    async def _take_remote_start(
+        self, station_id: str, connector_id: int, id_tag: str, transaction_id: int
+    ) -> int | None:
+        """The newest waiting, unexpired remote start of the station for ``id_tag`` (any case)
+        on ``connector_id`` (or on none named), now taken by ``transaction_id``. The UPDATE
+        takes it only while it still waits: of two starts racing for one remote start, the
+        second (PostgreSQL: re-checked after the first's commit) takes nothing."""
+        candidates = (
+            select(_RS16.c.remote_start_id)
+            .where(
+                _RS16.c.station_id == station_id,
+                _RS16.c.transaction_id.is_(None),
+                func.lower(_RS16.c.id_tag) == id_tag.lower(),
+                or_(_RS16.c.connector_id.is_(None), _RS16.c.connector_id == connector_id),
+                _RS16.c.expires_at > utcnow(),
+            )
+            .order_by(_RS16.c.created_at.desc(), _RS16.c.remote_start_id.desc())
+        )
+        for remote_start_id in (await self.conn.scalars(candidates)).all():
+            taken = await self.conn.execute(
+                update(_RS16)
+                .where(
+                    _RS16.c.station_id == station_id,
+                    _RS16.c.remote_start_id == remote_start_id,
+                    _RS16.c.transaction_id.is_(None),
+                )
+                .values(transaction_id=transaction_id)
+            )
+            if taken.rowcount == 1:
+                return int(remote_start_id)
+        return None
+
+
+class Ocpp16RemoteStarts:
+    """The remote starts on their way to 1.6 stations (models.Ocpp16RemoteStart), on one
+    connection (inside the caller's database transaction)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def expect(
+        self,
+        station_id: str,
+        remote_start_id: int,
+        id_tag: str,
+        connector_id: int | None,
+        expires_at: datetime.datetime,
+    ) -> None:
+        """Keep it (waiting), replacing one of the same id; the station's remote starts that
+        expired unused go."""
+        now = utcnow()
+        await self.conn.execute(
+            delete(_RS16).where(
+                _RS16.c.station_id == station_id,
+                _RS16.c.transaction_id.is_(None),
+                _RS16.c.expires_at <= now,
+            )
+        )
+        values = {
+            "id_tag": id_tag,
+            "connector_id": connector_id,
+            "expires_at": expires_at,
+            "transaction_id": None,
+            "created_at": now,
+        }
+        insert = _INSERTS[self.conn.dialect.name]
+        await self.conn.execute(
+            insert(_RS16)
+            .values(station_id=station_id, remote_start_id=remote_start_id, **values)
+            .on_conflict_do_update(index_elements=["station_id", "remote_start_id"], set_=values)
+        )
+
+    async def forget(self, station_id: str, remote_start_id: int) -> bool:
+        """Drop it if it still waits; whether it did."""
+        result = await self.conn.execute(
+            delete(_RS16).where(
+                _RS16.c.station_id == station_id,
+                _RS16.c.remote_start_id == remote_start_id,
+                _RS16.c.transaction_id.is_(None),
+            )
+        )
+        return bool(result.rowcount)

@@ -20,9 +20,15 @@ OCPP 1.6J transactions (:meth:`Transactions.assign_id16`): a 1.6 station's Start
 an integer transactionId from the CSMS. It is assigned and committed before the station is
 answered, once per StartTransaction: the request's natural key (station, connectorId, idTag,
 timestamp, meterStart) is unique, so the same request re-sent after a lost answer finds its id
-(:class:`repository.Ocpp16TransactionIds`). Everything else about the transaction is recorded
-as for 2.0.1, as the TransactionEvents the gateway translates the 1.6 messages into
-(gateway/ocpp16.py) under the id's decimal digits, with ``protocol`` "ocpp1.6".
+(:class:`repository.Ocpp16TransactionIds`). 1.6's RemoteStartTransaction has no remoteStartId:
+device_svc keeps the CSMS's here before the request leaves (:meth:`Transactions.
+expect_remote_start16`), and the assignment of the StartTransaction of that idTag on that
+connector takes it in the same database transaction, so the link survives any restart and a
+re-sent start finds it. The chargingState the station reported for the connector before the
+start (1.6 says it by StatusNotification, which may come first) is fixed at the assignment too.
+Everything else about the transaction is recorded as for 2.0.1, as the TransactionEvents the
+gateway translates the 1.6 messages into (gateway/ocpp16.py) under the id's decimal digits, with
+``protocol`` "ocpp1.6".
 """
 
 from __future__ import annotations
@@ -58,14 +64,20 @@ from transaction_svc.models import (
     TransactionEventRow,
 )
 from transaction_svc.repository import (
+    Assigned16,
     EventWriter,
     MeterValuesRepository,
+    Ocpp16RemoteStarts,
     Ocpp16TransactionIds,
     RemoteStarts,
     TransactionRepository,
 )
 
-__all__ = ["MeterValues", "Transactions", "state_of"]
+__all__ = ["REMOTE_START_WAIT_16", "MeterValues", "Transactions", "state_of"]
+
+#: Seconds a remote start on its way to a 1.6 station waits for its StartTransaction
+#: (:meth:`Transactions.expect_remote_start16`).
+REMOTE_START_WAIT_16 = 600.0
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +187,10 @@ class Transactions:
         *,
         max_batch: int = 256,
         max_wait: float = 0.002,
+        remote_start_wait16: float = REMOTE_START_WAIT_16,
     ) -> None:
         self.sessions = sessions
+        self.remote_start_wait16 = remote_start_wait16
         engine = self._engine = sessions.kw["bind"]
         self._events: GroupCommit[_Received, _Stored] = GroupCommit(
             engine,
@@ -216,9 +230,12 @@ class Transactions:
         id_tag: str,
         timestamp: datetime.datetime,
         meter_start: int,
-    ) -> tuple[int, bool]:
-        """The integer transactionId of an OCPP 1.6J StartTransaction, and whether it was
-        assigned now (False: this start, re-sent, had it already). Committed on return, with
+        charging_state: str | None = None,
+    ) -> Assigned16:
+        """The integer transactionId of an OCPP 1.6J StartTransaction, whether it was assigned
+        now (False: this start, re-sent, had it already), the remote start it follows (taken
+        now, or the one taken at its first assignment) and its chargingState at the start
+        (``charging_state`` at the first assignment, else Charging). Committed on return, with
         the transaction's row (protocol "ocpp1.6")."""
         _validate_station_id(station_id)
         if connector_id < 1:
@@ -226,14 +243,45 @@ class Transactions:
         if not id_tag or len(id_tag) > 20:
             raise InvalidArgument("id_tag must be 1 to 20 characters")
         async with self._engine.begin() as conn:
-            transaction_id, assigned = await Ocpp16TransactionIds(conn).assign(
-                station_id, connector_id, id_tag, timestamp, meter_start
+            got = await Ocpp16TransactionIds(conn).assign(
+                station_id, connector_id, id_tag, timestamp, meter_start, charging_state
             )
-        if assigned:
-            log.info("1.6 transaction %s/%d assigned", station_id, transaction_id)
+        remote = "" if got.remote_start_id is None else f" (remote start {got.remote_start_id})"
+        if got.assigned:
+            log.info("1.6 transaction %s/%d assigned%s", station_id, got.transaction_id, remote)
         else:
-            log.info("1.6 StartTransaction repeated: transaction %s/%d", station_id, transaction_id)
-        return transaction_id, assigned
+            log.info(
+                "1.6 StartTransaction repeated: transaction %s/%d%s",
+                station_id,
+                got.transaction_id,
+                remote,
+            )
+        return got
+
+    async def expect_remote_start16(
+        self, station_id: str, remote_start_id: int, id_tag: str, connector_id: int | None
+    ) -> None:
+        """Keep a remote start on its way to a 1.6 station for the StartTransaction that follows
+        it within :data:`REMOTE_START_WAIT_16` seconds (see :meth:`assign_id16`). Committed on
+        return."""
+        _validate_station_id(station_id)
+        if not id_tag or len(id_tag) > 20:
+            raise InvalidArgument("id_tag must be 1 to 20 characters")
+        if connector_id is not None and connector_id < 1:
+            raise InvalidArgument("connector_id must be at least 1 (0 is the station itself)")
+        expires = utcnow() + datetime.timedelta(seconds=self.remote_start_wait16)
+        async with self._engine.begin() as conn:
+            await Ocpp16RemoteStarts(conn).expect(
+                station_id, remote_start_id, id_tag, connector_id, expires
+            )
+        log.info("1.6 remote start %d expected until %s", remote_start_id, expires.isoformat())
+
+    async def forget_remote_start16(self, station_id: str, remote_start_id: int) -> None:
+        """The station did not accept it: no start is to take it (one that did keeps it)."""
+        _validate_station_id(station_id)
+        async with self._engine.begin() as conn:
+            if await Ocpp16RemoteStarts(conn).forget(station_id, remote_start_id):
+                log.info("1.6 remote start %d not accepted: forgotten", remote_start_id)
 
     async def record_remote_start(
         self, station_id: str, remote_start_id: int, id_token: str, id_token_type: str

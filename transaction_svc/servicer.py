@@ -246,14 +246,44 @@ class TransactionServicer(
             registration.check(request.registration, "StartTransaction")
         if not request.HasField("timestamp"):
             raise InvalidArgument("timestamp is required")
-        transaction_id, assigned = await self.transactions.assign_id16(
+        charging_state = _ocpp_value(
+            ocpp.ChargingStateEnum, request.charging_state, "charging_state"
+        )
+        got = await self.transactions.assign_id16(
             request.station_id,
             request.connector_id,
             request.id_tag,
             utc_datetime(request.timestamp),
             request.meter_start,
+            charging_state or None,
         )
-        return pb.AssignTransactionId16Response(transaction_id=transaction_id, assigned=assigned)
+        response = pb.AssignTransactionId16Response(
+            transaction_id=got.transaction_id,
+            assigned=got.assigned,
+            charging_state=_number(ocpp.ChargingStateEnum, got.charging_state),
+        )
+        if got.remote_start_id is not None:
+            response.remote_start_id = got.remote_start_id
+        return response
+
+    async def ExpectRemoteStart16(
+        self, request: pb.ExpectRemoteStart16Request, context: grpc.aio.ServicerContext
+    ) -> pb.ExpectRemoteStart16Response:
+        log_ctx.station_id.set(request.station_id)
+        await self.transactions.expect_remote_start16(
+            request.station_id,
+            request.remote_start_id,
+            request.id_tag,
+            request.connector_id if request.HasField("connector_id") else None,
+        )
+        return pb.ExpectRemoteStart16Response()
+
+    async def ForgetRemoteStart16(
+        self, request: pb.ForgetRemoteStart16Request, context: grpc.aio.ServicerContext
+    ) -> pb.ForgetRemoteStart16Response:
+        log_ctx.station_id.set(request.station_id)
+        await self.transactions.forget_remote_start16(request.station_id, request.remote_start_id)
+        return pb.ForgetRemoteStart16Response()
 
     async def GetTransaction(
         self, request: pb.GetTransactionRequest, context: grpc.aio.ServicerContext

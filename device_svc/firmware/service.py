@@ -294,17 +294,7 @@ class Firmware:
                 request_id = await self._last_update(session, station_id)
             if request_id is None:
                 if status == "Idle":
-                    # Busy with no update: a request it was asked about never reached it.
-                    rows = (
-                        await session.scalars(
-                            select(RolloutStationRow).where(
-                                RolloutStationRow.station_id == station_id,
-                                RolloutStationRow.state == "checking",
-                            )
-                        )
-                    ).all()
-                    for row in rows:
-                        row.state, row.updated_at = "waiting", now
+                    await self._idle_when_asked(session, station_id, now)
                 return
             await session.execute(
                 update(FirmwareUpdateRow)
@@ -330,6 +320,62 @@ class Firmware:
                     row.state = state
                     row.detail = "" if state != "failed" else f"the station reported {status}"
                 row.updated_at = now
+
+    @staticmethod
+    async def _idle_when_asked(
+        session: AsyncSession, station_id: str, now: datetime.datetime
+    ) -> None:
+        """Idle from a station asked whether it got its rollout's request (rollouts: checking).
+
+        A 2.0.1 station busy with an update says so with that update's requestId, so Idle
+        means the request never reached it: to be sent again. A 1.6 station's Idle means only
+        that it is not busy with firmware now (1.6 has no requestId; its triggered status is
+        Idle once an update is done, or before a retrieveDate to come). So for a 1.6 station:
+        a request never announced (recorded before it leaves, :meth:`announce_update`) never
+        left: sent again; one the station booted with the image's version since: installed;
+        else it may have it (installed, its Installed lost while device_svc was down, or still
+        to come): not sent again, followed as a station that has its request (its statuses, or
+        the rollout's station timeout, tell how it ends)."""
+        rows = (
+            await session.scalars(
+                select(RolloutStationRow).where(
+                    RolloutStationRow.station_id == station_id,
+                    RolloutStationRow.state == "checking",
+                )
+            )
+        ).all()
+        if not rows:
+            return
+        station = await session.get(Station, station_id)
+        for row in rows:
+            row.updated_at = now
+            announced = None
+            if row.request_id is not None:
+                announced = await session.get(FirmwareUpdateRow, (station_id, row.request_id))
+            if station is None or station.protocol != "ocpp1.6" or announced is None:
+                row.state = "waiting"
+                continue
+            version = await session.scalar(
+                select(FirmwareImageRow.version)
+                .join(FirmwareRolloutRow, FirmwareRolloutRow.image_id == FirmwareImageRow.id)
+                .where(FirmwareRolloutRow.id == row.rollout_id)
+            )
+            booted = (
+                station.last_boot_at is not None and station.last_boot_at >= announced.created_at
+            )
+            if version and booted and station.firmware_version == version:
+                row.state, row.firmware_status = "installed", domain.INSTALLED
+                row.detail = f"booted with firmware {version} since its request"
+                log.info(
+                    "rollout %s: %s installed (booted with %s)", row.rollout_id, station_id, version
+                )
+            else:
+                row.state, row.sent_at = "sent", now
+                log.info(
+                    "rollout %s: %s (OCPP 1.6) idle: followed as having its request",
+                    row.rollout_id,
+                    station_id,
+                )
 
     @staticmethod
     async def _last_update(session: AsyncSession, station_id: str) -> int | None:

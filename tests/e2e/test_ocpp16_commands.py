@@ -405,7 +405,9 @@ async def test_station_callerrors_reach_rest(station16: Station16, rest: httpx.A
 
 async def test_data_transfer_both_ways(station16: Station16, rest: httpx.AsyncClient) -> None:
     """DataTransfer from the CSMS reaches the station as it is and its answer comes back; the
-    station's own DataTransfer is answered UnknownVendorId (the CSMS has no vendor extension)."""
+    station's own DataTransfer is answered UnknownVendorId (the CSMS has no vendor extension:
+    OCTT TC_064_CSMS, Data Transfer to a Central System, wants Rejected, UnknownMessageId or
+    UnknownVendorId)."""
     body = {"vendorId": "com.acme", "messageId": "ping", "data": "hello"}
     assert await _command(rest, station16.station_id, "dataTransfer", body) == {
         "status": "Accepted",

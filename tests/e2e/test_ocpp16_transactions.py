@@ -155,6 +155,40 @@ async def test_tc_003_004_regular_charging_session(
     ]
 
 
+@pytest.mark.parametrize(
+    ("before", "state", "after"),
+    [
+        ("SuspendedEV", "SuspendedEV", "Charging"),
+        ("SuspendedEVSE", "SuspendedEVSE", "SuspendedEV"),
+        ("Charging", "Charging", "SuspendedEVSE"),
+        ("Preparing", "Charging", "SuspendedEV"),  # no chargingState said: Charging
+    ],
+)
+async def test_a_status_before_the_start_is_the_transactions_charging_state(
+    cp: Station16, station_id: str, rest: httpx.AsyncClient, before: str, state: str, after: str
+) -> None:
+    """A 1.6 station may report its connector Charging, SuspendedEV or SuspendedEVSE before
+    the StartTransaction of its session: the transaction starts in that chargingState (listed
+    by ``?chargingState=``), the same for the start re-sent (no conflict); a status after the
+    start still wins."""
+    tag = await _token(rest)
+    assert await cp.result("StatusNotification", _status(1, "SuspendedEV")) == {}
+    assert await cp.result("StatusNotification", _status(2, "Charging")) == {}  # another one
+    assert await cp.result("StatusNotification", _status(1, before)) == {}
+    started = await cp.result("StartTransaction", _start(tag))
+    assert await cp.result("StartTransaction", _start(tag)) == started
+    tx_id = started["transactionId"]
+    got = await _transaction(rest, station_id, tx_id)
+    assert got["chargingState"] == state, got
+    assert got.get("conflicts", []) == []
+    resp = await rest.get(
+        "/v1/transactions", params={"stationId": station_id, "chargingState": state}
+    )
+    assert [t["id"] for t in resp.json().get("transactions", [])] == [str(tx_id)], resp.text
+    assert await cp.result("StatusNotification", _status(1, after)) == {}
+    assert (await _transaction(rest, station_id, tx_id))["chargingState"] == after
+
+
 async def test_tc_005_ev_side_disconnected(
     cp: Station16, station_id: str, rest: httpx.AsyncClient
 ) -> None:
@@ -200,7 +234,7 @@ async def test_tc_032_power_failure_stops_the_transaction(
 async def test_tc_039_offline_transaction(
     cp: Station16, station_id: str, rest: httpx.AsyncClient
 ) -> None:
-    """OCTT TC_039_CSMS-style (a transaction held while offline, delivered on reconnection):
+    """OCTT TC_039_CSMS (Offline Transaction: one held while offline, delivered on reconnection):
     StartTransaction, MeterValues and StopTransaction dated hours before they arrive, sent back
     to back: the transaction is recorded with the station's times and its energy."""
     tag = await _token(rest)
@@ -218,6 +252,65 @@ async def test_tc_039_offline_transaction(
     assert got["startedAt"] == f"{day}8:00:00Z" and got["endedAt"] == f"{day}9:45:00Z"
     assert got["energyWh"] == 6000 and got.get("implausibleReadings", []) == []
     assert [e["eventType"] for e in got["events"]] == ["Started", "Updated", "Updated", "Ended"]
+
+
+async def test_tc_037_1_offline_start_with_a_valid_id_tag(
+    ws_url: Callable[[str], str], station_id: str, rest: httpx.AsyncClient
+) -> None:
+    """OCTT TC_037_1_CSMS (Offline Start Transaction - Valid IdTag): the station lost its
+    connection, started a transaction offline, and once connected again sends the queued
+    StartTransaction (dated before) then StatusNotification Charging: StartTransaction.conf
+    idTagInfo Accepted, the transaction recorded at the station's time, Charging."""
+    tag = await _token(rest)
+    first = await Station16.connect(ws_url(station_id))
+    assert (await first.result("BootNotification", BOOT))["status"] == "Accepted"
+    await first.ws.close()  # offline
+    st = await Station16.connect(ws_url(station_id))
+    try:
+        started = await st.result("StartTransaction", _start(tag, at="2026-12-01T07:00:00Z"))
+        assert started["idTagInfo"] == {"status": "Accepted"}
+        assert await st.result("StatusNotification", _status(1, "Charging")) == {}
+        got = await _transaction(rest, station_id, started["transactionId"])
+        assert got["startedAt"] == "2026-12-01T07:00:00Z" and got["active"] is True
+        assert got["chargingState"] == "Charging"
+    finally:
+        await st.ws.close()
+
+
+@pytest.mark.parametrize("status_first", [False, True], ids=["stop-first", "status-first"])
+async def test_tc_038_offline_stop(
+    ws_url: Callable[[str], str], station_id: str, rest: httpx.AsyncClient, status_first: bool
+) -> None:
+    """TC_038 Offline Stop Transaction (the CS side's text; the CSMS side's is not verified):
+    a transaction started online, the connection lost, the driver stops it offline; connected
+    again, the station sends StopTransaction (reason Local, dated before) and StatusNotification
+    Finishing, in either order: both answered, the transaction ended Local at the station's
+    time."""
+    tag = await _token(rest)
+    first = await Station16.connect(ws_url(station_id))
+    assert (await first.result("BootNotification", BOOT))["status"] == "Accepted"
+    tx_id = (await first.result("StartTransaction", _start(tag, meter=100)))["transactionId"]
+    assert await first.result("StatusNotification", _status(1, "Charging")) == {}
+    await first.ws.close()  # offline
+    st = await Station16.connect(ws_url(station_id))
+    stop = {
+        "transactionId": tx_id,
+        "idTag": tag,
+        "meterStop": 2100,
+        "timestamp": T_STOP,
+        "reason": "Local",
+    }
+    try:
+        if status_first:
+            assert await st.result("StatusNotification", _status(1, "Finishing")) == {}
+        assert (await st.result("StopTransaction", stop))["idTagInfo"]["status"] == "Accepted"
+        if not status_first:
+            assert await st.result("StatusNotification", _status(1, "Finishing")) == {}
+        got = await _transaction(rest, station_id, tx_id)
+        assert (got["active"], got["stoppedReason"], got["endedAt"]) == (False, "Local", T_STOP)
+        assert got["energyWh"] == 2000
+    finally:
+        await st.ws.close()
 
 
 async def test_tc_068_stop_of_an_unknown_transaction(

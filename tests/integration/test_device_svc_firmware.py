@@ -30,6 +30,7 @@ from device_svc import server as device_server
 from device_svc.files.tokens import DOWNLOAD, UPLOAD, FileTokens
 from device_svc.firmware import domain
 from device_svc.firmware.models import FirmwareUpdateRow, RolloutStationRow
+from device_svc.models import Station
 from device_svc.settings import Settings as DeviceSettings
 from tests.integration.test_device_svc_operations import FakeGateway
 
@@ -435,3 +436,61 @@ async def test_a_checked_16_station_reports_without_request_id(
         )
     assert (await _state(second, rollout_id, "completed")).state == "completed"
     assert await _quiet(gateway, 1.5)  # never sent again
+
+
+async def test_a_checked_16_station_answering_idle_is_not_sent_its_request_again(
+    start, gateway, database, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """device_svc died before hearing the answers to three 1.6 stations' UpdateFirmware; asked,
+    each answers Idle, which in 1.6 also means "done with it". The one that booted since with
+    the image's version is installed; the one whose request was never announced (so never
+    left) is sent it again; the third is not sent it again but followed, and its Installed
+    completes the rollout."""
+    monkeypatch.setattr(domain, "CHECK_SECONDS", 1)
+    first = await start()
+    stations = await _fleet(first, gateway.address, 3)
+    rollout_id = await _rollout(first, await _ready_image(first), stations)
+    wave = dict(await _collect(gateway, 3))
+    await first.server.stop(1)
+    engine = create_engine(database)
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(RolloutStationRow)
+            .where(RolloutStationRow.rollout_id == rollout_id)
+            .values(state="sending")
+        )
+        await conn.execute(
+            update(Station).where(Station.id.in_(stations)).values(protocol="ocpp1.6")
+        )
+        await conn.execute(
+            update(Station)
+            .where(Station.id == "CS000")
+            .values(firmware_version="2.0", last_boot_at=datetime.datetime.now(datetime.UTC))
+        )
+        await conn.execute(delete(FirmwareUpdateRow).where(FirmwareUpdateRow.station_id == "CS001"))
+    await engine.dispose()
+    second = await start()
+    for _ in range(3):
+        _, payload, _ = await asyncio.wait_for(gateway.calls.get(), 5)
+        assert payload.DESCRIPTOR.name == "TriggerMessageRequest"
+    for station_id in stations:
+        await second.stub.FirmwareStatusNotification(
+            pb.FirmwareStatusNotificationCall(
+                station_id=station_id,
+                request=ocpp.FirmwareStatusNotificationRequest(status=ocpp.FIRMWARE_STATUS_IDLE),
+            )
+        )
+    [again] = await _collect(gateway, 1)
+    assert again == ("CS001", wave["CS001"])
+    expected = {"CS000": "installed", "CS001": "sent", "CS002": "sent"}
+    for _ in range(100):  # CS001's answer is recorded just after it reached the station
+        rollout = await _state(second, rollout_id, "running")
+        states = {s.station_id: s.state for s in rollout.stations}
+        if states == expected:
+            break
+        await asyncio.sleep(0.05)
+    assert states == expected
+    for station_id in ("CS001", "CS002"):
+        await _report(second, station_id, wave[station_id], ocpp.FIRMWARE_STATUS_INSTALLED)
+    assert (await _state(second, rollout_id, "completed")).state == "completed"
+    assert await _quiet(gateway, 1.5)  # CS002 (and CS000) never sent it again

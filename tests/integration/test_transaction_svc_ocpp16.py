@@ -67,6 +67,96 @@ async def test_a_start_gets_one_id_however_often_it_is_sent(transaction_stub) ->
     assert len({first.transaction_id, *ids}) == 5
 
 
+def expect(
+    station: str = "CS16", remote_start_id: int = 7, tag: str = "tag-1", connector: int | None = 1
+) -> pb.ExpectRemoteStart16Request:
+    request = pb.ExpectRemoteStart16Request(
+        station_id=station, remote_start_id=remote_start_id, id_tag=tag
+    )
+    if connector is not None:
+        request.connector_id = connector
+    return request
+
+
+async def test_a_remote_start_is_taken_by_its_start_and_kept(transaction_stub) -> None:
+    """A remote start kept for a 1.6 station goes to the StartTransaction of its idTag (any
+    case) on its connector: linked when the id is assigned, the same link for the start
+    re-sent; not to another connector's or idTag's start, nor to the next start; one without
+    a connector goes to any; a forgotten one to none."""
+    await transaction_stub.ExpectRemoteStart16(expect())
+    other = await transaction_stub.AssignTransactionId16(start(connector=2))
+    assert not other.HasField("remote_start_id")
+    assert not (await transaction_stub.AssignTransactionId16(start(tag="TAG-2"))).HasField(
+        "remote_start_id"
+    )
+    first = await transaction_stub.AssignTransactionId16(start())
+    assert first.remote_start_id == 7
+    again = await transaction_stub.AssignTransactionId16(start())
+    assert (again.transaction_id, again.assigned, again.remote_start_id) == (
+        first.transaction_id,
+        False,
+        7,
+    )
+    assert not (await transaction_stub.AssignTransactionId16(start(meter=300))).HasField(
+        "remote_start_id"
+    )
+    await transaction_stub.ExpectRemoteStart16(expect(remote_start_id=8, connector=None))
+    assert (await transaction_stub.AssignTransactionId16(start(connector=3))).remote_start_id == 8
+    await transaction_stub.ExpectRemoteStart16(expect(remote_start_id=9))
+    await transaction_stub.ForgetRemoteStart16(
+        pb.ForgetRemoteStart16Request(station_id="CS16", remote_start_id=9)
+    )
+    assert not (await transaction_stub.AssignTransactionId16(start(meter=400))).HasField(
+        "remote_start_id"
+    )
+
+
+async def test_an_expired_remote_start_is_taken_by_no_start(migrated_db) -> None:  # type: ignore[no-untyped-def]
+    """Past its wait, a remote start links nothing."""
+    url = await asyncio.to_thread(migrated_db, "transaction_svc")
+    engine = db.create_engine(url)
+    try:
+        service = Transactions(db.session_factory(engine), remote_start_wait16=0.0)
+        await service.expect_remote_start16("CS16", 5, "TAG-1", 1)
+        got = await service.assign_id16("CS16", 1, "TAG-1", T0, 100)
+        assert got.assigned and got.remote_start_id is None
+    finally:
+        await engine.dispose()
+
+
+async def test_starts_racing_for_one_remote_start_link_it_once(migrated_db) -> None:  # type: ignore[no-untyped-def]
+    """Ten different starts of the idTag on two engines at once: one of them has the remote
+    start."""
+    url = await asyncio.to_thread(migrated_db, "transaction_svc")
+    engines = [db.create_engine(url) for _ in range(2)]
+    try:
+        services = [Transactions(db.session_factory(e)) for e in engines]
+        await services[0].expect_remote_start16("CS16", 11, "TAG-1", 1)
+        got = await asyncio.gather(
+            *(services[i % 2].assign_id16("CS16", 1, "TAG-1", T0, 500 + i) for i in range(10))
+        )
+        assert [g.remote_start_id for g in got].count(11) == 1
+        assert [g.remote_start_id for g in got].count(None) == 9
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+async def test_the_charging_state_at_the_start_is_kept_with_the_id(transaction_stub) -> None:
+    """The chargingState the request brings is the start's, answered again for the re-sent
+    start even if it brings another; without one, Charging."""
+    first = await transaction_stub.AssignTransactionId16(
+        start(charging_state=ocpp.CHARGING_STATE_SUSPENDED_EV)
+    )
+    assert first.charging_state == ocpp.CHARGING_STATE_SUSPENDED_EV
+    again = await transaction_stub.AssignTransactionId16(
+        start(charging_state=ocpp.CHARGING_STATE_CHARGING)
+    )
+    assert again.charging_state == ocpp.CHARGING_STATE_SUSPENDED_EV
+    plain = await transaction_stub.AssignTransactionId16(start(meter=999))
+    assert plain.charging_state == ocpp.CHARGING_STATE_CHARGING
+
+
 async def test_the_assigned_transaction_is_listed_as_1_6(transaction_stub) -> None:
     """From its assignment on, the transaction is listed with its integer id and protocol."""
     assigned = await transaction_stub.AssignTransactionId16(start())
@@ -87,16 +177,16 @@ async def test_concurrent_deliveries_of_one_start_get_one_id(migrated_db) -> Non
         same = await asyncio.gather(
             *(services[i % 2].assign_id16("CS16", 1, "TAG-1", T0, 100) for i in range(20))
         )
-        assert len({tid for tid, _ in same}) == 1
-        assert sum(assigned for _, assigned in same) == 1
+        assert len({got.transaction_id for got in same}) == 1
+        assert sum(got.assigned for got in same) == 1
         different = await asyncio.gather(
             *(services[i % 2].assign_id16("CS16", 1, "TAG-1", T0, 200 + i) for i in range(10))
         )
-        assert len({tid for tid, _ in different}) == 10
-        assert all(assigned for _, assigned in different)
+        assert len({got.transaction_id for got in different}) == 10
+        assert all(got.assigned for got in different)
         rows, _ = await services[0].list("CS16", None, 100, "")
         assert sorted(int(r.id) for r in rows) == sorted(
-            {same[0][0], *(tid for tid, _ in different)}
+            {same[0].transaction_id, *(got.transaction_id for got in different)}
         )
         assert {r.protocol for r in rows} == {"ocpp1.6"}
     finally:
@@ -213,6 +303,6 @@ async def test_migration_0010_keeps_transactions_as_2_0_1(migrated_db) -> None: 
             )
         assert protocol == "ocpp2.0.1"
         service = Transactions(db.session_factory(engine))
-        assert (await service.assign_id16("CS1", 1, "T", T0, 0))[1]
+        assert (await service.assign_id16("CS1", 1, "T", T0, 0)).assigned
     finally:
         await engine.dispose()

@@ -1945,27 +1945,6 @@ def test_a_reported_authorization_key_value_is_not_passed_on() -> None:
     assert "attributeValue" not in got["getVariableResult"][0]
 
 
-def test_remote_starts_go_to_the_start_transaction_that_follows() -> None:
-    """A remote start's remoteStartId goes to the next StartTransaction of its idTag (any case)
-    on its connector (any, when it named none), once; a re-sent one (the same transactionId)
-    gets it again; an old one is forgotten."""
-    starts = ocpp16.RemoteStarts16()
-    assert not starts
-    starts.expect("Tag1", 1, 41, now=0)
-    assert starts.take("TAG1", 2, 100, now=1) is None  # another connector
-    assert starts.take("other", 1, 100, now=1) is None
-    assert starts.take("tag1", 1, 100, now=1) == 41
-    assert starts.take("tag1", 1, 100, now=2) == 41  # re-sent: the same transaction
-    assert starts.take("tag1", 1, 101, now=2) is None  # the next one: no remote start
-    starts.expect("Tag2", None, 42, now=3)
-    assert starts.take("tag2", 2, 102, now=4) == 42
-    starts.expect("Tag3", None, 43, now=5)
-    late = 5 + ocpp16.REMOTE_START_WAIT_16
-    assert starts.take("tag3", 1, 103, now=late) is None
-    assert starts.take("tag1", 1, 100, now=late) is None
-    assert not starts
-
-
 def test_a_remote_started_transaction_says_so() -> None:
     """Its Started event: triggerReason RemoteStart and the CSMS's remoteStartId."""
     call = ocppj.Call(
@@ -1981,3 +1960,22 @@ def test_a_remote_started_transaction_says_so() -> None:
         "remoteStartId": 41,
     }
     ocppj.validate("TransactionEvent", "Request", translated.payload)
+
+
+def test_a_transaction_starts_in_the_charging_state_of_its_assignment() -> None:
+    """The chargingState transaction_svc fixed at the assignment (the connector's 1.6 status
+    before the start) is the Started event's; without one, Charging."""
+    call = ocppj.Call(
+        "m1",
+        "StartTransaction",
+        {"connectorId": 2, "idTag": "TAG1", "meterStart": 0, "timestamp": T0},
+    )
+    translated, _ = ocpp16.request(call, T1, transaction_id=8, charging_state="SuspendedEV")
+    assert translated.payload["triggerReason"] == "Authorized"
+    assert translated.payload["transactionInfo"] == {
+        "transactionId": "8",
+        "chargingState": "SuspendedEV",
+    }
+    ocppj.validate("TransactionEvent", "Request", translated.payload)
+    translated, _ = ocpp16.request(call, T1, transaction_id=8)
+    assert translated.payload["transactionInfo"]["chargingState"] == "Charging"
