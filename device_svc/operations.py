@@ -112,6 +112,9 @@ class _Split:
     results: str  # the response's list field
 
 
+# The device model's component of an OCPP 1.6 station's configuration keys (gateway.ocpp16).
+_OCPP16_CONFIGURATION = "OCPP16"
+
 # B05/B06 (DeviceDataCtrlr), N04/N06 (MonitoringCtrlr: N06.FR.04 for ClearVariableMonitoring).
 _SPLITS: Mapping[str, _Split] = {
     "GetVariables": _Split("DeviceDataCtrlr", "get_variable_data", "get_variable_result"),
@@ -412,11 +415,18 @@ class Operations:
         return parts
 
     async def _items_per_message(self, station_id: str, component: str, action: str) -> int | None:
-        """The station's ItemsPerMessage for ``action`` as the device model holds it."""
+        """The station's ItemsPerMessage for ``action`` as the device model holds it; for
+        GetVariables, when it holds none, an OCPP 1.6 station's GetConfigurationMaxKeys (the
+        same limit: the 1.6 keys of one GetConfiguration, which the gateway sends a
+        GetVariables as; stored as component OCPP16 by a GetBaseReport or GetVariables)."""
         try:
             value = await self.devices.variable_value(
                 station_id, component, "ItemsPerMessage", action
             )
+            if value is None and action == "GetVariables":
+                value = await self.devices.variable_value(
+                    station_id, _OCPP16_CONFIGURATION, "GetConfigurationMaxKeys"
+                )
         except Exception:
             log.exception("could not read %s.ItemsPerMessage[%s]: sent whole", component, action)
             return None
