@@ -847,13 +847,20 @@ class Operations:
         """Sign the station's CSR; when accepted, the chain follows in a CertificateSigned call.
 
         ``usage`` None (the station gave no certificateType) is signed as a station certificate,
-        the CN checked against the station id: OCPP says such a certificate also serves the
-        connection to the CSMS.
+        the CN checked against the station id (or an OCPP 1.6 station's unique serial number):
+        OCPP says such a certificate also serves the connection to the CSMS.
         """
         # A V2G certificate must chain to the V2G root the EVs trust (ISO 15118-2), not to the
         # CSMS's own CA.
-        signer = self.v2g_signer if usage == "V2GCertificate" else self.signer
-        outcome = await signer.sign(csr, station_id, usage or "ChargingStationCertificate")
+        if usage == "V2GCertificate":
+            outcome = await self.v2g_signer.sign(csr, station_id, usage)
+        else:
+            # An OCPP 1.6 station's certificate may name it by its serial number instead
+            # (the security whitepaper's A00.FR.511; Devices.serial_identity).
+            serial = await self.devices.serial_identity(station_id)
+            outcome = await self.signer.sign(
+                csr, station_id, usage or "ChargingStationCertificate", serial
+            )
         if outcome.chain is None:
             log.warning("SignCertificate rejected: %s", outcome.additional_info)
         else:

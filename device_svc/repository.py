@@ -335,6 +335,21 @@ class StationWriter:
             found.update((row.id, dict(row._mapping)) for row in rows)
         return found
 
+    async def holders(self, names: Collection[str]) -> dict[str, set[str]]:
+        """For each name, the ids of the stations whose id or recorded serial number it is
+        (a certificate CN that may name a station either way: credentials.names_by_serial)."""
+        found: dict[str, set[str]] = {name: set() for name in names}
+        for chunk in _chunks(sorted(found)):
+            rows = await self.conn.execute(
+                select(_stations.id, _stations.serial_number).where(
+                    _stations.id.in_(chunk) | _stations.serial_number.in_(chunk)
+                )
+            )
+            for row in rows:
+                for name in {row.id, row.serial_number} & found.keys():
+                    found[name].add(row.id)
+        return found
+
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert new stations (every column given)."""
         if rows:

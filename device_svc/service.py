@@ -509,6 +509,7 @@ class Devices:
         others once, read their connectors. Refused items write nothing."""
         writer = StationWriter(conn)
         rows = await writer.lock({item.station_id for item in items})
+        items = await _named_by_serial(writer, items, rows)
         known = set(rows)
         now = self.clock()
         decided: list[dict[str, Any] | _VerifyFirst | CsmsError] = []
@@ -939,6 +940,24 @@ class Devices:
             last.variable_instance,
         )
 
+    async def serial_identity(self, station_id: str) -> str:
+        """The serial number a certificate of the station may name it by besides its id
+        (credentials.names_by_serial: an OCPP 1.6 station's unique recorded serial number);
+        "" when none."""
+        async with self.sessions() as session:
+            station = await StationRepository(session).get(station_id)
+            if station is None or station.protocol != credentials.OCPP16:
+                return ""
+            serial = station.serial_number
+            if not serial:
+                return ""
+            holders = await StationWriter(await session.connection()).holders([serial])
+        if credentials.names_by_serial(
+            serial, station_id, station.protocol, serial, holders[serial]
+        ):
+            return serial
+        return ""
+
     async def variable_value(
         self, station_id: str, component: str, variable: str, instance: str = ""
     ) -> str | None:
@@ -1034,6 +1053,35 @@ class Devices:
         if not more:
             return events, ""
         return events, pagination.encode_time_key(rows[-1].timestamp, rows[-1].id)
+
+
+async def _named_by_serial(
+    writer: StationWriter, items: builtins.list[_Connect], rows: Mapping[str, Mapping[str, Any]]
+) -> builtins.list[_Connect]:
+    """``items``, those whose client certificate names their OCPP 1.6 station by its serial
+    number (credentials.names_by_serial) as if its CN were the station id. One more query only
+    when some 1.6 connect presents a CN that is not its station id (rare: nothing for others)."""
+    candidates = {
+        item.presented.client_certificate_cn
+        for item in items
+        if item.protocol == credentials.OCPP16
+        and item.presented.client_certificate_cn not in ("", item.station_id)
+        and item.station_id in rows
+    }
+    if not candidates:
+        return items
+    holders = await writer.holders(candidates)
+    named = []
+    for item in items:
+        row = rows.get(item.station_id)
+        cn = item.presented.client_certificate_cn
+        if row is not None and credentials.names_by_serial(
+            cn, item.station_id, item.protocol, row["serial_number"], holders.get(cn, ())
+        ):
+            presented = dataclasses.replace(item.presented, client_certificate_cn=item.station_id)
+            item = dataclasses.replace(item, presented=presented)
+        named.append(item)
+    return named
 
 
 def _judged_by(item: _Connect, row: Mapping[str, Any]) -> int:
