@@ -249,22 +249,30 @@ def effective_profile(
 
 
 def names_by_serial(
-    cn: str, station_id: str, protocol: str, serial_number: str, holders: Collection[str]
+    cn: str,
+    station_id: str,
+    protocol: str,
+    serial_number: str,
+    holders: Collection[str],
+    bound_to: str | None,
 ) -> bool:
     """Whether a certificate CN ``cn`` that is not ``station_id`` names that station by its
     serial number, as the OCPP 1.6 security whitepaper (edition 3) has it: the Charge Point
     certificate's CN "consists of the unique serial number of the Charge Point" (A00.FR.511), and
     the Central System checks that it "contains the unique Serial Number of the Charge Point"
     (A00.FR.405). So only for a station speaking ``ocpp1.6`` whose recorded serial number (its
-    BootNotification's chargePointSerialNumber) is ``cn``, and only while it is unique:
-    ``holders``, the ids of the stations whose id or recorded serial number is ``cn``, must be
-    this station alone (a serial a station reports is its own word: one that is another's id,
-    or that another station reports too, names no one).
+    BootNotification's chargePointSerialNumber) is ``cn``.
+
+    A serial number is the station's own word, so the name must also be this station's for
+    good: ``bound_to``, the station the name was bound to (models.CertificateName: by the first
+    certificate signed for it or the first connection with one), must be this one; a name bound
+    to none yet is this station's only while it is unique (``holders``, the ids of the stations
+    whose id or recorded serial number is ``cn``, are this station alone), and the caller then
+    binds it. Once bound, another station reporting the same serial neither gets the name nor
+    takes it away.
     """
-    return (
-        bool(cn)
-        and cn != station_id
-        and protocol == OCPP16
-        and serial_number == cn
-        and set(holders) == {station_id}
-    )
+    if not cn or cn == station_id or protocol != OCPP16 or serial_number != cn:
+        return False
+    if bound_to is not None:
+        return bound_to == station_id
+    return set(holders) == {station_id}

@@ -942,21 +942,26 @@ class Devices:
 
     async def serial_identity(self, station_id: str) -> str:
         """The serial number a certificate of the station may name it by besides its id
-        (credentials.names_by_serial: an OCPP 1.6 station's unique recorded serial number);
+        (credentials.names_by_serial: an OCPP 1.6 station's recorded serial number, its own for
+        good), bound to it now if it was not yet (a certificate is about to be signed for it);
         "" when none."""
-        async with self.sessions() as session:
+        async with self.sessions.begin() as session:
             station = await StationRepository(session).get(station_id)
             if station is None or station.protocol != credentials.OCPP16:
                 return ""
             serial = station.serial_number
             if not serial:
                 return ""
-            holders = await StationWriter(await session.connection()).holders([serial])
-        if credentials.names_by_serial(
-            serial, station_id, station.protocol, serial, holders[serial]
-        ):
-            return serial
-        return ""
+            writer = StationWriter(await session.connection())
+            holders = await writer.holders([serial])
+            bound = (await writer.certificate_names([serial])).get(serial)
+            if not credentials.names_by_serial(
+                serial, station_id, station.protocol, serial, holders[serial], bound
+            ):
+                return ""
+            if bound is None:
+                bound = (await writer.bind_certificate_names({serial: station_id})).get(serial)
+        return serial if bound == station_id else ""
 
     async def variable_value(
         self, station_id: str, component: str, variable: str, instance: str = ""
@@ -1059,8 +1064,9 @@ async def _named_by_serial(
     writer: StationWriter, items: builtins.list[_Connect], rows: Mapping[str, Mapping[str, Any]]
 ) -> builtins.list[_Connect]:
     """``items``, those whose client certificate names their OCPP 1.6 station by its serial
-    number (credentials.names_by_serial) as if its CN were the station id. One more query only
-    when some 1.6 connect presents a CN that is not its station id (rare: nothing for others)."""
+    number (credentials.names_by_serial) as if its CN were the station id; a name used so for
+    the first time is bound to the station. Queries only when some 1.6 connect presents a CN
+    that is not its station id (rare: nothing for the others)."""
     candidates = {
         item.presented.client_certificate_cn
         for item in items
@@ -1071,16 +1077,35 @@ async def _named_by_serial(
     if not candidates:
         return items
     holders = await writer.holders(candidates)
-    named = []
+    bound = await writer.certificate_names(candidates)
+    named: builtins.list[_Connect] = []
+    binding: dict[str, str] = {}
     for item in items:
         row = rows.get(item.station_id)
         cn = item.presented.client_certificate_cn
         if row is not None and credentials.names_by_serial(
-            cn, item.station_id, item.protocol, row["serial_number"], holders.get(cn, ())
+            cn,
+            item.station_id,
+            item.protocol,
+            row["serial_number"],
+            holders.get(cn, ()),
+            bound.get(cn, binding.get(cn)),
         ):
+            if cn not in bound:
+                binding[cn] = item.station_id
             presented = dataclasses.replace(item.presented, client_certificate_cn=item.station_id)
             item = dataclasses.replace(item, presented=presented)
         named.append(item)
+    if binding:
+        # A name another transaction bound meanwhile stays its (ON CONFLICT DO NOTHING): then
+        # this connect is judged by its CN as it is.
+        now_bound = await writer.bind_certificate_names(binding)
+        lost = {cn for cn, sid in binding.items() if now_bound.get(cn) != sid}
+        if lost:
+            return [
+                original if original.presented.client_certificate_cn in lost else item
+                for original, item in zip(items, named, strict=True)
+            ]
     return named
 
 

@@ -180,6 +180,25 @@ async def test_a_serial_number_that_is_not_unique_names_no_one(
         assert st.calls("CertificateSigned") == []
 
 
+async def test_a_serial_number_stays_the_station_s_it_was_signed_for(
+    stations: Callable[[str | None], Any],
+) -> None:
+    """Once a certificate naming a serial number was signed for a station, the name is that
+    station's for good: after it reports another serial, a second station reporting the first
+    gets no certificate naming it; the first, reporting it again, does."""
+    serial = _serial()
+    first = await stations(serial)
+    await _signed(first, serial)
+    boot = dict(BOOT, chargePointSerialNumber=_serial())
+    assert (await first.call("BootNotification", boot))["status"] == "Accepted"
+    second = await stations(serial)
+    assert await second.call("SignCertificate", {"csr": csr(serial)}) == {"status": "Rejected"}
+    assert second.calls("CertificateSigned") == []
+    boot = dict(BOOT, chargePointSerialNumber=serial)
+    assert (await first.call("BootNotification", boot))["status"] == "Accepted"
+    await _signed(first, serial)
+
+
 @pytest.mark.parametrize(
     ("use_201", "use_16"),
     [

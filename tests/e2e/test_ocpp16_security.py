@@ -151,6 +151,20 @@ async def test_profile_3_client_certificate(
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
 
 
+async def _boot_with_serial(mesh: Mesh, station_id: str, tls: ssl.SSLContext, serial: str) -> None:
+    """The 1.6 station connects over TLS with ``tls``'s certificate and boots reporting
+    ``serial``: Accepted."""
+    ws = await _open(mesh, station_id, tls=tls)
+    try:
+        assert ws.subprotocol == "ocpp1.6"
+        boot = dict(BOOT, chargePointSerialNumber=serial)
+        await ws.send(orjson.dumps([2, "1", "BootNotification", boot]).decode())
+        reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply[0] == 3 and reply[2]["status"] == "Accepted", reply
+    finally:
+        await ws.close()
+
+
 async def test_tc_074_profile_3_reconnects_with_the_certificate_naming_its_serial(
     tls_mesh: Mesh, rest: httpx.AsyncClient, ca: tuple[Any, Any], tmp_path: pathlib.Path
 ) -> None:
@@ -160,7 +174,9 @@ async def test_tc_074_profile_3_reconnects_with_the_certificate_naming_its_seria
     CSR names its serial number (whitepaper A00.FR.511) and is signed by the CSMS's CA; it
     reconnects with the new certificate and the Central System accepts it (A00.FR.405: the CN
     contains the station's serial number). That certificate admits no one else: not the same
-    station over OCPP 2.0.1 (whose certificates name the station id), not another 1.6 station."""
+    station over OCPP 2.0.1 (whose certificates name the station id), not another 1.6 station,
+    even one reporting the same serial number (the name is bound to the station it was signed
+    for, which it keeps admitting)."""
     sid = await _station(rest, 3)
     other = await _station(rest, 3)
     serial = f"SN{uuid.uuid4().hex[:16]}".upper()
@@ -194,7 +210,13 @@ async def test_tc_074_profile_3_reconnects_with_the_certificate_naming_its_seria
         await st.close()
     leaf = x509.load_pem_x509_certificates(signed.payload["certificateChain"].encode())[0]
     assert pki.subject_cn(leaf) == serial
-    await _accepted(tls_mesh, rest, sid, tls=_client_tls(tmp_path, ca_pem, leaf, new_key))
+    renewed = _client_tls(tmp_path, ca_pem, leaf, new_key)
+    await _boot_with_serial(tls_mesh, sid, renewed, serial)
+    # Another 1.6 station reporting the same serial number takes nothing away: the name was
+    # bound to the station it was signed for, and admits it alone.
+    cert, key = pki.issue_client_cert(*ca, other)
+    await _boot_with_serial(tls_mesh, other, _client_tls(tmp_path, ca_pem, cert, key), serial)
+    await _boot_with_serial(tls_mesh, sid, _client_tls(tmp_path, ca_pem, leaf, new_key), serial)
     with pytest.raises(InvalidStatus) as err:
         await connect(
             f"wss://localhost:{tls_mesh.settings.station_tls_port}/ocpp/{sid}",
