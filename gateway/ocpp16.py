@@ -54,7 +54,8 @@ have sent. The OCPP 2.0.1 names of the settings 1.6 has (:data:`STANDARD_VARIABL
 those keys too; other 2.0.1 names are answered UnknownComponent / UnknownVariable per attribute
 and not sent. (device_svc splits a GetVariables longer than the station's
 GetConfigurationMaxKeys into several commands, as it splits a 2.0.1 station's by ItemsPerMessage;
-the answers of one command's GetConfiguration calls are joined here all the same.) :func:`command` picks the 1.6 message: some requests go as the security whitepaper's
+the answers of one command's GetConfiguration calls are joined here all the same.)
+:func:`command` picks the 1.6 message: some requests go as the security whitepaper's
 (:data:`WHITEPAPER`), and some commands exist in 1.6 only there (:data:`WHITEPAPER_COMMANDS`).
 """
 
