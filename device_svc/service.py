@@ -506,7 +506,8 @@ class Devices:
     ) -> builtins.list[_ConnectOutcome]:
         """A group of connects: read the stations (locked), decide each in order (a station
         listed twice gets two epochs, as one after the other), insert the new ones, update the
-        others once, read their connectors. Refused items write nothing."""
+        others once, read their connectors. Refused items write nothing but the binding of a
+        certificate name their certificate proved theirs (_named_by_serial)."""
         writer = StationWriter(conn)
         rows = await writer.lock({item.station_id for item in items})
         items = await _named_by_serial(writer, items, rows)
