@@ -993,12 +993,14 @@ STANDARD_VARIABLES_16: Final[Mapping[tuple[str, str, str], str]] = {
     ("SmartChargingCtrlr", "ProfileStackLevel", ""): "ChargeProfileMaxStackLevel",
     # The security whitepaper's keys. AuthorizationKey is the Basic auth password of security
     # profiles 1 and 2 (so the CSMS's own password rotation, ``:updateBasicAuthPassword``, works
-    # for 1.6 stations); CpoName is what the station puts in its certificate's O.
+    # for 1.6 stations); CpoName is what the station puts in its certificate's O. Not its
+    # SecurityProfile: 2.0.1's is ReadOnly (an upgrade goes by SetNetworkProfile, which the CSMS
+    # follows), the whitepaper's is written to upgrade, which the CSMS would not follow (the
+    # station would come back with a profile the CSMS does not expect it to have).
     ("SecurityCtrlr", "AdditionalRootCertificateCheck", ""): "AdditionalRootCertificateCheck",
     ("SecurityCtrlr", "BasicAuthPassword", ""): "AuthorizationKey",
     ("SecurityCtrlr", "MaxCertificateChainSize", ""): "CertificateSignedMaxChainSize",
     ("SecurityCtrlr", "OrganizationName", ""): "CpoName",
-    ("SecurityCtrlr", "SecurityProfile", ""): "SecurityProfile",
 }
 
 # 2.0.1 component and variable names are case-insensitive (CiString), as 1.6's keys are.
