@@ -358,12 +358,15 @@ def sign_csr(
     days: int = LEAF_DAYS,
     usage: CertificateUse = "ChargingStationCertificate",
     ocsp_url: str = "",
+    serial_number: str = "",
 ) -> str:
     """Sign a station's SignCertificate CSR; return the PEM chain (leaf, CA) for CertificateSigned.
 
     Only the CSR's subject and public key are used: requested extensions (SANs, CA:true, …) are
     ignored, so a station cannot obtain more than a station certificate. ``ocsp_url``: named in
-    the certificate's Authority Information Access as its OCSP responder.
+    the certificate's Authority Information Access as its OCSP responder. A station certificate's
+    CN must be ``station_id``, or ``serial_number`` when one is given (an OCPP 1.6 station's: the
+    security whitepaper's Charge Point certificate names its serial number, A00.FR.511).
     """
     csr = _load_csr(csr_pem)
     # Proves the station holds the private key of the public key it asks us to certify.
@@ -373,8 +376,9 @@ def sign_csr(
     if usage == "ChargingStationCertificate":
         # The CN is the identity profile 3 authenticates: never certify another station's id.
         cn = subject_cn(csr)
-        if cn != station_id:
-            raise PkiError(f"CSR subject CN {cn!r} is not the station id {station_id!r}")
+        if cn != station_id and not (serial_number and cn == serial_number):
+            also = f" nor its serial number {serial_number!r}" if serial_number else ""
+            raise PkiError(f"CSR subject CN {cn!r} is not the station id {station_id!r}{also}")
         eku: list[x509.ObjectIdentifier] | None = [ExtendedKeyUsageOID.CLIENT_AUTH]
     elif usage == "V2GCertificate":
         # The SECC is the TLS *server* towards the vehicle and its CN is an EVSE id, not the

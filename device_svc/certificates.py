@@ -1,8 +1,9 @@
 """The CSMS's certificate authority for SignCertificate, and signing off the event loop.
 
-The CSR checks themselves (signature, key strength, CN = station id for station certificates,
-only subject and key taken from the CSR) are common.pki's :func:`~common.pki.sign_csr`; this
-module decides which CA signs and turns a refusal into OCPP's Rejected with a reason code.
+The CSR checks themselves (signature, key strength, CN = station id for station certificates, or
+an OCPP 1.6 station's serial number; only subject and key taken from the CSR) are common.pki's
+:func:`~common.pki.sign_csr`; this module decides which CA signs and turns a refusal into OCPP's
+Rejected with a reason code.
 
 A configured CA (``ca_cert_path`` / ``ca_key_path``) is read at start, so a wrong path stops the
 service at once. Without one, the local CA of ``local_ca_dir`` is read, or created, at the first
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import fcntl
+import functools
 import pathlib
 from collections.abc import Callable
 
@@ -86,12 +88,24 @@ class Signer:
                     self._ca = await asyncio.to_thread(self._load)
         return self._ca
 
-    async def sign(self, csr_pem: str, station_id: str, usage: pki.CertificateUse) -> SignOutcome:
-        """Sign the station's CSR in a worker thread (public-key signing is CPU work)."""
+    async def sign(
+        self, csr_pem: str, station_id: str, usage: pki.CertificateUse, serial_number: str = ""
+    ) -> SignOutcome:
+        """Sign the station's CSR in a worker thread (public-key signing is CPU work).
+        ``serial_number``: a CN the station's certificate may have besides its id (an OCPP 1.6
+        station's serial number, :func:`device_svc.credentials.names_by_serial`)."""
         ca = await self.ca()
         try:
             chain = await asyncio.to_thread(
-                pki.sign_csr, ca.cert, ca.key, csr_pem, station_id=station_id, usage=usage
+                functools.partial(
+                    pki.sign_csr,
+                    ca.cert,
+                    ca.key,
+                    csr_pem,
+                    station_id=station_id,
+                    usage=usage,
+                    serial_number=serial_number,
+                )
             )
         except pki.PkiError as exc:
             return SignOutcome(None, INVALID_CSR, str(exc)[:_MAX_ADDITIONAL_INFO])

@@ -9,7 +9,9 @@ auth, 2 TLS + Basic auth, 3 mutual TLS (client certificate CN = station id). A s
 profile never falls back to a lower one: what it presented must satisfy exactly its profile. A
 password presented is checked whatever the profile: a profile-0 station presenting one it does
 not have is refused, like any other wrong password. So is a client certificate: whatever the
-profile, one whose CN is not the station id (another station's) is refused.
+profile, one whose CN is not the station id (another station's) is refused; an OCPP 1.6
+station's may name it by its unique serial number instead (:func:`names_by_serial`, the security
+whitepaper's rule; the connect replaces such a CN by the station id before :func:`check`).
 
 Upgrades (OCPP use case A05): a station that accepted a SetNetworkProfile of a higher profile
 has it pending; it is judged by the pending profile when what it presented satisfies that one
@@ -21,6 +23,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import secrets
+from collections.abc import Collection
+from typing import Final
 
 import grpc
 from argon2 import PasswordHasher
@@ -28,6 +32,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 
 from common.errors import CsmsError, FailedPrecondition, InvalidArgument
 from device_svc.domain import VariableRef
+
+# The subprotocol of the stations whose certificate may name them by serial number.
+OCPP16: Final = "ocpp1.6"
 
 __all__ = [
     "BASIC_AUTH_PASSWORD",
@@ -42,6 +49,7 @@ __all__ = [
     "check",
     "effective_profile",
     "is_basic_auth_password",
+    "names_by_serial",
     "new_password",
     "require_basic_auth",
     "require_password",
@@ -238,3 +246,33 @@ def effective_profile(
     except Unauthenticated:
         return profile
     return pending
+
+
+def names_by_serial(
+    cn: str,
+    station_id: str,
+    protocol: str,
+    serial_number: str,
+    holders: Collection[str],
+    bound_to: str | None,
+) -> bool:
+    """Whether a certificate CN ``cn`` that is not ``station_id`` names that station by its
+    serial number, as the OCPP 1.6 security whitepaper (edition 3) has it: the Charge Point
+    certificate's CN "consists of the unique serial number of the Charge Point" (A00.FR.511), and
+    the Central System checks that it "contains the unique Serial Number of the Charge Point"
+    (A00.FR.405). So only for a station speaking ``ocpp1.6`` whose recorded serial number (its
+    BootNotification's chargePointSerialNumber) is ``cn``.
+
+    A serial number is the station's own word, so the name must also be this station's for
+    good: ``bound_to``, the station the name was bound to (models.CertificateName: by the first
+    certificate signed for it or the first connection with one), must be this one; a name bound
+    to none yet is this station's only while it is unique (``holders``, the ids of the stations
+    whose id or recorded serial number is ``cn``, are this station alone), and the caller then
+    binds it. Once bound, another station reporting the same serial neither gets the name nor
+    takes it away.
+    """
+    if not cn or cn == station_id or protocol != OCPP16 or serial_number != cn:
+        return False
+    if bound_to is not None:
+        return bound_to == station_id
+    return set(holders) == {station_id}

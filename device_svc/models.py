@@ -171,6 +171,22 @@ class StationView(types.SimpleNamespace):
 StationLike = Station | StationView
 
 
+class CertificateName(Base):
+    """A serial number an OCPP 1.6 station's certificate names it by (the security whitepaper's
+    A00.FR.511), bound to that station for good from the first certificate signed for it, or the
+    first connection with one: the name never names another station, whatever serial numbers
+    stations report later (credentials.names_by_serial). Goes with its station."""
+
+    __tablename__ = "certificate_names"
+
+    # A certificate's CN: the serial number (1.6's chargePointSerialNumber, CiString25).
+    name: Mapped[str] = mapped_column(String(25), primary_key=True)
+    station_id: Mapped[str] = mapped_column(
+        ForeignKey("charging_stations.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime.datetime] = mapped_column(default=utcnow)
+
+
 class Connector(Base):
     __tablename__ = "connectors"
 

@@ -119,6 +119,9 @@ class _Split:
     results: str  # the response's list field
 
 
+# The device model's component of an OCPP 1.6 station's configuration keys (gateway.ocpp16).
+_OCPP16_CONFIGURATION = "OCPP16"
+
 # B05/B06 (DeviceDataCtrlr), N04/N06 (MonitoringCtrlr: N06.FR.04 for ClearVariableMonitoring).
 _SPLITS: Mapping[str, _Split] = {
     "GetVariables": _Split("DeviceDataCtrlr", "get_variable_data", "get_variable_result"),
@@ -421,11 +424,18 @@ class Operations:
         return parts
 
     async def _items_per_message(self, station_id: str, component: str, action: str) -> int | None:
-        """The station's ItemsPerMessage for ``action`` as the device model holds it."""
+        """The station's ItemsPerMessage for ``action`` as the device model holds it; for
+        GetVariables, when it holds none, an OCPP 1.6 station's GetConfigurationMaxKeys (the
+        same limit: the 1.6 keys of one GetConfiguration, which the gateway sends a
+        GetVariables as; stored as component OCPP16 by a GetBaseReport or GetVariables)."""
         try:
             value = await self.devices.variable_value(
                 station_id, component, "ItemsPerMessage", action
             )
+            if value is None and action == "GetVariables":
+                value = await self.devices.variable_value(
+                    station_id, _OCPP16_CONFIGURATION, "GetConfigurationMaxKeys"
+                )
         except Exception:
             log.exception("could not read %s.ItemsPerMessage[%s]: sent whole", component, action)
             return None
@@ -918,13 +928,20 @@ class Operations:
         """Sign the station's CSR; when accepted, the chain follows in a CertificateSigned call.
 
         ``usage`` None (the station gave no certificateType) is signed as a station certificate,
-        the CN checked against the station id: OCPP says such a certificate also serves the
-        connection to the CSMS.
+        the CN checked against the station id (or an OCPP 1.6 station's unique serial number):
+        OCPP says such a certificate also serves the connection to the CSMS.
         """
         # A V2G certificate must chain to the V2G root the EVs trust (ISO 15118-2), not to the
         # CSMS's own CA.
-        signer = self.v2g_signer if usage == "V2GCertificate" else self.signer
-        outcome = await signer.sign(csr, station_id, usage or "ChargingStationCertificate")
+        if usage == "V2GCertificate":
+            outcome = await self.v2g_signer.sign(csr, station_id, usage)
+        else:
+            # An OCPP 1.6 station's certificate may name it by its serial number instead
+            # (the security whitepaper's A00.FR.511; Devices.serial_identity).
+            serial = await self.devices.serial_identity(station_id)
+            outcome = await self.signer.sign(
+                csr, station_id, usage or "ChargingStationCertificate", serial
+            )
         if outcome.chain is None:
             log.warning("SignCertificate rejected: %s", outcome.additional_info)
         else:

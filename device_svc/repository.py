@@ -31,6 +31,7 @@ from device_svc.domain import VariableRef
 from device_svc.fleet.repository import reachable
 from device_svc.models import (
     NO_ID,
+    CertificateName,
     Connector,
     CustomerInformationRow,
     DeviceVariable,
@@ -86,6 +87,8 @@ _CHUNK = 500
 
 _STATIONS = table_of(Station)
 _stations = _STATIONS.c
+_CERT_NAMES = table_of(CertificateName)
+_cert_names = _CERT_NAMES.c
 # One statement executed for many (station, time) pairs; a time older than the stored one (a
 # retried batch arriving after a newer one) leaves it alone.
 _RECORD_HEARTBEAT = (
@@ -250,6 +253,9 @@ class StationRepository:
 
     async def delete(self, station_id: str) -> bool:
         await self.session.execute(delete(Connector).where(Connector.station_id == station_id))
+        await self.session.execute(
+            delete(CertificateName).where(CertificateName.station_id == station_id)
+        )
         # DML executed on a session gives a CursorResult; SQLAlchemy types it as any Result.
         result = cast(
             CursorResult[Any],
@@ -334,6 +340,47 @@ class StationWriter:
             )
             found.update((row.id, dict(row._mapping)) for row in rows)
         return found
+
+    async def holders(self, names: Collection[str]) -> dict[str, set[str]]:
+        """For each name, the ids of the stations whose id or recorded serial number it is
+        (a certificate CN that may name a station either way: credentials.names_by_serial)."""
+        found: dict[str, set[str]] = {name: set() for name in names}
+        for chunk in _chunks(sorted(found)):
+            rows = await self.conn.execute(
+                select(_stations.id, _stations.serial_number).where(
+                    _stations.id.in_(chunk) | _stations.serial_number.in_(chunk)
+                )
+            )
+            for row in rows:
+                for name in {row.id, row.serial_number} & found.keys():
+                    found[name].add(row.id)
+        return found
+
+    async def certificate_names(self, names: Collection[str]) -> dict[str, str]:
+        """The station each of ``names`` is bound to as a certificate name (CertificateName);
+        a name bound to none is left out."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(names))):
+            rows = await self.conn.execute(
+                select(_cert_names.name, _cert_names.station_id).where(_cert_names.name.in_(chunk))
+            )
+            found.update((row.name, row.station_id) for row in rows)
+        return found
+
+    async def bind_certificate_names(self, bound: Mapping[str, str]) -> dict[str, str]:
+        """Bind each name to its station unless it is bound already (to whichever: a binding
+        never moves); the bindings of ``bound``'s names as they are afterwards."""
+        if bound:
+            insert_ = _UPSERTS[self.conn.dialect.name](_CERT_NAMES)
+            now = utcnow()
+            await self.conn.execute(
+                insert_.on_conflict_do_nothing(index_elements=["name"]),
+                [
+                    {"name": name, "station_id": station_id, "created_at": now}
+                    for name, station_id in sorted(bound.items())
+                ],
+            )
+        return await self.certificate_names(bound)
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert new stations (every column given)."""

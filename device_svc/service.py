@@ -506,9 +506,11 @@ class Devices:
     ) -> builtins.list[_ConnectOutcome]:
         """A group of connects: read the stations (locked), decide each in order (a station
         listed twice gets two epochs, as one after the other), insert the new ones, update the
-        others once, read their connectors. Refused items write nothing."""
+        others once, read their connectors. Refused items write nothing but the binding of a
+        certificate name their certificate proved theirs (_named_by_serial)."""
         writer = StationWriter(conn)
         rows = await writer.lock({item.station_id for item in items})
+        items = await _named_by_serial(writer, items, rows)
         known = set(rows)
         now = self.clock()
         decided: list[dict[str, Any] | _VerifyFirst | CsmsError] = []
@@ -939,6 +941,29 @@ class Devices:
             last.variable_instance,
         )
 
+    async def serial_identity(self, station_id: str) -> str:
+        """The serial number a certificate of the station may name it by besides its id
+        (credentials.names_by_serial: an OCPP 1.6 station's recorded serial number, its own for
+        good), bound to it now if it was not yet (a certificate is about to be signed for it);
+        "" when none."""
+        async with self.sessions.begin() as session:
+            station = await StationRepository(session).get(station_id)
+            if station is None or station.protocol != credentials.OCPP16:
+                return ""
+            serial = station.serial_number
+            if not serial:
+                return ""
+            writer = StationWriter(await session.connection())
+            holders = await writer.holders([serial])
+            bound = (await writer.certificate_names([serial])).get(serial)
+            if not credentials.names_by_serial(
+                serial, station_id, station.protocol, serial, holders[serial], bound
+            ):
+                return ""
+            if bound is None:
+                bound = (await writer.bind_certificate_names({serial: station_id})).get(serial)
+        return serial if bound == station_id else ""
+
     async def variable_value(
         self, station_id: str, component: str, variable: str, instance: str = ""
     ) -> str | None:
@@ -1034,6 +1059,55 @@ class Devices:
         if not more:
             return events, ""
         return events, pagination.encode_time_key(rows[-1].timestamp, rows[-1].id)
+
+
+async def _named_by_serial(
+    writer: StationWriter, items: builtins.list[_Connect], rows: Mapping[str, Mapping[str, Any]]
+) -> builtins.list[_Connect]:
+    """``items``, those whose client certificate names their OCPP 1.6 station by its serial
+    number (credentials.names_by_serial) as if its CN were the station id; a name used so for
+    the first time is bound to the station. Queries only when some 1.6 connect presents a CN
+    that is not its station id (rare: nothing for the others)."""
+    candidates = {
+        item.presented.client_certificate_cn
+        for item in items
+        if item.protocol == credentials.OCPP16
+        and item.presented.client_certificate_cn not in ("", item.station_id)
+        and item.station_id in rows
+    }
+    if not candidates:
+        return items
+    holders = await writer.holders(candidates)
+    bound = await writer.certificate_names(candidates)
+    named: builtins.list[_Connect] = []
+    binding: dict[str, str] = {}
+    for item in items:
+        row = rows.get(item.station_id)
+        cn = item.presented.client_certificate_cn
+        if row is not None and credentials.names_by_serial(
+            cn,
+            item.station_id,
+            item.protocol,
+            row["serial_number"],
+            holders.get(cn, ()),
+            bound.get(cn, binding.get(cn)),
+        ):
+            if cn not in bound:
+                binding[cn] = item.station_id
+            presented = dataclasses.replace(item.presented, client_certificate_cn=item.station_id)
+            item = dataclasses.replace(item, presented=presented)
+        named.append(item)
+    if binding:
+        # A name another transaction bound meanwhile stays its (ON CONFLICT DO NOTHING): then
+        # this connect is judged by its CN as it is.
+        now_bound = await writer.bind_certificate_names(binding)
+        lost = {cn for cn, sid in binding.items() if now_bound.get(cn) != sid}
+        if lost:
+            return [
+                original if original.presented.client_certificate_cn in lost else item
+                for original, item in zip(items, named, strict=True)
+            ]
+    return named
 
 
 def _judged_by(item: _Connect, row: Mapping[str, Any]) -> int:

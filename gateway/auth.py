@@ -1,7 +1,9 @@
 """What a station presents at its WebSocket handshake, and how often it failed: sans I/O.
 
 OCPP 2.0.1 Part 2 security profiles: HTTP Basic auth (profiles 1 and 2; username = station id),
-TLS (2 and 3) and a client certificate whose subject CN is the station id (3). The gateway never
+TLS (2 and 3) and a client certificate whose subject CN is the station id (3; for an OCPP 1.6
+station also its unique serial number, as the 1.6 security whitepaper has it: device_svc decides,
+this module only reads the CN). The gateway never
 terminates TLS itself: Envoy does, and tells it through headers it sets on every request
 (``x-forwarded-proto``, ``x-forwarded-client-cert``, ``x-forwarded-for``). Those headers are
 believed only when the gateway is configured to sit behind Envoy (``trust_proxy_headers``) and

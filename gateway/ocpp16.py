@@ -50,7 +50,12 @@ raises :class:`Untranslatable` and is refused before anything is sent. A 1.6 sta
 configuration is the device model's component :data:`CONFIGURATION_COMPONENT`, one variable per
 key: GetVariables ⇄ GetConfiguration, SetVariables ⇄ ChangeConfiguration (one per key),
 GetBaseReport ⇄ GetConfiguration of every key, stored as the NotifyReport a 2.0.1 station would
-have sent. :func:`command` picks the 1.6 message: some requests go as the security whitepaper's
+have sent. The OCPP 2.0.1 names of the settings 1.6 has (:data:`STANDARD_VARIABLES_16`) are
+those keys too; other 2.0.1 names are answered UnknownComponent / UnknownVariable per attribute
+and not sent. (device_svc splits a GetVariables longer than the station's
+GetConfigurationMaxKeys into several commands, as it splits a 2.0.1 station's by ItemsPerMessage;
+the answers of one command's GetConfiguration calls are joined here all the same.)
+:func:`command` picks the 1.6 message: some requests go as the security whitepaper's
 (:data:`WHITEPAPER`), and some commands exist in 1.6 only there (:data:`WHITEPAPER_COMMANDS`).
 """
 
@@ -75,9 +80,9 @@ __all__ = [
     "CONFIGURATION_STATUS_16",
     "CONNECTOR_STATUS_16",
     "DIAGNOSTICS_STATUS_16",
-    "KEY_ALIASES_16",
     "PROFILE_PURPOSE_16",
     "SECRET_KEYS_16",
+    "STANDARD_VARIABLES_16",
     "PROTOCOL",
     "START_SEQ_NO",
     "STOP_REASONS_16",
@@ -897,12 +902,68 @@ def _certificate_signed_request(p: Payload) -> Payload:
 CONFIGURATION_COMPONENT: Final = "OCPP16"
 
 
-#: 2.0.1 variables that are a 1.6 configuration key of another name: the security whitepaper's
-#: AuthorizationKey is the Basic auth password of security profiles 1 and 2 (so that the CSMS's
-#: own password rotation, ``:updateBasicAuthPassword``, works for 1.6 stations).
-KEY_ALIASES_16: Final[Mapping[tuple[str, str], str]] = {
-    ("SecurityCtrlr", "BasicAuthPassword"): "AuthorizationKey",
+#: The OCPP 2.0.1 standard variables (Part 2, appendix "Referenced Components and Variables")
+#: that are a 1.6 configuration key (1.6 edition 2 section 9, and the security whitepaper
+#: edition 3's keys) of the same meaning and the same value format: (component, variable,
+#: variable instance or "") → the 1.6 key. An operator may name a 1.6 station's setting either
+#: way: GetVariables / SetVariables of these names go as GetConfiguration / ChangeConfiguration of
+#: the key, their results keep the 2.0.1 names (and are stored under them). Matched by meaning:
+#: no pair is here whose values differ in format (1.6's ChargingScheduleAllowedChargingRateUnit
+#: says "Current,Power", 2.0.1's SmartChargingCtrlr.RateUnit "A,W": left out) or whose 2.0.1
+#: variable counts what is there rather than the most there may be (LocalAuthListCtrlr.Entries is
+#: not LocalAuthListMaxLength). 1.6 has nothing of ClockCtrlr (no time zone, no NTP keys).
+STANDARD_VARIABLES_16: Final[Mapping[tuple[str, str, str], str]] = {
+    # Core
+    ("AuthCacheCtrlr", "Enabled", ""): "AuthorizationCacheEnabled",
+    ("AuthCtrlr", "AuthorizeRemoteStart", ""): "AuthorizeRemoteTxRequests",
+    ("AuthCtrlr", "LocalAuthorizeOffline", ""): "LocalAuthorizeOffline",
+    ("AuthCtrlr", "LocalPreAuthorize", ""): "LocalPreAuthorize",
+    ("AuthCtrlr", "OfflineTxForUnknownIdEnabled", ""): "AllowOfflineTxForUnknownId",
+    ("AlignedDataCtrlr", "Interval", ""): "ClockAlignedDataInterval",
+    ("AlignedDataCtrlr", "Measurands", ""): "MeterValuesAlignedData",
+    ("AlignedDataCtrlr", "TxEndedMeasurands", ""): "StopTxnAlignedData",
+    ("DeviceDataCtrlr", "ItemsPerMessage", "GetVariables"): "GetConfigurationMaxKeys",
+    ("OCPPCommCtrlr", "HeartbeatInterval", ""): "HeartbeatInterval",
+    ("OCPPCommCtrlr", "MessageAttemptInterval", "TransactionEvent"): (
+        "TransactionMessageRetryInterval"
+    ),
+    ("OCPPCommCtrlr", "MessageAttempts", "TransactionEvent"): "TransactionMessageAttempts",
+    ("OCPPCommCtrlr", "ResetRetries", ""): "ResetRetries",
+    ("OCPPCommCtrlr", "UnlockOnEVSideDisconnect", ""): "UnlockConnectorOnEVSideDisconnect",
+    ("OCPPCommCtrlr", "WebSocketPingInterval", ""): "WebSocketPingInterval",
+    ("SampledDataCtrlr", "TxEndedMeasurands", ""): "StopTxnSampledData",
+    ("SampledDataCtrlr", "TxUpdatedInterval", ""): "MeterValueSampleInterval",
+    ("SampledDataCtrlr", "TxUpdatedMeasurands", ""): "MeterValuesSampledData",
+    ("TxCtrlr", "EVConnectionTimeOut", ""): "ConnectionTimeOut",
+    ("TxCtrlr", "MaxEnergyOnInvalidId", ""): "MaxEnergyOnInvalidId",
+    ("TxCtrlr", "StopTxOnEVSideDisconnect", ""): "StopTransactionOnEVSideDisconnect",
+    ("TxCtrlr", "StopTxOnInvalidId", ""): "StopTransactionOnInvalidId",
+    # Local Auth List Management
+    ("LocalAuthListCtrlr", "Enabled", ""): "LocalAuthListEnabled",
+    ("LocalAuthListCtrlr", "ItemsPerMessage", ""): "SendLocalListMaxLength",
+    # Reservation
+    ("ReservationCtrlr", "NonEvseSpecific", ""): "ReserveConnectorZeroSupported",
+    # Smart Charging
+    ("SmartChargingCtrlr", "PeriodsPerSchedule", ""): "ChargingScheduleMaxPeriods",
+    ("SmartChargingCtrlr", "Phases3to1", ""): "ConnectorSwitch3to1PhaseSupported",
+    ("SmartChargingCtrlr", "ProfileStackLevel", ""): "ChargeProfileMaxStackLevel",
+    # The security whitepaper's keys. AuthorizationKey is the Basic auth password of security
+    # profiles 1 and 2 (so the CSMS's own password rotation, ``:updateBasicAuthPassword``, works
+    # for 1.6 stations); CpoName is what the station puts in its certificate's O. Not its
+    # SecurityProfile: 2.0.1's is ReadOnly (an upgrade goes by SetNetworkProfile, which the CSMS
+    # follows), the whitepaper's is written to upgrade, which the CSMS would not follow (the
+    # station would come back with a profile the CSMS does not expect it to have).
+    ("SecurityCtrlr", "AdditionalRootCertificateCheck", ""): "AdditionalRootCertificateCheck",
+    ("SecurityCtrlr", "BasicAuthPassword", ""): "AuthorizationKey",
+    ("SecurityCtrlr", "MaxCertificateChainSize", ""): "CertificateSignedMaxChainSize",
+    ("SecurityCtrlr", "OrganizationName", ""): "CpoName",
 }
+
+# 2.0.1 component and variable names are case-insensitive (CiString), as 1.6's keys are.
+_STANDARD_16: Final = {
+    (c.lower(), v.lower(), i.lower()): key for (c, v, i), key in STANDARD_VARIABLES_16.items()
+}
+_STANDARD_COMPONENTS_16: Final = frozenset(c for c, _, _ in _STANDARD_16)
 
 
 #: 1.6 keys whose value is a secret (the whitepaper's AuthorizationKey is write-only): a value a
@@ -910,39 +971,72 @@ KEY_ALIASES_16: Final[Mapping[tuple[str, str], str]] = {
 SECRET_KEYS_16: Final = frozenset({"authorizationkey"})
 
 
-def _key(item: Payload, what: str) -> str:
-    """The 1.6 configuration key a GetVariableData / SetVariableData item names."""
-    component = item["component"]
-    alias = KEY_ALIASES_16.get((component["name"], item["variable"]["name"]))
-    if alias is not None and set(component) == {"name"} and "instance" not in item["variable"]:
-        return alias
-    if component["name"] != CONFIGURATION_COMPONENT or set(component) != {"name"}:
-        raise Untranslatable(
-            f"{what}: an OCPP 1.6 station's configuration is component "
-            f"{CONFIGURATION_COMPONENT!r} (no instance, no EVSE), one variable per key; "
-            f"not {component}"
-        )
-    if "instance" in item["variable"]:
-        raise Untranslatable(f"{what}: OCPP 1.6 configuration keys have no instance")
+def _key(item: Payload, what: str) -> tuple[str | None, str]:
+    """The 1.6 configuration key a GetVariableData / SetVariableData item names, or (None, the
+    attribute status it gets without being sent): a standard 2.0.1 name the 1.6 station has no
+    key for (:data:`STANDARD_VARIABLES_16`) is UnknownComponent or UnknownVariable, as a 2.0.1
+    station without it would answer; its other attribute types NotSupportedAttributeType.
+
+    Raises :class:`Untranslatable` for component ``OCPP16`` used as 1.6 keys are not (an
+    instance, an EVSE, another attribute type than Actual): a request made wrongly.
+    """
+    component, variable = item["component"], item["variable"]
+    if component["name"] == CONFIGURATION_COMPONENT:
+        if set(component) != {"name"}:
+            raise Untranslatable(
+                f"{what}: an OCPP 1.6 station's configuration is component "
+                f"{CONFIGURATION_COMPONENT!r} (no instance, no EVSE), one variable per key; "
+                f"not {component}"
+            )
+        if "instance" in variable:
+            raise Untranslatable(f"{what}: OCPP 1.6 configuration keys have no instance")
+        if item.get("attributeType", "Actual") != "Actual":
+            raise Untranslatable(f"{what}: OCPP 1.6 configuration keys have an Actual value only")
+        name: str = variable["name"]
+        return name, ""
+    # A 1.6 station is one component of each: no instance, no EVSE.
+    if set(component) != {"name"} or component["name"].lower() not in _STANDARD_COMPONENTS_16:
+        return None, "UnknownComponent"
+    key = _STANDARD_16.get(
+        (component["name"].lower(), variable["name"].lower(), variable.get("instance", "").lower())
+    )
+    if key is None:
+        return None, "UnknownVariable"
     if item.get("attributeType", "Actual") != "Actual":
-        raise Untranslatable(f"{what}: OCPP 1.6 configuration keys have an Actual value only")
-    key: str = item["variable"]["name"]
-    return key
+        return None, "NotSupportedAttributeType"
+    return key, ""
 
 
 def _get_configuration_requests(p: Payload) -> list[Payload]:
-    keys = [_key(item, "GetVariables") for item in p["getVariableData"]]
-    return [{"key": list(dict.fromkeys(keys))}]
+    keys: dict[str, str] = {}  # lower case → as first named (1.6 keys are case-insensitive)
+    for item in p["getVariableData"]:
+        key, _ = _key(item, "GetVariables")
+        if key is not None:
+            keys.setdefault(key.lower(), key)
+    # None to ask about: nothing sent (GetConfiguration without keys would ask for all of them).
+    return [{"key": list(keys.values())}] if keys else []
+
+
+def _not_sent(item: Payload, status: str) -> Payload:
+    return {
+        "attributeType": item.get("attributeType", "Actual"),
+        "attributeStatus": status,
+        "component": item["component"],
+        "variable": item["variable"],
+    }
 
 
 def _get_variables_response(p: Payload, answers: list[Payload]) -> Payload:
-    # 1.6 keys are case-insensitive (CiString50).
-    answer = answers[0]
-    known = {k["key"].lower(): k for k in answer.get("configurationKey", [])}
-    unknown = {k.lower() for k in answer.get("unknownKey", [])}
+    # The answers of every GetConfiguration sent, joined; 1.6 keys are case-insensitive.
+    known = {k["key"].lower(): k for a in answers for k in a.get("configurationKey", [])}
+    unknown = {k.lower() for a in answers for k in a.get("unknownKey", [])}
     results = []
     for item in p["getVariableData"]:
-        name = _key(item, "GetVariables").lower()
+        key, status = _key(item, "GetVariables")
+        if key is None:
+            results.append(_not_sent(item, status))
+            continue
+        name = key.lower()
         result: Payload = {
             "attributeType": "Actual",
             "component": item["component"],
@@ -965,10 +1059,12 @@ def _get_variables_response(p: Payload, answers: list[Payload]) -> Payload:
 
 
 def _change_configuration_requests(p: Payload) -> list[Payload]:
-    return [
-        {"key": _key(item, "SetVariables"), "value": item["attributeValue"]}
-        for item in p["setVariableData"]
-    ]
+    requests = []
+    for item in p["setVariableData"]:
+        key, _ = _key(item, "SetVariables")
+        if key is not None:
+            requests.append({"key": key, "value": item["attributeValue"]})
+    return requests
 
 
 #: 1.6 ConfigurationStatus → 2.0.1 SetVariableStatusEnumType: NotSupported (the key is not
@@ -982,8 +1078,14 @@ CONFIGURATION_STATUS_16: Final[Mapping[str, str]] = {
 
 
 def _set_variables_response(p: Payload, answers: list[Payload]) -> Payload:
+    answered = iter(answers)  # one ChangeConfiguration per key sent, in order
     results = []
-    for item, answer in zip(p["setVariableData"], answers, strict=True):
+    for item in p["setVariableData"]:
+        key, unsent = _key(item, "SetVariables")
+        if key is None:
+            results.append(_not_sent(item, unsent))
+            continue
+        answer = next(answered)
         status = _with_reason(CONFIGURATION_STATUS_16[answer["status"]], answer["status"])
         result: Payload = {
             "attributeType": "Actual",

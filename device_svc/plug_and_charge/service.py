@@ -136,7 +136,10 @@ class V2GSigner(Signer):
     def _unused() -> CertificateAuthority:
         raise NotImplementedError("V2GSigner signs through the embedded PKI")
 
-    async def sign(self, csr_pem: str, station_id: str, usage: pki.CertificateUse) -> SignOutcome:
+    async def sign(
+        self, csr_pem: str, station_id: str, usage: pki.CertificateUse, serial_number: str = ""
+    ) -> SignOutcome:
+        # A V2G (SECC) certificate's CN is an EVSE id: no station serial number to allow.
         try:
             chain = await asyncio.to_thread(self.embedded.sign_v2g, csr_pem, station_id)
         except pki.PkiError as exc:

@@ -4,8 +4,10 @@ ships, and answering the CSMS's 1.6 CALLs as a well-behaved 1.6 station would.
 
 Its configuration (GetConfiguration / ChangeConfiguration) is :attr:`Station16.configuration`:
 key → (value, readonly); a key it does not have is unknown to GetConfiguration and NotSupported
-to ChangeConfiguration, a readonly one Rejected. The security whitepaper's AuthorizationKey (the
-Basic auth password) is write-only: ChangeConfiguration sets :attr:`Station16.authorization_key`.
+to ChangeConfiguration, a readonly one Rejected. With a GetConfigurationMaxKeys key, a
+GetConfiguration asking for more keys is recorded as a violation. The security whitepaper's
+AuthorizationKey (the Basic auth password) is write-only: ChangeConfiguration sets
+:attr:`Station16.authorization_key`.
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ class Station16(Station):
     def _get_configuration(self, request: JSON) -> JSON:
         by_name = {k.lower(): k for k in self.configuration}
         keys = request.get("key") or list(self.configuration)
+        most = self.configuration.get("GetConfigurationMaxKeys", ("", True))[0]
+        if most.isdigit() and len(request.get("key", [])) > int(most):
+            # 1.6 section 9.1.8: the most keys one GetConfiguration.req may ask for.
+            self.violations.append(f"GetConfiguration of {len(keys)} keys, more than {most}")
         known, unknown = [], []
         for asked in keys:
             key = by_name.get(asked.lower())

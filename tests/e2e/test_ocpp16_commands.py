@@ -270,6 +270,136 @@ async def test_tc_021_change_configuration(station16: Station16, rest: httpx.Asy
     assert variable["attributes"][0]["value"] == "60"
 
 
+async def test_get_configuration_max_keys(station16: Station16, rest: httpx.AsyncClient) -> None:
+    """GetConfigurationMaxKeys (1.6 section 9.1.8): once a GetBaseReport stored the station's
+    (component OCPP16), a GetVariables of more keys goes as several GetConfiguration of at most
+    that many, one after the other, their answers joined into one GetVariables answer (an
+    unknownKey UnknownVariable). Before the CSMS knows it, the keys go in one call."""
+    sid = station16.station_id
+    station16.configuration.update(
+        {"GetConfigurationMaxKeys": ("2", True), "ConnectionTimeOut": ("60", False)}
+    )
+    config = {"name": "OCPP16"}
+    names = ["HeartbeatInterval", "MeterValueSampleInterval", "NumberOfConnectors", "Nope"]
+    body: JSON = {
+        "getVariableData": [{"component": config, "variable": {"name": n}} for n in names]
+        + [{"component": {"name": "TxCtrlr"}, "variable": {"name": "EVConnectionTimeOut"}}]
+    }
+    answer = await _command(rest, sid, "getVariables", body)
+    assert [r.payload for r in station16.calls("GetConfiguration")] == [
+        {"key": [*names, "ConnectionTimeOut"]}
+    ]
+    # The station was asked for more than it takes: what the CSMS could not know yet.
+    assert station16.violations == ["GetConfiguration of 5 keys, more than 2"]
+    station16.violations.clear()
+    body_report = {"requestId": 1902, "reportBase": "ConfigurationInventory"}
+    assert await _command(rest, sid, "getBaseReport", body_report) == {"status": "Accepted"}
+    before = len(station16.calls("GetConfiguration"))
+    joined = await _command(rest, sid, "getVariables", body)
+    sent = [r.payload for r in station16.calls("GetConfiguration")[before:]]
+    assert sent == [
+        {"key": ["HeartbeatInterval", "MeterValueSampleInterval"]},
+        {"key": ["NumberOfConnectors", "Nope"]},
+        {"key": ["ConnectionTimeOut"]},
+    ]
+    station16.assert_one_at_a_time()
+    assert joined == answer
+    assert [
+        (r["variable"]["name"], r["attributeStatus"], r.get("attributeValue"))
+        for r in joined["getVariableResult"]
+    ] == [
+        ("HeartbeatInterval", "Accepted", "300"),
+        ("MeterValueSampleInterval", "Accepted", "60"),
+        ("NumberOfConnectors", "Accepted", "2"),
+        ("Nope", "UnknownVariable", None),
+        ("EVConnectionTimeOut", "Accepted", "60"),
+    ]
+
+
+async def test_standard_2_0_1_variables_of_a_1_6_station(
+    station16: Station16, rest: httpx.AsyncClient
+) -> None:
+    """The OCPP 2.0.1 names of the settings 1.6 has (gateway.ocpp16.STANDARD_VARIABLES_16) reach
+    a 1.6 station as its keys: SetVariables as one ChangeConfiguration per key, GetVariables as
+    GetConfiguration; the results keep the 2.0.1 names and are stored under them. A name no 1.6
+    key has is UnknownComponent / UnknownVariable for its attribute and is not sent; a request
+    of only such names sends nothing. Component OCPP16 keeps naming the raw keys."""
+    sid = station16.station_id
+    station16.configuration.update(
+        {"ConnectionTimeOut": ("60", False), "LocalAuthListEnabled": ("true", False)}
+    )
+    body: JSON = {
+        "setVariableData": [
+            {"component": {"name": c}, "variable": {"name": v}, "attributeValue": value}
+            for c, v, value in (
+                ("OCPPCommCtrlr", "HeartbeatInterval", "120"),
+                ("ClockCtrlr", "TimeZone", "Europe/Amsterdam"),
+                ("TxCtrlr", "EVConnectionTimeOut", "45"),
+                ("OCPPCommCtrlr", "NoSuchVariable", "1"),
+                ("OCPP16", "MeterValueSampleInterval", "30"),
+            )
+        ]
+    }
+    answer = await _command(rest, sid, "setVariables", body)
+    assert [
+        (r["component"]["name"], r["variable"]["name"], r["attributeStatus"])
+        for r in answer["setVariableResult"]
+    ] == [
+        ("OCPPCommCtrlr", "HeartbeatInterval", "Accepted"),
+        ("ClockCtrlr", "TimeZone", "UnknownComponent"),
+        ("TxCtrlr", "EVConnectionTimeOut", "Accepted"),
+        ("OCPPCommCtrlr", "NoSuchVariable", "UnknownVariable"),
+        ("OCPP16", "MeterValueSampleInterval", "Accepted"),
+    ]
+    assert [r.payload for r in station16.calls("ChangeConfiguration")] == [
+        {"key": "HeartbeatInterval", "value": "120"},
+        {"key": "ConnectionTimeOut", "value": "45"},
+        {"key": "MeterValueSampleInterval", "value": "30"},
+    ]
+    assert station16.configuration["ConnectionTimeOut"] == ("45", False)
+    resp = await rest.get(
+        f"/v1/chargingStations/{sid}/variables",
+        params={"component": "OCPPCommCtrlr", "variable": "HeartbeatInterval"},
+    )
+    assert resp.status_code == 200, resp.text
+    [variable] = resp.json()["variables"]
+    assert variable["attributes"][0]["value"] == "120"
+    body = {
+        "getVariableData": [
+            {"component": {"name": c}, "variable": {"name": v}}
+            for c, v in (
+                ("SampledDataCtrlr", "TxUpdatedInterval"),
+                ("AuthCtrlr", "AuthorizeRemoteStart"),
+                ("LocalAuthListCtrlr", "Enabled"),
+                ("ReservationCtrlr", "NoSuchVariable"),
+            )
+        ]
+    }
+    answer = await _command(rest, sid, "getVariables", body)
+    assert station16.calls("GetConfiguration")[-1].payload == {
+        "key": ["MeterValueSampleInterval", "AuthorizeRemoteTxRequests", "LocalAuthListEnabled"]
+    }
+    assert [
+        (r["variable"]["name"], r["attributeStatus"], r.get("attributeValue"))
+        for r in answer["getVariableResult"]
+    ] == [
+        ("TxUpdatedInterval", "Accepted", "30"),
+        ("AuthorizeRemoteStart", "UnknownVariable", None),  # the station has no such key
+        ("Enabled", "Accepted", "true"),
+        ("NoSuchVariable", "UnknownVariable", None),
+    ]
+    before = len(station16.received)
+    body = {
+        "getVariableData": [
+            {"component": {"name": "DisplayMessageCtrlr"}, "variable": {"name": "Enabled"}}
+        ]
+    }
+    answer = await _command(rest, sid, "getVariables", body)
+    assert answer["getVariableResult"][0]["attributeStatus"] == "UnknownComponent"
+    await asyncio.sleep(QUIET)
+    assert len(station16.received) == before
+
+
 async def test_tc_061_clear_cache(station16: Station16, rest: httpx.AsyncClient) -> None:
     """OCTT 1.6 TC_061 (clear authorization cache, CSMS side): ClearCache, Accepted back."""
     assert await _command(rest, station16.station_id, "clearCache", {}) == {"status": "Accepted"}
@@ -361,11 +491,11 @@ async def test_tc_054_trigger_message(
             "getVariables",
             {
                 "getVariableData": [
-                    {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "X"}}
+                    {"component": {"name": "OCPP16"}, "variable": {"name": "X", "instance": "1"}}
                 ]
             },
-            "OCPP16",
-            id="component-not-ocpp16",
+            "no instance",
+            id="ocpp16-key-with-instance",
         ),
         pytest.param(
             "unlockConnector", {"evseId": 1, "connectorId": 2}, "one connector", id="connector-2"

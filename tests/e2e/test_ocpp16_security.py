@@ -6,7 +6,8 @@ admitted station speaks 1.6 (its BootNotification is answered in 1.6's shape, RE
 
 Profile 1: HTTP Basic authentication (username the Charge Point identity, its password) over
 plain ws; profile 2: the same over TLS (wss); profile 3: TLS with the station's client
-certificate (issued by the CSMS's CA, CN the station's identity), no password.
+certificate (issued by the CSMS's CA, CN the station's identity, or for a 1.6 station its unique
+serial number as the whitepaper has it: A00.FR.405, A00.FR.511), no password.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
@@ -28,6 +33,7 @@ from common import pki
 from deploy.mesh import Mesh
 from tests.e2e.conftest import basic_auth, source_address
 from tests.e2e.station_sim import schema_errors
+from tests.e2e.station_sim16 import Station16
 from tests.e2e.test_station_security import _client_tls
 
 pytestmark = pytest.mark.e2e
@@ -143,3 +149,82 @@ async def test_profile_3_client_certificate(
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem))
     cert, key = pki.issue_client_cert(*ca, other)
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+
+
+async def _boot_with_serial(mesh: Mesh, station_id: str, tls: ssl.SSLContext, serial: str) -> None:
+    """The 1.6 station connects over TLS with ``tls``'s certificate and boots reporting
+    ``serial``: Accepted."""
+    ws = await _open(mesh, station_id, tls=tls)
+    try:
+        assert ws.subprotocol == "ocpp1.6"
+        boot = dict(BOOT, chargePointSerialNumber=serial)
+        await ws.send(orjson.dumps([2, "1", "BootNotification", boot]).decode())
+        reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply[0] == 3 and reply[2]["status"] == "Accepted", reply
+    finally:
+        await ws.close()
+
+
+async def test_tc_074_profile_3_reconnects_with_the_certificate_naming_its_serial(
+    tls_mesh: Mesh, rest: httpx.AsyncClient, ca: tuple[Any, Any], tmp_path: pathlib.Path
+) -> None:
+    """OCTT 1.6 TC_074_CSMS whole (update Charge Point certificate by request of Central System,
+    steps 7 and 8 included): a profile 3 station connected with its factory certificate (CN its
+    id) reports its serial number at boot; ExtendedTriggerMessage SignChargePointCertificate; its
+    CSR names its serial number (whitepaper A00.FR.511) and is signed by the CSMS's CA; it
+    reconnects with the new certificate and the Central System accepts it (A00.FR.405: the CN
+    contains the station's serial number). That certificate admits no one else: not the same
+    station over OCPP 2.0.1 (whose certificates name the station id), not another 1.6 station,
+    even one reporting the same serial number (the name is bound to the station it was signed
+    for, which it keeps admitting)."""
+    sid = await _station(rest, 3)
+    other = await _station(rest, 3)
+    serial = f"SN{uuid.uuid4().hex[:16]}".upper()
+    ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
+    cert, key = pki.issue_client_cert(*ca, sid)
+    ws = await _open(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+    st = Station16(sid, ws)
+    try:
+        boot = dict(BOOT, chargePointSerialNumber=serial)
+        assert (await st.call("BootNotification", boot))["status"] == "Accepted"
+        body = {"requestedMessage": "SignChargingStationCertificate"}
+        resp = await rest.post(f"/v1/chargingStations/{sid}:triggerMessage", json=body)
+        assert resp.status_code == 200 and resp.json() == {"status": "Accepted"}, resp.text
+        assert (await st.wait_for("ExtendedTriggerMessage")).payload == {
+            "requestedMessage": "SignChargePointCertificate"
+        }
+        new_key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "E2E CPO"),
+                x509.NameAttribute(NameOID.COMMON_NAME, serial),
+            ]
+        )
+        request = x509.CertificateSigningRequestBuilder().subject_name(subject)
+        pem = request.sign(new_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
+        assert await st.call("SignCertificate", {"csr": pem.decode()}) == {"status": "Accepted"}
+        signed = await st.wait_for("CertificateSigned")
+        await st.wait_answered(signed)
+        assert st.violations == []
+    finally:
+        await st.close()
+    leaf = x509.load_pem_x509_certificates(signed.payload["certificateChain"].encode())[0]
+    assert pki.subject_cn(leaf) == serial
+    renewed = _client_tls(tmp_path, ca_pem, leaf, new_key)
+    await _boot_with_serial(tls_mesh, sid, renewed, serial)
+    # Another 1.6 station reporting the same serial number takes nothing away: the name was
+    # bound to the station it was signed for, and admits it alone.
+    cert, key = pki.issue_client_cert(*ca, other)
+    await _boot_with_serial(tls_mesh, other, _client_tls(tmp_path, ca_pem, cert, key), serial)
+    await _boot_with_serial(tls_mesh, sid, _client_tls(tmp_path, ca_pem, leaf, new_key), serial)
+    with pytest.raises(InvalidStatus) as err:
+        await connect(
+            f"wss://localhost:{tls_mesh.settings.station_tls_port}/ocpp/{sid}",
+            subprotocols=["ocpp2.0.1"],  # type: ignore[list-item]
+            ssl=_client_tls(tmp_path, ca_pem, leaf, new_key),
+            proxy=None,
+            open_timeout=10,
+            local_addr=source_address(),
+        )
+    assert err.value.response.status_code == 401
+    await _refused(tls_mesh, other, tls=_client_tls(tmp_path, ca_pem, leaf, new_key))

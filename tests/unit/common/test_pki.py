@@ -140,6 +140,31 @@ def test_csr_for_another_station_is_refused(ca: tuple[x509.Certificate, pki.Priv
         pki.sign_csr(*ca, csr_pem, station_id=STATION)
 
 
+@pytest.mark.parametrize(
+    ("cn", "serial", "signed"),
+    [
+        pytest.param(STATION, "SN-0001", True, id="the-id-still"),
+        pytest.param("SN-0001", "SN-0001", True, id="the-serial-given"),
+        pytest.param("SN-0001", "", False, id="a-serial-not-given"),
+        pytest.param("SN-0002", "SN-0001", False, id="another-serial"),
+    ],
+)
+def test_a_csr_may_name_the_serial_number_given(
+    ca: tuple[x509.Certificate, pki.PrivateKey], cn: str, serial: str, signed: bool
+) -> None:
+    """An OCPP 1.6 station's certificate names its serial number (security whitepaper
+    A00.FR.511): the CN may be the serial number given besides the station id, nothing else."""
+    csr_pem, _ = make_csr(cn)
+    if signed:
+        leaf = pki.verify_chain(
+            pki.sign_csr(*ca, csr_pem, station_id=STATION, serial_number=serial), ca[0]
+        )
+        assert pki.subject_cn(leaf) == cn
+    else:
+        with pytest.raises(pki.PkiError, match="not the station id"):
+            pki.sign_csr(*ca, csr_pem, station_id=STATION, serial_number=serial)
+
+
 def test_v2g_csr_skips_the_station_cn_check(ca: tuple[x509.Certificate, pki.PrivateKey]) -> None:
     """A V2G CSR carries an EVSE id as CN and is signed without an EKU restriction."""
     csr_pem, _ = make_csr("DEABCE1234567")

@@ -176,3 +176,35 @@ def test_require_upgrade_password(
     else:
         with pytest.raises(FailedPrecondition, match="needs a Basic auth password"):
             credentials.require_upgrade_password(profile, new_profile, password_set)
+
+
+@pytest.mark.parametrize(
+    ("cn", "protocol", "serial", "holders", "bound_to", "named"),
+    [
+        pytest.param("SN1", "ocpp1.6", "SN1", {"CS1"}, None, True, id="1.6-unique-unbound"),
+        pytest.param("SN1", "ocpp1.6", "SN1", {"CS1"}, "CS1", True, id="1.6-bound-to-it"),
+        pytest.param(
+            "SN1", "ocpp1.6", "SN1", {"CS1", "CS2"}, "CS1", True, id="bound-others-report-it-too"
+        ),
+        pytest.param("SN1", "ocpp1.6", "SN1", {"CS1"}, "CS2", False, id="bound-to-another"),
+        pytest.param("SN1", "ocpp2.0.1", "SN1", {"CS1"}, None, False, id="2.0.1-names-its-id"),
+        pytest.param("SN1", "ocpp1.6", "", set(), None, False, id="serial-unknown"),
+        pytest.param("SN2", "ocpp1.6", "SN1", set(), None, False, id="another-serial"),
+        pytest.param("SN2", "ocpp1.6", "SN1", set(), "CS1", False, id="bound-but-not-its-serial"),
+        pytest.param(
+            "SN1", "ocpp1.6", "SN1", {"CS1", "CS2"}, None, False, id="unbound-reported-twice"
+        ),
+        pytest.param(
+            "CS2", "ocpp1.6", "CS2", {"CS1", "CS2"}, None, False, id="serial-another-s-id"
+        ),
+        pytest.param("CS1", "ocpp1.6", "CS1", {"CS1"}, None, False, id="the-id-is-not-by-serial"),
+        pytest.param("", "ocpp1.6", "", {"CS1"}, None, False, id="no-cn"),
+    ],
+)
+def test_a_1_6_certificate_names_its_station_by_its_own_serial(
+    cn: str, protocol: str, serial: str, holders: set[str], bound_to: str | None, named: bool
+) -> None:
+    """The 1.6 security whitepaper's Charge Point certificate has the station's unique serial
+    number as CN (A00.FR.405, A00.FR.511): for a 1.6 station whose recorded serial it is, the
+    name bound to it, or unbound and no other station's id or serial."""
+    assert credentials.names_by_serial(cn, "CS1", protocol, serial, holders, bound_to) is named

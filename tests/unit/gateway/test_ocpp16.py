@@ -1316,16 +1316,6 @@ def test_command_requests(
             "GetVariables",
             {
                 "getVariableData": [
-                    {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "X"}}
-                ]
-            },
-            "component 'OCPP16'",
-            id="get-other-component",
-        ),
-        pytest.param(
-            "GetVariables",
-            {
-                "getVariableData": [
                     {"component": CONFIG, "variable": {"name": "X"}, "attributeType": "Target"}
                 ]
             },
@@ -1826,6 +1816,153 @@ def test_command_responses(
     got = command.response(request_201, answers_16)
     assert got == response_201
     ocppj.validate(action, "Response", got)
+
+
+STANDARD_REQUEST: JSON = {
+    "getVariableData": [
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}},
+        {"component": {"name": "TxCtrlr"}, "variable": {"name": "EVConnectionTimeOut"}},
+        {"component": {"name": "authctrlr"}, "variable": {"name": "authorizeremotestart"}},
+        {
+            "component": {"name": "OCPPCommCtrlr"},
+            "variable": {"name": "MessageAttempts", "instance": "TransactionEvent"},
+        },
+        {"component": CONFIG, "variable": {"name": "HeartbeatInterval"}},
+        {"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "NoSuchVariable"}},
+        {"component": {"name": "DisplayMessageCtrlr"}, "variable": {"name": "Enabled"}},
+        {"component": {"name": "TxCtrlr", "evse": {"id": 1}}, "variable": {"name": "TxStartPoint"}},
+        {
+            "component": {"name": "SampledDataCtrlr"},
+            "variable": {"name": "TxUpdatedInterval"},
+            "attributeType": "Target",
+        },
+    ]
+}
+
+
+def test_standard_2_0_1_names_are_asked_as_their_1_6_keys() -> None:
+    """GetVariables of the 2.0.1 names of 1.6 keys (any case, instance where 2.0.1 has one) is
+    GetConfiguration of those keys, once each; what a 1.6 station has no key for is not
+    asked."""
+    ocppj.validate("GetVariables", "Request", STANDARD_REQUEST)
+    command = ocpp16.command("GetVariables", STANDARD_REQUEST)
+    assert command.requests(STANDARD_REQUEST) == [
+        {
+            "key": [
+                "HeartbeatInterval",
+                "ConnectionTimeOut",
+                "AuthorizeRemoteTxRequests",
+                "TransactionMessageAttempts",
+            ]
+        }
+    ]
+
+
+def test_standard_2_0_1_names_are_answered_in_their_names() -> None:
+    """The answer keeps the names the operator used; what was not asked is UnknownComponent,
+    UnknownVariable or NotSupportedAttributeType per attribute, as a 2.0.1 station without it
+    would answer; several GetConfiguration answers are joined."""
+    command = ocpp16.command("GetVariables", STANDARD_REQUEST)
+    answers: list[JSON] = [
+        {
+            "configurationKey": [
+                {"key": "HeartbeatInterval", "readonly": False, "value": "300"},
+                {"key": "ConnectionTimeOut", "readonly": False, "value": "90"},
+            ]
+        },
+        {
+            "configurationKey": [
+                {"key": "AuthorizeRemoteTxRequests", "readonly": True, "value": "true"}
+            ],
+            "unknownKey": ["TransactionMessageAttempts"],
+        },
+    ]
+    got = command.response(STANDARD_REQUEST, answers)
+    ocppj.validate("GetVariables", "Response", got)
+    assert [
+        (
+            r["component"]["name"],
+            r["variable"]["name"],
+            r["attributeStatus"],
+            r.get("attributeValue"),
+        )
+        for r in got["getVariableResult"]
+    ] == [
+        ("OCPPCommCtrlr", "HeartbeatInterval", "Accepted", "300"),
+        ("TxCtrlr", "EVConnectionTimeOut", "Accepted", "90"),
+        ("authctrlr", "authorizeremotestart", "Accepted", "true"),
+        ("OCPPCommCtrlr", "MessageAttempts", "UnknownVariable", None),
+        ("OCPP16", "HeartbeatInterval", "Accepted", "300"),
+        ("OCPPCommCtrlr", "NoSuchVariable", "UnknownVariable", None),
+        ("DisplayMessageCtrlr", "Enabled", "UnknownComponent", None),
+        ("TxCtrlr", "TxStartPoint", "UnknownComponent", None),
+        ("SampledDataCtrlr", "TxUpdatedInterval", "NotSupportedAttributeType", None),
+    ]
+    assert got["getVariableResult"][-1]["attributeType"] == "Target"
+
+
+def test_nothing_a_1_6_station_has_is_asked_for_nothing_sent() -> None:
+    """GetVariables / SetVariables of names no 1.6 key has: no 1.6 request at all (an empty
+    GetConfiguration would ask for every key), each attribute answered Unknown*."""
+    get: JSON = {
+        "getVariableData": [
+            {"component": {"name": "ClockCtrlr"}, "variable": {"name": "TimeZone"}},
+        ]
+    }
+    assert ocpp16.command("GetVariables", get).requests(get) == []
+    assert ocpp16.command("GetVariables", get).response(get, []) == {
+        "getVariableResult": [
+            {
+                "attributeType": "Actual",
+                "attributeStatus": "UnknownComponent",
+                "component": {"name": "ClockCtrlr"},
+                "variable": {"name": "TimeZone"},
+            }
+        ]
+    }
+    set_: JSON = {
+        "setVariableData": [
+            {
+                "component": {"name": "OCPPCommCtrlr"},
+                "variable": {"name": "OfflineThreshold"},
+                "attributeValue": "60",
+            },
+            {
+                "component": {"name": "TxCtrlr"},
+                "variable": {"name": "EVConnectionTimeOut"},
+                "attributeValue": "45",
+            },
+        ]
+    }
+    command = ocpp16.command("SetVariables", set_)
+    assert command.requests(set_) == [{"key": "ConnectionTimeOut", "value": "45"}]
+    got = command.response(set_, [{"status": "Accepted"}])
+    ocppj.validate("SetVariables", "Response", got)
+    assert [r["attributeStatus"] for r in got["setVariableResult"]] == [
+        "UnknownVariable",
+        "Accepted",
+    ]
+
+
+def test_the_standard_variables_table_is_one_to_one_and_2_0_1_spelled() -> None:
+    """No two 2.0.1 names go to one 1.6 key (an answer tells one value per key), and every
+    1.6 key in it is one (1.6 keys are at most 50 characters; the 2.0.1 names, as component and
+    variable names, at most 50 too)."""
+    keys = [k.lower() for k in ocpp16.STANDARD_VARIABLES_16.values()]
+    assert len(keys) == len(set(keys))
+    for (component, variable, instance), key in ocpp16.STANDARD_VARIABLES_16.items():
+        assert component.endswith("Ctrlr"), component
+        assert 0 < len(variable) <= 50 and len(instance) <= 50 and 0 < len(key) <= 50
+        request = {
+            "getVariableData": [
+                {
+                    "component": {"name": component},
+                    "variable": {"name": variable, **({"instance": instance} if instance else {})},
+                }
+            ]
+        }
+        ocppj.validate("GetVariables", "Request", request)
+        assert ocpp16.command("GetVariables", request).requests(request) == [{"key": [key]}]
 
 
 def test_base_report_is_reported_as_a_notify_report() -> None:
