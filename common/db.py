@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 
-from common import metrics
+from common import metrics, sqlite_driver
 
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison
@@ -110,6 +110,8 @@ def _create_engine(database_url: str) -> AsyncEngine:
         pool = {} if in_memory else {"pool_size": 1, "max_overflow": 0}
         engine = create_async_engine(
             url,
+            # One trip to the driver's thread per statement instead of four (sqlite_driver).
+            module=sqlite_driver.dbapi(),
             connect_args={"timeout": 30},
             pool_timeout=SQLITE_POOL_TIMEOUT,
             json_serializer=_json_dumps,
@@ -309,6 +311,13 @@ class GroupCommit(Generic[T, R]):
     came while nothing was being written, e.g. a batch RPC's items, whose caller sends no more
     before they are answered. The task ends when nothing waits.
 
+    ``linger`` (seconds, 0: never) is for items that come one by one from many callers (a
+    fleet's TransactionEvents from several gateways, each alone at a fleet's pace): a new writer
+    then waits that long for more before it takes its group, so that a commit's fixed cost (a
+    transaction, a few statements: most of what a small group costs) is shared. A linger during
+    which nothing came (one caller, waiting for its answer) is not repeated for the next
+    ``probe_every`` groups.
+
     ``apply(conn, item)`` runs inside the item's SAVEPOINT: when it raises, only that item is
     rolled back, and ``recover(conn, item, exc)`` (if given) runs after the rollback in the
     same transaction and may return the item's result instead of letting it fail. Items are
@@ -327,6 +336,8 @@ class GroupCommit(Generic[T, R]):
         order: Callable[[T], SupportsRichComparison] | None = None,
         max_batch: int = 256,
         max_wait: float = 0.002,
+        linger: float = 0.0,
+        probe_every: int = 64,
         name: str = "group-commit",
     ) -> None:
         if max_batch < 1:
@@ -338,6 +349,10 @@ class GroupCommit(Generic[T, R]):
         self.order = order
         self.max_batch = max_batch
         self.max_wait = max_wait
+        self.linger = linger
+        self.probe_every = probe_every
+        # Groups still to take without lingering (the last linger gained nothing).
+        self._no_linger = 0
         self.name = name
         self._queue: collections.deque[_Waiting[T, R]] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
@@ -371,6 +386,8 @@ class GroupCommit(Generic[T, R]):
                 after_write = True
 
     async def _take(self, *, wait: bool) -> list[_Waiting[T, R]]:
+        if not wait and self.linger > 0 and len(self._queue) < self.max_batch:
+            await self._linger()
         wanted = min(self._last_batch, self.max_batch)
         if wait and self.max_wait > 0 and len(self._queue) < wanted:
             self._wanted, self._enough = wanted, asyncio.Event()
@@ -390,6 +407,22 @@ class GroupCommit(Generic[T, R]):
             order = self.order
             batch.sort(key=lambda w: order(w.item))
         return batch
+
+    async def _linger(self) -> None:
+        """A new writer's wait for more items (see ``linger``), unless the last one was vain."""
+        if self._no_linger > 0:
+            self._no_linger -= 1
+            return
+        found = len(self._queue)
+        self._wanted, self._enough = self.max_batch, asyncio.Event()
+        try:
+            await asyncio.wait_for(self._enough.wait(), self.linger)
+        except TimeoutError:
+            pass
+        finally:
+            self._enough = None
+        if len(self._queue) == found:
+            self._no_linger = self.probe_every
 
     async def _write(self, batch: list[_Waiting[T, R]]) -> None:
         self._sizes.observe(len(batch))

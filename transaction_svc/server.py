@@ -64,6 +64,7 @@ async def start(
         sessions,
         max_batch=settings.group_commit_max_batch,
         max_wait=settings.group_commit_max_wait,
+        linger=settings.group_commit_linger,
     )
     users = Users(channel, settings.user_svc_timeout)
     load_manager = LoadManager(

@@ -187,6 +187,7 @@ class Transactions:
         *,
         max_batch: int = 256,
         max_wait: float = 0.002,
+        linger: float = 0.0,
         remote_start_wait16: float = REMOTE_START_WAIT_16,
     ) -> None:
         self.sessions = sessions
@@ -199,6 +200,7 @@ class Transactions:
             order=_lock_order,
             max_batch=max_batch,
             max_wait=max_wait,
+            linger=linger,
             name="transaction-events",
         )
 

@@ -40,6 +40,10 @@ class Settings(ServiceSettings):
     # at most this many seconds spent waiting for more when more are on their way.
     group_commit_max_batch: int = 256
     group_commit_max_wait: float = 0.002
+    # Seconds a writer that finds few events waits for more from other gateways (common.db
+    # GroupCommit's linger): a fleet's events come one at a time, and a commit's fixed cost,
+    # shared, is most of what each costs. 0: none.
+    group_commit_linger: float = 0.01
 
 
 @functools.cache

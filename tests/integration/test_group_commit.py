@@ -144,3 +144,42 @@ async def test_after_a_write_the_writer_waits_for_the_callers_it_answered(engine
     later = [asyncio.create_task(writer.submit(k)) for k in range(6, 8)]
     await asyncio.gather(*behind, *later)
     assert groups == [4, 4]
+
+
+async def test_a_lingering_writer_gathers_items_that_come_apart(engine) -> None:  # type: ignore[no-untyped-def]
+    """With ``linger``, a writer that finds one item waits that long for more (a fleet's events
+    from many gateways, each alone): items that come meanwhile share its commit."""
+    groups: list[int] = []
+
+    async def insert_many(conn: AsyncConnection, items: list[int]) -> list[int]:
+        groups.append(len(items))
+        for k in items:
+            await _insert(conn, k)
+        return items
+
+    writer = db.GroupCommit(engine, _insert, apply_many=insert_many, max_wait=0, linger=0.3)
+
+    async def later(k: int, after: float) -> int:
+        await asyncio.sleep(after)
+        return await writer.submit(k)
+
+    assert await asyncio.gather(later(1, 0), later(2, 0.05), later(3, 0.1)) == [1, 2, 3]
+    assert groups == [3]
+    assert await _stored(engine) == [1, 2, 3]
+
+
+async def test_a_linger_that_gains_nothing_is_not_repeated(engine) -> None:  # type: ignore[no-untyped-def]
+    """A linger during which nothing came (one caller, who sends no more before it is answered)
+    is not repeated for the next ``probe_every`` groups: they go at once."""
+    writer = db.GroupCommit(engine, _insert, max_wait=0, linger=0.5, probe_every=3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await writer.submit(1) == 1
+    assert loop.time() - started >= 0.5  # the linger, in vain
+    for k in (2, 3, 4):
+        started = loop.time()
+        assert await writer.submit(k) == k
+        assert loop.time() - started < 0.25
+    started = loop.time()
+    assert await writer.submit(5) == 5
+    assert loop.time() - started >= 0.5  # tried again after probe_every groups
