@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -229,18 +230,25 @@ class RecordingUsers(user_grpc.UserServiceServicer):
         return ocpp.AuthorizeResponse(id_token_info=info)
 
 
-async def test_request_id_is_forwarded_to_user_svc(start_transaction_svc) -> None:
-    """The caller's x-request-id travels on to user_svc's Authorize."""
-    users = RecordingUsers()
+@contextlib.asynccontextmanager
+async def serving(users: user_grpc.UserServiceServicer) -> AsyncIterator[str]:
+    """``users`` served on a free loopback port (its address), for the length of the block."""
     server = grpc.aio.server()
     user_grpc.add_UserServiceServicer_to_server(users, server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     try:
-        stub = await start_transaction_svc(user_svc_addr=f"127.0.0.1:{port}")
-        resp = await stub.TransactionEvent(call(FULL[0]), metadata=((REQUEST_ID_KEY, "req-42"),))
+        yield f"127.0.0.1:{port}"
     finally:
         await server.stop(None)
+
+
+async def test_request_id_is_forwarded_to_user_svc(start_transaction_svc) -> None:
+    """The caller's x-request-id travels on to user_svc's Authorize."""
+    users = RecordingUsers()
+    async with serving(users) as address:
+        stub = await start_transaction_svc(user_svc_addr=address)
+        resp = await stub.TransactionEvent(call(FULL[0]), metadata=((REQUEST_ID_KEY, "req-42"),))
     assert resp.id_token_info.status == ocpp.AUTHORIZATION_STATUS_ACCEPTED
     assert users.metadata[0][REQUEST_ID_KEY] == "req-42"
 
@@ -269,12 +277,8 @@ class BatchingUsers(RecordingUsers):
 async def test_started_events_together_are_authorized_together(start_transaction_svc) -> None:
     """A batch of Started events costs user_svc a couple of Authorizes calls, not one each."""
     users = BatchingUsers()
-    server = grpc.aio.server()
-    user_grpc.add_UserServiceServicer_to_server(users, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        stub = await start_transaction_svc(user_svc_addr=f"127.0.0.1:{port}")
+    async with serving(users) as address:
+        stub = await start_transaction_svc(user_svc_addr=address)
         request = pb.TransactionEventsRequest(
             items=[
                 pb.TransactionEventsRequest.Item(
@@ -284,8 +288,6 @@ async def test_started_events_together_are_authorized_together(start_transaction
             ]
         )
         response = await stub.TransactionEvents(request)
-    finally:
-        await server.stop(None)
     assert [o.WhichOneof("outcome") for o in response.outcomes] == ["response"] * 20
     assert all(
         o.response.id_token_info.status == ocpp.AUTHORIZATION_STATUS_ACCEPTED
