@@ -9,13 +9,13 @@ import datetime
 import hashlib
 import pathlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any
 
 import grpc
 import pytest
 from google.api import httpbody_pb2
-from sqlalchemy import delete, update
+from sqlalchemy import Executable, delete, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import create_engine, session_factory
@@ -325,18 +325,20 @@ async def test_a_token_serves_its_purpose_until_it_expires(database: str) -> Non
         await engine.dispose()
 
 
-async def test_a_request_about_to_leave_when_device_svc_died_is_checked_before_it_goes_again(
-    start, gateway, database, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
-    """device_svc died between writing "sending" and hearing the answer (the rows say so).
-    The next one asks each station (TriggerMessage FirmwareStatusNotification): one reports a
-    status of its request (it got it: not sent again), one Idle (it did not: sent again, same
-    requestId), one says nothing (sent again once the check time is over)."""
-    monkeypatch.setattr(domain, "CHECK_SECONDS", 1)
+async def _died_while_sending(
+    start: Any,
+    gateway: Any,
+    database: str,
+    count: int,
+    also: Callable[[list[str]], Sequence[Executable]] = lambda ids: (),
+) -> tuple[list[str], int, dict[str, Any]]:
+    """A rollout to ``count`` stations whose first wave went out, then device_svc stopped with
+    its rows saying "sending" (it died before hearing the answers); ``also``: statements for
+    the same transaction, given the stations' ids. The stations, the rollout, the wave sent."""
     first = await start()
-    stations = await _fleet(first, gateway.address, 3)
+    stations = await _fleet(first, gateway.address, count)
     rollout_id = await _rollout(first, await _ready_image(first), stations)
-    wave = dict(await _collect(gateway, 3))
+    wave = dict(await _collect(gateway, count))
     await first.server.stop(1)
     engine = create_engine(database)
     async with engine.begin() as conn:
@@ -345,7 +347,21 @@ async def test_a_request_about_to_leave_when_device_svc_died_is_checked_before_i
             .where(RolloutStationRow.rollout_id == rollout_id)
             .values(state="sending")
         )
+        for statement in also(stations):
+            await conn.execute(statement)
     await engine.dispose()
+    return stations, rollout_id, wave
+
+
+async def test_a_request_about_to_leave_when_device_svc_died_is_checked_before_it_goes_again(
+    start, gateway, database, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """device_svc died between writing "sending" and hearing the answer (the rows say so).
+    The next one asks each station (TriggerMessage FirmwareStatusNotification): one reports a
+    status of its request (it got it: not sent again), one Idle (it did not: sent again, same
+    requestId), one says nothing (sent again once the check time is over)."""
+    monkeypatch.setattr(domain, "CHECK_SECONDS", 1)
+    stations, rollout_id, wave = await _died_while_sending(start, gateway, database, 3)
     second = await start()
     asked = []
     for _ in range(3):
@@ -409,22 +425,13 @@ async def test_a_checked_16_station_reports_without_request_id(
     the station, asked, reports Downloading without requestId (OCPP 1.6): that is the request
     being checked, so it is not sent again, and its Installed completes the rollout."""
     monkeypatch.setattr(domain, "CHECK_SECONDS", 1)
-    first = await start()
-    stations = await _fleet(first, gateway.address, 1)
-    rollout_id = await _rollout(first, await _ready_image(first), stations)
-    [(station_id, _)] = await _collect(gateway, 1)
-    await first.server.stop(1)
-    engine = create_engine(database)
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(RolloutStationRow)
-            .where(RolloutStationRow.rollout_id == rollout_id)
-            .values(state="sending")
-        )
-        await conn.execute(
-            delete(FirmwareUpdateRow).where(FirmwareUpdateRow.station_id == station_id)
-        )
-    await engine.dispose()
+    [station_id], rollout_id, _ = await _died_while_sending(
+        start,
+        gateway,
+        database,
+        1,
+        lambda ids: [delete(FirmwareUpdateRow).where(FirmwareUpdateRow.station_id == ids[0])],
+    )
     second = await start()
     call, payload, _ = await asyncio.wait_for(gateway.calls.get(), 5)
     assert payload.DESCRIPTOR.name == "TriggerMessageRequest"
@@ -447,28 +454,19 @@ async def test_a_checked_16_station_answering_idle_is_not_sent_its_request_again
     left) is sent it again; the third is not sent it again but followed, and its Installed
     completes the rollout."""
     monkeypatch.setattr(domain, "CHECK_SECONDS", 1)
-    first = await start()
-    stations = await _fleet(first, gateway.address, 3)
-    rollout_id = await _rollout(first, await _ready_image(first), stations)
-    wave = dict(await _collect(gateway, 3))
-    await first.server.stop(1)
-    engine = create_engine(database)
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(RolloutStationRow)
-            .where(RolloutStationRow.rollout_id == rollout_id)
-            .values(state="sending")
-        )
-        await conn.execute(
-            update(Station).where(Station.id.in_(stations)).values(protocol="ocpp1.6")
-        )
-        await conn.execute(
+    stations, rollout_id, wave = await _died_while_sending(
+        start,
+        gateway,
+        database,
+        3,
+        lambda ids: [
+            update(Station).where(Station.id.in_(ids)).values(protocol="ocpp1.6"),
             update(Station)
             .where(Station.id == "CS000")
-            .values(firmware_version="2.0", last_boot_at=datetime.datetime.now(datetime.UTC))
-        )
-        await conn.execute(delete(FirmwareUpdateRow).where(FirmwareUpdateRow.station_id == "CS001"))
-    await engine.dispose()
+            .values(firmware_version="2.0", last_boot_at=datetime.datetime.now(datetime.UTC)),
+            delete(FirmwareUpdateRow).where(FirmwareUpdateRow.station_id == "CS001"),
+        ],
+    )
     second = await start()
     for _ in range(3):
         _, payload, _ = await asyncio.wait_for(gateway.calls.get(), 5)
