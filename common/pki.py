@@ -50,6 +50,8 @@ __all__ = [
     "sign_csr",
     "verify_chain",
     "subject_cn",
+    "subject_organizations",
+    "check_organization",
     "cert_pem",
     "key_pem",
     "load_cert",
@@ -150,6 +152,26 @@ def subject_cn(cert: x509.Certificate | x509.CertificateSigningRequest) -> str:
         raise PkiError(f"subject must have exactly one CN, has {len(values)}")
     value = values[0].value
     return value if isinstance(value, str) else value.decode("utf-8")
+
+
+def subject_organizations(cert: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:
+    """The subject's organizationName (O) values, in order (usually one)."""
+    values = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return [v.value if isinstance(v.value, str) else v.value.decode("utf-8") for v in values]
+
+
+def check_organization(
+    cert: x509.Certificate | x509.CertificateSigningRequest, cpo_name: str
+) -> None:
+    """PkiError unless the subject's O (organizationName) is ``cpo_name``: OCPP's A00.FR.404 (2.0.1
+    Part 2 and the 1.6 security whitepaper), the certificate is owned by the CPO. An empty
+    ``cpo_name`` (none configured) accepts any."""
+    if not cpo_name:
+        return
+    organizations = subject_organizations(cert)
+    if cpo_name not in organizations:
+        found = ", ".join(repr(o) for o in organizations) or "none"
+        raise PkiError(f"subject O (organizationName) is {found}, not the CPO name {cpo_name!r}")
 
 
 # --- issuing ----------------------------------------------------------------------------------
@@ -359,6 +381,7 @@ def sign_csr(
     usage: CertificateUse = "ChargingStationCertificate",
     ocsp_url: str = "",
     serial_number: str = "",
+    cpo_name: str = "",
 ) -> str:
     """Sign a station's SignCertificate CSR; return the PEM chain (leaf, CA) for CertificateSigned.
 
@@ -366,7 +389,9 @@ def sign_csr(
     ignored, so a station cannot obtain more than a station certificate. ``ocsp_url``: named in
     the certificate's Authority Information Access as its OCSP responder. A station certificate's
     CN must be ``station_id``, or ``serial_number`` when one is given (an OCPP 1.6 station's: the
-    security whitepaper's Charge Point certificate names its serial number, A00.FR.511).
+    security whitepaper's Charge Point certificate names its serial number, A00.FR.511); its O
+    must be ``cpo_name`` when one is given (A00.FR.404: the CSMS would refuse the certificate it
+    signed at the station's next profile-3 connection).
     """
     csr = _load_csr(csr_pem)
     # Proves the station holds the private key of the public key it asks us to certify.
@@ -379,6 +404,10 @@ def sign_csr(
         if cn != station_id and not (serial_number and cn == serial_number):
             also = f" nor its serial number {serial_number!r}" if serial_number else ""
             raise PkiError(f"CSR subject CN {cn!r} is not the station id {station_id!r}{also}")
+        try:
+            check_organization(csr, cpo_name)
+        except PkiError as exc:
+            raise PkiError(f"CSR {exc}") from None
         eku: list[x509.ObjectIdentifier] | None = [ExtendedKeyUsageOID.CLIENT_AUTH]
     elif usage == "V2GCertificate":
         # The SECC is the TLS *server* towards the vehicle and its CN is an EVSE id, not the

@@ -165,6 +165,9 @@ class MeshSettings(BaseSettings):
     # and plain ws on gateway_port, every gateway behind it.
     tls: bool = False
     station_tls_port: int = 3443
+    # The CPO's name: station certificates' subject O must be this (device_svc's cpo_name,
+    # A00.FR.404). Empty: not checked.
+    cpo_name: str = ""
     # Let stations without credentials (security profile 0) in. Unset: on for a mesh on a
     # loopback host (the local quick start; `make up` warns), off otherwise.
     allow_unsecured_stations: bool | None = None
@@ -797,6 +800,7 @@ class Mesh:
                         # The CA that signs stations' CSRs is the TLS mode's: the certificates
                         # it signs are the ones Envoy's wss listener accepts.
                         "local_ca_dir": s.tls_dir(),
+                        "cpo_name": s.cpo_name,
                         # Where accepted RequestStartTransactions are recorded.
                         "transaction_svc_addr": addr["transaction"],
                         # Firmware images and stations' logs, and the URLs stations get.

@@ -76,8 +76,11 @@ class Signer:
         self,
         load: Callable[[], CertificateAuthority],
         ca: CertificateAuthority | None = None,
+        cpo_name: str = "",
     ) -> None:
         self._load = load
+        # A station certificate's O must be this (A00.FR.404); "": not checked.
+        self.cpo_name = cpo_name
         self._ca = ca
         self._lock = asyncio.Lock()
 
@@ -105,6 +108,7 @@ class Signer:
                     station_id=station_id,
                     usage=usage,
                     serial_number=serial_number,
+                    cpo_name=self.cpo_name,
                 )
             )
         except pki.PkiError as exc:
@@ -112,14 +116,14 @@ class Signer:
         return SignOutcome(chain)
 
 
-async def open_signer(cert_path: str, key_path: str, local_dir: str) -> Signer:
+async def open_signer(cert_path: str, key_path: str, local_dir: str, cpo_name: str = "") -> Signer:
     """The signer of the settings: the configured CA, read now, or the local one, read later."""
     if bool(cert_path) != bool(key_path):
         raise ValueError("give both ca_cert_path and ca_key_path, or neither")
     if not cert_path:
-        return Signer(lambda: local_ca(pathlib.Path(local_dir)))
+        return Signer(lambda: local_ca(pathlib.Path(local_dir)), cpo_name=cpo_name)
 
     def configured() -> CertificateAuthority:
         return CertificateAuthority.from_files(pathlib.Path(cert_path), pathlib.Path(key_path))
 
-    return Signer(configured, await asyncio.to_thread(configured))
+    return Signer(configured, await asyncio.to_thread(configured), cpo_name)

@@ -9,7 +9,8 @@ auth, 2 TLS + Basic auth, 3 mutual TLS (client certificate CN = station id). A s
 profile never falls back to a lower one: what it presented must satisfy exactly its profile. A
 password presented is checked whatever the profile: a profile-0 station presenting one it does
 not have is refused, like any other wrong password. So is a client certificate: whatever the
-profile, one whose CN is not the station id (another station's) is refused; an OCPP 1.6
+profile, one whose CN is not the station id (another station's) is refused, and so is one whose
+O is not the configured CPO name (:func:`check_organization`); an OCPP 1.6
 station's may name it by its unique serial number instead (:func:`names_by_serial`, the security
 whitepaper's rule; the connect replaces such a CN by the station id before :func:`check`).
 
@@ -47,6 +48,7 @@ __all__ = [
     "Presented",
     "Unauthenticated",
     "check",
+    "check_organization",
     "effective_profile",
     "is_basic_auth_password",
     "names_by_serial",
@@ -184,6 +186,21 @@ class Presented:
     secure_transport: bool = False
     # The subject CN of the client certificate the proxy verified against our CA ("" none).
     client_certificate_cn: str = ""
+    # That certificate's subject O (organizationName; "" none, or several).
+    client_certificate_organization: str = ""
+
+
+def check_organization(presented: Presented, cpo_name: str) -> None:
+    """Unauthenticated when a client certificate was presented whose O is not ``cpo_name`` (the
+    CPO's name; "" checks nothing): A00.FR.404, the certificate must be owned by the CPO. Like
+    the CN, whatever the station's profile, and without looking at the station at all."""
+    if not cpo_name or not presented.client_certificate_cn:
+        return
+    if presented.client_certificate_organization != cpo_name:
+        raise Unauthenticated(
+            "the client certificate's O (organizationName) "
+            f"{presented.client_certificate_organization!r} is not the CPO name {cpo_name!r}"
+        )
 
 
 def check(

@@ -158,13 +158,16 @@ async def start(settings: Settings) -> tuple[DeviceServer, AsyncEngine]:
     Stop the server first (``await server.stop(grace)``), then dispose of the engine.
     """
     # Before anything that needs closing: a configured CA that cannot be read stops the start.
-    signer = await open_signer(settings.ca_cert_path, settings.ca_key_path, settings.local_ca_dir)
+    signer = await open_signer(
+        settings.ca_cert_path, settings.ca_key_path, settings.local_ca_dir, settings.cpo_name
+    )
     plug_and_charge, responder = open_plug_and_charge(settings)
     engine = create_engine(settings.database_url)
     devices = Devices(
         session_factory(engine),
         settings.heartbeat_interval,
         default_lease_seconds=settings.default_lease_seconds,
+        cpo_name=settings.cpo_name,
     )
     monitoring = Monitoring(devices.sessions, devices.clock)
     display_messages = DisplayMessages(devices.sessions, devices.clock)

@@ -242,9 +242,12 @@ class Devices:
         *,
         max_batch: int = 256,
         max_wait: float = 0.002,
+        cpo_name: str = "",
     ) -> None:
         self.sessions = sessions
         self.heartbeat_interval = heartbeat_interval
+        # Client certificates' O must be this (credentials.check_organization); "": unchecked.
+        self.cpo_name = cpo_name
         self.clock = clock
         self.default_lease_seconds = default_lease_seconds
         self.passwords = passwords or Passwords()
@@ -447,7 +450,8 @@ class Devices:
         own. The incarnation that held the station before (another, or this one under an older
         epoch) is told to close its connection at its next renewal (a move).
 
-        Only if what it ``presented`` satisfies its security profile (else Unauthenticated);
+        Only if what it ``presented`` satisfies its security profile (else Unauthenticated; so is
+        a client certificate of another organization than the CPO's, whatever the profile);
         unknown stations only if ``auto_register`` (they have no credentials: profile 0).
         Group-committed; a password is verified between two groups, so that no transaction
         waits for Argon2, and the write happens only if the stored hash is still the verified
@@ -455,6 +459,7 @@ class Devices:
         """
         presented = presented or Presented()
         _validate_lease_id(gateway_lease, allow_empty=True)
+        credentials.check_organization(presented, self.cpo_name)
         item = _Connect(
             station_id,
             auto_register,

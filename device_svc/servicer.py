@@ -298,6 +298,7 @@ class DeviceServicer(
                 password=request.password,
                 secure_transport=request.secure_transport,
                 client_certificate_cn=request.client_certificate_cn,
+                client_certificate_organization=request.client_certificate_organization,
             ),
             request.allow_unsecured,
             request.protocol,

@@ -56,6 +56,10 @@ class Settings(ServiceSettings):
     ca_cert_path: str = ""
     ca_key_path: str = ""
     local_ca_dir: str = "var/tls"
+    # The CPO's name (OCPP's CpoName / SecurityCtrlr.OrganizationName): a station certificate's
+    # subject O must be this, in the CSRs the CSMS signs and in the client certificates of
+    # connections (A00.FR.404, 2.0.1 and the 1.6 security whitepaper). Empty: O not checked.
+    cpo_name: str = ""
     # Files stations download (firmware images) and upload (logs): kept under this directory.
     files_dir: str = "var/files"
     # The base of the URLs given to stations (<base>/files/<token>): the API port, as stations

@@ -41,8 +41,10 @@ __all__ = [
     "from_proxy",
     "handshake",
     "parse_basic",
+    "parse_xfcc_subject",
     "parse_xfcc_subject_cn",
     "subject_cn",
+    "subject_o",
 ]
 
 
@@ -61,6 +63,8 @@ class Handshake:
     password: str = ""
     secure_transport: bool = False
     client_certificate_cn: str = ""
+    # Its subject O (organizationName), for device_svc's check against the CPO name.
+    client_certificate_organization: str = ""
     # Where the connection comes from (the station, not Envoy, when the proxy is trusted).
     address: str = ""
 
@@ -122,12 +126,21 @@ def _unquote(value: str) -> str:
 
 def subject_cn(subject: str) -> str:
     """The CN of an RFC 4514 subject (``CN=CS1,O=CSMS``); "" when it has none or several."""
-    cns = []
+    return _single_attribute(subject, {"CN", "2.5.4.3"})
+
+
+def subject_o(subject: str) -> str:
+    """The O (organizationName) of an RFC 4514 subject; "" when it has none or several."""
+    return _single_attribute(subject, {"O", "2.5.4.10"})
+
+
+def _single_attribute(subject: str, names: set[str]) -> str:
+    values = []
     for rdn in _split_dn(subject):
         name, eq, value = rdn.partition("=")
-        if eq and name.strip().upper() in {"CN", "2.5.4.3"}:
-            cns.append(_dn_unescape(value.strip()))
-    return cns[0] if len(cns) == 1 else ""
+        if eq and name.strip().upper() in names:
+            values.append(_dn_unescape(value.strip()))
+    return values[0] if len(values) == 1 else ""
 
 
 def _split_dn(subject: str) -> list[str]:
@@ -166,8 +179,9 @@ def _dn_unescape(value: str) -> str:
     return "".join(out)
 
 
-def parse_xfcc_subject_cn(value: str) -> str:
-    """The subject CN of Envoy's ``x-forwarded-client-cert`` (``By=...;Hash=...;Subject="..."``).
+def parse_xfcc_subject(value: str) -> str:
+    """The subject (RFC 4514) of Envoy's ``x-forwarded-client-cert``
+    (``By=...;Hash=...;Subject="..."``).
 
     The last element is the one the nearest proxy (our Envoy) added; "" when it has no subject.
     """
@@ -177,8 +191,13 @@ def parse_xfcc_subject_cn(value: str) -> str:
     for pair in _split_outside_quotes(element, ";"):
         key, eq, raw = pair.partition("=")
         if eq and key.strip().lower() == "subject":
-            return subject_cn(_unquote(raw))
+            return _unquote(raw)
     return ""
+
+
+def parse_xfcc_subject_cn(value: str) -> str:
+    """The subject CN of Envoy's ``x-forwarded-client-cert`` (:func:`parse_xfcc_subject`)."""
+    return subject_cn(parse_xfcc_subject(value))
 
 
 def from_proxy(header: Callable[[str], Sequence[str]], secret: bytes) -> bool:
@@ -215,10 +234,12 @@ def handshake(
         return Handshake(password=password, address=peer)
     proto = header("X-Forwarded-Proto")
     xfcc = header("X-Forwarded-Client-Cert")
+    subject = parse_xfcc_subject(xfcc[-1]) if xfcc else ""
     return Handshake(
         password=password,
         secure_transport=len(proto) == 1 and proto[0].strip().lower() == "https",
-        client_certificate_cn=parse_xfcc_subject_cn(xfcc[-1]) if xfcc else "",
+        client_certificate_cn=subject_cn(subject),
+        client_certificate_organization=subject_o(subject) if subject else "",
         address=client_address(peer, header("X-Forwarded-For"), True),
     )
 

@@ -90,17 +90,24 @@ def running_mesh(run_dir: pathlib.Path, **overrides: object) -> Iterator[Mesh]:
         mesh.stop()
 
 
+# The TLS mesh's CPO name (device_svc's cpo_name): its stations' certificates and CSRs name it
+# as their O, as a CPO's stations do (A00.FR.404).
+CPO_NAME = "E2E CPO"
+
+
 @pytest.fixture(scope="session")
 def tls_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
-    """A TLS-mode mesh on SQLite (Envoy terminating wss), unsecured stations refused, every
-    port free: the station-security tests share it (each with its own station ids and
-    loopback source addresses, since the gateway counts failures per address and id)."""
+    """A TLS-mode mesh on SQLite (Envoy terminating wss), unsecured stations refused, station
+    certificates' O checked against :data:`CPO_NAME`, every port free: the station-security
+    tests share it (each with its own station ids and loopback source addresses, since the
+    gateway counts failures per address and id)."""
     with running_mesh(
         tmp_path_factory.mktemp("mesh-tls"),
         tls=True,
         station_tls_port=free_port(),
         allow_unsecured_stations=False,
         heartbeat_interval=42,
+        cpo_name=CPO_NAME,
     ) as mesh:
         yield mesh
 

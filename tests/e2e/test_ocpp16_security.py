@@ -31,10 +31,10 @@ from websockets.exceptions import InvalidStatus
 
 from common import pki
 from deploy.mesh import Mesh
-from tests.e2e.conftest import basic_auth, source_address
+from tests.e2e.conftest import CPO_NAME, basic_auth, source_address
 from tests.e2e.station_sim import schema_errors
 from tests.e2e.station_sim16 import Station16
-from tests.e2e.test_station_security import _client_tls
+from tests.e2e.test_station_security import _client_tls, _csr
 
 pytestmark = pytest.mark.e2e
 
@@ -144,11 +144,42 @@ async def test_profile_3_client_certificate(
     sid = await _station(rest, 3)
     other = await _station(rest, 3)
     ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
-    cert, key = pki.issue_client_cert(*ca, sid)
+    cert, key = pki.issue_client_cert(*ca, sid, organization=CPO_NAME)
     await _accepted(tls_mesh, rest, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem))
-    cert, key = pki.issue_client_cert(*ca, other)
+    cert, key = pki.issue_client_cert(*ca, other, organization=CPO_NAME)
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+
+
+async def test_a00_fr_404_a_certificate_must_be_owned_by_the_cpo(
+    tls_mesh: Mesh, rest: httpx.AsyncClient, ca: tuple[Any, Any], tmp_path: pathlib.Path
+) -> None:
+    """Security whitepaper A00.FR.404 for a 1.6 station: a client certificate of another
+    organization than the CPO's is refused; a CSR of another organization is Rejected and no
+    CertificateSigned follows; the CPO's own is signed."""
+    sid = await _station(rest, 3)
+    ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
+    cert, key = pki.issue_client_cert(*ca, sid, organization="Another CPO")
+    await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+    cert, key = pki.issue_client_cert(*ca, sid, organization=CPO_NAME)
+    ws = await _open(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+    st = Station16(sid, ws)
+    try:
+        assert (await st.call("BootNotification", BOOT))["status"] == "Accepted"
+        refused = await st.call("SignCertificate", {"csr": _csr(sid, "Another CPO")})
+        assert refused == {"status": "Rejected"}
+        # Nothing follows a refused CSR (a CertificateSigned leaves a second after an accept).
+        await asyncio.sleep(2.5)
+        assert st.calls("CertificateSigned") == []
+        assert await st.call("SignCertificate", {"csr": _csr(sid, CPO_NAME)}) == {
+            "status": "Accepted"
+        }
+        signed = await st.wait_for("CertificateSigned")
+        await st.wait_answered(signed)
+        assert len(st.calls("CertificateSigned")) == 1
+        assert st.violations == []
+    finally:
+        await st.close()
 
 
 async def _boot_with_serial(mesh: Mesh, station_id: str, tls: ssl.SSLContext, serial: str) -> None:
@@ -181,7 +212,7 @@ async def test_tc_074_profile_3_reconnects_with_the_certificate_naming_its_seria
     other = await _station(rest, 3)
     serial = f"SN{uuid.uuid4().hex[:16]}".upper()
     ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
-    cert, key = pki.issue_client_cert(*ca, sid)
+    cert, key = pki.issue_client_cert(*ca, sid, organization=CPO_NAME)
     ws = await _open(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
     st = Station16(sid, ws)
     try:
@@ -196,7 +227,7 @@ async def test_tc_074_profile_3_reconnects_with_the_certificate_naming_its_seria
         new_key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name(
             [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "E2E CPO"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, CPO_NAME),
                 x509.NameAttribute(NameOID.COMMON_NAME, serial),
             ]
         )
@@ -214,7 +245,7 @@ async def test_tc_074_profile_3_reconnects_with_the_certificate_naming_its_seria
     await _boot_with_serial(tls_mesh, sid, renewed, serial)
     # Another 1.6 station reporting the same serial number takes nothing away: the name was
     # bound to the station it was signed for, and admits it alone.
-    cert, key = pki.issue_client_cert(*ca, other)
+    cert, key = pki.issue_client_cert(*ca, other, organization=CPO_NAME)
     await _boot_with_serial(tls_mesh, other, _client_tls(tmp_path, ca_pem, cert, key), serial)
     await _boot_with_serial(tls_mesh, sid, _client_tls(tmp_path, ca_pem, leaf, new_key), serial)
     with pytest.raises(InvalidStatus) as err:

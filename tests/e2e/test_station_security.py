@@ -19,12 +19,16 @@ from typing import Any
 import httpx
 import orjson
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from common import pki
 from deploy.mesh import Mesh
-from tests.e2e.conftest import basic_auth, source_address
+from tests.e2e.conftest import CPO_NAME, basic_auth, source_address
 
 pytestmark = pytest.mark.e2e
 
@@ -162,7 +166,7 @@ async def test_profile_3_right_client_certificate_is_accepted(
 ) -> None:
     """Profile 3: a client certificate from the CSMS's CA with CN = station id connects."""
     sid = await _station(rest, 3)
-    cert, key = pki.issue_client_cert(*ca, sid)
+    cert, key = pki.issue_client_cert(*ca, sid, organization=CPO_NAME)
     tls = _client_tls(tmp_path, tls_mesh.settings.tls_dir() / "ca.pem", cert, key)
     await _accepted(tls_mesh, sid, tls=tls)
 
@@ -175,11 +179,61 @@ async def test_profile_3_refuses_no_or_another_stations_certificate(
     other = await _station(rest, 3)
     ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem))
-    cert, key = pki.issue_client_cert(*ca, other)
+    cert, key = pki.issue_client_cert(*ca, other, organization=CPO_NAME)
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
     # A forged x-forwarded-client-cert is replaced by what Envoy verified.
     forged = {"X-Forwarded-Client-Cert": f'Subject="CN={sid}"'}
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem), headers=forged)
+
+
+def _csr(station_id: str, organization: str) -> str:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, station_id),
+        ]
+    )
+    csr = x509.CertificateSigningRequestBuilder().subject_name(subject).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+
+async def test_a00_fr_404_a_certificate_must_be_owned_by_the_cpo(
+    tls_mesh: Mesh, rest: httpx.AsyncClient, ca: tuple[Any, Any], tmp_path: pathlib.Path
+) -> None:
+    """A00.FR.404: the CSMS verifies that the O (organizationName) of the station's certificate
+    is the CPO's name. A certificate of the CSMS's own CA naming the station but another
+    organization is refused (401, like any wrong credential); and the CSMS does not sign a CSR
+    of another organization (SignCertificate Rejected, no CertificateSigned), since it would
+    refuse that certificate at the next connection."""
+    sid = await _station(rest, 3)
+    ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
+    cert, key = pki.issue_client_cert(*ca, sid, organization="Another CPO")
+    await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+    cert, key = pki.issue_client_cert(*ca, sid, organization=CPO_NAME)
+    ws = await _open(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+    try:
+        boot = {"reason": "PowerUp", "chargingStation": {"model": "M1", "vendorName": "V"}}
+        await ws.send(orjson.dumps([2, "1", "BootNotification", boot]).decode())
+        reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply[0] == 3 and reply[2]["status"] == "Accepted", reply
+        request = {"csr": _csr(sid, "Another CPO"), "certificateType": "ChargingStationCertificate"}
+        await ws.send(orjson.dumps([2, "2", "SignCertificate", request]).decode())
+        reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply[:2] == [3, "2"] and reply[2]["status"] == "Rejected", reply
+        assert "CPO name" in reply[2]["statusInfo"]["additionalInfo"], reply
+        # Nothing follows: no CertificateSigned for a refused CSR.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(ws.recv(), 2.5)
+        request = {"csr": _csr(sid, CPO_NAME), "certificateType": "ChargingStationCertificate"}
+        await ws.send(orjson.dumps([2, "3", "SignCertificate", request]).decode())
+        reply = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply == [3, "3", {"status": "Accepted"}], reply
+        signed = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert signed[0] == 2 and signed[2] == "CertificateSigned", signed
+        await ws.send(orjson.dumps([3, signed[1], {"status": "Accepted"}]).decode())
+    finally:
+        await ws.close()
 
 
 async def test_profile_3_refuses_a_certificate_from_another_ca(
@@ -298,7 +352,7 @@ async def test_a_failing_station_behind_a_shared_address_does_not_lock_out_its_n
         source=shared,
     )
     cert_station = await _station(rest, 3)
-    cert, key = pki.issue_client_cert(*ca, cert_station)
+    cert, key = pki.issue_client_cert(*ca, cert_station, organization=CPO_NAME)
     ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
     await _accepted(
         tls_mesh, cert_station, tls=_client_tls(tmp_path, ca_pem, cert, key), source=shared
@@ -393,7 +447,7 @@ async def test_stations_through_envoy_are_still_believed(
     """Through Envoy, a client's own x-csms-proxy-secret is replaced by Envoy's: a profile-3
     station with its certificate and a profile-2 one over wss still connect."""
     cert_station = await _station(rest, 3)
-    cert, key = pki.issue_client_cert(*ca, cert_station)
+    cert, key = pki.issue_client_cert(*ca, cert_station, organization=CPO_NAME)
     ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
     guess = {"X-CSMS-Proxy-Secret": "guess"}
     await _accepted(

@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from common import pki
 from deploy.mesh import Mesh
 
-from .conftest import rest_client
+from .conftest import CPO_NAME, rest_client
 
 pytestmark = pytest.mark.e2e
 
@@ -73,7 +73,7 @@ async def _station(rest: httpx.AsyncClient, profile: int, password: str = "") ->
 def _csr(station_id: str, key: pki.PrivateKey) -> str:
     subject = x509.Name(
         [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Operator"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, CPO_NAME),
             x509.NameAttribute(NameOID.COMMON_NAME, station_id),
         ]
     )

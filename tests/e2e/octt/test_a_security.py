@@ -49,7 +49,7 @@ from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from common import pki
 from deploy.mesh import Mesh
-from tests.e2e.conftest import basic_auth, rest_client, source_address
+from tests.e2e.conftest import CPO_NAME, basic_auth, rest_client, source_address
 from tests.e2e.octt.states import booted
 from tests.e2e.octt.station import OcttStation, Verdicts, find_dicts
 from tests.e2e.station_sim import Station, now
@@ -73,7 +73,7 @@ REQUIRED_SUITES: dict[str, type[Any]] = {
     "AES256-GCM-SHA384": rsa.RSAPublicKey,  # TLS_RSA_WITH_AES_256_GCM_SHA384
 }
 #: The OCTT's <Configured Country>, <Configured Organization>, <Configured OrganizationalUnit>.
-CSR_COUNTRY, CSR_ORGANIZATION, CSR_UNIT = "NL", "OCTT", "Conformance"
+CSR_COUNTRY, CSR_ORGANIZATION, CSR_UNIT = "NL", CPO_NAME, "Conformance"
 #: TriggerMessage's requestedMessage → the certificateType of the SignCertificateRequest that
 #: follows (None: omitted, the combined certificate of TC_A_13).
 SIGN_TRIGGERS: dict[str, str | None] = {
@@ -316,7 +316,9 @@ async def make_station(
             tmp_path,
             Verdicts(request.node.name),
             password=PASSWORD if profile in (1, 2) else "",
-            certificate=pki.issue_client_cert(*ca, sid, key=key) if profile == 3 else None,
+            certificate=pki.issue_client_cert(*ca, sid, key=key, organization=CPO_NAME)
+            if profile == 3
+            else None,
         )
         made.append(station)
         return station

@@ -36,7 +36,7 @@ from websockets.exceptions import InvalidStatus
 
 from common import pki
 from deploy.mesh import Mesh
-from tests.e2e.conftest import source_address
+from tests.e2e.conftest import CPO_NAME, source_address
 from tests.e2e.octt.states import booted
 from tests.e2e.octt.station import OcttStation, Verdicts
 from tests.e2e.station_sim import Station
@@ -246,7 +246,7 @@ class SecureStation:
         self.csr_key = ec.generate_private_key(ec.SECP256R1())
         subject = x509.Name(
             [
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, "OCTT"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, CPO_NAME),
                 x509.NameAttribute(NameOID.COMMON_NAME, self.station_id),
             ]
         )
@@ -292,7 +292,9 @@ async def make_station(
             tmp_path,
             Verdicts(request.node.name),
             password=FIRST_PASSWORD if profile in (1, 2) else "",
-            certificate=pki.issue_client_cert(*ca, sid) if profile == 3 else None,
+            certificate=pki.issue_client_cert(*ca, sid, organization=CPO_NAME)
+            if profile == 3
+            else None,
             slots={SLOT: profile},
         )
         made.append(station)
@@ -624,7 +626,7 @@ async def test_another_stations_certificate_is_refused_below_profile_3(
     certificate, or none, it gets in."""
     cs = await make_station(profile)
     other = pki.issue_client_cert(*ca, f"OTHER-{uuid.uuid4().hex[:8]}")
-    own = pki.issue_client_cert(*ca, cs.station_id)
+    own = pki.issue_client_cert(*ca, cs.station_id, organization=CPO_NAME)
     for certificate, expected in ((other, 401), (own, 101), (None, 101)):
         status, ws = await cs.handshake(2, certificate=certificate)
         if ws is not None:

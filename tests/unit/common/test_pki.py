@@ -165,6 +165,52 @@ def test_a_csr_may_name_the_serial_number_given(
             pki.sign_csr(*ca, csr_pem, station_id=STATION, serial_number=serial)
 
 
+@pytest.mark.parametrize(
+    ("organization", "cpo_name", "signed"),
+    [
+        pytest.param("Operator", "Operator", True, id="the-cpo"),
+        pytest.param("Operator", "", True, id="no-cpo-name-configured"),
+        pytest.param("Another CPO", "Operator", False, id="another-organization"),
+        pytest.param("operator", "Operator", False, id="case-matters"),
+    ],
+)
+def test_a_station_csr_must_name_the_cpo_as_its_organization(
+    ca: tuple[x509.Certificate, pki.PrivateKey], organization: str, cpo_name: str, signed: bool
+) -> None:
+    """A00.FR.404: the CSMS would refuse a profile-3 certificate whose O is not the CPO's name,
+    so it does not sign one (a configured CPO name only)."""
+    csr_pem, _ = make_csr(STATION, organization=organization)
+    if signed:
+        leaf = pki.verify_chain(
+            pki.sign_csr(*ca, csr_pem, station_id=STATION, cpo_name=cpo_name), ca[0]
+        )
+        assert pki.subject_organizations(leaf) == [organization]
+    else:
+        with pytest.raises(pki.PkiError, match="not the CPO name 'Operator'"):
+            pki.sign_csr(*ca, csr_pem, station_id=STATION, cpo_name=cpo_name)
+
+
+def test_a_station_csr_without_organization_is_refused_when_a_cpo_name_is_set(
+    ca: tuple[x509.Certificate, pki.PrivateKey],
+) -> None:
+    """No O at all is not the CPO's either."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, STATION)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    csr_pem = csr.public_bytes(serialization.Encoding.PEM).decode("ascii")
+    with pytest.raises(pki.PkiError, match="O \\(organizationName\\) is none"):
+        pki.sign_csr(*ca, csr_pem, station_id=STATION, cpo_name="Operator")
+    assert pki.verify_chain(pki.sign_csr(*ca, csr_pem, station_id=STATION), ca[0])
+
+
+def test_a_v2g_csr_is_not_held_to_the_cpo_name(
+    ca: tuple[x509.Certificate, pki.PrivateKey],
+) -> None:
+    """A00.FR.404 is about the certificate a station connects to the CSMS with."""
+    csr_pem, _ = make_csr("DEABCE1234567", organization="EMSP")
+    pki.sign_csr(*ca, csr_pem, station_id=STATION, usage="V2GCertificate", cpo_name="Operator")
+
+
 def test_v2g_csr_skips_the_station_cn_check(ca: tuple[x509.Certificate, pki.PrivateKey]) -> None:
     """A V2G CSR carries an EVSE id as CN and is signed without an EKU restriction."""
     csr_pem, _ = make_csr("DEABCE1234567")

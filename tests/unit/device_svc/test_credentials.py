@@ -208,3 +208,34 @@ def test_a_1_6_certificate_names_its_station_by_its_own_serial(
     number as CN (A00.FR.405, A00.FR.511): for a 1.6 station whose recorded serial it is, the
     name bound to it, or unbound and no other station's id or serial."""
     assert credentials.names_by_serial(cn, "CS1", protocol, serial, holders, bound_to) is named
+
+
+@pytest.mark.parametrize(
+    ("presented", "cpo_name", "refused"),
+    [
+        (
+            Presented(client_certificate_cn="CS1", client_certificate_organization="CPO"),
+            "CPO",
+            False,
+        ),
+        (
+            Presented(client_certificate_cn="CS1", client_certificate_organization="Other"),
+            "CPO",
+            True,
+        ),
+        (Presented(client_certificate_cn="CS1"), "CPO", True),  # no O (or several)
+        (
+            Presented(client_certificate_cn="CS1", client_certificate_organization="Other"),
+            "",
+            False,
+        ),
+        (Presented(password="secret-of-sixteen"), "CPO", False),  # no certificate: nothing to check
+    ],
+)
+def test_check_organization(presented: Presented, cpo_name: str, refused: bool) -> None:
+    """A00.FR.404: a client certificate's O must be the CPO's name, once one is configured."""
+    if refused:
+        with pytest.raises(Unauthenticated, match="not the CPO name 'CPO'"):
+            credentials.check_organization(presented, cpo_name)
+    else:
+        credentials.check_organization(presented, cpo_name)

@@ -17,6 +17,7 @@ from gateway.auth import (
     parse_basic,
     parse_xfcc_subject_cn,
     subject_cn,
+    subject_o,
 )
 
 
@@ -78,6 +79,22 @@ def test_xfcc_subject_cn(xfcc: str, cn: str) -> None:
     assert parse_xfcc_subject_cn(xfcc) == cn
 
 
+@pytest.mark.parametrize(
+    ("subject", "organization"),
+    [
+        ("CN=CS1,O=Operator", "Operator"),
+        ("O=Big\\, Small Ltd,CN=CS1", "Big, Small Ltd"),  # an escaped comma belongs to the O
+        ("2.5.4.10=Operator,CN=CS1", "Operator"),
+        ("CN=CS1,O=A,O=B", ""),  # two: ambiguous
+        ("CN=CS1,OU=Operator", ""),  # an OU is not an O
+        ("CN=CS1", ""),
+    ],
+)
+def test_subject_o(subject: str, organization: str) -> None:
+    """The O (organizationName) of a subject, for the CPO name check (A00.FR.404)."""
+    assert subject_o(subject) == organization
+
+
 def test_subject_cn_accepts_the_oid_spelling() -> None:
     """2.5.4.3 is CN too."""
     assert subject_cn("2.5.4.3=CS9,O=X") == "CS9"
@@ -110,6 +127,7 @@ def test_handshake_believes_envoy_when_trusted() -> None:
         password="secret-of-sixteen",
         secure_transport=True,
         client_certificate_cn="CS1",
+        client_certificate_organization="CSMS",
         address="192.0.2.1",
     )
 
