@@ -20,7 +20,8 @@ from csms.device.v1 import device_service_pb2 as device_pb
 from csms.device.v1 import device_service_pb2_grpc as device_grpc
 from csms.ocpp.v201 import messages_pb2 as ocpp
 from deploy.mesh import Mesh
-from tests.e2e.station_sim import Station
+from tests.e2e.station_sim import Station, now
+from tests.e2e.station_sim16 import Station16
 
 from .conftest import rest_client, running_mesh
 
@@ -140,6 +141,50 @@ async def test_commands_follow_a_station_that_reconnects_on_the_other_gateway(
             pytest.fail(f"the station never left {first}")
         await _reset(rest, station, 2)
         await _reset(rest, station, 3)
+        assert station.violations == []
+    finally:
+        await station.close()
+
+
+async def test_a_1_6_remote_start_follows_the_station_to_the_other_gateway(
+    mesh2: Mesh, rest: httpx.AsyncClient
+) -> None:
+    """A 1.6 station accepts a RemoteStartTransaction on one gateway, then reconnects until it
+    lands on the other and sends its StartTransaction there: the transaction still carries the
+    remote start's remoteStartId and is Started by RemoteStart (the link lives in
+    transaction_svc, not in the gateway that sent the request)."""
+    sid = await _register(rest)
+    tag = f"MG{uuid.uuid4().hex[:12].upper()}"
+    resp = await rest.post(
+        "/v1/idTokens", json={"idToken": tag, "type": "ISO14443", "status": "Accepted"}
+    )
+    assert resp.status_code == 200, resp.text
+    url = f"ws://127.0.0.1:{mesh2.settings.gateway_port}/ocpp/{sid}"
+    station = await Station16.connect(url, sid, attempts=50)
+    try:
+        assert (await station.boot())["status"] == "Accepted"
+        first = await _holder(rest, mesh2, sid)
+        body = {"idToken": {"idToken": tag, "type": "ISO14443"}, "remoteStartId": 4242}
+        resp = await rest.post(f"/v1/chargingStations/{sid}:requestStartTransaction", json=body)
+        assert resp.status_code == 200 and resp.json()["status"] == "Accepted", resp.text
+        assert (await station.wait_for("RemoteStartTransaction")).payload["idTag"] == tag
+        for _ in range(40):
+            await station.close()
+            station = await Station16.connect(url, sid, attempts=50)
+            assert (await station.boot())["status"] == "Accepted"
+            if await _holder(rest, mesh2, sid) != first:
+                break
+        else:
+            pytest.fail(f"the station never left {first}")
+        start = {"connectorId": 1, "idTag": tag, "meterStart": 0, "timestamp": now()}
+        answer = await station.call("StartTransaction", start)
+        assert answer["idTagInfo"]["status"] == "Accepted", answer
+        tx_id = answer["transactionId"]
+        got = (await rest.get(f"/v1/transactions/{tx_id}", params={"stationId": sid})).json()
+        assert got["remoteStartId"] == 4242, got
+        assert [(e["eventType"], e["triggerReason"]) for e in got["events"]] == [
+            ("Started", "RemoteStart")
+        ]
         assert station.violations == []
     finally:
         await station.close()
