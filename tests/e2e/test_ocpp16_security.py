@@ -34,7 +34,7 @@ from deploy.mesh import Mesh
 from tests.e2e.conftest import CPO_NAME, basic_auth, source_address
 from tests.e2e.station_sim import schema_errors
 from tests.e2e.station_sim16 import Station16
-from tests.e2e.test_station_security import _client_tls, _csr
+from tests.e2e.test_station_security import _client_tls, _csr, _foreign_and_own_tls
 
 pytestmark = pytest.mark.e2e
 
@@ -158,11 +158,9 @@ async def test_a00_fr_404_a_certificate_must_be_owned_by_the_cpo(
     organization than the CPO's is refused; a CSR of another organization is Rejected and no
     CertificateSigned follows; the CPO's own is signed."""
     sid = await _station(rest, 3)
-    ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
-    cert, key = pki.issue_client_cert(*ca, sid, organization="Another CPO")
-    await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
-    cert, key = pki.issue_client_cert(*ca, sid, organization=CPO_NAME)
-    ws = await _open(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+    foreign, own = _foreign_and_own_tls(tls_mesh, ca, sid, tmp_path)
+    await _refused(tls_mesh, sid, tls=foreign)
+    ws = await _open(tls_mesh, sid, tls=own)
     st = Station16(sid, ws)
     try:
         assert (await st.call("BootNotification", BOOT))["status"] == "Accepted"

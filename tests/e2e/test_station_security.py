@@ -186,6 +186,19 @@ async def test_profile_3_refuses_no_or_another_stations_certificate(
     await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem), headers=forged)
 
 
+def _foreign_and_own_tls(
+    mesh: Mesh, ca: tuple[Any, Any], station_id: str, tmp_path: pathlib.Path
+) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """TLS contexts presenting a certificate of the mesh's CA naming the station: one of another
+    organization, one of the CPO (A00.FR.404)."""
+    ca_pem = mesh.settings.tls_dir() / "ca.pem"
+    contexts = []
+    for organization in ("Another CPO", CPO_NAME):
+        cert, key = pki.issue_client_cert(*ca, station_id, organization=organization)
+        contexts.append(_client_tls(tmp_path, ca_pem, cert, key))
+    return contexts[0], contexts[1]
+
+
 def _csr(station_id: str, organization: str) -> str:
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name(
@@ -207,11 +220,9 @@ async def test_a00_fr_404_a_certificate_must_be_owned_by_the_cpo(
     of another organization (SignCertificate Rejected, no CertificateSigned), since it would
     refuse that certificate at the next connection."""
     sid = await _station(rest, 3)
-    ca_pem = tls_mesh.settings.tls_dir() / "ca.pem"
-    cert, key = pki.issue_client_cert(*ca, sid, organization="Another CPO")
-    await _refused(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
-    cert, key = pki.issue_client_cert(*ca, sid, organization=CPO_NAME)
-    ws = await _open(tls_mesh, sid, tls=_client_tls(tmp_path, ca_pem, cert, key))
+    foreign, own = _foreign_and_own_tls(tls_mesh, ca, sid, tmp_path)
+    await _refused(tls_mesh, sid, tls=foreign)
+    ws = await _open(tls_mesh, sid, tls=own)
     try:
         boot = {"reason": "PowerUp", "chargingStation": {"model": "M1", "vendorName": "V"}}
         await ws.send(orjson.dumps([2, "1", "BootNotification", boot]).decode())
