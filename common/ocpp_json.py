@@ -340,7 +340,17 @@ def _string_in(value: Any) -> Any:
 
 
 def _timestamp_in(value: Any) -> Any:
-    match = _PROTO_DATE_TIME.fullmatch(value) if type(value) is str else None
+    if type(value) is not str:
+        raise _SLOW
+    return _timestamp_text_in(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _timestamp_text_in(value: str) -> dict[str, int]:
+    """The Timestamp constructor's arguments of a date-time text, kept for the next message
+    with the same text (an event's own timestamp and its meter values', the same moment at
+    many stations). The dict is shared: it is only read, by the constructor."""
+    match = _PROTO_DATE_TIME.fullmatch(value)
     if match is None:
         raise _SLOW
     fraction, sign, off_h, off_m = match.group(7, 8, 9, 10)

@@ -213,7 +213,7 @@ _T, _E = _TRANSACTIONS.c, _EVENTS.c
 
 # What the group write reads of a transaction: its key and the columns of domain.TransactionState.
 _LOCKED = (_T.station_id, _T.id, *(_T[name] for name in STATE_FIELDS))
-#: Where a locked row's TransactionState values are (``TransactionState(*row[LOCKED_STATE])``:
+#: Where a locked row's TransactionState values are (``TransactionState._make(row[LOCKED_STATE])``:
 #: one slice in C, where reading 21 attributes by name of a Row costs several times more).
 LOCKED_STATE = slice(2, None)
 _LOCK_ORDER = (_T.station_id, _T.id)

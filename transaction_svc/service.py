@@ -414,7 +414,7 @@ class Transactions:
                     (*key3, digest), {**_event_row(item, digest), "received_at": received}
                 )
         new_conflicts = await writer.add_conflicts_returning(list(conflicts.values()))
-        before = {key: TransactionState(*row[LOCKED_STATE]) for key, row in rows.items()}
+        before = {key: TransactionState._make(row[LOCKED_STATE]) for key, row in rows.items()}
         states = dict(before)
         new: list[bool] = []
         new_rows: list[dict[str, Any]] = []
