@@ -15,7 +15,12 @@ from google.protobuf import timestamp_pb2
 from sqlalchemy import FromClause
 
 from common.errors import InvalidArgument
-from common.ocpp_json import ConversionError, ocpp_enum_value, proto_enum_number
+from common.ocpp_json import (
+    ConversionError,
+    ocpp_enum_value,
+    ocpp_enum_values,
+    proto_enum_number,
+)
 
 __all__ = ["check_strings", "timestamp", "utc_datetime", "enum_column", "enum_number"]
 
@@ -53,10 +58,21 @@ def check_strings(table: FromClause, values: Mapping[str, Any]) -> None:
             raise InvalidArgument(f"{name} must be at most {length} characters")
 
 
+# Each enum's numbers to spellings, by the enum as callers name it (its generated wrapper): one
+# dict lookup per value instead of finding the enum's table by its name every time.
+_SPELLINGS: dict[Any, Mapping[int, str]] = {}
+
+
 def enum_column(enum_type: Any, number: int, field: str) -> str:
     """The OCPP spelling of an enum number; "" for UNSPECIFIED, a bad number the caller's fault."""
     if number == 0:
         return ""
+    spellings = _SPELLINGS.get(enum_type)
+    if spellings is None:
+        spellings = _SPELLINGS[enum_type] = ocpp_enum_values(enum_type)
+    value = spellings.get(number)
+    if value is not None:
+        return value
     try:
         return ocpp_enum_value(enum_type, number)
     except ConversionError as exc:

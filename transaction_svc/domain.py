@@ -32,7 +32,7 @@ import datetime
 import hashlib
 import operator
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = [
     "CLOCK_TOLERANCE",
@@ -122,9 +122,11 @@ def event_digest(event: Event) -> str:
     return hashlib.blake2b(repr(_EVENT_VALUES(event)).encode(), digest_size=16).hexdigest()
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class TransactionState:
-    """The aggregate; the *_seq fields say which event a value came from, so order cannot matter."""
+class TransactionState(NamedTuple):
+    """The aggregate; the *_seq fields say which event a value came from, so order cannot matter.
+
+    A named tuple: immutable like a frozen dataclass, and built from a row's values (a group
+    commit builds two per event: read, then folded) in a tenth of the time."""
 
     active: bool = True
     # True once the Started event is folded in; until then started_at is the earliest timestamp.
@@ -161,19 +163,19 @@ class TransactionState:
     energy_last_wh: float | None = None
 
 
-#: TransactionState's fields, in the dataclass's order (the transactions table's columns too).
-STATE_FIELDS = tuple(f.name for f in dataclasses.fields(TransactionState))
+#: TransactionState's fields, in their order (the transactions table's columns too).
+STATE_FIELDS: tuple[str, ...] = TransactionState._fields
 #: A state's (or a row's) values of STATE_FIELDS, as one tuple, read in C.
 state_values = operator.attrgetter(*STATE_FIELDS)
 _FIELD_INDEX = {name: i for i, name in enumerate(STATE_FIELDS)}
 
 
 def _replace(state: TransactionState, changes: Mapping[str, Any]) -> TransactionState:
-    """dataclasses.replace for the fold: the same state, built from one tuple (half the time)."""
-    values = list(state_values(state))
+    """``state._replace(**changes)`` for the fold, without its keyword handling."""
+    values = list(state)
     for name, value in changes.items():
         values[_FIELD_INDEX[name]] = value
-    return TransactionState(*values)
+    return TransactionState._make(values)
 
 
 def _parse_time(value: str) -> datetime.datetime:

@@ -64,6 +64,7 @@ from transaction_svc.models import (
     TransactionEventRow,
 )
 from transaction_svc.repository import (
+    LOCKED_STATE,
     Assigned16,
     EventWriter,
     MeterValuesRepository,
@@ -106,6 +107,11 @@ class _Stored:
     # (station_id, remoteStartId): the transaction came to want this remote start's idToken and
     # it was not found; look again once committed (see the module docstring).
     recheck: tuple[str, int] | None = None
+
+
+# What most events' group commit did (one instance each instead of one per event).
+_ADDED = _Stored(True)
+_NOT_ADDED = _Stored(False)
 
 
 def _event_row(item: _Received, digest: str) -> dict[str, Any]:
@@ -408,7 +414,7 @@ class Transactions:
                     (*key3, digest), {**_event_row(item, digest), "received_at": received}
                 )
         new_conflicts = await writer.add_conflicts_returning(list(conflicts.values()))
-        before = {key: state_of(row) for key, row in rows.items()}
+        before = {key: TransactionState._make(row[LOCKED_STATE]) for key, row in rows.items()}
         states = dict(before)
         new: list[bool] = []
         new_rows: list[dict[str, Any]] = []
@@ -442,6 +448,8 @@ class Transactions:
         # One caller per transaction looks again (the first of its items here).
         results = [
             _Stored(is_new, recheck.pop((item.station_id, item.transaction_id), None))
+            if recheck
+            else (_ADDED if is_new else _NOT_ADDED)
             for item, is_new in zip(items, new, strict=True)
         ]
         # Every transaction with a new event or conflict, and any a remote start's idToken
@@ -457,7 +465,7 @@ class Transactions:
             # row; a value a row did not change is written back as it was): per field, the
             # column of old values against the new one, transposed and compared as tuples in C.
             after = [state_values(states[k]) for k in touched]
-            old = [state_values(before[k]) for k in touched]
+            old = [rows[k][LOCKED_STATE] for k in touched]
             columns = zip(zip(*old, strict=True), zip(*after, strict=True), strict=True)
             changed = [i for i, (was, now_is) in enumerate(columns) if was != now_is]
             await writer.update_many(

@@ -1,0 +1,176 @@
+"""``python -m bench.event_cost``: CPU per TransactionEvent of each process of a mesh.
+
+Starts a fresh mesh (SQLite, or PostgreSQL with ``--database-url``) pinned to the first CPU,
+runs :mod:`bench.loadgen`'s closed-loop ``throughput`` scenario of TransactionEvents (Updated,
+with meter values; ``make bench``'s ``throughput-tx``) on the second, and over a window in its
+middle reads each process's CPU time (``/proc/<pid>/stat``, utime + stime) and the events
+transaction_svc committed (its ``csms_group_commit_size`` metric): microseconds of CPU per event,
+per process, and the events per second in the window. ``--profile PROCESS`` profiles that
+process's main thread in the window (:mod:`bench.profiled`; ``PROCESS.prof`` in the current
+folder). ``--threads PROCESS ...``: those processes' CPU per event by thread too ("main", the
+event loop; "python", aiosqlite's; gRPC's own). ``--rounds N``: N fresh meshes one after the
+other, each figure per round.
+
+A PostgreSQL server's own CPU is not counted (not ours, and not pinned).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+import orjson
+
+from bench.idle import _Profiled, cpu_seconds
+from bench.run import ID_TOKEN, ROOT, _cpu_sets, _create_id_token, _pinned
+from common import db
+from deploy.mesh import SERVICES, Mesh, free_port, on_free_ports
+
+__all__ = ["main"]
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+_COMMITTED = re.compile(
+    r'^csms_group_commit_size_(sum|count)\{name="transaction-events"\} (\S+)$', re.MULTILINE
+)
+
+
+def _committed(port: int) -> tuple[float, float]:
+    """Events transaction_svc group-committed so far, and groups (its metrics)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        found = dict(_COMMITTED.findall(resp.read().decode()))
+    return float(found.get("sum", 0.0)), float(found.get("count", 0.0))
+
+
+def _threads(pid: int) -> dict[str, float]:
+    """CPU seconds of the process's threads so far, by thread name (the main thread: "main")."""
+    spent: dict[str, float] = {}
+    for task in pathlib.Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            name = "main" if task.name == str(pid) else (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            spent[name] = spent.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / _TICKS
+    return spent
+
+
+def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
+    sut_cpus, gen_cpus = _cpu_sets("split")
+    data_dir = pathlib.Path(tempfile.mkdtemp(prefix="csms-event-cost-"))
+    settings = on_free_ports(
+        data_dir,
+        database_url=a.database_url,
+        database_prefix=f"csms_cost_{uuid.uuid4().hex[:8]}_",
+        auto_register=True,
+        allow_unsecured_stations=True,
+        log_level="INFO",
+        # Metrics on (transaction_svc's count of committed events): ports base+1..base+10.
+        metrics_base_port=free_port() - 10 if a.metrics_base_port < 0 else a.metrics_base_port,
+    )
+    mesh = (_Profiled(a.profile) if a.profile else Mesh)(settings, log_dir=data_dir)
+    try:
+        with _pinned(sut_cpus):
+            mesh.start()
+        _create_id_token(settings.envoy_port, mesh.create_api_key("operator", "bench"))
+        pids = {p.name: p.popen.pid for p in mesh.procs if p.popen is not None}
+        with _pinned(gen_cpus):
+            loadgen = subprocess.Popen(
+                [
+                    sys.executable, "-m", "bench.loadgen",
+                    "--url", f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
+                    "--scenario", "throughput", "--stations", str(a.stations),
+                    "--duration", str(a.warmup + a.seconds + 3),
+                    "--message", "transaction-event", "--id-token", ID_TOKEN,
+                    "--quiet", "--no-plot", "--json", str(out / "loadgen.json"),
+                ],
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+        metrics_port = settings.metrics_port("transaction")
+        try:
+            # The ramp (connections, boots, Started events), then the warm-up.
+            deadline = time.monotonic() + 60
+            while _committed(metrics_port)[0] < 2 * a.stations and time.monotonic() < deadline:
+                time.sleep(0.2)
+            time.sleep(a.warmup)
+            if a.profile:
+                os.kill(pids[a.profile], signal.SIGUSR1)
+            events0, cpu0 = _committed(metrics_port), {n: cpu_seconds(p) for n, p in pids.items()}
+            threads0 = {n: _threads(pids[n]) for n in a.threads}
+            began = time.monotonic()
+            time.sleep(a.seconds)
+            events1, cpu1 = _committed(metrics_port), {n: cpu_seconds(p) for n, p in pids.items()}
+            threads1 = {n: _threads(pids[n]) for n in a.threads}
+            elapsed = time.monotonic() - began
+            if a.profile:
+                os.kill(pids[a.profile], signal.SIGUSR2)
+            loadgen.wait(a.seconds + 120)
+        finally:
+            if loadgen.poll() is None:
+                loadgen.terminate()
+                loadgen.wait(30)
+    finally:
+        mesh.stop()
+        if a.database_url:
+            for svc in SERVICES:
+                with contextlib.suppress(Exception):
+                    asyncio.run(db.drop_database(settings.service_database_url(svc)))
+        shutil.rmtree(data_dir, ignore_errors=True)
+    events = events1[0] - events0[0]
+    figures = {
+        "events_per_s": events / elapsed,
+        "events_per_group": events / max(events1[1] - events0[1], 1),
+    }
+    for name in pids:
+        figures[f"{name}_us"] = 1e6 * (cpu1[name] - cpu0[name]) / max(events, 1)
+    figures["mesh_us"] = sum(v for k, v in figures.items() if k.endswith("_us"))
+    for proc in a.threads:
+        for thread, spent in threads1[proc].items():
+            used = spent - threads0[proc].get(thread, 0.0)
+            if used > 0:
+                figures[f"{proc}:{thread}_us"] = 1e6 * used / max(events, 1)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.event_cost", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--database-url", default="", help="a PostgreSQL server (default: SQLite)")
+    p.add_argument("--stations", type=int, default=100)
+    p.add_argument("--seconds", type=float, default=10.0, help="the measured window")
+    p.add_argument("--warmup", type=float, default=3.0, help="s after the ramp, before it")
+    p.add_argument("--metrics-base-port", type=int, default=-1, help="default: a free one")
+    p.add_argument("--rounds", type=int, default=1, help="fresh meshes, one after the other")
+    p.add_argument(
+        "--threads", nargs="*", default=[], metavar="PROCESS", help="per thread too (by name)"
+    )
+    p.add_argument("--profile", metavar="PROCESS", default="", help="e.g. transaction_svc")
+    a = p.parse_args(argv)
+    rounds = []
+    with tempfile.TemporaryDirectory(prefix="event-cost-") as tmp:
+        for _ in range(a.rounds):
+            rounds.append(_round(a, pathlib.Path(tmp)))
+            print(orjson.dumps(rounds[-1]).decode(), file=sys.stderr, flush=True)
+    backend = "PostgreSQL" if a.database_url else "SQLite"
+    print(f"TransactionEvents, {a.stations} stations closed loop, {backend}, {a.seconds:.0f} s")
+    for key in rounds[0]:
+        values = " ".join(f"{r.get(key, 0.0):8.1f}" for r in rounds)
+        print(f"  {key:<20} {values}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
