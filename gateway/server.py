@@ -44,6 +44,7 @@ from websockets.typing import Subprotocol
 
 from common import errors, gc_tuning, grpc_server, grpc_tls, metrics, rlimits
 from common import logging as log_ctx
+from common.fifo_semaphore import FifoSemaphore
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import (
     ConversionError,
@@ -131,9 +132,10 @@ class Gateway:
         self.connections: dict[str, StationConnection] = {}
         self.timeout = settings.rpc_timeout
         # Per service: bursts (a fleet ending its transactions at once) queue here, not in the
-        # service's gRPC server, which cancels what waits there beyond its pending limit.
-        self.in_flight: collections.defaultdict[str, asyncio.Semaphore] = collections.defaultdict(
-            functools.partial(asyncio.Semaphore, settings.rpcs_in_flight_per_service)
+        # service's gRPC server, which cancels what waits there beyond its pending limit. FIFO
+        # semaphores whose cost does not grow with the queue (a boot storm queues thousands).
+        self.in_flight: collections.defaultdict[str, FifoSemaphore] = collections.defaultdict(
+            functools.partial(FifoSemaphore, settings.rpcs_in_flight_per_service)
         )
         # Large frames' CALLs, every station's, take turns (gateway.connection.LargeFrames).
         self.large_frames = LargeFrames()
