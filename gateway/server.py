@@ -137,6 +137,8 @@ class Gateway:
         self.in_flight: collections.defaultdict[str, FifoSemaphore] = collections.defaultdict(
             functools.partial(FifoSemaphore, settings.rpcs_in_flight_per_service)
         )
+        # Handshakes under way at device_svc; many at once pause the garbage collector.
+        self.burst = gc_tuning.BurstPause()
         # Large frames' CALLs, every station's, take turns (gateway.connection.LargeFrames).
         self.large_frames = LargeFrames()
         # Every frame in and out (gateway.message_log); None when the log is off.
@@ -309,6 +311,8 @@ class Gateway:
         except auth.BadCredentials as exc:
             # Malformed, or another station's username: no password of this station guessed.
             return self._unauthorized(conn, station_id, address, str(exc), guess=False)
+        # A burst of handshakes (a boot storm) pauses the garbage collector (gc_tuning).
+        self.burst.enter()
         try:
             # A boot storm queues here, not in gRPC; apart from the CALLs, so that the stations
             # already in get their BootNotification answered while the others still queue.
@@ -352,6 +356,8 @@ class Gateway:
             return self._reject(
                 conn, http.HTTPStatus.SERVICE_UNAVAILABLE, "CSMS unavailable, retry later"
             )
+        finally:
+            self.burst.leave()
         self.throttle.succeed(address, station_id)
         station = resp.charging_station
         # One attribute, not four: each one more on websockets' connection object grew its
