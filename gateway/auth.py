@@ -354,6 +354,8 @@ class Throttle:
 
     def locked(self, address: str, station_id: str) -> float:
         """Seconds the (address, station id) pair is still locked out (0: not locked)."""
+        if not self._pairs:  # the common case (no failures lately): no address to parse
+            return 0.0
         pair = self._pairs.get((address_key(address), station_id))
         if pair is None:
             return 0.0
@@ -401,7 +403,8 @@ class Throttle:
     def succeed(self, address: str, station_id: str) -> None:
         """Valid credentials: the pair's failures and lockouts are forgotten (the address's and
         the station id's stay: they are others' too)."""
-        self._pairs.pop((address_key(address), station_id), None)
+        if self._pairs:
+            self._pairs.pop((address_key(address), station_id), None)
 
     def _count(
         self, table: collections.OrderedDict[str, _Bucket], key: str, limit: int, now: float

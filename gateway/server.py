@@ -44,6 +44,7 @@ from websockets.typing import Subprotocol
 
 from common import errors, gc_tuning, grpc_server, grpc_tls, metrics, rlimits
 from common import logging as log_ctx
+from common.fifo_semaphore import FifoSemaphore
 from common.grpc_server import REQUEST_ID_KEY
 from common.ocpp_json import (
     ConversionError,
@@ -131,10 +132,13 @@ class Gateway:
         self.connections: dict[str, StationConnection] = {}
         self.timeout = settings.rpc_timeout
         # Per service: bursts (a fleet ending its transactions at once) queue here, not in the
-        # service's gRPC server, which cancels what waits there beyond its pending limit.
-        self.in_flight: collections.defaultdict[str, asyncio.Semaphore] = collections.defaultdict(
-            functools.partial(asyncio.Semaphore, settings.rpcs_in_flight_per_service)
+        # service's gRPC server, which cancels what waits there beyond its pending limit. FIFO
+        # semaphores whose cost does not grow with the queue (a boot storm queues thousands).
+        self.in_flight: collections.defaultdict[str, FifoSemaphore] = collections.defaultdict(
+            functools.partial(FifoSemaphore, settings.rpcs_in_flight_per_service)
         )
+        # Handshakes under way at device_svc; many at once pause the garbage collector.
+        self.burst = gc_tuning.BurstPause()
         # Large frames' CALLs, every station's, take turns (gateway.connection.LargeFrames).
         self.large_frames = LargeFrames()
         # Every frame in and out (gateway.message_log); None when the log is off.
@@ -307,6 +311,8 @@ class Gateway:
         except auth.BadCredentials as exc:
             # Malformed, or another station's username: no password of this station guessed.
             return self._unauthorized(conn, station_id, address, str(exc), guess=False)
+        # A burst of handshakes (a boot storm) pauses the garbage collector (gc_tuning).
+        self.burst.enter()
         try:
             # A boot storm queues here, not in gRPC; apart from the CALLs, so that the stations
             # already in get their BootNotification answered while the others still queue.
@@ -351,6 +357,8 @@ class Gateway:
             return self._reject(
                 conn, http.HTTPStatus.SERVICE_UNAVAILABLE, "CSMS unavailable, retry later"
             )
+        finally:
+            self.burst.leave()
         self.throttle.succeed(address, station_id)
         station = resp.charging_station
         # One attribute, not four: each one more on websockets' connection object grew its
