@@ -17,7 +17,6 @@ A PostgreSQL server's own CPU is not counted (not ours, and not pinned).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import os
 import pathlib
@@ -35,8 +34,7 @@ import orjson
 
 from bench.idle import _Profiled, cpu_seconds
 from bench.run import ID_TOKEN, ROOT, _cpu_sets, _create_id_token, _pinned
-from common import db
-from deploy.mesh import SERVICES, Mesh, free_port, on_free_ports
+from deploy.mesh import Mesh, free_port, on_free_ports
 
 __all__ = ["main"]
 
@@ -124,9 +122,7 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
     finally:
         mesh.stop()
         if a.database_url:
-            for svc in SERVICES:
-                with contextlib.suppress(Exception):
-                    asyncio.run(db.drop_database(settings.service_database_url(svc)))
+            mesh.drop_databases(ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
     events = events1[0] - events0[0]
     figures = {

@@ -137,6 +137,23 @@ def _wait_all(
     return True
 
 
+def _generators_said(work: pathlib.Path, procs: list[subprocess.Popen[bytes]], phase: str) -> str:
+    """Which generators missed ``phase``, whether they had ended, and the last lines of what
+    they wrote to stderr."""
+    said = []
+    for g, proc in enumerate(procs):
+        if (work / f"gen{g}.{phase}").exists():
+            continue
+        code = proc.poll()
+        state = "running" if code is None else f"exited {code}"
+        tail = ""
+        with contextlib.suppress(OSError):
+            lines = (work / f"gen{g}.err").read_text(errors="replace").strip().splitlines()
+            tail = " | ".join(lines[-5:])
+        said.append(f"gen{g} {state}" + (f": {tail}" if tail else ""))
+    return f" ({'; '.join(said)})" if said else ""
+
+
 def _database_bytes(mesh: Mesh) -> int:
     """The services' databases on disk (SQLite files, or PostgreSQL's database sizes)."""
     s = mesh.settings
@@ -252,7 +269,9 @@ def run_fleet(
             ]
             if storm:
                 argv += ["--resend", "--storm-duration", str(plan.storm_s)]
-            generators.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL))
+            # Its errors kept beside its results: a failed phase says what the generator said.
+            with (work / f"gen{g}.err").open("wb") as err:
+                generators.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=err))
         if not quiet:
             print(f"== fleet-{backend}: {plan.stations} stations, {n} gateway(s)", file=sys.stderr)
         setup_limit = plan.stations / plan.ramp + plan.timeout_s * 3 + plan.stations * 0.01 + 60
@@ -268,7 +287,10 @@ def run_fleet(
         killed: list[str] = []
         for phase, limit in phases:
             if not _wait_all([work / f"gen{g}.{phase}" for g in range(n)], generators, limit):
-                return {"failed": f"the generators did not all reach their {phase} phase"}
+                return {
+                    "failed": f"the generators did not all reach their {phase} phase"
+                    + _generators_said(work, generators, phase)
+                }
             pids = {p.name: p.popen.pid for p in mesh.procs if p.popen is not None}
             windows[phase] = (
                 time.monotonic(),
@@ -298,9 +320,7 @@ def run_fleet(
                 proc.kill()
                 proc.wait()
         mesh.stop()
-        for svc in SERVICES:
-            with contextlib.suppress(Exception):
-                asyncio.run(db.drop_database(settings.service_database_url(svc)))
+        mesh.drop_databases(ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
     figures = _figures(plan, results, windows, database_bytes)
     if storm and reconciled is not None:

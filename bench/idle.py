@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import pathlib
 import signal
@@ -39,7 +38,7 @@ from bench.loadgen import raise_fd_limit
 from common import db
 from csms.device.v1 import fleet_pb2 as fleet_pb
 from csms.device.v1 import fleet_pb2_grpc as fleet_grpc
-from deploy.mesh import SERVICES, Mesh, Proc, on_free_ports
+from deploy.mesh import Mesh, Proc, on_free_ports
 
 __all__ = ["cpu_seconds", "main"]
 
@@ -185,9 +184,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             mesh.stop()
             if a.database_url:
-                for svc in SERVICES:
-                    with contextlib.suppress(Exception):
-                        asyncio.run(db.drop_database(settings.service_database_url(svc)))
+                mesh.drop_databases(ignore_errors=True)
     print(
         f"{a.stations} idle stations (connected at the end: {still}), "
         f"LEASE_SECONDS {a.lease_seconds}, {a.seconds:.0f} s measured, "

@@ -21,7 +21,6 @@ failed (a target that could not be started, a load generator that crashed).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime
 import os
@@ -42,8 +41,7 @@ import orjson
 
 from bench.fleet import FLEET, RECONNECT, fleet_lines, fleet_targets, run_fleet
 from bench.loadgen import raise_fd_limit
-from common import db
-from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port, on_free_ports
+from deploy.mesh import Mesh, MeshSettings, free_port, on_free_ports
 
 __all__ = ["main", "run_bench", "Scenario", "plan", "TARGETS"]
 
@@ -170,9 +168,7 @@ def own_mesh(name: str, database_url: str, cpus_mode: str) -> Iterator[Mesh]:
         finally:
             mesh.stop()
             if database_url:
-                for svc in SERVICES:
-                    with contextlib.suppress(Exception):
-                        asyncio.run(db.drop_database(settings.service_database_url(svc)))
+                mesh.drop_databases(ignore_errors=True)
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 20) -> None:
@@ -195,6 +191,8 @@ class Target:
     pid: int
     # Every process of the system under test (the settling between scenarios watches them).
     pids: tuple[int, ...]
+    # Their names, in the order of pids (a mesh's: gateway-1, device_svc, ...).
+    names: tuple[str, ...] = ()
 
 
 @contextlib.contextmanager
@@ -269,12 +267,11 @@ def _mesh(
             f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
             gateway.popen.pid,
             tuple(p.popen.pid for p in mesh.procs if p.popen is not None),
+            tuple(p.name for p in mesh.procs if p.popen is not None),
         )
     finally:
         mesh.stop()
-        for svc in SERVICES:
-            with contextlib.suppress(Exception):
-                asyncio.run(db.drop_database(settings.service_database_url(svc)))
+        mesh.drop_databases(ignore_errors=True)
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
@@ -356,6 +353,7 @@ def _run_scenario(
         argv.append("--quiet")
     print(f"== {target.name}: {sc.name}", file=sys.stderr, flush=True)
     cpu_before = _cpu_seconds(target.pids)
+    each_before = [_cpu_seconds((pid,)) for pid in target.pids]
     with _pinned(cpus):
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE)
     try:
@@ -377,7 +375,13 @@ def _run_scenario(
     answered = result.get("answered") or 0
     if answered:
         spent = _cpu_seconds(target.pids) - cpu_before
-        result.setdefault("figures", {})["cpu_us_per_answer"] = round(1e6 * spent / answered, 1)
+        figures = result.setdefault("figures", {})
+        figures["cpu_us_per_answer"] = round(1e6 * spent / answered, 1)
+        if target.names:  # where it went, process by process
+            figures["cpu_us_per_answer_by_process"] = {
+                name: round(1e6 * (_cpu_seconds((pid,)) - before) / answered, 1)
+                for name, pid, before in zip(target.names, target.pids, each_before, strict=True)
+            }
     result["png"] = str(plot_timeline(result, path.with_suffix(".png")))
     result.pop("timeline", None)  # in the per-scenario file; the summary stays small
     result["json"] = str(path)
@@ -698,6 +702,9 @@ def _message_log_ab(
                         per.setdefault("msgs_per_s", []).append(figs.get("msgs_per_s") or 0.0)
                         cpu = figs.get("cpu_us_per_answer")
                         per.setdefault("cpu_us_per_answer", []).append(cpu or 0.0)
+                        by_process = figs.get("cpu_us_per_answer_by_process") or {}
+                        for proc_name, us in by_process.items():
+                            per.setdefault(f"cpu_us:{proc_name}", []).append(us)
             except Exception as exc:
                 return {"failed": f"{name}: {type(exc).__name__}: {exc}"}
     ratios: dict[str, dict[str, float | None]] = {}
@@ -741,6 +748,20 @@ def _message_log_lines(summary: dict[str, Any]) -> list[str]:
                 on = " / ".join(_fmt(v) for v in by_mode["on"][fig])
                 lines.append(
                     f"  {mesh} {sc_name} {unit}: off {off}, on {on}: on/off {_fmt(ratio[fig])}x"
+                )
+            # The CPU per answer process by process (means of the runs): where the log's went.
+            each = sorted(k for k in by_mode["on"] if k.startswith("cpu_us:"))
+            if each:
+                mean = {
+                    m: {k: sum(v) / len(v) for k, v in by_mode[m].items() if v} for m in by_mode
+                }
+                lines.append(
+                    f"    {mesh} {sc_name} CPU us/answer by process, off -> on: "
+                    + ", ".join(
+                        f"{k.split(':', 1)[1]} {_fmt(round(mean['off'].get(k, 0.0), 1))} -> "
+                        f"{_fmt(round(mean['on'][k], 1))}"
+                        for k in each
+                    )
                 )
     return lines
 

@@ -1109,6 +1109,17 @@ class Mesh:
                     proc.popen.kill()
                     proc.popen.wait()
 
+    def drop_databases(self, *, ignore_errors: bool = False) -> None:
+        """Drop each service's database (SQLite files or PostgreSQL databases): for benchmarks
+        and tests, after ``stop``. ``ignore_errors``: a database that cannot be dropped (gone
+        already, server down) is left, not raised."""
+        for svc in SERVICES:
+            try:
+                asyncio.run(db.drop_database(self.settings.service_database_url(svc)))
+            except Exception:
+                if not ignore_errors:
+                    raise
+
     # -- the management API's keys ----------------------------------------------------------
 
     def _users(self) -> tuple[grpc.Channel, user_service_pb2_grpc.UserServiceStub]:

@@ -326,7 +326,7 @@ class Gateway:
                         password=presented.password,
                         secure_transport=presented.secure_transport,
                         client_certificate_cn=presented.client_certificate_cn,
-                        client_certificate_organization=(presented.client_certificate_organization),
+                        client_certificate_organization=presented.client_certificate_organization,
                         allow_unsecured=self.settings.allow_unsecured_stations,
                         protocol=protocol,
                         gateway_lease=self.lease_id,

@@ -8,7 +8,6 @@ API key: the mesh gets an operator and a reader key the way ``make up`` makes it
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import pathlib
@@ -21,8 +20,8 @@ import httpx
 import pytest
 from cryptography import x509
 
-from common import db, pki
-from deploy.mesh import SERVICES, Mesh, MeshSettings, free_port, on_free_ports
+from common import pki
+from deploy.mesh import Mesh, MeshSettings, free_port, on_free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -59,8 +58,7 @@ def mesh(
         yield mesh
     finally:
         mesh.stop()
-        for svc in SERVICES:
-            asyncio.run(db.drop_database(settings.service_database_url(svc)))
+        mesh.drop_databases()
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from common import db
-from deploy.mesh import SERVICES, Mesh
+from deploy.mesh import Mesh
 from tests.e2e.conftest import rest_client, running_mesh
 from tests.e2e.station_sim import CallErrorAnswer, now
 from tests.e2e.station_sim16 import Station16
@@ -50,8 +49,7 @@ def own_mesh(
         finally:
             if database:
                 mesh.stop()
-                for svc in SERVICES:
-                    asyncio.run(db.drop_database(mesh.settings.service_database_url(svc)))
+                mesh.drop_databases()
 
 
 @pytest.fixture

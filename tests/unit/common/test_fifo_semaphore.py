@@ -10,6 +10,27 @@ import pytest
 from common.fifo_semaphore import FifoSemaphore
 
 
+class Held:
+    """A semaphore of one permit, taken: ``take(x)`` waits for it and records ``x`` in
+    ``got`` while holding it."""
+
+    def __init__(self) -> None:
+        self.sem = FifoSemaphore(1)
+        self.got: list[object] = []
+
+    async def take(self, x: object) -> None:
+        async with self.sem:
+            self.got.append(x)
+            await asyncio.sleep(0)
+
+
+@pytest.fixture
+async def held() -> Held:
+    h = Held()
+    await h.sem.acquire()
+    return h
+
+
 async def test_permits_bound_the_holders() -> None:
     sem = FifoSemaphore(3)
     holding = peak = 0
@@ -27,81 +48,48 @@ async def test_permits_bound_the_holders() -> None:
     assert not sem.locked()
 
 
-async def test_waiters_are_served_in_arrival_order() -> None:
-    sem = FifoSemaphore(1)
-    order: list[int] = []
-    await sem.acquire()
-
-    async def take(i: int) -> None:
-        async with sem:
-            order.append(i)
-
-    tasks = [asyncio.create_task(take(i)) for i in range(10)]
+async def test_waiters_are_served_in_arrival_order(held: Held) -> None:
+    tasks = [asyncio.create_task(held.take(i)) for i in range(10)]
     await asyncio.sleep(0)
-    sem.release()
+    held.sem.release()
     await asyncio.gather(*tasks)
-    assert order == list(range(10))
+    assert held.got == list(range(10))
 
 
-async def test_a_newcomer_does_not_overtake_a_woken_waiter() -> None:
+async def test_a_newcomer_does_not_overtake_a_woken_waiter(held: Held) -> None:
     """A released permit belongs to the oldest waiter even before it runs."""
-    sem = FifoSemaphore(1)
-    await sem.acquire()
-    order: list[str] = []
-
-    async def take(name: str) -> None:
-        async with sem:
-            order.append(name)
-            await asyncio.sleep(0)
-
-    waiter = asyncio.create_task(take("waiter"))
+    waiter = asyncio.create_task(held.take("waiter"))
     await asyncio.sleep(0)
-    sem.release()  # handed to the waiter, which has not run yet
-    assert sem.locked()
-    newcomer = asyncio.create_task(take("newcomer"))
+    held.sem.release()  # handed to the waiter, which has not run yet
+    assert held.sem.locked()
+    newcomer = asyncio.create_task(held.take("newcomer"))
     await asyncio.gather(waiter, newcomer)
-    assert order == ["waiter", "newcomer"]
+    assert held.got == ["waiter", "newcomer"]
 
 
-async def test_a_cancelled_waiter_is_skipped() -> None:
-    sem = FifoSemaphore(1)
-    await sem.acquire()
-    got: list[int] = []
-
-    async def take(i: int) -> None:
-        async with sem:
-            got.append(i)
-
-    first, second = asyncio.create_task(take(1)), asyncio.create_task(take(2))
+async def test_a_cancelled_waiter_is_skipped(held: Held) -> None:
+    first, second = asyncio.create_task(held.take(1)), asyncio.create_task(held.take(2))
     await asyncio.sleep(0)
     first.cancel()
     await asyncio.sleep(0)
-    sem.release()
+    held.sem.release()
     await second
-    assert got == [2]
+    assert held.got == [2]
     with pytest.raises(asyncio.CancelledError):
         await first
-    assert not sem.locked()
+    assert not held.sem.locked()
 
 
-async def test_a_permit_handed_to_a_waiter_cancelled_before_it_ran_goes_on() -> None:
-    sem = FifoSemaphore(1)
-    await sem.acquire()
-    got: list[int] = []
-
-    async def take(i: int) -> None:
-        async with sem:
-            got.append(i)
-
-    first, second = asyncio.create_task(take(1)), asyncio.create_task(take(2))
+async def test_a_permit_handed_to_a_waiter_cancelled_before_it_ran_goes_on(held: Held) -> None:
+    first, second = asyncio.create_task(held.take(1)), asyncio.create_task(held.take(2))
     await asyncio.sleep(0)
-    sem.release()  # to the first, which is cancelled before it runs
+    held.sem.release()  # to the first, which is cancelled before it runs
     first.cancel()
     await second
-    assert got == [2]
+    assert held.got == [2]
     with pytest.raises(asyncio.CancelledError):
         await first
-    assert not sem.locked()
+    assert not held.sem.locked()
 
 
 async def test_a_release_takes_its_waiter_off_the_queue_at_once() -> None:
