@@ -41,6 +41,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import PoolResetState
 
 from common import metrics, sqlite_driver
 
@@ -114,6 +115,9 @@ def _create_engine(database_url: str) -> AsyncEngine:
             module=sqlite_driver.dbapi(),
             connect_args={"timeout": 30},
             pool_timeout=SQLITE_POOL_TIMEOUT,
+            # The pool's rollback of a returned connection only when a transaction is still
+            # open (see _reset): after a commit, it was one more trip to the driver's thread.
+            pool_reset_on_return=None,
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             **pool,
@@ -131,12 +135,26 @@ def _create_engine(database_url: str) -> AsyncEngine:
             # commit) a transaction: SQLAlchemy begins them instead (see _begin).
             dbapi_conn.isolation_level = None
 
+        @event.listens_for(engine.sync_engine, "reset")
+        def _reset(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
+            # A connection comes back to the pool: roll back what is still open (a read that
+            # never committed holds BEGIN IMMEDIATE's write lock), as the pool's own reset
+            # would, but not a transaction its commit or rollback already ended: sqlite3 knows
+            # (in_transaction, read without a trip to the thread). Not where no I/O may be done
+            # (a connection collected outside its event loop: the pool closes it).
+            if state.asyncio_safe and not state.terminate_only:
+                if dbapi_conn._connection.in_transaction:
+                    dbapi_conn.rollback()
+                else:
+                    dbapi_conn.pending_begin = None  # a BEGIN no statement followed
+
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Connection) -> None:
             # IMMEDIATE: take the write lock up front. A deferred BEGIN that later writes gets
             # SQLITE_BUSY at once in WAL mode when another process holds the lock, without the
             # busy timeout ever applying (the service has one connection, so this costs nothing).
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Sent with the transaction's first statement, in its trip (sqlite_driver).
+            conn.connection.dbapi_connection.begin("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
         return engine
     return create_async_engine(
