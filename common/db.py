@@ -368,11 +368,14 @@ class GroupCommit(Generic[T, R]):
     before they are answered. The task ends when nothing waits.
 
     ``linger`` (seconds, 0: never) is for items that come one by one from many callers (a
-    fleet's TransactionEvents from several gateways, each alone at a fleet's pace): a new writer
-    then waits that long for more before it takes its group, so that a commit's fixed cost (a
-    transaction, a few statements: most of what a small group costs) is shared. A linger during
-    which nothing came (one caller, waiting for its answer) is not repeated for the next
-    ``probe_every`` groups.
+    fleet's TransactionEvents from several gateways, each alone at a fleet's pace): a writer
+    that finds fewer than ``linger_below`` items waiting, new or right after a write, then waits
+    that long for more (or until that many wait) before it takes its group, so that a commit's
+    fixed cost (a transaction, a few statements: most of what a small group costs) is shared.
+    After a write too: where items come about as often as a write lasts, the writer finds one
+    after each, and groups of one each paid the whole fixed cost. A linger during which nothing
+    came (one caller, waiting for its answer) is not repeated for the next ``probe_every``
+    groups.
 
     ``apply(conn, item)`` runs inside the item's SAVEPOINT: when it raises, only that item is
     rolled back, and ``recover(conn, item, exc)`` (if given) runs after the rollback in the
@@ -393,6 +396,7 @@ class GroupCommit(Generic[T, R]):
         max_batch: int = 256,
         max_wait: float = 0.002,
         linger: float = 0.0,
+        linger_below: int = 8,
         probe_every: int = 64,
         name: str = "group-commit",
     ) -> None:
@@ -406,6 +410,7 @@ class GroupCommit(Generic[T, R]):
         self.max_batch = max_batch
         self.max_wait = max_wait
         self.linger = linger
+        self.linger_below = max(1, min(linger_below, max_batch))
         self.probe_every = probe_every
         # Groups still to take without lingering (the last linger gained nothing).
         self._no_linger = 0
@@ -442,7 +447,7 @@ class GroupCommit(Generic[T, R]):
                 after_write = True
 
     async def _take(self, *, wait: bool) -> list[_Waiting[T, R]]:
-        if not wait and self.linger > 0 and len(self._queue) < self.max_batch:
+        if self.linger > 0 and len(self._queue) < self.linger_below:
             await self._linger()
         wanted = min(self._last_batch, self.max_batch)
         if wait and self.max_wait > 0 and len(self._queue) < wanted:
@@ -470,7 +475,7 @@ class GroupCommit(Generic[T, R]):
             self._no_linger -= 1
             return
         found = len(self._queue)
-        self._wanted, self._enough = self.max_batch, asyncio.Event()
+        self._wanted, self._enough = self.linger_below, asyncio.Event()
         try:
             await asyncio.wait_for(self._enough.wait(), self.linger)
         except TimeoutError:

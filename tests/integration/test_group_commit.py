@@ -183,3 +183,31 @@ async def test_a_linger_that_gains_nothing_is_not_repeated(engine) -> None:  # t
     started = loop.time()
     assert await writer.submit(5) == 5
     assert loop.time() - started >= 0.5  # tried again after probe_every groups
+
+
+async def test_a_writer_that_finds_few_after_a_write_lingers_too(engine) -> None:  # type: ignore[no-untyped-def]
+    """Items that come one by one while each write lasts as long as the gap between them (a
+    fleet's events, a commit's fixed cost): after a write the writer finds one waiting. Taking it
+    at once made every later group one item, each paying the whole fixed cost; lingering then
+    too (fewer than ``linger_below`` waiting) lets the next ones share it."""
+    groups: list[int] = []
+
+    async def slow_many(conn: AsyncConnection, items: list[int]) -> list[int]:
+        groups.append(len(items))
+        for k in items:
+            await _insert(conn, k)
+        await asyncio.sleep(0.05)  # the commit's fixed cost
+        return items
+
+    writer = db.GroupCommit(engine, _insert, apply_many=slow_many, max_wait=0, linger=0.1)
+
+    async def later(k: int, after: float) -> int:
+        await asyncio.sleep(after)
+        return await writer.submit(k)
+
+    keys = list(range(1, 13))
+    assert await asyncio.gather(*(later(k, 0.05 * (k - 1)) for k in keys)) == keys
+    assert await _stored(engine) == keys
+    # About three a group (a linger of 0.1 s and a write of 0.05 s for items 0.05 s apart);
+    # taking what waits right after each write made it ten groups, nine of one item.
+    assert sum(groups) == 12 and len(groups) <= 7, groups
