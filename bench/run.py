@@ -353,8 +353,7 @@ def _run_scenario(
     if quiet:
         argv.append("--quiet")
     print(f"== {target.name}: {sc.name}", file=sys.stderr, flush=True)
-    cpu_before = _cpu_seconds(target.pids)
-    each_before = [_cpu_seconds((pid,)) for pid in target.pids]
+    before = [_cpu_seconds((pid,)) for pid in target.pids]
     with _pinned(cpus):
         proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE)
     try:
@@ -375,13 +374,13 @@ def _run_scenario(
     # machine than throughput, which moves with whatever else the machine does.
     answered = result.get("answered") or 0
     if answered:
-        spent = _cpu_seconds(target.pids) - cpu_before
+        spent = [_cpu_seconds((pid,)) - b for pid, b in zip(target.pids, before, strict=True)]
         figures = result.setdefault("figures", {})
-        figures["cpu_us_per_answer"] = round(1e6 * spent / answered, 1)
+        figures["cpu_us_per_answer"] = round(1e6 * sum(spent) / answered, 1)
         if target.names:  # where it went, process by process
             figures["cpu_us_per_answer_by_process"] = {
-                name: round(1e6 * (_cpu_seconds((pid,)) - before) / answered, 1)
-                for name, pid, before in zip(target.names, target.pids, each_before, strict=True)
+                name: round(1e6 * s / answered, 1)
+                for name, s in zip(target.names, spent, strict=True)
             }
     result["png"] = str(plot_timeline(result, path.with_suffix(".png")))
     result.pop("timeline", None)  # in the per-scenario file; the summary stays small

@@ -136,17 +136,14 @@ def _create_engine(database_url: str) -> AsyncEngine:
             dbapi_conn.isolation_level = None
 
         @event.listens_for(engine.sync_engine, "reset")
-        def _reset(dbapi_conn: Any, _record: Any, state: PoolResetState) -> None:
-            # A connection comes back to the pool: roll back what is still open (a read that
-            # never committed holds BEGIN IMMEDIATE's write lock), as the pool's own reset
-            # would, but not a transaction its commit or rollback already ended: sqlite3 knows
-            # (in_transaction, read without a trip to the thread). Not where no I/O may be done
-            # (a connection collected outside its event loop: the pool closes it).
+        def _reset(
+            dbapi_conn: sqlite_driver.Connection, _record: Any, state: PoolResetState
+        ) -> None:
+            # A connection comes back to the pool (sqlite_driver's reset: a rollback only of a
+            # transaction still open). Not where no I/O may be done (a connection collected
+            # outside its event loop: the pool closes it).
             if state.asyncio_safe and not state.terminate_only:
-                if dbapi_conn._connection.in_transaction:
-                    dbapi_conn.rollback()
-                else:
-                    dbapi_conn.pending_begin = None  # a BEGIN no statement followed
+                dbapi_conn.reset()
 
         @event.listens_for(engine.sync_engine, "begin")
         def _begin(conn: Connection) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-__all__ = ["dbapi"]
+__all__ = ["Connection", "dbapi"]
 
 
 class _Done:
@@ -95,7 +95,7 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _one_trip(self, operation: Any, parameters: Any, *, many: bool) -> None:
         connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
-        adapt: _Connection = self._adapt_connection  # type: ignore[assignment]
+        adapt: Connection = self._adapt_connection  # type: ignore[assignment]
         async with adapt._execute_mutex:
             begin, adapt.pending_begin = adapt.pending_begin, None
             done, rows = await connection._execute(  # type: ignore[no-untyped-call]
@@ -114,9 +114,10 @@ class _OneTripCursor(AsyncAdapt_aiosqlite_cursor):
         """A no-op, as it is for sqlite3."""
 
 
-class _Connection(AsyncAdapt_aiosqlite_connection):
+class Connection(AsyncAdapt_aiosqlite_connection):
     """A connection whose BEGIN travels with the transaction's first statement (:meth:`begin`),
-    one trip to the driver's thread less per transaction."""
+    one trip to the driver's thread less per transaction, and whose return to the pool costs a
+    trip only when a transaction is still open (:meth:`reset`)."""
 
     __slots__ = ("pending_begin",)
 
@@ -145,14 +146,24 @@ class _Connection(AsyncAdapt_aiosqlite_connection):
             return
         super().rollback()
 
+    def reset(self) -> None:
+        """Back to the pool (give it ``pool_reset_on_return=None`` and call this from its
+        ``reset`` event): roll back what is still open (a read that never committed holds BEGIN
+        IMMEDIATE's write lock), as the pool's own reset would, but not a transaction its commit
+        or rollback already ended, which sqlite3 knows without a trip to the thread."""
+        if self._connection.in_transaction:
+            self.rollback()
+        else:
+            self.pending_begin = None  # a BEGIN no statement followed
+
 
 class _Dbapi(AsyncAdapt_aiosqlite_dbapi):
-    def connect(self, *arg: Any, **kw: Any) -> _Connection:
+    def connect(self, *arg: Any, **kw: Any) -> Connection:
         creator_fn = kw.pop("async_creator_fn", None)
         connection = creator_fn(*arg, **kw) if creator_fn else self.aiosqlite.connect(*arg, **kw)
         # The driver's thread must not keep the process alive (as SQLAlchemy's adapter does).
         connection._thread.daemon = True
-        return _Connection(self, await_(connection))
+        return Connection(self, await_(connection))
 
 
 def dbapi() -> _Dbapi:
