@@ -13,8 +13,9 @@ to it and says so when that falls short of what it is sized for). So the mesh ru
 per 18,000 stations (6 for 100,000), and the load runs in as many generator processes, one per
 gateway, each connecting straight to its gateway's own port (``CSMS_GATEWAY_INTERNAL_PORT``),
 past Envoy: one Envoy process would need two descriptors per station. Each generator's
-connections come from a loopback address of its own (127.0.0.2, 127.0.0.3, ...): one address's
-ephemeral ports (about 28,000) would not do for all.
+connections come from loopback addresses of its own (127.0.0.2, 127.0.0.3, ...), at most 10,000
+stations an address (``bench.loadgen.STATIONS_PER_SOURCE``): an address has about 28,000
+ephemeral ports, but beyond half of them every bind searches them all (1.8 ms a socket).
 
 ``reconnect`` (issue 21's reconnect-storm), with the fleet held: the gateways holding half of it
 are killed (SIGKILL), and started again a second later as a supervisor would; their stations
@@ -48,6 +49,7 @@ from typing import Any
 import orjson
 from hdrh.histogram import HdrHistogram
 
+from bench.loadgen import STATIONS_PER_SOURCE
 from bench.stats import Recorder
 from common import db
 from deploy.mesh import SERVICES, Mesh, on_free_ports
@@ -84,9 +86,10 @@ class FleetPlan:
     hold_s: float
     idle_s: float
     timeout_s: float
-    # Stations per loopback source address (one generator's are per_process at most): a quick
-    # run's 2,000 still come from two addresses, so that the spreading is exercised.
-    per_source: int = PER_PROCESS
+    # Stations per loopback source address (bench.loadgen.STATIONS_PER_SOURCE: a generator's
+    # 16,667 take two); a quick run's 2,000 still come from two addresses, so that the spreading
+    # is exercised.
+    per_source: int = STATIONS_PER_SOURCE
     # Stations per gateway and per generator.
     per_process: int = PER_PROCESS
     # reconnect: the window after the hold in which half the gateways crash and come back.

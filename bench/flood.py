@@ -40,15 +40,15 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import connect
 
-from bench.loadgen import raise_fd_limit
+from bench.loadgen import STATIONS_PER_SOURCE, raise_fd_limit
 from deploy.mesh import Mesh, free_port, on_free_ports
 
 __all__ = ["Flood", "FloodResult", "Probe", "main", "run"]
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 PARTIAL_REQUEST = b"GET /ocpp/FLOOD HTTP/1.1\r\nHost: csms\r\nUpgrade: websocket\r\n"
-# Connections per source address (below its ephemeral ports, 28,232 by default).
-PER_SOURCE = 20_000
+# Connections per source address (below half its ephemeral ports: see bench.loadgen).
+PER_SOURCE = STATIONS_PER_SOURCE
 BOOT = json.dumps(
     [
         2,
