@@ -421,6 +421,8 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
     async def body(st: Station, charging: bool) -> None:
         nonlocal booted, in_tx
         st.wake = asyncio.Event()
+        # Its reconnections take turns like the ramp's connections (--concurrency).
+        st.connect_gate = gate
         ok = await _setup(st, gate=gate)
         booted += ok
         tx = False

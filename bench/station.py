@@ -210,6 +210,10 @@ class Station:
         self.reconnected_at: float | None = None
         # Set when the connection closes, if given (a fleet's stations sleep on it).
         self.wake: asyncio.Event | None = None
+        # Shared by a generator's stations, if given: held around each connect of reconnect(),
+        # so that a storm of them starts no more handshakes than the generator can finish
+        # (one that starts thousands at once finishes none within the CSMS's time for them).
+        self.connect_gate: contextlib.AbstractAsyncContextManager[Any] | None = None
         self._failures = 0  # failed sends in a row, for the backoff
         # Told of every CSMS CALL ``[2, id, action, payload]`` before it is answered.
         self.on_call: Callable[[list[Any]], None] | None = None
@@ -301,7 +305,9 @@ class Station:
         await self._drop()
         tries = 0
         while True:
-            if await self.connect():
+            async with self.connect_gate or contextlib.nullcontext():
+                connected = await self.connect()
+            if connected:
                 self.reconnects += 1
                 self.reconnected_at = time.time()
                 return True

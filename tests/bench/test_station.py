@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
+import time
 
 import jsonschema
 import ocpp.v201
 import orjson
 import pytest
+from websockets.asyncio.server import ServerConnection, serve
 
-from bench.station import CANNED, answer_csms_call
+from bench.station import CANNED, Resend, Station, answer_csms_call
+from bench.stats import Recorder
 
 SCHEMAS = pathlib.Path(ocpp.v201.__file__).parent / "schemas"
 
@@ -47,3 +51,34 @@ def test_unsimulated_call_gets_not_supported() -> None:
     """A CALL the station does not simulate gets a NotSupported CALLERROR."""
     frame = orjson.loads(answer_csms_call([2, "m2", "InstallCertificate", {}]))
     assert frame[0] == 4 and frame[1] == "m2" and frame[2] == "NotSupported" and frame[4] == {}
+
+
+async def test_stations_sharing_a_gate_reconnect_at_most_that_many_at_once() -> None:
+    """A generator's stations reconnecting at once (a reconnect storm) start no more handshakes
+    than their gate allows: a generator that starts thousands finishes none in time."""
+    handshaking = most = 0
+
+    async def process_request(conn: object, request: object) -> None:
+        nonlocal handshaking, most
+        handshaking += 1
+        most = max(most, handshaking)
+        await asyncio.sleep(0.05)
+        handshaking -= 1
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+
+    async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+        port = server.sockets[0].getsockname()[1]
+        gate = asyncio.Semaphore(3)
+        stations = [
+            Station(f"CS{i}", f"ws://127.0.0.1:{port}/ocpp", Recorder(), 10.0, "T", resend=Resend())
+            for i in range(12)
+        ]
+        for st in stations:
+            st.connect_gate = gate
+        deadline = time.perf_counter() + 10.0
+        assert all(await asyncio.gather(*(st.reconnect(deadline) for st in stations)))
+        assert most == 3
+        for st in stations:
+            await st.close()
