@@ -356,10 +356,20 @@ def _storm(
 ) -> dict[str, Any]:
     figs = [r["figures"] for r in results]
     last = [f["last_back_at"] for f in figs if f.get("last_back_at")]
+    back: list[float] = sorted(t for f in figs for t in f.get("back_at", ()))
+
+    def after(share: float) -> float | None:
+        """Seconds from the kill until this share of the stations back was back."""
+        if not back:
+            return None
+        return round(back[max(0, math.ceil(share * len(back)) - 1)] - killed_at, 2)
+
     return {
         "killed": killed,
         "reconnected": sum(f.get("reconnected", 0) for f in figs),
         "all_back_s": round(max(last) - killed_at, 2) if last else None,
+        "half_back_s": after(0.5),
+        "p99_back_s": after(0.99),
         "offline_at_storm_end": sum(f.get("offline_at_storm_end", 0) for f in figs),
         # What the stations met while their gateway was down (refused connects, closed calls).
         "errors": dict(
@@ -502,6 +512,7 @@ def fleet_lines(fleet: dict[str, Any]) -> list[str]:
             lines.append(
                 f"    reconnect storm: killed {', '.join(storm['killed'])}; "
                 f"{storm['reconnected']:,} stations back after {storm['all_back_s']} s "
+                f"(half after {storm['half_back_s']} s, 99% after {storm['p99_back_s']} s) "
                 f"({storm['offline_at_storm_end']} still offline at the window's end); "
                 f"TransactionEvents sent {storm['sent']:,}, "
                 f"acknowledged {storm['acknowledged']:,}, "

@@ -504,6 +504,8 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
             "storm_started_at": storm_start,
             "reconnected": len(back),
             "last_back_at": max((st.reconnected_at or 0.0 for st in back), default=None),
+            # Each station's time back (time.time()), for how the storm went over time.
+            "back_at": sorted(round(st.reconnected_at or 0.0, 3) for st in back),
             "offline_at_storm_end": sum(1 for st in stations if not st.online),
             "storm_errors": dict(collections.Counter(rec.errors) - errors_before),
         }

@@ -148,6 +148,8 @@ def summary_table(result: dict[str, Any]) -> str:
     """The human summary of one loadgen result (the dict :func:`bench.loadgen.run` returns)."""
     lines = [f"scenario: {result['scenario']}  url: {result['url']}"]
     for key, value in result["figures"].items():
+        if isinstance(value, list) and len(value) > 10:  # per station (a storm's back_at)
+            value = f"{len(value):,} values (in the JSON result)"
         lines.append(f"  {key:<32} {value}")
     lines.append(
         f"  {'type':<28} {'count':>8} {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'max ms':>9}"

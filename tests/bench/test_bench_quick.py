@@ -159,6 +159,8 @@ def test_the_reconnect_storm_loses_and_duplicates_nothing(summary: dict[str, Any
     assert storm["killed"] == ["gateway-1"]
     assert storm["reconnected"] >= 1_000 and storm["offline_at_storm_end"] == 0
     assert storm["all_back_s"] is not None and storm["all_back_s"] > 0
+    # How the stations came back over time: half of them, 99 of 100, the last.
+    assert 0 < storm["half_back_s"] <= storm["p99_back_s"] <= storm["all_back_s"]
     assert storm["sent"] > 0 and storm["acknowledged"] == storm["sent"]
     assert storm["lost"] == 0 and storm["duplicated"] == 0
     assert storm["aggregate_errors"] == [] and storm["examples"] == []
