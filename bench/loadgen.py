@@ -44,7 +44,6 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import gc
 import math
 import pathlib
 import random
@@ -486,9 +485,6 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
     await settled.wait(opts)
     setup_s = time.perf_counter() - t0
     rename("ramp")  # from here on, the held fleet's latencies
-    # The held fleet's objects (millions at 16,667 stations) out of the collector's reach: a
-    # full collection walked all of them, again and again as a storm's reconnections allocated.
-    gc.freeze()
     _phase(opts, "hold")
     await _sleep_until(time.perf_counter() + opts.duration, stop)
     rss_after = rss_kib(opts.measure_pid) if opts.measure_pid else None
