@@ -355,7 +355,6 @@ def _storm(
     results: list[dict[str, Any]], killed: list[str], killed_at: float, verdict: Any
 ) -> dict[str, Any]:
     figs = [r["figures"] for r in results]
-    last = [f["last_back_at"] for f in figs if f.get("last_back_at")]
     back: list[float] = sorted(t for f in figs for t in f.get("back_at", ()))
 
     def after(share: float) -> float | None:
@@ -367,7 +366,7 @@ def _storm(
     return {
         "killed": killed,
         "reconnected": sum(f.get("reconnected", 0) for f in figs),
-        "all_back_s": round(max(last) - killed_at, 2) if last else None,
+        "all_back_s": after(1.0),
         "half_back_s": after(0.5),
         "p99_back_s": after(0.99),
         "offline_at_storm_end": sum(f.get("offline_at_storm_end", 0) for f in figs),

@@ -47,8 +47,6 @@ __all__ = ["Flood", "FloodResult", "Probe", "main", "run"]
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 PARTIAL_REQUEST = b"GET /ocpp/FLOOD HTTP/1.1\r\nHost: csms\r\nUpgrade: websocket\r\n"
-# Connections per source address (below half its ephemeral ports: see bench.loadgen).
-PER_SOURCE = STATIONS_PER_SOURCE
 BOOT = json.dumps(
     [
         2,
@@ -78,7 +76,8 @@ class Flood:
         await asyncio.gather(*slots, return_exceptions=True)
 
     async def _slot(self, i: int, until: float) -> None:
-        source = f"127.0.0.{2 + i // PER_SOURCE}"
+        # Below half an address's ephemeral ports each (see bench.loadgen).
+        source = f"127.0.0.{2 + i // STATIONS_PER_SOURCE}"
         while time.monotonic() < until:
             try:
                 # A connect waiting in a full accept queue is given up at the end.

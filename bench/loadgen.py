@@ -421,9 +421,11 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
     async def body(st: Station, charging: bool) -> None:
         nonlocal booted, in_tx
         st.wake = asyncio.Event()
-        # Its reconnections take turns like the ramp's connections (--concurrency).
-        st.connect_gate = gate
         ok = await _setup(st, gate=gate)
+        # From now on its reconnections take turns like the ramp's connections (--concurrency);
+        # not during its setup, which holds a turn already (a reconnect there would wait for a
+        # second one, and 500 of them for ever).
+        st.connect_gate = gate
         booted += ok
         tx = False
         if ok and charging:
@@ -503,7 +505,6 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
         storm = {
             "storm_started_at": storm_start,
             "reconnected": len(back),
-            "last_back_at": max((st.reconnected_at or 0.0 for st in back), default=None),
             # Each station's time back (time.time()), for how the storm went over time.
             "back_at": sorted(round(st.reconnected_at or 0.0, 3) for st in back),
             "offline_at_storm_end": sum(1 for st in stations if not st.online),
