@@ -265,6 +265,9 @@ def run_fleet(
                 ID_TOKEN,
                 "--phase-files",
                 str(work / f"gen{g}"),
+                # Its stations stay until every generator's idle window is measured (below).
+                "--release-timeout",
+                str(plan.tx_interval_s + plan.timeout_s + 180),
                 "--json",
                 str(work / f"gen{g}.json"),
                 "--no-plot",
@@ -299,6 +302,11 @@ def run_fleet(
                 time.monotonic(),
                 {name: _cpu_seconds((pid,)) for name, pid in pids.items()},
             )
+            if phase == "end":
+                # The generators reached their idle phases up to a transaction interval apart;
+                # none has let its stations go yet (their leaving is no idle cost): now they may.
+                for g in range(n):
+                    (work / f"gen{g}.release").write_text("")
             if phase == "storm":
                 # The gateways holding half the fleet crash; a supervisor starts them again.
                 killed = [gw.name for gw, _ in gateways[: max(1, n // 2)]]

@@ -101,6 +101,11 @@ class Options:
     # fleet: files <prefix>.hold, .storm, .idle and .end written as those phases begin (and
     # the last ends), for whoever measures the mesh meanwhile ("": none).
     phase_files: str = ""
+    # fleet with phase files: after .end, the stations stay (heartbeating) until <prefix>.release
+    # exists, for at most this many seconds (0: they leave at once). Generators reach their
+    # idle phase up to a transaction interval apart: one leaving at its own end would
+    # disconnect its stations inside the others' idle window.
+    release_timeout: float = 0.0
     # fleet: after the hold, a window this long in which the CSMS may drop connections (a
     # gateway killed): stations reconnect at once, with backoff, and re-send (needs --resend).
     storm_duration: float = 0.0
@@ -401,6 +406,17 @@ def _phase(opts: Options, name: str) -> None:
         pathlib.Path(f"{opts.phase_files}.{name}").write_text(f"{time.time()}\n")
 
 
+async def _released(opts: Options, stop: asyncio.Event) -> None:
+    """Until ``<phase_files>.release`` exists, ``release_timeout`` passed or ``stop``."""
+    if not opts.phase_files or opts.release_timeout <= 0:
+        return
+    path = pathlib.Path(f"{opts.phase_files}.release")
+    deadline = time.perf_counter() + opts.release_timeout
+    while not path.exists() and time.perf_counter() < deadline:
+        if await _sleep_until(min(deadline, time.perf_counter() + 0.2), stop):
+            return
+
+
 async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[str, Any]:
     stop = asyncio.Event()
     idle = asyncio.Event()  # the hold is over: transactions end, heartbeats go on
@@ -521,6 +537,7 @@ async def _fleet(opts: Options, rec: Recorder, stations: list[Station]) -> dict[
         _phase(opts, "idle")
         await _sleep_until(time.perf_counter() + opts.idle_duration, stop)
     _phase(opts, "end")
+    await _released(opts, stop)
     stop.set()
     for st in stations:
         if st.wake is not None:
@@ -755,6 +772,12 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
     p.add_argument("--idle-duration", type=float, default=0.0, help="fleet: s of heartbeats only")
     p.add_argument("--phase-files", default="", help="fleet: write <this>.hold, .idle, .end")
     p.add_argument(
+        "--release-timeout",
+        type=float,
+        default=0.0,
+        help="fleet: after .end, stay until <phase-files>.release exists, at most this long",
+    )
+    p.add_argument(
         "--storm-duration", type=float, default=0.0, help="fleet: s after the hold for a crash"
     )
     a = p.parse_args(argv)
@@ -783,6 +806,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, pathlib.Path
         first_source=a.first_source,
         idle_duration=a.idle_duration,
         phase_files=a.phase_files,
+        release_timeout=a.release_timeout,
         storm_duration=a.storm_duration,
     )
     return opts, a.json or pathlib.Path(f"bench-{a.scenario}.json"), not a.no_plot
