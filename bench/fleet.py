@@ -314,8 +314,7 @@ def run_fleet(
                 for name in killed:
                     mesh.kill(name)
                 time.sleep(1.0)
-                for name in killed:
-                    mesh.restart(name)
+                mesh.restart(*killed)
         for proc in generators:
             proc.wait(timeout=plan.timeout_s * 3 + 60)
         results = [orjson.loads((work / f"gen{g}.json").read_bytes()) for g in range(n)]

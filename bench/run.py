@@ -588,12 +588,23 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         all_ok = _row(rows, "bootstorm: time to all Accepted s").get(mesh) is not None
         steady = _row(rows, "steady: p99 ms (max of both)").get(mesh)
 
+        storm_s = _row(rows, "bootstorm: time to all Accepted s").get(mesh)
+        raw_storm_s = _row(rows, "bootstorm: time to all Accepted s").get("baseline-raw")
+        storm_ratio = storm_s / raw_storm_s if storm_s is not None and raw_storm_s else None
+
         def ratio(v: Any) -> float | None:
             return v / base_hb if v is not None and base_hb else None
 
         for name, measured, ok in [
             ("Heartbeat msg/s >= 1.5x baseline-ocpp", ratio(hb), _ge(ratio(hb), 1.5)),
             ("TxEvent msg/s >= 0.5x baseline-ocpp Heartbeat", ratio(tx), _ge(ratio(tx), 0.5)),
+            # Issue 21's, raised from issue 6's: both printed, each with its own verdict.
+            ("TxEvent msg/s >= 0.75x baseline-ocpp Heartbeat", ratio(tx), _ge(ratio(tx), 0.75)),
+            (
+                "boot storm time to all Accepted <= 1.3x baseline-raw",
+                storm_ratio,
+                _le(storm_ratio, 1.3),
+            ),
             ("gateway RSS per idle connection <= 20 KiB", rss, _le(rss, 20)),
             (
                 "boot storm all Accepted, p99 < 5 s",

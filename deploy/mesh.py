@@ -999,14 +999,21 @@ class Mesh:
             proc.popen.kill()
             proc.popen.wait()
 
-    def restart(self, name: str, timeout: float = 30.0) -> None:
-        """Start a killed (or exited) process again, same argv and env; wait until it serves."""
-        proc = self.proc(name)
-        if proc.popen is not None and proc.popen.poll() is None:
-            raise RuntimeError(f"{name} is still running; kill it first")
-        self._spawn(proc)
-        if proc.ready is not None:
-            asyncio.run(proc.ready(time.monotonic() + timeout))
+    def restart(self, *names: str, timeout: float = 30.0) -> None:
+        """Start killed (or exited) processes again, same argv and env, all at once (as a
+        supervisor restarts what crashed together); wait until every one serves."""
+        procs = [self.proc(name) for name in names]
+        for proc in procs:
+            if proc.popen is not None and proc.popen.poll() is None:
+                raise RuntimeError(f"{proc.name} is still running; kill it first")
+        for proc in procs:
+            self._spawn(proc)
+        deadline = time.monotonic() + timeout
+
+        async def serving() -> None:
+            await asyncio.gather(*(p.ready(deadline) for p in procs if p.ready is not None))
+
+        asyncio.run(serving())
 
     async def _wait_healthy(self, deadline: float) -> None:
         for proc in self.procs:
