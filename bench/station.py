@@ -156,20 +156,22 @@ IP_BIND_ADDRESS_NO_PORT: int = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
 @functools.lru_cache(maxsize=64)
-def _address(netloc: str) -> tuple[str, int]:
-    parts = urllib.parse.urlsplit(f"//{netloc}")
-    return parts.hostname or "127.0.0.1", parts.port or 80
+def _address(origin: str) -> tuple[str, int]:
+    """``ws://host:port`` (or wss) → (host, port)."""
+    parts = urllib.parse.urlsplit(origin)
+    return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "wss" else 80)
 
 
 async def _connected_from(source: str, url: str) -> socket.socket:
-    """A TCP socket from ``source`` connected to the ws:// url's host and port, its port picked
-    by connect() (IP_BIND_ADDRESS_NO_PORT); closed when that fails."""
+    """A TCP socket from ``source`` connected to the url's host and port, its port picked by
+    connect() (IP_BIND_ADDRESS_NO_PORT); closed when that fails."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setblocking(False)
         sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
         sock.bind((source, 0))
-        await asyncio.get_running_loop().sock_connect(sock, _address(url.split("/", 3)[2]))
+        origin = "/".join(url.split("/", 3)[:3])  # a station's url without its path: cached
+        await asyncio.get_running_loop().sock_connect(sock, _address(origin))
     except BaseException:
         sock.close()
         raise
