@@ -403,6 +403,15 @@ def _cores(
     return {name: round((after[name] - before[name]) / (t1 - t0), 3) for name in before}
 
 
+def _hold_and_idle(
+    windows: dict[str, tuple[float, dict[str, float]]],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Each process's cores in the hold (until the storm, when there is one: a killed gateway's
+    CPU starts again from 0 in its new process) and in the idle window."""
+    hold_end = "storm" if "storm" in windows else "idle"
+    return _cores(windows, "hold", hold_end), _cores(windows, "idle", "end")
+
+
 def _figures(
     plan: FleetPlan,
     results: list[dict[str, Any]],
@@ -423,8 +432,7 @@ def _figures(
     for r in results:
         for kind, count in r.get("errors", {}).items():
             errors[kind] = errors.get(kind, 0) + count
-    hold = _cores(windows, "hold", "idle")
-    idle = _cores(windows, "idle", "end")
+    hold, idle = _hold_and_idle(windows)
     return {
         "plan": asdict(plan),
         "gateways": plan.processes,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pathlib
 
+from bench import fleet
 from bench.fleet import fleet_plan
 from bench.loadgen import STATIONS_PER_SOURCE
 
@@ -32,3 +33,20 @@ def test_every_generator_of_the_full_fleet_spreads_over_addresses_of_its_own() -
     assert addresses >= 2  # 16,667 stations a generator: more than one address's share
     # 127.0.0.2 and on, one block per generator, all within 127.0.0.0/8's last octet.
     assert 2 + plan.processes * addresses <= 255
+
+
+def test_the_hold_ends_where_the_storm_begins() -> None:
+    """A killed gateway's CPU starts again from 0 in its new process: the hold's figures stop at
+    the storm, not at the idle window (they came out negative, -0.007 core, in a full run)."""
+    windows = {
+        "hold": (0.0, {"gateway-1": 10.0, "gateway-2": 10.0}),
+        "storm": (100.0, {"gateway-1": 15.0, "gateway-2": 15.0}),
+        "idle": (200.0, {"gateway-1": 3.0, "gateway-2": 30.0}),  # gateway-1 restarted
+        "end": (300.0, {"gateway-1": 4.0, "gateway-2": 31.0}),
+    }
+    hold, idle = fleet._hold_and_idle(windows)
+    assert hold == {"gateway-1": 0.05, "gateway-2": 0.05}
+    assert idle == {"gateway-1": 0.01, "gateway-2": 0.01}
+    del windows["storm"]  # no storm: the hold lasts until the idle window
+    hold, _ = fleet._hold_and_idle(windows)
+    assert hold == {"gateway-1": -0.035, "gateway-2": 0.1}
