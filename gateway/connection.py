@@ -33,7 +33,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
 from websockets.asyncio.connection import Connection
@@ -169,6 +169,7 @@ class StationConnection:
         "protocol",
         "_actions",
         "last_heard",
+        "_answer_now",
     )
 
     def __init__(
@@ -182,8 +183,13 @@ class StationConnection:
         large_frames: LargeFrames | None = None,
         message_log: MessageLog | None = None,
         protocol: Version = "ocpp2.0.1",
+        answer_now: Callable[[ocppj.Call], str | None] | None = None,
     ) -> None:
         self.ws = ws
+        # The answer to a CALL the gateway makes at once, without waiting for anything (a
+        # Heartbeat's), or None: the reader sends it itself when no CALL of the station is being
+        # answered (none can be overtaken then), instead of starting a worker task for it.
+        self._answer_now = answer_now
         # When the station's last frame came (time.monotonic()): gateway.keepalive pings only
         # the stations silent for a while.
         self.last_heard = time.monotonic()
@@ -320,10 +326,23 @@ class StationConnection:
             if large:
                 self._large = _Large(message)
                 self._enqueue(self._large)
+            elif self._worker is None and (reply := self._now(message)) is not None:
+                _count_reply("out", reply, message.action)
+                await self._send(reply)
             else:
                 self._enqueue(message)
         else:
             self._resolve(message)
+
+    def _now(self, call: ocppj.Call) -> str | None:
+        """The answer made at once (``answer_now``), or None: the worker answers the CALL."""
+        if self._answer_now is None:
+            return None
+        log_ctx.message_id.set(call.message_id)
+        try:
+            return self._answer_now(call)
+        except Exception:  # a bug must not leave the station waiting for ever
+            return _failed(call)
 
     async def _work(self) -> None:
         """Answer the station's CALLs one at a time, in the order they came; end when none

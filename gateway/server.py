@@ -386,6 +386,10 @@ class Gateway:
             station_id,
             epoch,
             functools.partial(self._call16 if protocol == "ocpp1.6" else self._call, station_id),
+            # 1.6 Heartbeats are translated first (gateway.ocpp16): through the worker.
+            answer_now=(
+                None if protocol == "ocpp1.6" else functools.partial(self.answer_now, station_id)
+            ),
             send_timeout=self.settings.send_timeout,
             registration=admitted.registration,
             large_frames=self.large_frames,
@@ -690,6 +694,21 @@ class Gateway:
         2.0.1 station reports in a CALL of its own (gateway.control, gateway.ocpp16.COMMANDS)."""
         return await self._call(station_id, call)
 
+    def answer_now(self, station_id: str, call: ocppj.Call) -> str | None:
+        """The answer to a 2.0.1 CALL the gateway answers itself (a Local row of the table: a
+        Heartbeat), made at once, without waiting for anything; None for every other CALL.
+        The connection sends it from its reader when no CALL of the station is being answered
+        (gateway.connection), which spares a worker task per Heartbeat."""
+        bound = self.router.bound.get(call.action)
+        if bound is None or bound.answer is None:
+            return None
+        try:
+            ocppj.validate(call.action, "Request", call.payload, call.message_id)
+            request = to_proto(bound.request_type, call.payload)
+        except (ocppj.OcppError, ConversionError) as exc:
+            return _refusal(call, exc)
+        return ocppj.call_result(call.message_id, to_ocpp(bound.answer(station_id, request)))
+
     async def _call(
         self,
         station_id: str,
@@ -713,12 +732,8 @@ class Gateway:
                 request = await _converted(to_proto_steps(bound.request_type, call.payload))
             else:
                 request = to_proto(bound.request_type, call.payload)
-        except ocppj.OcppError as exc:
-            log.info("invalid %s: %s", call.action, exc)
-            return exc.frame()
-        except ConversionError as exc:
-            log.info("unconvertible %s: %s", call.action, exc)
-            return ocppj.call_error(call.message_id, ocppj.Code.FORMAT_VIOLATION, str(exc))
+        except (ocppj.OcppError, ConversionError) as exc:
+            return _refusal(call, exc)
         if bound.answer is not None:  # a Local row of the table: no RPC
             return ocppj.call_result(call.message_id, to_ocpp(bound.answer(station_id, request)))
         # Not a Local row: the router bound it to its RPC and <Action>Call wrapper.
@@ -846,6 +861,15 @@ def _request_id(station_id: str, message_id: str) -> str:
         # gRPC metadata takes printable ASCII only, and a message id may be any string.
         request_id = urllib.parse.quote(request_id, safe="/")
     return request_id
+
+
+def _refusal(call: ocppj.Call, exc: ocppj.OcppError | ConversionError) -> str:
+    """The CALLERROR answering a CALL whose payload breaks its schema or cannot be converted."""
+    if isinstance(exc, ocppj.OcppError):
+        log.info("invalid %s: %s", call.action, exc)
+        return exc.frame()
+    log.info("unconvertible %s: %s", call.action, exc)
+    return ocppj.call_error(call.message_id, ocppj.Code.FORMAT_VIOLATION, str(exc))
 
 
 async def _converted(steps: Generator[None, None, Message]) -> Message:

@@ -266,6 +266,78 @@ async def test_an_idle_connection_holds_no_worker_task(link: Link, router: FakeR
     assert (await link.recv())[1] == "m3"
 
 
+# -- answers made at once (a Heartbeat's) -------------------------------------------------------
+
+
+def answer_now(call: ocppj.Call) -> str | None:
+    """Like the gateway's: Heartbeats answered at once, every other CALL through the worker."""
+    if call.action != "Heartbeat":
+        return None
+    if call.message_id == "boom":
+        raise RuntimeError("a bug in the answer")
+    return ocppj.call_result(call.message_id, {"currentTime": "2024-05-01T12:00:00.000Z"})
+
+
+@pytest.fixture
+async def now_link(router: FakeRouter) -> AsyncIterator[Link]:
+    made: asyncio.Future[StationConnection] = asyncio.get_running_loop().create_future()
+
+    async def handler(ws: ServerConnection) -> None:
+        station = StationConnection(ws, "CS1", 7, router.dispatch, answer_now=answer_now)
+        made.set_result(station)
+        await station.serve()
+
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        async with connect(f"ws://127.0.0.1:{port}") as client:
+            yield Link(await made, client)
+
+
+async def test_a_heartbeat_is_answered_at_once_without_a_worker(
+    now_link: Link, router: FakeRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An idle station's Heartbeat is answered by the reader itself: no dispatch, no task."""
+    tasks: list[object] = []
+    real = asyncio.create_task
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        tasks.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "create_task", counted)
+    await now_link.send(*heartbeat("h1"))
+    answer = await now_link.recv()
+    assert answer == [3, "h1", {"currentTime": "2024-05-01T12:00:00.000Z"}]
+    assert router.seen == [] and tasks == [] and now_link.conn._worker is None
+
+
+async def test_a_heartbeat_never_overtakes_a_call_still_being_answered(
+    now_link: Link, router: FakeRouter
+) -> None:
+    """While a CALL of the station is being answered, its Heartbeat waits its turn behind it
+    (OCPP-J answers in order) and is answered by the worker."""
+    router.gate.clear()
+    await now_link.send(2, "s1", "StatusNotification", {})
+    await until(lambda: router.seen)
+    await now_link.send(*heartbeat("h1"))
+    assert await now_link.silent()  # nothing overtook s1
+    router.gate.set()
+    assert [(await now_link.recv())[1] for _ in range(2)] == ["s1", "h1"]
+    assert router.seen == ["s1", "h1"]
+
+
+async def test_a_failing_answer_made_at_once_is_an_internal_error(
+    now_link: Link, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in an answer made at once answers InternalError; the connection stays usable."""
+    with caplog.at_level(logging.ERROR):
+        await now_link.send(*heartbeat("boom"))
+        assert (await now_link.recv())[:3] == [4, "boom", "InternalError"]
+    assert "Heartbeat failed" in caplog.text
+    await now_link.send(*heartbeat("h2"))
+    assert (await now_link.recv())[1] == "h2"
+
+
 # -- large frames ------------------------------------------------------------------------------
 
 # Frames above this many characters are large in these tests (the gateway's is 64 KiB).
