@@ -69,12 +69,13 @@ def router() -> FakeRouter:
     return FakeRouter()
 
 
-@pytest.fixture
-async def link(router: FakeRouter) -> AsyncIterator[Link]:
+@contextlib.asynccontextmanager
+async def linked(router: FakeRouter, **options: Any) -> AsyncIterator[Link]:
+    """A StationConnection (made with ``options``) and its station, over loopback."""
     made: asyncio.Future[StationConnection] = asyncio.get_running_loop().create_future()
 
     async def handler(ws: ServerConnection) -> None:
-        station = StationConnection(ws, "CS1", 7, router.dispatch)
+        station = StationConnection(ws, "CS1", 7, router.dispatch, **options)
         made.set_result(station)
         await station.serve()
 
@@ -82,6 +83,12 @@ async def link(router: FakeRouter) -> AsyncIterator[Link]:
         port = next(iter(server.sockets)).getsockname()[1]
         async with connect(f"ws://127.0.0.1:{port}") as client:
             yield Link(await made, client)
+
+
+@pytest.fixture
+async def link(router: FakeRouter) -> AsyncIterator[Link]:
+    async with linked(router) as made:
+        yield made
 
 
 async def until(condition: Callable[[], object]) -> None:
@@ -280,17 +287,8 @@ def answer_now(call: ocppj.Call) -> str | None:
 
 @pytest.fixture
 async def now_link(router: FakeRouter) -> AsyncIterator[Link]:
-    made: asyncio.Future[StationConnection] = asyncio.get_running_loop().create_future()
-
-    async def handler(ws: ServerConnection) -> None:
-        station = StationConnection(ws, "CS1", 7, router.dispatch, answer_now=answer_now)
-        made.set_result(station)
-        await station.serve()
-
-    async with serve(handler, "127.0.0.1", 0) as server:
-        port = next(iter(server.sockets)).getsockname()[1]
-        async with connect(f"ws://127.0.0.1:{port}") as client:
-            yield Link(await made, client)
+    async with linked(router, answer_now=answer_now) as made:
+        yield made
 
 
 async def test_a_heartbeat_is_answered_at_once_without_a_worker(
