@@ -585,10 +585,9 @@ def check_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rss = _row(rows, "connect: RSS per connection KiB").get(mesh)
         accepted = _row(rows, "bootstorm: accepted").get(mesh)
         storm_p99 = _row(rows, "bootstorm: connect+boot p99 ms").get(mesh)
-        all_ok = _row(rows, "bootstorm: time to all Accepted s").get(mesh) is not None
-        steady = _row(rows, "steady: p99 ms (max of both)").get(mesh)
-
         storm_s = _row(rows, "bootstorm: time to all Accepted s").get(mesh)
+        all_ok = storm_s is not None
+        steady = _row(rows, "steady: p99 ms (max of both)").get(mesh)
         raw_storm_s = _row(rows, "bootstorm: time to all Accepted s").get("baseline-raw")
         storm_ratio = storm_s / raw_storm_s if storm_s is not None and raw_storm_s else None
 

@@ -183,12 +183,13 @@ class StationConnection:
         large_frames: LargeFrames | None = None,
         message_log: MessageLog | None = None,
         protocol: Version = "ocpp2.0.1",
-        answer_now: Callable[[ocppj.Call], str | None] | None = None,
+        answer_now: Callable[[str, ocppj.Call], str | None] | None = None,
     ) -> None:
         self.ws = ws
-        # The answer to a CALL the gateway makes at once, without waiting for anything (a
-        # Heartbeat's), or None: the reader sends it itself when no CALL of the station is being
-        # answered (none can be overtaken then), instead of starting a worker task for it.
+        # The answer to a CALL (of this station: its id comes first) the gateway makes at once,
+        # without waiting for anything (a Heartbeat's), or None: the reader sends it itself when
+        # no CALL of the station is being answered (none can be overtaken then), instead of
+        # starting a worker task for it. Shared by every connection (nothing made per station).
         self._answer_now = answer_now
         # When the station's last frame came (time.monotonic()): gateway.keepalive pings only
         # the stations silent for a while.
@@ -340,7 +341,7 @@ class StationConnection:
             return None
         log_ctx.message_id.set(call.message_id)
         try:
-            return self._answer_now(call)
+            return self._answer_now(self.station_id, call)
         except Exception:  # a bug must not leave the station waiting for ever
             return _failed(call)
 

@@ -66,7 +66,7 @@ from gateway.control import CONTROL_SERVICE_NAME, StationControl
 from gateway.heartbeats import HeartbeatFlusher, LastSeen
 from gateway.keepalive import Keepalive
 from gateway.message_log import MessageLog, MessageLogFlusher
-from gateway.routes import Router
+from gateway.routes import LocalAnswer, Router
 from gateway.settings import Settings
 
 __all__ = [
@@ -387,9 +387,7 @@ class Gateway:
             epoch,
             functools.partial(self._call16 if protocol == "ocpp1.6" else self._call, station_id),
             # 1.6 Heartbeats are translated first (gateway.ocpp16): through the worker.
-            answer_now=(
-                None if protocol == "ocpp1.6" else functools.partial(self.answer_now, station_id)
-            ),
+            answer_now=None if protocol == "ocpp1.6" else self.answer_now,
             send_timeout=self.settings.send_timeout,
             registration=admitted.registration,
             large_frames=self.large_frames,
@@ -698,16 +696,12 @@ class Gateway:
         """The answer to a 2.0.1 CALL the gateway answers itself (a Local row of the table: a
         Heartbeat), made at once, without waiting for anything; None for every other CALL.
         The connection sends it from its reader when no CALL of the station is being answered
-        (gateway.connection), which spares a worker task per Heartbeat."""
+        (gateway.connection), which spares a worker task per Heartbeat; :meth:`_call` answers
+        Local rows here too (behind another CALL, or in a large frame)."""
         bound = self.router.bound.get(call.action)
         if bound is None or bound.answer is None:
             return None
-        try:
-            ocppj.validate(call.action, "Request", call.payload, call.message_id)
-            request = to_proto(bound.request_type, call.payload)
-        except (ocppj.OcppError, ConversionError) as exc:
-            return _refusal(call, exc)
-        return ocppj.call_result(call.message_id, to_ocpp(bound.answer(station_id, request)))
+        return _answered_locally(station_id, call, bound.request_type, bound.answer)
 
     async def _call(
         self,
@@ -726,6 +720,8 @@ class Gateway:
                 ocppj.Code.NOT_SUPPORTED,
                 f"{call.action} is not supported by this CSMS",
             )
+        if bound.answer is not None:  # a Local row of the table: no RPC, answered at once
+            return _answered_locally(station_id, call, bound.request_type, bound.answer)
         try:
             ocppj.validate(call.action, "Request", call.payload, call.message_id)
             if large:  # its turn (gateway.connection.LargeFrames): others are served between steps
@@ -734,8 +730,6 @@ class Gateway:
                 request = to_proto(bound.request_type, call.payload)
         except (ocppj.OcppError, ConversionError) as exc:
             return _refusal(call, exc)
-        if bound.answer is not None:  # a Local row of the table: no RPC
-            return ocppj.call_result(call.message_id, to_ocpp(bound.answer(station_id, request)))
         # Not a Local row: the router bound it to its RPC and <Action>Call wrapper.
         assert bound.rpc is not None and bound.call_type is not None
         request_id = _request_id(station_id, call.message_id)
@@ -861,6 +855,21 @@ def _request_id(station_id: str, message_id: str) -> str:
         # gRPC metadata takes printable ASCII only, and a message id may be any string.
         request_id = urllib.parse.quote(request_id, safe="/")
     return request_id
+
+
+def _answered_locally(
+    station_id: str,
+    call: ocppj.Call,
+    request_type: type[Message],
+    answer: LocalAnswer,
+) -> str:
+    """The answer frame of a Local row's CALL: checked, converted, answered by the gateway."""
+    try:
+        ocppj.validate(call.action, "Request", call.payload, call.message_id)
+        request = to_proto(request_type, call.payload)
+    except (ocppj.OcppError, ConversionError) as exc:
+        return _refusal(call, exc)
+    return ocppj.call_result(call.message_id, to_ocpp(answer(station_id, request)))
 
 
 def _refusal(call: ocppj.Call, exc: ocppj.OcppError | ConversionError) -> str:

@@ -276,8 +276,9 @@ async def test_an_idle_connection_holds_no_worker_task(link: Link, router: FakeR
 # -- answers made at once (a Heartbeat's) -------------------------------------------------------
 
 
-def answer_now(call: ocppj.Call) -> str | None:
+def answer_now(station_id: str, call: ocppj.Call) -> str | None:
     """Like the gateway's: Heartbeats answered at once, every other CALL through the worker."""
+    assert station_id == "CS1"
     if call.action != "Heartbeat":
         return None
     if call.message_id == "boom":
