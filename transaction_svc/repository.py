@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Row,
-    Select,
     Table,
     TableValuedAlias,
     Update,
@@ -32,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of, utcnow
+from common.sqlite_driver import Prepared
 from transaction_svc.domain import STATE_FIELDS
 from transaction_svc.models import (
     EventConflictRow,
@@ -256,19 +256,20 @@ def _update_from_arrays(columns: tuple[str, ...]) -> Update:
 
 
 @functools.cache
-def _lock_rows_or(size: int) -> Select[Any]:
+def _lock_rows_or(size: int) -> Prepared:
     """SQLite: ``size`` keys as ``(station_id = ? AND id = ?) OR ...``, which it answers with one
     primary-key search per key, where it scans the whole table for a row-value IN (a cost that
     grows with every transaction ever stored). Sizes are powers of two (see _lock_params), so a
     few statements are compiled, not one per group size. SQLite has no FOR UPDATE: the group's
-    BEGIN IMMEDIATE holds the database's write lock."""
+    BEGIN IMMEDIATE holds the database's write lock. Run as a sqlite_driver.Prepared (no
+    SQLAlchemy execution layer on the group commit's path)."""
     keys = (
         and_(_T.station_id == bindparam(f"s{i}"), _T.id == bindparam(f"i{i}")) for i in range(size)
     )
-    return select(*_LOCKED).where(or_(*keys)).order_by(*_LOCK_ORDER)
+    return Prepared(select(*_LOCKED).where(or_(*keys)).order_by(*_LOCK_ORDER))
 
 
-def _lock_params(keys: Sequence[tuple[str, str]]) -> tuple[Select[Any], dict[str, str]]:
+def _lock_params(keys: Sequence[tuple[str, str]]) -> tuple[Prepared, dict[str, str]]:
     size = 1 << (len(keys) - 1).bit_length()
     padded = [*keys, *[keys[-1]] * (size - len(keys))]  # a key repeated finds the same row
     params = {}
@@ -288,6 +289,9 @@ _ADD_EVENTS = {
     .returning(_E.station_id, _E.transaction_id, _E.seq_no)
     for name, insert in _INSERTS.items()
 }
+# SQLite: the group's events in one INSERT (sqlite_driver.Prepared.values), as SQLAlchemy's
+# insertmanyvalues would make it, without its execution layer.
+_ADD_EVENTS_SQLITE = Prepared(_ADD_EVENTS["sqlite"])
 _CONFLICTS = table_of(EventConflictRow)
 _ADD_CONFLICTS = {
     name: insert(_CONFLICTS)
@@ -304,6 +308,7 @@ _IMPLAUSIBLE = table_of(ImplausibleReadingRow)
 _UPDATE_BY_KEY = update(_TRANSACTIONS).where(
     _T.station_id == bindparam("key_station_id"), _T.id == bindparam("key_id")
 )
+_UPDATE_BY_KEY_SQLITE = Prepared(_UPDATE_BY_KEY)
 
 
 class EventWriter:
@@ -395,7 +400,7 @@ class EventWriter:
         self,
         keys: Sequence[tuple[str, str]],
         protocols: Mapping[tuple[str, str], str] | None = None,
-    ) -> dict[tuple[str, str], Row[Any]]:
+    ) -> dict[tuple[str, str], Sequence[Any]]:
         """The rows of these (station_id, id) transactions, locked FOR UPDATE in key order; the
         missing ones are created first (race-safe, as :meth:`lock`), with their ``protocols``
         (default "ocpp2.0.1")."""
@@ -419,12 +424,12 @@ class EventWriter:
                 raise RuntimeError("transactions vanished while being locked")
         return rows
 
-    async def _rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+    async def _rows(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Sequence[Any]]:
         if not keys:
             return {}
         if self.conn.dialect.name == "sqlite":
             stmt, params = _lock_params(keys)
-            result = await self.conn.execute(stmt, params)
+            return {row[:2]: row for row in await stmt.rows(self.conn, params)}
         else:
             station_ids, ids = zip(*keys, strict=True)
             result = await self.conn.execute(
@@ -438,6 +443,8 @@ class EventWriter:
         """Insert event rows (distinct keys) unless stored; the keys of those it inserted."""
         if not rows:
             return set()
+        if self.conn.dialect.name == "sqlite":
+            return {tuple(row) for row in await _ADD_EVENTS_SQLITE.values(self.conn, rows)}
         result = await self.conn.execute(_ADD_EVENTS[self.conn.dialect.name], list(rows))
         return {tuple(row) for row in result}
 
@@ -447,7 +454,7 @@ class EventWriter:
         if not rows:
             return
         if self.conn.dialect.name != "postgresql":
-            await self.conn.execute(_UPDATE_BY_KEY, list(rows))
+            await _UPDATE_BY_KEY_SQLITE.many(self.conn, rows)
             return
         names = tuple(name for name in rows[0] if name not in ("key_station_id", "key_id"))
         arrays = {

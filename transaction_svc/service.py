@@ -114,10 +114,11 @@ _ADDED = _Stored(True)
 _NOT_ADDED = _Stored(False)
 
 
-def _event_row(item: _Received, digest: str) -> dict[str, Any]:
+def _event_row(item: _Received, digest: str, received: datetime.datetime) -> dict[str, Any]:
     """The event's columns, as the events and the conflicts tables keep them."""
     event = item.event
     return {
+        "received_at": received,
         "station_id": item.station_id,
         "transaction_id": item.transaction_id,
         "seq_no": event.seq_no,
@@ -351,7 +352,7 @@ class Transactions:
         row = await writer.lock(station_id, transaction_id, item.protocol)
         digest = event_digest(event)
         # A stored seqNo (a station's retry, maybe racing its first delivery) inserts nothing.
-        added = await writer.add_event(_event_row(item, digest))
+        added = await writer.add_event(_event_row(item, digest, received))
         key = (station_id, transaction_id)
         before = state_of(row)
         after = {key: before}
@@ -360,7 +361,7 @@ class Transactions:
             key3 = (station_id, transaction_id, event.seq_no)
             stored = (await writer.stored_digests([key3])).get(key3)
             if stored is not None and stored != digest:
-                conflict = {**_event_row(item, digest), "received_at": received}
+                conflict = _event_row(item, digest, received)
                 fold_it = bool(await writer.add_conflicts_returning([conflict]))
                 _log_conflict(key, event.seq_no, fold_it)
             else:
@@ -398,7 +399,7 @@ class Transactions:
         for item, digest in zip(items, digests, strict=True):
             offered.setdefault(
                 (item.station_id, item.transaction_id, item.event.seq_no),
-                _event_row(item, digest),
+                _event_row(item, digest, received),
             )
         added = await writer.add_events_returning(list(offered.values()))
         # What each repeated seqNo holds: stored before, or the group's own first copy. A stored
@@ -410,9 +411,7 @@ class Transactions:
             key3 = (item.station_id, item.transaction_id, item.event.seq_no)
             was = stored.get(key3)
             if was is not None and was != digest:
-                conflicts.setdefault(
-                    (*key3, digest), {**_event_row(item, digest), "received_at": received}
-                )
+                conflicts.setdefault((*key3, digest), _event_row(item, digest, received))
         new_conflicts = await writer.add_conflicts_returning(list(conflicts.values()))
         before = {key: TransactionState._make(row[LOCKED_STATE]) for key, row in rows.items()}
         states = dict(before)

@@ -244,14 +244,25 @@ SqlitePlans = Callable[[str, str, Callable[[Any], Awaitable[Any]]], Awaitable[li
 
 
 @pytest.fixture
-def sqlite_plans(tmp_path) -> SqlitePlans:  # type: ignore[no-untyped-def]
+def sqlite_plans(tmp_path, monkeypatch) -> SqlitePlans:  # type: ignore[no-untyped-def]
     """``await sqlite_plans(package, verb, step)``: a fresh migrated SQLite database of the
     service ``package``; ``step(conn)`` runs in one transaction on it, and the result is the
     query plan (EXPLAIN QUERY PLAN's details) of each statement beginning with ``verb`` that
-    the step executed."""
-    from sqlalchemy import event
+    the step executed. Statements are caught where every one of them goes to the driver's
+    thread (common.sqlite_driver's one trip), SQLAlchemy's and sqlite_driver.Prepared's alike;
+    of an executemany, its first parameters are explained."""
+    from common import db, sqlite_driver
 
-    from common import db
+    executed: list[tuple[str, Any]] = []
+    verb_wanted = [""]  # the verb of the plans being asked for
+    one_trip = sqlite_driver.Connection.one_trip
+
+    async def _capture(self, operation, parameters, many=False):  # type: ignore[no-untyped-def]
+        if operation.lstrip().upper().startswith(verb_wanted[0]):
+            executed.append((operation, tuple(parameters[0] if many else parameters or ())))
+        return await one_trip(self, operation, parameters, many)
+
+    monkeypatch.setattr(sqlite_driver.Connection, "one_trip", _capture)
 
     async def plans(
         package: str, verb: str, step: Callable[[Any], Awaitable[Any]]
@@ -259,13 +270,8 @@ def sqlite_plans(tmp_path) -> SqlitePlans:  # type: ignore[no-untyped-def]
         url = f"sqlite+aiosqlite:///{tmp_path / package}.sqlite"
         await asyncio.to_thread(db.migrate, package, url)
         engine = db.create_engine(url)
-        executed: list[tuple[str, Any]] = []
-
-        @event.listens_for(engine.sync_engine, "before_cursor_execute")
-        def _capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
-            if statement.lstrip().upper().startswith(verb):
-                executed.append((statement, parameters))
-
+        executed.clear()
+        verb_wanted[0] = verb
         try:
             async with engine.begin() as conn:
                 await step(conn)
