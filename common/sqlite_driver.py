@@ -18,40 +18,26 @@ It leans on aiosqlite's ``Connection._execute`` (run a function in its thread), 
 SQLAlchemy's own adapter uses the queue beneath (its isolation-level setter); both packages are
 pinned, and the whole suite runs on it.
 
-:class:`Prepared` goes one step further for a group commit's hot statements: a Core statement
-compiled once (per set of parameter names) and run in that one trip without SQLAlchemy's
-execution layer (its execution context, connection events, parameter dicts and Row objects).
-Parameters go through their types' own bind processors and result columns through their own
-result processors, as SQLAlchemy's execution would do; the duration goes to
-``csms_db_statement_seconds`` too. Measured on transaction_svc's group of 50 TransactionEvents
-(the event loop's CPU, one core): the lock's SELECT 395 -> 215 µs, the events' INSERT 490 -> 255,
-the transactions' UPDATE 296 -> 187; the mesh's CPU per event 146-149 -> 135-139 µs.
+:meth:`Connection.one_trip` runs a statement in that one trip without SQLAlchemy's execution
+layer: :mod:`common.prepared`'s way on SQLite.
 """
 
 from __future__ import annotations
 
 import collections
 import sqlite3
-import time
-from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import bindparam
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
     AsyncAdapt_aiosqlite_dbapi,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ClauseElement
 from sqlalchemy.util import EMPTY_DICT
 from sqlalchemy.util.concurrency import await_
 
-from common import metrics
-
-__all__ = ["Connection", "Prepared", "dbapi"]
+__all__ = ["Connection", "dbapi"]
 
 
 class _Done:
@@ -193,144 +179,3 @@ class _Dbapi(AsyncAdapt_aiosqlite_dbapi):
 def dbapi() -> _Dbapi:
     """The DBAPI module to give ``create_async_engine(module=...)`` for an aiosqlite URL."""
     return _Dbapi(aiosqlite, sqlite3)
-
-
-_Processor = Callable[[Any], Any] | None
-
-
-class _Compiled:
-    __slots__ = ("sql", "names", "binds", "results")
-
-    def __init__(
-        self,
-        sql: str,
-        names: list[str],
-        binds: list[tuple[_Processor, Any]],
-        results: list[tuple[int, Callable[[Any], Any]]],
-    ) -> None:
-        self.sql = sql
-        self.names = names
-        self.binds = binds  # per positional parameter: (its type's processor, its own value)
-        self.results = results  # (column index, its type's processor), processed columns only
-
-
-_NO_VALUE = object()
-# A many-row INSERT compiled: the statement, and per positional parameter its (row, name).
-_Values = tuple[_Compiled, list[tuple[int, str]]]
-
-
-class Prepared:
-    """A Core statement run on SQLite in one trip to the driver's thread (see the module
-    docstring): :meth:`rows` executes it once and gives its rows as tuples, :meth:`many`
-    executes it once per parameter set (an executemany, no rows). The connection must be an
-    :class:`AsyncConnection` of an engine made with :func:`dbapi`, inside a transaction begun
-    by SQLAlchemy (its BEGIN goes with the first statement, as for any other)."""
-
-    __slots__ = ("statement", "_compiled", "_values")
-
-    def __init__(self, statement: ClauseElement) -> None:
-        self.statement = statement
-        self._compiled: dict[tuple[int, tuple[str, ...]], _Compiled] = {}
-        # INSERTs of several rows (values): per (dialect, row count, names), the statement and
-        # where each positional parameter comes from (row, name).
-        self._values: dict[tuple[int, int, tuple[str, ...]], _Values] = {}
-
-    def _compile(self, dialect: Dialect, keys: tuple[str, ...]) -> _Compiled:
-        compiled: Any = self.statement.compile(dialect=dialect, column_keys=list(keys))
-        names = list(compiled.positiontup or ())
-        binds: list[tuple[_Processor, Any]] = []
-        for name in names:
-            bind = compiled.binds[name]
-            value = bind.effective_value if bind.value is not None or bind.callable else _NO_VALUE
-            binds.append((bind.type._cached_bind_processor(dialect), value))
-        results = []
-        for i, column in enumerate(getattr(self.statement, "exported_columns", ())):
-            process = column.type._cached_result_processor(dialect, None)
-            if process is not None:
-                results.append((i, process))
-        return _Compiled(str(compiled), names, binds, results)
-
-    def _for(self, conn: AsyncConnection, keys: tuple[str, ...]) -> _Compiled:
-        dialect = conn.dialect
-        found = self._compiled.get((id(dialect), keys))
-        if found is None:
-            found = self._compiled[(id(dialect), keys)] = self._compile(dialect, keys)
-        return found
-
-    @staticmethod
-    def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
-        values = []
-        for name, (process, own) in zip(compiled.names, compiled.binds, strict=True):
-            value = params[name] if own is _NO_VALUE else params.get(name, own)
-            values.append(value if process is None or value is None else process(value))
-        return values
-
-    @staticmethod
-    async def _trip(conn: AsyncConnection, sql: str, parameters: Any, many: bool) -> list[Any]:
-        raw = await conn.get_raw_connection()
-        driver: Connection = raw.dbapi_connection  # type: ignore[assignment]
-        began = time.perf_counter()
-        _, rows = await driver.one_trip(sql, parameters, many)
-        metrics.DB_STATEMENT.observe(time.perf_counter() - began)
-        return rows
-
-    async def rows(self, conn: AsyncConnection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-        """Execute once with ``params`` (by name); the rows, each column processed by its type."""
-        compiled = self._for(conn, tuple(params))
-        rows = await self._trip(conn, compiled.sql, self._bound(compiled, params), False)
-        return self._processed(compiled, rows)
-
-    async def values(
-        self, conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
-    ) -> list[tuple[Any, ...]]:
-        """An INSERT of ``rows`` as one statement (one VALUES list; each row gives every column
-        the statement needs, no column default is applied); its RETURNING rows, processed.
-        Compiled once per row count and names: group sizes stay below a few hundred."""
-        if not rows:
-            return []
-        keys = tuple(rows[0])
-        dialect = conn.dialect
-        cache_key = (id(dialect), len(rows), keys)
-        found = self._values.get(cache_key)
-        if found is None:
-            insert: Any = self.statement
-            table = insert.table
-            multi = insert.values(
-                [
-                    {k: bindparam(f"{k}_{i}", type_=table.c[k].type) for k in keys}
-                    for i in range(len(rows))
-                ]
-            )
-            compiled = Prepared(multi)._compile(dialect, ())
-            sources = []
-            for name in compiled.names:
-                key, _, number = name.rpartition("_")
-                if key not in keys or not number.isdigit():
-                    raise ValueError(f"{name}: every row must give every column the insert needs")
-                sources.append((int(number), key))
-            found = self._values[cache_key] = (compiled, sources)
-        compiled, sources = found
-        parameters = []
-        for (process, _), (at, key) in zip(compiled.binds, sources, strict=True):
-            value = rows[at][key]
-            parameters.append(value if process is None or value is None else process(value))
-        return self._processed(compiled, await self._trip(conn, compiled.sql, parameters, False))
-
-    @staticmethod
-    def _processed(compiled: _Compiled, rows: list[Any]) -> list[tuple[Any, ...]]:
-        if not compiled.results:
-            return rows
-        out = []
-        for row in rows:
-            values = list(row)
-            for i, process in compiled.results:
-                values[i] = process(values[i])
-            out.append(tuple(values))
-        return out
-
-    async def many(self, conn: AsyncConnection, params: Sequence[Mapping[str, Any]]) -> None:
-        """Execute once per parameter set (all with the names of the first)."""
-        if not params:
-            return
-        compiled = self._for(conn, tuple(params[0]))
-        await self._trip(conn, compiled.sql, [self._bound(compiled, p) for p in params], True)

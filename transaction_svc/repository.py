@@ -10,14 +10,16 @@ import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import (
-    Column,
+    ColumnClause,
     Row,
     Table,
     TableValuedAlias,
-    Update,
+    Text,
     and_,
     bindparam,
+    cast,
     column,
     delete,
     distinct,
@@ -31,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of, utcnow
-from common.sqlite_driver import Prepared
+from common.prepared import Prepared
 from transaction_svc.domain import STATE_FIELDS
 from transaction_svc.models import (
     EventConflictRow,
@@ -219,7 +221,7 @@ LOCKED_STATE = slice(2, None)
 _LOCK_ORDER = (_T.station_id, _T.id)
 
 
-def _arrays(*columns: Column[Any]) -> TableValuedAlias:
+def _arrays(*columns: ColumnClause[Any]) -> TableValuedAlias:
     """PostgreSQL: rows given as one array parameter per column (``a_<column>``), the derived
     table's columns named after the columns: ``unnest($1::VARCHAR[], ...) AS anon(station_id,
     ...)``. The statement's text does not depend on the number of rows, so PostgreSQL and
@@ -233,9 +235,10 @@ def _arrays(*columns: Column[Any]) -> TableValuedAlias:
     )
 
 
-# PostgreSQL: the keys as two arrays; it searches the primary key for each.
+# PostgreSQL: the keys as two arrays; it searches the primary key for each. The group commit's
+# statements on PostgreSQL run as common.prepared.Prepared (no SQLAlchemy execution layer).
 _KEYS = _arrays(_T.station_id, _T.id)
-_LOCK_ROWS_PG = (
+_LOCK_ROWS_PG = Prepared(
     select(*_LOCKED)
     .where(tuple_(_T.station_id, _T.id).in_(select(_KEYS.c.station_id, _KEYS.c.id)))
     .order_by(*_LOCK_ORDER)
@@ -244,11 +247,11 @@ _LOCK_ROWS_PG = (
 
 
 @functools.cache
-def _update_from_arrays(columns: tuple[str, ...]) -> Update:
+def _update_from_arrays(columns: tuple[str, ...]) -> Prepared:
     """PostgreSQL: the group's transactions updated by one statement, from one array per
     column (an executemany is one UPDATE per row for the server), by the set of columns."""
     rows = _arrays(_T.station_id, _T.id, *(_T[name] for name in columns))
-    return (
+    return Prepared(
         update(_TRANSACTIONS)
         .where(_T.station_id == rows.c.station_id, _T.id == rows.c.id)
         .values({name: rows.c[name] for name in columns})
@@ -289,9 +292,44 @@ _ADD_EVENTS = {
     .returning(_E.station_id, _E.transaction_id, _E.seq_no)
     for name, insert in _INSERTS.items()
 }
-# SQLite: the group's events in one INSERT (sqlite_driver.Prepared.values), as SQLAlchemy's
-# insertmanyvalues would make it, without its execution layer.
+# SQLite: the group's events in one INSERT (Prepared.values), as SQLAlchemy's insertmanyvalues
+# would make it, without its execution layer.
 _ADD_EVENTS_SQLITE = Prepared(_ADD_EVENTS["sqlite"])
+# PostgreSQL: the group's events from one array per column (a statement whose text does not
+# depend on the group's size: prepared once by the server).
+_EVENT_COLUMNS = (
+    "received_at",
+    "station_id",
+    "transaction_id",
+    "seq_no",
+    "event_type",
+    "trigger_reason",
+    "timestamp",
+    "offline",
+    "meter_values",
+    "digest",
+)
+# The meter values go as JSON texts cast back to JSON: an array of JSON values that are lists
+# would be taken for a two-dimensional array.
+_EVENT_ARRAYS = _arrays(
+    *(_E[name] if name != "meter_values" else column(name, Text) for name in _EVENT_COLUMNS)
+)
+_ADD_EVENTS_PG = Prepared(
+    postgresql.insert(_EVENTS)
+    .from_select(
+        _EVENT_COLUMNS,
+        select(
+            *(
+                _EVENT_ARRAYS.c[name]
+                if name != "meter_values"
+                else cast(_EVENT_ARRAYS.c[name], _E.meter_values.type)
+                for name in _EVENT_COLUMNS
+            )
+        ),
+    )
+    .on_conflict_do_nothing(index_elements=["station_id", "transaction_id", "seq_no"])
+    .returning(_E.station_id, _E.transaction_id, _E.seq_no)
+)
 _CONFLICTS = table_of(EventConflictRow)
 _ADD_CONFLICTS = {
     name: insert(_CONFLICTS)
@@ -432,8 +470,8 @@ class EventWriter:
             return {row[:2]: row for row in await stmt.rows(self.conn, params)}
         else:
             station_ids, ids = zip(*keys, strict=True)
-            result = await self.conn.execute(
-                _LOCK_ROWS_PG, {"a_station_id": list(station_ids), "a_id": list(ids)}
+            result = await _LOCK_ROWS_PG.rows(
+                self.conn, {"a_station_id": list(station_ids), "a_id": list(ids)}
             )
         return {row[:2]: row for row in result}  # (station_id, id): the first two columns
 
@@ -445,8 +483,9 @@ class EventWriter:
             return set()
         if self.conn.dialect.name == "sqlite":
             return {tuple(row) for row in await _ADD_EVENTS_SQLITE.values(self.conn, rows)}
-        result = await self.conn.execute(_ADD_EVENTS[self.conn.dialect.name], list(rows))
-        return {tuple(row) for row in result}
+        arrays = {f"a_{name}": [row[name] for row in rows] for name in _EVENT_COLUMNS}
+        arrays["a_meter_values"] = [orjson.dumps(row["meter_values"]).decode() for row in rows]
+        return {tuple(row) for row in await _ADD_EVENTS_PG.rows(self.conn, arrays)}
 
     async def update_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Set columns of several transactions; each row holds ``key_station_id`` and
@@ -463,7 +502,7 @@ class EventWriter:
         }
         for name in names:
             arrays[f"a_{name}"] = [r[name] for r in rows]
-        await self.conn.execute(_update_from_arrays(names), arrays)
+        await _update_from_arrays(names).rows(self.conn, arrays)
 
 
 _REMOTE_STARTS = table_of(RemoteStartRow)

@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import db, metrics, sqlite_driver
+from common.prepared import Prepared
 
 
 @pytest.fixture
@@ -142,7 +143,7 @@ async def test_the_write_lock_is_taken_with_the_first_statement(
         other.close()
 
 
-# -- sqlite_driver.Prepared: a Core statement without SQLAlchemy's execution layer --------------
+# -- common.prepared.Prepared on SQLite: a Core statement without SQLAlchemy's execution layer
 
 _metadata = MetaData()
 _rows = Table(
@@ -177,9 +178,9 @@ async def test_prepared_rows_read_as_sqlalchemy_reads_them(table: AsyncEngine) -
             ],
         )
     stmt = select(_rows).where(or_(_rows.c.k == bindparam("k0"), _rows.c.at == bindparam("t")))
-    prepared = sqlite_driver.Prepared(stmt.order_by(_rows.c.k))
+    statement = Prepared(stmt.order_by(_rows.c.k))
     async with table.begin() as conn:
-        got = await prepared.rows(conn, {"k0": "b", "t": _AT})
+        got = await statement.rows(conn, {"k0": "b", "t": _AT})
         expected = [
             tuple(row)
             for row in await conn.execute(stmt.order_by(_rows.c.k), {"k0": "b", "t": _AT})
@@ -209,7 +210,7 @@ async def test_prepared_many_writes_as_an_executemany_would(
     )
     trips.clear()
     async with table.begin() as conn:
-        await sqlite_driver.Prepared(update).many(
+        await Prepared(update).many(
             conn,
             [
                 {"key": "a", "n": 5, "flag": True, "at": _AT},
@@ -239,12 +240,12 @@ async def test_prepared_values_inserts_every_row_in_one_statement(
         .on_conflict_do_nothing(index_elements=["k"])
         .returning(_rows.c.k, _rows.c.flag, _rows.c.at)
     )
-    prepared = sqlite_driver.Prepared(insert)
+    statement = Prepared(insert)
     row = {"n": 1, "flag": True, "at": _AT, "doc": [1], "made": 1}
     trips.clear()
     async with table.begin() as conn:
-        first = await prepared.values(conn, [{"k": "a", **row}, {"k": "b", **row}])
-        again = await prepared.values(
+        first = await statement.values(conn, [{"k": "a", **row}, {"k": "b", **row}])
+        again = await statement.values(
             conn, [{"k": "b", **row}, {"k": "c", **row, "flag": False, "at": None}]
         )
     assert sorted(first) == [("a", True, _AT), ("b", True, _AT)]
@@ -253,13 +254,13 @@ async def test_prepared_values_inserts_every_row_in_one_statement(
     async with table.connect() as conn:
         assert (await conn.execute(select(_rows.c.doc).where(_rows.c.k == "a"))).scalar() == [1]
         with pytest.raises(ValueError, match="every column"):
-            await prepared.values(conn, [{"k": "d", "n": 1, "flag": True}])
+            await statement.values(conn, [{"k": "d", "n": 1, "flag": True}])
 
 
 async def test_a_prepared_statement_is_timed(table: AsyncEngine) -> None:
     before = _statements()
     async with table.begin() as conn:
-        await sqlite_driver.Prepared(select(_rows.c.k)).rows(conn, {})
+        await Prepared(select(_rows.c.k)).rows(conn, {})
     assert _statements() == before + 1
 
 
