@@ -147,7 +147,9 @@ class Prepared:
     def _bound(compiled: _Compiled, params: Mapping[str, Any]) -> list[Any]:
         values = []
         for name, (process, own) in zip(compiled.names, compiled.binds, strict=True):
-            value = params[name] if own is _NO_VALUE else params.get(name, own)
+            if own is _NO_VALUE and name not in params:
+                raise ValueError(f"{name}: no value given (no column default is applied)")
+            value = params.get(name, own)
             values.append(value if process is None or value is None else process(value))
         return values
 

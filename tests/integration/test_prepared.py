@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common import db
+from common import db, metrics
 from common.prepared import Prepared
 
 _metadata = MetaData()
@@ -37,6 +37,7 @@ _rows = Table(
     Column("flag", Boolean, nullable=False),
     Column("at", db.UtcDateTime, nullable=True),
     Column("doc", JSON, nullable=True),
+    Column("made", Integer, default=7),  # a Python-side default, which Prepared does not apply
 )
 _AT = datetime.datetime(2026, 12, 6, 11, 0, 0, 123000, tzinfo=datetime.UTC)
 
@@ -87,12 +88,12 @@ async def test_rows_are_read_and_bound_as_sqlalchemy_does(engine: AsyncEngine) -
         got = await Prepared(stmt).rows(conn, {"k0": "b", "t": _AT})
         expected = [tuple(row) for row in await conn.execute(stmt, {"k0": "b", "t": _AT})]
     assert got == expected
-    assert got == [("a", 1, True, _AT, {"x": [1, "y"]}), ("b", 2, False, None, None)]
+    assert got == [("a", 1, True, _AT, {"x": [1, "y"]}, 7), ("b", 2, False, None, None, 7)]
     assert type(got[0][2]) is bool and got[0][3].tzinfo is not None
 
 
 async def test_many_and_values_write_as_sqlalchemy_does(engine: AsyncEngine) -> None:
-    row = {"n": 1, "flag": True, "at": _AT, "doc": [1]}
+    row = {"n": 1, "flag": True, "at": _AT, "doc": [1], "made": 1}
     inserting = Prepared(_insert(engine.dialect.name))
     async with engine.begin() as conn:
         first = await inserting.values(conn, [{"k": "a", **row}, {"k": "b", **row}])
@@ -108,9 +109,9 @@ async def test_many_and_values_write_as_sqlalchemy_does(engine: AsyncEngine) -> 
         stored = [tuple(r) for r in await conn.execute(select(_rows).order_by(_rows.c.k))]
         at_at = (await conn.execute(select(_rows.c.k).where(_rows.c.at == _AT))).scalars().all()
     assert stored == [
-        ("a", 5, True, None, [1]),
-        ("b", 1, True, _AT, [1]),
-        ("c", 7, True, _AT, [1]),
+        ("a", 5, True, None, [1], 1),
+        ("b", 1, True, _AT, [1], 1),
+        ("c", 7, True, _AT, [1], 1),
     ]
     assert sorted(at_at) == ["b", "c"]  # what SQLAlchemy compares with is what was written
 
@@ -122,7 +123,7 @@ async def test_the_first_statement_of_a_transaction_runs_inside_it(engine: Async
     with pytest.raises(RuntimeError):
         async with engine.begin() as conn:
             await inserting.values(
-                conn, [{"k": "z", "n": 1, "flag": False, "at": None, "doc": None}]
+                conn, [{"k": "z", "n": 1, "flag": False, "at": None, "doc": None, "made": 1}]
             )
             raise RuntimeError("the caller failed")
     async with engine.connect() as conn:
@@ -134,13 +135,47 @@ async def test_a_drivers_error_is_raised_and_its_transaction_rolls_back(
 ) -> None:
     plain = Prepared(_rows.insert())
     async with engine.begin() as conn:
-        await plain.many(conn, [{"k": "a", "n": 1, "flag": True, "at": None, "doc": None}])
+        await plain.many(
+            conn, [{"k": "a", "n": 1, "flag": True, "at": None, "doc": None, "made": 1}]
+        )
     # The driver's own error (sqlite3's, or the one SQLAlchemy's asyncpg adapter makes of
     # asyncpg's): what SQLAlchemy would wrap, unwrapped.
     with pytest.raises(Exception, match="(?i)unique"):
         async with engine.begin() as conn:
-            await plain.many(conn, [{"k": "b", "n": 1, "flag": True, "at": None, "doc": None}])
-            await plain.many(conn, [{"k": "a", "n": 2, "flag": True, "at": None, "doc": None}])
+            await plain.many(
+                conn, [{"k": "b", "n": 1, "flag": True, "at": None, "doc": None, "made": 1}]
+            )
+            await plain.many(
+                conn, [{"k": "a", "n": 2, "flag": True, "at": None, "doc": None, "made": 1}]
+            )
     async with engine.begin() as conn:  # the connection is usable again; "b" was rolled back
         keys = (await conn.execute(select(_rows.c.k).order_by(_rows.c.k))).scalars().all()
     assert keys == ["a"]
+
+
+async def test_no_column_default_is_applied_and_every_statement_is_timed(
+    engine: AsyncEngine,
+) -> None:
+    """A many-row insert whose rows lack a column with a Python-side default is refused before
+    anything runs (SQLAlchemy's execution would have computed it; Prepared does not); each
+    execution counts in csms_db_statement_seconds."""
+    before = _statements()
+    async with engine.begin() as conn:
+        with pytest.raises(ValueError, match="every column"):
+            await Prepared(_insert(engine.dialect.name)).values(
+                conn, [{"k": "d", "n": 1, "flag": True, "at": None, "doc": None}]
+            )
+        with pytest.raises(ValueError, match="no value"):
+            await Prepared(_rows.insert()).many(
+                conn, [{"k": "d", "n": 1, "flag": True, "at": None, "doc": None}]
+            )
+        await Prepared(select(_rows.c.k)).rows(conn, {})
+    assert _statements() == before + 1
+
+
+def _statements() -> float:
+    for metric in metrics.DB_STATEMENT.collect():
+        for sample in metric.samples:
+            if sample.name.endswith("_count"):
+                return float(sample.value)
+    raise AssertionError("no count of statements")
