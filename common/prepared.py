@@ -60,6 +60,13 @@ class _Compiled:
 
 
 _NO_VALUE = object()
+
+
+def _bound_value(process: _Processor, value: Any) -> Any:
+    """A parameter's value as the driver takes it (its type's bind processor; None stays)."""
+    return value if process is None or value is None else process(value)
+
+
 # A many-row INSERT compiled: the statement, and per positional parameter its (row, name).
 _Values = tuple[_Compiled, list[tuple[int, str]]]
 
@@ -149,8 +156,7 @@ class Prepared:
         for name, (process, own) in zip(compiled.names, compiled.binds, strict=True):
             if own is _NO_VALUE and name not in params:
                 raise ValueError(f"{name}: no value given (no column default is applied)")
-            value = params.get(name, own)
-            values.append(value if process is None or value is None else process(value))
+            values.append(_bound_value(process, params.get(name, own)))
         return values
 
     @staticmethod
@@ -226,9 +232,9 @@ class Prepared:
                 sources.append((int(number), key))
             found = self._values[cache_key] = (compiled, sources)
         compiled, sources = found
-        parameters = []
-        for (process, _), (at, key) in zip(compiled.binds, sources, strict=True):
-            value = rows[at][key]
-            parameters.append(value if process is None or value is None else process(value))
+        parameters = [
+            _bound_value(process, rows[at][key])
+            for (process, _), (at, key) in zip(compiled.binds, sources, strict=True)
+        ]
         ran = await self._run(conn, compiled.sql, parameters, False)
         return self._processed(conn, compiled, ran)

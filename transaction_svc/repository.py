@@ -264,7 +264,7 @@ def _lock_rows_or(size: int) -> Prepared:
     primary-key search per key, where it scans the whole table for a row-value IN (a cost that
     grows with every transaction ever stored). Sizes are powers of two (see _lock_params), so a
     few statements are compiled, not one per group size. SQLite has no FOR UPDATE: the group's
-    BEGIN IMMEDIATE holds the database's write lock. Run as a sqlite_driver.Prepared (no
+    BEGIN IMMEDIATE holds the database's write lock. Run as a common.prepared.Prepared (no
     SQLAlchemy execution layer on the group commit's path)."""
     keys = (
         and_(_T.station_id == bindparam(f"s{i}"), _T.id == bindparam(f"i{i}")) for i in range(size)
@@ -286,50 +286,39 @@ _CREATE_TRANSACTIONS = {
     name: insert(_TRANSACTIONS).on_conflict_do_nothing(index_elements=["station_id", "id"])
     for name, insert in _INSERTS.items()
 }
-_ADD_EVENTS = {
-    name: insert(_EVENTS)
-    .on_conflict_do_nothing(index_elements=["station_id", "transaction_id", "seq_no"])
-    .returning(_E.station_id, _E.transaction_id, _E.seq_no)
-    for name, insert in _INSERTS.items()
-}
+_EVENT_KEY = ["station_id", "transaction_id", "seq_no"]
 # SQLite: the group's events in one INSERT (Prepared.values), as SQLAlchemy's insertmanyvalues
 # would make it, without its execution layer.
-_ADD_EVENTS_SQLITE = Prepared(_ADD_EVENTS["sqlite"])
-# PostgreSQL: the group's events from one array per column (a statement whose text does not
-# depend on the group's size: prepared once by the server).
-_EVENT_COLUMNS = (
-    "received_at",
-    "station_id",
-    "transaction_id",
-    "seq_no",
-    "event_type",
-    "trigger_reason",
-    "timestamp",
-    "offline",
-    "meter_values",
-    "digest",
+_ADD_EVENTS_SQLITE = Prepared(
+    sqlite.insert(_EVENTS)
+    .on_conflict_do_nothing(index_elements=_EVENT_KEY)
+    .returning(*(_E[name] for name in _EVENT_KEY))
 )
-# The meter values go as JSON texts cast back to JSON: an array of JSON values that are lists
-# would be taken for a two-dimensional array.
-_EVENT_ARRAYS = _arrays(
-    *(_E[name] if name != "meter_values" else column(name, Text) for name in _EVENT_COLUMNS)
-)
-_ADD_EVENTS_PG = Prepared(
-    postgresql.insert(_EVENTS)
-    .from_select(
-        _EVENT_COLUMNS,
-        select(
-            *(
-                _EVENT_ARRAYS.c[name]
-                if name != "meter_values"
-                else cast(_EVENT_ARRAYS.c[name], _E.meter_values.type)
-                for name in _EVENT_COLUMNS
-            )
-        ),
+
+
+@functools.cache
+def _add_events_from_arrays(columns: tuple[str, ...]) -> Prepared:
+    """PostgreSQL: the group's events from one array per column (a statement whose text does
+    not depend on the group's size: prepared once by the server), by the set of columns. The
+    meter values go as JSON texts cast back to JSON: an array of JSON values that are lists
+    would be taken for a two-dimensional array."""
+    rows = _arrays(*(column(c, Text) if c == "meter_values" else _E[c] for c in columns))
+    return Prepared(
+        postgresql.insert(_EVENTS)
+        .from_select(
+            columns,
+            select(
+                *(
+                    cast(rows.c[c], _E[c].type) if c == "meter_values" else rows.c[c]
+                    for c in columns
+                )
+            ),
+        )
+        .on_conflict_do_nothing(index_elements=_EVENT_KEY)
+        .returning(*(_E[name] for name in _EVENT_KEY))
     )
-    .on_conflict_do_nothing(index_elements=["station_id", "transaction_id", "seq_no"])
-    .returning(_E.station_id, _E.transaction_id, _E.seq_no)
-)
+
+
 _CONFLICTS = table_of(EventConflictRow)
 _ADD_CONFLICTS = {
     name: insert(_CONFLICTS)
@@ -467,7 +456,7 @@ class EventWriter:
             return {}
         if self.conn.dialect.name == "sqlite":
             stmt, params = _lock_params(keys)
-            return {row[:2]: row for row in await stmt.rows(self.conn, params)}
+            result = await stmt.rows(self.conn, params)
         else:
             station_ids, ids = zip(*keys, strict=True)
             result = await _LOCK_ROWS_PG.rows(
@@ -483,9 +472,12 @@ class EventWriter:
             return set()
         if self.conn.dialect.name == "sqlite":
             return {tuple(row) for row in await _ADD_EVENTS_SQLITE.values(self.conn, rows)}
-        arrays = {f"a_{name}": [row[name] for row in rows] for name in _EVENT_COLUMNS}
-        arrays["a_meter_values"] = [orjson.dumps(row["meter_values"]).decode() for row in rows]
-        return {tuple(row) for row in await _ADD_EVENTS_PG.rows(self.conn, arrays)}
+        names = tuple(rows[0])
+        arrays = {f"a_{name}": [row[name] for row in rows] for name in names}
+        if "a_meter_values" in arrays:
+            arrays["a_meter_values"] = [orjson.dumps(v).decode() for v in arrays["a_meter_values"]]
+        inserted = await _add_events_from_arrays(names).rows(self.conn, arrays)
+        return {tuple(row) for row in inserted}
 
     async def update_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Set columns of several transactions; each row holds ``key_station_id`` and

@@ -249,17 +249,15 @@ def sqlite_plans(tmp_path, monkeypatch) -> SqlitePlans:  # type: ignore[no-untyp
     service ``package``; ``step(conn)`` runs in one transaction on it, and the result is the
     query plan (EXPLAIN QUERY PLAN's details) of each statement beginning with ``verb`` that
     the step executed. Statements are caught where every one of them goes to the driver's
-    thread (common.sqlite_driver's one trip), SQLAlchemy's and sqlite_driver.Prepared's alike;
-    of an executemany, its first parameters are explained."""
+    thread (common.sqlite_driver's one trip), SQLAlchemy's and common.prepared's alike; of an
+    executemany, its first parameters are explained."""
     from common import db, sqlite_driver
 
     executed: list[tuple[str, Any]] = []
-    verb_wanted = [""]  # the verb of the plans being asked for
     one_trip = sqlite_driver.Connection.one_trip
 
     async def _capture(self, operation, parameters, many=False):  # type: ignore[no-untyped-def]
-        if operation.lstrip().upper().startswith(verb_wanted[0]):
-            executed.append((operation, tuple(parameters[0] if many else parameters or ())))
+        executed.append((operation, tuple(parameters[0] if many else parameters or ())))
         return await one_trip(self, operation, parameters, many)
 
     monkeypatch.setattr(sqlite_driver.Connection, "one_trip", _capture)
@@ -271,11 +269,10 @@ def sqlite_plans(tmp_path, monkeypatch) -> SqlitePlans:  # type: ignore[no-untyp
         await asyncio.to_thread(db.migrate, package, url)
         engine = db.create_engine(url)
         executed.clear()
-        verb_wanted[0] = verb
         try:
             async with engine.begin() as conn:
                 await step(conn)
-                found = list(executed)
+                found = [(s, p) for s, p in executed if s.lstrip().upper().startswith(verb)]
                 assert found, f"the step executed no {verb}"
                 result = []
                 for statement, parameters in found:
