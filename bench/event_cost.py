@@ -29,6 +29,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from typing import Any
 
 import orjson
 
@@ -83,6 +84,8 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
             mesh.start()
         _create_id_token(settings.envoy_port, mesh.create_api_key("operator", "bench"))
         pids = {p.name: p.popen.pid for p in mesh.procs if p.popen is not None}
+        if a.storm:
+            return _storm(a, out, settings, pids, gen_cpus)
         with _pinned(gen_cpus):
             loadgen = subprocess.Popen(
                 [
@@ -140,6 +143,38 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
     return figures
 
 
+def _storm(
+    a: argparse.Namespace, out: pathlib.Path, settings: Any, pids: dict[str, int], cpus: Any
+) -> dict[str, float]:
+    """A boot storm of ``a.storm`` stations against the started mesh: each process's CPU from
+    just before the load generator starts until it has seen them all Accepted, per station."""
+    if a.profile:
+        os.kill(pids[a.profile], signal.SIGUSR1)
+    cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+    with _pinned(cpus):
+        subprocess.run(
+            [
+                sys.executable, "-m", "bench.loadgen",
+                "--url", f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
+                "--scenario", "bootstorm", "--stations", str(a.storm), "--timeout", "30",
+                "--quiet", "--no-plot", "--json", str(out / "loadgen.json"),
+            ],
+            cwd=ROOT, stdout=subprocess.DEVNULL, timeout=300, check=True,
+        )  # fmt: skip
+    cpu1 = {n: cpu_seconds(p) for n, p in pids.items()}
+    if a.profile:
+        os.kill(pids[a.profile], signal.SIGUSR2)
+    result = orjson.loads((out / "loadgen.json").read_bytes())
+    figures = {
+        "accepted": float(result["figures"]["accepted"]),
+        "time_to_all_accepted_s": float(result["figures"]["time_to_all_accepted_s"]),
+    }
+    for name in pids:
+        figures[f"{name}_us"] = 1e6 * (cpu1[name] - cpu0[name]) / a.storm
+    figures["mesh_us"] = sum(v for k, v in figures.items() if k.endswith("_us"))
+    return figures
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m bench.event_cost", description=__doc__.split("\n")[0]
@@ -153,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--threads", nargs="*", default=[], metavar="PROCESS", help="per thread too (by name)"
     )
+    p.add_argument(
+        "--storm", type=int, default=0, metavar="N", help="a boot storm of N stations instead"
+    )
     p.add_argument("--profile", metavar="PROCESS", default="", help="e.g. transaction_svc")
     a = p.parse_args(argv)
     rounds = []
@@ -161,7 +199,10 @@ def main(argv: list[str] | None = None) -> int:
             rounds.append(_round(a, pathlib.Path(tmp)))
             print(orjson.dumps(rounds[-1]).decode(), file=sys.stderr, flush=True)
     backend = "PostgreSQL" if a.database_url else "SQLite"
-    print(f"TransactionEvents, {a.stations} stations closed loop, {backend}, {a.seconds:.0f} s")
+    if a.storm:
+        print(f"Boot storm of {a.storm} stations, {backend}: CPU per station")
+    else:
+        print(f"TransactionEvents, {a.stations} stations closed loop, {backend}, {a.seconds:.0f} s")
     for key in rounds[0]:
         values = " ".join(f"{r.get(key, 0.0):8.1f}" for r in rounds)
         print(f"  {key:<20} {values}")
