@@ -5,6 +5,7 @@ SQL."""
 from __future__ import annotations
 
 import datetime
+import functools
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    any_,
     bindparam,
     delete,
     func,
@@ -27,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of, utcnow
+from common.prepared import Prepared
 from device_svc.domain import VariableRef
 from device_svc.fleet.repository import reachable
 from device_svc.models import (
@@ -123,7 +126,7 @@ OCPP16_STATUS_COLUMNS = (
     "ocpp16_vendor_error_code",
 )
 # One statement executed for many connections (a group of ConnectStation).
-_SET_CONNECTION = (
+_SET_CONNECTION = Prepared(
     update(_STATIONS)
     .where(_stations.id == bindparam("b_id"))
     .values(
@@ -150,7 +153,7 @@ _SET_CREDENTIALS = (
 )
 # One statement executed for many boots: what the station reports replaces what is stored
 # unless it is empty.
-_RECORD_BOOT = (
+_RECORD_BOOT = Prepared(
     update(_STATIONS)
     .where(_stations.id == bindparam("b_id"))
     .values(
@@ -165,6 +168,30 @@ _RECORD_BOOT = (
             for name in BOOT_REPORTED
         },
     )
+)
+# A group of connects' new stations (every column given).
+_ADD_STATIONS = Prepared(insert(_STATIONS))
+# The columns of a station's row (StationWriter's rows are mappings of them), and the id's place.
+_STATION_KEYS = tuple(_STATIONS.c.keys())
+_ID = _STATION_KEYS.index("id")
+
+
+@functools.cache
+def _lock_stations_sqlite(size: int) -> Prepared:
+    """SQLite: a group's stations by id, ``size`` ids (``k0``...; powers of two, padded with
+    the last, so that a few statements are compiled, not one per group size). No FOR UPDATE:
+    the group's BEGIN IMMEDIATE holds the database's write lock."""
+    ids = [bindparam(f"k{i}", type_=_stations.id.type) for i in range(size)]
+    return Prepared(select(_STATIONS).where(_stations.id.in_(ids)).order_by(_stations.id))
+
+
+# PostgreSQL: the group's stations by an array of ids, locked in id order; a text whatever the
+# group's size (prepared once by the server).
+_LOCK_STATIONS_PG = Prepared(
+    select(_STATIONS)
+    .where(_stations.id == any_(bindparam("a_id", type_=postgresql.ARRAY(_stations.id.type))))
+    .order_by(_stations.id)
+    .with_for_update()
 )
 # One statement executed for many disconnects; one of an older connection changes nothing.
 _DISCONNECT = (
@@ -332,13 +359,15 @@ class StationWriter:
         transaction holds the write lock already) in id order."""
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(station_ids)):
-            rows = await self.conn.execute(
-                select(_STATIONS)
-                .where(_stations.id.in_(chunk))
-                .order_by(_stations.id)
-                .with_for_update()
-            )
-            found.update((row.id, dict(row._mapping)) for row in rows)
+            if self.conn.dialect.name == "sqlite":
+                size = 1 << (len(chunk) - 1).bit_length()
+                padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again
+                rows = await _lock_stations_sqlite(size).rows(
+                    self.conn, {f"k{i}": station_id for i, station_id in enumerate(padded)}
+                )
+            else:
+                rows = await _LOCK_STATIONS_PG.rows(self.conn, {"a_id": list(chunk)})
+            found.update((row[_ID], dict(zip(_STATION_KEYS, row, strict=True))) for row in rows)
         return found
 
     async def holders(self, names: Collection[str]) -> dict[str, set[str]]:
@@ -384,8 +413,7 @@ class StationWriter:
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert new stations (every column given)."""
-        if rows:
-            await self.conn.execute(insert(_STATIONS), list(rows))
+        await _ADD_STATIONS.many(self.conn, rows)
 
     async def set_connections(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Store each row's epoch, gateway, gateway lease and own lease, connected
@@ -402,8 +430,7 @@ class StationWriter:
             }
             for r in rows
         ]
-        if params:
-            await self.conn.execute(_SET_CONNECTION, params)
+        await _SET_CONNECTION.many(self.conn, params)
 
     async def set_credentials(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Store each row's security profile and password hash, and their pending ones."""
@@ -470,8 +497,7 @@ class StationWriter:
             }
             for station_id, reason, reported in boots
         ]
-        if params:
-            await self.conn.execute(_RECORD_BOOT, params)
+        await _RECORD_BOOT.many(self.conn, params)
 
     async def disconnect(self, connections: Iterable[tuple[str, int]]) -> None:
         """Mark these (station, epoch) connections closed; a newer epoch stays connected."""

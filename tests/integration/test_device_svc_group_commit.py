@@ -244,3 +244,42 @@ async def test_a_group_of_boots(devices: Devices, engine: AsyncEngine) -> None:
     assert b1.boot_reason == "PowerUp" and b1.last_boot_at is not None
     assert (await _row(engine, "B2")).boot_reason == "Watchdog"
     assert await _row(engine, "B3") is None
+
+
+@pytest.mark.parametrize("wanted", [1, 3, 4, 5])
+async def test_the_writer_locks_the_stations_asked_for_read_as_sqlalchemy_reads_them(
+    devices: Devices, engine: AsyncEngine, wanted: int
+) -> None:
+    """StationWriter.lock runs straight on the driver (common.prepared; on SQLite the ids padded
+    to a power of two with the last one): exactly the stations asked for that exist, each row
+    with every column as SQLAlchemy reads it (aware datetimes, bools, NULLs)."""
+    for n in range(6):
+        await devices.create(f"CS{n}", {})
+    await devices.connect("CS1", False, "gw:1", allow_unsecured=True)
+    asked = [f"CS{n}" for n in range(wanted)] + ["MISSING"]
+    table = Station.__table__
+    async with engine.begin() as conn:
+        locked = await repository.StationWriter(conn).lock(asked)
+        expected = {
+            row.id: dict(row._mapping)
+            for row in await conn.execute(select(table).where(table.c.id.in_(asked)))
+        }
+    assert sorted(locked) == [f"CS{n}" for n in range(wanted)]
+    assert locked == expected
+    assert locked["CS0"]["connected"] is False and locked["CS0"]["last_boot_at"] is None
+    if wanted > 1:
+        assert locked["CS1"]["connected"] is True
+        assert locked["CS1"]["updated_at"].utcoffset() is not None
+
+
+async def test_the_writer_locks_more_stations_than_a_chunk(
+    devices: Devices, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ids beyond one statement's chunk are read by the next statement, none lost."""
+    chunks = repository._chunks
+    monkeypatch.setattr(repository, "_chunks", lambda items: chunks(items, 3))
+    for n in range(8):
+        await devices.create(f"CS{n}", {})
+    async with engine.begin() as conn:
+        locked = await repository.StationWriter(conn).lock({f"CS{n}" for n in range(8)})
+    assert sorted(locked) == [f"CS{n}" for n in range(8)]
