@@ -29,6 +29,28 @@ def test_utc_datetime_is_protobufs_own(seconds: int, nanos: int) -> None:
     assert timestamp(value) == timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos // 1000 * 1000)
 
 
+_PLUS_5 = datetime.timezone(datetime.timedelta(hours=5, minutes=30))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        datetime.datetime(2026, 12, 6, 15, 4, 5, 678_901, tzinfo=datetime.UTC),
+        datetime.datetime(2026, 12, 6, 15, 4, 5, 678_901),  # naive: taken as UTC
+        datetime.datetime(2026, 12, 6, 1, 0, 0, 1, tzinfo=_PLUS_5),  # the day before in UTC
+        datetime.datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=datetime.UTC),
+        datetime.datetime(1, 1, 1, tzinfo=datetime.UTC),
+        datetime.datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=datetime.UTC),
+    ],
+)
+def test_timestamp_is_from_datetimes_own(value: datetime.datetime) -> None:
+    """A datetime column's Timestamp is what protobuf's FromDatetime gives."""
+    expected = timestamp_pb2.Timestamp()
+    expected.FromDatetime(value)
+    assert timestamp(value) == expected
+    assert timestamp(None) is None
+
+
 def test_check_strings_refuses_what_a_column_cannot_hold() -> None:
     """Longer than the column, or holding a NUL: INVALID_ARGUMENT naming the field, on every
     backend (SQLite would store either, PostgreSQL fails on both)."""
