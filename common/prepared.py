@@ -29,16 +29,33 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, column, func
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql import ClauseElement, TableValuedAlias
+from sqlalchemy.sql.elements import ColumnClause
 
 from common import metrics, sqlite_driver
 
-__all__ = ["Prepared"]
+__all__ = ["Prepared", "arrays"]
 
 _Processor = Callable[[Any], Any] | None
+
+
+def arrays(*columns: ColumnClause[Any]) -> TableValuedAlias:
+    """PostgreSQL: rows given as one array parameter per column (``a_<column>``), the derived
+    table's columns named after the columns: ``unnest($1::VARCHAR[], ...) AS anon(station_id,
+    ...)``. The statement's text does not depend on the number of rows, so PostgreSQL and
+    asyncpg prepare it once, and SQLAlchemy does not rewrite it per execution as it does an
+    expanding IN; the server runs one statement for all the rows (an executemany runs one per
+    row)."""
+    params = (bindparam(f"a_{c.name}", type_=postgresql.ARRAY(c.type)) for c in columns)
+    return (
+        func.unnest(*params)
+        .table_valued(*(column(c.name, c.type) for c in columns))
+        .render_derived()
+    )
 
 
 class _Compiled:
@@ -136,9 +153,9 @@ class Prepared:
         self, dialect: Dialect, types: list[Any] | None
     ) -> list[tuple[int, Callable[[Any], Any]]]:
         results = []
-        for i, column in enumerate(getattr(self.statement, "exported_columns", ())):
+        for i, exported in enumerate(getattr(self.statement, "exported_columns", ())):
             coltype = types[i] if types is not None and i < len(types) else None
-            process = column.type._cached_result_processor(dialect, coltype)
+            process = exported.type._cached_result_processor(dialect, coltype)
             if process is not None:
                 results.append((i, process))
         return results

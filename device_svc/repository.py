@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of, utcnow
-from common.prepared import Prepared
+from common.prepared import Prepared, arrays
 from device_svc.domain import VariableRef
 from device_svc.fleet.repository import reachable
 from device_svc.models import (
@@ -169,8 +169,18 @@ _RECORD_BOOT = Prepared(
         },
     )
 )
-# A group of connects' new stations (every column given).
+# SQLite: a group of connects' new stations (every column given).
 _ADD_STATIONS = Prepared(insert(_STATIONS))
+
+
+@functools.cache
+def _add_stations_from_arrays(columns: tuple[str, ...]) -> Prepared:
+    """PostgreSQL: a group of connects' new stations from one array per column, by the set of
+    columns (a text whatever the group's size)."""
+    rows = arrays(*(_stations[name] for name in columns))
+    return Prepared(insert(_STATIONS).from_select(columns, select(*(rows.c[c] for c in columns))))
+
+
 # The columns of a station's row (StationWriter's rows are mappings of them), and the id's place.
 _STATION_KEYS = tuple(_STATIONS.c.keys())
 _ID = _STATION_KEYS.index("id")
@@ -412,8 +422,18 @@ class StationWriter:
         return await self.certificate_names(bound)
 
     async def add(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert new stations (every column given)."""
-        await _ADD_STATIONS.many(self.conn, rows)
+        """Insert new stations (every column given): on SQLite an executemany, on PostgreSQL
+        one statement from one array per column (an executemany is one INSERT per row for the
+        server, which lengthened a boot storm's groups)."""
+        if not rows:
+            return
+        if self.conn.dialect.name == "sqlite":
+            await _ADD_STATIONS.many(self.conn, rows)
+            return
+        names = tuple(rows[0])
+        await _add_stations_from_arrays(names).rows(
+            self.conn, {f"a_{name}": [row[name] for row in rows] for name in names}
+        )
 
     async def set_connections(self, rows: Iterable[Mapping[str, Any]]) -> None:
         """Store each row's epoch, gateway, gateway lease and own lease, connected

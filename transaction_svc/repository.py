@@ -12,10 +12,8 @@ from typing import Any
 
 import orjson
 from sqlalchemy import (
-    ColumnClause,
     Row,
     Table,
-    TableValuedAlias,
     Text,
     and_,
     bindparam,
@@ -33,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of, utcnow
-from common.prepared import Prepared
+from common.prepared import Prepared, arrays
 from transaction_svc.domain import STATE_FIELDS
 from transaction_svc.models import (
     EventConflictRow,
@@ -221,23 +219,9 @@ LOCKED_STATE = slice(2, None)
 _LOCK_ORDER = (_T.station_id, _T.id)
 
 
-def _arrays(*columns: ColumnClause[Any]) -> TableValuedAlias:
-    """PostgreSQL: rows given as one array parameter per column (``a_<column>``), the derived
-    table's columns named after the columns: ``unnest($1::VARCHAR[], ...) AS anon(station_id,
-    ...)``. The statement's text does not depend on the number of rows, so PostgreSQL and
-    asyncpg prepare it once, and SQLAlchemy does not rewrite it per execution as it does an
-    expanding IN."""
-    params = (bindparam(f"a_{c.name}", type_=postgresql.ARRAY(c.type)) for c in columns)
-    return (
-        func.unnest(*params)
-        .table_valued(*(column(c.name, c.type) for c in columns))
-        .render_derived()
-    )
-
-
 # PostgreSQL: the keys as two arrays; it searches the primary key for each. The group commit's
 # statements on PostgreSQL run as common.prepared.Prepared (no SQLAlchemy execution layer).
-_KEYS = _arrays(_T.station_id, _T.id)
+_KEYS = arrays(_T.station_id, _T.id)
 _LOCK_ROWS_PG = Prepared(
     select(*_LOCKED)
     .where(tuple_(_T.station_id, _T.id).in_(select(_KEYS.c.station_id, _KEYS.c.id)))
@@ -250,7 +234,7 @@ _LOCK_ROWS_PG = Prepared(
 def _update_from_arrays(columns: tuple[str, ...]) -> Prepared:
     """PostgreSQL: the group's transactions updated by one statement, from one array per
     column (an executemany is one UPDATE per row for the server), by the set of columns."""
-    rows = _arrays(_T.station_id, _T.id, *(_T[name] for name in columns))
+    rows = arrays(_T.station_id, _T.id, *(_T[name] for name in columns))
     return Prepared(
         update(_TRANSACTIONS)
         .where(_T.station_id == rows.c.station_id, _T.id == rows.c.id)
@@ -302,7 +286,7 @@ def _add_events_from_arrays(columns: tuple[str, ...]) -> Prepared:
     not depend on the group's size: prepared once by the server), by the set of columns. The
     meter values go as JSON texts cast back to JSON: an array of JSON values that are lists
     would be taken for a two-dimensional array."""
-    rows = _arrays(*(column(c, Text) if c == "meter_values" else _E[c] for c in columns))
+    rows = arrays(*(column(c, Text) if c == "meter_values" else _E[c] for c in columns))
     return Prepared(
         postgresql.insert(_EVENTS)
         .from_select(
@@ -473,10 +457,12 @@ class EventWriter:
         if self.conn.dialect.name == "sqlite":
             return {tuple(row) for row in await _ADD_EVENTS_SQLITE.values(self.conn, rows)}
         names = tuple(rows[0])
-        arrays = {f"a_{name}": [row[name] for row in rows] for name in names}
-        if "a_meter_values" in arrays:
-            arrays["a_meter_values"] = [orjson.dumps(v).decode() for v in arrays["a_meter_values"]]
-        inserted = await _add_events_from_arrays(names).rows(self.conn, arrays)
+        columns = {f"a_{name}": [row[name] for row in rows] for name in names}
+        if "a_meter_values" in columns:
+            columns["a_meter_values"] = [
+                orjson.dumps(v).decode() for v in columns["a_meter_values"]
+            ]
+        inserted = await _add_events_from_arrays(names).rows(self.conn, columns)
         return {tuple(row) for row in inserted}
 
     async def update_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -488,13 +474,13 @@ class EventWriter:
             await _UPDATE_BY_KEY_SQLITE.many(self.conn, rows)
             return
         names = tuple(name for name in rows[0] if name not in ("key_station_id", "key_id"))
-        arrays = {
+        columns = {
             "a_station_id": [r["key_station_id"] for r in rows],
             "a_id": [r["key_id"] for r in rows],
         }
         for name in names:
-            arrays[f"a_{name}"] = [r[name] for r in rows]
-        await _update_from_arrays(names).rows(self.conn, arrays)
+            columns[f"a_{name}"] = [r[name] for r in rows]
+        await _update_from_arrays(names).rows(self.conn, columns)
 
 
 _REMOTE_STARTS = table_of(RemoteStartRow)
