@@ -82,10 +82,10 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
     try:
         with _pinned(sut_cpus):
             mesh.start()
-        _create_id_token(settings.envoy_port, mesh.create_api_key("operator", "bench"))
         pids = {p.name: p.popen.pid for p in mesh.procs if p.popen is not None}
         if a.storm:
             return _storm(a, out, settings, pids, gen_cpus)
+        _create_id_token(settings.envoy_port, mesh.create_api_key("operator", "bench"))
         with _pinned(gen_cpus):
             loadgen = subprocess.Popen(
                 [
@@ -132,9 +132,7 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
         "events_per_s": events / elapsed,
         "events_per_group": events / max(events1[1] - events0[1], 1),
     }
-    for name in pids:
-        figures[f"{name}_us"] = 1e6 * (cpu1[name] - cpu0[name]) / max(events, 1)
-    figures["mesh_us"] = sum(v for k, v in figures.items() if k.endswith("_us"))
+    figures.update(_per_process(cpu0, cpu1, events))
     for proc in a.threads:
         for thread, spent in threads1[proc].items():
             used = spent - threads0[proc].get(thread, 0.0)
@@ -169,9 +167,13 @@ def _storm(
         "accepted": float(result["figures"]["accepted"]),
         "time_to_all_accepted_s": float(result["figures"]["time_to_all_accepted_s"]),
     }
-    for name in pids:
-        figures[f"{name}_us"] = 1e6 * (cpu1[name] - cpu0[name]) / a.storm
-    figures["mesh_us"] = sum(v for k, v in figures.items() if k.endswith("_us"))
+    return figures | _per_process(cpu0, cpu1, a.storm)
+
+
+def _per_process(cpu0: dict[str, float], cpu1: dict[str, float], count: float) -> dict[str, float]:
+    """Each process's CPU microseconds per counted thing (``<name>_us``), and the mesh's."""
+    figures = {f"{name}_us": 1e6 * (cpu1[name] - cpu0[name]) / max(count, 1) for name in cpu0}
+    figures["mesh_us"] = sum(figures.values())
     return figures
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, column, func
 from sqlalchemy.dialects import postgresql
@@ -38,9 +38,18 @@ from sqlalchemy.sql.elements import ColumnClause
 
 from common import metrics, sqlite_driver
 
-__all__ = ["Prepared", "arrays"]
+__all__ = ["Prepared", "arrays", "padded"]
 
 _Processor = Callable[[Any], Any] | None
+_Item = TypeVar("_Item")
+
+
+def padded(items: Sequence[_Item]) -> list[_Item]:
+    """``items`` (not empty) made as long as the next power of two by repeating the last: a
+    statement taking one parameter set per item is compiled for a few sizes, not one per group
+    size (a key looked up twice finds the same row)."""
+    size = 1 << (len(items) - 1).bit_length()
+    return [*items, *[items[-1]] * (size - len(items))]
 
 
 def arrays(*columns: ColumnClause[Any]) -> TableValuedAlias:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
 from common.db import table_of, utcnow
-from common.prepared import Prepared
+from common.prepared import Prepared, padded
 from device_svc.domain import VariableRef
 from device_svc.fleet.repository import reachable
 from device_svc.models import (
@@ -180,8 +180,8 @@ _ID = _STATION_KEYS.index("id")
 
 @functools.cache
 def _lock_stations_sqlite(size: int) -> Prepared:
-    """SQLite: a group's stations by id, ``size`` ids (``k0``...; powers of two, padded with
-    the last, so that a few statements are compiled, not one per group size). No FOR UPDATE:
+    """SQLite: a group's stations by id, ``size`` ids (``k0``...; common.prepared.padded). No
+    FOR UPDATE:
     the group's BEGIN IMMEDIATE holds the database's write lock."""
     ids = [bindparam(f"k{i}", type_=_stations.id.type) for i in range(size)]
     return Prepared(select(_STATIONS).where(_stations.id.in_(ids)).order_by(_stations.id))
@@ -350,10 +350,8 @@ class StationWriter:
 
     async def _written(self, statement: Prepared, params: Sequence[Mapping[str, Any]]) -> None:
         """An executemany: on SQLite straight on the driver (common.prepared); on PostgreSQL
-        through SQLAlchemy, as before 3325461, whose straight path there (the lock by = ANY,
-        executemany, a new station's INSERT) made make bench's fleet of 100,000 on PostgreSQL
-        slower (reconnect storm: 29,740 of 50,001 back in 90 s, against all in 57 s before;
-        not yet understood)."""
+        through SQLAlchemy (the straight path made make bench's fleet of 100,000 slower there:
+        see the README's benchmarks of 2026-12-06)."""
         if not params:
             return
         if self.conn.dialect.name == "sqlite":
@@ -367,11 +365,8 @@ class StationWriter:
         found: dict[str, dict[str, Any]] = {}
         for chunk in _chunks(sorted(station_ids)):
             if self.conn.dialect.name == "sqlite":
-                size = 1 << (len(chunk) - 1).bit_length()
-                padded = [*chunk, *[chunk[-1]] * (size - len(chunk))]  # the same row again
-                rows = await _lock_stations_sqlite(size).rows(
-                    self.conn, {f"k{i}": station_id for i, station_id in enumerate(padded)}
-                )
+                params = {f"k{i}": station_id for i, station_id in enumerate(padded(chunk))}
+                rows = await _lock_stations_sqlite(len(params)).rows(self.conn, params)
                 found.update((row[_ID], dict(zip(_STATION_KEYS, row, strict=True))) for row in rows)
             else:
                 result = await self.conn.execute(

@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from common.db import table_of, utcnow
-from common.prepared import Prepared, arrays
+from common.prepared import Prepared, arrays, padded
 from transaction_svc.domain import STATE_FIELDS
 from transaction_svc.models import (
     EventConflictRow,
@@ -257,13 +257,11 @@ def _lock_rows_or(size: int) -> Prepared:
 
 
 def _lock_params(keys: Sequence[tuple[str, str]]) -> tuple[Prepared, dict[str, str]]:
-    size = 1 << (len(keys) - 1).bit_length()
-    padded = [*keys, *[keys[-1]] * (size - len(keys))]  # a key repeated finds the same row
     params = {}
-    for i, (station_id, transaction_id) in enumerate(padded):
+    for i, (station_id, transaction_id) in enumerate(padded(keys)):
         params[f"s{i}"] = station_id
         params[f"i{i}"] = transaction_id
-    return _lock_rows_or(size), params
+    return _lock_rows_or(len(params) // 2), params
 
 
 _CREATE_TRANSACTIONS = {

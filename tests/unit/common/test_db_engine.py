@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common import db, sqlite_driver
-from common.prepared import Prepared
+from common.prepared import Prepared, padded
 
 
 @pytest.fixture
@@ -154,3 +154,11 @@ async def test_a_prepared_statement_is_one_trip_with_the_transactions_begin(
         "commit",
     ]
     assert not trips.open()
+
+
+@pytest.mark.parametrize(
+    ("count", "size"), [(1, 1), (2, 2), (3, 4), (4, 4), (5, 8), (64, 64), (65, 128)]
+)
+def test_padded_to_the_next_power_of_two_with_the_last_item(count: int, size: int) -> None:
+    items = list(range(count))
+    assert padded(items) == [*items, *[count - 1] * (size - count)]
