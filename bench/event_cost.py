@@ -46,12 +46,28 @@ _COMMITTED = re.compile(
 )
 
 
-def _committed(port: int) -> tuple[float, float]:
-    """Events transaction_svc group-committed so far, and groups (its metrics)."""
+_HEARTBEATS = re.compile(
+    r'^csms_ocpp_frames_total\{action="Heartbeat",direction="in",type="call"\} (\S+)$',
+    re.MULTILINE,
+)
+
+
+def _scrape(port: int) -> str:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        found = dict(_COMMITTED.findall(resp.read().decode()))
+        return resp.read().decode()  # type: ignore[no-any-return]
+
+
+def _committed(port: int) -> tuple[float, float]:
+    """Events transaction_svc group-committed so far, and groups (its metrics)."""
+    found = dict(_COMMITTED.findall(_scrape(port)))
     return float(found.get("sum", 0.0)), float(found.get("count", 0.0))
+
+
+def _heartbeats(port: int) -> tuple[float, float]:
+    """Heartbeats the gateway received so far (its metrics), and 1 (no groups)."""
+    found = _HEARTBEATS.findall(_scrape(port))
+    return float(found[0]) if found else 0.0, 1.0
 
 
 def _threads(pid: int) -> dict[str, float]:
@@ -75,6 +91,7 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
         auto_register=True,
         allow_unsecured_stations=True,
         log_level="INFO",
+        message_log=a.message_log,
         # Metrics on (transaction_svc's count of committed events): ports base+1..base+10.
         metrics_base_port=free_port() - 10 if a.metrics_base_port < 0 else a.metrics_base_port,
     )
@@ -93,26 +110,30 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
                     "--url", f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
                     "--scenario", "throughput", "--stations", str(a.stations),
                     "--duration", str(a.warmup + a.seconds + 3),
-                    "--message", "transaction-event", "--id-token", ID_TOKEN,
+                    *(() if a.heartbeats else ("--message", "transaction-event")),
+                    "--id-token", ID_TOKEN,
                     "--quiet", "--no-plot", "--json", str(out / "loadgen.json"),
                 ],
                 cwd=ROOT,
                 stdout=subprocess.DEVNULL,
             )  # fmt: skip
-        metrics_port = settings.metrics_port("transaction")
+        if a.heartbeats:
+            metrics_port, counted = settings.metrics_port("gateway-1"), _heartbeats
+        else:
+            metrics_port, counted = settings.metrics_port("transaction"), _committed
         try:
             # The ramp (connections, boots, Started events), then the warm-up.
             deadline = time.monotonic() + 60
-            while _committed(metrics_port)[0] < 2 * a.stations and time.monotonic() < deadline:
+            while counted(metrics_port)[0] < 2 * a.stations and time.monotonic() < deadline:
                 time.sleep(0.2)
             time.sleep(a.warmup)
             if a.profile:
                 os.kill(pids[a.profile], signal.SIGUSR1)
-            events0, cpu0 = _committed(metrics_port), {n: cpu_seconds(p) for n, p in pids.items()}
+            events0, cpu0 = counted(metrics_port), {n: cpu_seconds(p) for n, p in pids.items()}
             threads0 = {n: _threads(pids[n]) for n in a.threads}
             began = time.monotonic()
             time.sleep(a.seconds)
-            events1, cpu1 = _committed(metrics_port), {n: cpu_seconds(p) for n, p in pids.items()}
+            events1, cpu1 = counted(metrics_port), {n: cpu_seconds(p) for n, p in pids.items()}
             threads1 = {n: _threads(pids[n]) for n in a.threads}
             elapsed = time.monotonic() - began
             if a.profile:
@@ -194,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         "--storm", type=int, default=0, metavar="N", help="a boot storm of N stations instead"
     )
     p.add_argument("--profile", metavar="PROCESS", default="", help="e.g. transaction_svc")
+    p.add_argument(
+        "--heartbeats", action="store_true", help="Heartbeats instead (counted by the gateway)"
+    )
+    p.add_argument("--message-log", action="store_true", help="the station message log on")
     a = p.parse_args(argv)
     rounds = []
     with tempfile.TemporaryDirectory(prefix="event-cost-") as tmp:
@@ -204,7 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     if a.storm:
         print(f"Boot storm of {a.storm} stations, {backend}: CPU per station")
     else:
-        print(f"TransactionEvents, {a.stations} stations closed loop, {backend}, {a.seconds:.0f} s")
+        what = "Heartbeats" if a.heartbeats else "TransactionEvents"
+        log = ", message log on" if a.message_log else ""
+        print(f"{what}, {a.stations} stations closed loop, {backend}{log}, {a.seconds:.0f} s")
     for key in rounds[0]:
         values = " ".join(f"{r.get(key, 0.0):8.1f}" for r in rounds)
         print(f"  {key:<20} {values}")
