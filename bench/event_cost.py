@@ -29,15 +29,24 @@ import tempfile
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.idle import _Profiled, cpu_seconds
 from bench.run import ID_TOKEN, ROOT, _cpu_sets, _create_id_token, _pinned
 from deploy.mesh import Mesh, free_port, on_free_ports
 
-__all__ = ["main"]
+__all__ = [
+    "calls_in",
+    "gateway_calls",
+    "load_mesh_settings",
+    "main",
+    "stop_mesh",
+    "throughput_load",
+]
 
 _TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -46,16 +55,54 @@ _COMMITTED = re.compile(
 )
 
 
-_HEARTBEATS = re.compile(
-    r'^csms_ocpp_frames_total\{action="Heartbeat",direction="in",type="call"\} (\S+)$',
-    re.MULTILINE,
-)
-
-
 def _scrape(port: int) -> str:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
         return resp.read().decode()  # type: ignore[no-any-return]
+
+
+def calls_in(metrics: str, action: str) -> float:
+    """CALLs of ``action`` a gateway received, from its metrics' text (0 when none yet)."""
+    labels = {"action": action, "direction": "in", "type": "call"}
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "csms_ocpp_frames_total" and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
+
+
+def gateway_calls(port: int, action: str) -> float:
+    """CALLs of ``action`` the gateway whose metrics are on ``port`` received so far."""
+    return calls_in(_scrape(port), action)
+
+
+@contextlib.contextmanager
+def throughput_load(
+    port: int, stations: int, seconds: float, message: str, json_path: pathlib.Path, cpus: Any
+) -> Iterator[subprocess.Popen[bytes]]:
+    """:mod:`bench.loadgen`'s closed-loop ``throughput`` scenario of ``message`` ("heartbeat" or
+    "transaction-event") against the stations' ``port`` for ``seconds``, on ``cpus``; stopped on
+    the way out if it still runs."""
+    with _pinned(cpus):
+        loadgen = subprocess.Popen(
+            [
+                sys.executable, "-m", "bench.loadgen",
+                "--url", f"ws://127.0.0.1:{port}/ocpp",
+                "--scenario", "throughput", "--stations", str(stations),
+                "--duration", str(seconds),
+                *(("--message", message) if message != "heartbeat" else ()),
+                "--id-token", ID_TOKEN,
+                "--quiet", "--no-plot", "--json", str(json_path),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+    try:
+        yield loadgen
+    finally:
+        if loadgen.poll() is None:
+            loadgen.terminate()
+            loadgen.wait(30)
 
 
 def _committed(port: int) -> tuple[float, float]:
@@ -66,8 +113,7 @@ def _committed(port: int) -> tuple[float, float]:
 
 def _heartbeats(port: int) -> tuple[float, float]:
     """Heartbeats the gateway received so far (its metrics), and 1 (no groups)."""
-    found = _HEARTBEATS.findall(_scrape(port))
-    return float(found[0]) if found else 0.0, 1.0
+    return gateway_calls(port, "Heartbeat"), 1.0
 
 
 def _threads(pid: int) -> dict[str, float]:
@@ -81,19 +127,37 @@ def _threads(pid: int) -> dict[str, float]:
     return spent
 
 
-def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
-    sut_cpus, gen_cpus = _cpu_sets("split")
-    data_dir = pathlib.Path(tempfile.mkdtemp(prefix="csms-event-cost-"))
-    settings = on_free_ports(
+def load_mesh_settings(
+    data_dir: pathlib.Path, database_url: str, metrics_base_port: int, **more: Any
+) -> Any:
+    """A measured mesh's settings: every port free, stations auto-registered and let in without
+    credentials (as the load generator's are), metrics on from ``metrics_base_port`` (-1: a free
+    range), PostgreSQL databases of a prefix of their own when ``database_url`` is one."""
+    return on_free_ports(
         data_dir,
-        database_url=a.database_url,
+        database_url=database_url,
         database_prefix=f"csms_cost_{uuid.uuid4().hex[:8]}_",
         auto_register=True,
         allow_unsecured_stations=True,
         log_level="INFO",
-        message_log=a.message_log,
-        # Metrics on (transaction_svc's count of committed events): ports base+1..base+10.
-        metrics_base_port=free_port() - 10 if a.metrics_base_port < 0 else a.metrics_base_port,
+        metrics_base_port=free_port() - 20 if metrics_base_port < 0 else metrics_base_port,
+        **more,
+    )
+
+
+def stop_mesh(mesh: Mesh, database_url: str, data_dir: pathlib.Path) -> None:
+    """Stop a measured mesh, drop its PostgreSQL databases if it had some, remove its files."""
+    mesh.stop()
+    if database_url:
+        mesh.drop_databases(ignore_errors=True)
+    shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
+    sut_cpus, gen_cpus = _cpu_sets("split")
+    data_dir = pathlib.Path(tempfile.mkdtemp(prefix="csms-event-cost-"))
+    settings = load_mesh_settings(
+        data_dir, a.database_url, a.metrics_base_port, message_log=a.message_log
     )
     mesh = (_Profiled(a.profile) if a.profile else Mesh)(settings, log_dir=data_dir)
     try:
@@ -103,25 +167,16 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
         if a.storm:
             return _storm(a, out, settings, pids, gen_cpus)
         _create_id_token(settings.envoy_port, mesh.create_api_key("operator", "bench"))
-        with _pinned(gen_cpus):
-            loadgen = subprocess.Popen(
-                [
-                    sys.executable, "-m", "bench.loadgen",
-                    "--url", f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
-                    "--scenario", "throughput", "--stations", str(a.stations),
-                    "--duration", str(a.warmup + a.seconds + 3),
-                    *(() if a.heartbeats else ("--message", "transaction-event")),
-                    "--id-token", ID_TOKEN,
-                    "--quiet", "--no-plot", "--json", str(out / "loadgen.json"),
-                ],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-            )  # fmt: skip
+        message = "heartbeat" if a.heartbeats else "transaction-event"
+        duration = a.warmup + a.seconds + 3
+        load = throughput_load(
+            settings.gateway_port, a.stations, duration, message, out / "loadgen.json", gen_cpus
+        )
         if a.heartbeats:
             metrics_port, counted = settings.metrics_port("gateway-1"), _heartbeats
         else:
             metrics_port, counted = settings.metrics_port("transaction"), _committed
-        try:
+        with load as loadgen:
             # The ramp (connections, boots, Started events), then the warm-up.
             deadline = time.monotonic() + 60
             while counted(metrics_port)[0] < 2 * a.stations and time.monotonic() < deadline:
@@ -139,20 +194,12 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
             if a.profile:
                 os.kill(pids[a.profile], signal.SIGUSR2)
             loadgen.wait(a.seconds + 120)
-        finally:
-            if loadgen.poll() is None:
-                loadgen.terminate()
-                loadgen.wait(30)
     finally:
-        mesh.stop()
-        if a.database_url:
-            mesh.drop_databases(ignore_errors=True)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        stop_mesh(mesh, a.database_url, data_dir)
     events = events1[0] - events0[0]
-    figures = {
-        "events_per_s": events / elapsed,
-        "events_per_group": events / max(events1[1] - events0[1], 1),
-    }
+    figures = {"events_per_s": events / elapsed}
+    if not a.heartbeats:  # transaction_svc's groups (Heartbeats have none)
+        figures["events_per_group"] = events / max(events1[1] - events0[1], 1)
     figures.update(_per_process(cpu0, cpu1, events))
     for proc in a.threads:
         for thread, spent in threads1[proc].items():

@@ -28,41 +28,20 @@ from __future__ import annotations
 
 import argparse
 import pathlib
-import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-import uuid
 from dataclasses import dataclass, field
 
-from prometheus_client.parser import text_string_to_metric_families
-
+from bench.event_cost import gateway_calls, load_mesh_settings, stop_mesh, throughput_load
 from bench.idle import cpu_seconds
-from bench.run import ID_TOKEN, ROOT, _cpu_sets, _create_id_token, _pinned
-from deploy.mesh import Mesh, free_port, on_free_ports
+from bench.run import _cpu_sets, _create_id_token, _pinned
+from deploy.mesh import Mesh
 
-__all__ = ["TwoGateways", "calls_in", "env_pairs", "main"]
+__all__ = ["TwoGateways", "env_pairs", "main"]
 
 _SIDES = {"gateway-1": "A", "gateway-2": "B"}
-
-
-def calls_in(metrics: str, action: str) -> float:
-    """CALLs of ``action`` a gateway received, from its metrics' text (0 when none yet)."""
-    labels = {"action": action, "direction": "in", "type": "call"}
-    for family in text_string_to_metric_families(metrics):
-        for sample in family.samples:
-            if sample.name == "csms_ocpp_frames_total" and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
-
-
-def _calls(port: int, action: str) -> float:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
-        return calls_in(resp.read().decode(), action)
 
 
 def env_pairs(pairs: list[str]) -> dict[str, str]:
@@ -98,16 +77,7 @@ class TwoGateways(Mesh):
 def _round(a: argparse.Namespace) -> dict[str, float]:
     sut_cpus, gen_cpus = _cpu_sets("split")
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix="csms-gateway-ab-"))
-    settings = on_free_ports(
-        data_dir,
-        database_url=a.database_url,
-        database_prefix=f"csms_ab_{uuid.uuid4().hex[:8]}_",
-        auto_register=True,
-        allow_unsecured_stations=True,
-        log_level="INFO",
-        gateways=2,
-        metrics_base_port=free_port() - 20,
-    )
+    settings = load_mesh_settings(data_dir, a.database_url, -1, gateways=2)
     sides = {
         "gateway-1": (a.a_tree, env_pairs(a.a_env)),
         "gateway-2": (a.b_tree, env_pairs(a.b_env)),
@@ -119,38 +89,21 @@ def _round(a: argparse.Namespace) -> dict[str, float]:
             mesh.start()
         pids = {p.name: p.popen.pid for p in mesh.procs if p.popen is not None}
         _create_id_token(settings.envoy_port, mesh.create_api_key("operator", "bench"))
-        with _pinned(gen_cpus):
-            loadgen = subprocess.Popen(
-                [
-                    sys.executable, "-m", "bench.loadgen",
-                    "--url", f"ws://127.0.0.1:{settings.gateway_port}/ocpp",
-                    "--scenario", "throughput", "--stations", str(a.stations),
-                    "--duration", str(a.warmup + a.seconds + 3),
-                    *(("--message", a.message) if a.message != "heartbeat" else ()),
-                    "--id-token", ID_TOKEN,
-                    "--quiet", "--no-plot", "--json", str(data_dir / "loadgen.json"),
-                ],
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-            )  # fmt: skip
         ports = {g: settings.metrics_port(g) for g in _SIDES}
-        try:
+        duration = a.warmup + a.seconds + 3
+        json_path = data_dir / "loadgen.json"
+        with throughput_load(
+            settings.gateway_port, a.stations, duration, a.message, json_path, gen_cpus
+        ) as loadgen:
             time.sleep(a.warmup)
-            calls0 = {g: _calls(port, action) for g, port in ports.items()}
+            calls0 = {g: gateway_calls(port, action) for g, port in ports.items()}
             cpu0 = {g: cpu_seconds(pids[g]) for g in _SIDES}
             time.sleep(a.seconds)
-            calls1 = {g: _calls(port, action) for g, port in ports.items()}
+            calls1 = {g: gateway_calls(port, action) for g, port in ports.items()}
             cpu1 = {g: cpu_seconds(pids[g]) for g in _SIDES}
             loadgen.wait(a.seconds + 120)
-        finally:
-            if loadgen.poll() is None:
-                loadgen.terminate()
-                loadgen.wait(30)
     finally:
-        mesh.stop()
-        if a.database_url:
-            mesh.drop_databases(ignore_errors=True)
-        shutil.rmtree(data_dir, ignore_errors=True)
+        stop_mesh(mesh, a.database_url, data_dir)
     figures: dict[str, float] = {}
     for gateway, side in _SIDES.items():
         calls = calls1[gateway] - calls0[gateway]

@@ -8,7 +8,8 @@ import pathlib
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 
-from bench.gateway_ab import TwoGateways, calls_in, env_pairs
+from bench.event_cost import calls_in
+from bench.gateway_ab import TwoGateways, env_pairs
 from common import metrics
 from deploy.mesh import on_free_ports
 
