@@ -9,7 +9,10 @@ per process, and the events per second in the window. ``--profile PROCESS`` prof
 process's main thread in the window (:mod:`bench.profiled`; ``PROCESS.prof`` in the current
 folder). ``--threads PROCESS ...``: those processes' CPU per event by thread too ("main", the
 event loop; "python", aiosqlite's; gRPC's own). ``--rounds N``: N fresh meshes one after the
-other, each figure per round.
+other, each figure per round. ``--heartbeats``: the scenario of Heartbeats instead (``make
+bench``'s ``throughput-hb``), counted by the gateway's metrics; ``--message-log``: the station
+message log on. (For an A/B of the gateway's code or settings, :mod:`bench.gateway_ab` runs both
+sides at the same moment.)
 
 A PostgreSQL server's own CPU is not counted (not ours, and not pinned).
 """
