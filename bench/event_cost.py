@@ -40,7 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.idle import _Profiled, cpu_seconds
 from bench.run import ID_TOKEN, ROOT, _cpu_sets, _create_id_token, _pinned
-from deploy.mesh import Mesh, free_port, on_free_ports
+from deploy.mesh import Mesh, MeshSettings, free_port, on_free_ports
 
 __all__ = [
     "calls_in",
@@ -81,7 +81,12 @@ def gateway_calls(port: int, action: str) -> float:
 
 @contextlib.contextmanager
 def throughput_load(
-    port: int, stations: int, seconds: float, message: str, json_path: pathlib.Path, cpus: Any
+    port: int,
+    stations: int,
+    seconds: float,
+    message: str,
+    json_path: pathlib.Path,
+    cpus: set[int] | None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """:mod:`bench.loadgen`'s closed-loop ``throughput`` scenario of ``message`` ("heartbeat" or
     "transaction-event") against the stations' ``port`` for ``seconds``, on ``cpus``; stopped on
@@ -132,7 +137,7 @@ def _threads(pid: int) -> dict[str, float]:
 
 def load_mesh_settings(
     data_dir: pathlib.Path, database_url: str, metrics_base_port: int, **more: Any
-) -> Any:
+) -> MeshSettings:
     """A measured mesh's settings: every port free, stations auto-registered and let in without
     credentials (as the load generator's are), metrics on from ``metrics_base_port`` (-1: a free
     range), PostgreSQL databases of a prefix of their own when ``database_url`` is one."""

@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -41,10 +42,12 @@ def _machine_cpu() -> float:
 
 async def _run(a: argparse.Namespace) -> tuple[float, float, float]:
     name = f"csms_group_cost_{uuid.uuid4().hex[:8]}"
+    folder = None  # SQLite's, removed afterwards
     if a.database_url:
         url = f"{a.database_url}/{name}"
     else:
-        url = f"sqlite+aiosqlite:///{tempfile.mkdtemp(prefix='group-cost-')}/{name}.sqlite"
+        folder = tempfile.mkdtemp(prefix="group-cost-")
+        url = f"sqlite+aiosqlite:///{folder}/{name}.sqlite"
     await asyncio.to_thread(db.migrate, "device_svc", url)
     engine = db.create_engine(url)
     devices = Devices(
@@ -56,9 +59,8 @@ async def _run(a: argparse.Namespace) -> tuple[float, float, float]:
     try:
         for n in range(_WARMUP + a.rounds):
             ids = [f"GC{n}-{i}" for i in range(a.group)]
-            began, began_wall, began_machine = time.process_time(), time.perf_counter(), 0.0
-            if n >= _WARMUP:
-                began_machine = _machine_cpu()
+            began, began_wall = time.process_time(), time.perf_counter()
+            began_machine = _machine_cpu()
             await asyncio.gather(
                 *(
                     devices.connect(s, True, "gw:1", allow_unsecured=True, gateway_lease="gw-1")
@@ -75,8 +77,10 @@ async def _run(a: argparse.Namespace) -> tuple[float, float, float]:
     finally:
         await devices.drain()
         await engine.dispose()
-        if a.database_url:
+        if folder is None:
             await db.drop_database(url)
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
     stations = a.group * a.rounds
     return 1e6 * spent / stations, 1e6 * wall / stations, 1e6 * machine / stations
 

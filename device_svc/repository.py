@@ -171,8 +171,6 @@ _RECORD_BOOT = Prepared(
 )
 # A group of connects' new stations (every column given).
 _ADD_STATIONS = Prepared(insert(_STATIONS))
-
-
 # The columns of a station's row (StationWriter's rows are mappings of them), and the id's place.
 _STATION_KEYS = tuple(_STATIONS.c.keys())
 _ID = _STATION_KEYS.index("id")
@@ -181,8 +179,7 @@ _ID = _STATION_KEYS.index("id")
 @functools.cache
 def _lock_stations_sqlite(size: int) -> Prepared:
     """SQLite: a group's stations by id, ``size`` ids (``k0``...; common.prepared.padded). No
-    FOR UPDATE:
-    the group's BEGIN IMMEDIATE holds the database's write lock."""
+    FOR UPDATE: the group's BEGIN IMMEDIATE holds the database's write lock."""
     ids = [bindparam(f"k{i}", type_=_stations.id.type) for i in range(size)]
     return Prepared(select(_STATIONS).where(_stations.id.in_(ids)).order_by(_stations.id))
 

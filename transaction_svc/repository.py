@@ -257,11 +257,12 @@ def _lock_rows_or(size: int) -> Prepared:
 
 
 def _lock_params(keys: Sequence[tuple[str, str]]) -> tuple[Prepared, dict[str, str]]:
+    keys = padded(keys)
     params = {}
-    for i, (station_id, transaction_id) in enumerate(padded(keys)):
+    for i, (station_id, transaction_id) in enumerate(keys):
         params[f"s{i}"] = station_id
         params[f"i{i}"] = transaction_id
-    return _lock_rows_or(len(params) // 2), params
+    return _lock_rows_or(len(keys)), params
 
 
 _CREATE_TRANSACTIONS = {
