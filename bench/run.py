@@ -8,10 +8,10 @@ its processes) is pinned to CPU 0 and the load generator to CPU 1 (``--cpus spli
 get one core whatever they are; ``--cpus shared`` pins nothing. The PostgreSQL server is not
 ours and is never pinned.
 
-The station message log's cost (``message-log``): the Heartbeat and TransactionEvent throughput
-scenarios on fresh meshes with the log off and on, ``--message-log-rounds`` pairs, the order
-turning each round (off-on, on-off, ...: a drift of the shared machine's speed over the run
-weighs on both sides alike); its target is on/off >= 0.9x (issue 20).
+The station message log's cost (``message-log``): the Heartbeat and TransactionEvent closed
+loops on two meshes at once, the log off and on, loaded in turns, ``--message-log-pairs`` pairs
+of windows (:mod:`bench.interleaved`: a drift of the shared machine's speed weighs on both
+sides alike); its target is on/off >= 0.9x (issue 20).
 
 Prints one table (every figure per target, and mesh/baseline-ocpp ratios), checks the issue's
 targets (PASS/MISS: a measurement, never a failure), writes ``summary.json``, ``summary.txt`` and
@@ -399,7 +399,7 @@ def run_bench(
     settle_s: float | None = None,
     scale: float = 1.0,
     only: Sequence[str] = (),
-    message_log_rounds: int = 3,
+    message_log_pairs: int = 8,
 ) -> dict[str, Any]:
     """Run every scenario against every target; the summary (also written to ``out``)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -442,7 +442,7 @@ def run_bench(
     if not only or MESSAGE_LOG in only:
         for b in backends:
             message_log[f"mesh-{b}"] = _message_log_ab(
-                b, postgres_url, quick, scale, message_log_rounds, (sut_cpus, gen_cpus), out, quiet
+                b, postgres_url, quick, message_log_pairs, (sut_cpus, gen_cpus), out
             )
     fleet: dict[str, Any] = {}
     if not only or FLEET in only or RECONNECT in only:
@@ -675,7 +675,7 @@ def _files_lines(files: dict[str, Any]) -> list[str]:
 
 
 # The station message log's cost: on/off throughput of these, target (issue 20).
-MESSAGE_LOG_SCENARIOS = ("throughput-hb", "throughput-tx")
+MESSAGE_LOG_SCENARIOS = {"heartbeat": "throughput-hb", "transaction-event": "throughput-tx"}
 MESSAGE_LOG_TARGET = 0.9
 
 
@@ -683,49 +683,29 @@ def _message_log_ab(
     backend: str,
     postgres_url: str,
     quick: bool,
-    scale: float,
-    rounds: int,
+    pairs: int,
     cpus: tuple[set[int] | None, set[int] | None],
     out: pathlib.Path,
-    quiet: bool,
 ) -> dict[str, Any]:
-    """The Heartbeat and TransactionEvent throughput scenarios on fresh meshes with the station
-    message log off and on, ``rounds`` pairs, off-on then on-off and so on (a drift of the
-    shared machine's speed weighs on both sides alike, which a fixed order does not): each
-    figure's runs, and on/off ratios of their means."""
-    sut_cpus, gen_cpus = cpus
-    scenarios = [sc for sc in plan(quick, scale) if sc.name in MESSAGE_LOG_SCENARIOS]
-    runs: dict[str, dict[str, dict[str, list[float]]]] = {}
-    for r in range(rounds):
-        for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
-            name = f"mesh-{backend}-log-{mode}-{r + 1}"
-            log_dir = out / "logs" / name
-            try:
-                with _mesh(backend, postgres_url, sut_cpus, log_dir, mode == "on") as target:
-                    target.name = name
-                    for sc in scenarios:
-                        result = _run_scenario(target, sc, out, gen_cpus, quiet)
-                        _settle(target.pids, 0.2 if quick else 1.0)
-                        if "failed" in result:
-                            return {"failed": f"{name} {sc.name}: {result['failed']}"}
-                        figs = result.get("figures", {})
-                        per = runs.setdefault(sc.name, {}).setdefault(mode, {})
-                        per.setdefault("msgs_per_s", []).append(figs.get("msgs_per_s") or 0.0)
-                        cpu = figs.get("cpu_us_per_answer")
-                        per.setdefault("cpu_us_per_answer", []).append(cpu or 0.0)
-                        by_process = figs.get("cpu_us_per_answer_by_process") or {}
-                        for proc_name, us in by_process.items():
-                            per.setdefault(f"cpu_us:{proc_name}", []).append(us)
-            except Exception as exc:
-                return {"failed": f"{name}: {type(exc).__name__}: {exc}"}
-    ratios: dict[str, dict[str, float | None]] = {}
-    for sc_name, by_mode in runs.items():
-        ratios[sc_name] = {}
-        for fig in ("msgs_per_s", "cpu_us_per_answer"):
-            on, off = by_mode["on"][fig], by_mode["off"][fig]
-            mean_on, mean_off = sum(on) / len(on), sum(off) / len(off)
-            ratios[sc_name][fig] = round(mean_on / mean_off, 3) if mean_off else None
-    return {"rounds": rounds, "runs": runs, "ratios": ratios}
+    """The Heartbeat and TransactionEvent closed loops on two meshes at once, the station
+    message log off (A) and on (B), loaded in turns window by window (:mod:`bench.interleaved`:
+    a drift of the shared machine's speed weighs on both alike): per scenario each side's
+    windows and the on/off ratios."""
+    from bench.interleaved import message_log_interleaved
+
+    path = out / f"message-log-{backend}"
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        measured = message_log_interleaved(
+            postgres_url if backend == "postgresql" else "", quick, pairs, cpus, path
+        )
+    except Exception as exc:
+        return {"failed": f"{type(exc).__name__}: {exc}"}
+    return {
+        "pairs": pairs,
+        "scenarios": {MESSAGE_LOG_SCENARIOS[m]: r for m, r in measured["messages"].items()},
+        "record_messages_rpcs": measured["record_messages_rpcs"],
+    }
 
 
 def message_log_targets(message_log: dict[str, Any]) -> list[dict[str, Any]]:
@@ -733,7 +713,7 @@ def message_log_targets(message_log: dict[str, Any]) -> list[dict[str, Any]]:
     checks = []
     for mesh, r in message_log.items():
         for sc_name, label in (("throughput-hb", "Heartbeat"), ("throughput-tx", "TxEvent")):
-            measured = _get(r, "ratios", sc_name, "msgs_per_s")
+            measured = _get(r, "scenarios", sc_name, "ratio_msgs_per_s")
             ok = _ge(measured, MESSAGE_LOG_TARGET)
             checks.append(
                 {
@@ -752,27 +732,20 @@ def _message_log_lines(summary: dict[str, Any]) -> list[str]:
         if "failed" in r:
             lines.append(f"  FAILED {mesh} {MESSAGE_LOG}: {r['failed']}")
             continue
-        for sc_name, by_mode in r["runs"].items():
-            ratio = r["ratios"][sc_name]
-            for fig, unit in (("msgs_per_s", "msg/s"), ("cpu_us_per_answer", "CPU us/answer")):
-                off = " / ".join(_fmt(v) for v in by_mode["off"][fig])
-                on = " / ".join(_fmt(v) for v in by_mode["on"][fig])
+        for sc_name, m in r["scenarios"].items():
+            pairs = m["pair_ratios_msgs_per_s"]
+            lines.append(
+                f"  {mesh} {sc_name}: on/off {_fmt(m['ratio_msgs_per_s'])}x msg/s "
+                f"(pairs {_fmt(min(pairs))}-{_fmt(max(pairs))}), "
+                f"{_fmt(m['ratio_cpu_us_per_answer'])}x CPU per answer"
+            )
+            for side, mode in (("A", "off"), ("B", "on")):
+                rates = " / ".join(_fmt(round(v)) for v in m[side]["msgs_per_s"])
+                cpu = " / ".join(_fmt(v) for v in m[side]["cpu_us_per_answer"])
+                idle = max(m[side]["idle_cores_while_other_measured"], default=0.0)
                 lines.append(
-                    f"  {mesh} {sc_name} {unit}: off {off}, on {on}: on/off {_fmt(ratio[fig])}x"
-                )
-            # The CPU per answer process by process (means of the runs): where the log's went.
-            each = sorted(k for k in by_mode["on"] if k.startswith("cpu_us:"))
-            if each:
-                mean = {
-                    m: {k: sum(v) / len(v) for k, v in by_mode[m].items() if v} for m in by_mode
-                }
-                lines.append(
-                    f"    {mesh} {sc_name} CPU us/answer by process, off -> on: "
-                    + ", ".join(
-                        f"{k.split(':', 1)[1]} {_fmt(round(mean['off'].get(k, 0.0), 1))} -> "
-                        f"{_fmt(round(mean['on'][k], 1))}"
-                        for k in each
-                    )
+                    f"    {mode:<3} msg/s {rates}; CPU us/answer {cpu}; "
+                    f"idle while the other was measured <= {_fmt(idle)} core"
                 )
     return lines
 
@@ -846,7 +819,8 @@ def render(summary: dict[str, Any]) -> str:
     if summary.get("message_log"):
         lines.append("")
         lines.append(
-            "station message log (fresh meshes, off then on, alternating; ratios of the means):"
+            "station message log (bench.interleaved: two meshes, off and on, loaded in turns;"
+            " on/off of the windows' means):"
         )
         lines.extend(_message_log_lines(summary))
     if summary.get("fleet"):
@@ -879,11 +853,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--cpus", choices=["split", "shared"], default="split")
     p.add_argument("--quiet", action="store_true", help="no progress lines from the generator")
     p.add_argument(
-        "--message-log-rounds",
+        "--message-log-pairs",
         type=int,
-        default=3,
-        help="message-log: off/on pairs of meshes (the throughput scenarios on each), the order "
-        "turning each round",
+        default=8,
+        help="message-log: pairs of windows (off on, on off, ...) per throughput scenario",
     )
     names = [sc.name for sc in plan(False, 1.0)]
     names += [LOAD_MANAGER, FILES, MESSAGE_LOG, FLEET, RECONNECT]
@@ -906,7 +879,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet=a.quiet,
         scale=a.scale,
         only=only,
-        message_log_rounds=a.message_log_rounds,
+        message_log_pairs=a.message_log_pairs,
     )
     return 1 if summary["harness_failures"] else 0
 
