@@ -279,7 +279,8 @@ def interleaved(
                     # A pair of windows not counted: the first after the ramp ran cold.
                     alternate(sides, 1, settle, window)
                     for side in sides:
-                        side.rates.clear(), side.cpu_us.clear(), side.idle_other_cores.clear()
+                        for kept in (side.rates, side.cpu_us, side.idle_other_cores):
+                            kept.clear()
                         side.by_process.clear()
                     alternate(sides, pairs, settle, window)
                 finally:
