@@ -15,9 +15,17 @@ Heartbeats, transaction_svc's committed TransactionEvents, from their metrics) a
 processes' CPU (``/proc``). The idle mesh's CPU in the same windows is reported too: what
 bleeds from one side into the other's windows.
 
+What A and B differ by: launcher settings (``--a`` / ``--b KEY=VALUE``, MeshSettings' fields),
+the source tree every process of the mesh runs (``--a-tree`` / ``--b-tree``: a ``git worktree``
+of another commit with ``gen`` in it or linked; ``PYTHONSAFEPATH=1`` on both sides so that the
+current folder does not come first), an environment set in every process of it (``--a-env`` /
+``--b-env KEY=VALUE``; the launcher passes no other ``CSMS_`` variable than a process's own).
 ``make bench``'s ``message-log`` scenario is this with the station message log off (A) and on
 (B) (:func:`message_log_interleaved`); ``--b message_log=true`` here. B/A of the windows' mean
-throughput is the figure, and each pair's B/A gives its spread.
+throughput is the figure, and each pair's B/A gives its spread. Both sides' databases grow
+through the run alike (transaction_svc's CPU per event grew by a third over two minutes of
+TransactionEvents on SQLite, on both sides), so compare the sides window by window, not a
+window with another of a later minute.
 """
 
 from __future__ import annotations
@@ -47,6 +55,7 @@ from bench.event_cost import (
     stop_mesh,
     throughput_load,
 )
+from bench.gateway_ab import env_pairs
 from bench.idle import cpu_seconds
 from bench.run import _cpu_sets, _create_id_token, _pinned
 from deploy.mesh import Mesh, free_port
@@ -66,6 +75,17 @@ __all__ = [
 MESSAGES = ("heartbeat", "transaction-event")
 # Ports a mesh's metrics take from their base (its services and up to a few gateways).
 _METRICS_SPAN = 16
+
+
+@dataclass(frozen=True)
+class Own:
+    """What a side's mesh has of its own: launcher settings (MeshSettings' fields), a source
+    tree for every process ("": this one; a ``git worktree`` with ``gen`` in it or linked), an
+    environment set over the launcher's in every process."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    tree: str = ""
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -163,15 +183,34 @@ def _free_range(span: int) -> int:
     raise RuntimeError(f"no {span} consecutive free ports on loopback")
 
 
+@dataclass
+class _OwnMesh(Mesh):
+    """The launcher, every process of it with its own source tree ("": this one) and its own
+    environment over the launcher's."""
+
+    tree: str = ""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def _proc_env(
+        self, prefix: str, values: dict[str, object], identity: str = ""
+    ) -> dict[str, str]:
+        env = super()._proc_env(prefix, values, identity)
+        if self.tree:
+            env["PYTHONPATH"] = f"{self.tree}:{self.tree}/gen"
+        env["PYTHONSAFEPATH"] = "1"  # both sides alike: the current folder not first on the path
+        env.update(self.env)
+        return env
+
+
 @contextlib.contextmanager
 def _mesh(
-    database_url: str, cpus: set[int] | None, settings: dict[str, Any]
+    database_url: str, cpus: set[int] | None, side: Own
 ) -> Iterator[tuple[Mesh, dict[str, int]]]:
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix="csms-interleaved-"))
     mesh_settings = load_mesh_settings(
-        data_dir, database_url, _free_range(_METRICS_SPAN), **settings
+        data_dir, database_url, _free_range(_METRICS_SPAN), **side.settings
     )
-    mesh = Mesh(mesh_settings, log_dir=data_dir)
+    mesh = _OwnMesh(mesh_settings, log_dir=data_dir, tree=side.tree, env=side.env)
     try:
         with _pinned(cpus):
             mesh.start()
@@ -229,8 +268,8 @@ def _summary(sides: Sequence[Side]) -> dict[str, Any]:
 
 def interleaved(
     database_url: str,
-    a_settings: dict[str, Any],
-    b_settings: dict[str, Any],
+    a_own: Own,
+    b_own: Own,
     messages: Sequence[str] = MESSAGES,
     stations: int = 100,
     pairs: int = 6,
@@ -239,7 +278,7 @@ def interleaved(
     out: pathlib.Path | None = None,
     cpus: tuple[set[int] | None, set[int] | None] | None = None,
 ) -> dict[str, Any]:
-    """Meshes A and B (the launcher's settings plus each one's own), started once and both
+    """Meshes A and B (each with what it has of its own: :class:`Own`), started once and both
     measured for each of ``messages`` (the closed loop's message) in alternating windows: under
     "messages", per message, each side's windows and B/A (:func:`_summary`); under
     "record_messages_rpcs", each side's device_svc's RecordMessages calls answered (the station
@@ -249,9 +288,7 @@ def interleaved(
     results: dict[str, Any] = {"messages": {}}
     with contextlib.ExitStack() as stack:
         tmp = out or pathlib.Path(stack.enter_context(tempfile.TemporaryDirectory()))
-        meshes = [
-            stack.enter_context(_mesh(database_url, sut_cpus, s)) for s in (a_settings, b_settings)
-        ]
+        meshes = [stack.enter_context(_mesh(database_url, sut_cpus, own)) for own in (a_own, b_own)]
         for message in messages:
             sides = [
                 Side(name, pids, _counter(mesh, message))
@@ -307,8 +344,8 @@ def message_log_interleaved(
     ``quick``: 20 stations, one pair of short windows."""
     return interleaved(
         database_url,
-        {"message_log": False},
-        {"message_log": True},
+        Own({"message_log": False}),
+        Own({"message_log": True}),
         stations=20 if quick else 100,
         pairs=1 if quick else pairs,
         settle=0.6 if quick else 1.0,
@@ -339,6 +376,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--database-url", default="", help="a PostgreSQL server (default: SQLite)")
     p.add_argument("--a", action="append", default=[], metavar="KEY=VALUE", help="A's setting")
     p.add_argument("--b", action="append", default=[], metavar="KEY=VALUE", help="B's setting")
+    p.add_argument("--a-tree", default="", help="A's source tree (default: this one)")
+    p.add_argument("--b-tree", default="", help="B's source tree (default: this one)")
+    p.add_argument(
+        "--a-env", action="append", default=[], metavar="KEY=VALUE", help="in A's processes"
+    )
+    p.add_argument(
+        "--b-env", action="append", default=[], metavar="KEY=VALUE", help="in B's processes"
+    )
     p.add_argument("--message", choices=MESSAGES, action="append", help="default: both")
     p.add_argument("--stations", type=int, default=100)
     p.add_argument("--pairs", type=int, default=6, help="pairs of windows (A B, B A, ...)")
@@ -347,8 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     results = interleaved(
         a.database_url,
-        dict(map(_setting, a.a)),
-        dict(map(_setting, a.b)),
+        Own(dict(map(_setting, a.a)), a.a_tree, env_pairs(a.a_env)),
+        Own(dict(map(_setting, a.b)), a.b_tree, env_pairs(a.b_env)),
         messages=a.message or MESSAGES,
         stations=a.stations,
         pairs=a.pairs,

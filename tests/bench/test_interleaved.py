@@ -13,8 +13,17 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from bench.interleaved import Side, _setting, _summary, alternate, pair_order, rpcs_answered
+from bench.interleaved import (
+    Side,
+    _OwnMesh,
+    _setting,
+    _summary,
+    alternate,
+    pair_order,
+    rpcs_answered,
+)
 from common import metrics
+from deploy.mesh import on_free_ports
 
 
 def _state(pid: int) -> str:
@@ -102,3 +111,18 @@ def test_rpcs_answered_read_from_a_services_metrics() -> None:
     text = generate_latest(registry).decode()
     assert rpcs_answered(text, "/RecordMessages") == 4
     assert rpcs_answered("", "/RecordMessages") == 0
+
+
+def test_each_mesh_runs_its_own_tree_and_environment(tmp_path: pathlib.Path) -> None:
+    """Every process of a side's mesh gets its tree first on the path (PYTHONSAFEPATH on both
+    sides) and its environment over the launcher's; the other side's mesh none of it."""
+    settings = on_free_ports(tmp_path)
+    b = _OwnMesh(settings, log_dir=tmp_path, tree="/src/b", env={"EXTRA": "1"})
+    a = _OwnMesh(settings, log_dir=tmp_path)
+    for prefix, identity in (("GATEWAY", "gateway-1"), ("TRANSACTION", "transaction_svc")):
+        env_b = b._proc_env(prefix, {"port": 1}, identity)
+        env_a = a._proc_env(prefix, {"port": 1}, identity)
+        assert env_b["PYTHONPATH"] == "/src/b:/src/b/gen" and env_b["EXTRA"] == "1"
+        assert env_a.get("PYTHONPATH") != env_b["PYTHONPATH"] and "EXTRA" not in env_a
+        assert env_a["PYTHONSAFEPATH"] == env_b["PYTHONSAFEPATH"] == "1"
+        assert env_b[f"CSMS_{prefix}_PORT"] == "1"  # the launcher's own still set
