@@ -61,6 +61,7 @@ from bench.run import _cpu_sets, _create_id_token, _pinned
 from deploy.mesh import Mesh, free_port
 
 __all__ = [
+    "Own",
     "Side",
     "alternate",
     "interleaved",
