@@ -40,7 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bench.idle import _Profiled, cpu_seconds
 from bench.run import ID_TOKEN, ROOT, _cpu_sets, _create_id_token, _pinned
-from deploy.mesh import Mesh, MeshSettings, free_port, on_free_ports
+from deploy.mesh import Mesh, MeshSettings, free_port_range, on_free_ports
 
 __all__ = [
     "calls_in",
@@ -148,7 +148,7 @@ def load_mesh_settings(
         auto_register=True,
         allow_unsecured_stations=True,
         log_level="INFO",
-        metrics_base_port=free_port() - 20 if metrics_base_port < 0 else metrics_base_port,
+        metrics_base_port=free_port_range(16) if metrics_base_port < 0 else metrics_base_port,
         **more,
     )
 

@@ -39,9 +39,20 @@ from bench.idle import cpu_seconds
 from bench.run import _cpu_sets, _create_id_token, _pinned
 from deploy.mesh import Mesh
 
-__all__ = ["TwoGateways", "env_pairs", "main"]
+__all__ = ["TwoGateways", "env_pairs", "main", "with_tree"]
 
 _SIDES = {"gateway-1": "A", "gateway-2": "B"}
+
+
+def with_tree(env: dict[str, str], tree: str, own: dict[str, str]) -> None:
+    """A process's ``env`` (changed in place) running ``tree`` ("": this one) first on its path,
+    with ``own`` set over the launcher's; ``PYTHONSAFEPATH`` whether a tree is given or not, so
+    that both sides of an A/B start alike (``python -m`` otherwise puts the current folder first,
+    and a process given another tree would run this one)."""
+    if tree:
+        env["PYTHONPATH"] = f"{tree}:{tree}/gen"
+    env["PYTHONSAFEPATH"] = "1"
+    env.update(own)
 
 
 def env_pairs(pairs: list[str]) -> dict[str, str]:
@@ -66,11 +77,7 @@ class TwoGateways(Mesh):
     ) -> dict[str, str]:
         env = super()._proc_env(prefix, values, identity)
         if identity in self.sides:
-            tree, own = self.sides[identity]
-            if tree:
-                env["PYTHONPATH"] = f"{tree}:{tree}/gen"
-            env["PYTHONSAFEPATH"] = "1"  # both sides alike, tree or not
-            env.update(own)
+            with_tree(env, *self.sides[identity])
         return env
 
 

@@ -35,7 +35,6 @@ import contextlib
 import os
 import pathlib
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -55,10 +54,10 @@ from bench.event_cost import (
     stop_mesh,
     throughput_load,
 )
-from bench.gateway_ab import env_pairs
+from bench.gateway_ab import env_pairs, with_tree
 from bench.idle import cpu_seconds
 from bench.run import _cpu_sets, _create_id_token, _pinned
-from deploy.mesh import Mesh, free_port
+from deploy.mesh import Mesh
 
 __all__ = [
     "Own",
@@ -74,8 +73,6 @@ __all__ = [
 # What each message's count is read from: the gateway's CALLs (Heartbeats, answered by it) or
 # transaction_svc's committed events (durable TransactionEvents).
 MESSAGES = ("heartbeat", "transaction-event")
-# Ports a mesh's metrics take from their base (its services and up to a few gateways).
-_METRICS_SPAN = 16
 
 
 @dataclass(frozen=True)
@@ -96,13 +93,17 @@ class Side:
     name: str
     pids: dict[str, int]
     count: Callable[[], float]
-    # Per window: answers per second, CPU microseconds per answer (all its processes), and the
-    # other (idle) mesh's CPU in the same window, in cores.
+    # Per window: answers per second, and the other (idle) mesh's CPU in the same window, in
+    # cores; per process, per window: CPU microseconds per answer.
     rates: list[float] = field(default_factory=list)
-    cpu_us: list[float] = field(default_factory=list)
     idle_other_cores: list[float] = field(default_factory=list)
-    # Per process, per window: CPU microseconds per answer.
     by_process: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def cpu_us(self) -> list[float]:
+        """Per window: CPU microseconds per answer, all its processes together."""
+        return [sum(window) for window in zip(*self.by_process.values(), strict=True)]
+
     load: subprocess.Popen[bytes] | None = None
 
 
@@ -156,32 +157,10 @@ def alternate(
         _signal(side.load.pid, signal.SIGSTOP)
         answers = max(count1 - count0, 1)
         side.rates.append((count1 - count0) / elapsed)
-        side.cpu_us.append(1e6 * (sum(each1.values()) - sum(each0.values())) / answers)
         for name in each1:
             used = 1e6 * (each1[name] - each0[name]) / answers
             side.by_process.setdefault(name, []).append(used)
         other.idle_other_cores.append((idle1 - idle0) / elapsed)
-
-
-def _free_range(span: int) -> int:
-    """A base port whose next ``span`` ports all bind on loopback now."""
-    for _ in range(200):
-        base = free_port()
-        if base + span > 65535:
-            continue
-        socks = []
-        try:
-            for port in range(base, base + span):
-                s = socket.socket()
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError(f"no {span} consecutive free ports on loopback")
 
 
 @dataclass
@@ -196,10 +175,7 @@ class _OwnMesh(Mesh):
         self, prefix: str, values: dict[str, object], identity: str = ""
     ) -> dict[str, str]:
         env = super()._proc_env(prefix, values, identity)
-        if self.tree:
-            env["PYTHONPATH"] = f"{self.tree}:{self.tree}/gen"
-        env["PYTHONSAFEPATH"] = "1"  # both sides alike: the current folder not first on the path
-        env.update(self.env)
+        with_tree(env, self.tree, self.env)
         return env
 
 
@@ -208,9 +184,7 @@ def _mesh(
     database_url: str, cpus: set[int] | None, side: Own
 ) -> Iterator[tuple[Mesh, dict[str, int]]]:
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix="csms-interleaved-"))
-    mesh_settings = load_mesh_settings(
-        data_dir, database_url, _free_range(_METRICS_SPAN), **side.settings
-    )
+    mesh_settings = load_mesh_settings(data_dir, database_url, -1, **side.settings)
     mesh = _OwnMesh(mesh_settings, log_dir=data_dir, tree=side.tree, env=side.env)
     try:
         with _pinned(cpus):
@@ -314,12 +288,10 @@ def interleaved(
                 while time.monotonic() < deadline and min(s.count() for s in sides) < 2 * stations:
                     time.sleep(0.2)
                 try:
-                    # A pair of windows not counted: the first after the ramp ran cold.
-                    alternate(sides, 1, settle, window)
-                    for side in sides:
-                        for kept in (side.rates, side.cpu_us, side.idle_other_cores):
-                            kept.clear()
-                        side.by_process.clear()
+                    # A pair of windows not counted (the first after the ramp ran cold): on
+                    # sides of their own, whose figures are dropped.
+                    warm_up = [Side(s.name, s.pids, s.count, load=s.load) for s in sides]
+                    alternate(warm_up, 1, settle, window)
                     alternate(sides, pairs, settle, window)
                 finally:
                     for side in sides:  # continued, so that a SIGTERM reaches them

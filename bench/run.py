@@ -227,15 +227,12 @@ def _mesh(
     postgres_url: str,
     cpus: set[int] | None,
     log_dir: pathlib.Path,
-    message_log: bool | None = None,
 ) -> Iterator[Target]:
 
     data_dir = pathlib.Path(tempfile.mkdtemp(prefix=f"csms-bench-{backend}-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     # Fields other work may add: free ports for them where the launcher supports it.
     optional: dict[str, Any] = {
-        # The station message log on or off (None: the launcher's default, CSMS_MESSAGE_LOG).
-        **({} if message_log is None else {"message_log": message_log}),
         "gateway_grpc_port": 0,
         "gateway_internal_port": 0,
         # Load stations connect without credentials (security profile 0), as auto-registered.
@@ -691,7 +688,7 @@ def _message_log_ab(
     message log off (A) and on (B), loaded in turns window by window (:mod:`bench.interleaved`:
     a drift of the shared machine's speed weighs on both alike): per scenario each side's
     windows and the on/off ratios."""
-    from bench.interleaved import message_log_interleaved
+    from bench.interleaved import message_log_interleaved  # here: it imports this module
 
     path = out / f"message-log-{backend}"
     path.mkdir(parents=True, exist_ok=True)

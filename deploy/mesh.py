@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import ipaddress
 import logging
@@ -274,6 +275,26 @@ def free_port() -> int:
             _handed_out.add(port)
             return port
     raise OSError(f"no free port in {_FREE_PORTS}")
+
+
+def free_port_range(span: int) -> int:
+    """The first of ``span`` consecutive ports that all bind on loopback right now and that
+    :func:`free_port` never hands out afterwards (a mesh's metrics ports: ``metrics_base_port``
+    and the ports above it, see ``MeshSettings.metrics_port``)."""
+    for _ in range(200):
+        base = _random.choice(_FREE_PORTS[: len(_FREE_PORTS) - span])
+        ports = range(base, base + span)
+        if _handed_out.intersection(ports):
+            continue
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in ports:
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.update(ports)
+        return base
+    raise OSError(f"no {span} consecutive free ports in {_FREE_PORTS}")
 
 
 def on_free_ports(data_dir: pathlib.Path, **overrides: Any) -> MeshSettings:

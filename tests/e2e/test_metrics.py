@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from deploy.mesh import Mesh, free_port
+from deploy.mesh import Mesh, free_port_range
 from tests.e2e.conftest import rest_client, running_mesh
 from tests.e2e.station_sim import Station
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 def observed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     with running_mesh(
         tmp_path_factory.mktemp("mesh-metrics"),
-        metrics_base_port=free_port(),
+        metrics_base_port=free_port_range(16),
         log_format="json",
         heartbeat_interval=42,
     ) as mesh:

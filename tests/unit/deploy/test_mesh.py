@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from deploy.mesh import SERVICES, Mesh, Proc, envoy_config, free_port
+from deploy.mesh import SERVICES, Mesh, Proc, envoy_config, free_port, free_port_range
 
 from .conftest import env_names, mesh_settings
 
@@ -173,6 +173,19 @@ def test_free_port_never_hands_out_the_same_port_twice() -> None:
     given 22443). 3,000 draws from 12,768 ports would repeat one almost surely by chance."""
     ports = [free_port() for _ in range(3000)]
     assert len(set(ports)) == len(ports)
+
+
+def test_free_port_range_is_free_and_never_handed_out_again() -> None:
+    """A metrics range: every port of it binds, free_port hands none of them out afterwards,
+    and two ranges do not overlap (two meshes' metrics)."""
+    first, second = free_port_range(16), free_port_range(16)
+    ranges = [range(first, first + 16), range(second, second + 16)]
+    assert not set(ranges[0]) & set(ranges[1])
+    for port in (*ranges[0], *ranges[1]):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+    drawn = {free_port() for _ in range(3000)}
+    assert not drawn & (set(ranges[0]) | set(ranges[1]))
 
 
 def test_plan_replaces_a_taken_gateway_port(tmp_path: pathlib.Path) -> None:
