@@ -263,38 +263,45 @@ _handed_out: set[int] = set()
 def free_port() -> int:
     """A port free on loopback right now (tests, bench, chaos): a random one of _FREE_PORTS that
     binds (one in use by anything else does not) and that this process never handed out before."""
-    for _ in range(200):
-        port = _random.choice(_FREE_PORTS)
-        if port in _handed_out:
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            _handed_out.add(port)
-            return port
-    raise OSError(f"no free port in {_FREE_PORTS}")
+    try:
+        return free_port_range(1)
+    except OSError:
+        raise OSError(f"no free port in {_FREE_PORTS}") from None
 
 
 def free_port_range(span: int) -> int:
     """The first of ``span`` consecutive ports that all bind on loopback right now and that
     :func:`free_port` never hands out afterwards (a mesh's metrics ports: ``metrics_base_port``
-    and the ports above it, see ``MeshSettings.metrics_port``)."""
-    for _ in range(200):
-        base = _random.choice(_FREE_PORTS[: len(_FREE_PORTS) - span])
-        ports = range(base, base + span)
-        if _handed_out.intersection(ports):
-            continue
-        with contextlib.ExitStack() as stack:
-            try:
-                for port in ports:
-                    stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.update(ports)
-        return base
+    and the ports above it, see ``MeshSettings.metrics_port``).
+
+    Every window of the pool is looked at, from a random one on and round, so a range is found
+    while any is left (a test worker may have handed out half the pool by then); a window with a
+    port handed out or taken is skipped past that port."""
+    first, last = _FREE_PORTS.start, _FREE_PORTS.stop - span
+    start = _random.randint(first, last)
+    for lo, hi in ((start, last), (first, start - 1)):
+        base = lo
+        while base <= hi:
+            taken = _first_taken(range(base, base + span))
+            if taken is None:
+                _handed_out.update(range(base, base + span))
+                return base
+            base = taken + 1
     raise OSError(f"no {span} consecutive free ports in {_FREE_PORTS}")
+
+
+def _first_taken(ports: range) -> int | None:
+    """The last port of ``ports`` handed out before, else the first that does not bind, or None."""
+    handed_out = [port for port in ports if port in _handed_out]
+    if handed_out:
+        return handed_out[-1]
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            try:
+                stack.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                return port
+    return None
 
 
 def on_free_ports(data_dir: pathlib.Path, **overrides: Any) -> MeshSettings:

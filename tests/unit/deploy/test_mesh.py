@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+import deploy.mesh
 from deploy.mesh import SERVICES, Mesh, Proc, envoy_config, free_port, free_port_range
 
 from .conftest import env_names, mesh_settings
@@ -167,7 +168,16 @@ def test_plan_port_zero_picks_distinct_free_ports(tmp_path: pathlib.Path) -> Non
     assert len(set(ports)) == 4 and 0 not in ports
 
 
-def test_free_port_never_hands_out_the_same_port_twice() -> None:
+@pytest.fixture
+def own_handed_out(monkeypatch: pytest.MonkeyPatch) -> set[int]:
+    """The tests below draw thousands of ports: on a set of their own, so that they do not use up
+    the pool of the worker's later tests (CI: free_port_range found no 16 ports after them)."""
+    handed_out: set[int] = set()
+    monkeypatch.setattr(deploy.mesh, "_handed_out", handed_out)
+    return handed_out
+
+
+def test_free_port_never_hands_out_the_same_port_twice(own_handed_out: set[int]) -> None:
     """A mesh picks a dozen ports before any process binds one: each pick must differ from every
     earlier one, or two processes race for one port (CI: transaction_svc and gateway-2 were both
     given 22443). 3,000 draws from 12,768 ports would repeat one almost surely by chance."""
@@ -175,7 +185,7 @@ def test_free_port_never_hands_out_the_same_port_twice() -> None:
     assert len(set(ports)) == len(ports)
 
 
-def test_free_port_range_is_free_and_never_handed_out_again() -> None:
+def test_free_port_range_is_free_and_never_handed_out_again(own_handed_out: set[int]) -> None:
     """A metrics range: every port of it binds, free_port hands none of them out afterwards,
     and two ranges do not overlap (two meshes' metrics)."""
     first, second = free_port_range(16), free_port_range(16)
@@ -186,6 +196,35 @@ def test_free_port_range_is_free_and_never_handed_out_again() -> None:
             s.bind(("127.0.0.1", port))
     drawn = {free_port() for _ in range(3000)}
     assert not drawn & (set(ranges[0]) | set(ranges[1]))
+
+
+def _binds(base: int, span: int) -> bool:
+    try:
+        for port in range(base, base + span):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", port))
+    except OSError:
+        return False
+    return True
+
+
+def test_free_port_range_finds_the_last_free_windows(own_handed_out: set[int]) -> None:
+    """Most of the pool handed out already (a worker after thousands of draws): a range is still
+    found while any window of free ports is left, not given up after some random tries (CI:
+    "no 16 consecutive free ports" with half the pool handed out), and none is found once no
+    window is left."""
+    free = deploy.mesh._FREE_PORTS
+    windows = [base for base in range(free.start + 3000, free.stop, 1000) if _binds(base, 16)][:3]
+    left = {port for base in windows for port in range(base, base + 16)}
+    own_handed_out.update(set(free) - left)
+    found = {free_port_range(16) for _ in windows}
+    assert found == set(windows)
+    with pytest.raises(OSError, match="no 16 consecutive free ports"):
+        free_port_range(16)
+    own_handed_out.difference_update(range(windows[0], windows[0] + 8))
+    with pytest.raises(OSError, match="no 16 consecutive free ports"):
+        free_port_range(16)
+    assert free_port_range(8) == windows[0]
 
 
 def test_plan_replaces_a_taken_gateway_port(tmp_path: pathlib.Path) -> None:
