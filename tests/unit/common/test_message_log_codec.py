@@ -48,3 +48,22 @@ def test_a_body_whose_columns_disagree_is_refused() -> None:
         decode(FORMAT + struct.pack("<Iq", 2, 7) + zlib.compress(struct.pack("<I", 1) + b"ix"))
     with pytest.raises(ValueError):
         decode(b"neither format")
+
+
+def _window(body: bytes) -> int:
+    """The window the zlib stream of a format 2 body says it needs (its header's CINFO), bytes."""
+    n = int.from_bytes(body[1:5], "little")
+    return 1 << ((body[5 + 8 * n] >> 4) + 8)
+
+
+@pytest.mark.parametrize("size", [5, 511, 512, 513, 4096, 5000, 32_768, 32_769, 200_000])
+def test_the_window_holds_the_batch_and_no_more_than_zlibs_largest(size: int) -> None:
+    """A batch is compressed with the smallest window that holds all of it (a few KiB of frames
+    need not set up 32 KiB's state), never under zlib's 512 bytes nor over its 32 KiB; it reads
+    back whatever the size."""
+    text = "".join(f'[2,"{i}","Heartbeat",{{}}]' for i in range(size // 20 + 1))[: size - 5]
+    body = encode([1], [IN], [text])
+    raw = 4 + 1 + len(text.encode())
+    assert raw == size
+    assert _window(body) == min(max(512, 1 << (size - 1).bit_length()), 32_768)
+    assert decode(body) == [(1, "in", text)]
