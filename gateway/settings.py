@@ -124,10 +124,10 @@ class Settings(BaseSettings):
     # message_log_interval seconds, each station's frames as batches of at most
     # message_log_batch_size; beyond message_log_limit frames waiting, new ones are dropped
     # (counted), never waited for, and a flush spends at most message_log_budget of its interval
-    # (CPU time) before it drops the rest. Off by default: it costs the mesh 6-19% more CPU per
-    # Heartbeat and 2-10% per TransactionEvent (bench.interleaved, with and without it in the same
-    # minutes), and make bench's Heartbeat throughput with it is 0.85-0.95x of without, around
-    # the 0.9x target (README, Metrics and logs).
+    # (CPU time) before it drops the rest. Off by default: it costs the mesh about 7% more CPU
+    # per Heartbeat on the mean of nine runs and 1-9% per TransactionEvent (bench.interleaved,
+    # with and without it in the same minutes), and Heartbeat throughput with it is 0.83-1.02x
+    # of without from run to run, around the 0.9x target (README, Metrics and logs).
     message_log: bool = False
     message_log_interval: float = 0.5
     message_log_batch_size: int = Field(default=1000, ge=1, le=65_536)
