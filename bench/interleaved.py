@@ -98,13 +98,12 @@ class Side:
     rates: list[float] = field(default_factory=list)
     idle_other_cores: list[float] = field(default_factory=list)
     by_process: dict[str, list[float]] = field(default_factory=dict)
+    load: subprocess.Popen[bytes] | None = None
 
     @property
     def cpu_us(self) -> list[float]:
         """Per window: CPU microseconds per answer, all its processes together."""
         return [sum(window) for window in zip(*self.by_process.values(), strict=True)]
-
-    load: subprocess.Popen[bytes] | None = None
 
 
 def pair_order(pairs: int) -> list[int]:
