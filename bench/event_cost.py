@@ -243,7 +243,35 @@ def _storm(
         "accepted": float(result["figures"]["accepted"]),
         "time_to_all_accepted_s": float(result["figures"]["time_to_all_accepted_s"]),
     }
+    figures |= _storm_batching(_scrape(settings.metrics_port("device")))
     return figures | _per_process(cpu0, cpu1, a.storm)
+
+
+def _storm_batching(metrics: str) -> dict[str, float]:
+    """How device_svc's handshake and boot work was batched, from its metrics' text: items per
+    group commit (``connect-station``, ``boot``) and per batch RPC call (ConnectStations,
+    BootNotifications)."""
+    groups: dict[str, dict[str, float]] = {}
+    calls: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name.startswith("csms_group_commit_size_"):
+                kind = sample.name.removeprefix("csms_group_commit_size_")
+                groups.setdefault(sample.labels["name"], {})[kind] = sample.value
+            elif sample.name == "csms_rpc_duration_seconds_count":
+                method = sample.labels["method"].rsplit("/", 1)[-1]
+                calls[method] = calls.get(method, 0.0) + sample.value
+    figures = {}
+    for name in ("connect-station", "boot"):
+        got = groups.get(name, {})
+        if got.get("count"):
+            figures[f"{name}_per_group"] = got["sum"] / got["count"]
+            figures[f"{name}_groups"] = got["count"]
+    for rpc, item in (("ConnectStations", "connect-station"), ("BootNotifications", "boot")):
+        if calls.get(rpc) and groups.get(item, {}).get("sum"):
+            figures[f"{rpc}_calls"] = calls[rpc]
+            figures[f"{item}_per_{rpc}_call"] = groups[item]["sum"] / calls[rpc]
+    return figures
 
 
 def _per_process(cpu0: dict[str, float], cpu1: dict[str, float], count: float) -> dict[str, float]:
