@@ -8,11 +8,13 @@ transaction_svc committed (its ``csms_group_commit_size`` metric): microseconds 
 per process, and the events per second in the window. ``--profile PROCESS`` profiles that
 process's main thread in the window (:mod:`bench.profiled`; ``PROCESS.prof`` in the current
 folder). ``--threads PROCESS ...``: those processes' CPU per event by thread too ("main", the
-event loop; "python", aiosqlite's; gRPC's own). ``--rounds N``: N fresh meshes one after the
-other, each figure per round. ``--heartbeats``: the scenario of Heartbeats instead (``make
-bench``'s ``throughput-hb``), counted by the gateway's metrics; ``--message-log``: the station
-message log on. (For an A/B of the gateway's code or settings, :mod:`bench.gateway_ab` runs both
-sides at the same moment.)
+event loop; "python", aiosqlite's; gRPC's own). ``--storm N``: a boot storm of N stations
+instead, each process's CPU per station, and how device_svc batched it (stations per connect and
+boot group commit, per ConnectStations and BootNotifications call). ``--rounds N``: N fresh
+meshes one after the other, each figure per round. ``--heartbeats``: the scenario of Heartbeats
+instead (``make bench``'s ``throughput-hb``), counted by the gateway's metrics;
+``--message-log``: the station message log on. (For an A/B of the gateway's code or settings,
+:mod:`bench.gateway_ab` runs both sides at the same moment.)
 
 A PostgreSQL server's own CPU is not counted (not ours, and not pinned).
 """
@@ -255,7 +257,7 @@ def _storm_batching(metrics: str) -> dict[str, float]:
     calls: dict[str, float] = {}
     for family in text_string_to_metric_families(metrics):
         for sample in family.samples:
-            if sample.name.startswith("csms_group_commit_size_"):
+            if sample.name in ("csms_group_commit_size_sum", "csms_group_commit_size_count"):
                 kind = sample.name.removeprefix("csms_group_commit_size_")
                 groups.setdefault(sample.labels["name"], {})[kind] = sample.value
             elif sample.name == "csms_rpc_duration_seconds_count":
