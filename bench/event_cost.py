@@ -49,6 +49,7 @@ __all__ = [
     "gateway_calls",
     "load_mesh_settings",
     "main",
+    "rpcs_answered",
     "stop_mesh",
     "throughput_load",
 ]
@@ -74,6 +75,19 @@ def calls_in(metrics: str, action: str) -> float:
             if sample.name == "csms_ocpp_frames_total" and sample.labels == labels:
                 return float(sample.value)
     return 0.0
+
+
+def rpcs_answered(metrics: str, method_suffix: str) -> float:
+    """RPCs a service answered (any code) whose method ends with ``method_suffix``, from its
+    metrics' text."""
+    total = 0.0
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name == "csms_rpc_duration_seconds_count" and sample.labels.get(
+                "method", ""
+            ).endswith(method_suffix):
+                total += sample.value
+    return total
 
 
 def gateway_calls(port: int, action: str) -> float:
@@ -254,15 +268,11 @@ def _storm_batching(metrics: str) -> dict[str, float]:
     group commit (``connect-station``, ``boot``) and per batch RPC call (ConnectStations,
     BootNotifications)."""
     groups: dict[str, dict[str, float]] = {}
-    calls: dict[str, float] = {}
     for family in text_string_to_metric_families(metrics):
         for sample in family.samples:
             if sample.name in ("csms_group_commit_size_sum", "csms_group_commit_size_count"):
                 kind = sample.name.removeprefix("csms_group_commit_size_")
                 groups.setdefault(sample.labels["name"], {})[kind] = sample.value
-            elif sample.name == "csms_rpc_duration_seconds_count":
-                method = sample.labels["method"].rsplit("/", 1)[-1]
-                calls[method] = calls.get(method, 0.0) + sample.value
     figures = {}
     for name in ("connect-station", "boot"):
         got = groups.get(name, {})
@@ -270,9 +280,10 @@ def _storm_batching(metrics: str) -> dict[str, float]:
             figures[f"{name}_per_group"] = got["sum"] / got["count"]
             figures[f"{name}_groups"] = got["count"]
     for rpc, item in (("ConnectStations", "connect-station"), ("BootNotifications", "boot")):
-        if calls.get(rpc) and groups.get(item, {}).get("sum"):
-            figures[f"{rpc}_calls"] = calls[rpc]
-            figures[f"{item}_per_{rpc}_call"] = groups[item]["sum"] / calls[rpc]
+        calls = rpcs_answered(metrics, f"/{rpc}")
+        if calls and groups.get(item, {}).get("sum"):
+            figures[f"{rpc}_calls"] = calls
+            figures[f"{item}_per_{rpc}_call"] = groups[item]["sum"] / calls
     return figures
 
 

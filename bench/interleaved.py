@@ -44,13 +44,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
-
 from bench.event_cost import (
     _committed,
     _scrape,
     gateway_calls,
     load_mesh_settings,
+    rpcs_answered,
     stop_mesh,
     throughput_load,
 )
@@ -67,7 +66,6 @@ __all__ = [
     "main",
     "message_log_interleaved",
     "pair_order",
-    "rpcs_answered",
 ]
 
 # What each message's count is read from: the gateway's CALLs (Heartbeats, answered by it) or
@@ -192,19 +190,6 @@ def _mesh(
         yield mesh, {p.name: p.popen.pid for p in mesh.procs if p.popen is not None}
     finally:
         stop_mesh(mesh, database_url, data_dir)
-
-
-def rpcs_answered(metrics: str, method_suffix: str) -> float:
-    """RPCs a service answered (any code) whose method ends with ``method_suffix``, from its
-    metrics' text."""
-    total = 0.0
-    for family in text_string_to_metric_families(metrics):
-        for sample in family.samples:
-            if sample.name == "csms_rpc_duration_seconds_count" and sample.labels.get(
-                "method", ""
-            ).endswith(method_suffix):
-                total += sample.value
-    return total
 
 
 def _counter(mesh: Mesh, message: str) -> Callable[[], float]:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from bench.event_cost import rpcs_answered
 from bench.interleaved import (
     Side,
     _OwnMesh,
@@ -20,7 +21,6 @@ from bench.interleaved import (
     _summary,
     alternate,
     pair_order,
-    rpcs_answered,
 )
 from common import metrics
 from deploy.mesh import on_free_ports

@@ -47,31 +47,33 @@ async def _flush_stats(engine: AsyncEngine) -> None:
         await raw.driver_connection.execute("SELECT pg_stat_force_next_flush()")  # type: ignore[union-attr]
 
 
-async def _table_stats(url: str, table: str) -> tuple[int, int]:
-    """(seq_scan, idx_scan) of ``table`` as the server counted them so far."""
+async def _ask(url: str, query: str, *args: object) -> asyncpg.Record:
+    """One row of ``query`` on a connection of its own (the server's view, not the engine's)."""
     conn = await asyncpg.connect(_dsn(url))
     try:
-        row = await conn.fetchrow(
-            "SELECT seq_scan, coalesce(idx_scan, 0) AS idx_scan FROM pg_stat_user_tables"
-            " WHERE relname = $1",
-            table,
-        )
-        return int(row["seq_scan"]), int(row["idx_scan"])
+        return await conn.fetchrow(query, *args)
     finally:
         await conn.close()
+
+
+async def _table_stats(url: str, table: str) -> tuple[int, int]:
+    """(seq_scan, idx_scan) of ``table`` as the server counted them so far."""
+    row = await _ask(
+        url,
+        "SELECT seq_scan, coalesce(idx_scan, 0) AS idx_scan FROM pg_stat_user_tables"
+        " WHERE relname = $1",
+        table,
+    )
+    return int(row["seq_scan"]), int(row["idx_scan"])
 
 
 async def _rollbacks(url: str) -> int:
-    conn = await asyncpg.connect(_dsn(url))
-    try:
-        name = make_url(url).database
-        return int(
-            await conn.fetchval(
-                "SELECT xact_rollback FROM pg_stat_database WHERE datname = $1", name
-            )
-        )
-    finally:
-        await conn.close()
+    row = await _ask(
+        url,
+        "SELECT xact_rollback FROM pg_stat_database WHERE datname = $1",
+        make_url(url).database,
+    )
+    return int(row["xact_rollback"])
 
 
 _ADD_TRANSACTIONS = text(
@@ -148,11 +150,7 @@ async def test_a_connection_that_sat_idle_is_checked_and_replaced_if_dead(
     try:
         async with engine.connect() as conn:
             pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-        admin = await asyncpg.connect(_dsn(tx_url))
-        try:
-            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
-        finally:
-            await admin.close()
+        assert (await _ask(tx_url, "SELECT pg_terminate_backend($1)", pid))[0]
         await asyncio.sleep(0.4)
         async with engine.begin() as conn:
             again = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
