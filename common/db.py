@@ -132,6 +132,11 @@ def _create_engine(database_url: str) -> AsyncEngine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            # Statement journals in memory: a group commit's set-based statements rewrite pages
+            # their transaction already wrote, and SQLite spilled such a journal over 64 KiB to
+            # a temporary file (opened, written, unlinked per group: as many writes as the WAL's
+            # own). Only a statement's rollback reads it; the WAL alone makes commits durable.
+            cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
             # The driver's own transaction handling would let a SAVEPOINT start (and its RELEASE
             # commit) a transaction: SQLAlchemy begins them instead (see _begin).

@@ -162,3 +162,41 @@ async def test_a_prepared_statement_is_one_trip_with_the_transactions_begin(
 def test_padded_to_the_next_power_of_two_with_the_last_item(count: int, size: int) -> None:
     items = list(range(count))
     assert padded(items) == [*items, *[count - 1] * (size - count)]
+
+
+# -- temporary files ------------------------------------------------------------------------------
+
+
+def _temp_files() -> list[str]:
+    """The SQLite temporary files this process holds open (SQLite names them ``etilqs_*`` and
+    unlinks them at once: only the open descriptor shows them)."""
+    found = []
+    for fd in pathlib.Path("/proc/self/fd").iterdir():
+        try:
+            target = fd.readlink()
+        except OSError:  # closed meanwhile
+            continue
+        if "etilqs_" in target.name:
+            found.append(str(target))
+    return found
+
+
+async def test_a_large_statement_journal_stays_in_memory(engine: AsyncEngine) -> None:
+    """A statement that rewrites pages its transaction already wrote keeps their earlier content
+    in a statement journal until the transaction ends, and SQLite spills one of over 64 KiB to
+    a temporary file by default: a group commit's set-based statements did, a file opened,
+    written (as much as the WAL itself) and unlinked per group. With ``temp_store=MEMORY`` it
+    stays in memory: no file (the WAL's durability does not depend on it)."""
+    async with engine.begin() as conn:
+        await conn.execute(text("CREATE TABLE wide (id INTEGER PRIMARY KEY, body TEXT)"))
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO wide (body) VALUES (:body)"), [{"body": "x" * 500}] * 2_000
+        )
+        await conn.execute(text("UPDATE wide SET body = upper(body)"))  # 1 MB of pages again
+        assert _temp_files() == []
+        assert (await conn.execute(text("PRAGMA temp_store"))).scalar() == 2  # MEMORY
+    async with engine.connect() as conn:
+        assert (
+            await conn.execute(text("SELECT count(*) FROM wide WHERE body = :b"), {"b": "X" * 500})
+        ).scalar() == 2_000
