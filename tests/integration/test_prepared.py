@@ -179,3 +179,27 @@ def _statements() -> float:
             if sample.name.endswith("_count"):
                 return float(sample.value)
     raise AssertionError("no count of statements")
+
+
+async def test_literals_single_names_and_a_parameter_set_short_of_a_name(
+    engine: AsyncEngine,
+) -> None:
+    """A statement's own literal keeps its place among the parameters given; a statement of one
+    parameter binds it as any other; a parameter set of an executemany that lacks a name its
+    first had is refused before anything runs."""
+    row = {"n": 1, "flag": True, "at": None, "doc": None, "made": 1}
+    setting = Prepared(
+        _rows.update().where(_rows.c.k == bindparam("key")).values(n=5, at=bindparam("at"))
+    )
+    async with engine.begin() as conn:
+        await Prepared(_rows.insert()).many(conn, [{"k": "a", **row}, {"k": "b", **row}])
+        await setting.many(conn, [{"key": "a", "at": _AT}, {"key": "b", "at": None}])
+        got = await Prepared(
+            select(_rows.c.k, _rows.c.n, _rows.c.at).where(_rows.c.k == bindparam("one"))
+        ).rows(conn, {"one": "a"})
+        with pytest.raises(ValueError, match="at: no value"):
+            await setting.many(conn, [{"key": "a", "at": _AT}, {"key": "b"}])
+    assert got == [("a", 5, _AT)]
+    async with engine.connect() as conn:
+        stored = [tuple(r) for r in await conn.execute(select(_rows.c.k, _rows.c.n, _rows.c.at))]
+    assert sorted(stored) == [("a", 5, _AT), ("b", 5, None)]
