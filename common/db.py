@@ -1,8 +1,9 @@
 """Database plumbing shared by the services: engines, sessions, creating the database, migrating.
 
 Each service owns its own database. SQLite (the embedded default) runs in WAL mode with
-``synchronous=FULL`` so that a commit is on disk before the service answers; PostgreSQL is
-reached through asyncpg.
+``synchronous=FULL`` so that a commit is on disk before the service answers, and keeps its
+statement journals in memory (``temp_store=MEMORY``: a set-based statement's spilled to a
+temporary file per group commit); PostgreSQL is reached through asyncpg.
 
 SQLite has one writer at a time. A pool of several connections makes a service's transactions
 contend for that lock inside SQLite (each one spinning in the busy handler, and the more of them
