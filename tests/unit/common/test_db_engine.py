@@ -183,10 +183,11 @@ def _temp_files() -> list[str]:
 
 async def test_a_large_statement_journal_stays_in_memory(engine: AsyncEngine) -> None:
     """A statement that rewrites pages its transaction already wrote keeps their earlier content
-    in a statement journal until the transaction ends, and SQLite spills one of over 64 KiB to
-    a temporary file by default: a group commit's set-based statements did, a file opened,
-    written (as much as the WAL itself) and unlinked per group. With ``temp_store=MEMORY`` it
-    stays in memory: no file (the WAL's durability does not depend on it)."""
+    in a statement journal while it runs, and SQLite spills one of over 64 KiB to a temporary
+    file by default, open until the transaction ends (what this test sees): a group commit's
+    set-based statements did, a file opened, written (as much as the WAL itself) and unlinked
+    per group. With ``temp_store=MEMORY`` it stays in memory: no file (the WAL's durability does
+    not depend on it)."""
     async with engine.begin() as conn:
         await conn.execute(text("CREATE TABLE wide (id INTEGER PRIMARY KEY, body TEXT)"))
     async with engine.begin() as conn:
