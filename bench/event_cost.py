@@ -7,8 +7,9 @@ middle reads each process's CPU time (``/proc/<pid>/stat``, utime + stime) and t
 transaction_svc committed (its ``csms_group_commit_size`` metric): microseconds of CPU per event,
 per process, and the events per second in the window. ``--profile PROCESS`` profiles that
 process's main thread in the window (:mod:`bench.profiled`; ``PROCESS.prof`` in the current
-folder). ``--threads PROCESS ...``: those processes' CPU per event by thread too ("main", the
-event loop; "python", aiosqlite's; gRPC's own). ``--storm N``: a boot storm of N stations
+folder; ``--sample``: its stack sampler instead of cProfile, ``PROCESS.samples.txt``).
+``--threads PROCESS ...``: those processes' CPU per event by thread too ("main", the event loop;
+"python", aiosqlite's; gRPC's own). ``--storm N``: a boot storm of N stations
 instead, each process's CPU per station, and how device_svc batched it (stations per connect and
 boot group commit, per ConnectStations and BootNotifications call). ``--rounds N``: N fresh
 meshes one after the other, each figure per round. ``--heartbeats``: the scenario of Heartbeats
@@ -40,7 +41,7 @@ from typing import Any
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.idle import _Profiled, cpu_seconds
+from bench.idle import SAMPLE_HELP, _Profiled, cpu_seconds
 from bench.run import ID_TOKEN, ROOT, _cpu_sets, _create_id_token, _pinned
 from deploy.mesh import Mesh, MeshSettings, free_port_range, on_free_ports
 
@@ -183,7 +184,7 @@ def _round(a: argparse.Namespace, out: pathlib.Path) -> dict[str, float]:
     settings = load_mesh_settings(
         data_dir, a.database_url, a.metrics_base_port, message_log=a.message_log
     )
-    mesh = (_Profiled(a.profile) if a.profile else Mesh)(settings, log_dir=data_dir)
+    mesh = (_Profiled(a.profile, a.sample) if a.profile else Mesh)(settings, log_dir=data_dir)
     try:
         with _pinned(sut_cpus):
             mesh.start()
@@ -311,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "--storm", type=int, default=0, metavar="N", help="a boot storm of N stations instead"
     )
     p.add_argument("--profile", metavar="PROCESS", default="", help="e.g. transaction_svc")
+    p.add_argument("--sample", action="store_true", help=SAMPLE_HELP)
     p.add_argument(
         "--heartbeats", action="store_true", help="Heartbeats instead (counted by the gateway)"
     )

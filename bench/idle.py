@@ -85,8 +85,17 @@ def _wait_connected(port: int, stations: int, seconds: float) -> int:
     return connected
 
 
-def _Profiled(name: str) -> Callable[..., Mesh]:
-    """A Mesh whose process ``name`` runs under :mod:`bench.profiled` (to ``name.prof``)."""
+SAMPLE_HELP = (
+    "with --profile: sample the process's Python stacks every millisecond of its CPU instead of "
+    "cProfile, which inflates small functions (bench.profiled.StackSampler): PROCESS.samples.txt, "
+    "inclusive and exclusive shares, and PROCESS.samples.folded for flame graph tools"
+)
+
+
+def _Profiled(name: str, sample: bool = False) -> Callable[..., Mesh]:
+    """A Mesh whose process ``name`` runs under :mod:`bench.profiled`: cProfile to
+    ``name.prof``, or with ``sample`` its stack sampler to ``name.samples.txt`` (and
+    ``name.samples.folded``)."""
 
     class Profiled(Mesh):
         def plan(self) -> list[Proc]:
@@ -95,8 +104,12 @@ def _Profiled(name: str) -> Callable[..., Mesh]:
                 if proc.name == name:
                     python, _, module, *rest = proc.argv  # [python, "-m", module, ...]
                     proc.argv = [python, "-m", "bench.profiled", module, *rest]
-                    out = pathlib.Path(f"{name}.prof").resolve()
-                    proc.env = {**proc.env, "CSMS_PROFILE_OUT": str(out)}
+                    out = pathlib.Path(f"{name}.samples.txt" if sample else f"{name}.prof")
+                    proc.env = {
+                        **proc.env,
+                        "CSMS_PROFILE_OUT": str(out.resolve()),
+                        "CSMS_PROFILE_MODE": "sample" if sample else "cprofile",
+                    }
                     return procs
             raise SystemExit(f"no process {name!r} in the mesh: {[p.name for p in procs]}")
 
@@ -127,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         help="profile that process (e.g. gateway-1, device_svc) in the measured window "
         "(cProfile, bench.profiled); its statistics go to PROCESS.prof in the current folder",
     )
+    p.add_argument("--sample", action="store_true", help=SAMPLE_HELP)
     a = p.parse_args(argv)
     limit = raise_fd_limit()
     if limit < a.stations + 1024:
@@ -141,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
             database_url=a.database_url,
             database_prefix=f"csms_idle_{uuid.uuid4().hex[:8]}_",
         )
-        mesh = (_Profiled(a.profile) if a.profile else Mesh)(settings, log_dir=pathlib.Path(tmp))
+        mesh = (_Profiled(a.profile, a.sample) if a.profile else Mesh)(
+            settings, log_dir=pathlib.Path(tmp)
+        )
         device_url = settings.service_database_url("device") if a.database_url else ""
         mesh.start()
         try:
