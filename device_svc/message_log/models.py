@@ -30,5 +30,6 @@ class StationMessageBatchRow(Base):
     last_at: Mapped[datetime.datetime]
     # How many frames body holds.
     frames: Mapped[int]
-    # zlib of the JSON array of [time ns, direction, text] (csms.device.v1.StationMessageBatch).
+    # The frames as the gateway encoded them (common.message_log_codec; on PostgreSQL a large
+    # body is compressed by lz4, revision 0018).
     body: Mapped[bytes] = mapped_column(LargeBinary)
