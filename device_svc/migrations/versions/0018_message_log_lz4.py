@@ -26,7 +26,7 @@ depends_on: Union[str, Sequence[str], None] = None
 
 def _set_compression(method: str) -> None:
     bind = op.get_bind()
-    if bind.dialect.name != "postgresql" or bind.dialect.server_version_info < (14,):
+    if bind.dialect.name != "postgresql" or (bind.dialect.server_version_info or (0,)) < (14,):
         return
     # A server built without lz4 refuses the method (feature_not_supported): pglz stays.
     op.execute(
