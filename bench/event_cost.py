@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--message-log", action="store_true", help="the station message log on")
     a = p.parse_args(argv)
+    if a.sample and not a.profile:
+        p.error("--sample goes with --profile")
     rounds = []
     with tempfile.TemporaryDirectory(prefix="event-cost-") as tmp:
         for _ in range(a.rounds):

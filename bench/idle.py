@@ -86,9 +86,10 @@ def _wait_connected(port: int, stations: int, seconds: float) -> int:
 
 
 SAMPLE_HELP = (
-    "with --profile: sample the process's Python stacks every millisecond of its CPU instead of "
-    "cProfile, which inflates small functions (bench.profiled.StackSampler): PROCESS.samples.txt, "
-    "inclusive and exclusive shares, and PROCESS.samples.folded for flame graph tools"
+    "with --profile: sample the process's Python stacks every millisecond of its CPU (or the "
+    "kernel's tick) instead of cProfile, which inflates small functions "
+    "(bench.profiled.StackSampler): PROCESS.samples.txt, inclusive and exclusive shares, and "
+    "PROCESS.samples.folded for flame graph tools"
 )
 
 
@@ -142,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--sample", action="store_true", help=SAMPLE_HELP)
     a = p.parse_args(argv)
+    if a.sample and not a.profile:
+        p.error("--sample goes with --profile")
     limit = raise_fd_limit()
     if limit < a.stations + 1024:
         print(f"open-file limit {limit}: too low for {a.stations} stations", file=sys.stderr)

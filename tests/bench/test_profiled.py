@@ -151,3 +151,16 @@ def test_an_unknown_mode_is_refused(tmp_path: pathlib.Path) -> None:
     )
     assert done.returncode != 0
     assert "cprofile or sample" in done.stderr
+
+
+@pytest.mark.parametrize("tool", ["bench.event_cost", "bench.idle"])
+def test_sample_without_a_process_to_profile_is_refused(tool: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", tool, "--sample"],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "gen")])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "--sample goes with --profile" in done.stderr

@@ -2,10 +2,10 @@
 
 A busy station's batch (over TOAST's 2 KB: a few hundred frames of one half second) is
 compressed by PostgreSQL when stored; its zlib'd texts do not compress again, its times (int64,
-their high bytes alike) do, to about half the body. PostgreSQL's default, pglz, spent about
-100 µs of the server's CPU per such row, lz4 about 20, for 18% more bytes than pglz (and 40%
-fewer than none). Only values stored from now on; a server without lz4 (built without it, or
-before PostgreSQL 14) keeps pglz. SQLite compresses nothing: nothing to do there.
+their high bytes alike) do. For a Heartbeat-busy station's 4.6 KB batch PostgreSQL's default,
+pglz, spent about 100 µs of the server's CPU to store 62% of it, lz4 about 20 to store 73%.
+Only values stored from now on; a server without lz4 (built without it, or before PostgreSQL
+14) keeps pglz. SQLite compresses nothing: nothing to do there.
 
 Revision ID: 0018
 Revises: 0017
