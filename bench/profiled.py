@@ -30,6 +30,7 @@ import signal
 import sys
 import sysconfig
 import time
+from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
@@ -76,7 +77,6 @@ class StackSampler:
         self.interval = interval
         # Per distinct stack, outermost frame first: (file:function, ...) and the innermost line.
         self.stacks: collections.Counter[tuple[tuple[str, ...], int]] = collections.Counter()
-        self.samples = 0
         self._names: dict[Any, str] = {}  # code object -> "file:function"
 
     def _name(self, frame: FrameType) -> str:
@@ -96,7 +96,11 @@ class StackSampler:
             frame = frame.f_back
         names.reverse()
         self.stacks[(tuple(names), line)] += 1
-        self.samples += 1
+
+    @property
+    def samples(self) -> int:
+        """The samples taken so far."""
+        return sum(self.stacks.values())
 
     def start(self) -> None:
         signal.signal(signal.SIGPROF, self._on_signal)
@@ -123,8 +127,9 @@ class StackSampler:
 
     def report(self, top: int = 80) -> str:
         """The ``top`` functions by inclusive share, then the ``top`` lines by exclusive share."""
-        total = self.samples or 1
-        lines = [f"samples {self.samples}"]
+        samples = self.samples
+        total = samples or 1
+        lines = [f"samples {samples}"]
         for title, counts in (("inclusive", self.inclusive()), ("exclusive", self.exclusive())):
             lines.append(f"--- {title}")
             lines += [f"{100 * n / total:5.1f}% {name}" for name, n in counts.most_common(top)]
@@ -138,11 +143,20 @@ class StackSampler:
         return "".join(f"{stack} {n}\n" for stack, n in merged.most_common())
 
     def dump(self, out: str) -> None:
-        """:meth:`report` to ``out``, :meth:`folded` to ``out`` with ``.folded`` instead of its
-        suffix."""
+        """:meth:`folded` to ``out`` with ``.folded`` instead of its suffix, then :meth:`report`
+        to ``out``: once ``out`` is there, both are whole (see :func:`_whole`)."""
         path = pathlib.Path(out)
-        path.write_text(self.report())
-        path.with_suffix(".folded").write_text(self.folded())
+        folded, report = self.folded(), self.report()
+        _whole(path.with_suffix(".folded"), lambda part: part.write_text(folded))
+        _whole(path, lambda part: part.write_text(report))
+
+
+def _whole(path: pathlib.Path, write: Callable[[pathlib.Path], object]) -> None:
+    """``write`` a file beside ``path``, then rename it to ``path``: whoever waits for ``path``
+    (a benchmark after its SIGUSR2) never reads it half written."""
+    part = path.with_name(path.name + ".part")
+    write(part)
+    os.replace(part, path)
 
 
 def main() -> None:
@@ -168,7 +182,7 @@ def main() -> None:
 
         def stop(*_: Any) -> None:
             profile.disable()
-            profile.dump_stats(out)
+            _whole(pathlib.Path(out), lambda part: profile.dump_stats(str(part)))
 
     else:
         raise SystemExit(f"CSMS_PROFILE_MODE must be cprofile or sample, not {mode!r}")

@@ -72,6 +72,7 @@ def test_shares_follow_where_the_cpu_went(tmp_path: pathlib.Path) -> None:
     sampler.dump(str(tmp_path / "p.samples.txt"))
     assert (tmp_path / "p.samples.txt").read_text() == report
     assert (tmp_path / "p.samples.folded").read_text() == sampler.folded()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.samples.folded", "p.samples.txt"]
 
 
 def test_a_stopped_sampler_takes_no_more_samples() -> None:
@@ -122,9 +123,8 @@ def test_a_process_profiled_between_the_signals(tmp_path: pathlib.Path, mode: st
         time.sleep(0.3)
         proc.send_signal(signal.SIGUSR2)
         deadline = time.monotonic() + 10
-        while not out.exists() and time.monotonic() < deadline:
+        while not out.exists() and time.monotonic() < deadline:  # renamed into place whole
             time.sleep(0.05)
-        time.sleep(0.2)  # the file is written whole by then
     finally:
         proc.kill()
         proc.wait()
