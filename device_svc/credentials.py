@@ -65,6 +65,7 @@ PROFILES = range(4)
 PASSWORD_MIN, PASSWORD_MAX = 16, 40
 # The device-model variable a station's Basic auth password is rotated through (write-only).
 BASIC_AUTH_PASSWORD = ("SecurityCtrlr", "BasicAuthPassword")
+_BASIC_AUTH_PASSWORD_LOWER = ("securityctrlr", "basicauthpassword")
 # The passwords the CSMS makes (UpdateBasicAuthPassword): the longest passwordString, of letters,
 # digits and the other characters of OCPP's identifierString (no space, no quote, nothing a
 # station's configuration tool or an HTTP header could mangle). 40 of these 71 characters are
@@ -136,8 +137,13 @@ def require_upgrade_password(profile: int, new_profile: int, password_set: bool)
 
 
 def is_basic_auth_password(ref: VariableRef) -> bool:
-    """SecurityCtrlr.BasicAuthPassword (any instance, no EVSE): the station's password."""
-    return (ref.component, ref.variable) == BASIC_AUTH_PASSWORD and ref.evse_id is None
+    """SecurityCtrlr.BasicAuthPassword (any instance, no EVSE): the station's password. In any
+    case: OCPP 2.0.1's component and variable names are case-insensitive (Part 2, ComponentType
+    and VariableType), and a station takes any spelling of them as its password."""
+    return (
+        ref.evse_id is None
+        and (ref.component.lower(), ref.variable.lower()) == _BASIC_AUTH_PASSWORD_LOWER
+    )
 
 
 class Passwords:

@@ -887,7 +887,8 @@ class Devices:
             (ids[key], a.type): {
                 "variable_id": ids[key],
                 "type": a.type,
-                "value": a.value,
+                # The Basic auth password is write-only: a value reported anyway is not kept.
+                "value": None if credentials.is_basic_auth_password(reported.ref) else a.value,
                 "mutability": a.mutability,
                 "persistent": a.persistent,
                 "constant": a.constant,

@@ -251,14 +251,19 @@ async def station() -> AsyncIterator[tuple[Station, str]]:
     await server.stop(0)
 
 
-def _set_password(sid: str, password: str) -> pb.SetVariablesCommand:
+def _set_password(
+    sid: str,
+    password: str,
+    component: str = "SecurityCtrlr",
+    variable: str = "BasicAuthPassword",
+) -> pb.SetVariablesCommand:
     return pb.SetVariablesCommand(
         station_id=sid,
         request=ocpp.SetVariablesRequest(
             set_variable_data=[
                 ocpp.SetVariableData(
-                    component=ocpp.Component(name="SecurityCtrlr"),
-                    variable=ocpp.Variable(name="BasicAuthPassword"),
+                    component=ocpp.Component(name=component),
+                    variable=ocpp.Variable(name=variable),
                     attribute_value=password,
                 )
             ]
@@ -288,6 +293,29 @@ async def test_rotation_takes_effect_when_the_station_accepts(
     assert await _code(_connect(device_stub, "R1", password=PASSWORD)) == UNAUTH
     assert await _code(_connect(device_stub, "R1", password=OTHER)) == OK
     variables = await device_stub.ListVariables(pb.ListVariablesRequest(station_id="R1"))
+    assert OTHER not in str(variables)
+
+
+@pytest.mark.parametrize(
+    "component, variable",
+    [("securityctrlr", "basicauthpassword"), ("SECURITYCTRLR", "basicAuthPassword")],
+)
+async def test_rotation_knows_the_password_whatever_the_case_of_its_name(
+    device_stub: pb_grpc.DeviceServiceStub,
+    station: tuple[Station, str],
+    component: str,
+    variable: str,
+) -> None:
+    """OCPP 2.0.1's component and variable names are case-insensitive (Part 2, ComponentType and
+    VariableType): the station takes any spelling as its Basic auth password, so the CSMS does
+    too: the new password works, the old not, and it is not kept in the device model."""
+    fake, address = station
+    await _connected_profile_1(device_stub, "R5", address)
+    await device_stub.SetVariables(_set_password("R5", OTHER, component, variable))
+    assert fake.received[0].set_variable_data[0].attribute_value == OTHER
+    assert await _code(_connect(device_stub, "R5", password=PASSWORD)) == UNAUTH
+    assert await _code(_connect(device_stub, "R5", password=OTHER)) == OK
+    variables = await device_stub.ListVariables(pb.ListVariablesRequest(station_id="R5"))
     assert OTHER not in str(variables)
 
 

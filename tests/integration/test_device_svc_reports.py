@@ -204,3 +204,21 @@ async def test_what_a_part_does_not_say_stays_as_stored(devices: Devices) -> Non
     model = await _model(devices, "CS1")
     assert model["Kept"] == (("integer", "s", 100.0), {"Actual": "2", "MaxSet": "9"})
     assert model["X"] == (("string", None, None), {"Actual": "last"})
+
+
+@pytest.mark.parametrize("variable", ["BasicAuthPassword", "basicauthpassword"])
+async def test_a_reported_basic_auth_password_is_not_stored(
+    devices: Devices, variable: str
+) -> None:
+    """The Basic auth password is write-only (SecurityCtrlr): a station that reports its value
+    anyway, in any case of its name, has the variable stored without it."""
+    reported = ReportedVariable(
+        VariableRef("SecurityCtrlr", variable),
+        (Attribute("Actual", "reported-secret-pw", "WriteOnly", True, False),),
+        None,
+    )
+    await _report(devices, "CS1", 0, [reported, _variable("Other", "5")])
+    rows, _ = await devices.list_variables("CS1", "", "", 100, "")
+    assert "reported-secret-pw" not in str([(r.variable_name, r.attributes) for r in rows])
+    stored = {r.variable_name: {a.type: a.value for a in r.attributes} for r in rows}
+    assert stored[variable] == {"Actual": None} and stored["Other"] == {"Actual": "5"}
