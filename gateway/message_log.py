@@ -16,14 +16,16 @@ a request device_svc refuses is dropped too, and counted; a flush yields to the 
 few milliseconds, and spends at most ``budget`` of the interval's CPU time (the rest of its
 frames are dropped, and counted).
 
-Secrets never reach the log. A frame whose text may hold one (:data:`MARKERS`: Basic auth
-passwords, APN passwords, PEM private keys, or JSON ``\\u`` escapes, which could spell either)
-is parsed before it leaves (:func:`redact_frame`) and what it holds replaced by ``"***"``: the
-value of a variable named BasicAuthPassword (SetVariables, GetVariables' results, NotifyReport),
-the value of OCPP 1.6's AuthorizationKey (ChangeConfiguration, GetConfiguration's keys: the
-security whitepaper's Basic auth password), an ``apnPassword`` (SetNetworkProfile), a private
-key's PEM block in any string. The test is one
-substring search per batch; only the rare batch that has a marker is looked at frame by frame.
+Secrets never reach the log. A frame whose text may hold one (:data:`MARKERS`, in any case:
+Basic auth passwords, APN passwords, PEM private keys; or JSON ``\\u`` escapes, which could
+spell either) is parsed before it leaves (:func:`redact_frame`) and what it holds replaced by
+``"***"``: the value of a variable named BasicAuthPassword (SetVariables, GetVariables' results,
+NotifyReport), the value of OCPP 1.6's AuthorizationKey (ChangeConfiguration, GetConfiguration's
+keys: the security whitepaper's Basic auth password), an ``apnPassword`` (SetNetworkProfile), a
+private key's PEM block in any string. Names are compared in any case: OCPP 2.0.1's component
+and variable names are case-insensitive (Part 2, VariableType), as 1.6's keys are. The test is
+a few substring searches per batch (:func:`may_hold_secret`); only the rare batch that may hold
+one is looked at frame by frame.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ __all__ = [
     "MessageLog",
     "MessageLogFlusher",
     "encode",
+    "may_hold_secret",
     "redact",
     "redact_frame",
 ]
@@ -57,17 +60,21 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 REDACTED = "***"
-# Substrings of a batch's texts without which none of them can hold a secret; the last is a JSON
-# "\u" escape (an escaped name or key could spell another marker). Long markers are the quicker
-# searches.
-MARKERS = ("BasicAuthPassword", "apnPassword", "PRIVATE KEY", "AuthorizationKey", "\\u")
+# Substrings, lower case, of which a batch's text lowered must hold one for any frame of it to
+# hold a secret; and a JSON "\u" escape (an escaped name or key could spell any of them).
+MARKERS = ("basicauthpassword", "apnpassword", "private key", "authorizationkey", "\\u")
+# Every marker but the escape has one of these letters: an ASCII text without any holds none.
+_MARKER_LETTERS = "wWkK"
 _PEM_KEY = re.compile(
-    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S
+    r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+    re.S | re.I,
 )
-# Variables whose value is a secret (OCPP 2.0.1 SecurityCtrlr), by name.
-_SECRET_VARIABLES = frozenset({"BasicAuthPassword"})
+# Variables whose value is a secret (OCPP 2.0.1 SecurityCtrlr), by name, lower case (2.0.1
+# names are case-insensitive).
+_SECRET_VARIABLES = frozenset({"basicauthpassword"})
 # OCPP 1.6 configuration keys whose value is a secret, lower case (1.6 keys are case-insensitive).
 _SECRET_KEYS_16 = frozenset({"authorizationkey"})
+_APN_PASSWORD = "apnpassword"
 # Yield to the stations after this much of a flush's work (seconds).
 _SLICE = 0.002
 
@@ -76,7 +83,7 @@ def redact(value: Any) -> tuple[Any, bool]:
     """``value`` (a parsed frame or part of one) with its secrets replaced, and whether any was.
     Dicts and lists are changed in place; a string is returned anew."""
     if isinstance(value, str):
-        if "PRIVATE KEY" in value:
+        if "private key" in value.lower():
             new = _PEM_KEY.sub(REDACTED, value)
             return new, new != value
         return value, False
@@ -87,7 +94,8 @@ def redact(value: Any) -> tuple[Any, bool]:
             changed |= hit
     elif isinstance(value, dict):
         variable = value.get("variable")
-        if isinstance(variable, dict) and variable.get("name") in _SECRET_VARIABLES:
+        name = variable.get("name") if isinstance(variable, dict) else None
+        if isinstance(name, str) and name.lower() in _SECRET_VARIABLES:
             if "attributeValue" in value:  # SetVariables' data, GetVariables' results
                 value["attributeValue"] = REDACTED
                 changed = True
@@ -100,7 +108,7 @@ def redact(value: Any) -> tuple[Any, bool]:
             value["value"] = REDACTED  # ChangeConfiguration, GetConfiguration's configurationKey
             changed = True
         for key, item in value.items():
-            if key == "apnPassword":
+            if key.lower() == _APN_PASSWORD:
                 value[key] = REDACTED
                 changed = True
             else:
@@ -115,7 +123,8 @@ def redact_frame(text: str) -> str:
     try:
         message = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return REDACTED if any(m in text for m in MARKERS[:-1]) else text
+        lowered = text.lower()
+        return REDACTED if any(m in lowered for m in MARKERS[:-1]) else text
     message, changed = redact(message)
     return orjson.dumps(message).decode() if changed else text
 
@@ -124,12 +133,28 @@ def encode(frames: list[Any]) -> bytes:
     """One batch's body (:mod:`common.message_log_codec`) of a flat list of frames, ``[time ns,
     direction, text, time ns, ...]`` (directions :data:`IN` or :data:`OUT`), secrets redacted."""
     texts = frames[2::3]
-    joined = "".join(texts)
-    # "\\u" is searched only where a backslash is (one memchr): as a two-character needle its
-    # own search took as long as the four long markers' together.
-    if any(m in joined for m in MARKERS[:-1]) or ("\\" in joined and MARKERS[-1] in joined):
+    if may_hold_secret("".join(texts)):
         texts = [redact_frame(text) for text in texts]
     return message_log_codec.encode(frames[0::3], frames[1::3], texts)
+
+
+def may_hold_secret(text: str) -> bool:
+    """Whether ``text`` (a batch's texts joined) has a marker, in any case: False means none of
+    its frames can hold a secret.
+
+    Most batches are settled by memchr alone: "\\u" is searched only where a backslash is (as a
+    two-character needle its own search took as long as the long markers' together), and an
+    ASCII text (``isascii`` is a flag of the string, not a scan) without a w or a k in either
+    case has none of the other markers. Only a text with one is lowered and searched; one that
+    is not ASCII is too (a character outside it may lower to one of those letters: KELVIN SIGN
+    to "k").
+    """
+    if "\\" in text and MARKERS[-1] in text:
+        return True
+    if text.isascii() and not any(letter in text for letter in _MARKER_LETTERS):
+        return False
+    lowered = text.lower()
+    return any(m in lowered for m in MARKERS[:-1])
 
 
 class MessageLog:

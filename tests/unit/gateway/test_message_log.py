@@ -166,6 +166,86 @@ def test_apn_passwords_and_private_keys_are_redacted() -> None:
     assert orjson.loads(text)[3]["data"] == f"cert and {REDACTED}\ntail"
 
 
+@pytest.mark.parametrize(
+    "frame, secret",
+    [
+        # OCPP 2.0.1's component and variable names are case-insensitive (Part 2, ComponentType
+        # and VariableType: "Case Insensitive"): a station takes any spelling as its password.
+        (
+            [
+                2,
+                "s",
+                "SetVariables",
+                {
+                    "setVariableData": [
+                        {
+                            "attributeValue": "lower-case-pw-1",
+                            "component": {"name": "securityctrlr"},
+                            "variable": {"name": "basicauthpassword"},
+                        }
+                    ]
+                },
+            ],
+            "lower-case-pw-1",
+        ),
+        (
+            [
+                2,
+                "r",
+                "NotifyReport",
+                {
+                    "requestId": 1,
+                    "generatedAt": "2026-12-05T10:00:00Z",
+                    "seqNo": 0,
+                    "reportData": [
+                        {
+                            "component": {"name": "SECURITYCTRLR"},
+                            "variable": {"name": "BASICAUTHPASSWORD"},
+                            "variableAttribute": [{"value": "upper-case-pw-2"}],
+                        }
+                    ],
+                },
+            ],
+            "upper-case-pw-2",
+        ),
+        # OCPP 1.6's keys too, in what the station answers.
+        (
+            [
+                3,
+                "g",
+                {
+                    "configurationKey": [
+                        {"key": "authorizationkey", "readonly": False, "value": "k3"}
+                    ]
+                },
+            ],
+            "k3",
+        ),
+        # Not the schema's spelling, but recorded as it went.
+        ([2, "n", "SetNetworkProfile", {"apn": {"APNPassword": "apn-pw-4"}}], "apn-pw-4"),
+        (
+            [2, "d", "DataTransfer", {"data": "-----begin private key-----\nMIIB5\n"}],
+            "MIIB5",
+        ),
+    ],
+)
+def test_a_secret_is_found_whatever_the_case_of_its_name(frame: Any, secret: str) -> None:
+    (decoded,) = _decoded(encode([1, OUT, orjson.dumps(frame).decode()]))
+    assert secret not in decoded[2] and REDACTED in decoded[2]
+
+
+def test_a_secret_behind_a_non_ascii_lookalike_is_found() -> None:
+    """KELVIN SIGN lowers to "k", as itself or as a JSON escape: a batch that is not ASCII is
+    searched in full."""
+    frame = [3, "g", {"configurationKey": [{"key": "authorization\u212aey", "value": "kelvin-5"}]}]
+    text = orjson.dumps(frame).decode()
+    assert "\u212a" in text  # the character itself, not an escape
+    (decoded,) = _decoded(encode([1, IN, text]))
+    assert "kelvin-5" not in decoded[2]
+    (decoded,) = _decoded(encode([1, IN, text.replace("\u212a", "\\u212a")]))
+    assert "kelvin-5" not in decoded[2]
+
+
 def test_escaped_names_do_not_hide_a_secret() -> None:
     escaped = _set_variables("hidden-password").replace(
         "BasicAuthPassword", "BasicAuth\\u0050assword"
