@@ -114,8 +114,8 @@ class TransactionRepository:
         stmt = select(Transaction)
         if charging_state is not None:
             stmt = stmt.where(Transaction.charging_state == charging_state)
-        if id_token is not None:
-            stmt = stmt.where(Transaction.id_token == id_token)
+        if id_token is not None:  # in any case: OCPP's idToken is case-insensitive
+            stmt = stmt.where(func.lower(Transaction.id_token) == id_token.lower())
         if station_id:
             stmt = stmt.where(Transaction.station_id == station_id)
         if active is not None:

@@ -405,3 +405,22 @@ async def test_batch_answers_each_event_as_alone(transaction_stub) -> None:
     tx = await transaction_stub.GetTransaction(pb.GetTransactionRequest(id="tx-1"))
     assert [e.seq_no for e in tx.events] == [0, 1, 2]
     assert not tx.active and tx.energy_wh == pytest.approx(500.0)
+
+
+async def test_listing_by_id_token_finds_it_in_any_case(transaction_stub) -> None:  # type: ignore[no-untyped-def]
+    """OCPP's idToken is case-insensitive (IdTokenType): an operator who types the card's
+    number in another case than its reader finds its transactions and charge detail records."""
+    await transaction_stub.CreateTariff(
+        pb.CreateTariffRequest(
+            tariff=pb.Tariff(id="std", currency="EUR", price_per_kwh="0.30", is_default=True)
+        )
+    )
+    await send(transaction_stub, FULL)
+    await send(transaction_stub, [event(0, "Started", 0, tx="tx-other")], "CS2")
+    typed = CARD["idToken"].lower()
+    page = await transaction_stub.ListTransactions(pb.ListTransactionsRequest(id_token=typed))
+    assert [t.id for t in page.transactions] == ["tx-1"]
+    records = await transaction_stub.ListChargeDetailRecords(
+        pb.ListChargeDetailRecordsRequest(id_token=typed)
+    )
+    assert [r.transaction_id for r in records.charge_detail_records] == ["tx-1"]

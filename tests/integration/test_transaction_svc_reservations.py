@@ -107,3 +107,35 @@ async def test_events_of_unreserved_stations_read_nothing(sessions) -> None:  # 
         assert await reservations.on_event(f"CS{i + 2}", f"T{i}", None, 1, "X", "") is None
     assert opened == before
     assert await reservations.on_event("CS1", "T", None, 1, "X", "") == REFUSED_BY_OTHER
+
+
+async def test_the_reserved_driver_is_known_whatever_the_case_of_the_token(sessions) -> None:  # type: ignore[no-untyped-def]
+    """OCPP 2.0.1's idToken is case-insensitive (IdTokenType): a reader that reports the token
+    the reservation names in another case is its driver, not another one; so is a member of
+    the group named in another case."""
+    reservations = Reservations(sessions, Commands(), clock=lambda: NOW)
+    await reservations.create("CS1", reserve(1, "04A2B3C4D5"))
+    assert await reservations.on_event("CS1", "T1", None, 1, "04a2b3c4d5", "") is None
+    grouped = reserve(2, "CARD-1")
+    grouped.group_id_token.id_token = "Fleet-A"
+    grouped.group_id_token.type = ocpp.ID_TOKEN_CENTRAL
+    await reservations.create("CS1", grouped)
+    assert await reservations.on_event("CS1", "T2", None, 2, "CARD-2", "FLEET-a") is None
+    assert await reservations.on_event("CS1", "T3", None, 2, "fleet-a", "") is None
+    assert await reservations.on_event("CS1", "T4", None, 2, "CARD-3", "") == REFUSED_BY_OTHER
+    listed, _ = await reservations.list_reservations("", "", "04a2b3c4d5", 50, "")
+    assert [r.id_token["idToken"] for r in listed] == ["04A2B3C4D5"]
+
+
+async def test_listing_by_token_filters_before_the_page_is_cut(sessions) -> None:  # type: ignore[no-untyped-def]
+    """?idToken= finds the token's reservations wherever they are, not only among the first
+    page of all reservations; its pages follow on."""
+    reservations = Reservations(sessions, Commands(), clock=lambda: NOW)
+    for evse in range(1, 6):
+        await reservations.create("CS1", reserve(evse, f"OTHER-{evse}"))
+    for evse in range(6, 9):
+        await reservations.create("CS1", reserve(evse, "MINE"))
+    first, token = await reservations.list_reservations("", "", "mine", 2, "")
+    assert [r.evse_id for r in first] == [6, 7] and token
+    rest, token = await reservations.list_reservations("", "", "mine", 2, token)
+    assert [r.evse_id for r in rest] == [8] and token == ""

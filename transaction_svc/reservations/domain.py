@@ -66,13 +66,15 @@ def check_new(
 
 def others_token(live: list[Held], evse_id: int | None, id_token: str, group: str) -> Held | None:
     """The live reservation of ``evse_id`` that ``id_token`` (of ``group``) may not use, if
-    any."""
+    any. Tokens are compared in any case: OCPP's idToken is case-insensitive (IdTokenType)."""
+    id_token, group = id_token.lower(), group.lower()
     for r in live:
         if r.evse_id is None or r.evse_id != evse_id:
             continue
-        if id_token == r.id_token or (r.group_id_token and group == r.group_id_token):
+        reserved, reserved_group = r.id_token.lower(), r.group_id_token.lower()
+        if id_token == reserved or (reserved_group and group == reserved_group):
             return None
-        if r.group_id_token and id_token == r.group_id_token:
+        if reserved_group and id_token == reserved_group:
             return None
         return r
     return None

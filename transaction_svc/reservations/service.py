@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common import pagination
@@ -226,10 +226,10 @@ class Reservations:
             stmt = stmt.where(r.station_id == station_id)
         if state:
             stmt = stmt.where(r.state == state)
+        if id_token:  # in any case, as OCPP compares idTokens; before the page is cut
+            stmt = stmt.where(func.lower(r.id_token["idToken"].as_string()) == id_token.lower())
         async with self.sessions() as session:
             rows = list((await session.scalars(stmt)).all())
-        if id_token:
-            rows = [x for x in rows if x.id_token.get("idToken") == id_token]
         more = len(rows) > size
         return rows[:size], pagination.encode_token(str(rows[size - 1].id)) if more else ""
 

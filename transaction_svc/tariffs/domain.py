@@ -147,11 +147,12 @@ class Tariff:
 
 def pick(tariffs: Iterable[Tariff], station_id: str, groups: Iterable[str]) -> Tariff | None:
     """The tariff of a transaction: its idToken group's, else its station's, else the default;
-    among several of one kind, the one of the lowest id (a deterministic choice)."""
+    among several of one kind, the one of the lowest id (a deterministic choice). Groups are
+    compared in any case: a groupIdToken is an IdTokenType, case-insensitive."""
     ordered = sorted(tariffs, key=lambda t: t.id)
-    wanted = set(groups)
+    wanted = {group.lower() for group in groups}
     for matches in (
-        lambda t: bool(wanted & set(t.group_id_tokens)),
+        lambda t: any(group.lower() in wanted for group in t.group_id_tokens),
         lambda t: station_id in t.station_ids,
         lambda t: t.is_default,
     ):

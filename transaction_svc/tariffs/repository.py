@@ -6,7 +6,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from common.db import insert_new, upsert
@@ -86,8 +86,8 @@ class TariffRepository:
         stmt = select(r)
         if station_id:
             stmt = stmt.where(r.station_id == station_id)
-        if id_token:
-            stmt = stmt.where(r.id_token == id_token)
+        if id_token:  # in any case: OCPP's idToken is case-insensitive
+            stmt = stmt.where(func.lower(r.id_token) == id_token.lower())
         if since is not None:
             stmt = stmt.where(r.end_time >= since)
         if until is not None:

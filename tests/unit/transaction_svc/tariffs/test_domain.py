@@ -87,6 +87,14 @@ def test_pick_group_then_station_then_default() -> None:
     assert pick([station], "CS2", []) is None
 
 
+def test_pick_knows_a_group_whatever_its_case() -> None:
+    """A groupIdToken is an IdTokenType, case-insensitive: the fleet's tariff applies to the
+    group however the station or the operator spelled it."""
+    group = Tariff(id="g", currency="EUR", group_id_tokens=("Fleet-A",))
+    default = Tariff(id="d", currency="EUR", is_default=True)
+    assert pick([group, default], "CS1", ["FLEET-a"]) == group
+
+
 def test_prices_are_decimal_strings() -> None:
     assert decimal_of("0.30", "p") == Decimal("0.30")
     assert decimal_of("", "p") == Decimal(0)
