@@ -674,10 +674,11 @@ class DeviceModelRepository:
         stmt: Select[DeviceVariable] = select(DeviceVariable).where(
             DeviceVariable.station_id == station_id
         )
+        # Names in any case: OCPP 2.0.1's component and variable names are case-insensitive.
         if component:
-            stmt = stmt.where(DeviceVariable.component_name == component)
+            stmt = stmt.where(func.lower(DeviceVariable.component_name) == component.lower())
         if variable:
-            stmt = stmt.where(DeviceVariable.variable_name == variable)
+            stmt = stmt.where(func.lower(DeviceVariable.variable_name) == variable.lower())
         if after is not None:
             stmt = stmt.where(tuple_(*_KEY_COLUMNS) > tuple_(*after))
         stmt = stmt.order_by(*_KEY_COLUMNS).limit(limit)

@@ -7,7 +7,7 @@ import datetime
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, exists, or_, select
+from sqlalchemy import Select, Table, and_, exists, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -176,10 +176,11 @@ class EventRepository:
         stmt: Select[EventRow] = select(EventRow)
         if station_id:
             stmt = stmt.where(EventRow.station_id == station_id)
+        # Names in any case: OCPP 2.0.1's component and variable names are case-insensitive.
         if where.component:
-            stmt = stmt.where(EventRow.component_name == where.component)
+            stmt = stmt.where(func.lower(EventRow.component_name) == where.component.lower())
         if where.variable:
-            stmt = stmt.where(EventRow.variable_name == where.variable)
+            stmt = stmt.where(func.lower(EventRow.variable_name) == where.variable.lower())
         if where.trigger:
             stmt = stmt.where(EventRow.trigger == where.trigger)
         if where.since is not None:

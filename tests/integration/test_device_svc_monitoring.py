@@ -219,6 +219,10 @@ async def test_filters(device_stub) -> None:  # type: ignore[no-untyped-def]
         since=_ts("2026-01-01T10:00:01Z"), until=_ts("2026-01-01T11:00:00Z"), page_size=1
     ) == [4, 3, 2]
     assert await ids(component="Connector", trigger=ocpp.EVENT_TRIGGER_DELTA) == [2, 1]
+    # Component and variable names are case-insensitive (OCPP 2.0.1 Part 2, ComponentType and
+    # VariableType): so are their filters.
+    assert await ids(component="evse") == [4]
+    assert await ids(component="CONNECTOR", variable="availabilitystate") == [5, 3, 2, 1]
 
 
 async def test_errors(device_stub) -> None:  # type: ignore[no-untyped-def]

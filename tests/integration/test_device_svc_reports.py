@@ -222,3 +222,13 @@ async def test_a_reported_basic_auth_password_is_not_stored(
     assert "reported-secret-pw" not in str([(r.variable_name, r.attributes) for r in rows])
     stored = {r.variable_name: {a.type: a.value for a in r.attributes} for r in rows}
     assert stored[variable] == {"Actual": None} and stored["Other"] == {"Actual": "5"}
+
+
+async def test_variables_are_listed_by_names_in_any_case(devices: Devices) -> None:
+    """Component and variable names are case-insensitive (OCPP 2.0.1 Part 2, ComponentType and
+    VariableType): an operator's filter finds them however the station spelled them."""
+    await _report(devices, "CS1", 0, [_variable("HeartbeatInterval", "300")])
+    rows, _ = await devices.list_variables("CS1", "ctrlr", "heartbeatinterval", 100, "")
+    assert [(r.component_name, r.variable_name) for r in rows] == [("Ctrlr", "HeartbeatInterval")]
+    rows, _ = await devices.list_variables("CS1", "CTRLR", "", 100, "")
+    assert len(rows) == 1
