@@ -79,7 +79,8 @@ class OcspClient:
         cached = self._cache.get(key)
         if cached is not None and cached[1] > now:
             return OcspResult(cached[0], cert_status=cached[2])
-        if not cert_id.responder_url.startswith(("http://", "https://")):
+        # In any case: responderURL is case-insensitive (OCPP), as a URL's scheme is.
+        if not cert_id.responder_url.lower().startswith(("http://", "https://")):
             return OcspResult(None, f"responderURL {cert_id.responder_url!r} is not http(s)")
         try:
             async with httpx.AsyncClient(timeout=self.timeout) as client:

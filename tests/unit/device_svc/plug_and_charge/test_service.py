@@ -96,6 +96,22 @@ async def test_ocsp_is_forwarded_cached_until_next_update_and_forgotten_on_revoc
     assert not await plug.revoke("abcdef")  # never issued
 
 
+async def test_a_responder_url_is_read_in_any_case(
+    pnc: tuple[service.PlugAndCharge, list[bytes]],
+) -> None:
+    """responderURL is case-insensitive (OCPP 2.0.1 OCSPRequestDataType), as a URL's scheme and
+    host are (RFC 3986): HTTP://127.0.0.1 is asked like http://127.0.0.1."""
+    plug, seen = pnc
+    chain = _chain(
+        await plug.ev_certificate("CS1", "x", "Install", _exi({"eMAID": "NL-TST-C12345678"}))
+    )
+    url = plug.embedded.ocsp_url.replace("http://", "HTTP://")
+    assert (await plug.certificate_status(service.cert_id_of(chain[0], chain[1], url))).status == (
+        "Accepted"
+    )
+    assert len(seen) == 1
+
+
 async def test_central_validation_of_a_pem_chain(
     pnc: tuple[service.PlugAndCharge, list[bytes]],
 ) -> None:
