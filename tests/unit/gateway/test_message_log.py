@@ -103,8 +103,9 @@ def test_basic_auth_passwords_are_redacted() -> None:
     assert values == [REDACTED, "300"]
 
 
-def test_a_reported_basic_auth_password_is_redacted() -> None:
-    report = [
+def _report(component: str, variable: str, value: str) -> list[Any]:
+    """A NotifyReport CALL reporting one variable's Actual value."""
+    return [
         2,
         "r",
         "NotifyReport",
@@ -114,13 +115,17 @@ def test_a_reported_basic_auth_password_is_redacted() -> None:
             "seqNo": 0,
             "reportData": [
                 {
-                    "component": {"name": "SecurityCtrlr"},
-                    "variable": {"name": "BasicAuthPassword"},
-                    "variableAttribute": [{"type": "Actual", "value": "leaked-password"}],
+                    "component": {"name": component},
+                    "variable": {"name": variable},
+                    "variableAttribute": [{"type": "Actual", "value": value}],
                 }
             ],
         },
     ]
+
+
+def test_a_reported_basic_auth_password_is_redacted() -> None:
+    report = _report("SecurityCtrlr", "BasicAuthPassword", "leaked-password")
     text = redact_frame(orjson.dumps(report).decode())
     assert "leaked-password" not in text
     assert orjson.loads(text)[3]["reportData"][0]["variableAttribute"][0]["value"] == REDACTED
@@ -188,26 +193,7 @@ def test_apn_passwords_and_private_keys_are_redacted() -> None:
             ],
             "lower-case-pw-1",
         ),
-        (
-            [
-                2,
-                "r",
-                "NotifyReport",
-                {
-                    "requestId": 1,
-                    "generatedAt": "2026-12-05T10:00:00Z",
-                    "seqNo": 0,
-                    "reportData": [
-                        {
-                            "component": {"name": "SECURITYCTRLR"},
-                            "variable": {"name": "BASICAUTHPASSWORD"},
-                            "variableAttribute": [{"value": "upper-case-pw-2"}],
-                        }
-                    ],
-                },
-            ],
-            "upper-case-pw-2",
-        ),
+        (_report("SECURITYCTRLR", "BASICAUTHPASSWORD", "upper-case-pw-2"), "upper-case-pw-2"),
         # OCPP 1.6's keys too, in what the station answers.
         (
             [
