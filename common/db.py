@@ -31,7 +31,17 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Table, TypeDecorator, event, make_url, text
+from sqlalchemy import (
+    ColumnElement,
+    ColumnExpressionArgument,
+    DateTime,
+    Table,
+    TypeDecorator,
+    event,
+    func,
+    make_url,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect
 from sqlalchemy.exc import DisconnectionError
@@ -57,6 +67,7 @@ __all__ = [
     "create_engine",
     "session_factory",
     "ensure_database",
+    "equal_in_any_case",
     "migrate",
     "drop_database",
     "UtcDateTime",
@@ -335,6 +346,13 @@ def _sqlite_datetime(value: str | None) -> datetime.datetime | None:
         return None
     when = datetime.datetime.fromisoformat(value)
     return when.replace(tzinfo=_UTC) if when.tzinfo is None else when.astimezone(_UTC)
+
+
+def equal_in_any_case(column: ColumnExpressionArgument[str], value: str) -> ColumnElement[bool]:
+    """``column = value`` in any case, both sides lowered by the database (SQLite lowers ASCII
+    letters only, PostgreSQL every letter its collation knows: each backend agrees with itself).
+    For what OCPP compares in any case: idTokens, component and variable names."""
+    return func.lower(column) == func.lower(value)
 
 
 def table_of(model: type[DeclarativeBase]) -> Table:

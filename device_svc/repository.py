@@ -28,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import Executable
 
-from common.db import table_of, utcnow
+from common.db import equal_in_any_case, table_of, utcnow
 from common.prepared import Prepared, padded
 from device_svc.domain import VariableRef
 from device_svc.fleet.repository import reachable
@@ -676,9 +676,9 @@ class DeviceModelRepository:
         )
         # Names in any case: OCPP 2.0.1's component and variable names are case-insensitive.
         if component:
-            stmt = stmt.where(func.lower(DeviceVariable.component_name) == component.lower())
+            stmt = stmt.where(equal_in_any_case(DeviceVariable.component_name, component))
         if variable:
-            stmt = stmt.where(func.lower(DeviceVariable.variable_name) == variable.lower())
+            stmt = stmt.where(equal_in_any_case(DeviceVariable.variable_name, variable))
         if after is not None:
             stmt = stmt.where(tuple_(*_KEY_COLUMNS) > tuple_(*after))
         stmt = stmt.order_by(*_KEY_COLUMNS).limit(limit)

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from common.db import table_of, utcnow
+from common.db import equal_in_any_case, table_of, utcnow
 from common.prepared import Prepared, arrays, padded
 from transaction_svc.domain import STATE_FIELDS
 from transaction_svc.models import (
@@ -115,7 +115,7 @@ class TransactionRepository:
         if charging_state is not None:
             stmt = stmt.where(Transaction.charging_state == charging_state)
         if id_token is not None:  # in any case: OCPP's idToken is case-insensitive
-            stmt = stmt.where(func.lower(Transaction.id_token) == id_token.lower())
+            stmt = stmt.where(equal_in_any_case(Transaction.id_token, id_token))
         if station_id:
             stmt = stmt.where(Transaction.station_id == station_id)
         if active is not None:

@@ -7,11 +7,11 @@ import datetime
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, exists, func, or_, select
+from sqlalchemy import Select, Table, and_, exists, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from common.db import table_of
+from common.db import equal_in_any_case, table_of
 from device_svc.domain import VariableRef
 from device_svc.models import Station
 from device_svc.monitoring.domain import (
@@ -178,9 +178,9 @@ class EventRepository:
             stmt = stmt.where(EventRow.station_id == station_id)
         # Names in any case: OCPP 2.0.1's component and variable names are case-insensitive.
         if where.component:
-            stmt = stmt.where(func.lower(EventRow.component_name) == where.component.lower())
+            stmt = stmt.where(equal_in_any_case(EventRow.component_name, where.component))
         if where.variable:
-            stmt = stmt.where(func.lower(EventRow.variable_name) == where.variable.lower())
+            stmt = stmt.where(equal_in_any_case(EventRow.variable_name, where.variable))
         if where.trigger:
             stmt = stmt.where(EventRow.trigger == where.trigger)
         if where.since is not None:

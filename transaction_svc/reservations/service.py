@@ -23,11 +23,11 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from common import pagination
-from common.db import utcnow
+from common.db import equal_in_any_case, utcnow
 from common.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from common.ocpp_json import to_ocpp
 from csms.ocpp.v201 import messages_pb2 as ocpp
@@ -227,7 +227,7 @@ class Reservations:
         if state:
             stmt = stmt.where(r.state == state)
         if id_token:  # in any case, as OCPP compares idTokens; before the page is cut
-            stmt = stmt.where(func.lower(r.id_token["idToken"].as_string()) == id_token.lower())
+            stmt = stmt.where(equal_in_any_case(r.id_token["idToken"].as_string(), id_token))
         async with self.sessions() as session:
             rows = list((await session.scalars(stmt)).all())
         more = len(rows) > size

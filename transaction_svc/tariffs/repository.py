@@ -6,10 +6,10 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import delete, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from common.db import insert_new, upsert
+from common.db import equal_in_any_case, insert_new, upsert
 from transaction_svc.models import Transaction, TransactionEventRow
 from transaction_svc.tariffs.models import ChargeDetailRecordRow, TariffRow, TransactionCostRow
 
@@ -87,7 +87,7 @@ class TariffRepository:
         if station_id:
             stmt = stmt.where(r.station_id == station_id)
         if id_token:  # in any case: OCPP's idToken is case-insensitive
-            stmt = stmt.where(func.lower(r.id_token) == id_token.lower())
+            stmt = stmt.where(equal_in_any_case(r.id_token, id_token))
         if since is not None:
             stmt = stmt.where(r.end_time >= since)
         if until is not None:
