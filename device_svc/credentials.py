@@ -65,7 +65,7 @@ PROFILES = range(4)
 PASSWORD_MIN, PASSWORD_MAX = 16, 40
 # The device-model variable a station's Basic auth password is rotated through (write-only).
 BASIC_AUTH_PASSWORD = ("SecurityCtrlr", "BasicAuthPassword")
-_BASIC_AUTH_PASSWORD_LOWER = ("securityctrlr", "basicauthpassword")
+_BASIC_AUTH_PASSWORD_LOWER = tuple(name.lower() for name in BASIC_AUTH_PASSWORD)
 # The passwords the CSMS makes (UpdateBasicAuthPassword): the longest passwordString, of letters,
 # digits and the other characters of OCPP's identifierString (no space, no quote, nothing a
 # station's configuration tool or an HTTP header could mangle). 40 of these 71 characters are

@@ -43,6 +43,7 @@ from google.protobuf import timestamp_pb2
 from common import message_log_codec, metrics
 from common.message_log_codec import IN, OUT
 from csms.device.v1 import device_service_pb2 as device_pb
+from gateway.ocpp16 import SECRET_KEYS_16
 
 __all__ = [
     "IN",
@@ -72,8 +73,6 @@ _PEM_KEY = re.compile(
 # Variables whose value is a secret (OCPP 2.0.1 SecurityCtrlr), by name, lower case (2.0.1
 # names are case-insensitive).
 _SECRET_VARIABLES = frozenset({"basicauthpassword"})
-# OCPP 1.6 configuration keys whose value is a secret, lower case (1.6 keys are case-insensitive).
-_SECRET_KEYS_16 = frozenset({"authorizationkey"})
 _APN_PASSWORD = "apnpassword"
 # Yield to the stations after this much of a flush's work (seconds).
 _SLICE = 0.002
@@ -104,7 +103,7 @@ def redact(value: Any) -> tuple[Any, bool]:
                     attribute["value"] = REDACTED
                     changed = True
         key16 = value.get("key")
-        if isinstance(key16, str) and key16.lower() in _SECRET_KEYS_16 and "value" in value:
+        if isinstance(key16, str) and key16.lower() in SECRET_KEYS_16 and "value" in value:
             value["value"] = REDACTED  # ChangeConfiguration, GetConfiguration's configurationKey
             changed = True
         for key, item in value.items():

@@ -648,7 +648,7 @@ class Ocpp16TransactionIds:
             .where(
                 _RS16.c.station_id == station_id,
                 _RS16.c.transaction_id.is_(None),
-                func.lower(_RS16.c.id_tag) == id_tag.lower(),
+                equal_in_any_case(_RS16.c.id_tag, id_tag),
                 or_(_RS16.c.connector_id.is_(None), _RS16.c.connector_id == connector_id),
                 _RS16.c.expires_at > utcnow(),
             )

@@ -13,11 +13,13 @@ import pytest
 from common import message_log_codec, metrics
 from gateway.message_log import (
     IN,
+    MARKERS,
     OUT,
     REDACTED,
     MessageLog,
     MessageLogFlusher,
     encode,
+    may_hold_secret,
     redact_frame,
 )
 
@@ -218,6 +220,14 @@ def test_apn_passwords_and_private_keys_are_redacted() -> None:
 def test_a_secret_is_found_whatever_the_case_of_its_name(frame: Any, secret: str) -> None:
     (decoded,) = _decoded(encode([1, OUT, orjson.dumps(frame).decode()]))
     assert secret not in decoded[2] and REDACTED in decoded[2]
+
+
+def test_every_marker_has_a_letter_the_shortcut_looks_for() -> None:
+    """may_hold_secret settles an ASCII batch without a w or a k as holding none: a marker
+    added without one of them would be skipped."""
+    for marker in MARKERS[:-1]:
+        assert marker == marker.lower() and ("w" in marker or "k" in marker), marker
+    assert not may_hold_secret('[2,"a","Heartbeat",{}]' * 100)
 
 
 def test_a_secret_behind_a_non_ascii_lookalike_is_found() -> None:
